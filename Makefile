@@ -1,0 +1,27 @@
+# Both targets set themselves up: a fresh machine needs only python3 (with venv and pip).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test sim bench screenshots clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## the dashboard on the embedded simulated exchange
+	$(VENV)/bin/coinm $(ARGS)
+
+test: $(STAMP)  ## the whole test suite
+	$(PY) -m pytest -q $(ARGS)
+
+sim: $(STAMP)  ## the simulated exchange alone
+	$(VENV)/bin/coinm sim $(ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info
