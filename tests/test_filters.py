@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from decimal import Decimal
 
@@ -402,3 +403,35 @@ def test_missing_per_type_param_is_reported_by_validate() -> None:
     )
     [rej] = validate_order(req, BTC)
     assert rej.msg == "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."
+
+
+def _matches_binance_text(code: int, msg: str) -> bool:
+    from feeds.errors import BINANCE_ERRORS
+
+    info = BINANCE_ERRORS[code]
+    for variant in info.messages:
+        pattern = re.escape(variant).replace("%s", ".+").replace("%b", ".+")
+        if re.fullmatch(pattern, msg):
+            return True
+    return False
+
+
+def test_every_message_is_binances_own_text() -> None:
+    """Each emitted code is in the error table, its message one of Binance's texts for it."""
+    seen = set()
+    for _, req, info, *_rest in INVALID:
+        for rej in validate_order(req, info, mark_price=MARK, open_orders=500,
+                                  last_price=D("35000")):
+            assert _matches_binance_text(rej.code, rej.msg), rej
+            seen.add(rej.code)
+    for _, params, *_rest in MALFORMED:
+        with pytest.raises(ValidationError) as err:
+            OrderRequest.from_params(params)  # type: ignore[arg-type]
+        assert _matches_binance_text(err.value.code, err.value.msg), err.value.rejection
+        seen.add(err.value.code)
+    stop_buy = order("STOP_MARKET", quantity=D("1"), stop_price=D("34990"))
+    seen.update(r.code for r in validate_order(stop_buy, BTC, last_price=D("35000")))
+    assert seen >= {-1100, -1102, -1104, -1105, -1106, -1111, -1114, -1115, -1116, -1117, -1118,
+                    -1121, -1128, -1130, -1136, -2021, -2025, -4001, -4002, -4003, -4004, -4005,
+                    -4006, -4007, -4013, -4014, -4015, -4016, -4023, -4024, -4031, -4060, -4135,
+                    -4137, -4151, -4152}
