@@ -1,0 +1,593 @@
+"""The local order book (integer ticks, exact quantities) and the spec's sync algorithm.
+
+:class:`OrderBook` keeps each side as a dict ``key -> Decimal qty`` plus a sorted list of keys
+maintained with ``bisect``. Keys are integer ticks for bids and *negated* ticks for asks, so on
+both sides the best level is at the end of the list: the levels that change most (near the
+touch) are inserted and removed where a list insert moves the fewest items.
+
+The hot path (``apply``) never builds a Decimal for a price: price strings map to ticks through
+a bounded cache, and a miss is parsed by splitting on ``"."`` and scaling by the tick's decimal
+places (exact, and checked against the tick grid). Quantity strings map to Decimals through a
+second bounded cache. ``top(n)`` is cached per side: an update only invalidates the cached
+levels at or below the best level it touched, and only those are rebuilt.
+
+:class:`BookSync` implements "How to manage a local order book correctly" from the spec, and
+:func:`book_checksum` is the canonical checksum the simulator's true book shares with clients.
+"""
+
+from __future__ import annotations
+
+import zlib
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Context, Decimal, InvalidOperation
+from enum import StrEnum
+from itertools import accumulate, repeat
+from typing import Any, NamedTuple
+
+from feeds.decimals import decimals_of, fmt_plain
+from feeds.errors import MalformedFrame
+
+__all__ = [
+    "BookSync",
+    "BookTop",
+    "Level",
+    "OrderBook",
+    "SyncAction",
+    "SyncResult",
+    "book_checksum",
+]
+
+_CTX = Context(prec=60)
+_ZERO = Decimal(0)
+# Keys stay far inside this range: ticks of any real price are < 2**62.
+_NO_CHANGE = -(1 << 62)
+_CACHE_LIMIT = 65_536
+_new_tuple = tuple.__new__
+
+
+class Level(NamedTuple):
+    """One price level as the UI sees it."""
+
+    price: Decimal
+    qty: Decimal
+    cum: Decimal
+    """Cumulative quantity from the touch down to and including this level."""
+
+
+class BookTop(NamedTuple):
+    """The best levels of both sides: bids descending, asks ascending."""
+
+    bids: list[Level]
+    asks: list[Level]
+
+
+def book_checksum(
+    bids: Iterable[tuple[Decimal, Decimal]],
+    asks: Iterable[tuple[Decimal, Decimal]],
+    depth: int | None = None,
+) -> str:
+    """Canonical checksum over all levels of a book (or the best ``depth`` of each side).
+
+    The text ``"p:q,p:q,...|p:q,..."`` (bids descending, then asks ascending, numbers with
+    :func:`fmt_plain` so ``"9517.60"`` and ``"9517.6"`` agree, zero quantities skipped) is
+    hashed with CRC-32. The simulator's true book and every client book use this function, so
+    equal checksums mean equal books.
+
+    Returns:
+        Eight lowercase hex digits.
+    """
+    bid_list = sorted(((p, q) for p, q in bids if q), key=lambda lv: lv[0], reverse=True)
+    ask_list = sorted(((p, q) for p, q in asks if q), key=lambda lv: lv[0])
+    if depth is not None:
+        bid_list, ask_list = bid_list[:depth], ask_list[:depth]
+    text = (
+        ",".join(f"{fmt_plain(p)}:{fmt_plain(q)}" for p, q in bid_list)
+        + "|"
+        + ",".join(f"{fmt_plain(p)}:{fmt_plain(q)}" for p, q in ask_list)
+    )
+    return f"{zlib.crc32(text.encode()):08x}"
+
+
+class _PriceOf(dict[int, Decimal]):
+    """Key (ticks, negated for asks) -> exact price, computed on first use."""
+
+    __slots__ = ("_tick",)
+
+    def __init__(self, tick: Decimal) -> None:
+        super().__init__()
+        self._tick = tick
+
+    def __missing__(self, key: int) -> Decimal:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        price = self[key] = _CTX.multiply(abs(key), self._tick)
+        return price
+
+
+class _Side:
+    """One side of the book; ``sign`` is +1 for bids and -1 for asks (keys = sign * ticks)."""
+
+    __slots__ = ("qty", "keys", "key_of", "sign", "top", "top_keys", "hi")
+
+    def __init__(self, sign: int) -> None:
+        self.sign = sign
+        self.qty: dict[int, Decimal] = {}
+        self.keys: list[int] = []
+        """Ascending; the best level is ``keys[-1]``."""
+        self.key_of: dict[str, int] = {}
+        """Price text -> key, for this side's sign."""
+        self.top: list[Level] = []
+        """Cached best levels, best first."""
+        self.top_keys: list[int] = []
+        """Keys of ``top``, ascending (``top_keys[-1]`` is the best)."""
+        self.hi = _NO_CHANGE
+        """The best (largest) key changed since ``top`` was built."""
+
+    def clear(self) -> None:
+        self.qty.clear()
+        self.keys.clear()
+        self.top = []
+        self.top_keys = []
+        self.hi = _NO_CHANGE
+
+
+class OrderBook:
+    """A local order book for one symbol, keyed by integer ticks, quantities exact.
+
+    Not thread-safe: one feed worker applies updates; readers on the same loop call ``top``.
+    """
+
+    def __init__(self, symbol: str, tick_size: Decimal) -> None:
+        """Create an empty book.
+
+        Raises:
+            ValueError: the tick size is not a positive finite number.
+        """
+        if not isinstance(tick_size, Decimal) or not tick_size.is_finite() or tick_size <= 0:
+            raise ValueError(f"tick size must be a positive Decimal, got {tick_size!r}")
+        self.symbol = symbol
+        """The contract, e.g. ``BTCUSD_PERP``."""
+        self.tick_size = tick_size
+        self.last_update_id = 0
+        """``lastUpdateId`` of the snapshot, then ``u`` of the last applied event."""
+        self.version = 0
+        """Bumped on every change, so readers can skip work when nothing changed."""
+        self._places = decimals_of(tick_size)
+        units = tick_size.scaleb(self._places)
+        if units != units.to_integral_value():
+            raise ValueError(f"tick size {tick_size} has no finite decimal expansion")
+        self._units = int(units)
+        """The tick in units of its last decimal place (0.5 -> 5, 0.1 -> 1, 25 -> 25)."""
+        self._bids = _Side(1)
+        self._asks = _Side(-1)
+        self._qty_of: dict[str, Decimal] = {}
+        self._price_of = _PriceOf(tick_size)
+        self._top_n = 0
+
+    # ---- updates ---------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Remove every level (the caches of text -> number stay: they are still valid)."""
+        self._bids.clear()
+        self._asks.clear()
+        self.last_update_id = 0
+        self.version += 1
+
+    def load_snapshot(self, last_update_id: int, bids: Iterable[Any], asks: Iterable[Any]) -> None:
+        """Replace the book with a REST snapshot of ``[price_str, qty_str]`` pairs.
+
+        Raises:
+            MalformedFrame: a level is not a pair of decimal strings or is off the tick grid;
+                the book is left empty.
+        """
+        self.clear()
+        try:
+            self.apply(bids, asks)
+        except MalformedFrame:
+            self.clear()
+            raise
+        self.last_update_id = last_update_id
+
+    def apply(self, bids: Iterable[Any], asks: Iterable[Any]) -> None:
+        """Apply absolute quantities per price; a zero quantity removes the level.
+
+        Removing a level that is not in the book is normal and ignored.
+
+        Raises:
+            MalformedFrame: a level is not a pair of decimal strings, a quantity is negative,
+                or a price is not positive or off the tick grid. Levels before the bad one are
+                applied; callers resync (``BookSync`` does).
+        """
+        self.version += 1
+        self._apply_side(self._bids, bids, "bids")
+        self._apply_side(self._asks, asks, "asks")
+
+    def _apply_side(self, side: _Side, levels: Iterable[Any], name: str) -> None:
+        book = side.qty
+        keys = side.keys
+        key_of = side.key_of
+        qty_of = self._qty_of
+        hi = side.hi
+        try:
+            for p, q in levels:
+                k = key_of.get(p)
+                if k is None:
+                    k = self._key_miss(side, p)
+                qd = qty_of.get(q)
+                if qd is None:
+                    qd = self._qty_miss(q)
+                if qd:
+                    if k not in book:
+                        insort(keys, k)
+                    book[k] = qd
+                elif k in book:
+                    del book[k]
+                    del keys[bisect_left(keys, k)]
+                else:
+                    continue
+                if k > hi:
+                    hi = k
+        except (TypeError, ValueError) as exc:
+            side.top, side.top_keys, side.hi = [], [], _NO_CHANGE
+            if isinstance(exc, MalformedFrame):
+                raise MalformedFrame(f"{self.symbol} {name}: {exc}") from None
+            raise MalformedFrame(f"{self.symbol} {name}: a level is not a [price, qty] pair") from None
+        side.hi = hi
+
+    def _key_miss(self, side: _Side, p: Any) -> int:
+        ticks = self.price_to_ticks(p)
+        if len(side.key_of) >= _CACHE_LIMIT:
+            side.key_of.clear()
+        key = side.key_of[p] = ticks * side.sign
+        return key
+
+    def _qty_miss(self, q: Any) -> Decimal:
+        if type(q) is not str:
+            raise MalformedFrame(f"quantity {q!r} is not a decimal string")
+        try:
+            qd = Decimal(q)
+        except InvalidOperation:
+            raise MalformedFrame(f"quantity {q!r} is not a number") from None
+        if not qd.is_finite() or qd < 0 or q != q.strip():
+            raise MalformedFrame(f"quantity {q!r} is not a non-negative number")
+        if len(self._qty_of) >= _CACHE_LIMIT:
+            self._qty_of.clear()
+        self._qty_of[q] = qd
+        return qd
+
+    def price_to_ticks(self, price: Any) -> int:
+        """Exact ticks of a price string, without Decimal (``"9517.6"`` -> 95176 at tick 0.1).
+
+        Raises:
+            MalformedFrame: not a plain positive decimal string, or not on the tick grid.
+        """
+        if type(price) is not str:
+            raise MalformedFrame(f"price {price!r} is not a decimal string")
+        whole, _, frac = price.partition(".")
+        if (
+            not (whole or frac)
+            or not (whole.isascii() and (whole.isdigit() or not whole))
+            or not (frac.isascii() and (frac.isdigit() or not frac))
+        ):
+            raise MalformedFrame(f"price {price!r} is not a plain decimal number")
+        places = self._places
+        if len(frac) > places:
+            if frac[places:].strip("0"):
+                raise MalformedFrame(f"price {price!r} is off the tick grid {self.tick_size}")
+            frac = frac[:places]
+        scaled = int((whole or "0") + frac.ljust(places, "0"))
+        ticks, rem = divmod(scaled, self._units)
+        if rem:
+            raise MalformedFrame(f"price {price!r} is off the tick grid {self.tick_size}")
+        if ticks <= 0:
+            raise MalformedFrame(f"price {price!r} is not positive")
+        return ticks
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def top(self, n: int) -> BookTop:
+        """The best ``n`` levels of each side with cumulative sizes (fewer if the book is thinner).
+
+        Cached: only levels at or below the best level changed since the last call are rebuilt.
+        """
+        if n > self._top_n:
+            self._top_n = n
+        return BookTop(self._side_top(self._bids, n), self._side_top(self._asks, n))
+
+    def _side_top(self, side: _Side, n: int) -> list[Level]:
+        top = side.top
+        want = self._top_n
+        keys = side.keys
+        hi = side.hi
+        if hi != _NO_CHANGE or len(top) < want:
+            # Cached levels better than every change since the last build are still exact.
+            valid = len(top) - bisect_right(side.top_keys, hi) if hi != _NO_CHANGE else len(top)
+            count = min(want, len(keys))
+            if valid < count or len(top) != count:
+                total = len(keys)
+                start = total - 1 - valid
+                stop = total - 1 - count
+                fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
+                qtys = list(map(side.qty.__getitem__, fresh))
+                cums = accumulate(qtys, _CTX.add, initial=top[valid - 1].cum if valid else None)
+                if valid:
+                    next(cums)  # the initial value, already part of the kept prefix
+                built = list(
+                    map(_new_tuple, repeat(Level), zip(map(self._price_of.__getitem__, fresh), qtys, cums))
+                )
+                top = side.top = top[:valid] + built if valid else built
+                side.top_keys = keys[stop + 1 :] if stop >= 0 else keys[:]
+            side.hi = _NO_CHANGE
+        return top[:n]
+
+    def best_bid(self) -> Level | None:
+        """The highest bid, or None."""
+        return self._best(self._bids)
+
+    def best_ask(self) -> Level | None:
+        """The lowest ask, or None."""
+        return self._best(self._asks)
+
+    def _best(self, side: _Side) -> Level | None:
+        if not side.keys:
+            return None
+        k = side.keys[-1]
+        q = side.qty[k]
+        return Level(self._price_of[k], q, q)
+
+    def spread(self) -> Decimal | None:
+        """Best ask minus best bid, or None when a side is empty."""
+        if not self._bids.keys or not self._asks.keys:
+            return None
+        return _CTX.multiply(-self._asks.keys[-1] - self._bids.keys[-1], self.tick_size)
+
+    def mid(self) -> Decimal | None:
+        """Midpoint of best bid and best ask (exact: half a tick at most), or None."""
+        if not self._bids.keys or not self._asks.keys:
+            return None
+        total = _CTX.multiply(self._bids.keys[-1] - self._asks.keys[-1], self.tick_size)
+        return _CTX.divide(total, 2)
+
+    def imbalance(self, n: int) -> Decimal | None:
+        """``(bid size - ask size) / (bid size + ask size)`` over the best ``n`` levels.
+
+        Returns:
+            A ratio in [-1, 1] (rounded to 60 significant digits), or None for an empty book.
+        """
+        top = self.top(n)
+        bid = top.bids[-1].cum if top.bids else _ZERO
+        ask = top.asks[-1].cum if top.asks else _ZERO
+        total = bid + ask
+        if not total:
+            return None
+        return _CTX.divide(bid - ask, total)
+
+    def is_crossed(self) -> bool:
+        """Whether the best bid is at or above the best ask (a corrupt book)."""
+        return bool(self._bids.keys and self._asks.keys and self._bids.keys[-1] >= -self._asks.keys[-1])
+
+    def depth_counts(self) -> tuple[int, int]:
+        """Number of bid and ask levels."""
+        return len(self._bids.keys), len(self._asks.keys)
+
+    def levels(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """Every level as ``(price, qty)``: bids descending, asks ascending."""
+        price_of = self._price_of
+        return (
+            [(price_of[k], self._bids.qty[k]) for k in reversed(self._bids.keys)],
+            [(price_of[k], self._asks.qty[k]) for k in reversed(self._asks.keys)],
+        )
+
+    def checksum(self, depth: int | None = None) -> str:
+        """:func:`book_checksum` of this book (all levels, or the best ``depth`` of each side)."""
+        bids, asks = self.levels()
+        return book_checksum(bids, asks, depth)
+
+    def grouped(self, n: int, group_ticks: int) -> BookTop:
+        """The best ``n`` price groups of ``group_ticks`` ticks each side.
+
+        Bids are rounded down and asks up to a multiple of the group, so a group never shows a
+        better price than any order in it.
+
+        Raises:
+            ValueError: ``group_ticks`` is not a positive integer.
+        """
+        if not isinstance(group_ticks, int) or group_ticks < 1:
+            raise ValueError(f"group_ticks must be a positive integer, got {group_ticks!r}")
+        return BookTop(self._grouped(self._bids, n, group_ticks), self._grouped(self._asks, n, group_ticks))
+
+    def _grouped(self, side: _Side, n: int, group: int) -> list[Level]:
+        out: list[Level] = []
+        if n <= 0:
+            return out
+        current: int | None = None
+        size = _ZERO
+        cum = _ZERO
+        for k in reversed(side.keys):
+            # key // group floors in key space: down for bids, and (keys are negated) up for asks.
+            g = (k // group) * group
+            if g != current:
+                if current is not None:
+                    cum = _CTX.add(cum, size)
+                    out.append(Level(_CTX.multiply(abs(current), self.tick_size), size, cum))
+                    if len(out) == n:
+                        return out
+                current, size = g, _ZERO
+            size = _CTX.add(size, side.qty[k])
+        if current is not None:
+            cum = _CTX.add(cum, size)
+            out.append(Level(_CTX.multiply(abs(current), self.tick_size), size, cum))
+        return out
+
+    def __repr__(self) -> str:
+        bids, asks = self.depth_counts()
+        return f"OrderBook({self.symbol}, tick {self.tick_size}, {bids} bids, {asks} asks, id {self.last_update_id})"
+
+
+# --------------------------------------------------------------------------------------------
+# Keeping a book in sync with the venue
+
+
+class SyncAction(StrEnum):
+    """What :class:`BookSync` did with an event or snapshot."""
+
+    APPLIED = "applied"
+    BUFFERED = "buffered"
+    DROPPED = "dropped"
+    RESYNC_NEEDED = "resync_needed"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """The outcome of feeding :class:`BookSync`, with a sentence for the status bar."""
+
+    action: SyncAction
+    reason: str = ""
+
+    @property
+    def needs_snapshot(self) -> bool:
+        """True when the caller must fetch a fresh REST snapshot."""
+        return self.action is SyncAction.RESYNC_NEEDED
+
+
+_APPLIED = SyncResult(SyncAction.APPLIED)
+_BUFFERED = SyncResult(SyncAction.BUFFERED)
+
+
+class BookSync:
+    """The spec's "How to manage a local order book correctly", without I/O.
+
+    Feed it every depth event (``on_event``) and every REST snapshot (``on_snapshot``); when a
+    result says ``RESYNC_NEEDED`` (or ``state`` is not ``"synced"``), fetch a new snapshot.
+    Events keep being buffered while a snapshot is awaited.
+    """
+
+    WAITING = "waiting_snapshot"
+    SYNCED = "synced"
+    RESYNCING = "resyncing"
+
+    def __init__(self, book: OrderBook, max_buffer: int = 10_000) -> None:
+        self.book = book
+        self.max_buffer = max_buffer
+        """Events buffered while waiting for a snapshot before giving up on that snapshot."""
+        self.state = self.WAITING
+        """``"waiting_snapshot"``, ``"synced"`` or ``"resyncing"``."""
+        self.reason = ""
+        """Why the last resync happened (empty until one does)."""
+        self.resyncs = 0
+        """How many times the book had to be rebuilt."""
+        self.applied = 0
+        """Events applied since creation."""
+        self._buffer: deque[Any] = deque()
+        self._first_pending = True
+        """After a snapshot, the next applied event must straddle its lastUpdateId."""
+
+    @property
+    def synced(self) -> bool:
+        """Whether the book is a faithful copy of the venue's."""
+        return self.state == self.SYNCED
+
+    @property
+    def buffered(self) -> int:
+        """Events waiting for a snapshot."""
+        return len(self._buffer)
+
+    def reset(self, reason: str) -> None:
+        """Forget the book and the buffer (e.g. after a reconnect) and wait for a new snapshot."""
+        self._resync(reason)
+
+    def _resync(self, reason: str, keep: Any = None) -> SyncResult:
+        self.state = self.RESYNCING
+        self.reason = reason
+        self.resyncs += 1
+        self.book.clear()
+        self._buffer.clear()
+        if keep is not None:
+            # A valid event newer than the gap: the next snapshot may need it.
+            self._buffer.append(keep)
+        self._first_pending = True
+        return SyncResult(SyncAction.RESYNC_NEEDED, reason)
+
+    def on_event(self, ev: Any) -> SyncResult:
+        """Feed one depth event (a :class:`feeds.models.DepthUpdate`)."""
+        if self.state != self.SYNCED:
+            self._buffer.append(ev)
+            if len(self._buffer) > self.max_buffer:
+                return self._resync(
+                    f"buffer overflow: {self.max_buffer} events arrived before a usable snapshot",
+                    keep=ev,
+                )
+            return _BUFFERED
+        return self._process(ev)
+
+    def _process(self, ev: Any) -> SyncResult:
+        book = self.book
+        last = book.last_update_id
+        u = ev.final_update_id
+        if self._first_pending:
+            if u < last:
+                return SyncResult(SyncAction.DROPPED, f"event u {u} is older than the snapshot {last}")
+            if ev.first_update_id > last:
+                return self._resync(
+                    f"snapshot too old: first event starts at U {ev.first_update_id} > lastUpdateId {last}",
+                    keep=ev,
+                )
+        else:
+            if u <= last:
+                return SyncResult(SyncAction.DROPPED, f"duplicate: u {u} already applied (last {last})")
+            if ev.prev_final_update_id != last:
+                return self._resync(f"gap: pu {ev.prev_final_update_id} != previous u {last}", keep=ev)
+        try:
+            book.apply(ev.bids, ev.asks)
+        except MalformedFrame as exc:
+            return self._resync(f"malformed level in update u {u}: {exc}")
+        if book.is_crossed():
+            bid, ask = book.best_bid(), book.best_ask()
+            assert bid is not None and ask is not None
+            return self._resync(
+                f"crossed book after update u {u}: best bid {fmt_plain(bid.price)} >= best ask {fmt_plain(ask.price)}"
+            )
+        book.last_update_id = u
+        self._first_pending = False
+        self.applied += 1
+        return _APPLIED
+
+    def on_snapshot(self, last_update_id: int, bids: Sequence[Any], asks: Sequence[Any]) -> SyncResult:
+        """Load a REST snapshot and replay the buffered events on top of it.
+
+        Returns:
+            APPLIED (with a summary) when the book is in sync, or RESYNC_NEEDED with the reason
+            (malformed or crossed snapshot, snapshot older than the buffered events, a gap).
+        """
+        pending = list(self._buffer)
+        self._buffer.clear()
+        try:
+            self.book.load_snapshot(last_update_id, bids, asks)
+        except MalformedFrame as exc:
+            result = self._resync(f"malformed snapshot {last_update_id}: {exc}")
+            self._buffer.extend(pending)
+            return result
+        if self.book.is_crossed():
+            result = self._resync(f"crossed snapshot {last_update_id}")
+            self._buffer.extend(pending)
+            return result
+        self.state = self.SYNCED
+        self._first_pending = True
+        applied = dropped = 0
+        for i, ev in enumerate(pending):
+            result = self._process(ev)
+            if result.action is SyncAction.RESYNC_NEEDED:
+                # Events after the failing one are still newer than any fresh snapshot's start.
+                self._buffer.extend(pending[i + 1 :])
+                return result
+            if result.action is SyncAction.APPLIED:
+                applied += 1
+            else:
+                dropped += 1
+        return SyncResult(
+            SyncAction.APPLIED,
+            f"snapshot {last_update_id} loaded: {applied} buffered events applied, {dropped} dropped",
+        )
