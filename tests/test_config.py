@@ -1,0 +1,303 @@
+"""Configuration: precedence, venue profiles, TOML errors, credentials that never print."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from feeds.config import (
+    PROFILES,
+    Config,
+    ConfigError,
+    Credentials,
+    VenueProfile,
+    default_config_path,
+    load_config,
+    load_credentials,
+)
+from feeds.signing import (
+    Ed25519Signer,
+    HmacSigner,
+    generate_ed25519_keypair,
+    verify_ed25519,
+    verify_hmac,
+)
+
+API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+
+
+@pytest.fixture
+def no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Point the XDG config dir at an empty folder so the developer's own file is never read."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "coinm" / "config.toml"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults(no_user_config: Path) -> None:
+    cfg = load_config(env={})
+    assert cfg.venue == PROFILES["sim"] and cfg.venue.rest_url is None and not cfg.venue.ready
+    assert cfg.symbol == "BTCUSD_PERP"
+    assert cfg.confirm_orders is True
+    assert cfg.recv_window == 5000
+    assert cfg.config_path is None
+    assert cfg.sources["symbol"] == "default"
+    assert default_config_path() == no_user_config
+
+
+def test_builtin_profiles() -> None:
+    assert PROFILES["live"] == VenueProfile(
+        "live", "https://dapi.binance.com", "wss://dstream.binance.com",
+        "wss://ws-dapi.binance.com/ws-dapi/v1", real_money=True,
+    )
+    assert PROFILES["testnet"].rest_url == "https://testnet.binancefuture.com"
+    assert PROFILES["testnet"].stream_url == "wss://dstream.binancefuture.com"
+    assert PROFILES["testnet"].wsapi_url == "wss://testnet.binancefuture.com/ws-dapi/v1"
+    assert not PROFILES["testnet"].real_money
+
+
+def test_sim_urls_filled_at_run_time() -> None:
+    class Urls:
+        rest = "http://127.0.0.1:4001"
+        stream = "ws://127.0.0.1:4002"
+        wsapi = "ws://127.0.0.1:4003/ws-dapi/v1"
+
+    sim = PROFILES["sim"].with_sim_urls(Urls())
+    assert sim.ready and sim.rest_url == Urls.rest and sim.wsapi_url == Urls.wsapi
+    kept = PROFILES["sim"].with_urls(rest_url="http://10.0.0.1:9").with_sim_urls(Urls())
+    assert kept.rest_url == "http://10.0.0.1:9" and kept.stream_url == Urls.stream
+
+
+def test_precedence_every_level(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", 'symbol = "ethusd_perp"\ntheme = "nord"\nrecv_window = 3000\n'
+                 'venue = "testnet"\n')
+    cfg = load_config(env={}, config_path=path)
+    assert (cfg.symbol, cfg.theme, cfg.recv_window, cfg.venue.name) == (
+        "ETHUSD_PERP", "nord", 3000, "testnet")
+    assert cfg.sources["symbol"] == "file" and cfg.config_path == path
+
+    env = {"COINM_SYMBOL": "BNBUSD_PERP", "COINM_THEME": "gruvbox"}
+    cfg = load_config(env=env, config_path=path)
+    assert (cfg.symbol, cfg.theme, cfg.recv_window) == ("BNBUSD_PERP", "gruvbox", 3000)
+    assert cfg.sources["symbol"] == "env COINM_SYMBOL"
+
+    cfg = load_config({"symbol": "SOLUSD_PERP", "theme": None}, env=env, config_path=path)
+    assert (cfg.symbol, cfg.theme) == ("SOLUSD_PERP", "gruvbox")  # None means "not given"
+    assert cfg.sources["symbol"] == "cli"
+
+
+def test_url_precedence(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", 'venue = "testnet"\n[venues.testnet]\n'
+                 'rest_url = "https://file.example/"\nstream_url = "wss://file-stream.example"\n'
+                 '[venues.live]\nrest_url = "https://other.example"\n')
+    cfg = load_config(env={}, config_path=path)
+    assert cfg.venue.rest_url == "https://file.example"
+    assert cfg.venue.stream_url == "wss://file-stream.example"
+    assert cfg.venue.wsapi_url == PROFILES["testnet"].wsapi_url
+    cfg = load_config(env={"COINM_REST_URL": "https://env.example"}, config_path=path)
+    assert cfg.venue.rest_url == "https://env.example" and cfg.sources["rest_url"].startswith("env")
+    cfg = load_config({"rest_url": "http://127.0.0.1:1"},
+                      env={"COINM_REST_URL": "https://env.example"}, config_path=path)
+    assert cfg.venue.rest_url == "http://127.0.0.1:1"
+    # A venue's table applies to that venue only.
+    live = load_config({"venue": "live"}, env={}, config_path=path)
+    assert live.venue.rest_url == "https://other.example"
+    assert live.venue.stream_url == PROFILES["live"].stream_url
+
+
+def test_top_level_url_in_file_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", 'rest_url = "https://x.example"\n')
+    with pytest.raises(ConfigError, match=r"\[venues.<name>\]"):
+        load_config(env={}, config_path=path)
+
+
+def test_confirm_orders_per_venue(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[confirm_orders]\nsim = false\ntestnet = false\nlive = false\n")
+    assert load_config(env={}, config_path=path).confirm_orders is False
+    assert load_config({"venue": "testnet"}, env={}, config_path=path).confirm_orders is False
+    live = load_config({"venue": "live"}, env={}, config_path=path)
+    assert live.confirm_orders is True  # never skippable on live by default
+    assert any("allow_unconfirmed_live" in w for w in live.warnings)
+    live = load_config({"venue": "live", "confirm_orders": False},
+                       env={"COINM_CONFIRM_ORDERS": "false"}, config_path=path)
+    assert live.confirm_orders is True
+    opted = write(tmp_path / "o.toml", "allow_unconfirmed_live = true\n[confirm_orders]\nlive = false\n")
+    assert load_config({"venue": "live"}, env={}, config_path=opted).confirm_orders is False
+    # Env and CLI override the file for the selected venue.
+    assert load_config(env={"COINM_CONFIRM_ORDERS": "yes"}, config_path=path).confirm_orders is True
+    assert load_config({"confirm_orders": "false"}, env={"COINM_CONFIRM_ORDERS": "yes"},
+                       config_path=path).confirm_orders is False
+
+
+def test_default_file_location_and_explicit_missing(no_user_config: Path, tmp_path: Path) -> None:
+    write(no_user_config, 'symbol = "ETHUSD_PERP"\n')
+    cfg = load_config(env={})
+    assert cfg.symbol == "ETHUSD_PERP" and cfg.config_path == no_user_config
+    other = write(tmp_path / "other.toml", 'symbol = "XRPUSD_PERP"\n')
+    assert load_config(env={"COINM_CONFIG": str(other)}).symbol == "XRPUSD_PERP"
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(env={}, config_path=tmp_path / "missing.toml")
+
+
+def test_malformed_toml_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.toml", 'symbol = "BTCUSD_PERP"\ntheme = \n')
+    with pytest.raises(ConfigError) as err:
+        load_config(env={}, config_path=path)
+    assert str(path) in str(err.value) and "line 2" in str(err.value)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(env={}, config_path=binary)
+
+
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ('recv_window = "soon"\n', "recv_window"),
+        ("recv_window = 70000\n", "recv_window"),
+        ('venue = "mainnet"\n', "venue"),
+        ('symbol = "btc usd"\n', "symbol"),
+        ("depth_limit = 7\n", "depth_limit"),
+        ('kline_interval = "2m"\n', "kline_interval"),
+        ("[venues.testnet]\nrest_url = \"ftp://x\"\n", "rest_url"),
+        ("[confirm_orders]\nsim = \"maybe\"\n", "confirm_orders.sim"),
+    ],
+)
+def test_invalid_values_in_file(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path / "c.toml", text)
+    with pytest.raises(ConfigError) as err:
+        load_config(env={}, config_path=path)
+    assert str(path) in str(err.value) and where in str(err.value)
+
+
+def test_invalid_env_and_cli_values(no_user_config: Path) -> None:
+    with pytest.raises(ConfigError, match="environment COINM_RECV_WINDOW"):
+        load_config(env={"COINM_RECV_WINDOW": "abc"})
+    with pytest.raises(ConfigError, match="command line"):
+        load_config({"venue": "moon"}, env={})
+    with pytest.raises(ConfigError, match="unknown command-line setting"):
+        load_config({"colour": "red"}, env={})
+
+
+def test_unknown_keys_warn(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", 'symbl = "X"\n[venues.moon]\nrest_url = "https://m"\n')
+    cfg = load_config(env={}, config_path=path)
+    assert any("symbl" in w for w in cfg.warnings)
+    assert any("moon" in w for w in cfg.warnings)
+    assert "# warning: unknown setting 'symbl'" in cfg.dump()
+
+
+@pytest.mark.parametrize(
+    "text,key,line",
+    [
+        (f'api_key = "{API_KEY}"\n', "api_key", 1),
+        (f'symbol = "BTCUSD_PERP"\n[venues.live]\nhmac_secret = "{SECRET}"\n',
+         "venues.live.hmac_secret", 3),
+        ('passphrase = "hunter2"\n', "passphrase", 1),
+        ('key = """-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----"""\n', "key", 1),
+    ],
+)
+def test_secret_in_toml_refused(tmp_path: Path, text: str, key: str, line: int) -> None:
+    path = write(tmp_path / "c.toml", text)
+    with pytest.raises(ConfigError) as err:
+        load_config(env={}, config_path=path)
+    message = str(err.value)
+    assert f"'{key}' (line {line})" in message and str(path) in message
+    assert "COINM_API_KEY" in message
+    for secret in (API_KEY, SECRET, "hunter2", "abc"):
+        assert secret not in message.replace(str(path), "")
+
+
+# ---------------------------------------------------------------------------- credentials
+
+
+def test_no_credentials() -> None:
+    assert load_credentials({}) is None
+    assert load_credentials({"COINM_API_KEY": "  "}) is None
+
+
+def test_hmac_credentials_from_env() -> None:
+    creds = load_credentials({"COINM_API_KEY": API_KEY, "COINM_HMAC_SECRET": SECRET})
+    assert creds is not None and creds.kind == "hmac"
+    signer = creds.signer()
+    assert isinstance(signer, HmacSigner)
+    assert verify_hmac(SECRET, "a=1", signer.sign("a=1"))
+    for text in (repr(creds), str(creds), f"{creds}", repr(signer)):
+        assert API_KEY not in text and SECRET not in text
+        assert "vmPU****" in text
+    with pytest.raises(TypeError):
+        pickle.dumps(creds)
+
+
+@posix_only
+def test_hmac_secret_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "hmac.txt"
+    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, (SECRET + "\n").encode())
+    os.close(fd)
+    creds = load_credentials({"COINM_API_KEY": API_KEY, "COINM_HMAC_SECRET_FILE": str(secret_file)})
+    assert creds is not None
+    assert verify_hmac(SECRET, "x=1", creds.signer().sign("x=1"))
+    secret_file.chmod(0o644)
+    with pytest.raises(ConfigError) as err:
+        load_credentials({"COINM_API_KEY": API_KEY, "COINM_HMAC_SECRET_FILE": str(secret_file)})
+    assert "readable by others (mode 0644)" in str(err.value) and SECRET not in str(err.value)
+    assert f"chmod 600 {secret_file}" in str(err.value)
+
+
+@posix_only
+def test_ed25519_credentials(tmp_path: Path) -> None:
+    key_file = tmp_path / "k.pem"
+    public = generate_ed25519_keypair(key_file, passphrase="s3cret-pass")
+    env = {"COINM_API_KEY": API_KEY, "COINM_ED25519_KEY_FILE": str(key_file),
+           "COINM_ED25519_PASSPHRASE": "s3cret-pass", "COINM_HMAC_SECRET": SECRET}
+    creds = load_credentials(env)
+    assert creds is not None and creds.kind == "ed25519" and creds.key_file == key_file
+    signer = creds.signer()
+    assert isinstance(signer, Ed25519Signer)
+    assert verify_ed25519(public, "a=1", signer.sign("a=1"))
+    assert "s3cret-pass" not in repr(creds) and API_KEY not in repr(creds)
+    with pytest.raises(ConfigError) as err:
+        load_credentials(dict(env, COINM_ED25519_PASSPHRASE="wrong-pass"))
+    assert "wrong passphrase" in str(err.value) and "wrong-pass" not in str(err.value)
+    key_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="run chmod 600"):
+        load_credentials(env)
+
+
+def test_incomplete_credentials() -> None:
+    with pytest.raises(ConfigError, match="COINM_API_KEY is not set"):
+        load_credentials({"COINM_HMAC_SECRET": SECRET})
+    with pytest.raises(ConfigError, match="no signing key"):
+        load_credentials({"COINM_API_KEY": API_KEY})
+    with pytest.raises(ConfigError) as err:
+        load_credentials({"COINM_API_KEY": "not a key!" + SECRET, "COINM_HMAC_SECRET": SECRET})
+    assert SECRET not in str(err.value)
+    with pytest.raises(ValueError):
+        Credentials(API_KEY)
+
+
+def test_dump_masks_and_shows_sources(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", 'theme = "nord"\n')
+    cfg = load_config({"symbol": "ETHUSD_PERP"}, env={"COINM_VENUE": "testnet"}, config_path=path)
+    creds = load_credentials({"COINM_API_KEY": API_KEY, "COINM_HMAC_SECRET": SECRET})
+    text = cfg.dump(creds)
+    assert API_KEY not in text and SECRET not in text
+    assert "vmPU****" in text
+    lines = {line.split("=")[0].strip(): line for line in text.splitlines()}
+    assert lines["symbol"].endswith("# cli")
+    assert lines["theme"].endswith("# file")
+    assert lines["venue"].endswith("# env COINM_VENUE")
+    assert "https://testnet.binancefuture.com" in lines["rest_url"]
+    assert "(from the simulator)" in load_config(env={}, config_path=path).dump()
+    assert isinstance(cfg, Config)
