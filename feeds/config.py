@@ -142,6 +142,7 @@ _SETTINGS: dict[str, tuple[str, Any, str]] = {
 _CONFIRM_DEFAULTS = {"sim": True, "testnet": True, "live": True}
 _TOML_SECTIONS = {"confirm_orders", "venues"}
 _URL_KEYS = ("rest_url", "stream_url", "wsapi_url")
+_CLI_ALIASES = {"seed": "sim_seed", "speed": "sim_speed", "config_path": "config"}
 
 
 def default_config_path() -> Path:
@@ -341,7 +342,8 @@ def load_config(
 
     Args:
         cli: values from the command line by setting name (``venue``, ``symbol``,
-            ``rest_url``, ...); ``None`` values mean "not given". ``config`` names the file.
+            ``rest_url``, ..., ``seed``/``speed`` for ``sim_seed``/``sim_speed``); ``None``
+            values mean "not given". ``config`` names the file.
         env: the environment (default ``os.environ``); ``COINM_CONFIG`` names the file.
         config_path: the TOML file; default ``COINM_CONFIG`` or
             ``<user config dir>/coinm/config.toml``. A file named explicitly must exist; the
@@ -351,7 +353,7 @@ def load_config(
         ConfigError: a malformed file (with its name and line), a value that is not valid (with
             where it came from), or credentials in the file.
     """
-    cli = {k: v for k, v in (cli or {}).items() if v is not None}
+    cli = {_CLI_ALIASES.get(k, k): v for k, v in (cli or {}).items() if v is not None}
     env = os.environ if env is None else env
     explicit = True
     if cli.get("config") is not None:

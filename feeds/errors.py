@@ -496,6 +496,11 @@ _TABLE: tuple[tuple[int, str, str, tuple[str, ...]], ...] = (
     (-4113, "MARKET_ORDER_REJECT",
      "The best opposite price is outside the allowed band from the mark price: use a limit order.",
      ("The counterparty's best price does not meet the PERCENT_PRICE filter limit.",)),
+    # Not in the spec's ERROR CODE section: Binance's answer to a newClientOrderId already in
+    # use by an open order (the simulator gives it).
+    (-4116, "DUPLICATED_CLIENT_ORDER_ID",
+     "That client order id is already used by an open order: the order may already be placed; check before resending.",
+     ("ClientOrderId is duplicated.",)),
     # Not in the spec's ERROR CODE section: notes.md says the live venue has answered
     # conditional order types on order.place with it since 2025.
     (-4120, "STOP_ORDER_SWITCH_ALGO",

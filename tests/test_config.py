@@ -301,3 +301,11 @@ def test_dump_masks_and_shows_sources(tmp_path: Path) -> None:
     assert "https://testnet.binancefuture.com" in lines["rest_url"]
     assert "(from the simulator)" in load_config(env={}, config_path=path).dump()
     assert isinstance(cfg, Config)
+
+
+def test_cli_aliases_and_sim_settings(no_user_config: Path) -> None:
+    cfg = load_config({"seed": 42, "speed": "10"}, env={"COINM_SIM_SEED": "7"})
+    assert (cfg.sim_seed, cfg.sim_speed) == (42, "10")
+    assert load_config(env={"COINM_SIM_SEED": "7"}).sim_seed == 7
+    with pytest.raises(ConfigError, match="sim_speed"):
+        load_config({"speed": "fast"}, env={})

@@ -101,3 +101,9 @@ def test_existing_exceptions_keep_their_signatures() -> None:
     assert (exc.method, exc.request_id) == ("order.place", "abc")
     assert str(exc) == "order.place (id abc): outcome unknown: no reply in 10 s"
     assert str(OutcomeUnknown("order.cancel", 7)) == "order.cancel (id 7): outcome unknown"
+
+
+def test_codes_beyond_the_spec() -> None:
+    """Codes the venue (and the simulator) give that the spec's section does not list."""
+    assert binance_message(-4116) == "ClientOrderId is duplicated."
+    assert "algo" in human_error(-4120).lower()
