@@ -1,0 +1,899 @@
+"""The simulated market: a seeded, clock-driven flow of makers, takers and liquidations.
+
+Everything advances in fixed ticks of market time (``TICK_MS``); the same seed gives the same
+book, trades and events. Stream payloads are built only for streams someone subscribed to
+(the hub says which), through :mod:`feeds.models`, so the simulator emits exactly the shapes
+the client parses.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from feeds.models import (
+    AggTrade,
+    BookTicker,
+    ContractInfo,
+    DepthUpdate,
+    ForceOrder,
+    IndexPriceUpdate,
+    KlineEvent,
+    MarkPriceUpdate,
+    MiniTicker,
+    Ticker,
+)
+from feeds.sim.candles import INTERVALS, Bar, aggregate, bucket_start, generate_back, next_bucket, to_kline
+from feeds.sim.market import CONTRACTS, ContractSpec, Fill, MatchingBook, RestingOrder, build_symbols
+from feeds.sim.streams import StreamSpec, parse_stream
+from feeds.symbols import SymbolInfo
+
+__all__ = ["Hub", "MarketEngine", "NullHub"]
+
+TICK_MS = 50
+HISTORY_BARS = 1500
+FUNDING_PERIOD_MS = 8 * 3600 * 1000
+
+
+class Hub(Protocol):
+    """Where the engine sends stream payloads (the stream server implements it)."""
+
+    def wants(self, stream: str) -> bool: ...
+    def send(self, stream: str, payload: Any) -> None: ...
+    def active(self) -> Iterable[str]: ...
+
+
+class NullHub:
+    """A hub nobody listens to (engine unit use)."""
+
+    def wants(self, stream: str) -> bool:
+        return False
+
+    def send(self, stream: str, payload: Any) -> None:
+        pass
+
+    def active(self) -> Iterable[str]:
+        return ()
+
+
+def fmt_units(value: int, scale: int) -> Decimal:
+    """An integer with ``scale`` implied decimals as an exact Decimal keeping that scale."""
+    return Decimal(value).scaleb(-scale)
+
+
+class Series:
+    """Live candles of every interval for one price series, plus lazily made history."""
+
+    def __init__(self, scale: int, history: Callable[[str], list[Bar]]) -> None:
+        self.scale = scale
+        self.cur: dict[str, Bar] = {}
+        self.closed: dict[str, deque[Bar]] = {i: deque(maxlen=HISTORY_BARS) for i in INTERVALS}
+        self._history = history
+        self._hist: dict[str, list[Bar]] = {}
+
+    def update(self, price: int, qty: int = 0, base: int = 0, taker_buy: bool = False,
+               trade_id: int = -1) -> None:
+        for bar in self.cur.values():
+            bar.update(price, qty, base, taker_buy, trade_id)
+
+    def roll(self, now: int) -> list[tuple[str, Bar]]:
+        """Close every candle whose time is over; returns (interval, closed bar)."""
+        done = []
+        for interval, bar in self.cur.items():
+            if now > bar.T:
+                self.closed[interval].append(bar)
+                start = bucket_start(interval, now)
+                self.cur[interval] = bar.rolled(start, next_bucket(interval, start))
+                done.append((interval, bar))
+        return done
+
+    def history(self, interval: str) -> list[Bar]:
+        if interval not in self._hist:
+            self._hist[interval] = self._history(interval)
+        return self._hist[interval]
+
+    def bars(self, interval: str, start: int | None, end: int | None, limit: int) -> list[tuple[Bar, bool]]:
+        """Closed history + live closed + the current candle, filtered like REST klines."""
+        cur = self.cur[interval]
+        rows: list[tuple[Bar, bool]] = []
+        if start is None or start <= cur.t:
+            # Only materialise the generated history when the request reaches back into it.
+            live = list(self.closed[interval])
+            need_hist = start is not None or len(live) + 1 < limit
+            older = self.history(interval) if need_hist else []
+            rows = [(b, True) for b in older] + [(b, True) for b in live]
+        rows.append((cur, False))
+        if start is not None:
+            rows = [r for r in rows if r[0].t >= start]
+        if end is not None:
+            rows = [r for r in rows if r[0].t <= end]
+        if start is not None and end is None:
+            return rows[:limit]
+        return rows[-limit:]
+
+
+@dataclass(slots=True)
+class PairState:
+    pair: str
+    index: int
+    """Index price in 1e-8 USD."""
+    series: Series | None = None
+    index_updates: int = 0
+
+
+@dataclass(slots=True)
+class SymState:
+    spec: ContractSpec
+    info: SymbolInfo
+    decimals: int
+    tick_units: int
+    """One tick in 1e-8 USD."""
+    book: MatchingBook
+    fair: int = 0
+    """Fair value in 1e-8 USD."""
+    premium: float = 0.0
+    """The perpetual's mean-reverting premium over the index (fraction)."""
+    mark: int = 0
+    basis_ema: float = 0.0
+    funding_rate: Decimal | None = None
+    trade_id: int = 0
+    agg_id: int = 0
+    last_price: int = 0
+    last_qty: int = 0
+    burst_ticks: int = 0
+    burst_dir: int = 0
+    trades: Series | None = None
+    marks: Series | None = None
+    hist1m: list[Bar] = field(default_factory=list)
+    window: deque[Bar] = field(default_factory=lambda: deque(maxlen=HISTORY_BARS))
+    """Closed 1m bars of the rolling 24 h window (the ticker)."""
+    win_stats: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
+    """(high, low, volume, base volume, trades, first trade id) of the closed window bars."""
+    changed_since_arr: bool = False
+    last_force: ForceOrder | None = None
+    last_force_ms: int = 0
+    last_book_top: tuple[Any, ...] = ()
+    price_minute_ago: int = 0
+    sim_oid: int = 0
+    coin_per_qty_tick: int = 0
+    base_qty: int = 1
+    taker_qty: int = 1
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam < 0.05:
+        return 1 if rng.random() < lam else 0
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+class MarketEngine:
+    """Deterministic market generator and matching for every simulated contract."""
+
+    def __init__(self, seed: int = 1, speed: float = 1.0, start_ms: int = 0, hub: Hub | None = None) -> None:
+        self.seed = seed
+        self.speed = speed
+        self.rng = random.Random(seed)
+        self.hub: Hub = hub or NullHub()
+        self.now_ms = start_ms - start_ms % TICK_MS
+        self.start_ms = self.now_ms
+        self.ticks = 0
+        self.symbols = build_symbols()
+        self.syms: dict[str, SymState] = {}
+        self.pairs: dict[str, PairState] = {}
+        self.accounts: Any = None
+        """The paper-trading side (``feeds.sim.accounts.Accounts``), told about trades and marks."""
+        self.trade_listeners: list[Callable[[str, int, int, str], None]] = []
+        self._parsed: dict[str, StreamSpec | None] = {}
+        self._sent_versions: dict[str, int] = {}
+        self._dropped_depth: set[str] = set()
+        self._next_funding = (self.now_ms // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        self._symbol_set = set(self.symbols)
+        self._pair_set = {i.pair for i in self.symbols.values()}
+        for spec in CONTRACTS:
+            self._init_symbol(spec)
+        for st in self.syms.values():
+            self._init_marks(st)
+
+    # ------------------------------------------------------------------ initial state
+    def _sub_rng(self, *parts: Any) -> random.Random:
+        return random.Random(zlib.crc32(repr((self.seed, *parts)).encode()))
+
+    def _init_symbol(self, spec: ContractSpec) -> None:
+        info = self.symbols[spec.symbol]
+        tick = info.tick_size
+        decimals = max(0, -tick.as_tuple().exponent)  # type: ignore[operator]
+        tick_units = int(tick * 100_000_000)
+        first_id = 1_000_000_000 + self._sub_rng(spec.symbol, "uid").randrange(1_000_000_000)
+        st = SymState(spec, info, decimals, tick_units, MatchingBook(spec.symbol, first_id))
+        st.coin_per_qty_tick = spec.contract_size * 100_000_000 * 10 ** decimals
+        start_ticks = int(Decimal(spec.start_price) / tick)
+        st.fair = start_ticks * tick_units
+        st.mark = st.fair
+        st.last_price = start_ticks
+        st.price_minute_ago = start_ticks
+        st.base_qty = 120 if spec.contract_size == 100 else 250
+        st.taker_qty = 6 if spec.contract_size == 100 else 25
+        st.trade_id = 100_000_000 + self._sub_rng(spec.symbol, "tid").randrange(100_000_000)
+        st.agg_id = st.trade_id // 3
+        if spec.contract_type == "PERPETUAL":
+            st.funding_rate = Decimal("0.00010000")
+        self.syms[spec.symbol] = st
+        pair = info.pair
+        if pair not in self.pairs:
+            idx = int(st.fair / (1 + float(spec.basis)))
+            self.pairs[pair] = PairState(pair, idx)
+        self._init_history(st, start_ticks)
+        self._seed_book(st)
+
+    def _init_history(self, st: SymState, start_ticks: int) -> None:
+        rng = self._sub_rng(st.spec.symbol, "1m")
+        minute = bucket_start("1m", self.now_ms)
+        vol = 0.0004
+        bars = generate_back(rng, "1m", minute, start_ticks, HISTORY_BARS, vol, st.taker_qty * 3,
+                             st.coin_per_qty_tick, int(st.info.min_price / st.info.tick_size), 0)
+        tid = st.trade_id - sum(b.n for b in bars)
+        for b in bars:
+            b.f, b.L = tid, tid + b.n - 1
+            tid += b.n
+        st.hist1m = bars
+        for b in bars[-1439:]:
+            st.window.append(b)
+        self._recompute_window(st)
+        st.trades = Series(st.decimals, lambda interval, st=st: self._trade_history(st, interval))
+        for interval in INTERVALS:
+            start = bucket_start(interval, self.now_ms)
+            end = next_bucket(interval, start)
+            first = (start - bars[0].t) // 60_000
+            inside = bars[max(0, first):] if first < len(bars) else []
+            cur = aggregate(inside, start, end) if inside and start <= bars[-1].t else None
+            if cur is None:
+                cur = Bar(start, end - 1, start_ticks, start_ticks, start_ticks, start_ticks)
+            else:
+                cur.c = start_ticks
+                if first < 0:  # bucket older than the 1m history: invent its earlier part
+                    cur.o = int(cur.o * math.exp(rng.gauss(0, vol * math.sqrt(-first))))
+                    cur.h, cur.l = max(cur.h, cur.o), min(cur.l, cur.o)
+            st.trades.cur[interval] = cur
+
+    def _trade_history(self, st: SymState, interval: str) -> list[Bar]:
+        one = st.hist1m
+        if interval == "1m":
+            return list(one)
+        assert st.trades is not None
+        init_start = bucket_start(interval, self.start_ms)
+        agg: list[Bar] = []
+        b = bucket_start(interval, init_start - 1)
+        while b >= one[0].t:
+            e = next_bucket(interval, b)
+            i0 = (b - one[0].t) // 60_000
+            i1 = (e - one[0].t) // 60_000
+            bar = aggregate(one[i0:i1], b, e)
+            if bar is None:
+                break
+            agg.append(bar)
+            b = bucket_start(interval, b - 1)
+        agg.reverse()
+        first_start = agg[0].t if agg else init_start
+        first_open = agg[0].o if agg else self._init_open(st, interval)
+        gen = generate_back(self._sub_rng(st.spec.symbol, interval), interval, first_start, first_open,
+                            HISTORY_BARS - len(agg), 0.0004, st.taker_qty * 3, st.coin_per_qty_tick,
+                            int(st.info.min_price / st.info.tick_size), st.info.onboard_date)
+        return gen + agg
+
+    def _init_open(self, st: SymState, interval: str) -> int:
+        # The open of the candle that was current when the simulator started.
+        assert st.trades is not None
+        hist = st.trades.closed[interval]
+        return hist[0].o if hist else st.trades.cur[interval].o
+
+    def _init_marks(self, st: SymState) -> None:
+        factor = st.tick_units
+        assert st.trades is not None
+        trades = st.trades
+        st.marks = Series(8, lambda i: [b.scaled(factor) for b in trades.history(i)])
+        for interval, bar in trades.cur.items():
+            st.marks.cur[interval] = bar.scaled(factor)
+        pair = self.pairs[st.info.pair]
+        if pair.series is None and st.info.is_perpetual:
+            pair.series = Series(8, lambda i: [b.scaled(factor) for b in trades.history(i)])
+            for interval, bar in trades.cur.items():
+                s = bar.scaled(factor)
+                s.f = s.L = 0
+                pair.series.cur[interval] = s
+        self._update_marks(st, count=False)
+
+    def _seed_book(self, st: SymState) -> None:
+        rng = self._sub_rng(st.spec.symbol, "book")
+        book = st.book
+        fair_t = st.fair // st.tick_units
+        grid = st.spec.grid
+        book.begin(self.now_ms)
+        for k in range(350):
+            for side, sign in (("BUY", -1), ("SELL", 1)):
+                qty = max(1, int(st.base_qty * (0.3 + k / 60) * rng.uniform(0.2, 1.8)))
+                self._sim_add(st, side, fair_t + sign * grid * (k + 1), qty)
+        for c in book.CADENCES:
+            book.take_diff(c)
+        st.last_book_top = self._book_top(st)
+
+    def _sim_add(self, st: SymState, side: str, ticks: int, qty: int) -> None:
+        if ticks <= 0:
+            return
+        st.sim_oid += 1
+        st.book.add(RestingOrder(st.sim_oid, side, ticks, qty))
+
+    # ------------------------------------------------------------------ time
+    def step(self, n: int = 1) -> None:
+        """Advance market time by ``n`` ticks of ``TICK_MS``."""
+        for _ in range(n):
+            self._tick()
+
+    def _tick(self) -> None:
+        self.now_ms += TICK_MS
+        self.ticks += 1
+        now = self.now_ms
+        if now % 60_000 == 0:
+            self._roll_minute()
+        if now >= self._next_funding:
+            self._next_funding += FUNDING_PERIOD_MS
+            if self.accounts is not None:
+                self.accounts.on_funding(now)
+        for pair in self.pairs.values():
+            self._walk_index(pair)
+        for st in self.syms.values():
+            self._activity(st)
+        if now % 1000 == 0:
+            for st in self.syms.values():
+                self._update_marks(st)
+            for pair in self.pairs.values():
+                if pair.series is not None:
+                    pair.series.update(pair.index)
+                    pair.index_updates += 1
+            if self.accounts is not None:
+                self.accounts.on_marks(now)
+        if self.accounts is not None:
+            self.accounts.on_tick(now)
+        self._flush(now)
+
+    def _roll_minute(self) -> None:
+        now = self.now_ms
+        for st in self.syms.values():
+            assert st.trades is not None and st.marks is not None
+            closed = st.trades.roll(now)
+            for interval, bar in closed:
+                if interval == "1m":
+                    st.window.append(bar)
+                    while st.window and st.window[0].t < now - 86_400_000 + 60_000:
+                        st.window.popleft()
+                    self._recompute_window(st)
+                self._emit_closed_kline(st, interval, bar)
+            for interval, bar in st.marks.roll(now):
+                self._emit_mark_kline(st, interval, bar, closed=True)
+            st.price_minute_ago = st.last_price
+        for pair in self.pairs.values():
+            if pair.series is not None:
+                for interval, bar in pair.series.roll(now):
+                    self._emit_index_kline(pair, interval, bar, closed=True)
+
+    def _recompute_window(self, st: SymState) -> None:
+        w = st.window
+        if not w:
+            st.win_stats = (0, 0, 0, 0, 0, -1)
+            return
+        firsts = [b.f for b in w if b.f >= 0]
+        st.win_stats = (max(b.h for b in w), min(b.l for b in w), sum(b.v for b in w),
+                        sum(b.base for b in w), sum(b.n for b in w), firsts[0] if firsts else -1)
+
+    # ------------------------------------------------------------------ dynamics
+    def _walk_index(self, pair: PairState) -> None:
+        rng = self.rng
+        sigma = 0.000006 * math.sqrt(max(self.speed, 0.01))
+        drift = 0.0
+        for st in self.syms.values():
+            if st.info.pair == pair.pair and st.burst_ticks:
+                drift = st.burst_dir * sigma * 0.5
+                break
+        pair.index = max(1, round(pair.index * (1 + rng.gauss(drift, sigma))))
+
+    def _activity(self, st: SymState) -> None:
+        rng = self.rng
+        speed = self.speed
+        pair = self.pairs[st.info.pair]
+        if st.info.is_perpetual:
+            st.premium = st.premium * 0.999 + rng.gauss(0, 0.000004)
+            st.fair = int(pair.index * (1 + st.premium))
+        else:
+            st.fair = int(pair.index * (1 + float(st.spec.basis)))
+        if st.burst_ticks:
+            st.burst_ticks -= 1
+        elif rng.random() < 0.0015 * speed:
+            st.burst_ticks = rng.randint(20, 80)
+            st.burst_dir = rng.choice((-1, 1))
+        book = st.book
+        grid = st.spec.grid
+        fair_t = st.fair // st.tick_units
+        # Makers: add and cancel.
+        for _ in range(_poisson(rng, 0.7 * speed)):
+            side = "BUY" if rng.random() < 0.5 else "SELL"
+            k = int(rng.expovariate(1 / 40))
+            ticks = fair_t - grid * (k + 1) if side == "BUY" else fair_t + grid * (k + 1)
+            opp = book.best_ask() if side == "BUY" else book.best_bid()
+            if opp is not None and ((side == "BUY" and ticks >= opp) or (side == "SELL" and ticks <= opp)):
+                continue
+            book.begin(self.now_ms)
+            self._sim_add(st, side, ticks, max(1, int(st.base_qty * rng.uniform(0.1, 1.5))))
+        for _ in range(_poisson(rng, 0.6 * speed)):
+            side = "BUY" if rng.random() < 0.5 else "SELL"
+            n = book.depth_count(side)
+            if n < 50:
+                continue
+            idx = min(n - 1, int(rng.expovariate(1 / 40)))
+            levels = book.sorted[side]
+            t = levels[-1 - idx] if side == "BUY" else levels[idx]
+            sims = [o for o in book.levels[side][t] if o.owner is None]
+            if sims:
+                o = rng.choice(sims)
+                book.begin(self.now_ms)
+                book.reduce(o, max(1, int(o.qty * rng.uniform(0.3, 1.0))))
+        # Keep the touch near fair value and the depth in the hundreds of levels.
+        for side, sign in (("BUY", -1), ("SELL", 1)):
+            best = book.best_bid() if side == "BUY" else book.best_ask()
+            target = fair_t + sign * grid
+            if best is None or sign * (best - fair_t) > 3 * grid:
+                opp = book.best_ask() if side == "BUY" else book.best_bid()
+                if opp is None or sign * (target - opp) > 0:
+                    book.begin(self.now_ms)
+                    self._sim_add(st, side, target, max(1, int(st.base_qty * rng.uniform(0.2, 1.0))))
+            else:
+                # Quotes left on the wrong side of fair value: their makers pull them.
+                for _ in range(20):
+                    best = book.best_bid() if side == "BUY" else book.best_ask()
+                    if best is None or sign * (fair_t - best) <= 2 * grid:
+                        break
+                    stale = [o for o in book.levels[side][best] if o.owner is None]
+                    if not stale:
+                        break
+                    book.begin(self.now_ms)
+                    for o in stale:
+                        book.cancel(o)
+            n = book.depth_count(side)
+            if n < 300:
+                far = book.sorted[side][0] if side == "BUY" else book.sorted[side][-1]
+                book.begin(self.now_ms)
+                self._sim_add(st, side, far + sign * grid * rng.randint(1, 3),
+                              max(1, int(st.base_qty * rng.uniform(2, 8))))
+            elif n > 450:
+                far = book.sorted[side][0] if side == "BUY" else book.sorted[side][-1]
+                book.begin(self.now_ms)
+                for o in [o for o in book.levels[side][far] if o.owner is None]:
+                    book.cancel(o)
+        # Takers push the price towards fair value.
+        bb, ba = book.best_bid(), book.best_ask()
+        if bb is not None and ba is not None:
+            gap = (fair_t * 2 - bb - ba) / (2 * grid)
+            p_buy = 0.5 + max(-0.45, min(0.45, gap * 0.15))
+            if st.burst_ticks:
+                p_buy = 0.5 + 0.4 * st.burst_dir
+            rate = (0.12 if st.spec.contract_size == 100 else 0.08) * speed * (8 if st.burst_ticks else 1)
+            for _ in range(_poisson(rng, rate)):
+                side = "BUY" if rng.random() < p_buy else "SELL"
+                qty = max(1, int(st.taker_qty * rng.paretovariate(1.6)))
+                self.execute_taker(st.spec.symbol, side, min(qty, st.base_qty * 20), None)
+        # Liquidations of simulated accounts.
+        move = (st.last_price - st.price_minute_ago) / max(1, st.price_minute_ago)
+        lam = 0.0006 * speed * (1 + min(20.0, abs(move) * 4000))
+        if rng.random() < lam:
+            self._liquidate(st, "SELL" if move < 0 or (move == 0 and rng.random() < 0.5) else "BUY")
+
+    def _liquidate(self, st: SymState, side: str) -> None:
+        rng = self.rng
+        qty = max(1, int(st.taker_qty * rng.uniform(2, 30)))
+        best = st.book.best_bid() if side == "SELL" else st.book.best_ask()
+        if best is None:
+            return
+        limit = int(best * (0.99 if side == "SELL" else 1.01))
+        fills = self.execute_taker(st.spec.symbol, side, qty, limit)
+        filled = sum(f.qty for f in fills)
+        if not filled:
+            return
+        avg = sum(Decimal(f.ticks * f.qty) for f in fills) / filled
+        d = st.decimals
+        st.last_force = ForceOrder(
+            event_time=self.now_ms, symbol=st.spec.symbol, pair=st.info.pair, side=side,
+            order_type="LIMIT", time_in_force="IOC", orig_qty=Decimal(qty),
+            price=fmt_units(limit, d), avg_price=avg.scaleb(-d).quantize(Decimal(1).scaleb(-d)),
+            status="FILLED" if filled == qty else "PARTIALLY_FILLED",
+            last_filled_qty=Decimal(filled), filled_accumulated_qty=Decimal(filled),
+            trade_time=self.now_ms,
+        )
+        st.last_force_ms = self.now_ms
+
+    def _update_marks(self, st: SymState, count: bool = True) -> None:
+        pair = self.pairs[st.info.pair]
+        book = st.book
+        bb, ba = book.best_bid(), book.best_ask()
+        if bb is not None and ba is not None:
+            mid = (bb + ba) * st.tick_units // 2
+            ref = pair.index if st.info.is_perpetual else int(pair.index * (1 + float(st.spec.basis)))
+            basis = (mid - ref) / ref
+            st.basis_ema = st.basis_ema * 0.9 + basis * 0.1 if count else basis
+            st.mark = int(ref * (1 + st.basis_ema))
+            if st.info.is_perpetual:
+                rate = max(-0.0075, min(0.0075, st.basis_ema / 3 + 0.0001))
+                st.funding_rate = Decimal(f"{rate:.8f}")
+        if count and st.marks is not None:
+            st.marks.update(st.mark)
+
+    # ------------------------------------------------------------------ matching
+    def execute_taker(self, symbol: str, side: str, qty: int, limit: int | None, owner: Any = None,
+                      expired: list[RestingOrder] | None = None) -> list[Fill]:
+        """Match a taker order against the book, recording trades and telling makers' owners."""
+        st = self.syms[symbol]
+        st.book.begin(self.now_ms)
+        fills = st.book.match(side, qty, limit, owner, expired)
+        if not fills:
+            return fills
+        d = st.decimals
+        i = 0
+        while i < len(fills):
+            j = i
+            while j + 1 < len(fills) and fills[j + 1].ticks == fills[i].ticks:
+                j += 1
+            group = fills[i : j + 1]
+            first = st.trade_id + 1
+            total = 0
+            for f in group:
+                st.trade_id += 1
+                self._record_trade(st, f.ticks, f.qty, side == "BUY", st.trade_id)
+                total += f.qty
+                if f.maker.owner is not None and self.accounts is not None:
+                    self.accounts.on_maker_fill(f.maker.owner, f.qty, f.ticks, st.trade_id)
+            st.agg_id += 1
+            name = f"{symbol.lower()}@aggTrade"
+            if self.hub.wants(name):
+                self.hub.send(name, AggTrade(
+                    event_time=self.now_ms, agg_id=st.agg_id, symbol=symbol,
+                    price=fmt_units(group[0].ticks, d), qty=Decimal(total), first_trade_id=first,
+                    last_trade_id=st.trade_id, trade_time=self.now_ms, is_buyer_maker=side == "SELL",
+                ).to_wire())
+            i = j + 1
+        for listener in self.trade_listeners:
+            listener(symbol, fills[-1].ticks, sum(f.qty for f in fills), side)
+        return fills
+
+    def _record_trade(self, st: SymState, ticks: int, qty: int, taker_buy: bool, trade_id: int) -> None:
+        base = qty * st.coin_per_qty_tick // ticks
+        assert st.trades is not None
+        st.trades.update(ticks, qty, base, taker_buy, trade_id)
+        st.last_price = ticks
+        st.last_qty = qty
+        st.changed_since_arr = True
+
+    # ------------------------------------------------------------------ reads
+    def book_levels(self, symbol: str) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """The whole true book as (price, qty) Decimals, bids best first, asks best first."""
+        st = self.syms[symbol]
+        d = st.decimals
+        bids = [(fmt_units(t, d), Decimal(q)) for t, q in st.book.top("BUY", 10**9)]
+        asks = [(fmt_units(t, d), Decimal(q)) for t, q in st.book.top("SELL", 10**9)]
+        return bids, asks
+
+    def true_book(self, symbol: str) -> tuple[int, Any]:
+        from feeds.book import book_checksum  # the one checksum the client book uses too
+
+        bids, asks = self.book_levels(symbol)
+        return self.syms[symbol].book.update_id, book_checksum(bids, asks)
+
+    def depth_snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
+        st = self.syms[symbol]
+        d = st.decimals
+        return {
+            "lastUpdateId": st.book.update_id,
+            "E": self.now_ms,
+            "T": st.book.last_change_ms or self.now_ms,
+            "symbol": symbol,
+            "pair": st.info.pair,
+            "bids": [[format(fmt_units(t, d), "f"), str(q)] for t, q in st.book.top("BUY", limit)],
+            "asks": [[format(fmt_units(t, d), "f"), str(q)] for t, q in st.book.top("SELL", limit)],
+        }
+
+    def mark_price(self, symbol: str) -> Decimal:
+        return fmt_units(self.syms[symbol].mark, 8)
+
+    def last_price(self, symbol: str) -> Decimal:
+        st = self.syms[symbol]
+        return fmt_units(st.last_price, st.decimals)
+
+    def next_funding_time(self) -> int:
+        return self._next_funding
+
+    def mark_event(self, symbol: str) -> MarkPriceUpdate:
+        st = self.syms[symbol]
+        pair = self.pairs[st.info.pair]
+        perp = st.info.is_perpetual
+        return MarkPriceUpdate(
+            event_time=self.now_ms, symbol=symbol, mark_price=fmt_units(st.mark, 8),
+            est_settle_price=fmt_units(pair.index, 8), index_price=fmt_units(pair.index, 8),
+            funding_rate=st.funding_rate if perp else None,
+            next_funding_time=self._next_funding if perp else 0,
+        )
+
+    def premium_index(self, symbol: str) -> dict[str, Any]:
+        st = self.syms[symbol]
+        ev = self.mark_event(symbol)
+        perp = st.info.is_perpetual
+        return {
+            "symbol": symbol,
+            "pair": st.info.pair,
+            "markPrice": format(ev.mark_price, "f"),
+            "indexPrice": format(ev.index_price, "f"),
+            "estimatedSettlePrice": format(ev.est_settle_price, "f"),
+            "lastFundingRate": format(st.funding_rate, "f") if perp and st.funding_rate is not None else "",
+            "interestRate": "0.00010000" if perp else "",
+            "nextFundingTime": self._next_funding if perp else 0,
+            "time": self.now_ms,
+        }
+
+    def ticker(self, symbol: str) -> Ticker:
+        st = self.syms[symbol]
+        assert st.trades is not None
+        cur = st.trades.cur["1m"]
+        hi, lo, v, base, n, first = st.win_stats
+        hi, lo = max(hi, cur.h), min(lo, cur.l) if lo else cur.l
+        v, base, n = v + cur.v, base + cur.base, n + cur.n
+        o = st.window[0].o if st.window else cur.o
+        d = st.decimals
+        last = st.last_price
+        change = last - o
+        pct = (Decimal(change) * 100 / Decimal(o)).quantize(Decimal("0.001")) if o else Decimal("0.000")
+        wavg = (Decimal(v * st.spec.contract_size) / Decimal(base).scaleb(-8)).quantize(Decimal("0.00000001")) if base else Decimal(0)
+        open_time = st.window[0].t if st.window else cur.t
+        return Ticker(
+            event_time=self.now_ms, symbol=symbol, pair=st.info.pair,
+            price_change=fmt_units(change, d), price_change_percent=pct, weighted_avg_price=wavg,
+            last_price=fmt_units(last, d), last_qty=Decimal(st.last_qty), open=fmt_units(o, d),
+            high=fmt_units(hi, d), low=fmt_units(lo, d), volume=Decimal(v),
+            base_volume=Decimal(base).scaleb(-8), open_time=open_time, close_time=self.now_ms,
+            first_id=first if first >= 0 else (cur.f if cur.f >= 0 else st.trade_id),
+            last_id=st.trade_id, trades=n,
+        )
+
+    def mini_ticker(self, symbol: str) -> MiniTicker:
+        t = self.ticker(symbol)
+        return MiniTicker(event_time=t.event_time, symbol=symbol, pair=t.pair, close=t.last_price,
+                          open=t.open, high=t.high, low=t.low, volume=t.volume, base_volume=t.base_volume)
+
+    def ticker_rest(self, symbol: str) -> dict[str, Any]:
+        wire = self.ticker(symbol).to_wire()
+        names = {"s": "symbol", "ps": "pair", "p": "priceChange", "P": "priceChangePercent",
+                 "w": "weightedAvgPrice", "c": "lastPrice", "Q": "lastQty", "o": "openPrice",
+                 "h": "highPrice", "l": "lowPrice", "v": "volume", "q": "baseVolume",
+                 "O": "openTime", "C": "closeTime", "F": "firstId", "L": "lastId", "n": "count"}
+        return {names[k]: v for k, v in wire.items() if k in names}
+
+    def kline_rows(self, kind: str, key: str, interval: str, start: int | None, end: int | None,
+                   limit: int) -> list[list[Any]]:
+        """REST kline rows. ``kind``: trade (key=symbol), mark (symbol), index (pair)."""
+        if kind == "index":
+            series = self.pairs[key].series
+            scale, volumes, sym = 8, False, "0"
+        elif kind == "mark":
+            series = self.syms[key].marks
+            scale, volumes, sym = 8, False, key
+        else:
+            st = self.syms[key]
+            series, scale, volumes, sym = st.trades, st.decimals, True, key
+        assert series is not None
+        return [to_kline(b, interval, scale, closed=c, symbol=sym, volumes=volumes).to_rest_row()
+                for b, c in series.bars(interval, start, end, limit)]
+
+    def symbol_for(self, pair: str, contract_type: str) -> str | None:
+        for sym, info in self.symbols.items():
+            if info.pair == pair and info.contract_type == contract_type:
+                return sym
+        return None
+
+    def parse(self, name: str) -> StreamSpec | None:
+        if name not in self._parsed:
+            self._parsed[name] = parse_stream(name, self._symbol_set, self._pair_set)
+        return self._parsed[name]
+
+    # ------------------------------------------------------------------ emission
+    def drop_next_depth(self, symbol: str) -> None:
+        """Fault: the next diff-depth event of ``symbol`` (every cadence) is never sent."""
+        self._dropped_depth.add(symbol)
+
+    def _book_top(self, st: SymState) -> tuple[Any, ...]:
+        b = st.book
+        bb, ba = b.best_bid(), b.best_ask()
+        return (bb, b.qty["BUY"].get(bb, 0) if bb else 0, ba, b.qty["SELL"].get(ba, 0) if ba else 0)
+
+    def _flush(self, now: int) -> None:
+        hub = self.hub
+        dropped = self._dropped_depth
+        emitted_drop: set[str] = set()
+        for sym, st in self.syms.items():
+            low = sym.lower()
+            d = st.decimals
+            for cadence, suffix in ((100, "@depth@100ms"), (250, "@depth"), (500, "@depth@500ms")):
+                if now % cadence:
+                    continue
+                diff = st.book.take_diff(cadence)
+                if diff is None:
+                    continue
+                if sym in dropped:
+                    emitted_drop.add(sym)
+                    continue
+                name = low + suffix
+                if hub.wants(name):
+                    U, u, pu, bids, asks = diff
+                    hub.send(name, DepthUpdate(
+                        event_time=now, transaction_time=st.book.last_change_ms, symbol=sym,
+                        pair=st.info.pair, first_update_id=U, final_update_id=u,
+                        prev_final_update_id=pu,
+                        bids=[[format(fmt_units(t, d), "f"), str(q)] for t, q in bids],
+                        asks=[[format(fmt_units(t, d), "f"), str(q)] for t, q in asks],
+                    ).to_wire())
+            top = self._book_top(st)
+            if top != st.last_book_top:
+                st.last_book_top = top
+                for name in (low + "@bookTicker", "!bookTicker"):
+                    if hub.wants(name) and top[0] is not None and top[2] is not None:
+                        hub.send(name, BookTicker(
+                            update_id=st.book.update_id, symbol=sym, pair=st.info.pair,
+                            bid_price=fmt_units(top[0], d), bid_qty=Decimal(top[1]),
+                            ask_price=fmt_units(top[2], d), ask_qty=Decimal(top[3]),
+                            transaction_time=st.book.last_change_ms, event_time=now,
+                        ).to_wire())
+        dropped -= emitted_drop
+        for name in list(hub.active()):
+            spec = self.parse(name)
+            if spec is None or not spec.period_ms or now % spec.period_ms:
+                continue
+            payload = self._periodic(spec, now)
+            if payload is not None:
+                hub.send(name, payload)
+        if now % 1000 == 0:
+            for st in self.syms.values():
+                st.changed_since_arr = False
+                if st.last_force is not None and now - st.last_force_ms >= 1000:
+                    st.last_force = None
+
+    def _periodic(self, spec: StreamSpec, now: int) -> Any:
+        kind = spec.kind
+        if kind == "partialDepth":
+            st = self.syms[spec.key]
+            n = int(spec.arg)
+            d = st.decimals
+            u = st.book.update_id
+            return DepthUpdate(
+                event_time=now, transaction_time=st.book.last_change_ms, symbol=spec.key,
+                pair=st.info.pair, first_update_id=u, final_update_id=u, prev_final_update_id=u,
+                bids=[[format(fmt_units(t, d), "f"), str(q)] for t, q in st.book.top("BUY", n)],
+                asks=[[format(fmt_units(t, d), "f"), str(q)] for t, q in st.book.top("SELL", n)],
+            ).to_wire()
+        if kind == "markPrice":
+            return self.mark_event(spec.key).to_wire()
+        if kind == "pairMarkPrice":
+            return [self.mark_event(s).to_wire() for s, i in self.symbols.items() if i.pair == spec.key]
+        if kind == "indexPrice":
+            return IndexPriceUpdate(event_time=now, pair=spec.key,
+                                    index_price=fmt_units(self.pairs[spec.key].index, 8)).to_wire()
+        if kind == "miniTicker":
+            return self.mini_ticker(spec.key).to_wire()
+        if kind == "ticker":
+            return self.ticker(spec.key).to_wire()
+        if kind == "!miniTicker@arr":
+            out = [self.mini_ticker(s).to_wire() for s, st in self.syms.items() if st.changed_since_arr]
+            return out or None
+        if kind == "!ticker@arr":
+            out = [self.ticker(s).to_wire() for s, st in self.syms.items() if st.changed_since_arr]
+            return out or None
+        if kind == "forceOrder":
+            st = self.syms[spec.key]
+            return st.last_force.to_wire() if st.last_force is not None else None
+        if kind == "!forceOrder@arr":
+            for st in self.syms.values():
+                if st.last_force is not None:
+                    self.hub.send(spec.name, st.last_force.to_wire())
+            return None
+        if kind in ("kline", "markPriceKline", "indexPriceKline", "continuousKline"):
+            return self._kline_payload(spec, now)
+        return None
+
+    def _kline_payload(self, spec: StreamSpec, now: int, force: bool = False) -> Any:
+        kind = spec.kind
+        if kind == "continuousKline":
+            ct, interval = spec.arg.split(":")
+            sym = self.symbol_for(spec.key, ct)
+            if sym is None:
+                return None
+            st = self.syms[sym]
+            assert st.trades is not None
+            bar = st.trades.cur[interval]
+        elif kind == "indexPriceKline":
+            interval = spec.arg
+            series = self.pairs[spec.key].series
+            assert series is not None
+            bar = series.cur[interval]
+        else:
+            interval = spec.arg
+            st = self.syms[spec.key]
+            series = st.trades if kind == "kline" else st.marks
+            assert series is not None
+            bar = series.cur[interval]
+        key = spec.name
+        if not force and self._sent_versions.get(key) == (bar.t, bar.version):
+            return None
+        self._sent_versions[key] = (bar.t, bar.version)  # type: ignore[assignment]
+        return self._kline_event(spec, bar, now, closed=False)
+
+    def _kline_event(self, spec: StreamSpec, bar: Bar, now: int, closed: bool) -> dict[str, Any]:
+        kind = spec.kind
+        if kind == "kline":
+            st = self.syms[spec.key]
+            k = to_kline(bar, spec.arg, st.decimals, closed=closed, symbol=spec.key)
+            return KlineEvent("kline", now, k, symbol=spec.key).to_wire()
+        if kind == "markPriceKline":
+            k = to_kline(bar, spec.arg, 8, closed=closed, symbol=spec.key, volumes=False)
+            return KlineEvent("markPrice_kline", now, k, pair=self.symbols[spec.key].pair).to_wire()
+        if kind == "indexPriceKline":
+            k = to_kline(bar, spec.arg, 8, closed=closed, symbol="0", volumes=False)
+            return KlineEvent("indexPrice_kline", now, k, pair=spec.key).to_wire()
+        ct, interval = spec.arg.split(":")
+        sym = self.symbol_for(spec.key, ct)
+        assert sym is not None
+        k = to_kline(bar, interval, self.syms[sym].decimals, closed=closed, symbol=None)
+        return KlineEvent("continuous_kline", now, k, pair=spec.key, contract_type=ct).to_wire()
+
+    def _emit_closed(self, kind: str, key: str, interval: str, bar: Bar) -> None:
+        for name in list(self.hub.active()):
+            spec = self.parse(name)
+            if spec is None or spec.kind != kind:
+                continue
+            if kind == "continuousKline":
+                ct, iv = spec.arg.split(":")
+                if iv != interval or self.symbol_for(spec.key, ct) != key:
+                    continue
+            elif spec.key != key or spec.arg != interval:
+                continue
+            self.hub.send(name, self._kline_event(spec, bar, self.now_ms, closed=True))
+
+    def _emit_closed_kline(self, st: SymState, interval: str, bar: Bar) -> None:
+        self._emit_closed("kline", st.spec.symbol, interval, bar)
+        self._emit_closed("continuousKline", st.spec.symbol, interval, bar)
+
+    def _emit_mark_kline(self, st: SymState, interval: str, bar: Bar, closed: bool) -> None:
+        self._emit_closed("markPriceKline", st.spec.symbol, interval, bar)
+
+    def _emit_index_kline(self, pair: PairState, interval: str, bar: Bar, closed: bool) -> None:
+        self._emit_closed("indexPriceKline", pair.pair, interval, bar)
+
+    def contract_info(self, symbol: str, with_brackets: bool = True) -> None:
+        """Push a ``contractInfo`` event for ``symbol`` (a bracket update) to ``!contractInfo``."""
+        from feeds.models import Bracket
+
+        info = self.symbols[symbol]
+        brackets = (
+            Bracket(1, Decimal(0), Decimal(5), Decimal("0.01"), Decimal(0), 21, 125),
+            Bracket(2, Decimal(5), Decimal(10), Decimal("0.025"), Decimal("0.075"), 11, 20),
+        ) if with_brackets else None
+        if self.hub.wants("!contractInfo"):
+            self.hub.send("!contractInfo", ContractInfo(
+                event_time=self.now_ms, symbol=symbol, pair=info.pair, contract_type=info.contract_type,
+                delivery_date=info.delivery_date, onboard_date=info.onboard_date, status=info.status,
+                brackets=brackets,
+            ).to_wire())

@@ -1,0 +1,688 @@
+"""SimExchange: the engine, the paper accounts and the three wire surfaces on loopback.
+
+REST (aiohttp) under ``/dapi/v1``; market and user-data streams (``/ws``, ``/ws/<stream>``,
+``/stream?streams=``, ``/ws/<listenKey>``) and the WebSocket API (``/ws-dapi/v1``) on one
+``websockets`` server. Real-time mode ticks the engine from a loop; ``realtime=False`` leaves
+time to :meth:`SimExchange.step`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import secrets
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from feeds.errors import binance_message
+from feeds.models import ListenKeyExpired
+from feeds.signing import verify_ed25519, verify_hmac, ws_payload
+from feeds.sim.accounts import Account, Accounts, ApiError
+from feeds.sim.candles import INTERVALS
+from feeds.sim.credentials import DEMO_API_KEY, demo_credentials
+from feeds.sim.engine import TICK_MS, MarketEngine
+from feeds.sim.faults import FaultInjector, FaultRecord
+
+__all__ = ["SimExchange", "SimUrls"]
+
+log = logging.getLogger(__name__)
+
+WEIGHT_LIMIT = 2400
+ORDER_LIMIT = 1200
+LISTEN_KEY_TTL_MS = 60 * 60 * 1000
+MAX_STREAMS = 1024
+MAX_INCOMING_PER_S = 10
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
+
+@dataclass(frozen=True)
+class SimUrls:
+    """Base URLs of a running simulator."""
+
+    rest: str
+    """e.g. ``http://127.0.0.1:40123`` (paths are ``/dapi/v1/...``)."""
+    stream: str
+    """e.g. ``ws://127.0.0.1:40124`` (``/ws/<stream>``, ``/stream?streams=``)."""
+    wsapi: str
+    """e.g. ``ws://127.0.0.1:40124/ws-dapi/v1``."""
+
+
+@dataclass
+class KeyEntry:
+    account: Account
+    ed25519_public: str | None = None
+    hmac_secret: Any = None
+
+
+@dataclass
+class ListenKey:
+    key: str
+    account: Account
+    expires_ms: int
+
+
+class StreamConn:
+    """One market/user-data stream connection and its outgoing queue."""
+
+    def __init__(self, ws: ServerConnection, combined: bool, kind: str) -> None:
+        self.ws = ws
+        self.combined = combined
+        self.kind = kind
+        self.streams: set[str] = set()
+        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(maxsize=20000)
+        self.stalled_until = 0.0
+        self.opened = time.monotonic()
+        self.incoming: collections.deque[float] = collections.deque()
+
+    def push(self, name: str, data: bytes) -> None:
+        frame = b'{"stream":"' + name.encode() + b'","data":' + data + b"}" if self.combined else data
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # A consumer this slow would be cut off by the venue too.
+            if self.ws.transport is not None:
+                self.ws.transport.abort()
+
+
+class Hub:
+    """Routes engine payloads to the connections subscribed to each stream."""
+
+    def __init__(self) -> None:
+        self.subs: dict[str, set[StreamConn]] = {}
+
+    def wants(self, stream: str) -> bool:
+        return bool(self.subs.get(stream))
+
+    def active(self) -> list[str]:
+        return [k for k, v in self.subs.items() if v]
+
+    def send(self, stream: str, payload: Any) -> None:
+        conns = self.subs.get(stream)
+        if not conns:
+            return
+        data = orjson.dumps(payload)
+        for conn in list(conns):
+            conn.push(stream, data)
+
+    def add(self, conn: StreamConn, stream: str) -> None:
+        self.subs.setdefault(stream, set()).add(conn)
+        conn.streams.add(stream)
+
+    def remove(self, conn: StreamConn, stream: str) -> None:
+        s = self.subs.get(stream)
+        if s is not None:
+            s.discard(conn)
+            if not s:
+                del self.subs[stream]
+        conn.streams.discard(stream)
+
+    def drop(self, conn: StreamConn) -> None:
+        for stream in list(conn.streams):
+            self.remove(conn, stream)
+
+
+@dataclass
+class _Window:
+    minute: int = 0
+    weight: int = 0
+    orders: int = 0
+
+
+class SimExchange:
+    """The embedded simulated COIN-M exchange.
+
+    Args:
+        seed: market seed; the same seed gives the same market.
+        speed: activity multiplier (1 = a calm live market).
+        data_dir: where demo credentials live (default ``$COINM_SIM_DATA_DIR`` or
+            ``<XDG data>/coinm/sim``); tests pass a temporary directory.
+        realtime: tick the market from wall time; False leaves time to :meth:`step`.
+        start_time_ms: market time at start (default: now); fix it for byte-identical runs.
+        ping_interval: seconds between server ping frames (Binance: 180).
+    """
+
+    def __init__(self, seed: int = 1, speed: float = 1.0, data_dir: Path | None = None,
+                 realtime: bool = True, *, start_time_ms: int | None = None,
+                 ping_interval: float = 180.0) -> None:
+        self.realtime = realtime
+        self.hub = Hub()
+        start = start_time_ms if start_time_ms is not None else int(time.time() * 1000)
+        self.engine = MarketEngine(seed=seed, speed=speed, start_ms=start, hub=self.hub)
+        self.accounts = Accounts(self.engine, self._send_user)
+        self.symbols = self.engine.symbols
+        self.data_dir = data_dir
+        self.ping_interval = ping_interval
+        self.keys: dict[str, KeyEntry] = {}
+        self.listen_keys: dict[str, ListenKey] = {}
+        self.fault_log: list[FaultRecord] = []
+        self.faults = FaultInjector(self)
+        self.urls: SimUrls | None = None
+        self.default_account = self.accounts.create()
+        self.credentials = demo_credentials(data_dir)
+        self.keys[DEMO_API_KEY] = KeyEntry(self.default_account, self.credentials.ed25519_public_pem,
+                                           self.credentials.hmac_secret)
+        self._paused = False
+        self._window = _Window()
+        self._conns: set[StreamConn] = set()
+        self._wsapi_conns: set[ServerConnection] = set()
+        self._runner: web.AppRunner | None = None
+        self._ws_server: Any = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._house_task: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        # fault state
+        self.rest_429_left = 0
+        self.max_conn_age: float | None = None
+        self.reply_faults: dict[str, tuple[str, float]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> SimUrls:
+        """Serve REST, streams and the WebSocket API; returns their base URLs."""
+        app = web.Application(middlewares=[self._rest_middleware])
+        self._routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        rest_port = self._runner.addresses[0][1]
+        self._ws_server = await serve(
+            self._ws_handler, host, port if port == 0 else port + 1,
+            process_request=self._process_request, ping_interval=self.ping_interval,
+            ping_timeout=600, max_size=2**20, compression=None,
+        )
+        ws_port = next(iter(self._ws_server.sockets)).getsockname()[1]
+        self.urls = SimUrls(f"http://{host}:{rest_port}", f"ws://{host}:{ws_port}", f"ws://{host}:{ws_port}/ws-dapi/v1")
+        if self.realtime:
+            self._loop_task = asyncio.create_task(self._run_clock())
+        self._house_task = asyncio.create_task(self._housekeeping())
+        return self.urls
+
+    async def stop(self) -> None:
+        """Close every connection and server; safe to call twice."""
+        for task in (self._loop_task, self._house_task):
+            if task is not None:
+                task.cancel()
+        for task in (self._loop_task, self._house_task):
+            if task is not None:
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+        self._loop_task = self._house_task = None
+        if self._ws_server is not None:
+            self._ws_server.close()
+            await self._ws_server.wait_closed()
+            self._ws_server = None
+        for task in list(self._writers):
+            task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def pause(self) -> None:
+        """Stop generating market activity; everything keeps being served."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def step(self, n: int = 1) -> None:
+        """Advance the market by ``n`` ticks of 50 ms (deterministic)."""
+        self.engine.step(n)
+        self._expire_listen_keys()
+
+    def server_ms(self) -> int:
+        """The venue's clock for /time, serverTime and timestamp checks (always wall time)."""
+        return int(time.time() * 1000)
+
+    async def _run_clock(self) -> None:
+        eng = self.engine
+        while True:
+            await asyncio.sleep(TICK_MS / 1000)
+            if self._paused:
+                continue
+            wall = self.server_ms()
+            if wall - eng.now_ms > 2000:
+                eng.now_ms = wall - wall % TICK_MS - TICK_MS  # fell far behind: skip, don't replay
+            budget = 40
+            while eng.now_ms + TICK_MS <= wall and budget:
+                eng.step(1)
+                budget -= 1
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self._expire_listen_keys()
+            if self.max_conn_age is not None:
+                now = time.monotonic()
+                for conn in list(self._conns):
+                    if now - conn.opened > self.max_conn_age:
+                        await conn.ws.close(1001, "connection age limit")
+
+    # ------------------------------------------------------------------ accounts & keys
+    def account(self, api_key: str | None = None) -> Account:
+        """The account behind ``api_key`` (default: the demo account)."""
+        if api_key is None:
+            return self.default_account
+        return self.keys[api_key].account
+
+    def add_account(self, balances: dict[str, Decimal] | None = None, *, ed25519_public_pem: str | None = None,
+                    hmac_secret: str | None = None, leverage: int = 20) -> tuple[Account, str]:
+        """A new paper account with its own API key; returns (account, api_key)."""
+        acct = self.accounts.create(balances, leverage)
+        api_key = secrets.token_hex(32)
+        self.keys[api_key] = KeyEntry(acct, ed25519_public_pem, hmac_secret)
+        return acct, api_key
+
+    def true_book(self, symbol: str) -> tuple[int, Any]:
+        """(lastUpdateId, book_checksum) of the venue's own book."""
+        return self.engine.true_book(symbol)
+
+    def book_levels(self, symbol: str) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        return self.engine.book_levels(symbol)
+
+    def record_fault(self, kind: str, detail: str) -> FaultRecord:
+        rec = FaultRecord(self.server_ms(), kind, detail)
+        self.fault_log.append(rec)
+        return rec
+
+    def _send_user(self, acct: Account, payload: Any) -> None:
+        for lk in self.listen_keys.values():
+            if lk.account is acct:
+                self.hub.send(lk.key, payload)
+
+    def _new_listen_key(self, acct: Account) -> str:
+        for lk in self.listen_keys.values():
+            if lk.account is acct:
+                lk.expires_ms = self.server_ms() + LISTEN_KEY_TTL_MS
+                return lk.key
+        key = secrets.token_urlsafe(48)[:64]
+        self.listen_keys[key] = ListenKey(key, acct, self.server_ms() + LISTEN_KEY_TTL_MS)
+        return key
+
+    def _keepalive(self, acct: Account, key: str | None) -> str:
+        lk = self.listen_keys.get(key) if key else next((k for k in self.listen_keys.values() if k.account is acct), None)
+        if lk is None or lk.account is not acct:
+            raise ApiError(-1125, "This listenKey does not exist.")
+        lk.expires_ms = self.server_ms() + LISTEN_KEY_TTL_MS
+        return lk.key
+
+    def _close_listen_key(self, acct: Account, key: str | None) -> None:
+        lk = self.listen_keys.get(key) if key else next((k for k in self.listen_keys.values() if k.account is acct), None)
+        if lk is None or lk.account is not acct:
+            raise ApiError(-1125, "This listenKey does not exist.")
+        del self.listen_keys[lk.key]
+        for conn in list(self.hub.subs.get(lk.key, ())):
+            asyncio.ensure_future(conn.ws.close(1000, "listenKey closed"))
+
+    def expire_listen_key(self, key: str) -> None:
+        lk = self.listen_keys.pop(key, None)
+        if lk is None:
+            return
+        self.hub.send(key, ListenKeyExpired(event_time=self.engine.now_ms, listen_key=key).to_wire())
+        for conn in list(self.hub.subs.get(key, ())):
+            self.hub.remove(conn, key)
+
+    def _expire_listen_keys(self) -> None:
+        now = self.server_ms()
+        for key in [k for k, v in self.listen_keys.items() if v.expires_ms <= now]:
+            self.expire_listen_key(key)
+
+    # ------------------------------------------------------------------ rate limits
+    def _charge(self, weight: int, orders: int = 0) -> None:
+        minute = self.server_ms() // 60000
+        if self._window.minute != minute:
+            self._window = _Window(minute)
+        self._window.weight += weight
+        self._window.orders += orders
+
+    def rate_limits(self) -> list[dict[str, Any]]:
+        return [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+             "limit": WEIGHT_LIMIT, "count": self._window.weight},
+            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
+             "limit": ORDER_LIMIT, "count": self._window.orders},
+        ]
+
+    # ------------------------------------------------------------------ REST
+    @web.middleware
+    async def _rest_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.rest_429_left > 0:
+            self.rest_429_left -= 1
+            self.record_fault("rest_429_served", request.path)
+            return self._rest_error(-1003, f"Too many requests; current limit is {WEIGHT_LIMIT} requests per minute. "
+                                    "Please use the websocket for live updates to avoid polling the API.", 429,
+                                    {"Retry-After": "1"})
+        try:
+            resp = await handler(request)
+        except ApiError as exc:
+            resp = self._rest_error(exc.code, exc.msg, exc.status)
+        except web.HTTPNotFound:
+            resp = self._rest_error(-1000, "Not found.", 404)
+        if self._window.weight > WEIGHT_LIMIT:
+            resp = self._rest_error(-1003, f"Too many requests; current limit is {WEIGHT_LIMIT} requests per minute. "
+                                    "Please use the websocket for live updates to avoid polling the API.", 429,
+                                    {"Retry-After": str(60 - (self.server_ms() // 1000) % 60)})
+        resp.headers["X-MBX-USED-WEIGHT-1M"] = str(self._window.weight)
+        return resp
+
+    @staticmethod
+    def _rest_error(code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(body=orjson.dumps({"code": code, "msg": msg}), status=status,
+                            content_type="application/json", headers=headers)
+
+    @staticmethod
+    def _json(data: Any) -> web.Response:
+        return web.Response(body=orjson.dumps(data), content_type="application/json")
+
+    def _routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/dapi/v1/ping", self._r_ping)
+        r.add_get("/dapi/v1/time", self._r_time)
+        r.add_get("/dapi/v1/exchangeInfo", self._r_exchange_info)
+        r.add_get("/dapi/v1/depth", self._r_depth)
+        r.add_get("/dapi/v1/klines", self._r_klines)
+        r.add_get("/dapi/v1/markPriceKlines", self._r_klines)
+        r.add_get("/dapi/v1/indexPriceKlines", self._r_klines)
+        r.add_get("/dapi/v1/continuousKlines", self._r_klines)
+        r.add_get("/dapi/v1/premiumIndex", self._r_premium)
+        r.add_get("/dapi/v1/ticker/24hr", self._r_ticker)
+        r.add_post("/dapi/v1/listenKey", self._r_listen_key)
+        r.add_put("/dapi/v1/listenKey", self._r_listen_key)
+        r.add_delete("/dapi/v1/listenKey", self._r_listen_key)
+
+    @staticmethod
+    def _mandatory(name: str) -> ApiError:
+        return ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
+    def _symbol(self, q: Any, name: str = "symbol") -> str:
+        sym = q.get(name)
+        if not sym:
+            raise self._mandatory(name)
+        if sym not in self.symbols:
+            raise ApiError(-1121, "Invalid symbol.")
+        return sym
+
+    def _int(self, q: Any, name: str, default: int | None = None) -> int | None:
+        raw = q.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.") from None
+
+    async def _r_ping(self, request: web.Request) -> web.Response:
+        self._charge(1)
+        return self._json({})
+
+    async def _r_time(self, request: web.Request) -> web.Response:
+        self._charge(1)
+        return self._json({"serverTime": self.server_ms()})
+
+    async def _r_exchange_info(self, request: web.Request) -> web.Response:
+        self._charge(1)
+        return self._json({
+            "timezone": "UTC",
+            "serverTime": self.server_ms(),
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": WEIGHT_LIMIT},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": ORDER_LIMIT},
+            ],
+            "exchangeFilters": [],
+            "symbols": [info.to_wire() for info in self.symbols.values()],
+        })
+
+    async def _r_depth(self, request: web.Request) -> web.Response:
+        q = request.query
+        sym = self._symbol(q)
+        limit = self._int(q, "limit", 500)
+        assert limit is not None
+        if limit not in DEPTH_LIMITS:
+            raise ApiError(-4021, f"'{limit}' is not valid depth limit.")
+        self._charge(2 if limit <= 50 else 5 if limit == 100 else 10 if limit == 500 else 20)
+        return self._json(self.engine.depth_snapshot(sym, limit))
+
+    async def _r_klines(self, request: web.Request) -> web.Response:
+        q = request.query
+        path = request.path.rsplit("/", 1)[-1]
+        if path == "indexPriceKlines":
+            key = q.get("pair")
+            if not key:
+                raise self._mandatory("pair")
+            if key not in {i.pair for i in self.symbols.values()}:
+                raise ApiError(-4087, "Invalid pair.")
+            kind = "index"
+        elif path == "continuousKlines":
+            pair = q.get("pair")
+            if not pair:
+                raise self._mandatory("pair")
+            ct = q.get("contractType")
+            if not ct:
+                raise self._mandatory("contractType")
+            if pair not in {i.pair for i in self.symbols.values()}:
+                raise ApiError(-4087, "Invalid pair.")
+            found = self.engine.symbol_for(pair, ct)
+            if found is None:
+                raise ApiError(-4104, "Invalid contract type.")
+            key, kind = found, "trade"
+        else:
+            key = self._symbol(q)
+            kind = "mark" if path == "markPriceKlines" else "trade"
+        interval = q.get("interval")
+        if not interval:
+            raise self._mandatory("interval")
+        if interval not in INTERVALS:
+            raise ApiError(-1120, "Invalid interval.")
+        limit = self._int(q, "limit", 500)
+        assert limit is not None
+        if limit < 1 or limit > 1500:
+            raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
+        start, end = self._int(q, "startTime"), self._int(q, "endTime")
+        if start is not None and end is not None and start > end:
+            raise ApiError(-1023, "Start time is greater than end time.")
+        self._charge(1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10)
+        return self._json(self.engine.kline_rows(kind, key, interval, start, end, limit))
+
+    async def _r_premium(self, request: web.Request) -> web.Response:
+        q = request.query
+        self._charge(10)
+        syms = list(self.symbols)
+        if q.get("symbol"):
+            syms = [self._symbol(q)]
+        elif q.get("pair"):
+            syms = [s for s, i in self.symbols.items() if i.pair == q["pair"]]
+            if not syms:
+                raise ApiError(-4087, "Invalid pair.")
+        return self._json([self.engine.premium_index(s) for s in syms])
+
+    async def _r_ticker(self, request: web.Request) -> web.Response:
+        q = request.query
+        syms = list(self.symbols)
+        if q.get("symbol"):
+            syms = [self._symbol(q)]
+            self._charge(1)
+        elif q.get("pair"):
+            syms = [s for s, i in self.symbols.items() if i.pair == q["pair"]]
+            if not syms:
+                raise ApiError(-4087, "Invalid pair.")
+            self._charge(1)
+        else:
+            self._charge(40)
+        return self._json([self.engine.ticker_rest(s) for s in syms])
+
+    async def _r_listen_key(self, request: web.Request) -> web.Response:
+        self._charge(1)
+        api_key = request.headers.get("X-MBX-APIKEY")
+        if not api_key:
+            raise ApiError(-2014, "API-key format invalid.", 401)
+        entry = self.keys.get(api_key)
+        if entry is None:
+            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        if request.method == "POST":
+            return self._json({"listenKey": self._new_listen_key(entry.account)})
+        params = dict(request.query)
+        if request.can_read_body:
+            body = await request.text()
+            params.update(urllib.parse.parse_qsl(body))
+        if request.method == "PUT":
+            self._keepalive(entry.account, params.get("listenKey"))
+            return self._json({})
+        self._close_listen_key(entry.account, params.get("listenKey"))
+        return self._json({})
+
+    # ------------------------------------------------------------------ websockets
+    def _process_request(self, connection: ServerConnection, request: Any) -> Any:
+        url = urllib.parse.urlsplit(request.path)
+        path = url.path
+        if path in ("/ws-dapi/v1", "/ws", "/stream", "/ws/", "/stream/"):
+            if path.startswith("/stream"):
+                names = urllib.parse.parse_qs(url.query).get("streams", [""])[0]
+                streams = [s for s in names.split("/") if s]
+                if len(streams) > MAX_STREAMS:
+                    return connection.respond(400, f"too many streams (max {MAX_STREAMS})\n")
+                bad = [s for s in streams if not self._stream_ok(s)]
+                if bad:
+                    return connection.respond(400, f"invalid stream name {bad[0]!r}\n")
+            return None
+        if path.startswith("/ws/"):
+            name = path[4:]
+            if self._stream_ok(name):
+                return None
+            return connection.respond(400, f"invalid stream name {name!r}\n")
+        return connection.respond(404, "not found\n")
+
+    def _stream_ok(self, name: str) -> bool:
+        return name in self.listen_keys or self.engine.parse(name) is not None
+
+    async def _ws_handler(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        url = urllib.parse.urlsplit(ws.request.path)
+        if url.path == "/ws-dapi/v1":
+            await self._wsapi_session(ws, url.query)
+            return
+        combined = url.path.startswith("/stream")
+        streams: list[str] = []
+        if combined:
+            names = urllib.parse.parse_qs(url.query).get("streams", [""])[0]
+            streams = [s for s in names.split("/") if s]
+        elif url.path.startswith("/ws/") and len(url.path) > 4:
+            streams = [url.path[4:]]
+        kind = "user" if any(s in self.listen_keys for s in streams) else "market"
+        conn = StreamConn(ws, combined, kind)
+        self._conns.add(conn)
+        for s in streams:
+            self.hub.add(conn, s)
+        writer = asyncio.create_task(self._writer(conn))
+        self._writers.add(writer)
+        try:
+            async for message in ws:
+                now = time.monotonic()
+                conn.incoming.append(now)
+                while conn.incoming and now - conn.incoming[0] > 1.0:
+                    conn.incoming.popleft()
+                if len(conn.incoming) > MAX_INCOMING_PER_S:
+                    await ws.close(1008, "Too many requests")
+                    break
+                reply = self._control(conn, message)
+                if reply is not None:
+                    await ws.send(orjson.dumps(reply).decode())
+        except ConnectionClosed:
+            pass
+        finally:
+            self.hub.drop(conn)
+            self._conns.discard(conn)
+            writer.cancel()
+            self._writers.discard(writer)
+
+    async def _writer(self, conn: StreamConn) -> None:
+        try:
+            while True:
+                frame = await conn.queue.get()
+                if conn.stalled_until and time.monotonic() < conn.stalled_until:
+                    continue  # fault: a silent stall drops frames, keeps the socket open
+                await conn.ws.send(frame, text=True)
+        except (ConnectionClosed, asyncio.CancelledError):
+            pass
+
+    def _control(self, conn: StreamConn, message: str | bytes) -> dict[str, Any] | None:
+        def err(code: int, msg: str, rid: Any = None) -> dict[str, Any]:
+            return {"error": {"code": code, "msg": msg}, "id": rid}
+
+        try:
+            req = orjson.loads(message)
+        except orjson.JSONDecodeError as exc:
+            return err(3, f"Invalid JSON: {exc}")
+        if not isinstance(req, dict):
+            return err(2, "Invalid request: expected an object")
+        rid = req.get("id")
+        if "method" not in req:
+            return err(2, "Invalid request: missing field `method`", rid)
+        if not (isinstance(rid, int) and not isinstance(rid, bool) and rid >= 0):
+            return err(2, "Invalid request: request ID must be an unsigned integer", rid)
+        method = req["method"]
+        params = req.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                return err(2, "Invalid request: params must be an array of stream names", rid)
+            if method == "SUBSCRIBE":
+                bad = [p for p in params if not self._stream_ok(p)]
+                if bad:
+                    return err(2, f"Invalid request: invalid stream name {bad[0]!r}", rid)
+                if len(conn.streams | set(params)) > MAX_STREAMS:
+                    return err(2, f"Invalid request: too many streams (a connection may listen to {MAX_STREAMS})", rid)
+                for p in params:
+                    self.hub.add(conn, p)
+            else:
+                for p in params:
+                    self.hub.remove(conn, p)
+            return {"result": None, "id": rid}
+        if method == "LIST_SUBSCRIPTIONS":
+            return {"result": sorted(conn.streams), "id": rid}
+        if method in ("SET_PROPERTY", "GET_PROPERTY"):
+            if not isinstance(params, list) or not params or not isinstance(params[0], str):
+                return err(2, "Invalid request: property name must be a string", rid)
+            if params[0] != "combined":
+                return err(0, "Unknown property", rid)
+            if method == "GET_PROPERTY":
+                return {"result": conn.combined, "id": rid}
+            if len(params) != 2 or not isinstance(params[1], bool):
+                return err(1, "Invalid value type: expected Boolean", rid)
+            conn.combined = params[1]
+            return {"result": None, "id": rid}
+        return err(2, f"Invalid request: unknown variant `{method}`, expected one of `SUBSCRIBE`, "
+                      "`UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`", rid)
+
+    # ------------------------------------------------------------------ WebSocket API
+    async def _wsapi_session(self, ws: ServerConnection, query: str) -> None:
+        from feeds.sim.wsapi import WsApiSession
+
+        qs = urllib.parse.parse_qs(query)
+        show = qs.get("returnRateLimits", ["true"])[0].lower() != "false"
+        session = WsApiSession(self, ws, show)
+        self._wsapi_conns.add(ws)
+        opened = time.monotonic()
+        try:
+            async for message in ws:
+                if self.max_conn_age is not None and time.monotonic() - opened > self.max_conn_age:
+                    await ws.close(1001, "connection age limit")
+                    break
+                await session.handle(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._wsapi_conns.discard(ws)

@@ -1,0 +1,286 @@
+"""The simulator's contracts and its price-time-priority matching book.
+
+Prices inside the book are integer ticks and quantities integer contracts (every COIN-M
+contract here has a step of one contract), so matching is exact by construction.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from feeds.decimals import decimals_of
+from feeds.symbols import SymbolInfo
+
+__all__ = [
+    "CONTRACTS",
+    "ContractSpec",
+    "Fill",
+    "MatchingBook",
+    "RestingOrder",
+    "build_symbols",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ContractSpec:
+    """How one simulated contract looks and behaves."""
+
+    symbol: str
+    base: str
+    tick: str
+    contract_size: int
+    start_price: str
+    balance: str
+    """Paper wallet balance of the margin asset for a fresh account."""
+    grid: int
+    """Distance in ticks between the price levels makers quote on."""
+    contract_type: str = "PERPETUAL"
+    delivery_date: int = 4133404800000
+    onboard_date: int = 1569398400000
+    basis: str = "0"
+    """Premium of a delivery contract over the perpetual's fair value (e.g. ``0.012``)."""
+
+
+# Start prices near late-2026 levels; grids chosen so hundreds of levels span ~1% a side.
+CONTRACTS: tuple[ContractSpec, ...] = (
+    ContractSpec("BTCUSD_PERP", "BTC", "0.1", 100, "88000.0", "1", 2),
+    ContractSpec("ETHUSD_PERP", "ETH", "0.01", 10, "2920.00", "10", 5),
+    ContractSpec("XRPUSD_PERP", "XRP", "0.0001", 10, "2.2400", "10000", 1),
+    ContractSpec("BNBUSD_PERP", "BNB", "0.001", 10, "860.000", "30", 20),
+    ContractSpec("SOLUSD_PERP", "SOL", "0.01", 10, "138.00", "200", 1),
+    ContractSpec("DOGEUSD_PERP", "DOGE", "0.000010", 10, "0.151000", "150000", 1),
+    ContractSpec("ADAUSD_PERP", "ADA", "0.00001", 10, "0.42000", "50000", 1),
+    ContractSpec("LINKUSD_PERP", "LINK", "0.001", 10, "12.950", "2000", 1),
+    ContractSpec("BCHUSD_PERP", "BCH", "0.01", 10, "533.00", "50", 2),
+    ContractSpec("TRXUSD_PERP", "TRX", "0.00001", 10, "0.27300", "80000", 1),
+    ContractSpec(
+        "BTCUSD_261225", "BTC", "0.1", 100, "89100.0", "1", 3,
+        contract_type="CURRENT_QUARTER", delivery_date=1798185600000,
+        onboard_date=1782460800000, basis="0.0125",
+    ),
+)
+
+
+def build_symbols() -> dict[str, SymbolInfo]:
+    """exchangeInfo records for every simulated contract, built on the shared SymbolInfo."""
+    out: dict[str, SymbolInfo] = {}
+    for spec in CONTRACTS:
+        tick = Decimal(spec.tick)
+        start = Decimal(spec.start_price)
+        out[spec.symbol] = SymbolInfo(
+            symbol=spec.symbol,
+            pair=f"{spec.base}USD",
+            contract_type=spec.contract_type,
+            contract_size=spec.contract_size,
+            tick_size=tick,
+            min_price=tick * 10,
+            max_price=(start * 100).quantize(tick),
+            step_size=Decimal(1),
+            min_qty=Decimal(1),
+            max_qty=Decimal(1000000),
+            market_step_size=Decimal(1),
+            market_min_qty=Decimal(1),
+            market_max_qty=Decimal(60000 if spec.base == "BTC" else 100000),
+            multiplier_up=Decimal("1.0500"),
+            multiplier_down=Decimal("0.9500"),
+            multiplier_decimal=4,
+            max_num_orders=200,
+            max_num_algo_orders=100,
+            base_asset=spec.base,
+            quote_asset="USD",
+            margin_asset=spec.base,
+            price_precision=decimals_of(tick),
+            quantity_precision=0,
+            delivery_date=spec.delivery_date,
+            onboard_date=spec.onboard_date,
+            status="TRADING",
+        )
+    return out
+
+
+@dataclass(slots=True)
+class RestingOrder:
+    """One order resting on a level. ``owner`` is None for the simulated flow."""
+
+    oid: int
+    side: str
+    ticks: int
+    qty: int
+    owner: Any = None
+
+
+@dataclass(slots=True)
+class Fill:
+    """One match between a taker and a resting maker order."""
+
+    ticks: int
+    qty: int
+    maker: RestingOrder
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Levels changed since a diff stream last flushed."""
+
+    first_id: int = 0
+    bids: set[int] = field(default_factory=set)
+    asks: set[int] = field(default_factory=set)
+
+
+class MatchingBook:
+    """Price-time-priority book of one symbol; every change bumps ``update_id``.
+
+    Diff-depth streams of different cadences each collect the levels changed since they last
+    flushed (``take_diff``), so each stream's ``U``/``u``/``pu`` chain is continuous and any
+    REST snapshot's ``lastUpdateId`` lies inside the next event of every stream.
+    """
+
+    CADENCES = (100, 250, 500)
+
+    def __init__(self, symbol: str, first_update_id: int) -> None:
+        self.symbol = symbol
+        self.levels: dict[str, dict[int, deque[RestingOrder]]] = {"BUY": {}, "SELL": {}}
+        self.qty: dict[str, dict[int, int]] = {"BUY": {}, "SELL": {}}
+        self.sorted: dict[str, list[int]] = {"BUY": [], "SELL": []}
+        self.update_id = first_update_id
+        self.last_change_ms = 0
+        self._pending = {c: _Pending() for c in self.CADENCES}
+        self._last_u = {c: first_update_id for c in self.CADENCES}
+
+    # -- reads --------------------------------------------------------------------------
+    def best_bid(self) -> int | None:
+        s = self.sorted["BUY"]
+        return s[-1] if s else None
+
+    def best_ask(self) -> int | None:
+        s = self.sorted["SELL"]
+        return s[0] if s else None
+
+    def top(self, side: str, n: int) -> list[tuple[int, int]]:
+        """The best ``n`` levels of a side as (ticks, qty), best first."""
+        s = self.sorted[side]
+        q = self.qty[side]
+        ticks = s[::-1][:n] if side == "BUY" else s[:n]
+        return [(t, q[t]) for t in ticks]
+
+    def depth_count(self, side: str) -> int:
+        return len(self.sorted[side])
+
+    # -- changes ------------------------------------------------------------------------
+    def begin(self, now_ms: int) -> int:
+        """Start one matching-engine operation: a new update id for all it changes."""
+        self.update_id += 1
+        self.last_change_ms = now_ms
+        for p in self._pending.values():
+            if not p.first_id:
+                p.first_id = self.update_id
+        return self.update_id
+
+    def _touch(self, side: str, ticks: int) -> None:
+        for p in self._pending.values():
+            (p.bids if side == "BUY" else p.asks).add(ticks)
+
+    def add(self, order: RestingOrder) -> None:
+        """Rest an order at the back of its level's queue (caller has called ``begin``)."""
+        side, t = order.side, order.ticks
+        lvl = self.levels[side].get(t)
+        if lvl is None:
+            lvl = self.levels[side][t] = deque()
+            bisect.insort(self.sorted[side], t)
+            self.qty[side][t] = 0
+        lvl.append(order)
+        self.qty[side][t] += order.qty
+        self._touch(side, t)
+
+    def reduce(self, order: RestingOrder, by: int) -> None:
+        """Take ``by`` contracts off a resting order, removing it (and its level) at zero."""
+        side, t = order.side, order.ticks
+        order.qty -= by
+        self.qty[side][t] -= by
+        if order.qty <= 0:
+            lvl = self.levels[side][t]
+            try:
+                lvl.remove(order)
+            except ValueError:
+                pass
+            if not lvl:
+                self._drop_level(side, t)
+        self._touch(side, t)
+
+    def _drop_level(self, side: str, t: int) -> None:
+        del self.levels[side][t]
+        del self.qty[side][t]
+        s = self.sorted[side]
+        i = bisect.bisect_left(s, t)
+        if i < len(s) and s[i] == t:
+            del s[i]
+
+    def cancel(self, order: RestingOrder) -> None:
+        if order.qty > 0 and order.ticks in self.levels[order.side]:
+            self.reduce(order, order.qty)
+
+    def match(self, side: str, qty: int, limit: int | None, owner: Any = None,
+              expired: list[RestingOrder] | None = None) -> list[Fill]:
+        """Take liquidity for a taker on ``side`` up to ``limit`` ticks (None = market).
+
+        A resting order of the taker's own account is never traded with: it is taken off the
+        book and appended to ``expired`` (Binance's EXPIRE_MAKER self-trade prevention).
+        """
+        fills: list[Fill] = []
+        opp = "SELL" if side == "BUY" else "BUY"
+        book = self.sorted[opp]
+        while qty > 0 and book:
+            t = book[0] if side == "BUY" else book[-1]
+            if limit is not None and ((side == "BUY" and t > limit) or (side == "SELL" and t < limit)):
+                break
+            lvl = self.levels[opp][t]
+            progressed = False
+            for maker in list(lvl):
+                if qty <= 0:
+                    break
+                if owner is not None and maker.owner is not None and getattr(maker.owner, "account", None) is owner:
+                    self.reduce(maker, maker.qty)
+                    if expired is not None:
+                        expired.append(maker)
+                    progressed = True
+                    continue
+                take = min(qty, maker.qty)
+                fills.append(Fill(t, take, maker))
+                qty -= take
+                self.reduce(maker, take)
+                progressed = True
+            if not progressed:
+                break
+        return fills
+
+    def available(self, side: str, limit: int | None, owner: Any = None) -> int:
+        """Contracts a taker on ``side`` could fill up to ``limit`` (for FOK)."""
+        opp = "SELL" if side == "BUY" else "BUY"
+        total = 0
+        for t in (self.sorted[opp] if side == "BUY" else reversed(self.sorted[opp])):
+            if limit is not None and ((side == "BUY" and t > limit) or (side == "SELL" and t < limit)):
+                break
+            for maker in self.levels[opp][t]:
+                if owner is not None and maker.owner is not None and getattr(maker.owner, "account", None) is owner:
+                    continue
+                total += maker.qty
+        return total
+
+    # -- diff streams -------------------------------------------------------------------
+    def take_diff(self, cadence: int) -> tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]] | None:
+        """Changed levels since this cadence last flushed: (U, u, pu, bids, asks), or None."""
+        p = self._pending[cadence]
+        if not p.first_id:
+            return None
+        bq, aq = self.qty["BUY"], self.qty["SELL"]
+        bids = [(t, bq.get(t, 0)) for t in sorted(p.bids, reverse=True)]
+        asks = [(t, aq.get(t, 0)) for t in sorted(p.asks)]
+        pu = self._last_u[cadence]
+        out = (p.first_id, self.update_id, pu, bids, asks)
+        self._last_u[cadence] = self.update_id
+        self._pending[cadence] = _Pending()
+        return out
