@@ -1,0 +1,45 @@
+"""Shared fixtures: simulators on real loopback sockets, never the user's data directory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from feeds.sim import SimExchange
+
+SIM_SEED = 7
+SIM_START_MS = 1_795_000_020_000
+"""A fixed market start (late 2026) for byte-identical stepped runs."""
+
+
+@pytest.fixture(autouse=True)
+def _sim_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep demo credentials out of the real XDG data dir for every test."""
+    path = tmp_path / "sim-data"
+    monkeypatch.setenv("COINM_SIM_DATA_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[SimExchange]:
+    """A live (real-time) simulator with a fixed seed, serving on loopback."""
+    exchange = SimExchange(seed=SIM_SEED, speed=1.0, data_dir=tmp_path / "sim", realtime=True)
+    await exchange.start()
+    try:
+        yield exchange
+    finally:
+        await exchange.stop()
+
+
+@pytest.fixture
+async def stepped_sim(tmp_path: Path) -> AsyncIterator[SimExchange]:
+    """A simulator whose market moves only on ``step()``: deterministic to the byte."""
+    exchange = SimExchange(seed=SIM_SEED, data_dir=tmp_path / "sim", realtime=False,
+                           start_time_ms=SIM_START_MS)
+    await exchange.start()
+    try:
+        yield exchange
+    finally:
+        await exchange.stop()
