@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, getcontext
 from enum import StrEnum
 from itertools import accumulate, repeat
 from typing import Any, NamedTuple
@@ -166,6 +166,8 @@ class OrderBook:
         self._qty_of: dict[str, Decimal] = {}
         self._price_of = _PriceOf(tick_size)
         self._top_n = 0
+        self._wide_qty = False
+        """Set once a quantity with more than 18 digits is seen (then sums use 60 digits)."""
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -253,6 +255,8 @@ class OrderBook:
             raise MalformedFrame(f"quantity {q!r} is not a number") from None
         if not qd.is_finite() or qd < 0 or q != q.strip():
             raise MalformedFrame(f"quantity {q!r} is not a non-negative number")
+        if len(qd.as_tuple().digits) > 18:
+            self._wide_qty = True
         if len(self._qty_of) >= _CACHE_LIMIT:
             self._qty_of.clear()
         self._qty_of[q] = qd
@@ -312,7 +316,13 @@ class OrderBook:
                 stop = total - 1 - count
                 fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
                 qtys = list(map(side.qty.__getitem__, fresh))
-                cums = accumulate(qtys, _CTX.add, initial=top[valid - 1].cum if valid else None)
+                # The context's own add is exact while every quantity has <= 18 digits (sums of
+                # up to 10**9 of them fit in 28); wider quantities switch to the 60-digit context.
+                start_cum = top[valid - 1].cum if valid else None
+                if self._wide_qty or getcontext().prec < 28:
+                    cums = accumulate(qtys, _CTX.add, initial=start_cum)
+                else:
+                    cums = accumulate(qtys, initial=start_cum)
                 if valid:
                     next(cums)  # the initial value, already part of the kept prefix
                 built = list(

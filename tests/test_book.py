@@ -375,3 +375,15 @@ def test_synced_book_equals_truth_over_a_long_random_stream():
         assert sync.on_event(depth_ev).action is SyncAction.APPLIED
         assert sync.book.checksum() == checksum
     assert sync.resyncs == 0
+
+
+def test_cumulative_sizes_stay_exact_for_wide_quantities():
+    # 29-digit sums would round in the default 28-digit context.
+    from decimal import Context
+
+    big = "1234567890123456789012.1234567"
+    book = make_book(bids=[("100.0", big), ("99.9", big), ("99.8", "0.0000001")], asks=[("100.1", "1")])
+    exact = Context(prec=60)
+    expected = exact.add(exact.add(D(big), D(big)), D("0.0000001"))
+    assert book.top(3).bids[-1].cum == expected
+    assert str(book.top(3).bids[-1].cum) == "2469135780246913578024.2469135"

@@ -1,0 +1,291 @@
+"""Order book throughput: decode raw diff-depth JSON, keep the book in sync, read the top 20.
+
+The stream is generated with a fixed seed to look like a recorded BTC feed: ~1000 levels a
+side (dense near the touch, sparser deeper), 1-40 level changes an event, about 20% deletions,
+20% new levels and 60% size changes, half of them near the touch and half anywhere in the book,
+tick 0.1, integer contract quantities. The touch wanders as best levels are removed and new
+ones are placed inside the spread.
+
+Each implementation decodes the same JSON texts and reads the same thing (the best 20 levels of
+each side with cumulative size, as Decimals); anchors use other data structures and are
+measured in the same run so the figures compare on one machine. Anchor packages are optional
+and never project dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from bisect import bisect_left, insort
+from collections.abc import Callable
+from decimal import Decimal
+from itertools import accumulate, islice, repeat
+
+import orjson
+
+from bench import print_table, register
+from feeds.book import BookSync, Level, OrderBook
+from feeds.decimals import to_ticks
+from feeds.models import DepthUpdate
+
+TICK = Decimal("0.1")
+SYMBOL = "BTCUSD_PERP"
+TOP = 20
+TARGET_EVENTS_PER_S = 60_000
+FRAME_S = 0.016
+_new_tuple = tuple.__new__
+
+
+# ---- the stream ----------------------------------------------------------------------------
+
+
+def _price(ticks: int) -> str:
+    return f"{ticks // 10}.{ticks % 10}"
+
+
+class Stream:
+    """A generated snapshot plus chained diff-depth events as JSON text."""
+
+    def __init__(self, seed: int, events: int, depth: int) -> None:
+        rng = random.Random(seed)
+        mid = 880_000  # 88000.0 at tick 0.1
+        # side: sign, dict ticks -> qty, ascending keys (key = sign * ticks; best at the end)
+        sides = {"b": (1, {}, []), "a": (-1, {}, [])}
+        for name, (sign, qty, keys) in sides.items():
+            t = mid - 1 if sign == 1 else mid + 1
+            gap_scale = 1.0
+            while len(qty) < depth:
+                qty[t] = rng.choice((1, 2, 5, 10, 25, 100)) * rng.randint(1, 40)
+                insort(keys, sign * t)
+                # Dense near the touch, sparser deeper, as real books are.
+                gap_scale *= 1.003
+                t -= sign * (1 + int(rng.expovariate(1.0) * gap_scale))
+        # The snapshot is the state just before the first event, which straddles its id.
+        self.snapshot_id = 1001
+        self.snapshot = {
+            name: [[_price(sign * k), str(qty[sign * k])] for k in reversed(keys)]
+            for name, (sign, qty, keys) in sides.items()
+        }
+        self.texts: list[bytes] = []
+        changes_total = deletions = touched_top = 0
+        u = self.snapshot_id - 1
+        for i in range(events):
+            n = rng.randint(1, 40)
+            out: dict[str, dict[int, int]] = {"b": {}, "a": {}}
+            event_touches_top = False
+            for _ in range(n):
+                name = "b" if rng.random() < 0.5 else "a"
+                sign, qty, keys = sides[name]
+                other_keys = sides["a" if name == "b" else "b"][2]
+                # The other side's best, in this side's key space (keys are sign * ticks).
+                other_best = -other_keys[-1] if other_keys else None
+                near = rng.random() < 0.5
+                d = min(int(rng.expovariate(1 / 12)), len(keys) - 1) if near else rng.randrange(len(keys))
+                key = keys[-1 - d]
+                r = rng.random()
+                if r < 0.18 and len(keys) > depth // 2:
+                    qty.pop(sign * key)
+                    del keys[bisect_left(keys, key)]
+                    out[name][sign * key] = 0
+                    deletions += 1
+                elif r < 0.38 or len(keys) < depth * 0.9:
+                    # A new level next to the chosen one, or inside the spread at the touch.
+                    new = key + (1 if d == 0 and rng.random() < 0.5 else -rng.randint(1, 3))
+                    if (other_best is not None and new >= other_best) or sign * new in qty:
+                        continue
+                    qty[sign * new] = rng.choice((1, 2, 5, 10, 25, 100)) * rng.randint(1, 40)
+                    insort(keys, new)
+                    out[name][sign * new] = qty[sign * new]
+                    d = len(keys) - 1 - bisect_left(keys, new)
+                else:
+                    qty[sign * key] = max(1, qty[sign * key] + rng.randint(-50, 50))
+                    out[name][sign * key] = qty[sign * key]
+                changes_total += 1
+                event_touches_top |= d < TOP
+            touched_top += event_touches_top
+            first, u = u + 1, u + rng.randint(1, 30)
+            payload = {
+                "e": "depthUpdate",
+                "E": 1_700_000_000_000 + i * 100,
+                "T": 1_700_000_000_000 + i * 100 - 3,
+                "s": SYMBOL,
+                "ps": "BTCUSD",
+                "U": first,
+                "u": u,
+                "pu": first - 1,
+                "b": [[_price(t), str(q)] for t, q in out["b"].items()],
+                "a": [[_price(t), str(q)] for t, q in out["a"].items()],
+            }
+            self.texts.append(orjson.dumps(payload))
+        self.changes = changes_total
+        self.deletions = deletions
+        self.touched_top = touched_top
+        self.final = {name: {t: q for t, q in qty.items()} for name, (_, qty, _) in sides.items()}
+
+
+# ---- implementations -----------------------------------------------------------------------
+# Each runner takes the stream and a read interval (1 = read after every event) and returns the
+# top it read last, so results can be cross-checked.
+
+
+def run_coinm(stream: Stream, every: int) -> object:
+    book = OrderBook(SYMBOL, TICK)
+    sync = BookSync(book)
+    sync.on_snapshot(stream.snapshot_id, stream.snapshot["b"], stream.snapshot["a"])
+    loads, parse, on_event, top = orjson.loads, DepthUpdate.from_wire, sync.on_event, book.top
+    last = None
+    for i, text in enumerate(stream.texts):
+        on_event(parse(loads(text)))
+        if i % every == 0:
+            last = top(TOP)
+    assert sync.synced, sync.reason
+    return top(TOP)
+
+
+def run_coinm_decode_only(stream: Stream, every: int) -> object:
+    loads, parse = orjson.loads, DepthUpdate.from_wire
+    for text in stream.texts:
+        parse(loads(text))
+    return None
+
+
+def _top_from(prices: list[Decimal], qtys: list[Decimal]) -> list[Level]:
+    return list(map(_new_tuple, repeat(Level), zip(prices, qtys, accumulate(qtys))))
+
+
+def make_sorteddict_runner(by_ticks: bool) -> Callable[[Stream, int], object] | None:
+    try:
+        from sortedcontainers import SortedDict
+    except ImportError:
+        return None
+
+    def run(stream: Stream, every: int) -> object:
+        bids, asks = SortedDict(), SortedDict()
+
+        def key(p: str) -> object:
+            return to_ticks(Decimal(p), TICK) if by_ticks else Decimal(p)
+
+        def apply(side: SortedDict, levels: list) -> None:
+            for p, q in levels:
+                qd = Decimal(q)
+                if qd:
+                    side[key(p)] = qd
+                else:
+                    side.pop(key(p), None)
+
+        def read() -> tuple[list[Level], list[Level]]:
+            bk = list(islice(reversed(bids), TOP))
+            ak = list(islice(asks, TOP))
+            bp = [k * TICK for k in bk] if by_ticks else bk
+            ap = [k * TICK for k in ak] if by_ticks else ak
+            return _top_from(bp, [bids[k] for k in bk]), _top_from(ap, [asks[k] for k in ak])
+
+        apply(bids, stream.snapshot["b"])
+        apply(asks, stream.snapshot["a"])
+        loads, parse = orjson.loads, DepthUpdate.from_wire
+        last_u = None
+        for i, text in enumerate(stream.texts):
+            ev = parse(loads(text))
+            if last_u is not None and ev.prev_final_update_id != last_u:
+                raise RuntimeError("gap")
+            last_u = ev.final_update_id
+            apply(bids, ev.bids)
+            apply(asks, ev.asks)
+            if i % every == 0:
+                read()
+        return read()
+
+    return run
+
+
+def run_plain_dict(stream: Stream, every: int) -> object:
+    bids: dict[Decimal, Decimal] = {}
+    asks: dict[Decimal, Decimal] = {}
+
+    def apply(side: dict, levels: list) -> None:
+        for p, q in levels:
+            qd = Decimal(q)
+            if qd:
+                side[Decimal(p)] = qd
+            else:
+                side.pop(Decimal(p), None)
+
+    def read() -> tuple[list[Level], list[Level]]:
+        bk = sorted(bids, reverse=True)[:TOP]
+        ak = sorted(asks)[:TOP]
+        return _top_from(bk, [bids[k] for k in bk]), _top_from(ak, [asks[k] for k in ak])
+
+    apply(bids, stream.snapshot["b"])
+    apply(asks, stream.snapshot["a"])
+    loads, parse = orjson.loads, DepthUpdate.from_wire
+    for i, text in enumerate(stream.texts):
+        ev = parse(loads(text))
+        apply(bids, ev.bids)
+        apply(asks, ev.asks)
+        if i % every == 0:
+            read()
+    return read()
+
+
+def _time(run: Callable[[Stream, int], object], stream: Stream, every: int, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(stream, every)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@register("book", "OrderBook: decode diff-depth JSON + sync + apply + top-20 read (events/s)")
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench book")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--depth", type=int, default=1000, help="levels a side")
+    parser.add_argument("--repeats", type=int, default=3, help="best of N runs")
+    parser.add_argument("--seed", type=int, default=20_240_601)
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    stream = Stream(args.seed, args.events, args.depth)
+    frame_every = max(1, round(TARGET_EVENTS_PER_S * FRAME_S))
+    count = len(stream.texts)
+    print(
+        f"stream: {count} events, {stream.changes / count:.1f} level changes/event "
+        f"({100 * stream.deletions / stream.changes:.0f}% deletions), "
+        f"{100 * stream.touched_top / count:.0f}% of events touch a top-{TOP} level, "
+        f"{args.depth} levels a side, tick {TICK} (generated in {time.perf_counter() - started:.1f}s)"
+    )
+    print(
+        f"read: top-{TOP} of both sides with cumulative size; 'frame' = once per {frame_every} "
+        f"events (16 ms at {TARGET_EVENTS_PER_S:,} events/s); best of {args.repeats} runs"
+    )
+
+    # The same final top from every implementation, or the comparison means nothing.
+    reference = run_coinm(stream, 1)
+    expected_bids = sorted(((Decimal(_price(t)), Decimal(q)) for t, q in stream.final["b"].items()), reverse=True)
+    assert [(lv.price, lv.qty) for lv in reference.bids] == expected_bids[:TOP]
+
+    impls: list[tuple[str, Callable[[Stream, int], object] | None]] = [
+        ("coinm OrderBook + BookSync", run_coinm),
+        ("anchor: SortedDict by Decimal", make_sorteddict_runner(by_ticks=False)),
+        ("anchor: SortedDict by ticks", make_sorteddict_runner(by_ticks=True)),
+        ("anchor: dict, sorted on read", run_plain_dict),
+    ]
+    rows = []
+    notes = []
+    for name, run in impls:
+        if run is None:
+            notes.append(f"skipped {name}: sortedcontainers is not installed (pip install sortedcontainers)")
+            continue
+        got = run(stream, 1)
+        if tuple(got) != tuple(reference):
+            notes.append(f"warning: {name} read a different top than coinm")
+        for label, every in (("every event", 1), ("frame", frame_every)):
+            seconds = _time(run, stream, every, args.repeats)
+            rows.append((f"{name} [{label}]", f"{count / seconds:,.0f}", f"{seconds / count * 1e6:.1f}"))
+    seconds = _time(run_coinm_decode_only, stream, 1, args.repeats)
+    rows.append(("(orjson.loads + DepthUpdate.from_wire alone)", f"{count / seconds:,.0f}", f"{seconds / count * 1e6:.1f}"))
+    print_table(("implementation [top-20 read]", "events/s", "µs/event"), rows)
+    for note in notes:
+        print(note)
