@@ -32,6 +32,7 @@ from feeds.sim.candles import INTERVALS
 from feeds.sim.credentials import DEMO_API_KEY, demo_credentials
 from feeds.sim.engine import TICK_MS, MarketEngine
 from feeds.sim.faults import FaultInjector, FaultRecord
+from feeds.sim.streams import well_formed
 
 __all__ = ["SimExchange", "SimUrls"]
 
@@ -567,7 +568,8 @@ class SimExchange:
         return connection.respond(404, "not found\n")
 
     def _stream_ok(self, name: str) -> bool:
-        return name in self.listen_keys or self.engine.parse(name) is not None
+        """A listenKey, or a well-formed stream name (an unknown symbol is accepted and stays silent)."""
+        return name in self.listen_keys or self.engine.parse(name) is not None or well_formed(name)
 
     async def _ws_handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None
@@ -589,15 +591,18 @@ class SimExchange:
             self.hub.add(conn, s)
         writer = asyncio.create_task(self._writer(conn))
         self._writers.add(writer)
+        closing: asyncio.Task[None] | None = None
         try:
             async for message in ws:
+                if closing is not None:
+                    continue  # keep reading so the peer's close frame gets through
                 now = time.monotonic()
                 conn.incoming.append(now)
                 while conn.incoming and now - conn.incoming[0] > 1.0:
                     conn.incoming.popleft()
                 if len(conn.incoming) > MAX_INCOMING_PER_S:
-                    await ws.close(1008, "Too many requests")
-                    break
+                    closing = asyncio.create_task(ws.close(1008, "Too many requests"))
+                    continue
                 reply = self._control(conn, message)
                 if reply is not None:
                     await ws.send(orjson.dumps(reply).decode())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from feeds.sim.candles import INTERVALS
 
-__all__ = ["StreamSpec", "parse_stream"]
+__all__ = ["StreamSpec", "parse_stream", "well_formed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +82,16 @@ def parse_stream(name: str, symbols: set[str], pairs: set[str]) -> StreamSpec | 
                 return StreamSpec(name, "continuousKline", head[: -len(suffix) - 1].upper(), 250,
                                   f"{ct}:{m.group(1)}")
     return None
+
+
+def well_formed(name: str) -> bool:
+    """Whether ``name`` is a valid stream name for some symbol or pair, known or not."""
+    head = name.partition("@")[0] if isinstance(name, str) else ""
+    if not head or not _NAME.match(head):
+        return False
+    key = head.upper()
+    pair = key
+    for suffix in _CONTRACT_TYPES:
+        if head.endswith("_" + suffix):
+            pair = head[: -len(suffix) - 1].upper()
+    return parse_stream(name, {key}, {key, pair}) is not None
