@@ -240,9 +240,9 @@ def _time(run: Callable[[Stream, int], object], stream: Stream, every: int, repe
 @register("book", "OrderBook: decode diff-depth JSON + sync + apply + top-20 read (events/s)")
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench book")
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--depth", type=int, default=1000, help="levels a side")
-    parser.add_argument("--repeats", type=int, default=3, help="best of N runs")
+    parser.add_argument("--repeats", type=int, default=2, help="best of N runs")
     parser.add_argument("--seed", type=int, default=20_240_601)
     args = parser.parse_args(argv)
 
