@@ -1,0 +1,92 @@
+"""``coinm sim``: run the simulated exchange alone (wired into the CLI by tui/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+from feeds.sim.exchange import SimExchange
+from feeds.sim.faults import parse_fault_spec
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``coinm sim``."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0,
+                        help="REST port (streams and WebSocket API use port+1); 0 picks free ports")
+    parser.add_argument("--seed", type=int, default=1, help="market seed (same seed, same market)")
+    parser.add_argument("--speed", type=float, default=1.0, help="activity multiplier (default 1)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the demo credentials live (default: $COINM_SIM_DATA_DIR or <XDG data>/coinm/sim)")
+    parser.add_argument("--faults", default="",
+                        help="faults to inject at start, comma separated: drop[:kind], gap:SYMBOL, stall:SECONDS, "
+                             "delay:METHOD:SECONDS, lose:METHOD, listenkey, malformed, 429[:N], age:SECONDS")
+
+
+def apply_faults(sim: SimExchange, spec: str) -> None:
+    """Inject each fault of a ``--faults`` spec (see :func:`feeds.sim.faults.parse_fault_spec`)."""
+    f = sim.faults
+    for kind, args in parse_fault_spec(spec):
+        if kind == "drop":
+            f.drop_connections(args[0] if args else None)
+        elif kind == "gap":
+            f.depth_gap(args[0] if args else "BTCUSD_PERP")
+        elif kind == "stall":
+            f.stall(float(args[0]) if args else 10.0)
+        elif kind == "delay":
+            f.delay_reply(args[0], float(args[1]) if len(args) > 1 else 10.0)
+        elif kind == "lose":
+            f.lose_reply(args[0])
+        elif kind == "listenkey":
+            f.expire_listen_key()
+        elif kind == "malformed":
+            f.malformed_frame()
+        elif kind == "429":
+            f.rest_429(int(args[0]) if args else 1)
+        elif kind == "age":
+            f.max_connection_age(float(args[0]) if args else 60.0)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    sim = SimExchange(seed=args.seed, speed=args.speed, data_dir=args.data_dir)
+    urls = await sim.start(args.host, args.port)
+    apply_faults(sim, args.faults)
+    creds = sim.credentials
+    print(f"REST            {urls.rest}/dapi/v1")
+    print(f"market streams  {urls.stream}/ws/<stream>  {urls.stream}/stream?streams=a/b")
+    print(f"WebSocket API   {urls.wsapi}")
+    print(f"demo API key    {creds.api_key}")
+    print(f"demo Ed25519    {creds.ed25519_key_path}")
+    print(f"demo HMAC file  {creds.ed25519_key_path.parent / 'demo-hmac-secret'}")
+    print("serving; Ctrl-C to stop", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C; returns the exit status."""
+    try:
+        parse_fault_spec(getattr(args, "faults", "") or "")
+    except ValueError as exc:
+        print(f"coinm sim: {exc}")
+        return 2
+    try:
+        asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"coinm sim: cannot listen: {exc.strerror or exc}")
+        return 1
+    return 0
