@@ -189,6 +189,7 @@ class MarketEngine:
         self.hub: Hub = hub or NullHub()
         self.now_ms = start_ms - start_ms % TICK_MS
         self.start_ms = self.now_ms
+        self._minute = self.now_ms // 60_000
         self.ticks = 0
         self.symbols = build_symbols()
         self.syms: dict[str, SymState] = {}
@@ -345,7 +346,9 @@ class MarketEngine:
         self.now_ms += TICK_MS
         self.ticks += 1
         now = self.now_ms
-        if now % 60_000 == 0:
+        if now // 60_000 != self._minute:
+            # Compared, not "now % 60000 == 0": a real-time catch-up may jump over the boundary.
+            self._minute = now // 60_000
             self._roll_minute()
         if now >= self._next_funding:
             self._next_funding += FUNDING_PERIOD_MS

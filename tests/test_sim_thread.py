@@ -1,0 +1,40 @@
+"""The dashboard's way to run the simulator: its own loop in a daemon thread; demo credentials."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import orjson
+from websockets.sync.client import connect
+
+from feeds.signing import load_ed25519_private_key
+from feeds.sim import DEMO_API_KEY, demo_credentials, start_in_thread
+
+
+def test_demo_credentials_are_private_and_stable(tmp_path: Path) -> None:
+    creds = demo_credentials(tmp_path / "d")
+    assert creds.api_key == DEMO_API_KEY
+    assert stat.S_IMODE(creds.ed25519_key_path.stat().st_mode) == 0o600
+    load_ed25519_private_key(creds.ed25519_key_path)  # refuses group/other-readable files
+    assert "*" in repr(creds.hmac_secret) and creds.hmac_secret.reveal() not in repr(creds)
+    again = demo_credentials(tmp_path / "d")
+    assert again.ed25519_key_path.read_bytes() == creds.ed25519_key_path.read_bytes()
+    assert again.hmac_secret == creds.hmac_secret
+
+
+def test_start_in_thread_serves_and_stops(tmp_path: Path) -> None:
+    handle = start_in_thread(seed=3, data_dir=tmp_path / "t")
+    try:
+        with connect(handle.urls.stream + "/ws/btcusd_perp@depth@100ms") as ws:
+            frame = orjson.loads(ws.recv(timeout=5))
+            assert frame["e"] == "depthUpdate"
+        last_id, checksum = handle.true_book("BTCUSD_PERP")
+        assert last_id >= frame["u"] and checksum
+        handle.fault("rest_429", 1)
+        assert handle.fault_log[-1].kind == "rest_429"
+        handle.pause()
+        assert handle.call(lambda: handle.sim.paused)
+    finally:
+        handle.stop()
+    assert not handle._thread.is_alive()
