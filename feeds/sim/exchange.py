@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,7 @@ from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from feeds.errors import binance_message
 from feeds.models import ListenKeyExpired
-from feeds.signing import verify_ed25519, verify_hmac, ws_payload
 from feeds.sim.accounts import Account, Accounts, ApiError
 from feeds.sim.candles import INTERVALS
 from feeds.sim.credentials import DEMO_API_KEY, demo_credentials
