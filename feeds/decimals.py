@@ -13,6 +13,8 @@ __all__ = [
     "D",
     "DecimalParseError",
     "decimals_of",
+    "fmt_compact",
+    "fmt_grouped",
     "fmt_plain",
     "fmt_step",
     "from_ticks",
@@ -118,3 +120,29 @@ def to_ticks(price: Decimal, tick: Decimal) -> int:
 def from_ticks(ticks: int, tick: Decimal) -> Decimal:
     """Integer ticks back to an exact price."""
     return ticks * tick
+
+
+def fmt_grouped(value: Decimal, step: Decimal) -> str:
+    """Like :func:`fmt_step`, with thousands separators for reading at a glance (``88,000.1``)."""
+    places = decimals_of(step)
+    quantum = Decimal(1).scaleb(-places)
+    return format(value.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_CTX), ",f")
+
+
+def fmt_compact(value: Decimal) -> str:
+    """A size in at most ~6 characters for narrow columns: ``950``, ``12.3k``, ``4.56M``.
+
+    Display only: exact figures belong in forms and the journal.
+    """
+    sign = "-" if value < 0 else ""
+    v = abs(value)
+    suffix = ""
+    for limit, name in ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "k")):
+        if v >= limit:
+            v, suffix = v / limit, name
+            break
+    places = 0 if v >= 100 or (not suffix and v == v.to_integral_value()) else 1 if v >= 10 else 2
+    text = format(v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=_CTX), "f")
+    if "." in text and not suffix:
+        text = text.rstrip("0").rstrip(".")
+    return sign + text + suffix
