@@ -1,0 +1,385 @@
+"""REST client for the COIN-M market-data endpoints and the user-data listenKey (aiohttp).
+
+Every response is decoded with orjson; prices and quantities stay decimal strings on the wire
+and become ``Decimal`` here (never float). The client tracks the request weight the venue
+reports (``X-MBX-USED-WEIGHT-1M``) and, after an HTTP 429 or 418, refuses every further call
+until ``Retry-After`` has passed (raising :class:`RateLimited` at once, without a request), as
+Binance asks: hammering through a 429 earns a 418 IP ban.
+
+Errors:
+    * :class:`feeds.errors.VenueError` - the venue answered ``{"code", "msg"}``.
+    * :class:`RateLimited` - HTTP 429/418, or still cooling down from one.
+    * :class:`RestUnavailable` - connection refused/reset, DNS, timeout, a 5xx without a code.
+    * :class:`feeds.errors.MalformedFrame` - a 2xx answer that is not what the endpoint returns.
+
+The API key is only ever sent in the ``X-MBX-APIKEY`` header and never appears in exception
+text or reprs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import aiohttp
+import orjson
+
+from feeds.decimals import D, DecimalParseError
+from feeds.errors import MalformedFrame, VenueError
+from feeds.models import Kline
+from feeds.symbols import SymbolInfo, parse_exchange_info
+
+__all__ = ["RateLimited", "RestClient", "RestError", "RestUnavailable"]
+
+log = logging.getLogger(__name__)
+
+_API = "/dapi/v1"
+_DEFAULT_WEIGHT_LIMIT = 2400
+"""Binance's COIN-M REQUEST_WEIGHT per minute, until exchangeInfo says otherwise."""
+
+
+class RestError(Exception):
+    """Base of the REST client's own errors (not venue rejections)."""
+
+
+class RestUnavailable(RestError):
+    """The venue could not be reached or did not answer in time; try again later."""
+
+
+class RateLimited(RestError):
+    """HTTP 429 (too many requests) or 418 (IP banned): no request may be sent before the cool-down.
+
+    Attributes:
+        retry_after_s: seconds left until requests may be sent again.
+        status: 429 or 418.
+    """
+
+    def __init__(self, retry_after_s: float, status: int, detail: str = "") -> None:
+        what = "IP banned (HTTP 418)" if status == 418 else "rate limited (HTTP 429)"
+        text = f"{what}: retry in {retry_after_s:.1f} s"
+        super().__init__(f"{text} ({detail})" if detail else text)
+        self.retry_after_s = retry_after_s
+        self.status = status
+
+
+KlineKind = Literal["trade", "mark", "index"]
+
+_PREMIUM_DECIMALS = ("markPrice", "indexPrice", "estimatedSettlePrice", "lastFundingRate", "interestRate")
+_TICKER_DECIMALS = (
+    "priceChange", "priceChangePercent", "weightedAvgPrice", "lastPrice", "lastQty", "openPrice",
+    "highPrice", "lowPrice", "volume", "baseVolume",
+)
+
+
+def _decimalize(record: Any, keys: tuple[str, ...], where: str) -> dict[str, Any]:
+    """A copy of ``record`` with the decimal-string ``keys`` as Decimal (``""`` -> None)."""
+    if not isinstance(record, dict):
+        raise MalformedFrame(f"{where}: expected an object, got {type(record).__name__}")
+    out = dict(record)
+    for key in keys:
+        if key not in out:
+            continue
+        value = out[key]
+        if value == "":
+            out[key] = None
+            continue
+        if not isinstance(value, str):
+            raise MalformedFrame(f"{where}.{key}: expected a decimal string, got {value!r}")
+        try:
+            out[key] = D(value)
+        except DecimalParseError as exc:
+            raise MalformedFrame(f"{where}.{key}: {exc}") from None
+    return out
+
+
+class RestClient:
+    """Async REST client for one venue (``base_url`` e.g. ``https://dapi.binance.com``).
+
+    Create it inside the event loop that will use it; close it with :meth:`close` or use it as
+    ``async with RestClient(...) as rest``.
+    """
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._api_key = api_key
+        self.clock_offset_ms = 0
+        """Server clock minus local clock, measured by :meth:`sync_time`."""
+        self.clock_rtt_ms: float | None = None
+        """Round trip of the best time sample (None before :meth:`sync_time`)."""
+        self.used_weight = 0
+        """Request weight used in the current minute, as the venue last reported it."""
+        self.weight_limit = _DEFAULT_WEIGHT_LIMIT
+        """REQUEST_WEIGHT per minute (from exchangeInfo's rateLimits once fetched)."""
+        self.rate_limits: list[dict[str, Any]] = []
+        """exchangeInfo's ``rateLimits`` as served."""
+        self._blocked_until = 0.0
+        self._blocked_status = 429
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "none"
+        return f"RestClient({self.base_url!r}, api_key={key}, used_weight={self.used_weight}/{self.weight_limit})"
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session (safe to call twice)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    @property
+    def cooldown_s(self) -> float:
+        """Seconds left before requests may be sent again after a 429/418 (0 when none)."""
+        return max(0.0, self._blocked_until - time.monotonic())
+
+    @property
+    def weight_ratio(self) -> float:
+        """Used weight over the per-minute limit (for a status bar gauge; not money)."""
+        return self.used_weight / self.weight_limit if self.weight_limit else 0.0
+
+    # ---- transport --------------------------------------------------------------------------
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+            )
+        return self._session
+
+    def _scrub(self, text: str) -> str:
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return text
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        keyed: bool = False,
+        data: dict[str, str] | None = None,
+    ) -> Any:
+        where = f"{method} {_API}{path}"
+        left = self._blocked_until - time.monotonic()
+        if left > 0:
+            raise RateLimited(left, self._blocked_status, f"{where} not sent")
+        headers: dict[str, str] = {}
+        if keyed:
+            if not self._api_key:
+                raise ValueError(f"{where} needs an API key and this client has none")
+            headers["X-MBX-APIKEY"] = self._api_key
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self._http().request(
+                method, f"{self.base_url}{_API}{path}", params=query, headers=headers, data=data
+            ) as resp:
+                body = await resp.read()
+                status = resp.status
+                weight = resp.headers.get("X-MBX-USED-WEIGHT-1M")
+                retry_after = resp.headers.get("Retry-After")
+        except TimeoutError:
+            raise RestUnavailable(f"{where}: no answer within {self.timeout:g} s") from None
+        except aiohttp.ClientError as exc:
+            detail = self._scrub(f"{type(exc).__name__}: {exc}")
+            raise RestUnavailable(f"{where}: venue unreachable ({detail})") from None
+        except OSError as exc:
+            raise RestUnavailable(f"{where}: venue unreachable ({self._scrub(str(exc))})") from None
+        if weight is not None and weight.isdigit():
+            self.used_weight = int(weight)
+        if status in (429, 418):
+            wait = self._retry_after(retry_after, status)
+            self._blocked_until = max(self._blocked_until, time.monotonic() + wait)
+            self._blocked_status = status
+            code_msg = self._error_body(body)
+            detail = f"{where}: {code_msg[0]} {code_msg[1]}" if code_msg else where
+            log.warning("REST %s: HTTP %d, cooling down %.1f s", where, status, wait)
+            raise RateLimited(wait, status, self._scrub(detail))
+        if status >= 400:
+            code_msg = self._error_body(body)
+            if code_msg is not None:
+                raise VenueError(code_msg[0], self._scrub(code_msg[1]), status)
+            if status >= 500:
+                raise RestUnavailable(f"{where}: HTTP {status} from the venue")
+            raise VenueError(-1000, f"HTTP {status} without an error body", status)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise MalformedFrame(f"{where}: the answer is not JSON ({body[:80]!r})") from None
+
+    @staticmethod
+    def _retry_after(header: str | None, status: int) -> float:
+        if header is not None:
+            try:
+                value = float(header)
+                if value >= 0:
+                    return value
+            except ValueError:
+                pass
+        return 120.0 if status == 418 else 60.0
+
+    @staticmethod
+    def _error_body(body: bytes) -> tuple[int, str] | None:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if isinstance(payload, dict) and type(payload.get("code")) is int:
+            return payload["code"], str(payload.get("msg", ""))
+        return None
+
+    # ---- clock ------------------------------------------------------------------------------
+
+    async def sync_time(self, samples: int = 3) -> int:
+        """Measure the server clock offset (midpoint of the round trip; best of ``samples``).
+
+        Returns:
+            ``clock_offset_ms`` (server minus local, milliseconds).
+        """
+        best: tuple[float, int] | None = None
+        for _ in range(max(1, samples)):
+            t0 = time.time_ns()
+            payload = await self._request("GET", "/time")
+            t1 = time.time_ns()
+            server = payload.get("serverTime") if isinstance(payload, dict) else None
+            if type(server) is not int:
+                raise MalformedFrame(f"/time: serverTime is not an integer: {payload!r:.80}")
+            rtt_ms = (t1 - t0) / 1e6
+            offset = server - (t0 + t1) // 2_000_000
+            if best is None or rtt_ms < best[0]:
+                best = (rtt_ms, offset)
+        assert best is not None
+        self.clock_rtt_ms, self.clock_offset_ms = best
+        return self.clock_offset_ms
+
+    def server_now_ms(self) -> int:
+        """The venue's clock now: local time plus the measured offset (for signed timestamps)."""
+        return time.time_ns() // 1_000_000 + self.clock_offset_ms
+
+    # ---- market data ------------------------------------------------------------------------
+
+    async def exchange_info(self) -> dict[str, SymbolInfo]:
+        """Every contract's rules, keyed by symbol; also records the REQUEST_WEIGHT limit."""
+        payload = await self._request("GET", "/exchangeInfo")
+        if not isinstance(payload, dict) or not isinstance(payload.get("symbols"), list):
+            raise MalformedFrame("/exchangeInfo: no symbols list")
+        limits = payload.get("rateLimits")
+        if isinstance(limits, list):
+            self.rate_limits = limits
+            for rl in limits:
+                if (
+                    isinstance(rl, dict)
+                    and rl.get("rateLimitType") == "REQUEST_WEIGHT"
+                    and rl.get("interval") == "MINUTE"
+                    and rl.get("intervalNum", 1) == 1
+                    and type(rl.get("limit")) is int
+                ):
+                    self.weight_limit = rl["limit"]
+        try:
+            return parse_exchange_info(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedFrame(f"/exchangeInfo: bad symbol record ({exc})") from None
+
+    async def depth(self, symbol: str, limit: int = 1000) -> tuple[int, list[list[str]], list[list[str]]]:
+        """Order book snapshot: ``(lastUpdateId, bids, asks)`` with raw ``[price, qty]`` strings."""
+        payload = await self._request("GET", "/depth", {"symbol": symbol, "limit": limit})
+        if not isinstance(payload, dict):
+            raise MalformedFrame(f"/depth {symbol}: expected an object")
+        last = payload.get("lastUpdateId")
+        bids, asks = payload.get("bids"), payload.get("asks")
+        if type(last) is not int or not isinstance(bids, list) or not isinstance(asks, list):
+            raise MalformedFrame(f"/depth {symbol}: lastUpdateId/bids/asks missing or mistyped")
+        return last, bids, asks
+
+    async def klines(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        limit: int = 500,
+        kind: KlineKind = "trade",
+        pair: str | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+    ) -> list[Kline]:
+        """Candles, oldest first.
+
+        ``kind="trade"`` (``/klines``) and ``"mark"`` (``/markPriceKlines``) go by ``symbol``;
+        ``"index"`` (``/indexPriceKlines``) goes by pair (``pair``, or the symbol's prefix:
+        ``BTCUSD_PERP`` -> ``BTCUSD``). A candle whose close time is past the venue's clock is
+        closed. Index candles carry the pair as their symbol.
+        """
+        params: dict[str, Any] = {"interval": interval, "limit": limit, "startTime": start_time, "endTime": end_time}
+        if kind == "trade":
+            path, key = "/klines", symbol
+            params["symbol"] = symbol
+        elif kind == "mark":
+            path, key = "/markPriceKlines", symbol
+            params["symbol"] = symbol
+        elif kind == "index":
+            key = pair or symbol.partition("_")[0]
+            path = "/indexPriceKlines"
+            params["pair"] = key
+        else:
+            raise ValueError(f"kline kind must be trade, mark or index, not {kind!r}")
+        rows = await self._request("GET", path, params)
+        if not isinstance(rows, list):
+            raise MalformedFrame(f"{path}: expected a list of rows")
+        now = self.server_now_ms()
+        return [Kline.from_rest_row(row, interval, key, now_ms=now) for row in rows]
+
+    async def premium_index(self, symbol: str) -> dict[str, Any]:
+        """Mark/index price and funding of one contract (``/premiumIndex``).
+
+        Returns:
+            The venue's record; price and rate fields as ``Decimal`` (``""`` rates of delivery
+            contracts as None), ``nextFundingTime``/``time`` as int.
+        """
+        payload = await self._request("GET", "/premiumIndex", {"symbol": symbol})
+        record = payload[0] if isinstance(payload, list) and payload else payload
+        return _decimalize(record, _PREMIUM_DECIMALS, f"/premiumIndex {symbol}")
+
+    async def ticker_24h(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        """Rolling 24 h statistics of one contract, or of all (weight 40) when ``symbol`` is None.
+
+        Returns:
+            One record per contract; price and volume fields as ``Decimal``.
+        """
+        payload = await self._request("GET", "/ticker/24hr", {"symbol": symbol})
+        if isinstance(payload, dict):
+            payload = [payload]
+        if not isinstance(payload, list):
+            raise MalformedFrame("/ticker/24hr: expected a list")
+        return [_decimalize(rec, _TICKER_DECIMALS, "/ticker/24hr") for rec in payload]
+
+    # ---- user-data stream key ---------------------------------------------------------------
+
+    async def new_listen_key(self) -> str:
+        """Start (or, while one is active, get) the account's user-data stream key."""
+        payload = await self._request("POST", "/listenKey", keyed=True)
+        key = payload.get("listenKey") if isinstance(payload, dict) else None
+        if not isinstance(key, str) or not key:
+            raise MalformedFrame("/listenKey: no listenKey in the answer")
+        return key
+
+    async def keepalive_listen_key(self, listen_key: str | None = None) -> None:
+        """Extend the key's life by 60 minutes. Raises VenueError -1125 when it is gone."""
+        await self._request("PUT", "/listenKey", keyed=True, data={"listenKey": listen_key} if listen_key else None)
+
+    async def close_listen_key(self, listen_key: str | None = None) -> None:
+        """Close the user-data stream."""
+        await self._request("DELETE", "/listenKey", keyed=True, data={"listenKey": listen_key} if listen_key else None)
+
