@@ -1,0 +1,436 @@
+"""WsApiClient: Binance's WebSocket API (``/ws-dapi/v1``) over one socket, requests matched by id.
+
+* Every request gets a fresh id; replies are matched to it, so concurrent requests are fine.
+* An error reply raises :class:`~feeds.errors.VenueError` (``.human`` says what to do).
+* No reply within ``timeout`` raises :class:`~feeds.errors.OutcomeUnknown`; the client never
+  re-sends anything by itself. If the socket drops while a request is in flight, an
+  order-mutating request (``order.place``/``order.modify``/``order.cancel``) becomes
+  ``OutcomeUnknown`` too; a read-only one is sent again once on a fresh socket.
+* The socket is (re)opened lazily by the next request, with exponential backoff between
+  failed attempts. With an Ed25519 signer the connection is logged on (``session.logon``)
+  after every (re)connect and signed requests then ride the session; otherwise (HMAC, or a
+  refused logon) each signed request carries ``apiKey``, ``timestamp``, ``recvWindow`` and
+  its ``signature`` over the sorted payload (:meth:`feeds.signing.Signer.sign_params`).
+* ``rate_limits`` holds the latest ``rateLimits`` list from any reply.
+
+Secrets never reach logs or exception texts: only method names and request ids are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from feeds.errors import OutcomeUnknown, VenueError
+from feeds.filters import OrderRequest
+from feeds.signing import Signer, wire_params
+from feeds.streams import FeedState, FeedStatus
+
+__all__ = ["MUTATING_METHODS", "WsApiClient", "WsApiUnavailable"]
+
+log = logging.getLogger(__name__)
+
+MUTATING_METHODS = frozenset({"order.place", "order.modify", "order.cancel"})
+"""Methods whose effect is unknown when their reply is lost."""
+_USER_STREAM_METHODS = frozenset({"userDataStream.start", "userDataStream.ping", "userDataStream.stop"})
+
+
+class WsApiUnavailable(ConnectionError):
+    """The WebSocket API could not be reached: the request was NOT sent."""
+
+
+class _Dropped(Exception):
+    """Internal: the socket closed while a request waited for its reply."""
+
+
+def _local_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class WsApiClient:
+    """A Binance WebSocket API client over one lazily (re)connected socket.
+
+    Args:
+        url: e.g. ``wss://ws-dapi.binance.com/ws-dapi/v1`` (or the simulator's).
+        signer: signs requests (``None``: only unsigned methods work).
+        recv_window: ``recvWindow`` in ms sent with signed requests.
+        now_ms: the clock for ``timestamp`` (the app passes ``RestClient.server_now_ms``).
+        timeout: seconds to wait for a reply before :class:`OutcomeUnknown`.
+        use_session: log Ed25519 connections on with ``session.logon`` (default True).
+        name: for :attr:`state` and logs.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        signer: Signer | None,
+        recv_window: int = 5000,
+        now_ms: Callable[[], int] = _local_ms,
+        timeout: float = 10.0,
+        use_session: bool = True,
+        name: str = "wsapi",
+        connect_timeout: float = 10.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.signer = signer
+        self.recv_window = recv_window
+        self.now_ms = now_ms
+        self.timeout = timeout
+        self.use_session = use_session
+        self.name = name
+        self.connect_timeout = connect_timeout
+        self.max_backoff = max_backoff
+        self.state = FeedState()
+        self.rate_limits: list[dict[str, Any]] = []
+        """The latest ``rateLimits`` list from a reply."""
+        self.logged_on = False
+        """Whether the current connection is logged on (``session.logon`` succeeded)."""
+        self.logon_error: VenueError | None = None
+        """Why the last logon was refused (requests then fall back to per-request signing)."""
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+        self._failures = 0
+        self._next_attempt = 0.0
+        self._closed = False
+        self._connections = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    @property
+    def used_weight(self) -> int | None:
+        """``count`` of the REQUEST_WEIGHT limit in the latest reply."""
+        row = self._limit_row("REQUEST_WEIGHT")
+        return int(row["count"]) if row and "count" in row else None
+
+    @property
+    def limit(self) -> int | None:
+        """``limit`` of the REQUEST_WEIGHT limit in the latest reply."""
+        row = self._limit_row("REQUEST_WEIGHT")
+        return int(row["limit"]) if row and "limit" in row else None
+
+    @property
+    def weight_limit(self) -> int | None:
+        """Same as :attr:`limit`."""
+        return self.limit
+
+    def _limit_row(self, kind: str) -> dict[str, Any] | None:
+        for row in self.rate_limits:
+            if isinstance(row, dict) and row.get("rateLimitType") == kind:
+                return row
+        return None
+
+    def _set(self, status: FeedStatus, reason: str = "", error: str | None = None) -> None:
+        st = self.state
+        now = time.monotonic()
+        if st.status != status:
+            st.since = now
+            st.connected_at = now if status == FeedStatus.LIVE else None
+        st.status = status
+        st.reason = reason
+        if error is not None:
+            st.last_error = error
+
+    # ------------------------------------------------------------------ connection
+    async def connect(self) -> None:
+        """Open the socket now (and log on) instead of on the first request.
+
+        Raises:
+            WsApiUnavailable: the venue cannot be reached.
+        """
+        await self._ensure()
+
+    async def _ensure(self) -> ClientConnection:
+        if self._closed:
+            raise WsApiUnavailable(f"{self.name}: client is closed")
+        ws = self._ws
+        if ws is not None:
+            return ws
+        async with self._lock:
+            if self._ws is not None:
+                return self._ws
+            deadline = time.monotonic() + self.connect_timeout
+            last: str = ""
+            while True:
+                wait = self._next_attempt - time.monotonic()
+                if wait > 0:
+                    if time.monotonic() + wait > deadline:
+                        break
+                    await asyncio.sleep(wait)
+                self._set(FeedStatus.RECONNECTING if self._connections else FeedStatus.CONNECTING, "connecting")
+                try:
+                    ws = await asyncio.wait_for(
+                        connect(self.url, max_size=2**22, compression=None, open_timeout=None),
+                        max(0.1, deadline - time.monotonic()),
+                    )
+                except (OSError, InvalidHandshake, InvalidURI, TimeoutError, asyncio.TimeoutError) as exc:
+                    last = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+                    self._failures += 1
+                    self._next_attempt = time.monotonic() + min(self.max_backoff, 0.2 * 2 ** (self._failures - 1))
+                    self._set(FeedStatus.RECONNECTING, "connect failed", last)
+                    if time.monotonic() >= deadline:
+                        break
+                    continue
+                break
+            if ws is None:
+                raise WsApiUnavailable(f"{self.name}: cannot reach the WebSocket API ({last or 'timed out'})")
+            self._failures = 0
+            self._next_attempt = 0.0
+            if self._connections:
+                self.state.reconnects += 1
+            self._connections += 1
+            self._ws = ws
+            self.logged_on = False
+            self._reader = asyncio.create_task(self._read(ws), name=f"{self.name}-reader")
+            self._set(FeedStatus.LIVE, "connected")
+            log.info("%s: connected", self.name)
+            if self.use_session and self.signer is not None and self.signer.kind == "ed25519":
+                try:
+                    await self._call(ws, "session.logon", self._sign({}), retry_read=False)
+                    self.logged_on = True
+                    self.logon_error = None
+                except VenueError as exc:
+                    # e.g. -4056 for a key type that cannot log on: sign every request instead.
+                    self.logon_error = exc
+                    log.warning("%s: session.logon refused (%s); signing each request", self.name, exc.code)
+                except (OutcomeUnknown, _Dropped):
+                    log.warning("%s: session.logon got no reply; signing each request", self.name)
+            return ws
+
+    async def _read(self, ws: ClientConnection) -> None:
+        reason = "closed"
+        try:
+            async for frame in ws:
+                try:
+                    reply = orjson.loads(frame)
+                except orjson.JSONDecodeError:
+                    log.warning("%s: undecodable frame ignored", self.name)
+                    continue
+                if not isinstance(reply, dict):
+                    continue
+                limits = reply.get("rateLimits")
+                if isinstance(limits, list):
+                    self.rate_limits = limits
+                rid = reply.get("id")
+                fut = self._pending.pop(str(rid), None) if rid is not None else None
+                if fut is not None:
+                    if not fut.done():
+                        fut.set_result(reply)
+                    continue
+                err = reply.get("error")
+                if isinstance(err, dict):
+                    # id null: e.g. -2015 when the venue revokes the session's key.
+                    self.state.last_error = f"{err.get('code')}: {err.get('msg')}"
+                    if err.get("code") == -2015:
+                        self.logged_on = False
+        except ConnectionClosed as exc:
+            reason = f"connection closed ({exc.rcvd.code if exc.rcvd else 1006})"
+        except Exception as exc:  # pragma: no cover - defensive: never leave waiters hanging
+            reason = f"reader failed: {type(exc).__name__}"
+            log.exception("%s: reader failed", self.name)
+        finally:
+            if self._ws is ws:
+                self._ws = None
+                self.logged_on = False
+                if not self._closed:
+                    self._set(FeedStatus.RECONNECTING, reason, reason)
+            for rid, fut in list(self._pending.items()):
+                if getattr(fut, "_coinm_ws", None) is ws:
+                    self._pending.pop(rid, None)
+                    if not fut.done():
+                        fut.set_exception(_Dropped(reason))
+
+    async def close(self) -> None:
+        """Close the socket; pending requests fail with OutcomeUnknown/WsApiUnavailable."""
+        self._closed = True
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close()
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(self._reader, 2)
+            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                pass
+        self._set(FeedStatus.CLOSED, "closed")
+
+    async def drop(self) -> None:
+        """Close the current socket (tests, or to force a fresh session); the next request reconnects."""
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+            if self._reader is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._reader), 2)
+                except Exception:
+                    pass
+
+    # ------------------------------------------------------------------ requests
+    def _sign(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.signer is None:
+            raise VenueError(-2014, "API-key format invalid.")  # nothing to sign with
+        out = dict(params)
+        out.setdefault("timestamp", int(self.now_ms()))
+        out.setdefault("recvWindow", self.recv_window)
+        return self.signer.sign_params(out)
+
+    def signed_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The params as a per-request signed call would send them (``--dry-run`` shows these)."""
+        return self._sign(params)
+
+    def _prepare(self, method: str, params: Mapping[str, Any], signed: bool) -> dict[str, Any]:
+        if method in _USER_STREAM_METHODS:
+            out = wire_params(params)
+            if self.signer is not None:
+                out.setdefault("apiKey", self.signer.api_key)
+            return out
+        if not signed:
+            return wire_params(params)
+        if self.logged_on:
+            out = wire_params(params)
+            out.setdefault("timestamp", int(self.now_ms()))
+            out.setdefault("recvWindow", self.recv_window)
+            return out
+        return self._sign(params)
+
+    async def request(self, method: str, params: Mapping[str, Any] | None = None, *, signed: bool = False) -> Any:
+        """Send one request and return its ``result``.
+
+        Raises:
+            VenueError: the venue answered with an error.
+            OutcomeUnknown: no reply in time, or (order-mutating methods) the socket dropped
+                after the request left.
+            WsApiUnavailable: the request could not be sent at all.
+        """
+        params = dict(params or {})
+        attempts = 1 if method in MUTATING_METHODS else 2
+        for attempt in range(attempts):
+            ws = await self._ensure()
+            try:
+                return await self._call(ws, method, self._prepare(method, params, signed),
+                                        retry_read=attempt + 1 < attempts)
+            except _Dropped as exc:
+                if attempt + 1 >= attempts:
+                    if method in MUTATING_METHODS:
+                        raise OutcomeUnknown(method, None, f"connection dropped: {exc}") from None
+                    raise WsApiUnavailable(f"{self.name}: {method}: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call(self, ws: ClientConnection, method: str, params: dict[str, Any], *, retry_read: bool) -> Any:
+        rid = f"c{next(self._ids)}"
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        fut._coinm_ws = ws  # type: ignore[attr-defined]
+        self._pending[rid] = fut
+        frame: dict[str, Any] = {"id": rid, "method": method}
+        if params:
+            frame["params"] = params
+        try:
+            await ws.send(orjson.dumps(frame).decode())
+        except ConnectionClosed:
+            self._pending.pop(rid, None)
+            if method in MUTATING_METHODS:
+                # websockets raises before writing when the socket is already closed, but a
+                # partial write cannot be excluded: treat as unknown rather than "not sent".
+                raise OutcomeUnknown(method, rid, "connection closed while sending") from None
+            raise _Dropped("connection closed while sending") from None
+        log.debug("%s: -> %s id=%s", self.name, method, rid)
+        try:
+            reply = await asyncio.wait_for(fut, self.timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            self._pending.pop(rid, None)
+            self.state.last_error = f"{method}: no reply in {self.timeout:g}s"
+            raise OutcomeUnknown(method, rid, f"no reply within {self.timeout:g}s") from None
+        except _Dropped as exc:
+            if method in MUTATING_METHODS:
+                raise OutcomeUnknown(method, rid, f"connection dropped: {exc}") from None
+            raise
+        err = reply.get("error")
+        if isinstance(err, dict):
+            code = err.get("code")
+            msg = str(err.get("msg", ""))
+            raise VenueError(int(code) if isinstance(code, int) else -1000, msg, reply.get("status"))
+        return reply.get("result")
+
+    # ------------------------------------------------------------------ session
+    async def logon(self) -> dict[str, Any]:
+        """``session.logon`` on the current connection (Ed25519 only)."""
+        ws = await self._ensure()
+        result = await self._call(ws, "session.logon", self._sign({}), retry_read=False)
+        self.logged_on = True
+        return result
+
+    async def session_status(self) -> dict[str, Any]:
+        return await self.request("session.status")
+
+    async def session_logout(self) -> dict[str, Any]:
+        result = await self.request("session.logout")
+        self.logged_on = False
+        return result
+
+    # ------------------------------------------------------------------ orders
+    async def place_order(self, order: OrderRequest) -> dict[str, Any]:
+        """``order.place`` with the request's wire params."""
+        return await self.request("order.place", order.to_params(), signed=True)
+
+    async def modify_order(self, symbol: str, side: str, quantity: Any, price: Any, *,
+                           order_id: int | None = None, client_id: str | None = None) -> dict[str, Any]:
+        """``order.modify`` (LIMIT orders: new quantity and/or price)."""
+        return await self.request("order.modify", {
+            "symbol": symbol, "side": side, "quantity": quantity, "price": price,
+            "orderId": order_id, "origClientOrderId": client_id}, signed=True)
+
+    async def cancel_order(self, symbol: str, order_id: int | None = None,
+                           client_id: str | None = None) -> dict[str, Any]:
+        """``order.cancel`` by ``orderId`` or ``origClientOrderId``."""
+        return await self.request("order.cancel", {
+            "symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}, signed=True)
+
+    async def order_status(self, symbol: str, order_id: int | None = None,
+                           client_id: str | None = None) -> dict[str, Any]:
+        """``order.status`` by ``orderId`` or ``origClientOrderId``."""
+        return await self.request("order.status", {
+            "symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}, signed=True)
+
+    # ------------------------------------------------------------------ account
+    async def positions(self, margin_asset: str | None = None, pair: str | None = None) -> list[dict[str, Any]]:
+        """``account.position`` rows."""
+        return await self.request("account.position", {"marginAsset": margin_asset, "pair": pair}, signed=True)
+
+    async def balance(self) -> list[dict[str, Any]]:
+        """``account.balance`` rows."""
+        return await self.request("account.balance", signed=True)
+
+    async def account_status(self) -> dict[str, Any]:
+        """``account.status``: assets, positions, canTrade, ..."""
+        return await self.request("account.status", signed=True)
+
+    # ------------------------------------------------------------------ user data stream
+    async def user_stream_start(self) -> str:
+        """``userDataStream.start``: the listenKey (the same one while it is alive)."""
+        result = await self.request("userDataStream.start")
+        return str(result["listenKey"])
+
+    async def user_stream_ping(self, listen_key: str | None = None) -> None:
+        """``userDataStream.ping``: extend the key by 60 min (``-1125``: it is gone)."""
+        await self.request("userDataStream.ping", {"listenKey": listen_key})
+
+    async def user_stream_stop(self, listen_key: str | None = None) -> None:
+        """``userDataStream.stop``."""
+        await self.request("userDataStream.stop", {"listenKey": listen_key})
+
+    def __repr__(self) -> str:
+        return f"WsApiClient({self.url!r}, signer={self.signer!r}, status={self.state.status})"
