@@ -1,0 +1,940 @@
+"""The order-entry modal: pick, check, preview, confirm and send one order.
+
+The app pushes :class:`OrderForm` with an :class:`OrderContext` (what the form needs to know
+about the symbol, the market and the account) and the order workflow's ``submit`` coroutine.
+Every keystroke rebuilds an :class:`~feeds.filters.OrderRequest` and runs it through
+:func:`~feeds.filters.validate_order`, the very function the simulator rejects orders with,
+so the reason shown next to a field is what the venue would answer. Nothing here does
+float arithmetic: prices, quantities and margins are ``Decimal`` end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Static
+
+from feeds.decimals import ZERO, D, DecimalParseError, fmt_plain, fmt_step, snap
+from feeds.filters import (
+    CALLBACK_RATE_MAX,
+    CALLBACK_RATE_MIN,
+    ORDER_TYPES,
+    OrderRequest,
+    Rejection,
+    nearest_valid_quantity,
+    validate_order,
+)
+from feeds.symbols import SymbolInfo
+
+if TYPE_CHECKING:
+    from feeds.orders import OrderOutcome
+
+__all__ = ["Choice", "OrderContext", "OrderForm", "StepInput"]
+
+SIDES = ("BUY", "SELL")
+TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
+WORKING_TYPES = ("CONTRACT_PRICE", "MARK_PRICE")
+
+NUMERIC_FIELDS = ("price", "stop_price", "activation_price", "callback_rate", "quantity")
+"""The :class:`OrderRequest` fields typed as text."""
+PRICE_FIELDS = frozenset({"price", "stop_price", "activation_price"})
+
+_FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "LIMIT": ("price", "quantity", "time_in_force", "reduce_only"),
+    "MARKET": ("quantity", "reduce_only"),
+    "STOP": ("price", "stop_price", "quantity", "time_in_force", "working_type", "reduce_only"),
+    "TAKE_PROFIT": ("price", "stop_price", "quantity", "time_in_force", "working_type",
+                    "reduce_only"),
+    "STOP_MARKET": ("stop_price", "quantity", "working_type", "reduce_only", "close_position"),
+    "TAKE_PROFIT_MARKET": ("stop_price", "quantity", "working_type", "reduce_only",
+                           "close_position"),
+    "TRAILING_STOP_MARKET": ("callback_rate", "activation_price", "quantity", "working_type",
+                             "reduce_only"),
+}
+"""Which optional rows each order type shows (side, type and position side always show)."""
+
+_LABELS = {
+    "side": "Side",
+    "type": "Type",
+    "price": "Price",
+    "stop_price": "Stop price",
+    "activation_price": "Activation",
+    "callback_rate": "Callback %",
+    "quantity": "Contracts",
+    "time_in_force": "Time in force",
+    "working_type": "Trigger on",
+    "reduce_only": "Reduce-only",
+    "close_position": "Close all",
+    "position_side": "Position side",
+}
+
+COIN_PLACES = Decimal("0.00000001")
+"""Margin-coin amounts (notional, margin) are shown to 8 decimals, Binance's asset precision."""
+FAR_THROUGH_BOOK = Decimal("0.01")
+"""A limit price more than this fraction through the opposite best price earns a loud warning."""
+_PERCENT_PLACES = Decimal("0.01")
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True)
+class OrderContext:
+    """A snapshot of what the form needs to know, taken when it opens (and on each poll)."""
+
+    info: SymbolInfo
+    venue: str
+    """``"sim"``, ``"testnet"`` or ``"live"``."""
+    real_money: bool
+    confirm: bool
+    """Whether submitting goes through the confirmation step first."""
+    mark_price: Decimal | None
+    last_price: Decimal | None
+    best_bid: Decimal | None
+    best_ask: Decimal | None
+    position_qty: Decimal
+    """Signed contracts in one-way mode (+long, -short)."""
+    position_entry: Decimal | None
+    available_balance: Decimal
+    """Available balance in the margin coin."""
+    leverage: int
+    open_orders: int
+    """Open orders on this symbol (MAX_NUM_ORDERS)."""
+
+
+class Choice(Widget, can_focus=True):
+    """A one-line picker: left/right (or space) cycles through a fixed list of values."""
+
+    DEFAULT_CSS = """
+    Choice {
+        width: 100%;
+        height: 1;
+        background: $boost;
+        &:focus {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: bold;
+        }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "cycle(-1)", "Previous", show=False),
+        Binding("right,space", "cycle(1)", "Next", show=False),
+    ]
+
+    value: reactive[str] = reactive("", init=False)
+    """The selected value, always one of ``options``."""
+
+    class Changed(Message):
+        """The selected value changed."""
+
+        def __init__(self, choice: Choice, value: str) -> None:
+            super().__init__()
+            self.choice = choice
+            """The picker that changed."""
+            self.value = value
+            """Its new value."""
+
+        @property
+        def control(self) -> Choice:
+            return self.choice
+
+    def __init__(self, options: tuple[str, ...], value: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.options = options
+        """The values in cycling order."""
+        self.set_reactive(Choice.value, value if value in options else options[0])
+
+    def render(self) -> Content:
+        return Content.assemble("◂ ", (self.value, "bold"), " ▸")
+
+    def action_cycle(self, delta: int) -> None:
+        index = self.options.index(self.value)
+        self.value = self.options[(index + delta) % len(self.options)]
+
+    def watch_value(self, value: str) -> None:
+        self.post_message(self.Changed(self, value))
+
+
+class StepInput(Input):
+    """A numeric field; the form steps its value by one tick or step on up/down."""
+
+    DEFAULT_CSS = """
+    StepInput {
+        width: 100%;
+    }
+    """
+
+    def __init__(self, field: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__(
+            value, placeholder=placeholder, id=f"in-{field}", restrict=r"[0-9.]*", compact=True,
+            select_on_focus=False,
+        )
+        self.field = field
+        """The :class:`OrderRequest` field this input edits."""
+
+
+class _Body(VerticalScroll, inherit_bindings=False):
+    """The scrolling part of the form; without scroll keys, so up/down reach the form."""
+
+
+class OrderForm(ModalScreen["OrderOutcome | None"]):
+    """The order-entry modal.
+
+    Dismisses with the workflow's outcome when the venue accepts the order, with ``None`` when
+    the user cancels before anything was sent, and with the outcome (or ``None`` if ``submit``
+    raised) when the user closes it after an unknown outcome.
+    """
+
+    DEFAULT_CSS = """
+    OrderForm {
+        align: center middle;
+    }
+    OrderForm #dialog {
+        width: 96%;
+        max-width: 104;
+        min-width: 60;
+        height: auto;
+        max-height: 100%;
+        border: round $primary;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+    }
+    OrderForm #dialog.-live {
+        border: heavy $error;
+    }
+    OrderForm #body {
+        height: auto;
+        max-height: 1fr;
+    }
+    OrderForm #live-banner {
+        width: 100%;
+        background: $error;
+        color: $text;
+        text-style: bold;
+        content-align: center middle;
+        display: none;
+    }
+    OrderForm #dialog.-live #live-banner {
+        display: block;
+    }
+    OrderForm .row {
+        height: auto;
+    }
+    OrderForm .row.-hidden {
+        display: none;
+    }
+    OrderForm .field-label {
+        width: 15;
+        color: $text-muted;
+    }
+    OrderForm .field {
+        width: 26;
+    }
+    OrderForm .reason {
+        width: 1fr;
+        padding-left: 1;
+        color: $error;
+    }
+    OrderForm .hint {
+        width: 1fr;
+        padding-left: 1;
+        color: $text-muted;
+    }
+    OrderForm Checkbox {
+        width: auto;
+    }
+    OrderForm #form.-hidden, OrderForm #confirm.-hidden {
+        display: none;
+    }
+    OrderForm #confirm {
+        height: auto;
+        border: heavy $warning;
+        padding: 0 1;
+    }
+    OrderForm #confirm-title {
+        text-style: bold;
+        color: $warning;
+    }
+    OrderForm #preview {
+        margin-top: 1;
+        height: auto;
+    }
+    OrderForm #general {
+        color: $error;
+        height: auto;
+    }
+    OrderForm #status {
+        height: auto;
+    }
+    OrderForm #status.-error {
+        color: $error;
+        text-style: bold;
+    }
+    OrderForm #status.-warning {
+        color: $warning;
+        text-style: bold;
+    }
+    OrderForm #status.-success {
+        color: $success;
+        text-style: bold;
+    }
+    OrderForm #keys {
+        color: $text-muted;
+        height: auto;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "escape", "Cancel / back", show=False),
+        Binding("enter", "submit", "Submit", show=False),
+        Binding("ctrl+s", "submit", "Submit", show=False),
+        Binding("ctrl+n", "snap", "Snap invalid fields", show=False),
+        Binding("f2", "size(25)", "25%", show=False),
+        Binding("f3", "size(50)", "50%", show=False),
+        Binding("f4", "size(100)", "100%", show=False),
+        Binding("up", "step(1)", "Step up / previous field", show=False),
+        Binding("down", "step(-1)", "Step down / next field", show=False),
+    ]
+
+    KEYS_HINT = ("enter/ctrl+s submit · ctrl+n snap · ↑↓ tick/step · F2/F3/F4 size 25/50/100%"
+                 " · ←→ choose · esc cancel")
+    CONFIRM_HINT = "enter send · esc back to the form"
+    POLL_INTERVAL = 0.25
+    """Seconds between ``context_provider`` polls."""
+
+    def __init__(
+        self,
+        context: OrderContext,
+        *,
+        side: str = "BUY",
+        price: Decimal | None = None,
+        order_type: str = "LIMIT",
+        submit: Callable[[OrderRequest], Awaitable[OrderOutcome]],
+        context_provider: Callable[[], OrderContext] | None = None,
+    ) -> None:
+        super().__init__()
+        if side not in SIDES:
+            raise ValueError(f"side must be BUY or SELL, not {side!r}")
+        if order_type not in ORDER_TYPES:
+            raise ValueError(f"{order_type!r} is not an order type")
+        self.context = context
+        """The latest snapshot of symbol, market and account."""
+        self._submit = submit
+        self._context_provider = context_provider
+        self._initial_side = side
+        self._initial_type = order_type
+        self._initial_price = price
+        self._stage = "form"
+        """``form``, ``confirm``, ``sending`` or ``locked`` (after an unknown outcome)."""
+        self._order: OrderRequest | None = None
+        self._rejections: list[Rejection] = []
+        self._parse_errors: dict[str, str] = {}
+        self._pending: OrderRequest | None = None
+        self._unknown_outcome: Any = None
+        self._submit_calls = 0
+
+    # ------------------------------------------------------------------ layout
+
+    @property
+    def info(self) -> SymbolInfo:
+        return self.context.info
+
+    def compose(self) -> ComposeResult:
+        info = self.info
+        prefill = {name: "" for name in NUMERIC_FIELDS}
+        if self._initial_price is not None:
+            target = "price" if self._initial_type in ("LIMIT", "STOP", "TAKE_PROFIT") else (
+                "stop_price" if self._initial_type in ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+                else "activation_price" if self._initial_type == "TRAILING_STOP_MARKET" else None
+            )
+            if target is not None:
+                prefill[target] = fmt_step(self._initial_price, info.tick_size)
+        mark = self.context.mark_price
+        price_hint = f"mark {fmt_step(mark, info.tick_size)}" if mark is not None else ""
+        with Vertical(id="dialog"):
+            yield Static("LIVE VENUE · REAL MONEY", id="live-banner")
+            with _Body(id="body"):
+                with Vertical(id="form"):
+                    yield from self._row("side", Choice(SIDES, self._initial_side, id="in-side"))
+                    yield from self._row("type", Choice(ORDER_TYPES, self._initial_type, id="in-type"))
+                    for name in ("price", "stop_price", "activation_price"):
+                        yield from self._row(name, StepInput(name, prefill[name], price_hint))
+                    yield from self._row(
+                        "callback_rate",
+                        StepInput("callback_rate", "",
+                                  f"{fmt_plain(CALLBACK_RATE_MIN)} to {fmt_plain(CALLBACK_RATE_MAX)}"),
+                    )
+                    yield from self._row(
+                        "quantity", StepInput("quantity", "", f"step {fmt_plain(info.step_size)}")
+                    )
+                    yield from self._row("time_in_force", Choice(TIME_IN_FORCE, "GTC", id="in-time_in_force"))
+                    yield from self._row("working_type", Choice(WORKING_TYPES, "CONTRACT_PRICE", id="in-working_type"))
+                    yield from self._row("reduce_only", Checkbox("", False, id="in-reduce_only", compact=True))
+                    yield from self._row("close_position", Checkbox("", False, id="in-close_position", compact=True))
+                    yield from self._row("position_side", Static("BOTH (one-way mode)", id="in-position_side"))
+                with Vertical(id="confirm", classes="-hidden"):
+                    yield Label("", id="confirm-title", markup=False)
+                    yield Static("", id="confirm-params", markup=False)
+                yield Static("", id="general", markup=False)
+                yield Static("", id="preview")
+            yield Static("", id="status", markup=False)
+            yield Static(self.KEYS_HINT, id="keys", markup=False)
+
+    def _row(self, name: str, widget: Widget) -> ComposeResult:
+        widget.add_class("field")
+        with Horizontal(id=f"row-{name}", classes="row"):
+            yield Label(_LABELS[name], classes="field-label")
+            yield widget
+            yield Static("", id=f"why-{name}", classes="reason", markup=False)
+
+    def on_mount(self) -> None:
+        dialog = self.query_one("#dialog")
+        dialog.set_class(self.context.real_money, "-live")
+        self._update_title()
+        self._show_rows()
+        self._refresh()
+        self._focus_first()
+        if self._context_provider is not None:
+            self.set_interval(self.POLL_INTERVAL, self._poll_context)
+
+    def _focus_first(self) -> None:
+        """Focus the first empty numeric field (the quantity when the price came pre-filled)."""
+        for name in NUMERIC_FIELDS:
+            if self._visible(name) and not self._input(name).value:
+                self._input(name).focus()
+                return
+        self.query_one("#in-side").focus()
+
+    # ------------------------------------------------------------------ reading the form
+
+    @property
+    def side(self) -> str:
+        return self.query_one("#in-side", Choice).value
+
+    @property
+    def order_type(self) -> str:
+        return self.query_one("#in-type", Choice).value
+
+    def _checked(self, name: str) -> bool:
+        return self.query_one(f"#in-{name}", Checkbox).value
+
+    def _visible_fields(self) -> set[str]:
+        fields = set(_FIELDS_BY_TYPE[self.order_type])
+        if "close_position" in fields and self._checked("close_position"):
+            fields -= {"quantity", "reduce_only"}
+        return fields | {"side", "type", "position_side"}
+
+    def _visible(self, name: str) -> bool:
+        return name in self._visible_fields()
+
+    def _input(self, name: str) -> StepInput:
+        return self.query_one(f"#in-{name}", StepInput)
+
+    def _read_order(self) -> tuple[OrderRequest, dict[str, str]]:
+        """The order the visible fields describe, and the fields whose text is not a number."""
+        visible = self._visible_fields()
+        errors: dict[str, str] = {}
+        numbers: dict[str, Decimal | None] = {}
+        for name in NUMERIC_FIELDS:
+            numbers[name] = None
+            if name not in visible:
+                continue
+            text = self._input(name).value.strip()
+            if not text:
+                continue
+            try:
+                numbers[name] = D(text)
+            except DecimalParseError:
+                errors[name] = f"{text!r} is not a number"
+        order_type = self.order_type
+        conditional = "working_type" in visible
+        order = OrderRequest(
+            symbol=self.info.symbol,
+            side=self.side,
+            type=order_type,
+            quantity=numbers["quantity"],
+            price=numbers["price"],
+            stop_price=numbers["stop_price"],
+            activation_price=numbers["activation_price"],
+            callback_rate=numbers["callback_rate"],
+            time_in_force=(self.query_one("#in-time_in_force", Choice).value
+                           if "time_in_force" in visible else None),
+            reduce_only=True if "reduce_only" in visible and self._checked("reduce_only") else None,
+            close_position=(True if "close_position" in visible and self._checked("close_position")
+                            else None),
+            working_type=self.query_one("#in-working_type", Choice).value if conditional else None,
+            position_side="BOTH",
+        )
+        return order, errors
+
+    # ------------------------------------------------------------------ live validation
+
+    def _refresh(self) -> None:
+        """Re-validate the form and redraw reasons and preview."""
+        order, errors = self._read_order()
+        ctx = self.context
+        rejections = validate_order(
+            order, ctx.info, mark_price=ctx.mark_price, open_orders=ctx.open_orders,
+            last_price=ctx.last_price,
+        )
+        self._order, self._rejections, self._parse_errors = order, rejections, errors
+        visible = self._visible_fields()
+        reasons: dict[str, str] = {}
+        general: list[str] = []
+        for rejection in rejections:
+            text = rejection.detail or rejection.msg
+            if rejection.field in visible:
+                reasons.setdefault(rejection.field, text)
+            else:
+                general.append(f"{text} ({rejection.code})")
+        reasons.update(errors)
+        for row in self.query(".row"):
+            name = (row.id or "")[4:]
+            reason = reasons.get(name, "")
+            why = self.query_one(f"#why-{name}", Static)
+            why.update(reason)
+            if name in NUMERIC_FIELDS:
+                self._input(name).set_class(bool(reason), "-invalid")
+        self.query_one("#general", Static).update("\n".join(general))
+        self.query_one("#preview", Static).update(self._preview(order))
+
+    @property
+    def invalid(self) -> bool:
+        """Whether the venue would refuse the order as the form stands."""
+        return bool(self._rejections or self._parse_errors)
+
+    def _show_rows(self) -> None:
+        visible = self._visible_fields()
+        for row in self.query(".row"):
+            row.set_class((row.id or "")[4:] not in visible, "-hidden")
+        market = OrderRequest(self.info.symbol, "BUY", self.order_type).is_market_lot
+        step = self.info.market_step_size if market else self.info.step_size
+        self._input("quantity").placeholder = f"step {fmt_plain(step)}"
+
+    def _update_title(self) -> None:
+        ctx = self.context
+        dialog = self.query_one("#dialog")
+        dialog.border_title = Content.assemble(
+            (self.side, "bold $success" if self.side == "BUY" else "bold $error"),
+            f" {ctx.info.symbol} · {ctx.venue.upper()}",
+        )
+        dialog.border_subtitle = f"{ctx.leverage}x · one-way"
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._stage == "form":
+            self._refresh()
+
+    @on(Choice.Changed)
+    def _choice_changed(self, event: Choice.Changed) -> None:
+        event.stop()
+        if not self.is_mounted:
+            return
+        if event.choice.id in ("in-side", "in-type"):
+            self._update_title()
+            self._show_rows()
+        self._refresh()
+
+    @on(Checkbox.Changed)
+    def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self._show_rows()
+        self._refresh()
+
+    @on(Input.Submitted)
+    def _input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def _poll_context(self) -> None:
+        assert self._context_provider is not None
+        try:
+            context = self._context_provider()
+        except Exception as exc:  # a failing feed must not take the form down
+            self._status(f"market data unavailable: {exc}", "-warning")
+            return
+        if context != self.context:
+            self.context = context
+            self.query_one("#dialog").set_class(context.real_money, "-live")
+            if self._stage == "form":
+                self._refresh()
+            else:
+                self.query_one("#preview", Static).update(self._preview(self._pending or self._order))
+
+    # ------------------------------------------------------------------ preview
+
+    def _reference_price(self, order: OrderRequest) -> Decimal | None:
+        """The price a fill would roughly happen at, for notional and margin."""
+        ctx = self.context
+        candidates: list[Decimal | None]
+        if order.type in ("LIMIT", "STOP", "TAKE_PROFIT"):
+            candidates = [order.price]
+        elif order.type in ("STOP_MARKET", "TAKE_PROFIT_MARKET"):
+            candidates = [order.stop_price]
+        elif order.type == "TRAILING_STOP_MARKET":
+            candidates = [order.activation_price, ctx.mark_price]
+        else:
+            book = ctx.best_ask if order.side == "BUY" else ctx.best_bid
+            candidates = [book, ctx.mark_price, ctx.last_price]
+        for price in candidates:
+            if price is not None and price > 0:
+                return price
+        return None
+
+    def _preview(self, order: OrderRequest | None) -> Content:
+        """What the order means: notional, margin, distance from mark, effect on the position."""
+        if order is None:
+            return Content("")
+        ctx, info = self.context, self.info
+        tick = info.tick_size
+        coin = info.margin_asset or info.base_asset
+        lines: list[Content] = []
+        price = self._reference_price(order)
+        qty = order.quantity
+        if order.close_position:
+            qty = abs(ctx.position_qty) if ctx.position_qty else None
+        mark = ctx.mark_price
+        bid = fmt_step(ctx.best_bid, tick) if ctx.best_bid is not None else "—"
+        ask = fmt_step(ctx.best_ask, tick) if ctx.best_ask is not None else "—"
+        mark_text = fmt_step(mark, tick) if mark is not None else "—"
+        lines.append(Content.assemble(
+            ("Market     ", "$text-muted"), f"mark {mark_text}  bid {bid}  ask {ask}"))
+        if qty is not None and qty > 0 and price is not None:
+            usd = qty * info.contract_size
+            notional = usd / price
+            margin = notional / ctx.leverage if ctx.leverage > 0 else notional
+            lines.append(Content.assemble(
+                ("Notional   ", "$text-muted"),
+                f"{fmt_step(notional, COIN_PLACES)} {coin} · {fmt_plain(usd)} USD"))
+            margin_line = Content.assemble(
+                ("Margin     ", "$text-muted"),
+                f"{fmt_step(margin, COIN_PLACES)} {coin} at {ctx.leverage}x · "
+                f"available {fmt_step(ctx.available_balance, COIN_PLACES)}")
+            lines.append(margin_line)
+        else:
+            lines.append(Content.assemble(("Notional   ", "$text-muted"), "—"))
+        shown = order.price if order.type in ("LIMIT", "STOP", "TAKE_PROFIT") else (
+            order.stop_price if order.stop_price is not None else order.activation_price)
+        if shown is not None and shown > 0 and mark is not None and mark > 0:
+            distance = shown - mark
+            percent = (distance / mark * _HUNDRED).quantize(_PERCENT_PLACES)
+            sign = "+" if distance > 0 else ""
+            lines.append(Content.assemble(
+                ("From mark  ", "$text-muted"),
+                f"{sign}{fmt_step(distance, tick)} ({sign}{fmt_plain(percent) if percent else '0'}%)"))
+        lines.append(Content.assemble(("Position   ", "$text-muted"), self._position_effect(order)))
+        lines.extend(self._warnings(order, qty, price))
+        return Content("\n").join(lines)
+
+    def _position_effect(self, order: OrderRequest) -> str:
+        pos = self.context.position_qty
+        current = _signed(pos)
+        if order.close_position:
+            if pos == 0:
+                return f"{current} → nothing to close (the order waits for a position)"
+            return f"{current} → 0 (closes the whole position on trigger)"
+        qty = order.quantity
+        if qty is None or qty <= 0:
+            return current
+        delta = qty if order.side == "BUY" else -qty
+        new = pos + delta
+        if order.reduce_only:
+            if pos == 0 or (pos > 0) == (delta > 0):
+                return f"{current} → nothing to reduce (a reduce-only order is refused)"
+            if abs(delta) > abs(pos):
+                new = ZERO
+        if pos == 0:
+            effect = "opens long" if new > 0 else "opens short"
+        elif new == 0:
+            effect = "closes the position"
+        elif (new > 0) != (pos > 0):
+            effect = f"flips to {'long' if new > 0 else 'short'}"
+        elif abs(new) > abs(pos):
+            effect = f"adds to the {'long' if pos > 0 else 'short'}"
+        else:
+            effect = f"reduces the {'long' if pos > 0 else 'short'}"
+        return f"{current} → {_signed(new)} ({effect})"
+
+    def _warnings(self, order: OrderRequest, qty: Decimal | None, price: Decimal | None) -> list[Content]:
+        ctx, tick = self.context, self.info.tick_size
+        out: list[Content] = []
+        loud = "bold $text on $error"
+        if order.price is not None and order.type in ("LIMIT", "STOP", "TAKE_PROFIT"):
+            if order.side == "BUY" and ctx.best_ask is not None and ctx.best_ask > 0:
+                through = (order.price - ctx.best_ask) / ctx.best_ask
+                if through > FAR_THROUGH_BOOK:
+                    out.append(Content.styled(
+                        f" ⚠ BUY {_percent(through)}% above best ask {fmt_step(ctx.best_ask, tick)}:"
+                        " it would sweep the book ", loud))
+                elif order.time_in_force == "GTX" and order.price >= ctx.best_ask:
+                    out.append(Content.styled(
+                        "post-only (GTX) at or above the best ask would be expired, not filled",
+                        "$warning"))
+            if order.side == "SELL" and ctx.best_bid is not None and ctx.best_bid > 0:
+                through = (ctx.best_bid - order.price) / ctx.best_bid
+                if through > FAR_THROUGH_BOOK:
+                    out.append(Content.styled(
+                        f" ⚠ SELL {_percent(through)}% below best bid {fmt_step(ctx.best_bid, tick)}:"
+                        " it would sweep the book ", loud))
+                elif order.time_in_force == "GTX" and order.price <= ctx.best_bid:
+                    out.append(Content.styled(
+                        "post-only (GTX) at or below the best bid would be expired, not filled",
+                        "$warning"))
+        if (qty is not None and qty > 0 and price is not None and not order.reduce_only
+                and not order.close_position and ctx.leverage > 0):
+            margin = qty * self.info.contract_size / price / ctx.leverage
+            if margin > ctx.available_balance:
+                out.append(Content.styled(
+                    f"needs {fmt_step(margin, COIN_PLACES)} margin, more than the available "
+                    f"{fmt_step(ctx.available_balance, COIN_PLACES)}", "$warning"))
+        if ctx.real_money:
+            out.append(Content.styled(
+                f" ⚠ LIVE on {ctx.venue.upper()}: this order uses real money ", loud))
+        return out
+
+    # ------------------------------------------------------------------ helpers (keys)
+
+    def _format(self, name: str, value: Decimal) -> str:
+        if name in PRICE_FIELDS:
+            return fmt_step(value, self.info.tick_size)
+        if name == "quantity":
+            return fmt_step(value, self._lot_step())
+        return fmt_plain(value)
+
+    def _lot_step(self) -> Decimal:
+        assert self._order is not None
+        return self.info.market_step_size if self._order.is_market_lot else self.info.step_size
+
+    def action_snap(self) -> None:
+        """Set every invalid numeric field to the nearest value the venue would accept."""
+        if self._stage != "form":
+            return
+        snapped: set[str] = set()
+        visible = self._visible_fields()
+        for _ in range(4):  # a snapped price can uncover the next rule (e.g. PERCENT_PRICE)
+            changed = False
+            for rejection in self._rejections:
+                name = rejection.field
+                if rejection.suggestion is None or name not in NUMERIC_FIELDS or name not in visible:
+                    continue
+                text = self._format(name, rejection.suggestion)
+                field = self._input(name)
+                if field.value != text:
+                    field.value = text
+                    snapped.add(name)
+                    changed = True
+            self._refresh()
+            if not changed:
+                break
+        if snapped:
+            names = ", ".join(_LABELS[n].lower() for n in NUMERIC_FIELDS if n in snapped)
+            rest = " (other fields still need attention)" if self.invalid else ""
+            self._status(f"snapped {names}{rest}", "-warning" if self.invalid else "")
+        elif self.invalid:
+            self._status("nothing to snap: fill in the missing values", "-warning")
+        else:
+            self._status("every field is valid", "")
+
+    def action_step(self, direction: int) -> None:
+        """Up/down: one tick or step in a numeric field, else move between fields."""
+        if self._stage != "form":
+            return
+        focused = self.focused
+        if not isinstance(focused, StepInput):
+            if direction > 0:
+                self.focus_previous()
+            else:
+                self.focus_next()
+            return
+        name = focused.field
+        info, ctx = self.info, self.context
+        if name in PRICE_FIELDS:
+            step, base = info.tick_size, info.min_price
+            start = ctx.mark_price or ctx.last_price
+        elif name == "quantity":
+            step = self._lot_step()
+            base = info.market_min_qty if self._order and self._order.is_market_lot else info.min_qty
+            start = None
+        else:
+            step, base, start = Decimal("0.1"), ZERO, CALLBACK_RATE_MIN
+        try:
+            current = D(focused.value) if focused.value.strip() else None
+        except DecimalParseError:
+            current = None
+        if current is None:
+            value = start if start is not None else (base if base > 0 else step)
+        else:
+            on_grid = snap(current, step, base, "down")
+            if on_grid == current:
+                value = current + step * direction
+            else:
+                value = snap(current, step, base, "up" if direction > 0 else "down")
+        if value <= 0:
+            return
+        focused.value = self._format(name, value)
+        focused.cursor_position = len(focused.value)
+
+    def action_size(self, percent: int) -> None:
+        """Quantity from a share of the available margin (or of the position when reduce-only)."""
+        if self._stage != "form":
+            return
+        order = self._order
+        if order is None or not self._visible("quantity"):
+            self._status("this order takes no quantity", "-warning")
+            return
+        ctx, info = self.context, self.info
+        share = Decimal(percent) / _HUNDRED
+        market = order.is_market_lot
+        step, floor = ((info.market_step_size, info.market_min_qty) if market
+                       else (info.step_size, info.min_qty))
+        if order.reduce_only:
+            if ctx.position_qty == 0:
+                self._status("no position to reduce", "-warning")
+                return
+            raw = abs(ctx.position_qty) * share
+            source = "of the position"
+        else:
+            price = self._reference_price(order)
+            if price is None:
+                self._status("enter a price first: sizing needs one", "-warning")
+                return
+            raw = ctx.available_balance * ctx.leverage * price / info.contract_size * share
+            source = "of the available margin"
+        if raw < floor:
+            self._status(f"{percent}% {source} is less than the minimum {fmt_plain(floor)}", "-warning")
+            return
+        qty = nearest_valid_quantity(info, raw, market=market, mode="down")
+        field = self._input("quantity")
+        field.value = fmt_step(qty, step)
+        self._refresh()
+        self._status(f"{fmt_plain(qty)} contracts = {percent}% {source}", "")
+
+    # ------------------------------------------------------------------ submit, confirm, outcome
+
+    def _status(self, text: str, cls: str) -> None:
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_classes(cls)
+
+    @property
+    def submit_calls(self) -> int:
+        """How many times this form has called ``submit`` (at most once per valid press)."""
+        return self._submit_calls
+
+    def action_submit(self) -> None:
+        if self._stage == "sending":
+            self._status("already sending: waiting for the venue's answer", "-warning")
+            return
+        if self._stage == "locked":
+            self._status("the last outcome is unknown: check open orders; esc closes", "-warning")
+            return
+        if self._stage == "confirm":
+            assert self._pending is not None
+            self._send(self._pending)
+            return
+        self._refresh()
+        if self.invalid or self._order is None:
+            count = len({r.field for r in self._rejections} | set(self._parse_errors))
+            self._status(
+                f"not sent: {count} problem{'s' if count != 1 else ''} to fix "
+                "(ctrl+n snaps numbers to valid values)", "-error")
+            return
+        if self.context.confirm:
+            self._show_confirm(self._order)
+        else:
+            self._send(self._order)
+
+    def _show_confirm(self, order: OrderRequest) -> None:
+        self._stage = "confirm"
+        self._pending = order
+        params = order.to_params()
+        width = max(len(k) for k in params)
+        lines = [f"{k.ljust(width)}  {v}" for k, v in params.items()]
+        lines.append(f"{'newClientOrderId'.ljust(width)}  (added by the workflow)")
+        self.query_one("#confirm-title", Label).update(
+            f"Send this {order.side} {order.type} on {self.context.venue.upper()}? "
+            "These exact parameters will be signed:")
+        self.query_one("#confirm-params", Static).update("\n".join(lines))
+        self.query_one("#form").add_class("-hidden")
+        self.query_one("#general").display = False
+        self.query_one("#confirm").remove_class("-hidden")
+        self.query_one("#keys", Static).update(self.CONFIRM_HINT)
+        self._status("", "")
+        self.set_focus(None)
+
+    def _back_to_form(self) -> None:
+        self._stage = "form"
+        self._pending = None
+        self.query_one("#confirm").add_class("-hidden")
+        self.query_one("#form").remove_class("-hidden")
+        self.query_one("#general").display = True
+        self.query_one("#keys", Static).update(self.KEYS_HINT)
+        self._refresh()
+        self._focus_first()
+
+    def _send(self, order: OrderRequest) -> None:
+        # The stage flips before anything can yield, so a second press finds "sending".
+        self._stage = "sending"
+        self._pending = None
+        self._submit_calls += 1
+        self._status("sending…", "-warning")
+        self.query_one("#keys", Static).update("waiting for the venue's answer")
+        self.run_worker(self._run_submit(order), group="order-submit", exit_on_error=False)
+
+    async def _run_submit(self, order: OrderRequest) -> None:
+        try:
+            outcome = await self._submit(order)
+        except Exception as exc:  # the workflow should answer "unknown" itself; be safe anyway
+            self._lock(None, f"sending failed ({exc}): the order may or may not be on the venue; "
+                             "check open orders before sending again")
+            return
+        status = getattr(outcome, "status", "unknown")
+        if status == "accepted":
+            self._status(f"accepted: order {outcome.order_id} {outcome.order_status}", "-success")
+            self.dismiss(outcome)
+        elif status == "rejected":
+            self._back_to_form()
+            self._status(f"rejected ({outcome.code}): {outcome.message}", "-error")
+        else:
+            self._lock(outcome, f"outcome unknown: {outcome.message} Check open orders before "
+                                "sending again; esc closes")
+
+    def _lock(self, outcome: Any, message: str) -> None:
+        self._stage = "locked"
+        self._unknown_outcome = outcome
+        self.query_one("#keys", Static).update("esc close")
+        self._status(message, "-warning")
+
+    def action_escape(self) -> None:
+        if self._stage == "confirm":
+            self._back_to_form()
+        elif self._stage == "sending":
+            self._status("already sent: waiting for the venue's answer", "-warning")
+        elif self._stage == "locked":
+            self.dismiss(self._unknown_outcome)
+        else:
+            self.dismiss(None)
+
+
+def _signed(qty: Decimal) -> str:
+    if qty > 0:
+        return f"+{fmt_plain(qty)}"
+    return fmt_plain(qty)
+
+
+def _percent(fraction: Decimal) -> str:
+    return fmt_plain((fraction * _HUNDRED).quantize(_PERCENT_PLACES))
