@@ -1,0 +1,319 @@
+"""The feed workers the dashboard reads from: one object that owns every connection.
+
+``DashboardSession`` starts (or connects to) the venue, keeps the market state, the local book
+and the account state current, and offers the few commands the UI needs (switch symbol,
+change the chart's series, toggle all-market liquidations). The UI polls its plain state
+objects on a frame timer; nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from feeds.book import OrderBook
+from feeds.config import Config, Credentials
+from feeds.depth import DepthFeed
+from feeds.errors import MalformedFrame, VenueError
+from feeds.market import MarketState, kline_stream
+from feeds.models import DepthUpdate, parse_market_event
+from feeds.rest import RestClient, RestError
+from feeds.streams import FeedState, FeedStatus, StreamClient
+from feeds.symbols import SymbolInfo
+
+__all__ = ["DashboardSession", "FeedSummary", "SessionError"]
+
+log = logging.getLogger("coinm.session")
+
+TIME_SYNC_EVERY_S = 300.0
+"""Re-measure the clock offset this often, so signed requests never drift out of recvWindow."""
+
+
+class SessionError(Exception):
+    """The venue cannot be used at all (no exchangeInfo, unknown symbol...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSummary:
+    """A feed's state for the status bar."""
+
+    name: str
+    status: str
+    reason: str
+
+
+class DashboardSession:
+    """Connections, workers and state for one dashboard."""
+
+    def __init__(self, config: Config, credentials: Credentials | None = None) -> None:
+        if not config.venue.ready:
+            raise SessionError(f"venue {config.venue.name} has no URLs yet (start the simulator first)")
+        self.config = config
+        self.venue = config.venue
+        self.credentials = credentials
+        self.rest = RestClient(config.venue.rest_url or "", api_key=credentials.api_key if credentials else None)
+        self.symbols: dict[str, SymbolInfo] = {}
+        self.market: MarketState | None = None
+        self.depth: DepthFeed | None = None
+        self.stream: StreamClient | None = None
+        self.account: Any = None
+        """``feeds.account.AccountState`` when trading is set up."""
+        self.orders: Any = None
+        """``feeds.orders.OrderManager`` when trading is set up."""
+        self.wsapi: Any = None
+        self.userdata: Any = None
+        self.last_error = ""
+        """The most recent problem worth showing (cleared by nothing: the bar shows the newest)."""
+        self.last_error_at = 0.0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._kline_task: asyncio.Task[Any] | None = None
+        self._depth_task: asyncio.Task[Any] | None = None
+        self._closing = False
+        self._latency: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Load the venue's rules, open the market stream and the book; then the account.
+
+        Raises:
+            SessionError: exchangeInfo cannot be loaded, or the configured symbol is unknown.
+        """
+        try:
+            await self.rest.sync_time()
+            self.symbols = await self.rest.exchange_info()
+        except (RestError, VenueError) as exc:
+            raise SessionError(f"cannot load the venue's rules from {self.venue.rest_url}: {exc}") from None
+        info = self.symbols.get(self.config.symbol)
+        if info is None:
+            known = ", ".join(sorted(self.symbols)[:12])
+            raise SessionError(f"unknown symbol {self.config.symbol}; the venue lists {known}…")
+        self.market = MarketState(
+            info,
+            contract_sizes={s: i.contract_size for s, i in self.symbols.items()},
+            interval=self.config.kline_interval,
+        )
+        self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit)
+        self.stream = StreamClient(
+            self.venue.stream_url or "", name="market", streams=self.market.streams(),
+            on_message=self._on_market, on_connect=self._on_market_connect,
+        )
+        self._spawn(self.stream.run(), "market stream")
+        self._depth_task = self._spawn(self.depth.run(), "depth")
+        self._spawn(self._time_sync_loop(), "clock")
+        self._load_klines()
+        if self.credentials is not None:
+            self._spawn(self._start_account(), "account")
+
+    async def close(self) -> None:
+        """Stop every worker and close every connection."""
+        self._closing = True
+        for closer in (self.userdata, self.wsapi, self.stream, self.depth):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await self.rest.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(self._guard(coro, what))
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+        return task
+
+    async def _guard(self, coro: Coroutine[Any, Any, Any], what: str) -> Any:
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a worker must never take the app down
+            log.exception("%s failed", what)
+            self.note_error(f"{what}: {exc}")
+            return None
+
+    def note_error(self, text: str) -> None:
+        """Record a problem for the status bar."""
+        self.last_error = text
+        self.last_error_at = time.monotonic()
+
+    # ------------------------------------------------------------------ market
+
+    def _on_market(self, stream: str | None, data: Any) -> None:
+        depth = self.depth
+        if stream is not None and "@depth" in stream:
+            ev = DepthUpdate.from_wire(data)
+            if depth is not None and ev.symbol == depth.symbol:
+                depth.on_depth(ev)
+                self._latency = self.rest.server_now_ms() - ev.event_time
+            return
+        if self.market is None:
+            return
+        try:
+            self.market.apply(parse_market_event(data))
+        except MalformedFrame:
+            raise  # the stream client counts it and keeps reading
+
+    def _on_market_connect(self) -> None:
+        if self.depth is not None:
+            self.depth.on_reconnect()
+
+    async def _time_sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TIME_SYNC_EVERY_S)
+            try:
+                await self.rest.sync_time()
+            except (RestError, VenueError) as exc:
+                self.note_error(f"clock sync: {exc}")
+
+    def _load_klines(self) -> None:
+        if self._kline_task is not None:
+            self._kline_task.cancel()
+        self._kline_task = self._spawn(self._fetch_klines(), "candles")
+
+    async def _fetch_klines(self) -> None:
+        market = self.market
+        assert market is not None
+        info, kind, interval = market.info, market.kline_kind, market.interval
+        for attempt in range(5):
+            try:
+                rows = await self.rest.klines(info.symbol, interval, limit=500, kind=kind, pair=info.pair)
+                break
+            except (RestError, VenueError) as exc:
+                self.note_error(f"candles: {exc}")
+                await asyncio.sleep(min(2 ** attempt, 15))
+        else:
+            return
+        # the user may have switched while we waited: drop a stale answer
+        if (market.info.symbol, market.kline_kind, market.interval) == (info.symbol, kind, interval):
+            market.load_klines(rows)
+
+    async def switch_symbol(self, symbol: str) -> None:
+        """Show another contract: new book, new streams, new candles; nothing stale shown."""
+        info = self.symbols.get(symbol)
+        if info is None:
+            raise SessionError(f"unknown symbol {symbol}")
+        market, stream = self.market, self.stream
+        if market is None or stream is None or market.info.symbol == symbol:
+            return
+        market.switch_symbol(info)
+        old_depth, old_task = self.depth, self._depth_task
+        self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit)
+        if old_depth is not None:
+            await old_depth.close()
+        if old_task is not None:
+            old_task.cancel()
+        self._depth_task = self._spawn(self.depth.run(), "depth")
+        self._load_klines()
+        await stream.set_streams(market.streams())
+
+    async def set_series(self, *, kline_kind: str | None = None, interval: str | None = None) -> None:
+        """Change the chart to another candle series or interval."""
+        market, stream = self.market, self.stream
+        if market is None or stream is None:
+            return
+        market.set_series(kline_kind=kline_kind, interval=interval)
+        self._load_klines()
+        await stream.set_streams(market.streams())
+
+    async def set_all_liquidations(self, on: bool) -> None:
+        """Switch the liquidation tape between this symbol and every symbol."""
+        market, stream = self.market, self.stream
+        if market is None or stream is None:
+            return
+        market.set_all_liquidations(on)
+        await stream.set_streams(market.streams())
+
+    # ------------------------------------------------------------------ account
+
+    async def _start_account(self) -> None:
+        from feeds.account import AccountState
+        from feeds.journal import Journal
+        from feeds.orders import OrderManager
+        from feeds.userdata import UserDataStream
+        from feeds.wsapi import WsApiClient
+
+        assert self.credentials is not None
+        self.wsapi = WsApiClient(
+            self.venue.wsapi_url or "", signer=self.credentials.signer(),
+            recv_window=self.config.recv_window, now_ms=self.rest.server_now_ms,
+        )
+        self.account = AccountState()
+        journal = None
+        try:
+            journal = Journal.open_default(self.venue.name)
+        except Exception as exc:  # the journal is a record, not a reason to stop trading
+            self.note_error(f"journal: {exc}")
+        self.orders = OrderManager(self.wsapi, self.account, journal=journal)
+        self.userdata = UserDataStream(self.wsapi, self.venue.stream_url or "", on_event=self.account.apply)
+        self._spawn(self.userdata.run(), "user stream")
+        await self.refresh_account()
+
+    async def refresh_account(self) -> None:
+        """Reload balances, positions and open orders from the venue."""
+        if self.wsapi is None or self.account is None:
+            return
+        try:
+            self.account.load_balances(await self.wsapi.balance())
+            self.account.load_positions(await self.wsapi.positions())
+            self.account.load_open_orders(await self.open_orders())
+        except (VenueError, RestError) as exc:
+            self.note_error(f"account: {exc}")
+
+    async def open_orders(self) -> list[dict[str, Any]]:
+        """Every open order of the account (signed REST ``GET /dapi/v1/openOrders``)."""
+        assert self.credentials is not None
+        return await self.rest.open_orders(self.credentials.signer())
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def book(self) -> OrderBook | None:
+        return self.depth.book if self.depth is not None else None
+
+    def feed_summaries(self) -> list[FeedSummary]:
+        """Every connection's state, for the status bar."""
+        out: list[FeedSummary] = []
+        if self.stream is not None:
+            out.append(_summary("market", self.stream.state))
+        if self.depth is not None:
+            if self.depth.synced:
+                out.append(FeedSummary("book", "live", ""))
+            else:
+                out.append(FeedSummary("book", "stale", self.depth.last_resync_reason or "syncing"))
+        if self.userdata is not None:
+            out.append(_summary("user", self.userdata.state))
+        elif self.credentials is None:
+            out.append(FeedSummary("user", "off", "no API key"))
+        if self.wsapi is not None:
+            out.append(_summary("api", self.wsapi.state))
+        return out
+
+    def latency_ms(self) -> int | None:
+        """Arrival time (local clock on venue time) minus event time of the latest depth event."""
+        return None if self._latency is None else max(0, self._latency)
+
+    def server_ms(self) -> int:
+        return self.rest.server_now_ms()
+
+    def weight_text(self) -> str:
+        api = self.wsapi
+        if api is None:
+            return ""
+        used, limit = getattr(api, "used_weight", None), getattr(api, "weight_limit", None)
+        return f"{used}/{limit}" if used is not None and limit else ""
+
+
+def _summary(name: str, state: FeedState) -> FeedSummary:
+    status = state.status.value if isinstance(state.status, FeedStatus) else str(state.status)
+    return FeedSummary(name, status, state.reason or state.last_error)
+

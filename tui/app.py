@@ -1,0 +1,541 @@
+"""The coinm dashboard: one screen of widgets bound to a :class:`DashboardSession`.
+
+Widgets read the session's plain state objects on one frame timer (``FRAME_HZ``), so the
+render rate is bounded whatever the message rate; each widget repaints only what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer
+
+from feeds.config import KLINE_INTERVALS, Config, Credentials
+from feeds.filters import OrderRequest
+from feeds.orders import OrderOutcome
+from feeds.session import DashboardSession, SessionError
+from tui.order_form import OrderContext, OrderForm
+from tui.screens import ConfirmScreen, HelpScreen, ModifyScreen, SymbolSwitcher, symbol_rows
+from widgets.account import OpenOrders, Positions
+from widgets.chart import KlineChart
+from widgets.ladder import Ladder
+from widgets.status import FeedLine, StatusBar, StatusSnapshot
+from widgets.tapes import LiquidationTape, TradesTape
+from widgets.ticker import TickerBar
+
+__all__ = ["CoinmApp", "run_dashboard"]
+
+log = logging.getLogger("coinm.app")
+
+FRAME_HZ = 20
+"""Widgets are polled (and repaint what changed) at most this often."""
+
+CHART_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+"""The intervals the chart cycles through (the venue also has 3d/1w/1M)."""
+
+DEFAULT_LEVERAGE = 20
+"""Leverage assumed for margin figures until the venue reports the position's own."""
+
+COMPACT_WIDTH = 120
+"""Below this many columns the tapes column is hidden (``t`` shows it instead of the chart)."""
+
+HELP = (
+    ("Anywhere", (
+        ("?", "this help"),
+        ("q / ctrl+c", "quit"),
+        ("/ or ctrl+p", "switch symbol (type to filter, Enter to switch)"),
+        ("tab / shift+tab", "move focus between panels"),
+        ("b / s", "buy / sell order form (price from the ladder cursor)"),
+        ("i / I", "next / previous candle interval"),
+        ("k", "candles: last price → mark price → index price"),
+        ("l", "liquidations: this symbol ↔ all symbols"),
+        ("m", "liquidations: cycle the minimum size filter"),
+        ("t", "show the tapes (trades, liquidations) in compact layouts"),
+        ("ctrl+t", "light / dark theme"),
+        ("r", "reload balances, positions and open orders"),
+    )),
+    ("Ladder", (
+        ("up / down", "move the cursor one row"),
+        ("pgup / pgdn", "move the cursor ten rows"),
+        ("a / z", "cursor to best ask / best bid"),
+        ("+ / -", "group price rows wider / narrower (multiples of the tick)"),
+        ("enter", "order form at the cursor's price"),
+    )),
+    ("Open orders", (
+        ("up / down", "select an order"),
+        ("c / delete", "cancel the selected order (asks first)"),
+        ("C", "cancel every order of this symbol (asks first)"),
+        ("e", "modify the selected order's price or quantity"),
+    )),
+)
+
+
+class SymbolCommands(Provider):
+    """Command palette entries: one per venue symbol."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        if not isinstance(app, CoinmApp) or app.session is None or app.session.market is None:
+            return
+        matcher = self.matcher(query)
+        session = app.session
+        for name, label in symbol_rows(session.symbols, session.market.mini_tickers):
+            text = f"Switch to {label}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), _switch_to(app, name), help="show this contract")
+
+
+def _switch_to(app: CoinmApp, symbol: str) -> Callable[[], Any]:
+    return lambda: app.switch_symbol(symbol)
+
+
+SessionFactory = Callable[[], Awaitable[DashboardSession]]
+
+
+class CoinmApp(App[int]):
+    """The trading dashboard."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "coinm"
+    COMMANDS = App.COMMANDS | {SymbolCommands}
+
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("slash", "switch_symbol", "Symbol"),
+        Binding("b", "order('BUY')", "Buy"),
+        Binding("s", "order('SELL')", "Sell"),
+        Binding("i", "interval(1)", "Interval"),
+        Binding("I", "interval(-1)", "Interval -", show=False),
+        Binding("k", "kline_kind", "Mark/Index"),
+        Binding("l", "all_liquidations", "All liqs"),
+        Binding("m", "liq_min", "Liq min", show=False),
+        Binding("t", "toggle_tapes", "Tapes", show=False),
+        Binding("r", "refresh_account", "Reload", show=False),
+        Binding("ctrl+t", "toggle_dark", "Theme", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        venue: str = "sim",
+        theme: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._session_factory = session_factory
+        self.session: DashboardSession | None = None
+        """Set once the venue has answered; widgets are bound then."""
+        self.venue = venue
+        self._clock = clock
+        self.frames = 0
+        """Frame timer ticks, for benchmarks and tests."""
+        if theme:
+            self.theme = theme
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield TickerBar(id="ticker")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield Ladder(id="ladder")
+            with Vertical(id="center"):
+                yield KlineChart(id="chart")
+                with Horizontal(id="account"):
+                    yield OpenOrders(id="orders")
+                    yield Positions(id="positions")
+            with Vertical(id="right"):
+                yield TradesTape(id="trades")
+                yield LiquidationTape(id="liquidations")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Ladder).focus()
+        self.query_one(StatusBar).bind_source(self._status_snapshot)
+        self._apply_layout(self.size.width)
+        self.set_interval(1 / FRAME_HZ, self._frame, name="frame")
+        self._connect()
+
+    def on_resize(self, event: Any) -> None:
+        self._apply_layout(event.size.width)
+
+    def _apply_layout(self, width: int) -> None:
+        self.set_class(width < COMPACT_WIDTH, "-compact")
+
+    # ------------------------------------------------------------------ session
+
+    @work(exclusive=True, group="session", exit_on_error=False)
+    async def _connect(self) -> None:
+        try:
+            session = await self._session_factory()
+            await session.start()
+        except SessionError as exc:
+            self._boot_error = str(exc)
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=30)
+            return
+        self.session = session
+        self._bind_widgets()
+
+    _boot_error = ""
+    _account_bound = False
+
+    def _bind_widgets(self) -> None:
+        session = self.session
+        if session is None or session.market is None or session.book is None:
+            return
+        market = session.market
+        self.query_one(TickerBar).bind_source(market, session.server_ms)
+        self.query_one(TradesTape).bind_source(market)
+        liqs = self.query_one(LiquidationTape)
+        liqs.bind_source(market)
+        liqs.bind_ticks(lambda s: session.symbols[s].tick_size if s in session.symbols else None)
+        self.query_one(KlineChart).bind_source(market)
+        self._bind_ladder()
+        self._bind_account()
+        self.sub_title = f"{market.info.symbol} · {self.venue}"
+
+    def _bind_account(self) -> None:
+        session = self.session
+        if session is None or session.account is None or session.market is None:
+            return
+        market = session.market
+        symbols = session.symbols
+
+        def mark_of(symbol: str) -> Decimal | None:
+            if market.mark is not None and market.info.symbol == symbol:
+                return market.mark.mark_price
+            return None
+
+        self.query_one(OpenOrders).bind_source(session.account, lambda: market.info.symbol, symbols.get)
+        self.query_one(Positions).bind_source(session.account, lambda: market.info.symbol, mark_of, symbols.get)
+        self._account_bound = True
+
+    def _bind_ladder(self) -> None:
+        session = self.session
+        if session is None or session.depth is None:
+            return
+        depth = session.depth
+        market = session.market
+        self.query_one(Ladder).bind_source(
+            depth.book,
+            synced=lambda: depth.synced,
+            stale_reason=lambda: depth.last_resync_reason,
+            last_price=lambda: market.last_price if market else None,
+            own_orders=self._own_orders,
+        )
+
+    def _own_orders(self) -> dict[Decimal, tuple[str, Decimal]]:
+        session = self.session
+        if session is None or session.account is None or session.market is None:
+            return {}
+        out: dict[Decimal, tuple[str, Decimal]] = {}
+        for order in session.account.open_orders(session.market.info.symbol):
+            if order.price and order.type == "LIMIT":
+                side, qty = out.get(order.price, (order.side, Decimal(0)))
+                out[order.price] = (side, qty + order.remaining)
+        return out
+
+    def _frame(self) -> None:
+        self.frames += 1
+        if not self._account_bound and self.session is not None and self.session.account is not None:
+            self._bind_account()
+        for widget in (
+            self.query_one(Ladder), self.query_one(TickerBar), self.query_one(TradesTape),
+            self.query_one(LiquidationTape), self.query_one(KlineChart), self.query_one(StatusBar),
+            self.query_one(OpenOrders), self.query_one(Positions),
+        ):
+            try:
+                widget.poll()
+            except Exception as exc:  # a rendering bug must not take the feeds down
+                log.exception("poll %s", widget.id)
+                if self.session is not None:
+                    self.session.note_error(f"{widget.id}: {exc}")
+
+    def _status_snapshot(self) -> StatusSnapshot:
+        session = self.session
+        if session is None:
+            reason = self._boot_error or "starting"
+            return StatusSnapshot(self.venue, (FeedLine("venue", "connecting" if not self._boot_error else "closed", reason),), None, None, "", self._boot_error)
+        feeds = tuple(FeedLine(f.name, f.status, f.reason) for f in session.feed_summaries())
+        return StatusSnapshot(
+            self.venue, feeds, session.latency_ms(), session.rest.clock_offset_ms,
+            session.weight_text(), session.last_error,
+        )
+
+    # ------------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(HELP))
+
+    def action_switch_symbol(self) -> None:
+        session = self.session
+        if session is None or session.market is None:
+            return
+        market = session.market
+
+        def done(symbol: str | None) -> None:
+            if symbol:
+                self.switch_symbol(symbol)
+
+        self.push_screen(
+            SymbolSwitcher(lambda q: symbol_rows(session.symbols, market.mini_tickers, q), market.info.symbol),
+            done,
+        )
+
+    @work(exclusive=True, group="switch", exit_on_error=False)
+    async def switch_symbol(self, symbol: str) -> None:
+        """Show another contract (nothing of the old one stays on screen)."""
+        session = self.session
+        if session is None:
+            return
+        try:
+            await session.switch_symbol(symbol)
+        except SessionError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._bind_widgets()
+
+    @work(exclusive=True, group="series", exit_on_error=False)
+    async def action_interval(self, direction: int) -> None:
+        session = self.session
+        if session is None or session.market is None:
+            return
+        current = session.market.interval
+        i = CHART_INTERVALS.index(current) if current in CHART_INTERVALS else 0
+        await session.set_series(interval=CHART_INTERVALS[(i + direction) % len(CHART_INTERVALS)])
+
+    @work(exclusive=True, group="series", exit_on_error=False)
+    async def action_kline_kind(self) -> None:
+        session = self.session
+        if session is None or session.market is None:
+            return
+        kinds = ("trade", "mark", "index")
+        nxt = kinds[(kinds.index(session.market.kline_kind) + 1) % len(kinds)]
+        await session.set_series(kline_kind=nxt)
+
+    @work(exclusive=True, group="liqs", exit_on_error=False)
+    async def action_all_liquidations(self) -> None:
+        session = self.session
+        if session is None or session.market is None:
+            return
+        await session.set_all_liquidations(not session.market.all_liquidations)
+
+    def action_liq_min(self) -> None:
+        self.query_one(LiquidationTape).cycle_min_size()
+
+    def action_toggle_tapes(self) -> None:
+        self.toggle_class("-show-tapes")
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    @work(exclusive=True, group="account", exit_on_error=False)
+    async def action_refresh_account(self) -> None:
+        if self.session is not None:
+            await self.session.refresh_account()
+            self.notify("Account reloaded")
+
+    def order_context(self) -> OrderContext | None:
+        """What the order form needs to know, as of now."""
+        session = self.session
+        if session is None or session.market is None or session.account is None:
+            return None
+        market, account, book = session.market, session.account, session.book
+        info = market.info
+        pos = account.position(info.symbol)
+        bid = book.best_bid() if book is not None else None
+        ask = book.best_ask() if book is not None else None
+        return OrderContext(
+            info=info,
+            venue=session.venue.name,
+            real_money=session.venue.real_money,
+            confirm=session.config.confirm_orders or session.venue.real_money,
+            mark_price=market.mark.mark_price if market.mark else None,
+            last_price=market.last_price,
+            best_bid=bid.price if bid else None,
+            best_ask=ask.price if ask else None,
+            position_qty=pos.amount if pos else Decimal(0),
+            position_entry=pos.entry_price if pos else None,
+            available_balance=account.available_balance(info.margin_asset) or Decimal(0),
+            leverage=(pos.leverage if pos and pos.leverage else DEFAULT_LEVERAGE),
+            open_orders=len(account.open_orders(info.symbol)),
+        )
+
+    def action_order(self, side: str, price: Decimal | None = None) -> None:
+        """Open the order form (``b``/``s``; Enter on a ladder row gives the row's price)."""
+        session = self.session
+        context = self.order_context()
+        if session is None or session.orders is None or context is None:
+            self.notify("Order entry needs an API key and a connected account "
+                        "(see coinm --help: credentials)", severity="warning")
+            return
+        if isinstance(self.screen, OrderForm):
+            return  # one form at a time: a second b/s press must not stack another
+        if price is None:
+            ladder = self.query_one(Ladder)
+            price = ladder.cursor_price
+            if price is None:
+                price = context.best_bid if side == "BUY" else context.best_ask
+        orders = session.orders
+        market = session.market
+
+        async def submit(order: OrderRequest) -> OrderOutcome:
+            mark = market.mark.mark_price if market and market.mark else None
+            return await orders.submit(order, context.info, mark_price=mark,
+                                       last_price=market.last_price if market else None)
+
+        def done(outcome: OrderOutcome | None) -> None:
+            if outcome is not None:
+                self._toast_outcome("Order", outcome)
+
+        self.push_screen(
+            OrderForm(context, side=side, price=price, submit=submit,
+                      context_provider=self.order_context),
+            done,
+        )
+
+    def _toast_outcome(self, what: str, outcome: OrderOutcome) -> None:
+        if outcome.status == "accepted":
+            self.notify(f"{what} {outcome.order_status or 'accepted'} · id {outcome.order_id}",
+                        title=outcome.client_order_id or what)
+        elif outcome.status == "rejected":
+            self.notify(f"{outcome.code}: {outcome.message}", title=f"{what} rejected", severity="error",
+                        timeout=10)
+        else:
+            self.notify(outcome.message or "outcome unknown: check open orders", title=f"{what} unknown",
+                        severity="warning", timeout=15)
+        if self.session is not None and outcome.status != "accepted" and outcome.message:
+            self.session.note_error(f"{what.lower()}: {outcome.message}")
+
+    @on(Ladder.PricePicked)
+    def _price_picked(self, event: Ladder.PricePicked) -> None:
+        self.action_order(event.side, event.price)
+
+    @on(OpenOrders.CancelRequested)
+    def _cancel_requested(self, event: OpenOrders.CancelRequested) -> None:
+        session = self.session
+        if session is None or session.orders is None:
+            return
+        if event.order_id is None:
+            count = len(session.account.open_orders(event.symbol)) if session.account else 0
+            if not count:
+                self.notify(f"No open orders on {event.symbol}")
+                return
+            question = f"Cancel ALL {count} open order(s) on {event.symbol}?"
+        else:
+            question = f"Cancel order {event.order_id} on {event.symbol}?"
+        self.confirm(question, lambda: self._cancel(event.symbol, event.order_id))
+
+    @work(group="cancel", exit_on_error=False)
+    async def _cancel(self, symbol: str, order_id: int | None) -> None:
+        session = self.session
+        if session is None or session.orders is None:
+            return
+        if order_id is None:
+            outcomes = await session.orders.cancel_all(symbol)
+            failed = [o for o in outcomes if o.status != "accepted"]
+            if failed:
+                self._toast_outcome("Cancel", failed[0])
+            else:
+                self.notify(f"Cancelled {len(outcomes)} order(s) on {symbol}")
+        else:
+            self._toast_outcome("Cancel", await session.orders.cancel(symbol, order_id))
+
+    @on(OpenOrders.ModifyRequested)
+    def _modify_requested(self, event: OpenOrders.ModifyRequested) -> None:
+        session = self.session
+        if session is None or session.orders is None:
+            return
+        order = event.order
+        info = session.symbols.get(order.symbol)
+        if info is None:
+            return
+
+        def done(change: tuple[Decimal, Decimal] | None) -> None:
+            if change is not None:
+                self._modify(order.symbol, order.order_id, order.side, change[1], change[0])
+
+        self.push_screen(ModifyScreen(order, info), done)
+
+    @work(group="modify", exit_on_error=False)
+    async def _modify(self, symbol: str, order_id: int, side: str, qty: Decimal, price: Decimal) -> None:
+        session = self.session
+        if session is None or session.orders is None:
+            return
+        self._toast_outcome("Modify", await session.orders.modify(symbol, order_id, side, qty, price))
+
+    def confirm(self, question: str, then: Callable[[], Any]) -> None:
+        """Ask yes/no; run ``then`` only on yes."""
+        self.push_screen(ConfirmScreen(question), lambda yes: then() if yes else None)
+
+    async def on_unmount(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def _resolve_credentials(config: Config) -> Credentials | None:
+    from feeds.config import load_credentials
+
+    creds = load_credentials()
+    if creds is None and config.venue.is_sim:
+        from feeds.signing import load_ed25519_private_key
+        from feeds.sim import demo_credentials
+
+        demo = demo_credentials()
+        creds = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path),
+                            key_file=demo.ed25519_key_path)
+    return creds
+
+
+def run_dashboard(config: Config) -> int:
+    """Run the dashboard until the user quits (the ``coinm`` command)."""
+    from feeds.config import ConfigError
+
+    if config.log_file:
+        logging.basicConfig(filename=config.log_file, level=logging.INFO,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    sim = None
+    if config.venue.is_sim and not config.venue.ready:
+        from feeds.sim import start_in_thread
+
+        sim = start_in_thread(seed=config.sim_seed, speed=float(Decimal(config.sim_speed)))
+        config = _with_venue(config, config.venue.with_sim_urls(sim.urls))
+    try:
+        try:
+            credentials = _resolve_credentials(config)
+        except ConfigError as exc:
+            print(f"coinm: {exc}", file=sys.stderr)
+            return 2
+
+        async def factory() -> DashboardSession:
+            return DashboardSession(config, credentials)
+
+        app = CoinmApp(factory, venue=config.venue.name, theme=config.theme)
+        app.run()
+        return 0
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+def _with_venue(config: Config, venue: Any) -> Config:
+    from dataclasses import replace
+
+    return replace(config, venue=venue)

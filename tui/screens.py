@@ -1,0 +1,216 @@
+"""Modal screens of the dashboard: help, symbol switcher, yes/no confirmation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from feeds.account import OpenOrder
+from feeds.decimals import D, DecimalParseError, fmt_grouped, fmt_plain, fmt_step
+from feeds.filters import OrderRequest, validate_order
+from feeds.models import MiniTicker
+from feeds.symbols import SymbolInfo
+
+__all__ = ["ConfirmScreen", "HelpScreen", "ModifyScreen", "SymbolSwitcher", "symbol_rows"]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key the dashboard knows, grouped by where it works."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 76; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $accent; background: $surface; padding: 0 1; overflow-y: auto; }
+    """
+
+    def __init__(self, sections: Iterable[tuple[str, Iterable[tuple[str, str]]]]) -> None:
+        super().__init__()
+        self._sections = [(title, list(rows)) for title, rows in sections]
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        for title, rows in self._sections:
+            text.append(f"{title}\n", style="bold")
+            for key, what in rows:
+                text.append(f"  {key:<16}", style="bold")
+                text.append(f"{what}\n")
+        text.append("\nEsc closes this help.", style="dim")
+        with Vertical():
+            yield Static(text)
+
+
+def symbol_rows(
+    symbols: dict[str, SymbolInfo], tickers: dict[str, MiniTicker], query: str = ""
+) -> list[tuple[str, str]]:
+    """``(symbol, label)`` for the switcher: perpetuals first, then by name; filtered by query."""
+    q = query.strip().upper()
+    out = []
+    for name in sorted(symbols, key=lambda s: (not symbols[s].is_perpetual, s)):
+        if q and q not in name:
+            continue
+        info = symbols[name]
+        t = tickers.get(name)
+        if t is not None and t.open:
+            change = (t.close - t.open) / t.open * 100
+            figures = f"{fmt_grouped(t.close, info.tick_size):>14}  {change:+6.2f}%"
+        else:
+            figures = f"{'—':>14}  {'':>7}"
+        out.append((name, f"{name:<16}{figures}"))
+    return out
+
+
+class SymbolSwitcher(ModalScreen[str | None]):
+    """Type to filter, arrows to choose, Enter to switch; last price and 24 h change live."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    DEFAULT_CSS = """
+    SymbolSwitcher { align: center middle; }
+    SymbolSwitcher > Vertical { width: 50; max-width: 100%; height: 80%; border: thick $accent;
+        background: $surface; }
+    SymbolSwitcher Input { margin: 0; }
+    SymbolSwitcher OptionList { height: 1fr; }
+    """
+
+    def __init__(self, rows: Callable[[str], list[tuple[str, str]]], current: str) -> None:
+        super().__init__()
+        self._rows = rows
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Input(placeholder="symbol, e.g. ETH", id="symbol-query")
+            yield OptionList(id="symbol-list")
+
+    def on_mount(self) -> None:
+        self._fill("")
+        self.set_interval(1.0, self._refresh_figures)
+
+    def _fill(self, query: str) -> None:
+        options = self.query_one(OptionList)
+        highlighted = options.highlighted_option.id if options.highlighted_option else self._current
+        options.clear_options()
+        rows = self._rows(query)
+        options.add_options([Option(label, id=name) for name, label in rows])
+        names = [name for name, _ in rows]
+        if names:
+            options.highlighted = names.index(highlighted) if highlighted in names else 0
+
+    def _refresh_figures(self) -> None:
+        self._fill(self.query_one(Input).value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._fill(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted_option is not None:
+            self.dismiss(options.highlighted_option.id)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def on_key(self, event: object) -> None:
+        key = getattr(event, "key", "")
+        if key in ("up", "down", "pageup", "pagedown"):
+            options = self.query_one(OptionList)
+            getattr(options, {"up": "action_cursor_up", "down": "action_cursor_down",
+                              "pageup": "action_page_up", "pagedown": "action_page_down"}[key])()
+            getattr(event, "stop")()
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question: ``y``/Enter confirms, ``n``/Esc declines."""
+
+    BINDINGS = [
+        Binding("y,enter", "dismiss(True)", "Yes"),
+        Binding("n,escape", "dismiss(False)", "No"),
+    ]
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: 60; max-width: 100%; height: auto; border: thick $warning;
+        background: $surface; padding: 1 2; }
+    """
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self._question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self._question)
+            yield Static("[b]y[/b]/Enter yes    [b]n[/b]/Esc no", classes="hint")
+
+
+
+class ModifyScreen(ModalScreen["tuple[Decimal, Decimal] | None"]):
+    """Change a resting LIMIT order's price and quantity (``order.modify``).
+
+    Both fields are checked against the symbol's filters while typing; Enter sends only when
+    both pass. Returns ``(price, quantity)``.
+    """
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    DEFAULT_CSS = """
+    ModifyScreen { align: center middle; }
+    ModifyScreen > Vertical { width: 60; max-width: 100%; height: auto; border: thick $accent;
+        background: $surface; padding: 0 1; }
+    ModifyScreen .error { color: $error; height: auto; }
+    """
+
+    def __init__(self, order: OpenOrder, info: SymbolInfo) -> None:
+        super().__init__()
+        self._order = order
+        self._info = info
+
+    def compose(self) -> ComposeResult:
+        o, info = self._order, self._info
+        with Vertical():
+            yield Static(f"Modify {o.side} {o.type} {o.symbol} #{o.order_id} "
+                         f"(filled {fmt_step(o.executed_qty, info.step_size)})")
+            yield Static("Price")
+            yield Input(fmt_step(o.price, info.tick_size), id="modify-price")
+            yield Static("Quantity (contracts)")
+            yield Input(fmt_step(o.orig_qty, info.step_size), id="modify-qty")
+            yield Static("", id="modify-error", classes="error")
+            yield Static("Enter sends order.modify · Esc keeps the order as it is", classes="hint")
+
+    def _parsed(self) -> tuple[Decimal, Decimal] | str:
+        try:
+            price = D(self.query_one("#modify-price", Input).value.strip().replace(",", ""))
+            qty = D(self.query_one("#modify-qty", Input).value.strip().replace(",", ""))
+        except DecimalParseError as exc:
+            return str(exc)
+        order = OrderRequest(symbol=self._info.symbol, side=self._order.side, type="LIMIT",
+                             quantity=qty, price=price, time_in_force="GTC")
+        problems = validate_order(order, self._info)
+        if problems:
+            first = problems[0]
+            hint = f" (nearest valid: {fmt_plain(first.suggestion)})" if first.suggestion is not None else ""
+            return f"{first.detail or first.msg}{hint}"
+        if qty <= self._order.executed_qty:
+            return f"quantity must stay above the filled {fmt_plain(self._order.executed_qty)}"
+        return price, qty
+
+    def on_input_changed(self) -> None:
+        result = self._parsed()
+        self.query_one("#modify-error", Static).update("" if isinstance(result, tuple) else result)
+
+    def on_input_submitted(self) -> None:
+        result = self._parsed()
+        if isinstance(result, tuple):
+            self.dismiss(result)
+        else:
+            self.query_one("#modify-error", Static).update(result)

@@ -1,0 +1,230 @@
+"""Open orders and positions: small tables that change rarely, updated cell by cell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from feeds.account import AccountState, OpenOrder, inverse_unrealized_pnl
+from feeds.decimals import fmt_grouped, fmt_step
+from feeds.symbols import SymbolInfo
+
+__all__ = ["OpenOrders", "Positions", "order_cells", "position_cells"]
+
+_COIN = Decimal("0.00000001")
+
+
+def order_cells(o: OpenOrder, info: SymbolInfo | None) -> tuple[str, ...]:
+    """The text of one open-order row."""
+    tick = info.tick_size if info else Decimal("0.1")
+    step = info.step_size if info else Decimal(1)
+    price = fmt_grouped(o.price, tick) if o.price else "MARKET"
+    if o.stop_price:
+        price = f"{price} @{fmt_grouped(o.stop_price, tick)}"
+    flags = ("R" if o.reduce_only else "") + ("C" if o.close_position else "")
+    return (
+        o.symbol, o.side, o.type, price,
+        f"{fmt_step(o.executed_qty, step)}/{fmt_step(o.orig_qty, step)}",
+        o.status, o.time_in_force or "", flags, str(o.order_id),
+    )
+
+
+def position_cells(
+    account: AccountState, info: SymbolInfo, symbol: str, mark: Decimal | None,
+) -> tuple[str, ...] | None:
+    """The text of the position row of ``symbol``, or None when flat."""
+    pos = account.position(symbol)
+    if pos is None or not pos.amount:
+        return None
+    tick = info.tick_size
+    mark_price = mark or pos.mark_price
+    upnl = (inverse_unrealized_pnl(pos.amount, info.contract_size, pos.entry_price, mark_price)
+            if mark_price else pos.unrealized_pnl)
+    coin_at_entry = abs(pos.amount) * info.contract_size / pos.entry_price if pos.entry_price else None
+    pct = (upnl / coin_at_entry * 100) if coin_at_entry else None
+    liq = pos.liquidation_price
+    return (
+        symbol,
+        f"{pos.amount:+}",
+        fmt_grouped(pos.entry_price, tick),
+        fmt_grouped(mark_price, tick) if mark_price else "—",
+        fmt_grouped(liq, tick) if liq else "—",
+        f"{fmt_step(upnl, _COIN)}",
+        f"{pct:+.2f}%" if pct is not None else "—",
+    )
+
+
+class OpenOrders(DataTable[Any]):
+    """The account's open orders for the shown symbol; ``c`` cancels, ``C`` cancels all."""
+
+    BINDINGS = [
+        Binding("c,delete", "cancel_selected", "Cancel"),
+        Binding("C", "cancel_all", "Cancel all"),
+        Binding("e", "modify_selected", "Modify"),
+    ]
+
+    class CancelRequested(Message):
+        """The user asked to cancel one order (``order_id``) or all (``order_id`` None)."""
+
+        def __init__(self, symbol: str, order_id: int | None) -> None:
+            self.symbol = symbol
+            self.order_id = order_id
+            super().__init__()
+
+    class ModifyRequested(Message):
+        """The user asked to change the price or quantity of a resting order."""
+
+        def __init__(self, order: OpenOrder) -> None:
+            self.order = order
+            super().__init__()
+
+    COLUMNS = ("Symbol", "Side", "Type", "Price", "Filled/Qty", "Status", "TIF", "RC", "Id")
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self._account: AccountState | None = None
+        self._symbol: Callable[[], str] = lambda: ""
+        self._info: Callable[[str], SymbolInfo | None] = lambda _s: None
+        self._seen: tuple[int, str] | None = None
+        self.border_title = "Open orders"
+
+    def on_mount(self) -> None:
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+
+    def bind_source(self, account: AccountState, symbol: Callable[[], str],
+                    info: Callable[[str], SymbolInfo | None]) -> None:
+        self._account = account
+        self._symbol = symbol
+        self._info = info
+        self._seen = None
+        self.poll()
+
+    def poll(self) -> None:
+        account = self._account
+        if account is None:
+            return
+        symbol = self._symbol()
+        key = (account.version, symbol)
+        if key == self._seen:
+            return
+        self._seen = key
+        wanted = {str(o.order_id): o for o in account.open_orders(symbol)}
+        with self.app.batch_update():
+            for row_key in [k.value for k in self.rows]:
+                if row_key not in wanted:
+                    self.remove_row(row_key)
+            for key_text, order in wanted.items():
+                cells = order_cells(order, self._info(order.symbol))
+                if key_text in {k.value for k in self.rows}:
+                    for column, value in zip(self.COLUMNS, cells):
+                        if self.get_cell(key_text, column) != value:
+                            self.update_cell(key_text, column, value)
+                else:
+                    styled = [Text(c, style="green" if order.side == "BUY" else "red") if i == 1 else c
+                              for i, c in enumerate(cells)]
+                    self.add_row(*styled, key=key_text)
+        self.border_title = f"Open orders ({len(wanted)})"
+
+    def selected_order(self) -> OpenOrder | None:
+        if self._account is None or not self.row_count:
+            return None
+        try:
+            row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return self._account.order(int(str(row_key.value))) if row_key.value else None
+
+    def action_cancel_selected(self) -> None:
+        order = self.selected_order()
+        if order is None:
+            self.notify("No order selected", severity="warning")
+            return
+        self.post_message(self.CancelRequested(order.symbol, order.order_id))
+
+    def action_cancel_all(self) -> None:
+        symbol = self._symbol()
+        if symbol:
+            self.post_message(self.CancelRequested(symbol, None))
+
+    def action_modify_selected(self) -> None:
+        order = self.selected_order()
+        if order is None or order.type != "LIMIT":
+            self.notify("Select a resting LIMIT order to modify", severity="warning")
+            return
+        self.post_message(self.ModifyRequested(order))
+
+
+class Positions(DataTable[Any]):
+    """Position of the shown symbol (and any other open ones) plus the margin balance."""
+
+    COLUMNS = ("Symbol", "Size", "Entry", "Mark", "Liq.", "uPnL", "uPnL%")
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
+        self._account: AccountState | None = None
+        self._marks: Callable[[str], Decimal | None] = lambda _s: None
+        self._info: Callable[[str], SymbolInfo | None] = lambda _s: None
+        self._shown: dict[str, tuple[str, ...]] = {}
+        self._symbol: Callable[[], str] = lambda: ""
+        self.border_title = "Positions"
+
+    def on_mount(self) -> None:
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+
+    def bind_source(self, account: AccountState, symbol: Callable[[], str],
+                    marks: Callable[[str], Decimal | None],
+                    info: Callable[[str], SymbolInfo | None]) -> None:
+        self._account = account
+        self._symbol = symbol
+        self._marks = marks
+        self._info = info
+        self.poll()
+
+    def poll(self) -> None:
+        account = self._account
+        if account is None:
+            return
+        rows: dict[str, tuple[str, ...]] = {}
+        for (symbol, _side) in sorted(account.positions):
+            info = self._info(symbol)
+            if info is None:
+                continue
+            cells = position_cells(account, info, symbol, self._marks(symbol))
+            if cells is not None:
+                rows[symbol] = cells
+        self._update_title()
+        if rows == self._shown:
+            return
+        with self.app.batch_update():
+            for symbol in list(self._shown):
+                if symbol not in rows:
+                    self.remove_row(symbol)
+            for symbol, cells in rows.items():
+                if symbol in self._shown:
+                    for column, old, new in zip(self.COLUMNS, self._shown[symbol], cells):
+                        if old != new:
+                            self.update_cell(symbol, column, new)
+                else:
+                    self.add_row(*cells, key=symbol)
+        self._shown = rows
+
+    def _update_title(self) -> None:
+        account = self._account
+        info = self._info(self._symbol()) if self._symbol() else None
+        if account is None or info is None:
+            return
+        bal = account.balances.get(info.margin_asset)
+        title = "Positions"
+        if bal is not None:
+            avail = f" · avail {fmt_step(bal.available, _COIN)}" if bal.available is not None else ""
+            title = f"Positions · {info.margin_asset} wallet {fmt_step(bal.wallet, _COIN)}{avail}"
+        if title != self.border_title:
+            self.border_title = title

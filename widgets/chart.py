@@ -1,0 +1,93 @@
+"""Kline chart: candlesticks and volume with plotext, redrawn at most a few times a second.
+
+Prices become floats only here, as plot coordinates; every figure shown as text stays exact.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual_plotext import PlotextPlot
+
+from feeds.market import MarketState
+
+__all__ = ["KlineChart"]
+
+_MIN_REDRAW_S = 0.5
+"""plotext builds the whole plot each time: cap redraws so a firehose cannot stall the UI."""
+
+_KIND_TITLE = {"trade": "last price", "mark": "mark price", "index": "index price"}
+
+
+class KlineChart(PlotextPlot):
+    """Candles of the market state's current series; the newest candle moves live."""
+
+    DEFAULT_CSS = """
+    KlineChart { height: 1fr; min-height: 8; }
+    """
+
+    def __init__(self, *, id: str | None = None, clock: object = time.monotonic) -> None:
+        super().__init__(id=id)
+        self._market: MarketState | None = None
+        self._seen: tuple[object, ...] = ()
+        self._drawn_at = 0.0
+        self._clock = clock
+        self.candles_shown = 0
+        """How many candles the last draw plotted (tests read it)."""
+
+    def bind_source(self, market: MarketState) -> None:
+        self._market = market
+        self._seen = ()
+        self._drawn_at = 0.0
+        self.poll()
+
+    def poll(self) -> None:
+        m = self._market
+        if m is None or self.size.width <= 0:
+            return
+        key = (m.klines_version, m.info.symbol, m.kline_kind, m.interval, self.size)
+        if key == self._seen:
+            return
+        now = self._clock()  # type: ignore[operator]
+        structural = not self._seen or key[1:] != self._seen[1:]
+        if not structural and now - self._drawn_at < _MIN_REDRAW_S:
+            return
+        self._seen = key
+        self._drawn_at = now
+        self._draw(m)
+        self.refresh()
+
+    def _draw(self, m: MarketState) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        width = max(self.size.width, 20)
+        # one candle needs ~2 cells to read; the y axis labels take ~10
+        room = max((width - 12) // 2, 5)
+        bars = m.klines[-room:]
+        self.candles_shown = len(bars)
+        title = f"{m.info.symbol} {m.interval} · {_KIND_TITLE[m.kline_kind]}"
+        if not bars:
+            plt.title(f"{title} · loading history…" if not m.klines_loaded else f"{title} · no candles")
+            return
+        xs = list(range(len(bars)))
+        data = {
+            "Open": [float(k.open) for k in bars],
+            "Close": [float(k.close) for k in bars],
+            "High": [float(k.high) for k in bars],
+            "Low": [float(k.low) for k in bars],
+        }
+        plt.candlestick(xs, data)
+        if m.kline_kind == "trade" and self.size.height >= 14:
+            # volume as a faint bar band under the candles, scaled into the lowest fifth
+            lo = min(data["Low"])
+            hi = max(data["High"])
+            top_vol = max((float(k.volume) for k in bars), default=0.0) or 1.0
+            span = (hi - lo) or 1.0
+            base = lo - span * 0.25
+            plt.bar(xs, [base + span * 0.2 * float(k.volume) / top_vol for k in bars],
+                    minimum=base, color="gray", width=0.3, marker="▁")
+            plt.ylim(base, hi + span * 0.02)
+        plt.title(f"{title} · close {bars[-1].close}")
+        step = max(len(xs) // 6, 1)
+        plt.xticks(xs[::step], [time.strftime("%H:%M" if m.interval[-1] in "mh" else "%m-%d", time.gmtime(k.open_time / 1000)) for k in bars[::step]])

@@ -1,0 +1,351 @@
+"""The order book ladder: asks above, bids below, centred on the spread.
+
+A line-API widget: :meth:`Ladder.poll` (called on the app's frame timer) rebuilds the row
+texts only when the book, the last price, the user's orders or the cursor changed, and
+refreshes only the rows whose text changed. Nothing here touches a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import NamedTuple
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from feeds.book import BookTop, Level, OrderBook
+from feeds.decimals import fmt_compact, fmt_grouped
+
+__all__ = ["GROUPS", "Ladder", "OwnOrders"]
+
+GROUPS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+"""Price grouping steps, in ticks."""
+
+OwnOrders = Mapping[Decimal, tuple[str, Decimal]]
+"""The user's resting orders by price: ``price -> (side, open contracts)``."""
+
+
+class _Row(NamedTuple):
+    kind: str
+    """``ask``, ``bid``, ``mid`` or ``empty``."""
+    price: Decimal | None
+    text: str
+    bar: int
+    """Cells of depth bar behind the row."""
+    cursor: bool
+    own: str
+    """``BUY``/``SELL`` when the user has an order at this price."""
+    last: bool
+
+
+class Ladder(Widget, can_focus=True):
+    """Price rows centred on the spread, with depth bars, cumulative size and a cursor."""
+
+    BINDINGS = [
+        Binding("up", "cursor(1)", "Up", show=False),
+        Binding("down", "cursor(-1)", "Down", show=False),
+        Binding("pageup", "cursor(10)", "Page up", show=False),
+        Binding("pagedown", "cursor(-10)", "Page down", show=False),
+        Binding("a", "jump('ask')", "Best ask", show=False),
+        Binding("z", "jump('bid')", "Best bid", show=False),
+        Binding("plus,equals_sign", "group(1)", "Group +"),
+        Binding("minus", "group(-1)", "Group -"),
+        Binding("enter", "pick", "Order here"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "ladder--ask", "ladder--bid", "ladder--ask-bar", "ladder--bid-bar", "ladder--mid",
+        "ladder--cursor", "ladder--own", "ladder--last", "ladder--header", "ladder--stale",
+    }
+
+    DEFAULT_CSS = """
+    Ladder { height: 1fr; min-width: 30; }
+    Ladder > .ladder--ask { color: $error; }
+    Ladder > .ladder--bid { color: $success; }
+    Ladder > .ladder--ask-bar { background: $error 22%; }
+    Ladder > .ladder--bid-bar { background: $success 22%; }
+    Ladder > .ladder--mid { color: $text-muted; text-style: bold; }
+    Ladder > .ladder--cursor { background: $accent 45%; text-style: bold; }
+    Ladder > .ladder--own { color: $warning; text-style: bold; }
+    Ladder > .ladder--last { text-style: bold underline; }
+    Ladder > .ladder--header { color: $text-muted; }
+    Ladder > .ladder--stale { color: $warning; text-style: bold; }
+    Ladder:focus > .ladder--header { color: $accent; }
+    """
+
+    class PricePicked(Message):
+        """Enter on a price row: open the order form at this price."""
+
+        def __init__(self, price: Decimal, side: str) -> None:
+            self.price = price
+            """The row's price."""
+            self.side = side
+            """``BUY`` under the spread (a bid row), ``SELL`` above it."""
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._book: OrderBook | None = None
+        self._synced: Callable[[], bool] = lambda: True
+        self._stale_reason: Callable[[], str] = lambda: ""
+        self._last_price: Callable[[], Decimal | None] = lambda: None
+        self._own: Callable[[], OwnOrders] = dict
+        self.group_index = 0
+        """Index into :data:`GROUPS`."""
+        self.cursor_price: Decimal | None = None
+        """The price under the cursor, or None before the user moves it."""
+        self._rows: list[_Row] = []
+        self._strips: list[Strip] = []
+        self._seen: tuple[object, ...] = ()
+        self._prices: list[Decimal | None] = []
+        self._painted_theme = ""
+        self.paints = 0
+        """Rows rebuilt, for the benchmarks."""
+
+    # ------------------------------------------------------------------ binding
+
+    def bind_source(
+        self,
+        book: OrderBook,
+        *,
+        synced: Callable[[], bool],
+        stale_reason: Callable[[], str] = lambda: "",
+        last_price: Callable[[], Decimal | None] = lambda: None,
+        own_orders: Callable[[], OwnOrders] = dict,
+    ) -> None:
+        """Show ``book`` (after a symbol switch: the new symbol's book)."""
+        self._book = book
+        self._synced = synced
+        self._stale_reason = stale_reason
+        self._last_price = last_price
+        self._own = own_orders
+        self.cursor_price = None
+        self.group_index = 0
+        self._seen = ()
+        self.poll()
+
+    @property
+    def group_ticks(self) -> int:
+        return GROUPS[self.group_index]
+
+    @property
+    def step(self) -> Decimal | None:
+        """The price distance between rows."""
+        return self._book.tick_size * self.group_ticks if self._book else None
+
+    # ------------------------------------------------------------------ frame
+
+    def poll(self) -> None:
+        """Rebuild rows if anything they show changed; refresh only rows whose text changed."""
+        book = self._book
+        height = self.size.height
+        width = self.size.width
+        if book is None or height <= 0 or width <= 0:
+            return
+        synced = self._synced()
+        own = self._own()
+        last = self._last_price()
+        key = (book.version, synced, last, tuple(own.items()), self.cursor_price, self.group_index,
+               height, width, self.app.theme if self.is_attached else "")
+        if key == self._seen:
+            return
+        self._seen = key
+        rows = self._build_rows(book, height - 1, width, synced, own, last)
+        header = self._header(book, synced)
+        old_rows = self._rows
+        old_header = self._strips[0] if self._strips else None
+        self._rows = rows
+        self._strips = [header] + [self._render_row(r, width) for r in rows]
+        self._prices = [None] + [r.price for r in rows]
+        if len(old_rows) != len(rows) or key[-1] != (self._painted_theme):
+            self._painted_theme = key[-1]
+            self.refresh()
+            return
+        if old_header is None or old_header.text != header.text:
+            self.refresh(Region(0, 0, width, 1))
+        for y, (a, b) in enumerate(zip(old_rows, rows), start=1):
+            if a != b:
+                self.refresh(Region(0, y, width, 1))
+
+    def _levels(self, book: OrderBook, n: int) -> BookTop:
+        g = self.group_ticks
+        return book.top(n) if g == 1 else book.grouped(n, g)
+
+    def _build_rows(
+        self, book: OrderBook, height: int, width: int, synced: bool, own: OwnOrders,
+        last: Decimal | None,
+    ) -> list[_Row]:
+        if height <= 0:
+            return []
+        n_ask = (height - 1) // 2
+        n_bid = height - 1 - n_ask
+        top = self._levels(book, max(n_ask, n_bid))
+        asks = top.asks[:n_ask]
+        bids = top.bids[:n_bid]
+        step = book.tick_size * self.group_ticks
+        biggest = max((lv.qty for lv in (*asks, *bids)), default=Decimal(0))
+        bar_room = width
+        own_by_row = self._own_by_row(own, step) if own else {}
+        last_row = self._row_price(last, step, "ask") if last is not None else None
+        rows: list[_Row] = []
+        pad = n_ask - len(asks)
+        rows.extend(_Row("empty", None, "", 0, False, "", False) for _ in range(pad))
+        for lv in reversed(asks):
+            rows.append(self._level_row("ask", lv, step, biggest, bar_room, own_by_row, last_row))
+        rows.append(_Row("mid", None, self._mid_text(book, bids, asks, step), 0, False, "", False))
+        for lv in bids:
+            rows.append(self._level_row("bid", lv, step, biggest, bar_room, own_by_row, last_row))
+        rows.extend(_Row("empty", None, "", 0, False, "", False) for _ in range(n_bid - len(bids)))
+        self.paints += 1
+        return rows
+
+    def _row_price(self, price: Decimal, step: Decimal, side: str) -> Decimal:
+        """The row a price falls in: bids round down to the group, asks up."""
+        n = price / step
+        whole = n.to_integral_value(rounding="ROUND_FLOOR" if side == "bid" else "ROUND_CEILING")
+        return whole * step
+
+    def _own_by_row(self, own: OwnOrders, step: Decimal) -> dict[tuple[str, Decimal], str]:
+        out: dict[tuple[str, Decimal], str] = {}
+        for price, (side, _qty) in own.items():
+            kind = "bid" if side == "BUY" else "ask"
+            out[(kind, self._row_price(price, step, kind))] = side
+        return out
+
+    def _level_row(
+        self, kind: str, lv: Level, step: Decimal, biggest: Decimal, room: int,
+        own: dict[tuple[str, Decimal], str], last_row: Decimal | None,
+    ) -> _Row:
+        price_text = fmt_grouped(lv.price, step)
+        text = f"{price_text:>12} {fmt_compact(lv.qty):>8} {fmt_compact(lv.cum):>8}"
+        bar = int(lv.qty * room / biggest) if biggest else 0
+        return _Row(kind, lv.price, text, bar, lv.price == self.cursor_price,
+                    own.get((kind, lv.price), ""), last_row is not None and lv.price == last_row)
+
+    def _mid_text(self, book: OrderBook, bids: list[Level], asks: list[Level], step: Decimal) -> str:
+        if not bids or not asks:
+            return "  (one side empty)" if bids or asks else "  (no book yet)"
+        spread = asks[0].price - bids[0].price
+        mid = (asks[0].price + bids[0].price) / 2
+        n = min(len(bids), len(asks))
+        bid_sz = bids[n - 1].cum
+        ask_sz = asks[n - 1].cum
+        imb = (bid_sz - ask_sz) / (bid_sz + ask_sz) * 100 if bid_sz + ask_sz else Decimal(0)
+        tick = book.tick_size
+        return (f"  spread {fmt_grouped(spread, tick)}  mid {fmt_grouped(mid, tick / 2)}"
+                f"  imb {imb:+.0f}%")
+
+    def _header(self, book: OrderBook, synced: bool) -> Strip:
+        width = self.size.width
+        if not synced:
+            reason = self._stale_reason() or "resyncing"
+            style = self.get_component_rich_style("ladder--stale")
+            return Strip([Segment(f" STALE: {reason}"[:width].ljust(width), style)], width)
+        style = self.get_component_rich_style("ladder--header")
+        group = f"x{self.group_ticks}" if self.group_ticks > 1 else ""
+        text = f"{'price' + group:>12} {'size':>8} {'cum':>8}"
+        return Strip([Segment(text[:width].ljust(width), style)], width)
+
+    def _render_row(self, row: _Row, width: int) -> Strip:
+        if row.kind == "empty":
+            return Strip.blank(width, self.rich_style)
+        base = self.rich_style
+        if row.kind == "mid":
+            return Strip([Segment(row.text[:width].ljust(width), base + self.get_component_rich_style("ladder--mid"))], width)
+        style = base + self.get_component_rich_style(f"ladder--{row.kind}")
+        if row.last:
+            style += self.get_component_rich_style("ladder--last")
+        bar_style = style + self.get_component_rich_style(f"ladder--{row.kind}-bar")
+        if row.cursor:
+            style += self.get_component_rich_style("ladder--cursor")
+            bar_style = style
+        mark = "◆ " if row.own else "  "
+        text = (mark + row.text)[:width].ljust(width)
+        bar = min(row.bar, width)
+        # the bar grows from the right edge, behind the figures
+        segments = [Segment(text[: width - bar], style), Segment(text[width - bar:], bar_style)]
+        if row.own:
+            own_style = bar_style if bar >= width - 1 else style
+            segments = [Segment(mark, own_style + self.get_component_rich_style("ladder--own")),
+                        Segment(text[2: width - bar] if bar < width - 2 else "", style),
+                        Segment(text[max(2, width - bar):], bar_style)]
+        return Strip(segments, width)
+
+    def render_line(self, y: int) -> Strip:
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, self.rich_style)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return container.height
+
+    def on_resize(self) -> None:
+        self._seen = ()
+        self.poll()
+
+    # ------------------------------------------------------------------ keys
+
+    def _visible_prices(self) -> list[Decimal]:
+        return [p for p in self._prices if p is not None]
+
+    def action_cursor(self, rows: int) -> None:
+        """Move the cursor ``rows`` rows up (positive) or down, staying on shown prices."""
+        step = self.step
+        if step is None:
+            return
+        if self.cursor_price is None:
+            self.action_jump("ask" if rows > 0 else "bid")
+            return
+        target = self.cursor_price + step * rows
+        shown = self._visible_prices()
+        if shown:
+            target = min(max(target, min(shown)), max(shown))
+        self.cursor_price = target
+        self.poll()
+
+    def action_jump(self, side: str) -> None:
+        """Put the cursor on the best ask or best bid row."""
+        book = self._book
+        if book is None:
+            return
+        top = self._levels(book, 1)
+        levels = top.asks if side == "ask" else top.bids
+        if levels:
+            self.cursor_price = levels[0].price
+            self.poll()
+
+    def action_group(self, direction: int) -> None:
+        """Widen (+1) or narrow (-1) the price grouping."""
+        self.group_index = min(max(self.group_index + direction, 0), len(GROUPS) - 1)
+        if self.cursor_price is not None and self.step is not None:
+            self.cursor_price = self._row_price(self.cursor_price, self.step, "bid")
+        self.poll()
+
+    def action_pick(self) -> None:
+        """Ask for the order form at the cursor's price (best bid/ask when no cursor yet)."""
+        book = self._book
+        if book is None:
+            return
+        price = self.cursor_price
+        if price is None:
+            bid = book.best_bid()
+            if bid is None:
+                return
+            price = bid.price
+        ask = book.best_ask()
+        side = "SELL" if ask is not None and price >= ask.price else "BUY"
+        self.post_message(self.PricePicked(price, side))
+
+    def cursor_side(self) -> str:
+        """``SELL`` when the cursor is on the ask side, else ``BUY``."""
+        book = self._book
+        ask = book.best_ask() if book else None
+        if self.cursor_price is not None and ask is not None and self.cursor_price >= ask.price:
+            return "SELL"
+        return "BUY"

@@ -1,0 +1,99 @@
+"""Status bar: venue badge, per-feed state, latency, clock offset, API weight, last error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widget import Widget
+
+__all__ = ["FeedLine", "StatusBar", "StatusSnapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLine:
+    """One feed as the status bar shows it."""
+
+    name: str
+    status: str
+    """``connecting``, ``live``, ``stale``, ``reconnecting``, ``closed`` or ``off``."""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """Everything the status bar shows; the app builds one per frame."""
+
+    venue: str
+    feeds: tuple[FeedLine, ...]
+    latency_ms: int | None
+    """Local clock (corrected by the offset) minus the newest event time."""
+    clock_offset_ms: int | None
+    weight: str
+    """e.g. ``12/2400`` (WebSocket API request weight used / limit), or ``""``."""
+    last_error: str
+
+
+class StatusBar(Widget):
+    """One line at the bottom; the LIVE badge cannot be missed."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; }
+    StatusBar > .status--live-venue { background: $error; color: $text; text-style: bold reverse; }
+    StatusBar > .status--testnet-venue { background: $warning; color: $background; text-style: bold; }
+    StatusBar > .status--sim-venue { background: $primary; color: $background; text-style: bold; }
+    StatusBar > .status--ok { color: $success; }
+    StatusBar > .status--warn { color: $warning; text-style: bold; }
+    StatusBar > .status--bad { color: $error; text-style: bold; }
+    StatusBar > .status--muted { color: $text-muted; }
+    """
+
+    COMPONENT_CLASSES = {
+        "status--live-venue", "status--testnet-venue", "status--sim-venue", "status--ok",
+        "status--warn", "status--bad", "status--muted",
+    }
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._source: Callable[[], StatusSnapshot] | None = None
+        self._snapshot: StatusSnapshot | None = None
+
+    def bind_source(self, source: Callable[[], StatusSnapshot]) -> None:
+        self._source = source
+        self.poll()
+
+    def poll(self) -> None:
+        if self._source is None:
+            return
+        snap = self._source()
+        if snap != self._snapshot:
+            self._snapshot = snap
+            self.refresh()
+
+    def render(self) -> Text:
+        snap = self._snapshot
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if snap is None:
+            return out
+        style = self.get_component_rich_style
+        out.append(f" {snap.venue.upper()} ", style(f"status--{snap.venue}-venue"))
+        for feed in snap.feeds:
+            kind = {"live": "ok", "stale": "warn", "connecting": "warn", "off": "muted"}.get(feed.status, "bad")
+            out.append(f" {feed.name}:", style("status--muted"))
+            out.append(feed.status, style(f"status--{kind}"))
+            if feed.reason and feed.status != "live":
+                out.append(f" ({feed.reason})", style(f"status--{kind}"))
+        if snap.latency_ms is not None:
+            out.append("  lat ", style("status--muted"))
+            out.append(f"{snap.latency_ms}ms", style("status--warn") if snap.latency_ms > 1000 else "")
+        if snap.clock_offset_ms is not None:
+            out.append("  offset ", style("status--muted"))
+            out.append(f"{snap.clock_offset_ms:+d}ms")
+        if snap.weight:
+            out.append("  weight ", style("status--muted"))
+            out.append(snap.weight)
+        if snap.last_error:
+            out.append("  ⚠ ", style("status--bad"))
+            out.append(snap.last_error, style("status--bad"))
+        return out

@@ -1,0 +1,156 @@
+"""Trades and liquidation tapes: newest first, side-coloured, bounded memory, line API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from rich.segment import Segment
+from textual.strip import Strip
+from textual.widget import Widget
+
+from feeds.decimals import fmt_compact, fmt_grouped
+from feeds.market import Liquidation, MarketState
+from feeds.models import AggTrade
+
+__all__ = ["LIQUIDATION_MIN_SIZES", "LiquidationTape", "TradesTape", "clock"]
+
+LIQUIDATION_MIN_SIZES = (Decimal(0), Decimal("0.1"), Decimal(1), Decimal(10), Decimal(100))
+"""Minimum coin notional steps for the liquidation filter."""
+
+
+def clock(ms: int) -> str:
+    """``HH:MM:SS`` (UTC) of a venue timestamp."""
+    return time.strftime("%H:%M:%S", time.gmtime(ms / 1000))
+
+
+class _Tape(Widget):
+    """A title line, then one line per item; rows are rebuilt only when the version moves."""
+
+    COMPONENT_CLASSES = {"tape--buy", "tape--sell", "tape--title", "tape--muted"}
+
+    DEFAULT_CSS = """
+    _Tape { height: 1fr; }
+    _Tape > .tape--buy { color: $success; }
+    _Tape > .tape--sell { color: $error; }
+    _Tape > .tape--title { color: $text-muted; text-style: bold; }
+    _Tape > .tape--muted { color: $text-muted; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._market: MarketState | None = None
+        self._seen: tuple[Any, ...] = ()
+        self._lines: list[tuple[str, str]] = []
+
+    def bind_source(self, market: MarketState) -> None:
+        self._market = market
+        self._seen = ()
+        self.poll()
+
+    def _version(self, m: MarketState) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _title(self, m: MarketState) -> str:
+        raise NotImplementedError
+
+    def _rows(self, m: MarketState, n: int) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def poll(self) -> None:
+        m = self._market
+        if m is None or self.size.height <= 0:
+            return
+        key = (*self._version(m), self.size)
+        if key == self._seen:
+            return
+        self._seen = key
+        lines = [("title", self._title(m))] + self._rows(m, self.size.height - 1)
+        if lines != self._lines:
+            self._lines = lines
+            self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y >= len(self._lines):
+            return Strip.blank(width, self.rich_style)
+        kind, text = self._lines[y]
+        style = self.rich_style + self.get_component_rich_style(f"tape--{kind}")
+        return Strip([Segment(text[:width].ljust(width), style)], width)
+
+
+class TradesTape(_Tape):
+    """aggTrade prints of the selected contract: time, price, contracts."""
+
+    def _version(self, m: MarketState) -> tuple[Any, ...]:
+        return (m.trades_version, m.info.symbol)
+
+    def _title(self, m: MarketState) -> str:
+        return f"Trades {m.info.symbol}"
+
+    def _rows(self, m: MarketState, n: int) -> list[tuple[str, str]]:
+        tick = m.info.tick_size
+        out: list[tuple[str, str]] = []
+        trades: Sequence[AggTrade] = m.trades
+        for i, t in enumerate(trades):
+            if i >= n:
+                break
+            kind = "sell" if t.is_buyer_maker else "buy"
+            out.append((kind, f"{clock(t.trade_time)} {fmt_grouped(t.price, tick):>11} {fmt_compact(t.qty):>7}"))
+        if not out:
+            out.append(("muted", "waiting for trades…"))
+        return out
+
+
+class LiquidationTape(_Tape):
+    """forceOrder for the selected contract, or every contract (``!forceOrder@arr``)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.min_index = 0
+        """Index into :data:`LIQUIDATION_MIN_SIZES`."""
+        self._tick_of: Callable[[str], Decimal | None] = lambda _s: None
+
+    def bind_ticks(self, tick_of: Callable[[str], Decimal | None]) -> None:
+        """How to format other symbols' prices in all-market mode."""
+        self._tick_of = tick_of
+
+    @property
+    def min_size(self) -> Decimal:
+        return LIQUIDATION_MIN_SIZES[self.min_index]
+
+    def cycle_min_size(self) -> None:
+        self.min_index = (self.min_index + 1) % len(LIQUIDATION_MIN_SIZES)
+        self._seen = ()
+        self.poll()
+
+    def _version(self, m: MarketState) -> tuple[Any, ...]:
+        return (m.liquidations_version, m.all_liquidations, m.info.symbol, self.min_index)
+
+    def _title(self, m: MarketState) -> str:
+        scope = "all symbols" if m.all_liquidations else m.info.symbol
+        floor = f" ≥{self.min_size} {m.info.margin_asset or 'coin'}" if self.min_size else ""
+        return f"Liquidations {scope}{floor}"
+
+    def _rows(self, m: MarketState, n: int) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        liqs: Sequence[Liquidation] = m.liquidations
+        floor = self.min_size
+        for liq in liqs:
+            if len(out) >= n:
+                break
+            if floor and (liq.coin_notional is None or liq.coin_notional < floor):
+                continue
+            # a SELL liquidation closes a long; colour by what it does to the market
+            kind = "sell" if liq.side == "SELL" else "buy"
+            tick = m.info.tick_size if liq.symbol == m.info.symbol else self._tick_of(liq.symbol)
+            price = fmt_grouped(liq.price, tick) if tick else str(liq.price)
+            coin = f"{fmt_compact(liq.coin_notional)}" if liq.coin_notional is not None else "?"
+            name = f"{liq.symbol.split('_')[0]:<7} " if m.all_liquidations else ""
+            what = "long " if liq.side == "SELL" else "short"
+            out.append((kind, f"{clock(liq.time_ms)} {name}{what} {price:>11} {fmt_compact(liq.qty):>6}c {coin:>6}"))
+        if not out:
+            out.append(("muted", "no liquidations yet"))
+        return out
