@@ -403,6 +403,8 @@ class SimExchange:
         r.add_post("/dapi/v1/listenKey", self._r_listen_key)
         r.add_put("/dapi/v1/listenKey", self._r_listen_key)
         r.add_delete("/dapi/v1/listenKey", self._r_listen_key)
+        r.add_get("/dapi/v1/openOrders", self._r_open_orders)
+        r.add_delete("/dapi/v1/allOpenOrders", self._r_cancel_all)
 
     @staticmethod
     def _mandatory(name: str) -> ApiError:
@@ -543,6 +545,48 @@ class SimExchange:
             return self._json({})
         self._close_listen_key(entry.account, params.get("listenKey"))
         return self._json({})
+
+    async def _signed(self, request: web.Request) -> tuple[Account, dict[str, str]]:
+        """Authenticate a signed (TRADE/USER_DATA) REST request, as Binance does.
+
+        The signature covers the query string exactly as sent (plus a form body, if any),
+        without the ``signature`` parameter; HMAC hex or URL-encoded Ed25519 base64.
+        """
+        from feeds.sim.wsapi import check_timestamp, signature_ok
+
+        api_key = request.headers.get("X-MBX-APIKEY")
+        if not api_key:
+            raise ApiError(-2014, "API-key format invalid.", 401)
+        entry = self.keys.get(api_key)
+        if entry is None:
+            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        raw = request.query_string
+        body = await request.text() if request.can_read_body else ""
+        total = "&".join(p for p in (raw, body) if p)
+        parts = total.split("&") if total else []
+        sigs = [p[len("signature="):] for p in parts if p.startswith("signature=")]
+        payload = "&".join(p for p in parts if not p.startswith("signature="))
+        params = dict(urllib.parse.parse_qsl(payload, keep_blank_values=True))
+        check_timestamp(self, params)
+        if not sigs or not sigs[-1]:
+            raise self._mandatory("signature")
+        if not signature_ok(entry, payload, urllib.parse.unquote(sigs[-1])):
+            raise ApiError(-1022, "Signature for this request is not valid.")
+        return entry.account, params
+
+    async def _r_open_orders(self, request: web.Request) -> web.Response:
+        acct, params = await self._signed(request)
+        sym = self._symbol(params) if params.get("symbol") else None
+        self._charge(1 if sym else 40)
+        return self._json([self.accounts.order_result(o, full=True) for o in self.accounts.open_orders(acct, sym)])
+
+    async def _r_cancel_all(self, request: web.Request) -> web.Response:
+        acct, params = await self._signed(request)
+        sym = self._symbol(params)
+        self._charge(1)
+        for order in self.accounts.open_orders(acct, sym):
+            self.accounts.cancel(order)
+        return self._json({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     # ------------------------------------------------------------------ websockets
     def _process_request(self, connection: ServerConnection, request: Any) -> Any:

@@ -22,7 +22,7 @@ from feeds.sim.accounts import Account, ApiError
 if TYPE_CHECKING:
     from feeds.sim.exchange import SimExchange
 
-__all__ = ["WsApiSession"]
+__all__ = ["WsApiSession", "check_timestamp", "signature_ok"]
 
 _API_KEY = re.compile(r"^[A-Za-z0-9]{1,128}$")
 _HEX_SIG = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -52,6 +52,46 @@ def _payload(params: dict[str, Any]) -> str:
     except TypeError:
         # A client that sent JSON floats: sign what it would have rendered.
         return "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
+
+
+def signature_ok(entry: Any, payload: str, sig: str, *, logon: bool = False) -> bool:
+    """Whether ``sig`` signs ``payload`` for this key (HMAC hex or Ed25519 base64).
+
+    Shared by the WebSocket API and the signed REST endpoints.
+
+    Raises:
+        ApiError: ``-4056`` when an HMAC signature is used for ``session.logon``.
+    """
+    if _HEX_SIG.match(sig) and entry.hmac_secret is not None:
+        if logon:
+            raise ApiError(-4056, "Invalid api key type.")
+        return verify_hmac(entry.hmac_secret, payload, sig)
+    if entry.ed25519_public is not None:
+        try:
+            return verify_ed25519(entry.ed25519_public, payload, sig)
+        except KeyFileError:
+            return False
+    return False
+
+
+def check_timestamp(sim: SimExchange, params: Any) -> None:
+    """``timestamp``/``recvWindow`` against the venue clock (``-1021``, ``-1130``, ``-1102``)."""
+    ts = params.get("timestamp")
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        if isinstance(ts, str) and ts.isdigit():
+            ts = int(ts)
+        else:
+            raise ApiError(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+    window = params.get("recvWindow", 5000)
+    if isinstance(window, str) and window.isdigit():
+        window = int(window)
+    if not isinstance(window, int) or isinstance(window, bool) or window <= 0 or window > 60000:
+        raise ApiError(-1130, "Data sent for parameter 'recvWindow' is not valid.")
+    now = sim.server_ms()
+    if ts > now + 1000:
+        raise ApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+    if now - ts > window:
+        raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
 
 class WsApiSession:
@@ -143,39 +183,12 @@ class WsApiSession:
         sig = params.get("signature")
         if not isinstance(sig, str) or not sig:
             raise ApiError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
-        payload = _payload(params)
-        if _HEX_SIG.match(sig) and entry.hmac_secret is not None:
-            if logon:
-                raise ApiError(-4056, "Invalid api key type.")
-            ok = verify_hmac(entry.hmac_secret, payload, sig)
-        elif entry.ed25519_public is not None:
-            try:
-                ok = verify_ed25519(entry.ed25519_public, payload, sig)
-            except KeyFileError:
-                ok = False
-        else:
-            ok = False
-        if not ok:
+        if not signature_ok(entry, _payload(params), sig, logon=logon):
             raise ApiError(-1022, "Signature for this request is not valid.")
         return entry.account
 
     def _check_timestamp(self, params: dict[str, Any]) -> None:
-        ts = params.get("timestamp")
-        if not isinstance(ts, int) or isinstance(ts, bool):
-            if isinstance(ts, str) and ts.isdigit():
-                ts = int(ts)
-            else:
-                raise ApiError(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
-        window = params.get("recvWindow", 5000)
-        if isinstance(window, str) and window.isdigit():
-            window = int(window)
-        if not isinstance(window, int) or isinstance(window, bool) or window <= 0 or window > 60000:
-            raise ApiError(-1130, "Data sent for parameter 'recvWindow' is not valid.")
-        now = self.sim.server_ms()
-        if ts > now + 1000:
-            raise ApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
-        if now - ts > window:
-            raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+        check_timestamp(self.sim, params)
 
     def _session_result(self) -> dict[str, Any]:
         return {"apiKey": self.api_key, "authorizedSince": self.authorized_since,

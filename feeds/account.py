@@ -1,0 +1,392 @@
+"""What the open-orders, positions and balance widgets read: plain account state, no Textual.
+
+:class:`AccountState` takes user-data events (:meth:`AccountState.apply`) and snapshot results
+from the WebSocket API (``load_*``), keeps open orders by ``orderId``, positions by symbol (and
+position side), balances by asset and a bounded list of recent fills, and bumps
+:attr:`AccountState.version` on every change so the UI repaints only when something changed.
+
+Order updates can arrive out of order (an ``order.place`` reply after the stream already said
+FILLED): an order that reached a terminal status never comes back into the open set, and an
+older update never overwrites a newer one. Money is ``Decimal`` throughout.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any
+
+from feeds.decimals import D, DecimalParseError
+from feeds.models import AccountUpdate, ListenKeyExpired, MarginCall, OrderTradeUpdate
+
+__all__ = [
+    "OPEN_STATUSES",
+    "AccountState",
+    "Balance",
+    "Fill",
+    "OpenOrder",
+    "Position",
+    "inverse_unrealized_pnl",
+]
+
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
+ZERO = Decimal(0)
+_Q8 = Decimal("0.00000001")
+
+
+def _dec(value: Any, default: Decimal = ZERO) -> Decimal:
+    if value is None or value == "":
+        return default
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return D(value if isinstance(value, (str, int)) else str(value))
+    except DecimalParseError:
+        return default
+
+
+def _bool(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def inverse_unrealized_pnl(amount: Decimal, contract_size: int | Decimal, entry: Decimal, mark: Decimal) -> Decimal:
+    """Unrealized PnL in coin of an inverse position: ``amount × size × (1/entry − 1/mark)``.
+
+    ``amount`` is signed (negative for a short), so the sign follows the side. Rounded to 8
+    decimals (the coin's precision); zero for a flat position or a missing price.
+    """
+    if amount == 0 or entry <= 0 or mark <= 0:
+        return ZERO
+    with localcontext() as ctx:
+        ctx.prec = 40
+        pnl = amount * Decimal(contract_size) * (1 / entry - 1 / mark)
+    return pnl.quantize(_Q8)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """One order as the open-orders widget shows it."""
+
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    status: str
+    price: Decimal
+    orig_qty: Decimal
+    executed_qty: Decimal = ZERO
+    avg_price: Decimal = ZERO
+    stop_price: Decimal = ZERO
+    time_in_force: str = ""
+    reduce_only: bool = False
+    close_position: bool = False
+    position_side: str = "BOTH"
+    update_time: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.orig_qty - self.executed_qty
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> OpenOrder:
+        """From an ``order.place``/``order.status``/``order.cancel`` result or a REST openOrders row."""
+        return cls(
+            order_id=int(r["orderId"]),
+            client_order_id=str(r.get("clientOrderId", "")),
+            symbol=str(r["symbol"]),
+            side=str(r.get("side", "")),
+            type=str(r.get("type", r.get("origType", ""))),
+            status=str(r.get("status", "")),
+            price=_dec(r.get("price")),
+            orig_qty=_dec(r.get("origQty")),
+            executed_qty=_dec(r.get("executedQty")),
+            avg_price=_dec(r.get("avgPrice")),
+            stop_price=_dec(r.get("stopPrice")),
+            time_in_force=str(r.get("timeInForce", "")),
+            reduce_only=_bool(r.get("reduceOnly")),
+            close_position=_bool(r.get("closePosition")),
+            position_side=str(r.get("positionSide", "BOTH")),
+            update_time=int(r.get("updateTime") or r.get("time") or 0),
+        )
+
+    @classmethod
+    def from_update(cls, ev: OrderTradeUpdate) -> OpenOrder:
+        o = ev.order
+        return cls(
+            order_id=o.order_id, client_order_id=o.client_order_id, symbol=o.symbol, side=o.side,
+            type=o.order_type, status=o.status, price=o.price, orig_qty=o.orig_qty,
+            executed_qty=o.filled_accumulated_qty, avg_price=o.avg_price, stop_price=o.stop_price,
+            time_in_force=o.time_in_force, reduce_only=o.reduce_only, close_position=o.close_position,
+            position_side=o.position_side, update_time=ev.transaction_time or o.trade_time,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One position (one-way mode: ``position_side`` BOTH, amount signed)."""
+
+    symbol: str
+    amount: Decimal
+    """Contracts; negative for a short."""
+    entry_price: Decimal
+    unrealized_pnl: Decimal = ZERO
+    """As the venue last reported it (use :meth:`AccountState.unrealized_pnl` for a live mark)."""
+    margin_type: str = "cross"
+    position_side: str = "BOTH"
+    leverage: int | None = None
+    mark_price: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    realized: Decimal | None = None
+    update_time: int = 0
+
+    @property
+    def side(self) -> str:
+        return "LONG" if self.amount > 0 else "SHORT" if self.amount < 0 else "FLAT"
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One margin asset."""
+
+    asset: str
+    wallet: Decimal
+    cross_wallet: Decimal
+    available: Decimal | None = None
+    """Last ``availableBalance`` snapshot adjusted by wallet changes since (None if never seen)."""
+    unrealized_pnl: Decimal | None = None
+    update_time: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution of one of our orders (from a TRADE ``ORDER_TRADE_UPDATE``)."""
+
+    time: int
+    symbol: str
+    side: str
+    order_id: int
+    client_order_id: str
+    qty: Decimal
+    price: Decimal
+    trade_id: int
+    is_maker: bool
+    commission: Decimal | None
+    commission_asset: str | None
+    realized_pnl: Decimal
+
+
+class AccountState:
+    """Open orders, positions, balances and fills of one account; bump ``version`` on change.
+
+    Args:
+        max_fills: how many recent fills to keep.
+        contract_sizes: ``symbol -> contractSize`` for :meth:`unrealized_pnl` (optional;
+            it can also be given per call).
+    """
+
+    def __init__(self, *, max_fills: int = 200, contract_sizes: Mapping[str, int] | None = None) -> None:
+        self.orders: dict[int, OpenOrder] = {}
+        """Open orders by orderId (terminal orders leave)."""
+        self.positions: dict[tuple[str, str], Position] = {}
+        """Non-flat positions by (symbol, positionSide)."""
+        self.balances: dict[str, Balance] = {}
+        self.fills: deque[Fill] = deque(maxlen=max_fills)
+        """Most recent last."""
+        self.version = 0
+        self.margin_call: MarginCall | None = None
+        """The latest margin call, until cleared by the UI."""
+        self.contract_sizes: dict[str, int] = dict(contract_sizes or {})
+        self._closed: OrderedDict[int, OpenOrder] = OrderedDict()
+        self._last: dict[int, int] = {}
+        self._wallet_at_snapshot: dict[str, Decimal] = {}
+        self._seen_trades: OrderedDict[tuple[int, int], None] = OrderedDict()
+
+    # ------------------------------------------------------------------ queries
+    def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
+        """Open orders (of ``symbol``), oldest first."""
+        rows = [o for o in self.orders.values() if symbol is None or o.symbol == symbol]
+        return sorted(rows, key=lambda o: (o.update_time, o.order_id))
+
+    def find_client_id(self, client_order_id: str) -> OpenOrder | None:
+        """The latest known state (open or closed) of the order with this client id."""
+        for o in self.orders.values():
+            if o.client_order_id == client_order_id:
+                return o
+        for o in reversed(self._closed.values()):
+            if o.client_order_id == client_order_id:
+                return o
+        return None
+
+    def order(self, order_id: int) -> OpenOrder | None:
+        """The latest known state of an order (open or recently closed)."""
+        return self.orders.get(order_id) or self._closed.get(order_id)
+
+    def position(self, symbol: str, position_side: str = "BOTH") -> Position | None:
+        return self.positions.get((symbol, position_side))
+
+    def unrealized_pnl(self, symbol: str, mark: Decimal, contract_size: int | None = None,
+                       position_side: str = "BOTH") -> Decimal:
+        """Unrealized PnL in coin of the position at ``mark`` (inverse contract)."""
+        pos = self.position(symbol, position_side)
+        if pos is None:
+            return ZERO
+        size = contract_size if contract_size is not None else self.contract_sizes.get(symbol)
+        if size is None:
+            raise KeyError(f"contract size of {symbol} unknown: pass contract_size")
+        return inverse_unrealized_pnl(pos.amount, size, pos.entry_price, mark)
+
+    def available_balance(self, asset: str) -> Decimal | None:
+        bal = self.balances.get(asset)
+        return bal.available if bal is not None else None
+
+    # ------------------------------------------------------------------ events
+    def apply(self, event: Any) -> bool:
+        """Apply one parsed user-data event; returns whether anything changed."""
+        if isinstance(event, OrderTradeUpdate):
+            changed = self._apply_order(OpenOrder.from_update(event))
+            o = event.order
+            if o.execution_type == "TRADE" and o.last_filled_qty > 0:
+                key = (o.order_id, o.trade_id)
+                if key not in self._seen_trades:
+                    self._seen_trades[key] = None
+                    if len(self._seen_trades) > 2000:
+                        self._seen_trades.popitem(last=False)
+                    self.fills.append(Fill(
+                        time=o.trade_time, symbol=o.symbol, side=o.side, order_id=o.order_id,
+                        client_order_id=o.client_order_id, qty=o.last_filled_qty,
+                        price=o.last_filled_price, trade_id=o.trade_id, is_maker=o.is_maker,
+                        commission=o.commission, commission_asset=o.commission_asset,
+                        realized_pnl=o.realized_profit))
+                    changed = True
+            if changed:
+                self.version += 1
+            return changed
+        if isinstance(event, AccountUpdate):
+            for b in event.balances:
+                prev = self.balances.get(b.asset)
+                available = None
+                if prev is not None and prev.available is not None:
+                    available = prev.available + (b.wallet_balance - prev.wallet)
+                self.balances[b.asset] = Balance(
+                    b.asset, b.wallet_balance, b.cross_wallet_balance, available,
+                    prev.unrealized_pnl if prev else None, event.transaction_time)
+            for p in event.positions:
+                key = (p.symbol, p.position_side)
+                prev_pos = self.positions.get(key)
+                if p.position_amount == 0:
+                    self.positions.pop(key, None)
+                    continue
+                self.positions[key] = Position(
+                    symbol=p.symbol, amount=p.position_amount, entry_price=p.entry_price,
+                    unrealized_pnl=p.unrealized_pnl, margin_type=p.margin_type,
+                    position_side=p.position_side,
+                    leverage=prev_pos.leverage if prev_pos else None,
+                    mark_price=prev_pos.mark_price if prev_pos else None,
+                    liquidation_price=prev_pos.liquidation_price if prev_pos else None,
+                    realized=p.accumulated_realized, update_time=event.transaction_time)
+            self.version += 1
+            return True
+        if isinstance(event, MarginCall):
+            self.margin_call = event
+            self.version += 1
+            return True
+        if isinstance(event, ListenKeyExpired):
+            return False
+        return False
+
+    def _apply_order(self, o: OpenOrder) -> bool:
+        oid = o.order_id
+        if oid in self._closed:
+            closed = self._closed[oid]
+            if o.is_open or o.update_time < closed.update_time:
+                return False  # a stale update of an order already finished
+            self._closed[oid] = o
+            return o != closed
+        last = self._last.get(oid)
+        if last is not None and o.update_time < last and o.is_open:
+            return False  # older than what we have
+        self._last[oid] = o.update_time
+        if o.is_open:
+            if self.orders.get(oid) == o:
+                return False
+            self.orders[oid] = o
+            return True
+        self.orders.pop(oid, None)
+        self._last.pop(oid, None)
+        self._closed[oid] = o
+        if len(self._closed) > 1000:
+            self._closed.popitem(last=False)
+        return True
+
+    # ------------------------------------------------------------------ snapshots
+    def load_order_result(self, result: Mapping[str, Any]) -> bool:
+        """One order result (``order.place``/``status``/``cancel``/``modify``)."""
+        changed = self._apply_order(OpenOrder.from_result(result))
+        if changed:
+            self.version += 1
+        return changed
+
+    def load_open_orders(self, rows: Iterable[Mapping[str, Any]], symbol: str | None = None) -> None:
+        """A full open-orders snapshot (of ``symbol``, or of every symbol): replaces that set."""
+        fresh = {int(r["orderId"]): OpenOrder.from_result(r) for r in rows}
+        for oid, o in list(self.orders.items()):
+            if (symbol is None or o.symbol == symbol) and oid not in fresh:
+                del self.orders[oid]
+                self._last.pop(oid, None)
+        for o in fresh.values():
+            if o.is_open and o.order_id not in self._closed:
+                self.orders[o.order_id] = o
+                self._last[o.order_id] = o.update_time
+        self.version += 1
+
+    def load_positions(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """``account.position`` rows: replaces the positions of the symbols listed."""
+        for r in rows:
+            key = (str(r["symbol"]), str(r.get("positionSide", "BOTH")))
+            amount = _dec(r.get("positionAmt"))
+            if amount == 0:
+                self.positions.pop(key, None)
+                continue
+            lev = r.get("leverage")
+            self.positions[key] = Position(
+                symbol=key[0], amount=amount, entry_price=_dec(r.get("entryPrice")),
+                unrealized_pnl=_dec(r.get("unRealizedProfit", r.get("unrealizedProfit"))),
+                margin_type=str(r.get("marginType", "cross")), position_side=key[1],
+                leverage=int(lev) if lev not in (None, "") else None,
+                mark_price=_dec(r["markPrice"]) if r.get("markPrice") else None,
+                liquidation_price=_dec(r["liquidationPrice"]) if r.get("liquidationPrice") else None,
+                update_time=int(r.get("updateTime") or 0))
+        self.version += 1
+
+    def load_balances(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """``account.balance`` rows (or ``account.status`` assets)."""
+        for r in rows:
+            asset = str(r["asset"])
+            wallet = _dec(r.get("balance", r.get("walletBalance")))
+            cross = _dec(r.get("crossWalletBalance"), wallet)
+            avail_raw = r.get("availableBalance")
+            upnl_raw = r.get("crossUnPnl", r.get("unrealizedProfit"))
+            self.balances[asset] = Balance(
+                asset, wallet, cross, _dec(avail_raw) if avail_raw is not None else None,
+                _dec(upnl_raw) if upnl_raw is not None else None, int(r.get("updateTime") or 0))
+        self.version += 1
+
+    def load_account_status(self, result: Mapping[str, Any]) -> None:
+        """``account.status``: balances from ``assets``, positions from ``positions``."""
+        self.load_balances(result.get("assets") or [])
+        self.load_positions(result.get("positions") or [])
+
+    def with_contract_size(self, symbol: str, size: int) -> None:
+        self.contract_sizes[symbol] = size
+
+    def __repr__(self) -> str:
+        return (f"AccountState(orders={len(self.orders)}, positions={len(self.positions)}, "
+                f"balances={len(self.balances)}, fills={len(self.fills)}, version={self.version})")
+
