@@ -150,14 +150,24 @@ class Choice(Widget, can_focus=True):
         def control(self) -> Choice:
             return self.choice
 
-    def __init__(self, options: tuple[str, ...], value: str, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        options: tuple[str, ...],
+        value: str,
+        *,
+        value_styles: dict[str, str] | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.options = options
         """The values in cycling order."""
+        self.value_styles = value_styles or {}
+        """Extra style per value (theme variables, e.g. ``{"BUY": "$success"}``)."""
         self.set_reactive(Choice.value, value if value in options else options[0])
 
     def render(self) -> Content:
-        return Content.assemble("◂ ", (self.value, "bold"), " ▸")
+        style = f"bold {self.value_styles.get(self.value, '')}".strip()
+        return Content.assemble("◂ ", (self.value, style), " ▸")
 
     def action_cycle(self, delta: int) -> None:
         index = self.options.index(self.value)
@@ -217,7 +227,7 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
     }
     OrderForm #body {
         height: auto;
-        max-height: 1fr;
+        max-height: 72vh;  /* leaves room for the border, status and key lines at 80x24 */
     }
     OrderForm #live-banner {
         width: 100%;
@@ -241,7 +251,7 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
         color: $text-muted;
     }
     OrderForm .field {
-        width: 26;
+        width: 24;
     }
     OrderForm .reason {
         width: 1fr;
@@ -255,6 +265,9 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
     }
     OrderForm Checkbox {
         width: auto;
+    }
+    OrderForm #form, OrderForm #confirm {
+        height: auto;
     }
     OrderForm #form.-hidden, OrderForm #confirm.-hidden {
         display: none;
@@ -368,7 +381,9 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
             yield Static("LIVE VENUE · REAL MONEY", id="live-banner")
             with _Body(id="body"):
                 with Vertical(id="form"):
-                    yield from self._row("side", Choice(SIDES, self._initial_side, id="in-side"))
+                    yield from self._row("side", Choice(
+                        SIDES, self._initial_side, id="in-side",
+                        value_styles={"BUY": "$text-success", "SELL": "$text-error"}))
                     yield from self._row("type", Choice(ORDER_TYPES, self._initial_type, id="in-type"))
                     for name in ("price", "stop_price", "activation_price"):
                         yield from self._row(name, StepInput(name, prefill[name], price_hint))
@@ -508,7 +523,9 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
             why.update(reason)
             if name in NUMERIC_FIELDS:
                 self._input(name).set_class(bool(reason), "-invalid")
-        self.query_one("#general", Static).update("\n".join(general))
+        general_line = self.query_one("#general", Static)
+        general_line.update("\n".join(general))
+        general_line.display = bool(general) and self._stage == "form"
         self.query_one("#preview", Static).update(self._preview(order))
 
     @property
@@ -623,7 +640,7 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
             margin_line = Content.assemble(
                 ("Margin     ", "$text-muted"),
                 f"{fmt_step(margin, COIN_PLACES)} {coin} at {ctx.leverage}x · "
-                f"available {fmt_step(ctx.available_balance, COIN_PLACES)}")
+                f"available {fmt_step(ctx.available_balance, COIN_PLACES)} {coin}")
             lines.append(margin_line)
         else:
             lines.append(Content.assemble(("Notional   ", "$text-muted"), "—"))
@@ -703,7 +720,7 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
                     f"{fmt_step(ctx.available_balance, COIN_PLACES)}", "$warning"))
         if ctx.real_money:
             out.append(Content.styled(
-                f" ⚠ LIVE on {ctx.venue.upper()}: this order uses real money ", loud))
+                f" ⚠ REAL MONEY: this order goes to the {ctx.venue} venue ", loud))
         return out
 
     # ------------------------------------------------------------------ helpers (keys)
@@ -862,7 +879,7 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
         self._stage = "confirm"
         self._pending = order
         params = order.to_params()
-        width = max(len(k) for k in params)
+        width = max(len(k) for k in [*params, "newClientOrderId"])
         lines = [f"{k.ljust(width)}  {v}" for k, v in params.items()]
         lines.append(f"{'newClientOrderId'.ljust(width)}  (added by the workflow)")
         self.query_one("#confirm-title", Label).update(
@@ -881,7 +898,6 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
         self._pending = None
         self.query_one("#confirm").add_class("-hidden")
         self.query_one("#form").remove_class("-hidden")
-        self.query_one("#general").display = True
         self.query_one("#keys", Static).update(self.KEYS_HINT)
         self._refresh()
         self._focus_first()
@@ -931,6 +947,8 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
 
 
 def _signed(qty: Decimal) -> str:
+    if qty == 0:
+        return "flat"
     if qty > 0:
         return f"+{fmt_plain(qty)}"
     return fmt_plain(qty)
