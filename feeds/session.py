@@ -20,7 +20,7 @@ from typing import Any
 from feeds.book import OrderBook
 from feeds.config import Config, Credentials
 from feeds.depth import DepthFeed
-from feeds.errors import MalformedFrame, VenueError
+from feeds.errors import MalformedFrame, OutcomeUnknown, VenueError
 from feeds.market import MarketState, kline_stream
 from feeds.models import DepthUpdate, parse_market_event
 from feeds.rest import RestClient, RestError
@@ -247,13 +247,16 @@ class DashboardSession:
             self.venue.wsapi_url or "", signer=self.credentials.signer(),
             recv_window=self.config.recv_window, now_ms=self.rest.server_now_ms,
         )
-        self.account = AccountState()
+        self.account = AccountState(contract_sizes={s: i.contract_size for s, i in self.symbols.items()})
         journal = None
         try:
             journal = Journal.open_default(self.venue.name)
         except Exception as exc:  # the journal is a record, not a reason to stop trading
             self.note_error(f"journal: {exc}")
-        self.orders = OrderManager(self.wsapi, self.account, journal=journal)
+        self.orders = OrderManager(
+            self.wsapi, self.account, journal=journal, venue=self.venue.name,
+            cancel_all_rest=lambda symbol: self._signed_rest("DELETE", "allOpenOrders", {"symbol": symbol}),
+        )
         self.userdata = UserDataStream(self.wsapi, self.venue.stream_url or "", on_event=self.account.apply)
         self._spawn(self.userdata.run(), "user stream")
         await self.refresh_account()
@@ -266,13 +269,20 @@ class DashboardSession:
             self.account.load_balances(await self.wsapi.balance())
             self.account.load_positions(await self.wsapi.positions())
             self.account.load_open_orders(await self.open_orders())
-        except (VenueError, RestError) as exc:
+        except (VenueError, RestError, OutcomeUnknown, ConnectionError) as exc:
             self.note_error(f"account: {exc}")
 
     async def open_orders(self) -> list[dict[str, Any]]:
         """Every open order of the account (signed REST ``GET /dapi/v1/openOrders``)."""
+        result: list[dict[str, Any]] = await self._signed_rest("GET", "openOrders", {})
+        return result
+
+    async def _signed_rest(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        from feeds.orders import signed_rest
+
         assert self.credentials is not None
-        return await self.rest.open_orders(self.credentials.signer())
+        return await signed_rest(self.venue.rest_url or "", self.credentials.signer(), method, path, params,
+                                 now_ms=self.rest.server_now_ms, recv_window=self.config.recv_window)
 
     # ------------------------------------------------------------------ status
 

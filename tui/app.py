@@ -164,8 +164,15 @@ class CoinmApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(Ladder).focus()
-        self.query_one(StatusBar).bind_source(self._status_snapshot)
+        # the main screen's widgets, kept so frames and actions reach them under a modal too
+        q = self.screen.query_one
+        self.ladder, self.ticker_bar, self.trades_tape = q(Ladder), q(TickerBar), q(TradesTape)
+        self.liquidation_tape, self.chart, self.status_bar = q(LiquidationTape), q(KlineChart), q(StatusBar)
+        self.open_orders, self.positions = q(OpenOrders), q(Positions)
+        self._polled = (self.ladder, self.ticker_bar, self.trades_tape, self.liquidation_tape, self.chart,
+                        self.status_bar, self.open_orders, self.positions)
+        self.ladder.focus()
+        self.status_bar.bind_source(self._status_snapshot)
         self._apply_layout(self.size.width)
         self.set_interval(1 / FRAME_HZ, self._frame, name="frame")
         self._connect()
@@ -198,12 +205,12 @@ class CoinmApp(App[int]):
         if session is None or session.market is None or session.book is None:
             return
         market = session.market
-        self.query_one(TickerBar).bind_source(market, session.server_ms)
-        self.query_one(TradesTape).bind_source(market)
-        liqs = self.query_one(LiquidationTape)
+        self.ticker_bar.bind_source(market, session.server_ms)
+        self.trades_tape.bind_source(market)
+        liqs = self.liquidation_tape
         liqs.bind_source(market)
         liqs.bind_ticks(lambda s: session.symbols[s].tick_size if s in session.symbols else None)
-        self.query_one(KlineChart).bind_source(market)
+        self.chart.bind_source(market)
         self._bind_ladder()
         self._bind_account()
         self.sub_title = f"{market.info.symbol} · {self.venue}"
@@ -220,8 +227,8 @@ class CoinmApp(App[int]):
                 return market.mark.mark_price
             return None
 
-        self.query_one(OpenOrders).bind_source(session.account, lambda: market.info.symbol, symbols.get)
-        self.query_one(Positions).bind_source(session.account, lambda: market.info.symbol, mark_of, symbols.get)
+        self.open_orders.bind_source(session.account, lambda: market.info.symbol, symbols.get)
+        self.positions.bind_source(session.account, lambda: market.info.symbol, mark_of, symbols.get)
         self._account_bound = True
 
     def _bind_ladder(self) -> None:
@@ -230,7 +237,7 @@ class CoinmApp(App[int]):
             return
         depth = session.depth
         market = session.market
-        self.query_one(Ladder).bind_source(
+        self.ladder.bind_source(
             depth.book,
             synced=lambda: depth.synced,
             stale_reason=lambda: depth.last_resync_reason,
@@ -253,11 +260,7 @@ class CoinmApp(App[int]):
         self.frames += 1
         if not self._account_bound and self.session is not None and self.session.account is not None:
             self._bind_account()
-        for widget in (
-            self.query_one(Ladder), self.query_one(TickerBar), self.query_one(TradesTape),
-            self.query_one(LiquidationTape), self.query_one(KlineChart), self.query_one(StatusBar),
-            self.query_one(OpenOrders), self.query_one(Positions),
-        ):
+        for widget in self._polled:
             try:
                 widget.poll()
             except Exception as exc:  # a rendering bug must not take the feeds down
@@ -335,7 +338,7 @@ class CoinmApp(App[int]):
         await session.set_all_liquidations(not session.market.all_liquidations)
 
     def action_liq_min(self) -> None:
-        self.query_one(LiquidationTape).cycle_min_size()
+        self.liquidation_tape.cycle_min_size()
 
     def action_toggle_tapes(self) -> None:
         self.toggle_class("-show-tapes")
@@ -386,7 +389,7 @@ class CoinmApp(App[int]):
         if isinstance(self.screen, OrderForm):
             return  # one form at a time: a second b/s press must not stack another
         if price is None:
-            ladder = self.query_one(Ladder)
+            ladder = self.ladder
             price = ladder.cursor_price
             if price is None:
                 price = context.best_bid if side == "BUY" else context.best_ask

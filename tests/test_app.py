@@ -1,0 +1,231 @@
+"""Pilot flows of the dashboard against the simulator over real loopback sockets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from feeds.filters import OrderRequest
+from feeds.sim import SimExchange
+from tests.app_support import make_app, ready, until
+from tui.app import CoinmApp
+from tui.order_form import OrderForm
+from tui.screens import ConfirmScreen, HelpScreen, SymbolSwitcher
+from widgets.account import OpenOrders
+from widgets.chart import KlineChart
+from widgets.ladder import Ladder
+from widgets.status import StatusBar
+from widgets.tapes import TradesTape
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def status_text(app: CoinmApp) -> str:
+    return str(app.query_one(StatusBar).render())
+
+
+async def test_start_fills_every_widget(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "book, candles and account")
+        s = app.session
+        assert s is not None and s.market is not None
+        await until(pilot, lambda: s.market.mark is not None and s.market.ticker is not None
+                    and len(s.market.trades) > 0 and s.market.mini_tickers, "ticker, trades, tickers")
+        await pilot.pause(0.2)
+        ladder = app.query_one(Ladder)
+        prices = [p for p in ladder._prices if p is not None]
+        assert len(prices) >= 40
+        best_bid = s.book.best_bid()
+        assert best_bid is not None and best_bid.price in prices
+        assert app.query_one(KlineChart).candles_shown > 10
+        assert app.query_one(TradesTape)._lines[1][0] in ("buy", "sell")
+        text = status_text(app)
+        assert text.startswith(" SIM ") and "market:live" in text and "book:live" in text
+
+
+async def test_ladder_cursor_moves_and_enter_prefills_the_form(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        ladder = app.query_one(Ladder)
+        assert ladder.has_focus
+        await pilot.press("z")
+        bid = ladder.cursor_price
+        assert bid is not None
+        await pilot.press("down", "down")
+        assert ladder.cursor_price == bid - 2 * ladder.step
+        await pilot.press("a")
+        ask = ladder.cursor_price
+        assert ask is not None and ask > bid
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
+        form = app.screen
+        assert form.query_one("#in-price").value == str(ask)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "form closed")
+
+
+async def test_grouping_widens_rows_to_multiples_of_the_tick(sim: SimExchange) -> None:
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        ladder = app.query_one(Ladder)
+        await pilot.press("plus", "plus")
+        await pilot.pause(0.2)
+        step = ladder.step
+        assert step == Decimal("0.5")  # BTCUSD_PERP tick 0.1 × 5
+        prices = [p for p in ladder._prices if p is not None]
+        assert prices and all(p % step == 0 for p in prices)
+        await pilot.press("minus", "minus", "minus")
+        assert ladder.group_ticks == 1
+
+
+async def test_switch_symbol_shows_the_new_contract_only(sim: SimExchange) -> None:
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, SymbolSwitcher), "switcher")
+        await pilot.press(*"ETHUSD_P", "enter")
+        s = app.session
+        assert s is not None
+        await until(pilot, lambda: s.market.info.symbol == "ETHUSD_PERP" and s.depth.synced
+                    and s.market.klines_loaded and s.market.trades, "ETH book, candles, trades")
+        await pilot.pause(0.2)
+        assert s.book.tick_size == Decimal("0.01")
+        assert all(t.symbol == "ETHUSD_PERP" for t in s.market.trades)
+        assert "ethusd_perp@depth@100ms" in s.stream.streams
+        assert not any(x.startswith("btcusd_perp@") for x in s.stream.streams)
+        ladder = app.query_one(Ladder)
+        assert all(p < 10_000 for p in ladder._prices if p is not None)
+
+
+async def test_interval_and_series_keys_resubscribe_and_reload(sim: SimExchange) -> None:
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None
+        await pilot.press("i")
+        await until(pilot, lambda: s.market.interval == "3m" and s.market.klines_loaded, "3m candles")
+        assert "btcusd_perp@kline_3m" in s.stream.streams and "btcusd_perp@kline_1m" not in s.stream.streams
+        assert all(k.interval == "3m" for k in s.market.klines)
+        await pilot.press("k")
+        await until(pilot, lambda: s.market.kline_kind == "mark" and s.market.klines_loaded, "mark candles")
+        assert "btcusd_perp@markPriceKline_3m" in s.stream.streams
+        await pilot.press("k")
+        await until(pilot, lambda: s.market.kline_kind == "index" and s.market.klines_loaded, "index candles")
+        assert "btcusd@indexPriceKline_3m" in s.stream.streams
+        assert set(await s.stream.list_subscriptions()) >= {"btcusd@indexPriceKline_3m"}
+
+
+async def test_all_market_liquidations_toggle(sim: SimExchange) -> None:
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None
+        await pilot.press("l")
+        await until(pilot, lambda: s.market.all_liquidations and "!forceOrder@arr" in s.stream.streams,
+                    "all-market liquidations")
+        assert "btcusd_perp@forceOrder" not in s.stream.streams
+        assert "!forceOrder@arr" in await s.stream.list_subscriptions()
+        await pilot.press("l")
+        await until(pilot, lambda: "btcusd_perp@forceOrder" in s.stream.streams, "back to one symbol")
+
+
+async def test_limit_order_from_the_ladder_shows_then_cancels_with_confirmation(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None and s.account is not None
+        ladder = app.query_one(Ladder)
+        await pilot.press("z", *["down"] * 5)  # a bid five rows under the touch: it rests
+        price = ladder.cursor_price
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
+        await pilot.press("1", "enter", "enter")  # quantity 1, submit, confirm
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "form closes on acceptance")
+        await until(pilot, lambda: len(s.account.open_orders("BTCUSD_PERP")) == 1, "order in account")
+        order = s.account.open_orders("BTCUSD_PERP")[0]
+        assert order.price == price and order.orig_qty == 1 and order.side == "BUY"
+        table = app.query_one(OpenOrders)
+        await until(pilot, lambda: table.row_count == 1, "open orders row")
+        await until(pilot, lambda: any(r.own == "BUY" for r in ladder._rows), "own order mark on the ladder")
+        assert len(sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP")) == 1
+
+        table.focus()
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "cancel confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: not s.account.open_orders("BTCUSD_PERP") and table.row_count == 0,
+                    "order cancelled")
+        assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+
+
+async def test_cancel_all_asks_first_and_no_means_nothing_sent(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None and s.orders is not None and s.book is not None
+        bid = s.book.best_bid()
+        assert bid is not None
+        for offset in (50, 60):
+            order = OrderRequest(symbol="BTCUSD_PERP", side="BUY", type="LIMIT", quantity=Decimal(1),
+                                 price=bid.price - offset, time_in_force="GTC")
+            outcome = await s.orders.submit(order, s.market.info, mark_price=s.market.mark.mark_price
+                                            if s.market.mark else None)
+            assert outcome.status == "accepted"
+        table = app.query_one(OpenOrders)
+        await until(pilot, lambda: table.row_count == 2, "two rows")
+        table.focus()
+        await pilot.press("C")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert len(sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP")) == 2
+        await pilot.press("C")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation again")
+        await pilot.press("y")
+        await until(pilot, lambda: table.row_count == 0, "all cancelled")
+        assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+
+
+async def test_dropped_market_feed_is_shown_then_recovers(sim: SimExchange) -> None:
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None
+        reconnects = s.stream.state.reconnects
+        sim.faults.drop_connections("market")
+        await until(pilot, lambda: "market:live" not in status_text(app) or s.stream.state.reconnects > reconnects,
+                    "drop shown")
+        await until(pilot, lambda: s.stream.state.reconnects > reconnects and s.depth.synced
+                    and "market:live" in status_text(app) and "book:live" in status_text(app),
+                    "recovered and resynced")
+        assert any(r.kind == "drop" for r in sim.fault_log) or sim.fault_log
+
+
+async def test_without_a_key_order_keys_explain_instead_of_failing(sim: SimExchange) -> None:
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await pilot.press("b")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, OrderForm)
+        assert any("API key" in n.message for n in app._notifications)
+        assert "user:off" in status_text(app)
+
+
+async def test_help_lists_keys_and_closes(sim: SimExchange) -> None:
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "help closed")
