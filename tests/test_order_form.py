@@ -14,6 +14,7 @@ from textual.widgets import Input, Label, Static
 
 from feeds.errors import human_error
 from feeds.filters import OrderRequest, validate_order
+from feeds.orders import OrderOutcome
 from feeds.sim.market import build_symbols
 from tui.order_form import Choice, OrderContext, OrderForm
 
@@ -41,19 +42,6 @@ def make_context(**changes: Any) -> OrderContext:
 
 
 @dataclass
-class Outcome:
-    """The attributes of feeds.orders.OrderOutcome the form reads."""
-
-    status: str
-    client_order_id: str = "cid-1"
-    order_id: int | None = None
-    order_status: str | None = None
-    code: int | None = None
-    message: str = ""
-    result: Any = None
-
-
-@dataclass
 class RecordingWorkflow:
     """A stand-in for OrderManager.submit: validates like the venue and records every call.
 
@@ -66,20 +54,22 @@ class RecordingWorkflow:
     gate: asyncio.Event | None = None
     calls: list[OrderRequest] = field(default_factory=list)
 
-    async def submit(self, order: OrderRequest) -> Outcome:
+    async def submit(self, order: OrderRequest) -> OrderOutcome:
         self.calls.append(order)
         if self.gate is not None:
             await self.gate.wait()
         if self.unknown:
-            return Outcome("unknown", message="No answer within 10 s.")
+            return OrderOutcome("unknown", "cid-1", message="No answer within 10 s.")
         rejections = validate_order(order, self.context.info, mark_price=self.context.mark_price,
                                     open_orders=self.context.open_orders)
         if rejections:
             first = rejections[0]
-            return Outcome("rejected", code=first.code, message=human_error(first.code, first.msg))
+            return OrderOutcome("rejected", "cid-1", code=first.code,
+                                message=human_error(first.code, first.msg), sent=False)
         if self.reject_with is not None:
-            return Outcome("rejected", code=self.reject_with, message=human_error(self.reject_with))
-        return Outcome("accepted", order_id=4242, order_status="NEW")
+            return OrderOutcome("rejected", "cid-1", code=self.reject_with,
+                                message=human_error(self.reject_with))
+        return OrderOutcome("accepted", "cid-1", order_id=4242, order_status="NEW")
 
 
 class FormHost(App[None]):
@@ -438,3 +428,43 @@ async def test_garbage_number_is_a_reason_not_a_crash(text: str) -> None:
         await type_into(pilot, form, "quantity", text)
         assert text_of(form, "#why-quantity") == f"{text!r} is not a number"
         assert form.invalid
+
+
+async def test_submit_raising_locks_the_form_instead_of_resending() -> None:
+    calls: list[OrderRequest] = []
+
+    async def broken(order: OrderRequest) -> OrderOutcome:
+        calls.append(order)
+        raise ConnectionResetError("socket closed")
+
+    context = make_context(confirm=False)
+    app = FormHost(lambda: OrderForm(context, price=Decimal("87000"), submit=broken))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        await pilot.press("5", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "sending failed (socket closed)" in text_of(form, "#status")
+        await pilot.press("enter", "ctrl+s")
+        await pilot.pause()
+        assert len(calls) == 1
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+async def test_rejection_without_a_code_reads_cleanly() -> None:
+    async def busy(order: OrderRequest) -> OrderOutcome:
+        return OrderOutcome("rejected", "cid-1", sent=False,
+                            message="The same order is already being sent: wait for its result.")
+
+    context = make_context(confirm=False)
+    app = FormHost(lambda: OrderForm(context, price=Decimal("87000"), submit=busy))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        await pilot.press("5", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert text_of(form, "#status") == (
+            "rejected: The same order is already being sent: wait for its result.")
+        assert app.screen is form

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -36,10 +36,8 @@ from feeds.filters import (
     nearest_valid_quantity,
     validate_order,
 )
+from feeds.orders import ACCEPTED, REJECTED, OrderOutcome
 from feeds.symbols import SymbolInfo
-
-if TYPE_CHECKING:
-    from feeds.orders import OrderOutcome
 
 __all__ = ["Choice", "OrderContext", "OrderForm", "StepInput"]
 
@@ -199,7 +197,7 @@ class _Body(VerticalScroll, inherit_bindings=False):
     """The scrolling part of the form; without scroll keys, so up/down reach the form."""
 
 
-class OrderForm(ModalScreen["OrderOutcome | None"]):
+class OrderForm(ModalScreen[OrderOutcome | None]):
     """The order-entry modal.
 
     Dismisses with the workflow's outcome when the venue accepts the order, with ``None`` when
@@ -356,7 +354,7 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
         self._rejections: list[Rejection] = []
         self._parse_errors: dict[str, str] = {}
         self._pending: OrderRequest | None = None
-        self._unknown_outcome: Any = None
+        self._unknown_outcome: OrderOutcome | None = None
         self._submit_calls = 0
 
     # ------------------------------------------------------------------ layout
@@ -918,18 +916,18 @@ class OrderForm(ModalScreen["OrderOutcome | None"]):
             self._lock(None, f"sending failed ({exc}): the order may or may not be on the venue; "
                              "check open orders before sending again")
             return
-        status = getattr(outcome, "status", "unknown")
-        if status == "accepted":
+        if outcome.status == ACCEPTED:
             self._status(f"accepted: order {outcome.order_id} {outcome.order_status}", "-success")
             self.dismiss(outcome)
-        elif status == "rejected":
+        elif outcome.status == REJECTED:
             self._back_to_form()
-            self._status(f"rejected ({outcome.code}): {outcome.message}", "-error")
+            code = f" ({outcome.code})" if outcome.code is not None else ""
+            self._status(f"rejected{code}: {outcome.message}", "-error")
         else:
             self._lock(outcome, f"outcome unknown: {outcome.message} Check open orders before "
                                 "sending again; esc closes")
 
-    def _lock(self, outcome: Any, message: str) -> None:
+    def _lock(self, outcome: OrderOutcome | None, message: str) -> None:
         self._stage = "locked"
         self._unknown_outcome = outcome
         self.query_one("#keys", Static).update("esc close")
