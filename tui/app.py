@@ -61,6 +61,7 @@ HELP = (
         ("l", "liquidations: this symbol ↔ all symbols"),
         ("m", "liquidations: cycle the minimum size filter"),
         ("t", "show the tapes (trades, liquidations) in compact layouts"),
+        ("p", "open orders ↔ positions in compact layouts"),
         ("ctrl+t", "light / dark theme"),
         ("r", "reload balances, positions and open orders"),
     )),
@@ -121,6 +122,7 @@ class CoinmApp(App[int]):
         Binding("l", "all_liquidations", "All liqs"),
         Binding("m", "liq_min", "Liq min", show=False),
         Binding("t", "toggle_tapes", "Tapes", show=False),
+        Binding("p", "toggle_positions", "Orders/Positions", show=False),
         Binding("r", "refresh_account", "Reload", show=False),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
         Binding("q", "quit", "Quit"),
@@ -152,14 +154,15 @@ class CoinmApp(App[int]):
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield Ladder(id="ladder")
-            with Vertical(id="center"):
-                yield KlineChart(id="chart")
+            with Vertical(id="work"):
+                with Horizontal(id="upper"):
+                    yield KlineChart(id="chart")
+                    with Vertical(id="right"):
+                        yield TradesTape(id="trades")
+                        yield LiquidationTape(id="liquidations")
                 with Horizontal(id="account"):
                     yield OpenOrders(id="orders")
                     yield Positions(id="positions")
-            with Vertical(id="right"):
-                yield TradesTape(id="trades")
-                yield LiquidationTape(id="liquidations")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -342,6 +345,9 @@ class CoinmApp(App[int]):
 
     def action_toggle_tapes(self) -> None:
         self.toggle_class("-show-tapes")
+
+    def action_toggle_positions(self) -> None:
+        self.toggle_class("-show-positions")
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"

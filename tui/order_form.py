@@ -334,7 +334,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         price: Decimal | None = None,
         order_type: str = "LIMIT",
         submit: Callable[[OrderRequest], Awaitable[OrderOutcome]],
-        context_provider: Callable[[], OrderContext] | None = None,
+        context_provider: Callable[[], OrderContext | None] | None = None,
     ) -> None:
         super().__init__()
         if side not in SIDES:
@@ -581,6 +581,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             context = self._context_provider()
         except Exception as exc:  # a failing feed must not take the form down
             self._status(f"market data unavailable: {exc}", "-warning")
+            return
+        if context is None:  # the feed is between sessions: keep the last snapshot
             return
         if context != self.context:
             self.context = context

@@ -84,7 +84,7 @@ class OpenOrders(DataTable[Any]):
             self.order = order
             super().__init__()
 
-    COLUMNS = ("Symbol", "Side", "Type", "Price", "Filled/Qty", "Status", "TIF", "RC", "Id")
+    COLUMNS = ("Symbol", "Side", "Type", "Price", "Filled", "Status", "TIF", "RC", "Id")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)

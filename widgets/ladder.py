@@ -105,6 +105,7 @@ class Ladder(Widget, can_focus=True):
         self._seen: tuple[object, ...] = ()
         self._prices: list[Decimal | None] = []
         self._painted_theme = ""
+        self._widths = (12, 9, 9)
         self.paints = 0
         """Rows rebuilt, for the benchmarks."""
 
@@ -193,14 +194,29 @@ class Ladder(Widget, can_focus=True):
         bar_room = width
         own_by_row = self._own_by_row(own, step) if own else {}
         last_row = self._row_price(last, step, "ask") if last is not None else None
+        shown = [*reversed(asks), *bids]
+        texts = [(fmt_grouped(lv.price, step), fmt_compact(lv.qty), fmt_compact(lv.cum)) for lv in shown]
+        pw = max((len(t[0]) for t in texts), default=8)
+        sw = max((len(t[1]) for t in texts), default=4) + 1
+        cw = max((len(t[2]) for t in texts), default=4) + 1
+        spare = max(0, width - 2 - pw - sw - cw)
+        # spread the spare room evenly, so the columns sit under the header wherever the width
+        pad_p, pad_s = spare // 3, spare // 3
+        pw, sw, cw = pw + pad_p, sw + pad_s, cw + spare - pad_p - pad_s
+        self._widths = (pw, sw, cw)
         rows: list[_Row] = []
-        pad = n_ask - len(asks)
-        rows.extend(_Row("empty", None, "", 0, False, "", False) for _ in range(pad))
-        for lv in reversed(asks):
-            rows.append(self._level_row("ask", lv, step, biggest, bar_room, own_by_row, last_row))
-        rows.append(_Row("mid", None, self._mid_text(book, bids, asks, step), 0, False, "", False))
-        for lv in bids:
-            rows.append(self._level_row("bid", lv, step, biggest, bar_room, own_by_row, last_row))
+        rows.extend(_Row("empty", None, "", 0, False, "", False) for _ in range(n_ask - len(asks)))
+        for i, lv in enumerate(shown):
+            if i == len(asks):
+                rows.append(_Row("mid", None, self._mid_text(book, bids, asks, step, width), 0, False, "", False))
+            kind = "ask" if i < len(asks) else "bid"
+            p, q, c = texts[i]
+            text = f"{p:>{pw}}{q:>{sw}}{c:>{cw}}"
+            bar = int(lv.qty * bar_room / biggest) if biggest else 0
+            rows.append(_Row(kind, lv.price, text, bar, lv.price == self.cursor_price,
+                             own_by_row.get((kind, lv.price), ""), last_row is not None and lv.price == last_row))
+        if not bids:
+            rows.append(_Row("mid", None, self._mid_text(book, bids, asks, step, width), 0, False, "", False))
         rows.extend(_Row("empty", None, "", 0, False, "", False) for _ in range(n_bid - len(bids)))
         self.paints += 1
         return rows
@@ -218,17 +234,7 @@ class Ladder(Widget, can_focus=True):
             out[(kind, self._row_price(price, step, kind))] = side
         return out
 
-    def _level_row(
-        self, kind: str, lv: Level, step: Decimal, biggest: Decimal, room: int,
-        own: dict[tuple[str, Decimal], str], last_row: Decimal | None,
-    ) -> _Row:
-        price_text = fmt_grouped(lv.price, step)
-        text = f"{price_text:>12} {fmt_compact(lv.qty):>8} {fmt_compact(lv.cum):>8}"
-        bar = int(lv.qty * room / biggest) if biggest else 0
-        return _Row(kind, lv.price, text, bar, lv.price == self.cursor_price,
-                    own.get((kind, lv.price), ""), last_row is not None and lv.price == last_row)
-
-    def _mid_text(self, book: OrderBook, bids: list[Level], asks: list[Level], step: Decimal) -> str:
+    def _mid_text(self, book: OrderBook, bids: list[Level], asks: list[Level], step: Decimal, width: int) -> str:
         if not bids or not asks:
             return "  (one side empty)" if bids or asks else "  (no book yet)"
         spread = asks[0].price - bids[0].price
@@ -238,8 +244,10 @@ class Ladder(Widget, can_focus=True):
         ask_sz = asks[n - 1].cum
         imb = (bid_sz - ask_sz) / (bid_sz + ask_sz) * 100 if bid_sz + ask_sz else Decimal(0)
         tick = book.tick_size
-        return (f"  spread {fmt_grouped(spread, tick)}  mid {fmt_grouped(mid, tick / 2)}"
-                f"  imb {imb:+.0f}%")
+        text = f"  spread {fmt_grouped(spread, tick)}  mid {fmt_grouped(mid, tick / 2)}  imb {imb:+.0f}%"
+        if len(text) > width:
+            text = f" spr {fmt_grouped(spread, tick)} imb {imb:+.0f}%"
+        return text
 
     def _header(self, book: OrderBook, synced: bool) -> Strip:
         width = self.size.width
@@ -248,8 +256,9 @@ class Ladder(Widget, can_focus=True):
             style = self.get_component_rich_style("ladder--stale")
             return Strip([Segment(f" STALE: {reason}"[:width].ljust(width), style)], width)
         style = self.get_component_rich_style("ladder--header")
-        group = f"x{self.group_ticks}" if self.group_ticks > 1 else ""
-        text = f"{'price' + group:>12} {'size':>8} {'cum':>8}"
+        group = f"×{self.group_ticks}" if self.group_ticks > 1 else ""
+        pw, sw, cw = self._widths
+        text = f"  {'price' + group:>{pw}}{'size':>{sw}}{'cum':>{cw}}"
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
     def _render_row(self, row: _Row, width: int) -> Strip:
