@@ -3,8 +3,8 @@
 * A listenKey comes from the WebSocket API (``userDataStream.start``); the stream is a
   :class:`feeds.streams.StreamClient` in raw mode on ``<stream_url>/ws/<listenKey>`` (it
   reconnects by itself after drops).
-* The key is kept alive with ``userDataStream.ping`` every ``keepalive_s`` (30 min; keys
-  live 60 min).
+* The key is kept alive with ``userDataStream.ping`` (by ``apiKey``, as the futures API
+  takes it) every ``keepalive_s`` (30 min; keys live 60 min).
 * ``listenKeyExpired`` on the stream, or ``-1125`` from a keepalive, means the key is gone:
   a new key is started and the stream reconnects to it.
 * Every event is parsed with :func:`feeds.models.parse_user_event` and handed to
@@ -102,7 +102,7 @@ class UserDataStream:
         while True:
             await asyncio.sleep(self.keepalive_s)
             try:
-                await self.wsapi.user_stream_ping(self._key)
+                await self.wsapi.user_stream_ping()
                 self.keepalives += 1
             except VenueError as exc:
                 if exc.code == -1125:
@@ -176,7 +176,7 @@ class UserDataStream:
         key, self._key = self._key, None
         if stop_key and key is not None:
             with contextlib.suppress(VenueError, OutcomeUnknown, ConnectionError, asyncio.TimeoutError):
-                await asyncio.wait_for(self.wsapi.user_stream_stop(key), 3)
+                await asyncio.wait_for(self.wsapi.user_stream_stop(), 3)
         self._set_own(FeedStatus.CLOSED, "closed")
 
     def __repr__(self) -> str:

@@ -425,11 +425,15 @@ class WsApiClient:
         return str(result["listenKey"])
 
     async def user_stream_ping(self, listen_key: str | None = None) -> None:
-        """``userDataStream.ping``: extend the key by 60 min (``-1125``: it is gone)."""
+        """``userDataStream.ping``: extend the account's key by 60 min (``-1125``: it is gone).
+
+        The futures WebSocket API identifies the key by ``apiKey`` alone; ``listen_key`` is
+        only sent when given explicitly.
+        """
         await self.request("userDataStream.ping", {"listenKey": listen_key})
 
     async def user_stream_stop(self, listen_key: str | None = None) -> None:
-        """``userDataStream.stop``."""
+        """``userDataStream.stop`` (by ``apiKey``; ``listen_key`` only when given)."""
         await self.request("userDataStream.stop", {"listenKey": listen_key})
 
     def __repr__(self) -> str:
