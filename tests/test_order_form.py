@@ -394,17 +394,24 @@ async def test_escape_cancels_without_calling_submit() -> None:
 
 
 async def test_context_provider_keeps_percent_price_live() -> None:
-    contexts = [make_context()]
-    app = FormHost(lambda: OrderForm(contexts[0], side="SELL", price=Decimal("84000"),
-                                     submit=RecordingWorkflow(contexts[0]).submit,
+    first = make_context()
+    contexts: list[OrderContext | None] = [first]
+    app = FormHost(lambda: OrderForm(first, side="SELL", price=Decimal("84000"),
+                                     submit=RecordingWorkflow(first).submit,
                                      context_provider=lambda: contexts[-1]))
     async with app.run_test(size=(100, 40)) as pilot:
         form = await started(pilot)
         await pilot.press("1")
         assert text_of(form, "#why-price") == ""
+        contexts.append(None)  # a provider with nothing to say keeps the last snapshot
+        await pilot.pause(OrderForm.POLL_INTERVAL * 2)
+        assert form.context is first
         # The mark rallies to 90000: a sell at 84000 is now below 90000 x 0.95 = 85500.
         contexts.append(make_context(mark_price=Decimal("90000.0")))
-        await pilot.pause(OrderForm.POLL_INTERVAL * 3)
+        for _ in range(40):  # the poll timer picks it up within a few intervals
+            await pilot.pause(OrderForm.POLL_INTERVAL / 2)
+            if form.context is contexts[-1]:
+                break
         assert "below 85500" in text_of(form, "#why-price")
         assert "mark 90000.0" in text_of(form, "#preview")
 
