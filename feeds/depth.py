@@ -172,6 +172,13 @@ class DepthFeed:
                 delay = min(self.retry_max, delay * 2)
                 self._need.set()
                 continue
+            except Exception as exc:  # noqa: BLE001 - keep the task alive; a bug shows in last_error
+                log.exception("%s book: unexpected snapshot failure", self.symbol)
+                self._failed(f"snapshot failed: {type(exc).__name__}: {exc}")
+                await self._sleep(delay)
+                delay = min(self.retry_max, delay * 2)
+                self._need.set()
+                continue
             if self._closed:
                 break
             if self.sync.synced:

@@ -229,7 +229,7 @@ class StreamClient:
                 self.state.reconnects += 1
             first = False
             try:
-                ws, url_streams = await self._open()
+                opened_ws = await self._open()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every connect failure means: retry later
@@ -243,6 +243,9 @@ class StreamClient:
                 log.warning("%s stream: %s; retrying in %.1f s", self.name, reason, delay)
                 await self._sleep(delay)
                 continue
+            if opened_ws is None:  # closed while connecting
+                break
+            ws, url_streams = opened_ws
             opened = time.monotonic()
             reason = await self._session(ws, url_streams)
             if self._closed:
@@ -344,7 +347,7 @@ class StreamClient:
             return f"{self.base_url}/stream", []
         return f"{self.base_url}/stream?streams=" + "/".join(urllib.parse.quote(s, safe="@!_") for s in included), included
 
-    async def _open(self) -> tuple[ClientConnection, list[str]]:
+    async def _open(self) -> tuple[ClientConnection, list[str]] | None:
         async with self._ctl_lock:
             url, included = self._url()
             ws = await connect(
@@ -359,7 +362,7 @@ class StreamClient:
             )
             if self._closed:
                 await ws.close(1000, "client closing")
-                raise asyncio.CancelledError
+                return None
             self._ws = ws
             self._close_reason = None
             self._sent.clear()

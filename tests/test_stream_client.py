@@ -322,3 +322,28 @@ async def test_bad_stream_name_is_refused_at_handshake(stepped_sim: SimExchange)
     await probe.until(lambda: c.state.reconnects >= 1)
     assert "HTTP 400" in c.state.reason
     await stop(c, task)
+
+
+async def test_server_pings_are_answered_and_async_on_connect(tmp_path: Any) -> None:
+    # The venue pings every 3 minutes and drops connections that do not pong; here every 50 ms.
+    sim = SimExchange(seed=7, data_dir=tmp_path / "sim", realtime=False, ping_interval=0.05)
+    await sim.start()
+    try:
+        probe = Probe()
+        connected = asyncio.Event()
+
+        async def on_connect() -> None:
+            await asyncio.sleep(0)
+            connected.set()
+
+        assert sim.urls is not None
+        c = StreamClient(sim.urls.stream, name="market", streams=["btcusd_perp@aggTrade"], on_message=probe.on_message,
+                         on_connect=on_connect, on_state=probe.on_state, ping_interval=None,
+                         silent_reconnect_after=None)
+        task = await running(c)
+        await asyncio.wait_for(connected.wait(), 5)
+        await probe.until(lambda: bool(sim._conns) and all(conn.ws.latency > 0 for conn in sim._conns))
+        assert c.state.reconnects == 0 and c.connected
+        await stop(c, task)
+    finally:
+        await sim.stop()
