@@ -89,7 +89,7 @@ class FeedState:
     since: float = 0.0
     """``time.monotonic()`` when the status last changed."""
     reconnects: int = 0
-    """Connections opened after the first one."""
+    """Connection attempts after the first one (failed attempts count too)."""
     messages: int = 0
     """Data frames delivered to ``on_message`` (control replies not counted)."""
     malformed: int = 0
