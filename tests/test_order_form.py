@@ -475,3 +475,44 @@ async def test_rejection_without_a_code_reads_cleanly() -> None:
         assert text_of(form, "#status") == (
             "rejected: The same order is already being sent: wait for its result.")
         assert app.screen is form
+
+
+async def test_stop_market_from_a_ladder_price_checks_the_trigger() -> None:
+    context = make_context(confirm=False)
+    app, workflow = host(RecordingWorkflow(context), context, order_type="STOP_MARKET",
+                         price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        assert form.query_one("#in-stop_price", Input).value == "87000.0"
+        await pilot.press("2")
+        # A BUY stop below the last price (88000.1) would fire at once.
+        assert "already passed" in text_of(form, "#why-stop_price")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert form.query_one("#in-stop_price", Input).value == "88000.2"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert workflow.calls[0].to_params() == {
+        "symbol": "BTCUSD_PERP", "side": "BUY", "type": "STOP_MARKET", "positionSide": "BOTH",
+        "quantity": "2", "stopPrice": "88000.2", "workingType": "CONTRACT_PRICE",
+    }
+
+
+async def test_trailing_stop_steps_the_callback_rate() -> None:
+    context = make_context(confirm=False)
+    app, workflow = host(RecordingWorkflow(context), context, side="SELL",
+                         order_type="TRAILING_STOP_MARKET")
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        assert form.focused is form.query_one("#in-callback_rate")
+        await pilot.press("up", "up", "up")
+        assert form.query_one("#in-callback_rate", Input).value == "0.3"
+        await pilot.press("tab", "tab", "4", "enter")  # activation left empty: it is optional
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert workflow.calls[0].to_params() == {
+        "symbol": "BTCUSD_PERP", "side": "SELL", "type": "TRAILING_STOP_MARKET",
+        "positionSide": "BOTH", "quantity": "4", "callbackRate": "0.3",
+        "workingType": "CONTRACT_PRICE",
+    }

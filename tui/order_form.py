@@ -45,7 +45,7 @@ SIDES = ("BUY", "SELL")
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
 WORKING_TYPES = ("CONTRACT_PRICE", "MARK_PRICE")
 
-NUMERIC_FIELDS = ("price", "stop_price", "activation_price", "callback_rate", "quantity")
+NUMERIC_FIELDS = ("price", "stop_price", "callback_rate", "activation_price", "quantity")
 """The :class:`OrderRequest` fields typed as text."""
 PRICE_FIELDS = frozenset({"price", "stop_price", "activation_price"})
 
@@ -383,12 +383,16 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
                         SIDES, self._initial_side, id="in-side",
                         value_styles={"BUY": "$text-success", "SELL": "$text-error"}))
                     yield from self._row("type", Choice(ORDER_TYPES, self._initial_type, id="in-type"))
-                    for name in ("price", "stop_price", "activation_price"):
+                    for name in ("price", "stop_price"):
                         yield from self._row(name, StepInput(name, prefill[name], price_hint))
                     yield from self._row(
                         "callback_rate",
                         StepInput("callback_rate", "",
                                   f"{fmt_plain(CALLBACK_RATE_MIN)} to {fmt_plain(CALLBACK_RATE_MAX)}"),
+                    )
+                    yield from self._row(
+                        "activation_price",
+                        StepInput("activation_price", prefill["activation_price"], "optional"),
                     )
                     yield from self._row(
                         "quantity", StepInput("quantity", "", f"step {fmt_plain(info.step_size)}")
