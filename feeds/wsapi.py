@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 
 from feeds.errors import OutcomeUnknown, VenueError
 from feeds.filters import OrderRequest
@@ -318,17 +319,34 @@ class WsApiClient:
         """
         params = dict(params or {})
         attempts = 1 if method in MUTATING_METHODS else 2
-        for attempt in range(attempts):
+        attempt = 0
+        unsent = 0
+        while True:
             ws = await self._ensure()
+            if ws.state is not State.OPEN:
+                # Closing under us and the reader has not noticed yet: nothing was sent, so
+                # open a fresh connection (any method, once).
+                self._forget(ws)
+                unsent += 1
+                if unsent > 1:
+                    raise WsApiUnavailable(f"{self.name}: {method}: connection keeps closing")
+                continue
             try:
                 return await self._call(ws, method, self._prepare(method, params, signed),
                                         retry_read=attempt + 1 < attempts)
             except _Dropped as exc:
-                if attempt + 1 >= attempts:
+                self._forget(ws)
+                attempt += 1
+                if attempt >= attempts:
                     if method in MUTATING_METHODS:
                         raise OutcomeUnknown(method, None, f"connection dropped: {exc}") from None
                     raise WsApiUnavailable(f"{self.name}: {method}: {exc}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _forget(self, ws: ClientConnection) -> None:
+        if self._ws is ws:
+            self._ws = None
+            self.logged_on = False
+            self._set(FeedStatus.RECONNECTING, "connection closed")
 
     async def _call(self, ws: ClientConnection, method: str, params: dict[str, Any], *, retry_read: bool) -> Any:
         rid = f"c{next(self._ids)}"
@@ -342,6 +360,7 @@ class WsApiClient:
             await ws.send(orjson.dumps(frame).decode())
         except ConnectionClosed:
             self._pending.pop(rid, None)
+            self._forget(ws)
             if method in MUTATING_METHODS:
                 # websockets raises before writing when the socket is already closed, but a
                 # partial write cannot be excluded: treat as unknown rather than "not sent".

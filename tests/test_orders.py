@@ -197,3 +197,33 @@ async def test_journal_survives_restart_and_holds_no_secrets(rig: Rig, tmp_path:
     assert isinstance(secret, str)
     for needle in (DEMO_API_KEY, secret, "abc123sig", "zzz", "signature"):
         assert needle.encode() not in raw
+
+
+async def test_lost_cancel_reply_is_resolved_by_status(stepped_sim: SimExchange, tmp_path: Path) -> None:
+    r = Rig(stepped_sim, Journal(tmp_path / "j.sqlite3"), timeout=0.3)
+    try:
+        placed = await r.submit(limit(r.sim, 1))
+        r.sim.faults.lose_reply("order.cancel")
+        out = await r.om.cancel(SYM, placed.order_id)
+        assert out.status == "accepted" and out.resolved and out.order_status == "CANCELED"
+        assert r.account.open_orders() == []
+    finally:
+        await r.api.close()
+        r.journal.close()
+
+
+async def test_user_events_are_journaled_with_fills(rig: Rig) -> None:
+    from feeds.models import parse_user_event
+
+    ev = parse_user_event({
+        "e": "ORDER_TRADE_UPDATE", "E": 5, "T": 5,
+        "o": {"s": SYM, "c": "cid-9", "S": "BUY", "o": "LIMIT", "f": "GTC", "q": "1", "p": "50000.0",
+              "ap": "50000.0", "sp": "0", "x": "TRADE", "X": "FILLED", "i": 9, "l": "1", "z": "1",
+              "L": "50000.0", "ma": "BTC", "N": "BTC", "n": "0.00000010", "T": 5, "t": 77, "rp": "0",
+              "b": "0", "a": "0", "m": False, "R": False, "wt": "CONTRACT_PRICE", "ot": "LIMIT",
+              "ps": "BOTH", "cp": False}})
+    rig.om.on_user_event(ev)
+    entries = rig.journal.recent(5, client_order_id="cid-9")
+    assert [(e.kind, e.order_id) for e in entries] == [("event", 9), ("fill", 9)]
+    assert entries[1].payload["tradeId"] == 77 and entries[1].payload["price"] == "50000.0"
+    assert rig.account.fills[-1].trade_id == 77
