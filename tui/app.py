@@ -422,8 +422,8 @@ class CoinmApp(App[int]):
             self.notify(f"{what} {outcome.order_status or 'accepted'} · id {outcome.order_id}",
                         title=outcome.client_order_id or what)
         elif outcome.status == "rejected":
-            self.notify(f"{outcome.code}: {outcome.message}", title=f"{what} rejected", severity="error",
-                        timeout=10)
+            code = f"{outcome.code}: " if outcome.code is not None else ""
+            self.notify(f"{code}{outcome.message}", title=f"{what} rejected", severity="error", timeout=10)
         else:
             self.notify(outcome.message or "outcome unknown: check open orders", title=f"{what} unknown",
                         severity="warning", timeout=15)

@@ -62,6 +62,7 @@ class KlineChart(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         width = max(self.size.width, 20)
+        height = max(self.size.height, 6)
         # one candle needs ~2 cells to read; the y axis labels take ~10
         room = max((width - 12) // 2, 5)
         bars = m.klines[-room:]
@@ -71,6 +72,9 @@ class KlineChart(PlotextPlot):
             plt.title(f"{title} · loading history…" if not m.klines_loaded else f"{title} · no candles")
             return
         xs = list(range(len(bars)))
+        labels = [time.strftime("%H:%M" if m.interval[-1] in "mh" else "%m-%d", time.gmtime(k.open_time / 1000))
+                  for k in bars]
+        step = max(len(xs) // 6, 1)
         data = {
             "Open": [float(k.open) for k in bars],
             "Close": [float(k.close) for k in bars],
@@ -78,16 +82,14 @@ class KlineChart(PlotextPlot):
             "Low": [float(k.low) for k in bars],
         }
         plt.candlestick(xs, data)
-        if m.kline_kind == "trade" and self.size.height >= 14:
-            # volume as a faint bar band under the candles, scaled into the lowest fifth
-            lo = min(data["Low"])
-            hi = max(data["High"])
-            top_vol = max((float(k.volume) for k in bars), default=0.0) or 1.0
+        if m.kline_kind == "trade" and height >= 12:
+            # volume as a histogram in a band under the candles (a fifth of the height)
+            lo, hi = min(data["Low"]), max(data["High"])
             span = (hi - lo) or 1.0
-            base = lo - span * 0.25
-            plt.bar(xs, [base + span * 0.2 * float(k.volume) / top_vol for k in bars],
-                    minimum=base, color="gray", width=0.3, marker="▁")
+            base = lo - span * 0.3
+            top_volume = max(float(k.volume) for k in bars) or 1.0
+            plt.bar(xs, [base + span * 0.25 * float(k.volume) / top_volume for k in bars],
+                    minimum=base, color="gray", width=0.5, marker="sd")
             plt.ylim(base, hi + span * 0.02)
-        plt.title(f"{title} · close {bars[-1].close}")
-        step = max(len(xs) // 6, 1)
-        plt.xticks(xs[::step], [time.strftime("%H:%M" if m.interval[-1] in "mh" else "%m-%d", time.gmtime(k.open_time / 1000)) for k in bars[::step]])
+        plt.title(f"{title} · close {bars[-1].close} · vol {bars[-1].volume}")
+        plt.xticks(xs[::step], labels[::step])
