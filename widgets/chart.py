@@ -74,7 +74,6 @@ class KlineChart(PlotextPlot):
         xs = list(range(len(bars)))
         labels = [time.strftime("%H:%M" if m.interval[-1] in "mh" else "%m-%d", time.gmtime(k.open_time / 1000))
                   for k in bars]
-        step = max(len(xs) // 6, 1)
         data = {
             "Open": [float(k.open) for k in bars],
             "Close": [float(k.close) for k in bars],
@@ -91,5 +90,6 @@ class KlineChart(PlotextPlot):
             plt.bar(xs, [base + span * 0.25 * float(k.volume) / top_volume for k in bars],
                     minimum=base, color="gray", width=0.5, marker="sd")
             plt.ylim(base, hi + span * 0.02)
-        plt.title(f"{title} · close {bars[-1].close} · vol {bars[-1].volume}")
-        plt.xticks(xs[::step], labels[::step])
+        # time range in the title: plotext's own x labels shift by a cell from run to run
+        plt.title(f"{title} · {labels[0]}→{labels[-1]} UTC · close {bars[-1].close} · vol {bars[-1].volume}")
+        plt.xticks([], [])
