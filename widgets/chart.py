@@ -45,7 +45,7 @@ class KlineChart(PlotextPlot):
         m = self._market
         if m is None or self.size.width <= 0:
             return
-        key = (m.klines_version, m.info.symbol, m.kline_kind, m.interval, self.size)
+        key = (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded, self.size)
         if key == self._seen:
             return
         now = self._clock()  # type: ignore[operator]
