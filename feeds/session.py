@@ -257,8 +257,14 @@ class DashboardSession:
             self.wsapi, self.account, journal=journal, venue=self.venue.name,
             cancel_all_rest=lambda symbol: self._signed_rest("DELETE", "allOpenOrders", {"symbol": symbol}),
         )
-        self.userdata = UserDataStream(self.wsapi, self.venue.stream_url or "", on_event=self.account.apply)
+        self.userdata = UserDataStream(
+            self.wsapi, self.venue.stream_url or "", on_event=self.orders.on_user_event,
+            on_connect=self._on_user_connect,
+        )
         self._spawn(self.userdata.run(), "user stream")
+
+    async def _on_user_connect(self) -> None:
+        # events may have been missed while the stream was down: reload what they would have told
         await self.refresh_account()
 
     async def refresh_account(self) -> None:
