@@ -9,6 +9,7 @@ like a credential are dropped from payloads before they reach the database.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -42,8 +43,10 @@ CREATE INDEX IF NOT EXISTS journal_cid ON journal(client_order_id);
 
 
 def default_journal_path() -> Path:
-    """``<XDG data dir>/coinm/journal.sqlite3``."""
-    return platformdirs.user_data_path("coinm") / "journal.sqlite3"
+    """``$COINM_DATA_DIR/journal.sqlite3``, else ``<XDG data dir>/coinm/journal.sqlite3``."""
+    override = os.environ.get("COINM_DATA_DIR")
+    base = Path(override).expanduser() if override else platformdirs.user_data_path("coinm")
+    return base / "journal.sqlite3"
 
 
 def scrub(value: Any) -> Any:

@@ -19,6 +19,7 @@ def _sim_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep demo credentials out of the real XDG data dir for every test."""
     path = tmp_path / "sim-data"
     monkeypatch.setenv("COINM_SIM_DATA_DIR", str(path))
+    monkeypatch.setenv("COINM_DATA_DIR", str(tmp_path / "coinm-data"))  # the order journal
     return path
 
 

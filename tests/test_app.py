@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from textual.widgets import DataTable
 
 from feeds.filters import OrderRequest
 from feeds.sim import SimExchange
 from tests.app_support import make_app, ready, until
 from tui.app import CoinmApp
 from tui.order_form import OrderForm
-from tui.screens import ConfirmScreen, HelpScreen, SymbolSwitcher
+from tui.screens import ConfirmScreen, HelpScreen, JournalScreen, SymbolSwitcher
 from widgets.account import OpenOrders
 from widgets.chart import KlineChart
 from widgets.ladder import Ladder
@@ -164,6 +165,15 @@ async def test_limit_order_from_the_ladder_shows_then_cancels_with_confirmation(
         await until(pilot, lambda: not s.account.open_orders("BTCUSD_PERP") and table.row_count == 0,
                     "order cancelled")
         assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+
+        await pilot.press("j")
+        await until(pilot, lambda: isinstance(app.screen, JournalScreen), "journal")
+        rows = [app.screen.query_one(DataTable).get_row_at(i)
+                for i in range(app.screen.query_one(DataTable).row_count)]
+        mine = [r for r in rows if r[4] == order.client_order_id]
+        kinds = {r[2] for r in mine}
+        assert {"request", "reply", "outcome", "event"} <= kinds
+        assert not any("signature" in str(r) or "apiKey" in str(r) for r in rows)
 
 
 async def test_cancel_all_asks_first_and_no_means_nothing_sent(sim: SimExchange) -> None:

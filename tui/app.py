@@ -25,7 +25,7 @@ from feeds.filters import OrderRequest
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession, SessionError
 from tui.order_form import OrderContext, OrderForm
-from tui.screens import ConfirmScreen, HelpScreen, ModifyScreen, SymbolSwitcher, symbol_rows
+from tui.screens import ConfirmScreen, HelpScreen, JournalScreen, ModifyScreen, SymbolSwitcher, symbol_rows
 from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
 from widgets.ladder import Ladder
@@ -64,6 +64,7 @@ HELP = (
         ("p", "open orders ↔ positions in compact layouts"),
         ("ctrl+t", "light / dark theme"),
         ("r", "reload balances, positions and open orders"),
+        ("j", "order journal (requests, replies, fills; f: fills only)"),
     )),
     ("Ladder", (
         ("up / down", "move the cursor one row"),
@@ -124,6 +125,7 @@ class CoinmApp(App[int]):
         Binding("t", "toggle_tapes", "Tapes", show=False),
         Binding("p", "toggle_positions", "Orders/Positions", show=False),
         Binding("r", "refresh_account", "Reload", show=False),
+        Binding("j", "journal", "Journal"),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -345,6 +347,14 @@ class CoinmApp(App[int]):
 
     def action_toggle_tapes(self) -> None:
         self.toggle_class("-show-tapes")
+
+    def action_journal(self) -> None:
+        session = self.session
+        journal = session.orders.journal if session is not None and session.orders is not None else None
+        if journal is None:
+            self.notify("No order journal: trading is not set up", severity="warning")
+            return
+        self.push_screen(JournalScreen(journal))
 
     def action_toggle_positions(self) -> None:
         self.toggle_class("-show-positions")

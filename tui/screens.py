@@ -1,7 +1,8 @@
-"""Modal screens of the dashboard: help, symbol switcher, yes/no confirmation."""
+"""Modal screens of the dashboard: help, symbol switcher, confirmation, modify, order journal."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
@@ -10,16 +11,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from feeds.account import OpenOrder
 from feeds.decimals import D, DecimalParseError, fmt_grouped, fmt_plain, fmt_step
 from feeds.filters import OrderRequest, validate_order
+from feeds.journal import Journal, JournalEntry
 from feeds.models import MiniTicker
 from feeds.symbols import SymbolInfo
 
-__all__ = ["ConfirmScreen", "HelpScreen", "ModifyScreen", "SymbolSwitcher", "symbol_rows"]
+__all__ = [
+    "ConfirmScreen", "HelpScreen", "JournalScreen", "ModifyScreen", "SymbolSwitcher", "journal_rows",
+    "symbol_rows",
+]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -214,3 +219,72 @@ class ModifyScreen(ModalScreen["tuple[Decimal, Decimal] | None"]):
             self.dismiss(result)
         else:
             self.query_one("#modify-error", Static).update(result)
+
+
+def journal_rows(entries: Iterable[JournalEntry]) -> list[tuple[str, ...]]:
+    """Table rows for journal entries, newest first: time, kind, method, ids and a summary."""
+    rows = []
+    for e in reversed(list(entries)):
+        p = e.payload if isinstance(e.payload, dict) else {}
+        if e.kind == "fill":
+            what = f"{p.get('side', '')} {p.get('qty', '')} @ {p.get('price', '')}"
+        elif e.kind == "event":
+            o = p.get("o", {}) if isinstance(p.get("o"), dict) else {}
+            what = f"{o.get('x', '')}/{o.get('X', '')} {o.get('S', '')} {o.get('q', '')} @ {o.get('p', '')}".strip()
+        elif e.kind == "outcome":
+            what = f"{p.get('status', '')} {p.get('order_status') or ''} {p.get('message') or ''}".strip()
+        elif e.kind == "error":
+            what = f"{p.get('code', '')} {p.get('msg', '')}"
+        else:
+            what = " ".join(f"{k}={v}" for k, v in p.items() if k in ("symbol", "side", "type", "quantity", "price", "status"))
+        stamp = time.strftime("%m-%d %H:%M:%S", time.gmtime(e.ts_ms / 1000))
+        rows.append((stamp, e.venue, e.kind, e.method or "", e.client_order_id or "",
+                     str(e.order_id or ""), what[:80]))
+    return rows
+
+
+class JournalScreen(ModalScreen[None]):
+    """The local order journal (requests, replies, outcomes, order events, fills)."""
+
+    BINDINGS = [
+        Binding("escape,j,q", "dismiss", "Close"),
+        Binding("f", "fills", "Fills only"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    DEFAULT_CSS = """
+    JournalScreen { align: center middle; }
+    JournalScreen > Vertical { width: 96%; height: 90%; border: thick $accent; background: $surface; }
+    JournalScreen DataTable { height: 1fr; }
+    JournalScreen .hint { color: $text-muted; }
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__()
+        self._journal = journal
+        self._fills_only = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("", id="journal-title")
+            yield DataTable(id="journal-table", cursor_type="row", zebra_stripes=True)
+            yield Static("f fills only / everything · r reload · Esc close", classes="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Time (UTC)", "Venue", "Kind", "Method", "Client id", "Order id", "What")
+        self.action_reload()
+
+    def action_fills(self) -> None:
+        self._fills_only = not self._fills_only
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        entries = self._journal.recent(500, kind="fill" if self._fills_only else None)
+        table = self.query_one(DataTable)
+        table.clear()
+        for row in journal_rows(entries):
+            table.add_row(*row)
+        scope = "fills" if self._fills_only else "entries"
+        self.query_one("#journal-title", Static).update(
+            f" Order journal · {len(entries)} {scope} · {self._journal.path}")
