@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import secrets
 import time
 import urllib.parse
@@ -42,6 +43,9 @@ LISTEN_KEY_TTL_MS = 60 * 60 * 1000
 MAX_STREAMS = 1024
 MAX_INCOMING_PER_S = 10
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+_UUID_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+"""Stream control ids: the spec says unsigned INT, but Binance's official COIN-M SDK sends a UUID
+string (it uses integers only for the options venue, which rejects strings) and works live."""
 
 
 @dataclass(frozen=True)
@@ -679,7 +683,8 @@ class SimExchange:
         rid = req.get("id")
         if "method" not in req:
             return err(2, "Invalid request: missing field `method`", rid)
-        if not (isinstance(rid, int) and not isinstance(rid, bool) and rid >= 0):
+        uint = isinstance(rid, int) and not isinstance(rid, bool) and rid >= 0
+        if not (uint or (isinstance(rid, str) and _UUID_ID.match(rid))):
             return err(2, "Invalid request: request ID must be an unsigned integer", rid)
         method = req["method"]
         params = req.get("params", [])
