@@ -1,0 +1,277 @@
+"""The dashboard under load: frames, loop lag, event-to-screen, keystrokes, CPU, memory, start-up.
+
+Every run uses three processes so no figure is borrowed from another part:
+
+* the simulated exchange, alone (``coinm sim --speed N``): its CPU is its own, on its own core;
+* the dashboard (``python -m bench.ui_probe firehose``): the real ``CoinmApp`` and
+  ``DashboardSession``, headless at 160x48, connected over loopback with the demo account; it
+  measures itself (see :mod:`bench.ui_probe` for what a paint, an arrival and a keystroke are)
+  and prints its figures as JSON;
+* this one, which starts both and prints the tables.
+
+Scenarios: the symbol's streams at the real message rate (sim ``speed=1``), at 100x
+(``speed=100``: 100x the trades, book changes, liquidations; the periodic streams such as
+``depth@100ms``, ``markPrice@1s`` and ``!miniTicker@arr`` keep their cadence, the depth events
+get 100x fuller), and 100x with liquidations switched to ``!forceOrder@arr`` (the ``l`` key;
+``!miniTicker@arr`` is always subscribed). Keystrokes are timed under the 100x firehose.
+Start-up is ``coinm`` itself (embedded sim) spawned on a pty at 160x48, from just before the
+spawn to the end of the first paint with every ladder row filled from a synced book.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import print_table, register
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+TARGETS = {
+    "fps": 30.0,
+    "lag_p99_ms": 50.0,
+    "event_p99_ms": 100.0,
+    "key_p99_ms": 50.0,
+    "cpu_1x": 0.10,
+    "startup_s": 1.5,
+}
+"""The issue's targets (fps, loop lag, event-to-screen and keys at 100x; CPU at 1x)."""
+
+
+def _clean_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in list(env):
+        if name.startswith("COINM_"):
+            del env[name]  # the user's own settings and keys play no part
+    env.update(
+        COINM_DATA_DIR=str(tmp / "data"),
+        COINM_SIM_DATA_DIR=str(tmp / "sim"),
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_DATA_HOME=str(tmp / "xdg-data"),
+        COLORTERM="truecolor",
+        TERM="xterm-256color",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+class Sim:
+    """``coinm sim`` in a subprocess; URLs parsed from what it prints."""
+
+    def __init__(self, speed: float, tmp: Path, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [PY, "-m", "tui.cli", "sim", "--speed", str(speed), "--data-dir", str(tmp / "sim")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        )
+        lines: dict[str, str] = {}
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("serving"):
+                break
+            key, _, value = line.rstrip().partition("  ")
+            lines[key.strip()] = value.strip()
+        else:
+            raise RuntimeError(f"the simulator did not start: {lines}")
+        self.rest = lines["REST"].removesuffix("/dapi/v1")
+        self.stream = lines["market streams"].split("/ws/")[0]
+        self.wsapi = lines["WebSocket API"]
+        self.key = lines["demo Ed25519"]
+        self._cpu0, self._t0 = self.cpu(), time.monotonic()
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_per_wall(self) -> float:
+        return (self.cpu() - self._cpu0) / (time.monotonic() - self._t0)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _firehose(speed: float, args: argparse.Namespace, tmp: Path, env: dict[str, str], *,
+              all_liquidations: bool = False, keys: int = 0, frame_hz: float = 0) -> dict[str, Any]:
+    sim = Sim(speed, tmp, env)
+    try:
+        cmd = [PY, "-m", "bench.ui_probe", "firehose", "--rest", sim.rest, "--stream", sim.stream,
+               "--wsapi", sim.wsapi, "--key", sim.key, "--seconds", str(args.seconds),
+               "--size", args.size, "--keys", str(keys)]
+        if all_liquidations:
+            cmd.append("--all-liquidations")
+        if frame_hz:
+            cmd += ["--frame-hz", str(frame_hz)]
+        if args.profile:
+            cmd += ["--profile", str(args.profile)]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        sim_cpu = sim.cpu_per_wall()
+    finally:
+        sim.stop()
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_UI_RESULT "):
+            result: dict[str, Any] = json.loads(line.removeprefix("BENCH_UI_RESULT "))
+            result["sim_cpu_per_wall"] = sim_cpu
+            return result
+    raise RuntimeError(f"the dashboard probe failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def _startup_once(tmp: Path, env: dict[str, str], size: tuple[int, int]) -> dict[str, float]:
+    out = tmp / "startup.json"
+    out.unlink(missing_ok=True)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    drained = threading.Event()
+
+    def drain() -> None:  # a terminal that reads everything it is sent
+        try:
+            while os.read(master, 65536):
+                pass
+        except OSError:
+            pass
+        drained.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    spawned = time.time()
+    proc = subprocess.Popen([PY, "-m", "bench.ui_probe", "startup"], stdin=slave, stdout=slave, stderr=slave,
+                            env={**env, "BENCH_UI_STARTUP_OUT": str(out)}, cwd=ROOT, start_new_session=True)
+    os.close(slave)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    os.close(master)
+    if not out.exists():
+        raise RuntimeError("coinm did not paint a full book within 60 s")
+    marks = json.loads(out.read_text())
+    return {name: t - spawned for name, t in marks.items()}
+
+
+def _ms(summary: dict[str, Any] | None, key: str) -> str:
+    value = (summary or {}).get(key)
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _mark(ok: bool) -> str:
+    return "" if ok else " ✗"
+
+
+@register("ui", "the dashboard under a firehose: fps, loop lag, event-to-screen, keys, CPU, RSS, start-up")
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench ui")
+    parser.add_argument("--seconds", type=float, default=15, help="measured window of each scenario")
+    parser.add_argument("--speeds", default="1,100", help="simulator speeds to run (comma separated)")
+    parser.add_argument("--keys", type=int, default=25, help="presses of b and of down, timed under the fastest speed")
+    parser.add_argument("--startup-runs", type=int, default=3)
+    parser.add_argument("--size", default="160x48")
+    parser.add_argument("--frame-hz", type=float, default=0,
+                        help="also run the fastest speed with tui.app.FRAME_HZ set to this (0: skip)")
+    parser.add_argument("--only", choices=("firehose", "startup"), help="run one part")
+    parser.add_argument("--profile", type=float, default=0, help="print a cProfile of N s of each UI run")
+    parser.add_argument("--json", action="store_true", help="also print the raw figures")
+    args = parser.parse_args(argv)
+    speeds = [float(s) for s in args.speeds.split(",") if s]
+    fast = max(speeds)
+
+    with tempfile.TemporaryDirectory(prefix="coinm-bench-ui-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = _clean_env(tmp)
+        runs: list[tuple[str, dict[str, Any]]] = []
+        if args.only in (None, "firehose"):
+            for speed in speeds:
+                label = f"{speed:g}x"
+                runs.append((label, _firehose(speed, args, tmp, env, keys=args.keys if speed == fast else 0)))
+            runs.append((f"{fast:g}x + !forceOrder@arr", _firehose(fast, args, tmp, env, all_liquidations=True)))
+            if args.frame_hz:
+                runs.append((f"{fast:g}x, FRAME_HZ={args.frame_hz:g}",
+                             _firehose(fast, args, tmp, env, frame_hz=args.frame_hz, keys=args.keys)))
+            _print_firehose(runs, args)
+        if args.only in (None, "startup"):
+            size = tuple(int(x) for x in args.size.split("x"))
+            starts = [_startup_once(tmp, env, size) for _ in range(args.startup_runs)]  # type: ignore[arg-type]
+            _print_startup(starts)
+        if args.json:
+            print(json.dumps(runs, indent=1))
+
+
+def _print_firehose(runs: list[tuple[str, dict[str, Any]]], args: argparse.Namespace) -> None:
+    first = runs[0][1]
+    print(f"dashboard: CoinmApp headless at {args.size}, frame timer {first['frame_hz']:g} Hz, "
+          f"{args.seconds:g} s measured per scenario after a 2 s warm-up; simulator in its own process")
+    print("streams: " + " ".join(first["streams_subscribed"]))
+    print()
+    print_table(
+        ("scenario", "msgs/s", "depth ev/s", "levels/s", "trades/s", "liqs/s", "miniTkr/s", "sim CPU"),
+        [(label, f"{r['messages_per_s']:,.0f}",
+          f"{sum(v for k, v in r['by_stream'].items() if '@depth' in k):.1f}",
+          f"{r['level_changes_per_s']:,.0f}", f"{r['trades_per_s']:,.0f}", f"{r['liquidations_per_s']:.1f}",
+          f"{r['mini_ticker_updates_per_s']:.1f}", f"{r['sim_cpu_per_wall']:.2f}")
+         for label, r in runs],
+    )
+    print()
+    rows = []
+    for label, r in runs:
+        fast = not label.startswith("1x")
+        rows.append((
+            label,
+            f"{r['paints_per_s']:.1f}" + _mark(not fast or r["paints_per_s"] >= TARGETS["fps"]),
+            f"{r['frames_per_s']:.1f}",
+            _ms(r, "paint_ms_mean"),
+            _ms(r["lag"], "p50"),
+            _ms(r["lag"], "p99") + _mark(not fast or (r["lag"]["p99"] or 0) <= TARGETS["lag_p99_ms"]),
+            _ms(r["event_to_screen"], "p50"),
+            _ms(r["event_to_screen"], "p99")
+            + _mark(not fast or (r["event_to_screen"]["p99"] or 1e9) <= TARGETS["event_p99_ms"]),
+            f"{r['cpu_per_wall']:.3f}" + _mark(fast or r["cpu_per_wall"] <= TARGETS["cpu_1x"]),
+            f"{r['peak_rss_mb']:.0f}",
+        ))
+    print_table(("scenario", "paints/s", "polls/s", "ms/paint", "lag p50", "lag p99", "ev→scr p50",
+                 "ev→scr p99", "CPU s/s", "peak RSS MB"), rows)
+    print("paints/s: compositor updates written (App._display); polls/s: frame-timer ticks; "
+          "lag: lateness of a 10 ms asyncio sleep; ev→scr: depth event in _on_market → end of the "
+          "paint showing it; CPU s/s: UI process CPU per wall second (1.0 = one core); ms in ms")
+    print(f"targets at 100x: ≥{TARGETS['fps']:g} paints/s, lag p99 ≤{TARGETS['lag_p99_ms']:g}, ev→scr p99 "
+          f"≤{TARGETS['event_p99_ms']:g}, keys p99 ≤{TARGETS['key_p99_ms']:g}; at 1x CPU ≤{TARGETS['cpu_1x']:g}; "
+          "✗ = missed")
+    keyed = [(label, r["keys"]) for label, r in runs if r.get("keys")]
+    if keyed:
+        print()
+        print_table(
+            ("keystroke → paint", "n", "p50 ms", "p99 ms", "max ms", "missed"),
+            [(f"{name} ({'order form' if name == 'b' else 'ladder cursor'}) @ {label}", k["n"], _ms(k, "p50"),
+              _ms(k, "p99") + _mark((k["p99"] or 1e9) <= TARGETS["key_p99_ms"]), _ms(k, "max"), k["missed"])
+             for label, keys in keyed for name, k in keys.items()],
+        )
+    for label, r in runs:
+        if r.get("profile"):
+            print(f"\n-- cProfile, {label}\n{r['profile']}")
+
+
+def _print_startup(starts: list[dict[str, float]]) -> None:
+    print()
+    names = [n for n in starts[0] if all(n in s for s in starts)]
+    names.sort(key=lambda n: starts[0][n])
+    rows = []
+    for name in names:
+        values = [s[name] for s in starts]
+        ok = name != "full book painted" or statistics.median(values) <= TARGETS["startup_s"]
+        rows.append((name, f"{statistics.median(values):.2f}" + _mark(ok), f"{min(values):.2f}", f"{max(values):.2f}"))
+    print_table((f"start-up: coinm on a 160x48 pty, embedded sim ({len(starts)} runs), s after spawn",
+                 "median", "min", "max"), rows)

@@ -1,0 +1,431 @@
+"""The measuring side of ``python -m bench ui``: runs in its own process, prints JSON.
+
+``python -m bench.ui_probe firehose --rest URL --stream URL --wsapi URL --key PEM ...`` runs the
+real :class:`tui.app.CoinmApp` headless against a simulator that the caller started in another
+process (so the simulator's CPU is not the UI's), and prints one JSON object of figures.
+``python -m bench.ui_probe startup`` is what ``coinm`` runs (``tui.cli.main([])``, embedded sim,
+real terminal driver on the caller's pty), instrumented to write the time of the first full
+book paint to ``$BENCH_UI_STARTUP_OUT`` and exit.
+
+How things are counted (the same in both modes):
+
+* a *paint* is one call of ``App._display`` with a compositor update: one batch of screen
+  changes written to the terminal. Headless Textual skips building the terminal bytes, so the
+  probe builds them anyway (``render_segments`` with a truecolor console) and throws them
+  away: the cost a real terminal would add is counted, only the write itself is not.
+* a depth event *arrives* when the session's ``_on_market`` is called with it (after the
+  websocket read and JSON decode); it is *on screen* at the end of the first paint after the
+  ladder rebuilt its rows from a book version that includes it (or at the rebuild itself when
+  the rebuilt rows are identical to the painted ones, so there is nothing to paint).
+* a keystroke is sent the way the terminal driver sends one (``driver.send_message``) and is
+  on screen at the end of the first paint after its action ran (the ladder's cursor moved;
+  the order form is the screen being painted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+perf = time.perf_counter
+
+
+class Probe:
+    """Everything the instrumentation records, in one place."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        """Latencies are kept only inside the measured window."""
+        self.paints = 0
+        self.paint_s = 0.0
+        """Time spent inside ``App._display`` (compositor output + terminal bytes)."""
+        self.arrivals: deque[tuple[int, float]] = deque()
+        """``(book version after the event, arrival time)`` of depth events not yet on screen."""
+        self.awaiting_paint = -1
+        """The newest book version the ladder rebuilt from and asked to repaint."""
+        self.event_to_screen: list[float] = []
+        self.ladder_rebuilds = 0
+        self.ladder_refreshed = False
+        self.cursor_moved = False
+        self.key_wait: tuple[str, float, asyncio.Future[float]] | None = None
+        self.lags: list[float] = []
+        self.streams: Counter[str] = Counter()
+        self.level_changes = 0
+
+    def shown(self, version: int, at: float) -> None:
+        arrivals = self.arrivals
+        while arrivals and arrivals[0][0] <= version:
+            _, t = arrivals.popleft()
+            if self.recording:
+                self.event_to_screen.append(at - t)
+
+    def painted(self, screen: Any, at: float) -> None:
+        self.paints += 1
+        if self.awaiting_paint >= 0:
+            self.shown(self.awaiting_paint, at)
+            self.awaiting_paint = -1
+        wait = self.key_wait
+        if wait is not None and not wait[2].done():
+            key = wait[0]
+            from tui.order_form import OrderForm
+
+            if (key == "b" and isinstance(screen, OrderForm)) or (key != "b" and self.cursor_moved):
+                wait[2].set_result(at - wait[1])
+
+
+PROBE = Probe()
+
+
+def _instrument_app_class() -> type:
+    """``CoinmApp`` with ``_display`` counted (and made to build terminal bytes when headless)."""
+    import tui.app
+    from tui.app import CoinmApp
+
+    class ProbedApp(CoinmApp):
+        CSS_PATH = str(Path(tui.app.__file__).with_name("app.tcss"))  # relative paths follow the subclass
+
+        def _display(self, screen: Any, renderable: Any) -> None:
+            if renderable is None or self._batch_count:
+                super()._display(screen, renderable)
+                return
+            start = perf()
+            super()._display(screen, renderable)
+            if self.is_headless and hasattr(renderable, "render_segments"):
+                renderable.render_segments(self.console)  # what a real terminal would be sent
+            end = perf()
+            PROBE.paint_s += end - start
+            PROBE.painted(screen, end)
+
+        def on_mount(self) -> None:
+            # Textual calls every class's on_mount itself (most derived first): no super() here
+            from widgets.ladder import Ladder
+
+            _instrument_ladder(self.query_one(Ladder))
+
+    return ProbedApp
+
+
+def _instrument_ladder(ladder: Any) -> None:
+    """Per-instance wrappers: which book version each rebuild showed, and cursor moves."""
+    poll, refresh, cursor = ladder.poll, ladder.refresh, ladder.action_cursor
+
+    def probed_refresh(*args: Any, **kwargs: Any) -> Any:
+        PROBE.ladder_refreshed = True
+        return refresh(*args, **kwargs)
+
+    def probed_poll() -> None:
+        before = ladder._seen
+        PROBE.ladder_refreshed = False
+        poll()
+        seen = ladder._seen
+        if seen is not before and seen:
+            PROBE.ladder_rebuilds += 1
+            if PROBE.ladder_refreshed:
+                PROBE.awaiting_paint = max(PROBE.awaiting_paint, seen[0])
+            else:
+                PROBE.shown(seen[0], perf())
+
+    def probed_cursor(rows: int) -> None:
+        cursor(rows)
+        PROBE.cursor_moved = True
+
+    ladder.refresh = probed_refresh
+    ladder.poll = probed_poll
+    ladder.action_cursor = probed_cursor
+
+
+def _session_class() -> type:
+    from feeds.session import DashboardSession
+
+    class ProbedSession(DashboardSession):
+        def _on_market(self, stream: str | None, data: Any) -> None:
+            if PROBE.recording:
+                PROBE.streams[stream or "?"] += 1
+            if stream is not None and "@depth" in stream:
+                arrived = perf()
+                super()._on_market(stream, data)
+                depth = self.depth
+                if depth is not None and depth.synced:
+                    PROBE.arrivals.append((depth.book.version, arrived))
+                    if PROBE.recording:
+                        PROBE.level_changes += len(data.get("b", ())) + len(data.get("a", ()))
+                return
+            super()._on_market(stream, data)
+
+    return ProbedSession
+
+
+def _pct(values: list[float], q: int) -> float | None:
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    ms = [v * 1000 for v in values]
+    return {"n": len(ms), "p50": _pct(ms, 50), "p99": _pct(ms, 99), "max": max(ms) if ms else None}
+
+
+# ---------------------------------------------------------------------------- firehose
+
+
+async def _lag_probe(period: float) -> None:
+    while True:
+        start = perf()
+        await asyncio.sleep(period)
+        if PROBE.recording:
+            PROBE.lags.append(perf() - start - period)
+
+
+async def _until(cond: Any, what: str, timeout: float) -> None:
+    deadline = perf() + timeout
+    while not cond():
+        if perf() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _send_key(app: Any, key: str) -> float:
+    from textual import events
+
+    char = key if len(key) == 1 else None
+    event = events.Key(key, char)
+    event.set_sender(app)
+    sent = perf()
+    app._driver.send_message(event)
+    return sent
+
+
+async def _press(app: Any, key: str, timeout: float = 5.0) -> float | None:
+    """Send ``key``; seconds until the paint showing its effect (None on timeout)."""
+    PROBE.cursor_moved = False
+    future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    PROBE.key_wait = (key, perf(), future)
+    _send_key(app, key)
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        return None
+    finally:
+        PROBE.key_wait = None
+
+
+async def _keystrokes(app: Any, presses: int) -> dict[str, Any]:
+    from tui.order_form import OrderForm
+
+    rng = random.Random(7)
+    out: dict[str, list[float]] = {"b": [], "down": []}
+    missed = Counter[str]()
+    for _ in range(presses):
+        # keys arrive at any phase of the frame timer, as a person's do
+        await asyncio.sleep(rng.uniform(0.05, 0.15))
+        took = await _press(app, "down")
+        out["down"].append(took) if took is not None else missed.update(["down"])
+        await asyncio.sleep(rng.uniform(0.05, 0.15))
+        _send_key(app, "up")
+    for _ in range(presses):
+        await asyncio.sleep(rng.uniform(0.1, 0.2))
+        took = await _press(app, "b")
+        if took is None:
+            missed.update(["b"])
+        else:
+            out["b"].append(took)
+        if isinstance(app.screen, OrderForm):
+            _send_key(app, "escape")
+            await _until(lambda: not isinstance(app.screen, OrderForm), "the order form to close", 5)
+    return {k: {**_summary(v), "missed": missed[k]} for k, v in out.items()}
+
+
+async def firehose(args: argparse.Namespace) -> dict[str, Any]:
+    import tui.app
+    from feeds.config import Credentials, load_config
+    from feeds.signing import load_ed25519_private_key
+    from feeds.sim import DEMO_API_KEY
+
+    if args.frame_hz:
+        tui.app.FRAME_HZ = args.frame_hz  # read by on_mount when it starts the frame timer
+    config = load_config(
+        cli={"venue": "sim", "rest_url": args.rest, "stream_url": args.stream, "wsapi_url": args.wsapi},
+        env={}, config_path=None,
+    )
+    credentials = Credentials(DEMO_API_KEY, private_key=load_ed25519_private_key(Path(args.key)))
+    session_class = _session_class()
+
+    async def factory() -> Any:
+        return session_class(config, credentials)
+
+    app = _instrument_app_class()(factory, venue="sim", theme="textual-dark")
+    width, height = (int(x) for x in args.size.split("x"))
+    lag_task = asyncio.create_task(_lag_probe(args.lag_period))
+    result: dict[str, Any] = {}
+    async with app.run_test(size=(width, height)):
+
+        def ready() -> bool:
+            s = app.session
+            return bool(s is not None and s.depth is not None and s.depth.synced and s.market is not None
+                        and s.market.klines_loaded and s.account is not None and s.orders is not None)
+
+        await _until(ready, "the dashboard to be ready", 30)
+        session = app.session
+        market = session.market
+        if args.all_liquidations:
+            _send_key(app, "l")
+            await _until(lambda: market.all_liquidations, "all-market liquidations", 10)
+        result["streams_subscribed"] = list(session.stream.streams)
+        await asyncio.sleep(args.warmup)
+
+        # ---- the measured window
+        PROBE.arrivals.clear()
+        paints0, paint_s0, rebuilds0 = PROBE.paints, PROBE.paint_s, PROBE.ladder_rebuilds
+        frames0 = app.frames
+        messages0 = session.stream.state.messages
+        versions0 = (market.trades_version, market.liquidations_version, market.tickers_version)
+        PROBE.recording = True
+        cpu0, wall0 = time.process_time(), perf()
+        await asyncio.sleep(args.seconds)
+        cpu1, wall1 = time.process_time(), perf()
+        PROBE.recording = False
+        wall = wall1 - wall0
+        paints = PROBE.paints - paints0
+        result.update(
+            seconds=wall,
+            paints_per_s=paints / wall,
+            paint_ms_mean=(PROBE.paint_s - paint_s0) / paints * 1000 if paints else None,
+            frames_per_s=(app.frames - frames0) / wall,
+            ladder_rebuilds_per_s=(PROBE.ladder_rebuilds - rebuilds0) / wall,
+            cpu_per_wall=(cpu1 - cpu0) / wall,
+            lag=_summary(PROBE.lags),
+            event_to_screen=_summary(PROBE.event_to_screen),
+            messages_per_s=(session.stream.state.messages - messages0) / wall,
+            by_stream={k: v / wall for k, v in sorted(PROBE.streams.items())},
+            level_changes_per_s=PROBE.level_changes / wall,
+            trades_per_s=(market.trades_version - versions0[0]) / wall,
+            liquidations_per_s=(market.liquidations_version - versions0[1]) / wall,
+            mini_ticker_updates_per_s=(market.tickers_version - versions0[2]) / wall,
+            handler_errors=session.stream.state.handler_errors,
+            frame_hz=tui.app.FRAME_HZ,
+        )
+        if args.keys:
+            result["keys"] = await _keystrokes(app, args.keys)
+        if args.profile:
+            result["profile"] = await _profile(args.profile)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lag_task.cancel()
+    return result
+
+
+async def _profile(seconds: float) -> str:
+    """cProfile of the UI loop for ``seconds`` (a diagnosis aid: ``--profile``)."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    await asyncio.sleep(seconds)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------------------- start-up
+
+
+def startup() -> None:
+    """Run ``coinm`` (as ``tui.cli.main([])``) until the book is painted full, then exit."""
+    imported = time.time()
+    out_path = os.environ["BENCH_UI_STARTUP_OUT"]
+    marks: dict[str, float] = {"probe imported": imported}
+
+    import feeds.sim
+    import tui.app
+
+    start_in_thread = feeds.sim.start_in_thread
+
+    def timed_start(*args: Any, **kwargs: Any) -> Any:
+        marks["sim starting"] = time.time()
+        handle = start_in_thread(*args, **kwargs)
+        marks["sim serving"] = time.time()
+        return handle
+
+    feeds.sim.start_in_thread = timed_start
+    base = _instrument_app_class()
+
+    class StartupApp(base):  # type: ignore[misc, valid-type]
+        _full = False
+
+        def on_mount(self) -> None:  # no super(): Textual calls the base classes' handlers
+            from widgets.ladder import Ladder
+
+            marks["app mounted"] = time.time()
+            ladder = self.query_one(Ladder)
+            poll = ladder.poll
+
+            def watch() -> None:
+                poll()
+                rows = ladder._rows
+                s = self.session
+                if (not self._full and rows and s is not None and s.depth is not None and s.depth.synced
+                        and all(r.kind != "empty" for r in rows)):
+                    self._full = True
+                    marks.setdefault("book synced", time.time())
+
+            ladder.poll = watch
+
+        def _bind_widgets(self) -> None:
+            marks.setdefault("session started", time.time())
+            super()._bind_widgets()
+
+        def _display(self, screen: Any, renderable: Any) -> None:
+            super()._display(screen, renderable)
+            if renderable is not None and "first paint" not in marks:
+                marks["first paint"] = time.time()
+            if self._full and renderable is not None and "full book painted" not in marks:
+                marks["full book painted"] = time.time()
+                Path(out_path).write_text(json.dumps(marks))
+                self.exit(0)
+
+    tui.app.CoinmApp = StartupApp  # run_dashboard builds the app by this name
+    from tui.cli import main as coinm_main
+
+    sys.exit(coinm_main([]))
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ui_probe")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    fh = sub.add_parser("firehose")
+    fh.add_argument("--rest", required=True)
+    fh.add_argument("--stream", required=True)
+    fh.add_argument("--wsapi", required=True)
+    fh.add_argument("--key", required=True, help="the simulator's demo Ed25519 key file")
+    fh.add_argument("--seconds", type=float, default=15)
+    fh.add_argument("--warmup", type=float, default=2)
+    fh.add_argument("--size", default="160x48")
+    fh.add_argument("--all-liquidations", action="store_true")
+    fh.add_argument("--keys", type=int, default=0, help="presses of each key to time after the window")
+    fh.add_argument("--frame-hz", type=float, default=0, help="override tui.app.FRAME_HZ")
+    fh.add_argument("--lag-period", type=float, default=0.01)
+    fh.add_argument("--profile", type=float, default=0, help="then cProfile the loop for N seconds")
+    sub.add_parser("startup")
+    args = parser.parse_args(argv)
+    if args.mode == "startup":
+        startup()
+        return
+    result = asyncio.run(firehose(args))
+    print("BENCH_UI_RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
