@@ -26,6 +26,7 @@ from binance_common.configuration import (
     ConfigurationWebSocketAPI,
     ConfigurationWebSocketStreams,
 )
+from binance_common.errors import BadRequestError
 from binance_sdk_derivatives_trading_coin_futures.derivatives_trading_coin_futures import (
     DerivativesTradingCoinFutures,
 )
@@ -33,6 +34,12 @@ from binance_sdk_derivatives_trading_coin_futures.rest_api.models import (
     ExchangeInformationResponse,
     OrderBookResponse,
 )
+from binance_sdk_derivatives_trading_coin_futures.rest_api.models import CancelOrderResponse as RestCancelOrderResponse
+from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrderResponse as RestNewOrderResponse
+from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrderSideEnum as RestSide
+from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrderTimeInForceEnum as RestTif
+from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrderTypeEnum as RestType
+from binance_sdk_derivatives_trading_coin_futures.rest_api.models import QueryOrderResponse as RestQueryOrderResponse
 from binance_sdk_derivatives_trading_coin_futures.websocket_api.models import (
     CancelOrderResponse,
     NewOrderNewOrderRespTypeEnum,
@@ -284,19 +291,39 @@ async def test_rest_market_data(stepped_sim: SimExchange, sdk: Sdk) -> None:
 
 
 @pytest.mark.parametrize("signing", ["hmac", "ed25519"])
-async def test_rest_signed_calls(stepped_sim: SimExchange, signing: str) -> None:
-    """Signed REST (open orders, cancel all) with either key type, on an order placed over the WS API."""
+async def test_rest_places_queries_and_cancels(stepped_sim: SimExchange, signing: str) -> None:
+    """Signed REST with either key type: new/query/cancel order, open orders, cancel all."""
     sdk = Sdk(stepped_sim, rest_signing=signing)
     try:
-        api = await sdk.wsapi()
-        placed = (await api.new_order(symbol=SYMBOL, side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,
-                                      time_in_force=NewOrderTimeInForceEnum.GTC, quantity=1,
-                                      price=float(resting_bid(stepped_sim)))).data().result
+        price = resting_bid(stepped_sim)
+        placed = (await sdk.rest("new_order", symbol=SYMBOL, side=RestSide.BUY, type=RestType.LIMIT,
+                                 time_in_force=RestTif.GTC, quantity=2, price=float(price),
+                                 new_client_order_id=f"rest-{signing}")).data()
+        assert isinstance(placed, RestNewOrderResponse), placed
+        assert placed.status == "NEW" and placed.client_order_id == f"rest-{signing}"
+        assert Decimal(placed.price) == Decimal(price) and placed.orig_qty == "2"
+
+        status = (await sdk.rest("query_order", symbol=SYMBOL, order_id=placed.order_id)).data()
+        assert isinstance(status, RestQueryOrderResponse), status
+        assert status.status == "NEW" and status.time is not None
         open_orders = (await sdk.rest("current_all_open_orders", symbol=SYMBOL)).data()
         assert [o.order_id for o in open_orders] == [placed.order_id]
-        assert open_orders[0].status == "NEW" and open_orders[0].symbol == SYMBOL
+
+        cancelled = (await sdk.rest("cancel_order", symbol=SYMBOL, orig_client_order_id=f"rest-{signing}")).data()
+        assert isinstance(cancelled, RestCancelOrderResponse), cancelled
+        assert cancelled.status == "CANCELED" and cancelled.order_id == placed.order_id
+        assert (await sdk.rest("current_all_open_orders", symbol=SYMBOL)).data() == []
+
+        with pytest.raises(BadRequestError) as missing:  # HTTP 400; the SDK keeps Binance's code
+            await sdk.rest("query_order", symbol=SYMBOL, order_id=123)
+        assert missing.value.status_code == -2013 and missing.value.error_message == "Order does not exist."
+
+        api = await sdk.wsapi()  # an order from the other surface, cancelled over REST
+        other = (await api.new_order(symbol=SYMBOL, side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,
+                                     time_in_force=NewOrderTimeInForceEnum.GTC, quantity=1,
+                                     price=float(price))).data().result
         done = (await sdk.rest("cancel_all_open_orders", symbol=SYMBOL)).data()
         assert done.code == 200
-        assert (await api.query_order(symbol=SYMBOL, order_id=placed.order_id)).data().result.status == "CANCELED"
+        assert (await api.query_order(symbol=SYMBOL, order_id=other.order_id)).data().result.status == "CANCELED"
     finally:
         await sdk.close()

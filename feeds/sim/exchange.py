@@ -408,6 +408,9 @@ class SimExchange:
         r.add_put("/dapi/v1/listenKey", self._r_listen_key)
         r.add_delete("/dapi/v1/listenKey", self._r_listen_key)
         r.add_get("/dapi/v1/openOrders", self._r_open_orders)
+        r.add_post("/dapi/v1/order", self._r_order)
+        r.add_get("/dapi/v1/order", self._r_order)
+        r.add_delete("/dapi/v1/order", self._r_order)
         r.add_delete("/dapi/v1/allOpenOrders", self._r_cancel_all)
 
     @staticmethod
@@ -583,6 +586,20 @@ class SimExchange:
         sym = self._symbol(params) if params.get("symbol") else None
         self._charge(1 if sym else 40)
         return self._json([self.accounts.order_result(o, full=True) for o in self.accounts.open_orders(acct, sym)])
+
+    async def _r_order(self, request: web.Request) -> web.Response:
+        """New order (POST), query order (GET), cancel order (DELETE): the WS API's code paths."""
+        from feeds.sim.wsapi import METHODS, find_order, place_order
+
+        acct, params = await self._signed(request)
+        method = {"POST": "order.place", "GET": "order.status", "DELETE": "order.cancel"}[request.method]
+        self._charge(*METHODS[method][:2])
+        if method == "order.place":
+            return self._json(place_order(self.accounts, acct, params))
+        order = find_order(self.accounts, acct, params)
+        if method == "order.cancel":
+            return self._json(self.accounts.order_result(self.accounts.cancel(order)))
+        return self._json(self.accounts.order_result(order, full=True))
 
     async def _r_cancel_all(self, request: web.Request) -> web.Response:
         acct, params = await self._signed(request)

@@ -22,7 +22,7 @@ from feeds.sim.accounts import Account, ApiError
 if TYPE_CHECKING:
     from feeds.sim.exchange import SimExchange
 
-__all__ = ["WsApiSession", "check_timestamp", "signature_ok"]
+__all__ = ["WsApiSession", "check_timestamp", "find_order", "place_order", "signature_ok"]
 
 _API_KEY = re.compile(r"^[A-Za-z0-9]{1,128}$")
 _HEX_SIG = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -92,6 +92,25 @@ def check_timestamp(sim: SimExchange, params: Any) -> None:
         raise ApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
     if now - ts > window:
         raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+_AUTH_PARAMS = ("apiKey", "signature", "timestamp", "recvWindow", "returnRateLimits")
+
+
+def place_order(accounts: Any, acct: Account, params: dict[str, Any]) -> dict[str, Any]:
+    """``order.place`` and REST ``POST /dapi/v1/order``: place, answer ACK (default) or RESULT."""
+    order = accounts.place(acct, {k: v for k, v in params.items() if k not in _AUTH_PARAMS})
+    if (params.get("newOrderRespType") or "ACK") == "RESULT":
+        return accounts.order_result(order)
+    return order.ack if getattr(order, "ack", None) else accounts.order_result(order)
+
+
+def find_order(accounts: Any, acct: Account, params: dict[str, Any]) -> Any:
+    """The order named by ``symbol`` and ``orderId`` or ``origClientOrderId`` (WS API and REST)."""
+    symbol = params.get("symbol")
+    if not symbol:
+        raise ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+    return accounts.find(acct, symbol, params.get("orderId"), params.get("origClientOrderId"))
 
 
 class WsApiSession:
@@ -227,17 +246,9 @@ class WsApiSession:
             sim._close_listen_key(acct, params.get("listenKey"))
             return {}
         if method == "order.place":
-            order_params = {k: v for k, v in params.items()
-                            if k not in ("apiKey", "signature", "timestamp", "recvWindow", "returnRateLimits")}
-            order = accounts.place(acct, order_params)
-            if (params.get("newOrderRespType") or "ACK") == "RESULT":
-                return accounts.order_result(order)
-            return order.ack if getattr(order, "ack", None) else accounts.order_result(order)
+            return place_order(accounts, acct, params)
         if method in ("order.cancel", "order.status", "order.modify"):
-            symbol = params.get("symbol")
-            if not symbol:
-                raise ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
-            order = accounts.find(acct, symbol, params.get("orderId"), params.get("origClientOrderId"))
+            order = find_order(accounts, acct, params)
             if method == "order.cancel":
                 return accounts.order_result(accounts.cancel(order))
             if method == "order.modify":
