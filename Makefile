@@ -20,8 +20,11 @@ test: $(STAMP)  ## the whole test suite
 sim: $(STAMP)  ## the simulated exchange alone
 	$(VENV)/bin/coinm sim $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP)  ## benchmarks that print figures
 	$(PY) -m bench $(ARGS)
+
+screenshots: $(STAMP)  ## regenerate screenshots/*.svg (deterministic: stepped sim, frozen clock)
+	$(PY) -m tui.screenshots $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -90,6 +90,10 @@ class KlineChart(PlotextPlot):
             plt.bar(xs, [base + span * 0.25 * float(k.volume) / top_volume for k in bars],
                     minimum=base, color="gray", width=0.5, marker="sd")
             plt.ylim(base, hi + span * 0.02)
-        # time range in the title: plotext's own x labels shift by a cell from run to run
-        plt.title(f"{title} · {labels[0]}→{labels[-1]} UTC · close {bars[-1].close} · vol {bars[-1].volume}")
+        # time range in the title: plotext's own x labels shift by a cell from run to run;
+        # plotext drops a title wider than the plot, so the least useful parts go first
+        parts = [title, f"{labels[0]}→{labels[-1]} UTC", f"close {bars[-1].close}", f"vol {bars[-1].volume}"]
+        while len(parts) > 1 and len(" · ".join(parts)) > width - 14:  # less the y labels
+            parts.pop(1 if len(parts) == 2 else -1)
+        plt.title(" · ".join(parts))
         plt.xticks([], [])

@@ -1,0 +1,190 @@
+"""Deterministic pictures of the dashboard: ``python -m tui.screenshots`` (``make screenshots``).
+
+The dashboard runs against a simulator with a fixed seed and start time that moves only when
+stepped, over real loopback sockets, with the venue clock frozen, so the same code gives the same
+SVGs. The snapshot tests use the same machinery (:class:`FrozenSession`, :func:`settle`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from feeds.config import Credentials, load_config
+from feeds.session import DashboardSession
+from feeds.signing import load_ed25519_private_key
+from feeds.sim import SimHandle, start_in_thread
+from tui.app import CoinmApp
+
+__all__ = ["FrozenSession", "SEED", "START_MS", "STEPS", "dashboard", "settle", "stepped_sim"]
+
+SEED = 7
+START_MS = 1_795_000_020_000
+"""A fixed market start (late 2026)."""
+STEPS = 200
+"""Simulator ticks of 50 ms taken once the dashboard has subscribed: 10 s of market."""
+FROZEN_NOW_MS = START_MS + STEPS * 50
+"""The venue clock a frozen session reports (the funding countdown reads it)."""
+
+
+class FrozenSession(DashboardSession):
+    """A real session whose clocks are frozen for pictures (the feeds are untouched)."""
+
+    def server_ms(self) -> int:
+        return FROZEN_NOW_MS
+
+    def latency_ms(self) -> int | None:
+        return 12 if super().latency_ms() is not None else None
+
+    def weight_text(self) -> str:
+        # the venue's weight window is a wall-clock minute: a picture must not depend on it
+        return "5/2400" if super().weight_text() else ""
+
+    async def start(self) -> None:
+        await super().start()
+        self.rest.clock_offset_ms = 0
+
+
+def stepped_sim(data_dir: Path) -> SimHandle:
+    """A simulator in its own thread that moves only when stepped."""
+    return start_in_thread(seed=SEED, realtime=False, start_time_ms=START_MS, data_dir=data_dir)
+
+
+def dashboard(handle: SimHandle, session_class: type[DashboardSession] = FrozenSession) -> CoinmApp:
+    """The dashboard on ``handle``'s simulator, trading with its demo account."""
+    sim = handle.sim
+    assert sim.urls is not None
+    config = load_config(
+        cli={"venue": "sim", "rest_url": sim.urls.rest, "stream_url": sim.urls.stream,
+             "wsapi_url": sim.urls.wsapi},
+        env={}, config_path=None,
+    )
+    demo = sim.credentials
+    credentials = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path))
+
+    async def factory() -> DashboardSession:
+        return session_class(config, credentials)
+
+    return CoinmApp(factory, venue="sim", theme="textual-dark")
+
+
+async def _until(pilot: Pilot[Any], cond: Callable[[], Any], what: str, timeout: float) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for: {what}")
+        await pilot.pause(0.05)
+
+
+def _synced_with_venue(app: CoinmApp, handle: SimHandle) -> bool:
+    s = app.session
+    if s is None or s.depth is None or not s.depth.synced or s.book is None:
+        return False
+    true_id, _checksum = handle.true_book(s.depth.symbol)
+    return s.book.last_update_id == true_id
+
+
+def settle(
+    handle: SimHandle, *, then: Callable[[Pilot[Any]], Awaitable[None]] | None = None,
+) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    """A pilot script: wait until the dashboard listens, step the market, wait for calm, then
+    run ``then`` (key presses) and stop every cursor from blinking."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, CoinmApp)
+
+        def listening() -> bool:
+            s = app.session
+            return bool(
+                s is not None and s.stream is not None and s.stream.state.status == "live"
+                and s.market is not None and s.market.klines_loaded
+                and s.userdata is not None and s.userdata.state.status == "live"
+                and s.account is not None and s.account.balances
+            )
+
+        await _until(pilot, listening, "dashboard subscribed", 30)
+        for _ in range(STEPS // 5):
+            handle.call(handle.sim.step, 5)
+            await pilot.pause(0.02)
+        await _until(pilot, lambda: _synced_with_venue(app, handle), "book equals the true book", 30)
+        await pilot.pause(1.2)  # the chart redraws at most twice a second
+        if then is not None:
+            await then(pilot)
+            await pilot.pause(0.3)
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+
+    return run_before
+
+
+def _press(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def run(pilot: Pilot[Any]) -> None:
+        await pilot.press(*keys)
+        await pilot.pause(0.5)
+
+    return run
+
+
+SHOTS: dict[str, tuple[tuple[int, int], Callable[[Pilot[Any]], Awaitable[None]] | None]] = {
+    "main": ((160, 48), _press("z", "down", "down")),
+    "main-80x24": ((80, 24), None),
+    "order-form": ((160, 48), _press("z", "down", "down", "b", "5")),
+    "symbol-switcher": ((160, 48), _press("slash", "U", "S", "D", "_")),
+    "help": ((160, 48), _press("question_mark")),
+}
+"""Screenshot name -> (terminal size, keys pressed once the market has settled)."""
+
+
+def take(name: str, out_dir: Path) -> Path:
+    """Write ``<out_dir>/<name>.svg``."""
+    size, keys = SHOTS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("COINM_DATA_DIR", str(Path(tmp) / "data"))
+        handle = stepped_sim(Path(tmp) / "sim")
+        try:
+            app = dashboard(handle)
+            run_before = settle(handle, then=keys)
+
+            async def auto_pilot(pilot: Pilot[Any]) -> None:
+                await run_before(pilot)
+                await pilot.pause()
+                app.exit(app.export_screenshot(title=f"coinm · {name}"))
+
+            svg = app.run(headless=True, size=size, auto_pilot=auto_pilot)
+        finally:
+            handle.stop()
+    if not isinstance(svg, str):
+        raise RuntimeError(f"screenshot {name} failed")
+    path = out_dir / f"{name}.svg"
+    path.write_text(svg, encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tui.screenshots", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"which pictures: {', '.join(SHOTS)} (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("screenshots"))
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in SHOTS]
+    if unknown:
+        parser.error(f"unknown picture(s): {', '.join(unknown)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.names or list(SHOTS):
+        print(take(name, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
