@@ -33,7 +33,7 @@ from widgets.status import FeedLine, StatusBar, StatusSnapshot
 from widgets.tapes import LiquidationTape, TradesTape
 from widgets.ticker import TickerBar
 
-__all__ = ["CoinmApp", "run_dashboard"]
+__all__ = ["CoinmApp", "app_for_sim", "run_dashboard"]
 
 log = logging.getLogger("coinm.app")
 
@@ -552,6 +552,34 @@ def run_dashboard(config: Config) -> int:
     finally:
         if sim is not None:
             sim.stop()
+
+
+def app_for_sim(
+    sim: Any, *, trading: bool = True, session_class: type[DashboardSession] = DashboardSession,
+    **cli: Any,
+) -> CoinmApp:
+    """The dashboard on a started simulator (``SimExchange``), ignoring the user's own config and
+    environment; trading with the simulator's demo account unless ``trading`` is False.
+
+    Tests, screenshots and benchmarks build the app through this one factory.
+    """
+    from feeds.config import load_config
+    from feeds.signing import load_ed25519_private_key
+
+    config = load_config(
+        cli={"venue": "sim", "rest_url": sim.urls.rest, "stream_url": sim.urls.stream,
+             "wsapi_url": sim.urls.wsapi, **cli},
+        env={}, config_path=None,
+    )
+    credentials = None
+    if trading:
+        demo = sim.credentials
+        credentials = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path))
+
+    async def factory() -> DashboardSession:
+        return session_class(config, credentials)
+
+    return CoinmApp(factory, venue="sim", theme=config.theme)
 
 
 def _with_venue(config: Config, venue: Any) -> Config:

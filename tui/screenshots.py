@@ -8,6 +8,7 @@ SVGs. The snapshot tests use the same machinery (:class:`FrozenSession`, :func:`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import tempfile
@@ -18,13 +19,13 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from feeds.config import Credentials, load_config
 from feeds.session import DashboardSession
-from feeds.signing import load_ed25519_private_key
 from feeds.sim import SimHandle, start_in_thread
-from tui.app import CoinmApp
+from tui.app import CoinmApp, app_for_sim
 
-__all__ = ["FrozenSession", "SEED", "START_MS", "STEPS", "dashboard", "settle", "stepped_sim"]
+__all__ = [
+    "FrozenSession", "SEED", "START_MS", "STEPS", "dashboard", "settle", "stepped_sim", "until",
+]
 
 SEED = 7
 START_MS = 1_795_000_020_000
@@ -60,25 +61,11 @@ def stepped_sim(data_dir: Path) -> SimHandle:
 
 def dashboard(handle: SimHandle, session_class: type[DashboardSession] = FrozenSession) -> CoinmApp:
     """The dashboard on ``handle``'s simulator, trading with its demo account."""
-    sim = handle.sim
-    assert sim.urls is not None
-    config = load_config(
-        cli={"venue": "sim", "rest_url": sim.urls.rest, "stream_url": sim.urls.stream,
-             "wsapi_url": sim.urls.wsapi},
-        env={}, config_path=None,
-    )
-    demo = sim.credentials
-    credentials = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path))
-
-    async def factory() -> DashboardSession:
-        return session_class(config, credentials)
-
-    return CoinmApp(factory, venue="sim", theme="textual-dark")
+    return app_for_sim(handle.sim, session_class=session_class)
 
 
-async def _until(pilot: Pilot[Any], cond: Callable[[], Any], what: str, timeout: float) -> None:
-    import asyncio
-
+async def until(pilot: Pilot[Any], cond: Callable[[], Any], what: str, timeout: float = 15.0) -> None:
+    """Let the app run until ``cond()`` holds; fail with ``what`` after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not cond():
@@ -114,11 +101,11 @@ def settle(
                 and s.account is not None and s.account.balances
             )
 
-        await _until(pilot, listening, "dashboard subscribed", 30)
+        await until(pilot, listening, "dashboard subscribed", 30)
         for _ in range(STEPS // 5):
             handle.call(handle.sim.step, 5)
             await pilot.pause(0.02)
-        await _until(pilot, lambda: _synced_with_venue(app, handle), "book equals the true book", 30)
+        await until(pilot, lambda: _synced_with_venue(app, handle), "book equals the true book", 30)
         await pilot.pause(1.2)  # the chart redraws at most twice a second
         if then is not None:
             await then(pilot)
