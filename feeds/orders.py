@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -31,10 +30,9 @@ from feeds.account import AccountState
 from feeds.errors import OutcomeUnknown, VenueError, human_error
 from feeds.filters import OrderRequest, Rejection, validate_order
 from feeds.journal import Journal
-from feeds.signing import Signer
 from feeds.symbols import SymbolInfo
 
-__all__ = ["CLIENT_ID_PREFIX", "OrderManager", "OrderOutcome", "signed_rest"]
+__all__ = ["CLIENT_ID_PREFIX", "OrderManager", "OrderOutcome"]
 
 log = logging.getLogger(__name__)
 
@@ -339,45 +337,3 @@ def _same(a: Any, b: Any) -> bool:
         return Decimal(str(a)) == Decimal(str(b))
     except Exception:
         return False
-
-
-async def signed_rest(base_url: str, signer: Signer, method: str, path: str, params: Mapping[str, Any] | None = None,
-                      *, now_ms: Callable[[], int] | None = None, recv_window: int = 5000,
-                      timeout: float = 10.0) -> Any:
-    """One signed REST request (``/dapi/v1/...``), query signed exactly as sent.
-
-    Raises:
-        VenueError: the venue's ``{code, msg}``.
-        ConnectionError: the venue could not be reached (nothing happened).
-    """
-    import aiohttp
-    import orjson
-    from yarl import URL
-
-    query_params = {k: v for k, v in (params or {}).items() if v is not None}
-    query_params["recvWindow"] = recv_window
-    query_params["timestamp"] = int(now_ms() if now_ms else time.time() * 1000)
-    from urllib.parse import quote
-
-    from feeds.signing import rest_payload
-
-    payload = rest_payload(query_params)
-    # Ed25519 signatures are base64 ('+', '/', '='): URL-encode them as Binance asks.
-    query = f"{payload}&signature={quote(signer.sign(payload), safe='')}"
-    url = URL(f"{base_url.rstrip('/')}/dapi/v1/{path.lstrip('/')}?{query}", encoded=True)
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
-            async with http.request(method, url, headers={"X-MBX-APIKEY": signer.api_key}) as resp:
-                body = await resp.read()
-                status = resp.status
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise ConnectionError(f"{method} /dapi/v1/{path.lstrip('/')}: {type(exc).__name__}") from None
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise VenueError(-1000, f"HTTP {status}: answer is not JSON", status) from None
-    if status >= 400:
-        if isinstance(data, dict) and isinstance(data.get("code"), int):
-            raise VenueError(data["code"], str(data.get("msg", "")), status)
-        raise VenueError(-1000, f"HTTP {status}", status)
-    return data

@@ -25,9 +25,11 @@ from typing import Any, Literal, Self
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from feeds.decimals import D, DecimalParseError
 from feeds.errors import MalformedFrame, VenueError
+from feeds.signing import Signer
 from feeds.models import Kline
 from feeds.symbols import SymbolInfo, parse_exchange_info
 
@@ -44,7 +46,7 @@ class RestError(Exception):
     """Base of the REST client's own errors (not venue rejections)."""
 
 
-class RestUnavailable(RestError):
+class RestUnavailable(RestError, ConnectionError):
     """The venue could not be reached or did not answer in time; try again later."""
 
 
@@ -172,6 +174,8 @@ class RestClient:
         *,
         keyed: bool = False,
         data: dict[str, str] | None = None,
+        signed_query: str | None = None,
+        api_key: str | None = None,
     ) -> Any:
         where = f"{method} {_API}{path}"
         left = self._blocked_until - time.monotonic()
@@ -179,14 +183,17 @@ class RestClient:
             raise RateLimited(left, self._blocked_status, f"{where} not sent")
         headers: dict[str, str] = {}
         if keyed:
-            if not self._api_key:
+            key = api_key or self._api_key
+            if not key:
                 raise ValueError(f"{where} needs an API key and this client has none")
-            headers["X-MBX-APIKEY"] = self._api_key
+            headers["X-MBX-APIKEY"] = key
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        url: str | URL = f"{self.base_url}{_API}{path}"
+        if signed_query is not None:
+            # sent byte for byte as signed: aiohttp must not re-encode it
+            url, query = URL(f"{url}?{signed_query}", encoded=True), {}
         try:
-            async with self._http().request(
-                method, f"{self.base_url}{_API}{path}", params=query, headers=headers, data=data
-            ) as resp:
+            async with self._http().request(method, url, params=query, headers=headers, data=data) as resp:
                 body = await resp.read()
                 status = resp.status
                 weight = resp.headers.get("X-MBX-USED-WEIGHT-1M")
@@ -240,6 +247,23 @@ class RestClient:
         if isinstance(payload, dict) and type(payload.get("code")) is int:
             return payload["code"], str(payload.get("msg", ""))
         return None
+
+    async def signed(
+        self, method: str, path: str, params: dict[str, Any], signer: Signer, *, recv_window: int = 5000,
+    ) -> Any:
+        """A signed (``USER_DATA``/``TRADE``) request: ``recvWindow`` and ``timestamp`` (venue
+        clock) added, the query signed exactly as sent, the signer's API key in the header.
+
+        Raises:
+            VenueError: the venue's ``{code, msg}``.
+            RateLimited, RestUnavailable: as for every request (nothing happened).
+        """
+        query = {k: v for k, v in params.items() if v is not None}
+        query["recvWindow"] = recv_window
+        query["timestamp"] = self.server_now_ms()
+        path = "/" + path.lstrip("/")
+        return await self._request(method, path, keyed=True, signed_query=signer.signed_query(query),
+                                   api_key=signer.api_key)
 
     # ---- clock ------------------------------------------------------------------------------
 

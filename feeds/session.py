@@ -14,14 +14,13 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from feeds.book import OrderBook
 from feeds.config import Config, Credentials
 from feeds.depth import DepthFeed
 from feeds.errors import MalformedFrame, OutcomeUnknown, VenueError
-from feeds.market import MarketState, kline_stream
+from feeds.market import MarketState
 from feeds.models import DepthUpdate, parse_market_event
 from feeds.rest import RestClient, RestError
 from feeds.streams import FeedState, FeedStatus, StreamClient
@@ -284,11 +283,9 @@ class DashboardSession:
         return result
 
     async def _signed_rest(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        from feeds.orders import signed_rest
-
         assert self.credentials is not None
-        return await signed_rest(self.venue.rest_url or "", self.credentials.signer(), method, path, params,
-                                 now_ms=self.rest.server_now_ms, recv_window=self.config.recv_window)
+        return await self.rest.signed(method, path, params, self.credentials.signer(),
+                                      recv_window=self.config.recv_window)
 
     # ------------------------------------------------------------------ status
 

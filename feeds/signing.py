@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -208,9 +208,13 @@ class _SignerBase:
         return out
 
     def signed_query(self, params: Mapping[str, Any]) -> str:
-        """A REST query string with ``&signature=...`` appended (the API key goes in a header)."""
+        """A REST query string with ``&signature=...`` appended (the API key goes in a header).
+
+        The signature is URL-encoded: Ed25519 signatures are base64 (``+``, ``/``, ``=``), and a
+        bare ``+`` would reach the venue as a space.
+        """
         query = rest_payload(params)
-        signature = self.sign(query)
+        signature = quote(self.sign(query), safe="")
         return f"{query}&signature={signature}" if query else f"signature={signature}"
 
     def __repr__(self) -> str:

@@ -14,7 +14,8 @@ from feeds.account import AccountState
 from feeds.errors import human_error
 from feeds.filters import OrderRequest
 from feeds.journal import Journal
-from feeds.orders import OrderManager, signed_rest
+from feeds.orders import OrderManager
+from feeds.rest import RestClient
 from feeds.signing import Ed25519Signer, HmacSigner, load_ed25519_private_key
 from feeds.sim import DEMO_API_KEY, SimExchange
 from feeds.wsapi import WsApiClient
@@ -152,26 +153,28 @@ async def test_signed_rest_open_orders_and_cancel_all(stepped_sim: SimExchange, 
     assert sim.urls is not None
     for i in range(2):
         assert (await rig.submit(limit(sim, 1 + i))).status == "accepted"
-    for signer in (HmacSigner(DEMO_API_KEY, sim.credentials.hmac_secret),
-                   Ed25519Signer(DEMO_API_KEY, load_ed25519_private_key(sim.credentials.ed25519_key_path))):
-        rows = await signed_rest(sim.urls.rest, signer, "GET", "openOrders", {"symbol": SYM})
-        assert sorted(int(r["origQty"]) for r in rows) == [1, 2]
-    hmac = HmacSigner(DEMO_API_KEY, sim.credentials.hmac_secret)
-    om = OrderManager(rig.api, rig.account, cancel_all_rest=lambda s: signed_rest(
-        sim.urls.rest, hmac, "DELETE", "allOpenOrders", {"symbol": s}))  # type: ignore[union-attr]
-    outs = await om.cancel_all(SYM)
-    assert outs[0].status == "accepted" and outs[0].result["code"] == 200
-    assert await signed_rest(sim.urls.rest, hmac, "GET", "openOrders", {"symbol": SYM}) == []
-    assert rig.account.open_orders() == []
-    from feeds.errors import VenueError
+    async with RestClient(sim.urls.rest) as rest:
+        for signer in (HmacSigner(DEMO_API_KEY, sim.credentials.hmac_secret),
+                       Ed25519Signer(DEMO_API_KEY, load_ed25519_private_key(sim.credentials.ed25519_key_path))):
+            rows = await rest.signed("GET", "openOrders", {"symbol": SYM}, signer)
+            assert sorted(int(r["origQty"]) for r in rows) == [1, 2]
+        hmac = HmacSigner(DEMO_API_KEY, sim.credentials.hmac_secret)
+        om = OrderManager(rig.api, rig.account,
+                          cancel_all_rest=lambda s: rest.signed("DELETE", "allOpenOrders", {"symbol": s}, hmac))
+        outs = await om.cancel_all(SYM)
+        assert outs[0].status == "accepted" and outs[0].result["code"] == 200
+        assert await rest.signed("GET", "openOrders", {"symbol": SYM}, hmac) == []
+        assert rig.account.open_orders() == []
+        from feeds.errors import VenueError
 
-    wrong = HmacSigner(DEMO_API_KEY, "not-the-secret")
-    with pytest.raises(VenueError) as err:
-        await signed_rest(sim.urls.rest, wrong, "GET", "openOrders", {"symbol": SYM})
-    assert err.value.code == -1022
-    with pytest.raises(VenueError) as err:
-        await signed_rest(sim.urls.rest, hmac, "GET", "openOrders", {"symbol": SYM}, now_ms=lambda: 1)
-    assert err.value.code == -1021
+        wrong = HmacSigner(DEMO_API_KEY, "not-the-secret")
+        with pytest.raises(VenueError) as err:
+            await rest.signed("GET", "openOrders", {"symbol": SYM}, wrong)
+        assert err.value.code == -1022
+        rest.clock_offset_ms = -10**12  # a timestamp far in the past
+        with pytest.raises(VenueError) as err:
+            await rest.signed("GET", "openOrders", {"symbol": SYM}, hmac)
+        assert err.value.code == -1021
 
 
 async def test_journal_survives_restart_and_holds_no_secrets(rig: Rig, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from feeds.config import KLINE_INTERVALS, Config, Credentials
+from feeds.config import Config, Credentials
 from feeds.filters import OrderRequest
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession, SessionError

@@ -124,10 +124,7 @@ class _Ctx:
         return self.wsapi
 
     async def signed_rest(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        from feeds.orders import signed_rest
-
-        return await signed_rest(self.venue.rest_url, self.signer, method, path, params,
-                                 now_ms=self.rest.server_now_ms, recv_window=self.recv_window)
+        return await self.rest.signed(method, path, params, self.signer, recv_window=self.recv_window)
 
     async def close(self) -> None:
         if self.wsapi is not None:
