@@ -5,14 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input, Static
 
 from feeds.filters import OrderRequest
 from feeds.sim import SimExchange
 from tests.app_support import make_app, ready, until
 from tui.app import CoinmApp
 from tui.order_form import OrderForm
-from tui.screens import ConfirmScreen, HelpScreen, JournalScreen, SymbolSwitcher
+from tui.screens import ConfirmScreen, HelpScreen, JournalScreen, ModifyScreen, SymbolSwitcher
 from widgets.account import OpenOrders
 from widgets.chart import KlineChart
 from widgets.ladder import Ladder
@@ -239,3 +239,34 @@ async def test_help_lists_keys_and_closes(sim: SimExchange) -> None:
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "help closed")
+
+
+async def test_modify_a_resting_order_from_the_table(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None and s.orders is not None and s.book is not None and s.account is not None
+        bid = s.book.best_bid()
+        assert bid is not None
+        price = bid.price - 100
+        outcome = await s.orders.submit(
+            OrderRequest(symbol="BTCUSD_PERP", side="BUY", type="LIMIT", quantity=Decimal(2), price=price,
+                         time_in_force="GTC"), s.market.info)
+        assert outcome.status == "accepted"
+        table = app.query_one(OpenOrders)
+        await until(pilot, lambda: table.row_count == 1, "row")
+        table.focus()
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ModifyScreen), "modify screen")
+        field = app.screen.query_one("#modify-price", Input)
+        field.value = "1.05"  # off the tick grid: refused with the reason, nothing sent
+        await pilot.press("enter")
+        assert isinstance(app.screen, ModifyScreen)
+        assert "tick" in str(app.screen.query_one("#modify-error", Static).render())
+        field.value = str(price - 1)
+        await pilot.press("enter")
+        await until(pilot, lambda: s.account.open_orders("BTCUSD_PERP")
+                    and s.account.open_orders("BTCUSD_PERP")[0].price == price - 1, "modified")
+        venue = sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP")
+        assert len(venue) == 1 and venue[0].order_id == outcome.order_id
