@@ -250,6 +250,11 @@ def _print_firehose(runs: list[tuple[str, dict[str, Any]]], args: argparse.Names
     print(f"targets at 100x: ≥{TARGETS['fps']:g} paints/s, lag p99 ≤{TARGETS['lag_p99_ms']:g}, ev→scr p99 "
           f"≤{TARGETS['event_p99_ms']:g}, keys p99 ≤{TARGETS['key_p99_ms']:g}; at 1x CPU ≤{TARGETS['cpu_1x']:g}; "
           "✗ = missed")
+    parts = sorted({k for _, r in runs for k in r["spent_per_wall"]}, key=lambda k: -runs[-1][1]["spent_per_wall"].get(k, 0))
+    print()
+    print_table(("where the UI's time goes (ms per wall s)", *(label for label, _ in runs)),
+                [(part, *(f"{r['spent_per_wall'].get(part, 0) * 1000:.1f}" for _, r in runs)) for part in parts]
+                + [("total UI process CPU", *(f"{r['cpu_per_wall'] * 1000:.0f}" for _, r in runs))])
     keyed = [(label, r["keys"]) for label, r in runs if r.get("keys")]
     if keyed:
         print()

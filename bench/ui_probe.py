@@ -60,6 +60,8 @@ class Probe:
         self.key_wait: tuple[str, float, asyncio.Future[float]] | None = None
         self.lags: list[float] = []
         self.streams: Counter[str] = Counter()
+        self.spent: Counter[str] = Counter()
+        """Seconds inside each instrumented part (widget polls, chart render, market handler)."""
         self.level_changes = 0
 
     def shown(self, version: int, at: float) -> None:
@@ -111,8 +113,42 @@ def _instrument_app_class() -> type:
             from widgets.ladder import Ladder
 
             _instrument_ladder(self.query_one(Ladder))
+            for widget in self.query("#ticker, #trades, #liquidations, #chart, #status, #orders, #positions"):
+                _time_method(widget, "poll", f"poll {widget.id}")
+            _time_method(self.query_one("#chart"), "render", "chart render (plotext)")
 
     return ProbedApp
+
+
+def _time_screen_refresh() -> None:
+    """Time every screen's compositor refresh (widgets' render + compositor + _display)."""
+    from textual.screen import Screen
+
+    refresh = Screen._compositor_refresh
+
+    def timed(self: Any) -> None:
+        start = perf()
+        try:
+            refresh(self)
+        finally:
+            PROBE.spent["paint (render widgets + compositor + terminal bytes)"] += perf() - start
+
+    Screen._compositor_refresh = timed  # type: ignore[method-assign]
+
+
+def _time_method(obj: Any, name: str, label: str) -> None:
+    """Wrap ``obj.name`` (on the instance) to add its time to ``PROBE.spent[label]``."""
+    method = getattr(obj, name)
+    spent = PROBE.spent
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = perf()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent[label] += perf() - start
+
+    setattr(obj, name, timed)
 
 
 def _instrument_ladder(ladder: Any) -> None:
@@ -126,7 +162,9 @@ def _instrument_ladder(ladder: Any) -> None:
     def probed_poll() -> None:
         before = ladder._seen
         PROBE.ladder_refreshed = False
+        start = perf()
         poll()
+        PROBE.spent["poll ladder"] += perf() - start
         seen = ladder._seen
         if seen is not before and seen:
             PROBE.ladder_rebuilds += 1
@@ -151,6 +189,13 @@ def _session_class() -> type:
         def _on_market(self, stream: str | None, data: Any) -> None:
             if PROBE.recording:
                 PROBE.streams[stream or "?"] += 1
+            start = perf()
+            try:
+                self._probed_on_market(stream, data)
+            finally:
+                PROBE.spent["session _on_market"] += perf() - start
+
+        def _probed_on_market(self, stream: str | None, data: Any) -> None:
             if stream is not None and "@depth" in stream:
                 arrived = perf()
                 super()._on_market(stream, data)
@@ -264,6 +309,7 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
     async def factory() -> Any:
         return session_class(config, credentials)
 
+    _time_screen_refresh()
     app = _instrument_app_class()(factory, venue="sim", theme="textual-dark")
     width, height = (int(x) for x in args.size.split("x"))
     lag_task = asyncio.create_task(_lag_probe(args.lag_period))
@@ -291,11 +337,13 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
         messages0 = session.stream.state.messages
         versions0 = (market.trades_version, market.liquidations_version, market.tickers_version)
         PROBE.recording = True
+        PROBE.spent.clear()
         cpu0, wall0 = time.process_time(), perf()
         await asyncio.sleep(args.seconds)
         cpu1, wall1 = time.process_time(), perf()
         PROBE.recording = False
         wall = wall1 - wall0
+        spent = {k: v / wall for k, v in PROBE.spent.items()}
         paints = PROBE.paints - paints0
         result.update(
             seconds=wall,
@@ -314,6 +362,7 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
             mini_ticker_updates_per_s=(market.tickers_version - versions0[2]) / wall,
             handler_errors=session.stream.state.handler_errors,
             frame_hz=tui.app.FRAME_HZ,
+            spent_per_wall=spent,
         )
         if args.keys:
             result["keys"] = await _keystrokes(app, args.keys)
@@ -335,7 +384,7 @@ async def _profile(seconds: float) -> str:
     await asyncio.sleep(seconds)
     prof.disable()
     out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
+    pstats.Stats(prof, stream=out).sort_stats(os.environ.get("BENCH_UI_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_UI_ROWS", "30")))
     return out.getvalue()
 
 

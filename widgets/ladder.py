@@ -31,6 +31,11 @@ OwnOrders = Mapping[Decimal, tuple[str, Decimal]]
 """The user's resting orders by price: ``price -> (side, open contracts)``."""
 
 
+_ROW_CLASSES = ("ladder--ask", "ladder--bid", "ladder--ask-bar", "ladder--bid-bar", "ladder--mid",
+                "ladder--cursor", "ladder--own", "ladder--last")
+"""Component classes a row's style is made of, in the order ``_render_row`` unpacks them."""
+
+
 class _Row(NamedTuple):
     kind: str
     """``ask``, ``bid``, ``mid`` or ``empty``."""
@@ -106,6 +111,15 @@ class Ladder(Widget, can_focus=True):
         self._prices: list[Decimal | None] = []
         self._painted_theme = ""
         self._widths = (12, 9, 9)
+        self._strip_cache: dict[_Row, Strip] = {}
+        """The strips of the last rebuild by row: an unchanged row is not rendered again."""
+        self._strip_cache_key: tuple[object, ...] = ()
+        """Width and styles the cached strips were rendered with."""
+        self._price_texts: dict[Decimal, str] = {}
+        """``fmt_grouped(price, step)`` by price, for ``_price_texts_step``."""
+        self._price_texts_step: Decimal | None = None
+        self._size_texts: dict[Decimal, str] = {}
+        """``fmt_compact`` by size (sizes and cumulative sizes repeat from frame to frame)."""
         self.paints = 0
         """Rows rebuilt, for the benchmarks."""
 
@@ -162,7 +176,7 @@ class Ladder(Widget, can_focus=True):
         old_rows = self._rows
         old_header = self._strips[0] if self._strips else None
         self._rows = rows
-        self._strips = [header] + [self._render_row(r, width) for r in rows]
+        self._strips = [header] + self._render_rows(rows, width)
         self._prices = [None] + [r.price for r in rows]
         if len(old_rows) != len(rows) or key[-1] != (self._painted_theme):
             self._painted_theme = key[-1]
@@ -195,7 +209,7 @@ class Ladder(Widget, can_focus=True):
         own_by_row = self._own_by_row(own, step) if own else {}
         last_row = self._row_price(last, step, "ask") if last is not None else None
         shown = [*reversed(asks), *bids]
-        texts = [(fmt_grouped(lv.price, step), fmt_compact(lv.qty), fmt_compact(lv.cum)) for lv in shown]
+        texts = self._level_texts(shown, step)
         pw = max((len(t[0]) for t in texts), default=8)
         sw = max((len(t[1]) for t in texts), default=4) + 1
         cw = max((len(t[2]) for t in texts), default=4) + 1
@@ -220,6 +234,29 @@ class Ladder(Widget, can_focus=True):
         rows.extend(_Row("empty", None, "", 0, False, "", False) for _ in range(n_bid - len(bids)))
         self.paints += 1
         return rows
+
+    def _level_texts(self, levels: list[Level], step: Decimal) -> list[tuple[str, str, str]]:
+        """Price, size and cumulative size texts; formatting is cached by value (it is pure)."""
+        prices = self._price_texts
+        if step != self._price_texts_step or len(prices) > 4096:
+            prices.clear()
+            self._price_texts_step = step
+        sizes = self._size_texts
+        if len(sizes) > 4096:
+            sizes.clear()
+        out = []
+        for lv in levels:
+            p = prices.get(lv.price)
+            if p is None:
+                p = prices[lv.price] = fmt_grouped(lv.price, step)
+            q = sizes.get(lv.qty)
+            if q is None:
+                q = sizes[lv.qty] = fmt_compact(lv.qty)
+            c = sizes.get(lv.cum)
+            if c is None:
+                c = sizes[lv.cum] = fmt_compact(lv.cum)
+            out.append((p, q, c))
+        return out
 
     def _row_price(self, price: Decimal, step: Decimal, side: str) -> Decimal:
         """The row a price falls in: bids round down to the group, asks up."""
@@ -261,18 +298,42 @@ class Ladder(Widget, can_focus=True):
         text = f"  {'price' + group:>{pw}}{'size':>{sw}}{'cum':>{cw}}"
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
-    def _render_row(self, row: _Row, width: int) -> Strip:
+    def _render_rows(self, rows: list[_Row], width: int) -> list[Strip]:
+        """Strips for ``rows``; rows equal to one of the last rebuild reuse its strip.
+
+        Styles are read once per rebuild (``rich_style`` walks the DOM: too slow per row), and
+        the cache holds only while the width and every style are the same as last time.
+        """
+        comp = self.get_component_rich_style
+        styles = (self.rich_style, *(comp(name) for name in _ROW_CLASSES))
+        key = (width, styles)
+        cache = self._strip_cache if key == self._strip_cache_key else {}
+        fresh: dict[_Row, Strip] = {}
+        out = []
+        for row in rows:
+            strip = cache.get(row)
+            if strip is None:
+                strip = fresh.get(row)
+                if strip is None:
+                    strip = self._render_row(row, width, styles)
+            fresh[row] = strip
+            out.append(strip)
+        self._strip_cache = fresh
+        self._strip_cache_key = key
+        return out
+
+    def _render_row(self, row: _Row, width: int, styles: tuple[Style, ...]) -> Strip:
+        base, ask, bid, ask_bar, bid_bar, mid, cursor, own, last = styles
         if row.kind == "empty":
-            return Strip.blank(width, self.rich_style)
-        base = self.rich_style
+            return Strip.blank(width, base)
         if row.kind == "mid":
-            return Strip([Segment(row.text[:width].ljust(width), base + self.get_component_rich_style("ladder--mid"))], width)
-        style = base + self.get_component_rich_style(f"ladder--{row.kind}")
+            return Strip([Segment(row.text[:width].ljust(width), base + mid)], width)
+        style = base + (ask if row.kind == "ask" else bid)
         if row.last:
-            style += self.get_component_rich_style("ladder--last")
-        bar_style = style + self.get_component_rich_style(f"ladder--{row.kind}-bar")
+            style += last
+        bar_style = style + (ask_bar if row.kind == "ask" else bid_bar)
         if row.cursor:
-            style += self.get_component_rich_style("ladder--cursor")
+            style += cursor
             bar_style = style
         mark = "◆ " if row.own else "  "
         text = (mark + row.text)[:width].ljust(width)
@@ -281,7 +342,7 @@ class Ladder(Widget, can_focus=True):
         segments = [Segment(text[: width - bar], style), Segment(text[width - bar:], bar_style)]
         if row.own:
             own_style = bar_style if bar >= width - 1 else style
-            segments = [Segment(mark, own_style + self.get_component_rich_style("ladder--own")),
+            segments = [Segment(mark, own_style + own),
                         Segment(text[2: width - bar] if bar < width - 2 else "", style),
                         Segment(text[max(2, width - bar):], bar_style)]
         return Strip(segments, width)
