@@ -311,6 +311,15 @@ class DashboardSession:
             out.append(_summary("api", self.wsapi.state))
         return out
 
+    def market_stale(self) -> str:
+        """Why market figures may be old ("" while the market stream is live)."""
+        if self.stream is None:
+            return "connecting"
+        state = self.stream.state
+        if state.status == FeedStatus.LIVE:
+            return ""
+        return f"{state.status.value}: {state.reason}" if state.reason else str(state.status.value)
+
     def latency_ms(self) -> int | None:
         """Arrival time (local clock on venue time) minus event time of the latest depth event."""
         return None if self._latency is None else max(0, self._latency)

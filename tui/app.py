@@ -210,10 +210,10 @@ class CoinmApp(App[int]):
         if session is None or session.market is None or session.book is None:
             return
         market = session.market
-        self.ticker_bar.bind_source(market, session.server_ms)
-        self.trades_tape.bind_source(market)
+        self.ticker_bar.bind_source(market, session.server_ms, session.market_stale)
+        self.trades_tape.bind_source(market, session.market_stale)
         liqs = self.liquidation_tape
-        liqs.bind_source(market)
+        liqs.bind_source(market, session.market_stale)
         liqs.bind_ticks(lambda s: session.symbols[s].tick_size if s in session.symbols else None)
         self.chart.bind_source(market)
         self._bind_ladder()

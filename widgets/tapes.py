@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich.segment import Segment
+from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -29,7 +30,7 @@ def clock(ms: int) -> str:
 class _Tape(Widget):
     """A title line, then one line per item; rows are rebuilt only when the version moves."""
 
-    COMPONENT_CLASSES = {"tape--buy", "tape--sell", "tape--title", "tape--muted"}
+    COMPONENT_CLASSES = {"tape--buy", "tape--sell", "tape--title", "tape--muted", "tape--stale"}
 
     DEFAULT_CSS = """
     _Tape { height: 1fr; }
@@ -37,16 +38,28 @@ class _Tape(Widget):
     _Tape > .tape--sell { color: $error; }
     _Tape > .tape--title { color: $text-muted; text-style: bold; }
     _Tape > .tape--muted { color: $text-muted; }
+    _Tape > .tape--stale { color: $warning; text-style: bold; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._market: MarketState | None = None
+        self._stale: Callable[[], str] = lambda: ""
         self._seen: tuple[Any, ...] = ()
         self._lines: list[tuple[str, str]] = []
+        self._styles_checked = False
+        """Whether the base style was read since the last refresh or style change."""
+        self._render_key: tuple[Any, ...] = ()
+        """(theme, base style, width) the cached styles and strips were made with."""
+        self._kind_styles: dict[str, Style] = {}
+        """Style of each line kind (base + ``tape--<kind>``)."""
+        self._strips: dict[tuple[str, str], Strip] = {}
+        """Rendered lines by (kind, text): a tape scrolls, so most lines are last frame's, moved."""
 
-    def bind_source(self, market: MarketState) -> None:
+    def bind_source(self, market: MarketState, stale: Callable[[], str] = lambda: "") -> None:
+        """Show ``market``; ``stale()`` says why it may be behind ("" when live)."""
         self._market = market
+        self._stale = stale
         self._seen = ()
         self.poll()
 
@@ -63,22 +76,48 @@ class _Tape(Widget):
         m = self._market
         if m is None or self.size.height <= 0:
             return
-        key = (*self._version(m), self.size)
+        stale = self._stale()
+        key = (*self._version(m), self.size, stale)
         if key == self._seen:
             return
         self._seen = key
-        lines = [("title", self._title(m))] + self._rows(m, self.size.height - 1)
+        title = ("stale", f"{self._title(m)} · STALE ({stale})") if stale else ("title", self._title(m))
+        lines = [title] + self._rows(m, self.size.height - 1)
         if lines != self._lines:
             self._lines = lines
+            self._styles_checked = False
             self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles_checked = False
+        self._kind_styles.clear()
+        self._strips.clear()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        if not self._styles_checked or self._render_key[2] != width:
+            # rich_style walks the DOM: read it once per refresh, not once per line
+            key = (self.app.theme, self.rich_style, width)
+            if key != self._render_key:
+                self._render_key = key
+                self._kind_styles.clear()
+                self._strips.clear()
+            self._styles_checked = True
+        base = self._render_key[1]
         if y >= len(self._lines):
-            return Strip.blank(width, self.rich_style)
-        kind, text = self._lines[y]
-        style = self.rich_style + self.get_component_rich_style(f"tape--{kind}")
-        return Strip([Segment(text[:width].ljust(width), style)], width)
+            return Strip.blank(width, base)
+        line = self._lines[y]
+        strip = self._strips.get(line)
+        if strip is None:
+            kind, text = line
+            style = self._kind_styles.get(kind)
+            if style is None:
+                style = self._kind_styles[kind] = base + self.get_component_rich_style(f"tape--{kind}")
+            if len(self._strips) > 1024:
+                self._strips.clear()
+            strip = self._strips[line] = Strip([Segment(text[:width].ljust(width), style)], width)
+        return strip
 
 
 class TradesTape(_Tape):

@@ -30,19 +30,28 @@ class TickerBar(Widget):
 
     DEFAULT_CSS = """
     TickerBar { height: 2; padding: 0 1; background: $boost; }
+    TickerBar > .ticker--up { color: $success; }
+    TickerBar > .ticker--down { color: $error; }
+    TickerBar > .ticker--label { color: $text-muted; }
+    TickerBar > .ticker--symbol { color: $accent; text-style: bold; }
+    TickerBar > .ticker--stale { color: $warning; text-style: bold reverse; }
     """
 
-    COMPONENT_CLASSES = {"ticker--up", "ticker--down", "ticker--label", "ticker--symbol"}
+    COMPONENT_CLASSES = {"ticker--up", "ticker--down", "ticker--label", "ticker--symbol", "ticker--stale"}
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._market: MarketState | None = None
         self._server_ms: Callable[[], int] = lambda: int(time.time() * 1000)
+        self._stale: Callable[[], str] = lambda: ""
         self._seen: tuple[object, ...] = ()
 
-    def bind_source(self, market: MarketState, server_ms: Callable[[], int]) -> None:
+    def bind_source(self, market: MarketState, server_ms: Callable[[], int],
+                    stale: Callable[[], str] = lambda: "") -> None:
+        """Show ``market``; ``stale()`` says why its figures may be old ("" when live)."""
         self._market = market
         self._server_ms = server_ms
+        self._stale = stale
         self._seen = ()
         self.poll()
 
@@ -52,7 +61,7 @@ class TickerBar(Widget):
             return
         # the countdown moves once a second even when no event arrives
         key = (m.ticker_version, m.trades_version, m.info.symbol, self._server_ms() // 1000,
-               self.size.width)
+               self.size.width, self._stale())
         if key != self._seen:
             self._seen = key
             self.refresh()
@@ -73,6 +82,9 @@ class TickerBar(Widget):
         tick = info.tick_size
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(f"{info.symbol} ", self.get_component_rich_style("ticker--symbol"))
+        stale = self._stale()
+        if stale:
+            out.append(f"STALE ({stale}) ", self.get_component_rich_style("ticker--stale"))
 
         def fig(name: str, value: Decimal | None, direction: int = 0, step: Decimal = tick) -> None:
             out.append(f" {name} ", label)
