@@ -32,7 +32,7 @@ from feeds.filters import OrderRequest, Rejection, validate_order
 from feeds.journal import Journal
 from feeds.symbols import SymbolInfo
 
-__all__ = ["CLIENT_ID_PREFIX", "OrderManager", "OrderOutcome"]
+__all__ = ["ALGO_TYPES", "CLIENT_ID_PREFIX", "OrderManager", "OrderOutcome", "algo_params"]
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,14 @@ class OrderManager:
         resolve_backoff: seconds before the second query (doubling each time).
         cancel_all_rest: ``async (symbol) -> result`` doing ``DELETE /dapi/v1/allOpenOrders``;
             without it :meth:`cancel_all` cancels the known open orders one by one.
+        algo_rest: ``async (params) -> result`` doing ``POST /dapi/v1/algoOrder``: where a
+            conditional order goes when ``order.place`` answers ``-4120`` (the live venue).
     """
 
     def __init__(self, wsapi: Any, account: AccountState, *, journal: Journal | None = None,
                  venue: str | None = None, resolve_tries: int = 4, resolve_backoff: float = 0.25,
-                 cancel_all_rest: Callable[[str], Awaitable[Any]] | None = None) -> None:
+                 cancel_all_rest: Callable[[str], Awaitable[Any]] | None = None,
+                 algo_rest: Callable[[dict[str, Any]], Awaitable[Any]] | None = None) -> None:
         self.wsapi = wsapi
         self.account = account
         self.journal = journal
@@ -107,6 +110,7 @@ class OrderManager:
         self.resolve_tries = resolve_tries
         self.resolve_backoff = resolve_backoff
         self.cancel_all_rest = cancel_all_rest
+        self.algo_rest = algo_rest
         self._inflight_ids: set[str] = set()
         self._inflight_keys: set[tuple[tuple[str, Any], ...]] = set()
 
@@ -172,9 +176,9 @@ class OrderManager:
                 if exc.outcome_unknown:
                     return await self._resolve_place(order, f"{exc.code}: {exc.msg}")
                 self._journal("error", {"code": exc.code, "msg": exc.msg}, method="order.place", client_order_id=cid)
+                if exc.code == -4120 and self.algo_rest is not None and order.type in ALGO_TYPES:
+                    return await self._place_algo(order)
                 message = exc.human
-                if exc.code == -4120:
-                    message += " This client does not place algo orders: use a LIMIT or MARKET order."
                 return self._finish(OrderOutcome(REJECTED, cid, code=exc.code, message=message,
                                                  result={"code": exc.code, "msg": exc.msg}), "order.place")
             except OutcomeUnknown as exc:
@@ -189,6 +193,32 @@ class OrderManager:
         finally:
             self._inflight_ids.discard(cid)
             self._inflight_keys.discard(key)
+
+    async def _place_algo(self, order: OrderRequest) -> OrderOutcome:
+        """The same order through the algo-order endpoint, once (the venue refused it on
+        ``order.place`` with -4120, so nothing of it exists yet)."""
+        assert self.algo_rest is not None
+        cid = order.new_client_order_id
+        params = algo_params(order)
+        self._journal("request", params, method="algoOrder", client_order_id=cid)
+        try:
+            result = await self.algo_rest(params)
+        except VenueError as exc:
+            self._journal("error", {"code": exc.code, "msg": exc.msg}, method="algoOrder", client_order_id=cid)
+            return self._finish(OrderOutcome(REJECTED, cid, code=exc.code, message=exc.human,
+                                             result={"code": exc.code, "msg": exc.msg}), "algoOrder")
+        except ConnectionError as exc:
+            # a REST request that got no answer may still have arrived: never send it again
+            return self._finish(OrderOutcome(UNKNOWN, cid, message=(
+                f"No answer from the algo-order endpoint ({exc}): check open orders (client id {cid}) "
+                "before sending it again.")), "algoOrder")
+        self._journal("reply", result, method="algoOrder", client_order_id=cid,
+                      order_id=result.get("algoId") if isinstance(result, dict) else None)
+        algo_id = int(result["algoId"]) if isinstance(result, dict) and "algoId" in result else None
+        status = str(result.get("algoStatus")) if isinstance(result, dict) else None
+        return self._finish(OrderOutcome(
+            ACCEPTED, cid, algo_id, status, result=result,
+            message=f"The venue takes {order.type} as an algo order: {algo_id} is {status}."), "algoOrder")
 
     def _accepted(self, result: Any, cid: str | None, *, resolved: bool = False, message: str = "") -> OrderOutcome:
         if isinstance(result, Mapping) and "orderId" in result:
@@ -337,3 +367,19 @@ def _same(a: Any, b: Any) -> bool:
         return Decimal(str(a)) == Decimal(str(b))
     except Exception:
         return False
+
+
+ALGO_TYPES = ("STOP", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
+"""Order types the live venue takes only through its algo-order endpoint."""
+
+_ALGO_NAMES = {"stopPrice": "triggerPrice", "activationPrice": "activatePrice", "newClientOrderId": "clientAlgoId"}
+
+
+def algo_params(order: OrderRequest) -> dict[str, Any]:
+    """``order.place`` parameters renamed for ``POST /dapi/v1/algoOrder`` (``algoType=CONDITIONAL``,
+    ``triggerPrice``, ``activatePrice``, ``clientAlgoId``)."""
+    params: dict[str, Any] = {"algoType": "CONDITIONAL"}
+    for key, value in order.to_params().items():
+        if key != "newOrderRespType":
+            params[_ALGO_NAMES.get(key, key)] = value
+    return params

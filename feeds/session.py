@@ -255,6 +255,7 @@ class DashboardSession:
         self.orders = OrderManager(
             self.wsapi, self.account, journal=journal, venue=self.venue.name,
             cancel_all_rest=lambda symbol: self._signed_rest("DELETE", "allOpenOrders", {"symbol": symbol}),
+            algo_rest=lambda params: self._signed_rest("POST", "algoOrder", params),
         )
         self.userdata = UserDataStream(
             self.wsapi, self.venue.stream_url or "", on_event=self.orders.on_user_event,

@@ -230,3 +230,42 @@ async def test_user_events_are_journaled_with_fills(rig: Rig) -> None:
     assert [(e.kind, e.order_id) for e in entries] == [("event", 9), ("fill", 9)]
     assert entries[1].payload["tradeId"] == 77 and entries[1].payload["price"] == "50000.0"
     assert rig.account.fills[-1].trade_id == 77
+
+
+def stop_market(sim: SimExchange) -> OrderRequest:
+    above = Decimal(sim.engine.syms[SYM].book.best_ask() + 500) / 10
+    return OrderRequest(symbol=SYM, side="BUY", type="STOP_MARKET", quantity=Decimal(1), stop_price=above,
+                        working_type="CONTRACT_PRICE")
+
+
+async def test_conditional_order_goes_to_the_algo_endpoint_when_the_venue_says_4120(rig: Rig) -> None:
+    sim = rig.sim
+    assert sim.urls is not None
+    sim.algo_orders = True  # as the live venue since 2025
+    without = await rig.submit(stop_market(sim))
+    assert without.status == "rejected" and without.code == -4120 and venue_orders(sim) == []
+    signer = HmacSigner(DEMO_API_KEY, sim.credentials.hmac_secret)
+    async with RestClient(sim.urls.rest) as rest:
+        rig.om.algo_rest = lambda params: rest.signed("POST", "algoOrder", params, signer)
+        out = await rig.submit(stop_market(sim))
+    assert out.status == "accepted" and out.order_status == "NEW", out.message
+    placed = venue_orders(sim, out.client_order_id)
+    assert len(placed) == 1 and placed[0].type == "STOP_MARKET"  # type: ignore[attr-defined]
+    assert out.order_id == placed[0].order_id  # type: ignore[attr-defined]
+    methods = [e.method for e in rig.journal.recent(20, client_order_id=out.client_order_id)]
+    assert methods[:3] == ["order.place", "order.place", "algoOrder"]  # request, -4120, algo request
+    limit_order = await rig.submit(limit(sim, 1))  # plain types are untouched by the algo mode
+    assert limit_order.status == "accepted"
+
+
+def test_algo_params_rename_the_conditional_fields() -> None:
+    from feeds.orders import algo_params
+
+    order = OrderRequest(symbol=SYM, side="SELL", type="TRAILING_STOP_MARKET", quantity=Decimal(2),
+                         activation_price=Decimal("90000.0"), callback_rate=Decimal("1.5"),
+                         reduce_only=True, new_client_order_id="coinm-x")
+    assert algo_params(order) == {
+        "algoType": "CONDITIONAL", "symbol": SYM, "side": "SELL", "type": "TRAILING_STOP_MARKET",
+        "quantity": "2", "reduceOnly": "true", "activatePrice": "90000", "callbackRate": "1.5",
+        "clientAlgoId": "coinm-x",
+    }

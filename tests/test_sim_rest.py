@@ -7,7 +7,10 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
+from feeds.errors import VenueError
 from feeds.models import Kline
+from feeds.rest import RestClient
+from feeds.signing import HmacSigner
 from feeds.sim import DEMO_API_KEY, SimExchange
 from feeds.symbols import parse_exchange_info
 
@@ -152,3 +155,25 @@ async def test_weight_header_and_429_when_limit_exceeded(stepped_sim: SimExchang
     stepped_sim._charge(2400)  # the rest of the minute's budget, as if spent by other requests
     status, body, headers = await get(stepped_sim, "time")
     assert status == 429 and body["code"] == -1003 and "Retry-After" in headers
+
+
+async def test_algo_mode_refuses_conditional_on_order_place_and_takes_algo_orders(sim: SimExchange) -> None:
+    """Like the live venue since 2025: -4120 on order.place, POST /dapi/v1/algoOrder instead."""
+    assert sim.urls is not None
+    sim.algo_orders = True
+    signer = HmacSigner(DEMO_API_KEY, sim.credentials.hmac_secret)
+    trigger = str(Decimal(sim.engine.mark_price("BTCUSD_PERP")).quantize(Decimal(1)) + 5000)
+    async with RestClient(sim.urls.rest) as rest:
+        with pytest.raises(VenueError) as err:
+            await rest.signed("POST", "order", {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "STOP_MARKET",
+                                                "quantity": "1", "stopPrice": trigger}, signer)
+        assert err.value.code == -4120
+        with pytest.raises(VenueError) as err:
+            await rest.signed("POST", "algoOrder", {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "STOP_MARKET",
+                                                    "quantity": "1", "triggerPrice": trigger}, signer)
+        assert err.value.code == -1102  # algoType is mandatory
+        algo = await rest.signed("POST", "algoOrder", {
+            "algoType": "CONDITIONAL", "symbol": "BTCUSD_PERP", "side": "BUY", "type": "STOP_MARKET",
+            "quantity": "1", "triggerPrice": trigger, "clientAlgoId": "algo-1"}, signer)
+    assert algo["algoStatus"] == "NEW" and algo["clientAlgoId"] == "algo-1" and algo["triggerPrice"] == trigger + ".0"
+    assert algo["orderType"] == "STOP_MARKET" and isinstance(algo["algoId"], int)

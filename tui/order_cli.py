@@ -262,7 +262,8 @@ async def _order(ctx: _Ctx, args: argparse.Namespace) -> int:
         journal = Journal.open_default(ctx.venue.name)
     except Exception as exc:  # noqa: BLE001 - the journal is a record, not a reason to refuse
         _err(ctx.command, f"warning: journal unavailable ({exc})")
-    manager = OrderManager(ctx.ws(), account, journal=journal, venue=ctx.venue.name)
+    manager = OrderManager(ctx.ws(), account, journal=journal, venue=ctx.venue.name,
+                           algo_rest=lambda params: ctx.signed_rest("POST", "algoOrder", params))
     try:
         outcome = await manager.submit(order, info, mark_price=mark, last_price=last)
     finally:

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="activity multiplier (default 1)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the demo credentials live (default: $COINM_SIM_DATA_DIR or <XDG data>/coinm/sim)")
+    parser.add_argument("--algo-orders", action="store_true",
+                        help="like the live venue: conditional order types only via POST /dapi/v1/algoOrder "
+                             "(order.place answers -4120)")
     parser.add_argument("--faults", default="",
                         help="faults to inject at start, comma separated: drop[:kind], gap:SYMBOL, stall:SECONDS, "
                              "delay:METHOD:SECONDS, lose:METHOD, listenkey, malformed, 429[:N], age:SECONDS")
@@ -53,7 +56,7 @@ def apply_faults(sim: SimExchange, spec: str) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    sim = SimExchange(seed=args.seed, speed=args.speed, data_dir=args.data_dir)
+    sim = SimExchange(seed=args.seed, speed=args.speed, data_dir=args.data_dir, algo_orders=args.algo_orders)
     urls = await sim.start(args.host, args.port)
     apply_faults(sim, args.faults)
     creds = sim.credentials

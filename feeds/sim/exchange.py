@@ -156,8 +156,10 @@ class SimExchange:
 
     def __init__(self, seed: int = 1, speed: float = 1.0, data_dir: Path | None = None,
                  realtime: bool = True, *, start_time_ms: int | None = None,
-                 ping_interval: float = 180.0) -> None:
+                 ping_interval: float = 180.0, algo_orders: bool = False) -> None:
         self.realtime = realtime
+        self.algo_orders = algo_orders
+        """Like the live venue: conditional types only through ``POST /dapi/v1/algoOrder``."""
         self.hub = Hub()
         start = start_time_ms if start_time_ms is not None else int(time.time() * 1000)
         self.engine = MarketEngine(seed=seed, speed=speed, start_ms=start, hub=self.hub)
@@ -409,6 +411,7 @@ class SimExchange:
         r.add_delete("/dapi/v1/listenKey", self._r_listen_key)
         r.add_get("/dapi/v1/openOrders", self._r_open_orders)
         r.add_post("/dapi/v1/order", self._r_order)
+        r.add_post("/dapi/v1/algoOrder", self._r_algo_order)
         r.add_get("/dapi/v1/order", self._r_order)
         r.add_delete("/dapi/v1/order", self._r_order)
         r.add_delete("/dapi/v1/allOpenOrders", self._r_cancel_all)
@@ -595,11 +598,43 @@ class SimExchange:
         method = {"POST": "order.place", "GET": "order.status", "DELETE": "order.cancel"}[request.method]
         self._charge(*METHODS[method][:2])
         if method == "order.place":
-            return self._json(place_order(self.accounts, acct, params))
+            return self._json(place_order(self.accounts, acct, params, algo_only=self.algo_orders))
         order = find_order(self.accounts, acct, params)
         if method == "order.cancel":
             return self._json(self.accounts.order_result(self.accounts.cancel(order)))
         return self._json(self.accounts.order_result(order, full=True))
+
+    async def _r_algo_order(self, request: web.Request) -> web.Response:
+        """New algo (conditional) order: the same book and account code as ``order.place``.
+
+        The wire names differ from ``order.place`` (``triggerPrice``, ``activatePrice``,
+        ``clientAlgoId``); the answer is an algo order (``algoId``, ``algoStatus``). Here the
+        algo order rests in the account like any conditional order, so ``order.status`` and
+        ``order.cancel`` also find it by its id.
+        """
+        from feeds.sim.accounts import CONDITIONAL
+        from feeds.sim.wsapi import METHODS
+
+        acct, params = await self._signed(request)
+        self._charge(*METHODS["order.place"][:2])
+        if params.get("algoType") != "CONDITIONAL":
+            raise ApiError(-1102, "Mandatory parameter 'algoType' was not sent, was empty/null, or malformed.")
+        if params.get("type") not in CONDITIONAL:
+            raise ApiError(-1116, "Invalid orderType.")
+        renamed = {"triggerPrice": "stopPrice", "activatePrice": "activationPrice", "clientAlgoId": "newClientOrderId"}
+        skip = {"algoType", "timestamp", "recvWindow", "signature"}
+        order = self.accounts.place(acct, {renamed.get(k, k): v for k, v in params.items() if k not in skip})
+        r = self.accounts.order_result(order, full=True)
+        return self._json({
+            "algoId": r["orderId"], "clientAlgoId": r["clientOrderId"], "algoType": "CONDITIONAL",
+            "orderType": r["type"], "symbol": r["symbol"], "side": r["side"],
+            "positionSide": r.get("positionSide", "BOTH"), "timeInForce": r.get("timeInForce"),
+            "quantity": r.get("origQty"), "algoStatus": r["status"], "triggerPrice": r.get("stopPrice"),
+            "price": r.get("price"), "workingType": r.get("workingType"),
+            "reduceOnly": r.get("reduceOnly"), "closePosition": r.get("closePosition"),
+            "activatePrice": r.get("activatePrice"), "callbackRate": r.get("priceRate"),
+            "createTime": r.get("updateTime"), "updateTime": r.get("updateTime"),
+        })
 
     async def _r_cancel_all(self, request: web.Request) -> web.Response:
         acct, params = await self._signed(request)

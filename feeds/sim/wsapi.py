@@ -17,7 +17,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from feeds.signing import KeyFileError, verify_ed25519, verify_hmac, ws_payload
-from feeds.sim.accounts import Account, ApiError
+from feeds.sim.accounts import CONDITIONAL, Account, ApiError
 
 if TYPE_CHECKING:
     from feeds.sim.exchange import SimExchange
@@ -97,8 +97,17 @@ def check_timestamp(sim: SimExchange, params: Any) -> None:
 _AUTH_PARAMS = ("apiKey", "signature", "timestamp", "recvWindow", "returnRateLimits")
 
 
-def place_order(accounts: Any, acct: Account, params: dict[str, Any]) -> dict[str, Any]:
-    """``order.place`` and REST ``POST /dapi/v1/order``: place, answer ACK (default) or RESULT."""
+ALGO_ONLY_MSG = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+
+
+def place_order(accounts: Any, acct: Account, params: dict[str, Any], *, algo_only: bool = False) -> dict[str, Any]:
+    """``order.place`` and REST ``POST /dapi/v1/order``: place, answer ACK (default) or RESULT.
+
+    With ``algo_only`` (the live venue since 2025), conditional types are refused with -4120:
+    they go to ``POST /dapi/v1/algoOrder``.
+    """
+    if algo_only and params.get("type") in CONDITIONAL:
+        raise ApiError(-4120, ALGO_ONLY_MSG)
     order = accounts.place(acct, {k: v for k, v in params.items() if k not in _AUTH_PARAMS})
     if (params.get("newOrderRespType") or "ACK") == "RESULT":
         return accounts.order_result(order)
@@ -246,7 +255,7 @@ class WsApiSession:
             sim._close_listen_key(acct, params.get("listenKey"))
             return {}
         if method == "order.place":
-            return place_order(accounts, acct, params)
+            return place_order(accounts, acct, params, algo_only=self.sim.algo_orders)
         if method in ("order.cancel", "order.status", "order.modify"):
             order = find_order(accounts, acct, params)
             if method == "order.cancel":
