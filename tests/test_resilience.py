@@ -1,0 +1,102 @@
+"""The resilience run (``python -m bench resilience``) in small: one round of every simulator
+fault against a headless DashboardSession on loopback, with orders placed and cancelled
+through its OrderManager, and the invariants asserted instead of printed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.resilience import FAULTS, Report, Timing, print_report, run_resilience
+from feeds.sim import SimExchange
+
+pytestmark = pytest.mark.timeout(60)
+
+# Everything scaled down further than the bench, so one round of all 16 faults fits in ~30 s.
+FAST = Timing(stale_after=0.5, silent_reconnect_after=2.0, short_stall=0.6, long_stall=2.5,
+              reply_timeout=1.0, short_delay=0.4, max_connection_age=1.0, healthy_after=1.5,
+              pause_between=0.1)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    import asyncio
+    import os
+
+    tmp = tmp_path_factory.mktemp("resilience")
+    saved = os.environ.get("COINM_DATA_DIR")
+    os.environ["COINM_DATA_DIR"] = str(tmp / "data")  # the session's order journal
+    try:
+        started = time.monotonic()
+        rep = asyncio.run(run_resilience(rounds=1, data_dir=tmp, timing=FAST, recovery_timeout=15.0))
+        rep.seconds = time.monotonic() - started
+    finally:
+        if saved is None:
+            os.environ.pop("COINM_DATA_DIR", None)
+        else:
+            os.environ["COINM_DATA_DIR"] = saved
+    print_report(rep)  # shown with -s, and on failure
+    return rep
+
+
+def test_every_fault_injected_and_recovered(report: Report) -> None:
+    for name in FAULTS:
+        st = report.faults[name]
+        assert st.injected == 1, name
+        assert st.recovered == 1, (name, st.notes)
+        assert len(st.times) == 1 and st.times[0] < 15.0, name
+    assert report.seconds < 40
+
+
+def test_book_equals_true_book_after_each_recovery(report: Report) -> None:
+    for st in report.faults.values():
+        assert st.book_checks == 1 and st.book_mismatches == 0, (st.name, st.notes)
+
+
+def test_book_never_crossed_while_synced(report: Report) -> None:
+    assert report.samples > 1000
+    assert report.crossed_while_synced == 0
+
+
+def test_orders_exist_once_and_were_sent_once(report: Report) -> None:
+    assert len(report.orders) >= 20
+    assert report.lost == {}
+    assert report.duplicated == {}
+    assert report.double_sent_place == [] and report.double_sent_cancel == []
+    assert report.cancels >= 5 and report.cancel_failures == []
+    # Every outcome is final; the reply faults were resolved to the venue's truth.
+    assert all(o.outcome is not None for o in report.orders)
+    for name in ("lose reply order.place", "delay reply > timeout", "drop wsapi (order in flight)"):
+        mine = [o for o in report.orders if o.window == name and o.outcome is not None and o.outcome.resolved]
+        assert mine and all(o.outcome.ok for o in mine), name
+    # "unknown" only where the venue really does not have the order (told the truth)
+    for items in report.unknown.values():
+        assert all(item.endswith("(venue has 0)") for item in items), items
+
+
+def test_client_open_orders_match_venue_and_no_worker_failed(report: Report) -> None:
+    assert report.open_orders_mismatch == []
+    assert report.worker_errors == []
+
+
+def test_request_counter_counts_on_the_sim_side(tmp_path: Path) -> None:
+    """The double-send check counts what reached the venue's API handler (and only this sim's)."""
+    from bench.resilience import RequestCounter
+    from feeds.sim import wsapi as sim_wsapi
+
+    sim = SimExchange(seed=3, data_dir=tmp_path, realtime=False)
+    other = SimExchange(seed=3, data_dir=tmp_path, realtime=False)
+    counter = RequestCounter(sim)
+    original = sim_wsapi.WsApiSession.handle
+    with counter.installed():
+        assert sim_wsapi.WsApiSession.handle is not original
+        counter._count('{"id":1,"method":"order.place","params":{"newClientOrderId":"a"}}')
+        counter._count('{"id":2,"method":"v1/order.place","params":{"newClientOrderId":"a"}}')
+        counter._count('{"id":3,"method":"order.cancel","params":{"symbol":"X","orderId":5}}')
+        counter._count("not json")
+    assert sim_wsapi.WsApiSession.handle is original
+    assert counter.place == {"a": 2} and counter.cancel == {"5": 1}
+    assert other is not sim
