@@ -291,6 +291,29 @@ async def _keystrokes(app: Any, presses: int) -> dict[str, Any]:
     return {k: {**_summary(v), "missed": missed[k]} for k, v in out.items()}
 
 
+async def _held_key(app: Any, seconds: float, rate: float) -> dict[str, Any]:
+    """Hold the arrow keys (up, down, up... at ``rate`` a second, like key repeat): can the UI
+    paint that fast while the firehose runs? Every press moves the cursor, so every press
+    needs a paint; paints/s is what it managed."""
+    PROBE.lags.clear()
+    PROBE.event_to_screen.clear()
+    paints0 = PROBE.paints
+    PROBE.recording = True
+    cpu0, start = time.process_time(), perf()
+    period, pressed, due = 1 / rate, 0, start
+    while perf() - start < seconds:
+        _send_key(app, "down" if pressed % 2 else "up")
+        pressed += 1
+        due += period
+        await asyncio.sleep(max(0.0, due - perf()))
+    await asyncio.sleep(0.1)
+    wall = perf() - start
+    PROBE.recording = False
+    return {"rate": rate, "presses_per_s": pressed / (wall - 0.1), "paints_per_s": (PROBE.paints - paints0) / wall,
+            "lag": _summary(PROBE.lags), "event_to_screen": _summary(PROBE.event_to_screen),
+            "cpu_per_wall": (time.process_time() - cpu0) / wall}
+
+
 async def firehose(args: argparse.Namespace) -> dict[str, Any]:
     import tui.app
     from feeds.config import Credentials, load_config
@@ -366,6 +389,9 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
         )
         if args.keys:
             result["keys"] = await _keystrokes(app, args.keys)
+        if args.held:
+            await asyncio.sleep(0.5)
+            result["held"] = await _held_key(app, args.held, args.held_rate)
         if args.profile:
             result["profile"] = await _profile(args.profile)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -464,6 +490,8 @@ def main(argv: list[str]) -> None:
     fh.add_argument("--size", default="160x48")
     fh.add_argument("--all-liquidations", action="store_true")
     fh.add_argument("--keys", type=int, default=0, help="presses of each key to time after the window")
+    fh.add_argument("--held", type=float, default=0, help="then hold up/down for N seconds")
+    fh.add_argument("--held-rate", type=float, default=60, help="key repeats a second while held")
     fh.add_argument("--frame-hz", type=float, default=0, help="override tui.app.FRAME_HZ")
     fh.add_argument("--lag-period", type=float, default=0.01)
     fh.add_argument("--profile", type=float, default=0, help="then cProfile the loop for N seconds")
