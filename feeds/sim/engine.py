@@ -199,7 +199,8 @@ class MarketEngine:
         self.trade_listeners: list[Callable[[str, int, int, str], None]] = []
         self._parsed: dict[str, StreamSpec | None] = {}
         self._sent_versions: dict[str, int] = {}
-        self._dropped_depth: set[str] = set()
+        self._dropped_depth: dict[str, set[int]] = {}
+        """symbol -> cadences whose next diff is still to be dropped (the depth_gap fault)."""
         self._next_funding = (self.now_ms // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
         self._symbol_set = set(self.symbols)
         self._pair_set = {i.pair for i in self.symbols.values()}
@@ -717,7 +718,7 @@ class MarketEngine:
     # ------------------------------------------------------------------ emission
     def drop_next_depth(self, symbol: str) -> None:
         """Fault: the next diff-depth event of ``symbol`` (every cadence) is never sent."""
-        self._dropped_depth.add(symbol)
+        self._dropped_depth[symbol] = {100, 250, 500}
 
     def _book_top(self, st: SymState) -> tuple[Any, ...]:
         b = st.book
@@ -727,7 +728,6 @@ class MarketEngine:
     def _flush(self, now: int) -> None:
         hub = self.hub
         dropped = self._dropped_depth
-        emitted_drop: set[str] = set()
         for sym, st in self.syms.items():
             low = sym.lower()
             d = st.decimals
@@ -737,8 +737,13 @@ class MarketEngine:
                 diff = st.book.take_diff(cadence)
                 if diff is None:
                     continue
-                if sym in dropped:
-                    emitted_drop.add(sym)
+                pending_drop = dropped.get(sym)
+                if pending_drop and cadence in pending_drop:
+                    # Each cadence loses its own next diff (one cadence may have none to send
+                    # at the tick another flushes).
+                    pending_drop.discard(cadence)
+                    if not pending_drop:
+                        del dropped[sym]
                     continue
                 name = low + suffix
                 if hub.wants(name):
@@ -761,7 +766,6 @@ class MarketEngine:
                             ask_price=fmt_units(top[2], d), ask_qty=Decimal(top[3]),
                             transaction_time=st.book.last_change_ms, event_time=now,
                         ).to_wire())
-        dropped -= emitted_drop
         for name in list(hub.active()):
             spec = self.parse(name)
             if spec is None or not spec.period_ms or now % spec.period_ms:
