@@ -182,11 +182,19 @@ class Ladder(Widget, can_focus=True):
             self._painted_theme = key[-1]
             self.refresh()
             return
-        if old_header is None or old_header.text != header.text:
-            self.refresh(Region(0, 0, width, 1))
-        for y, (a, b) in enumerate(zip(old_rows, rows), start=1):
-            if a != b:
-                self.refresh(Region(0, y, width, 1))
+        changed = [0] if old_header is None or old_header.text != header.text else []
+        changed.extend(y for y, (a, b) in enumerate(zip(old_rows, rows), start=1) if a != b)
+        if changed:
+            # one refresh for every changed row (each call costs a message), runs of rows merged
+            regions = []
+            start = prev = changed[0]
+            for y in changed[1:]:
+                if y != prev + 1:
+                    regions.append(Region(0, start, width, prev - start + 1))
+                    start = y
+                prev = y
+            regions.append(Region(0, start, width, prev - start + 1))
+            self.refresh(*regions)
 
     def _levels(self, book: OrderBook, n: int) -> BookTop:
         g = self.group_ticks
