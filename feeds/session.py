@@ -50,6 +50,9 @@ class FeedSummary:
 class DashboardSession:
     """Connections, workers and state for one dashboard."""
 
+    wsapi_timeout = 10.0
+    """Seconds a WebSocket API request may wait for its reply before its outcome is unknown."""
+
     def __init__(self, config: Config, credentials: Credentials | None = None) -> None:
         if not config.venue.ready:
             raise SessionError(f"venue {config.venue.name} has no URLs yet (start the simulator first)")
@@ -244,7 +247,7 @@ class DashboardSession:
         assert self.credentials is not None
         self.wsapi = WsApiClient(
             self.venue.wsapi_url or "", signer=self.credentials.signer(),
-            recv_window=self.config.recv_window, now_ms=self.rest.server_now_ms,
+            recv_window=self.config.recv_window, now_ms=self.rest.server_now_ms, timeout=self.wsapi_timeout,
         )
         self.account = AccountState(contract_sizes={s: i.contract_size for s, i in self.symbols.items()})
         journal = None

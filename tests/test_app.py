@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Input, Static
 
+from feeds.errors import human_error
 from feeds.filters import OrderRequest
+from feeds.session import DashboardSession
 from feeds.sim import SimExchange
 from tests.app_support import make_app, ready, until
 from tui.app import CoinmApp
@@ -270,3 +273,48 @@ async def test_modify_a_resting_order_from_the_table(sim: SimExchange) -> None:
                     and s.account.open_orders("BTCUSD_PERP")[0].price == price - 1, "modified")
         venue = sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP")
         assert len(venue) == 1 and venue[0].order_id == outcome.order_id
+
+
+class QuickRepliesSession(DashboardSession):
+    """A real session that calls a WebSocket API reply lost after 1.5 s instead of 10."""
+
+    wsapi_timeout = 1.5
+
+
+async def place_from_the_form(app: CoinmApp, pilot: Any, *keys: str) -> OrderForm:
+    await pilot.press("z", *["down"] * 5, "b")
+    await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
+    form = app.screen
+    assert isinstance(form, OrderForm)
+    await pilot.press(*keys, "enter", "enter")  # quantity, submit, confirm
+    return form
+
+
+async def test_a_venue_rejection_shows_the_mapped_message_in_the_form(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        form = await place_from_the_form(app, pilot, *"90000")  # far more than 1 BTC of margin allows
+        status = form.query_one("#status", Static)
+        await until(pilot, lambda: "rejected" in str(status.render()), "rejection shown")
+        text = str(status.render())
+        assert "-2019" in text and human_error(-2019)[:30] in text
+        assert app.screen is form  # stays open so the order can be fixed
+        assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+
+
+async def test_a_swallowed_reply_ends_with_exactly_one_order(sim: SimExchange) -> None:
+    app = make_app(sim, session_class=QuickRepliesSession)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None and s.account is not None
+        sim.faults.lose_reply("order.place")
+        await place_from_the_form(app, pilot, "3")
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "resolved and closed", timeout=20)
+        venue = sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP")
+        assert len(venue) == 1 and venue[0].qty == 3
+        await until(pilot, lambda: len(s.account.open_orders("BTCUSD_PERP")) == 1, "shown once")
+        journal = s.orders.journal
+        requests = [e for e in journal.recent(50, kind="request") if e.method == "order.place"]
+        assert len(requests) == 1  # asked about with order.status, never sent again
