@@ -180,6 +180,9 @@ class Report:
     crossed_samples: int
     crossed_while_synced: int
     samples: int
+    frozen_live_s: float
+    """Seconds the book was marked synced while the market stream was not live."""
+    frozen_live_max: float
     open_orders_mismatch: list[str]
     worker_errors: list[str]
     cancels: int
@@ -252,6 +255,7 @@ class Harness:
         self.cancel_failures: list[str] = []
         self.order_lock = asyncio.Lock()
         self.samples = self.crossed = self.crossed_synced = 0
+        self.frozen_live_s = self.frozen_live_max = 0.0
         self._n = self._sides = 0
         self._stop = False
 
@@ -282,15 +286,30 @@ class Harness:
 
     # -- background tasks
     async def sample_book(self) -> None:
-        """Every few ms: a crossed book must never be marked synced."""
+        """Every few ms: a crossed book must never be marked synced. Also measured: how long
+        the book stayed marked synced (the ladder shows no STALE) while the market stream was
+        not live (reconnecting, or silent past ``stale_after``): the book is frozen then."""
+        stream = self.s.stream
+        assert stream is not None
+        since: float | None = None
+        prev = time.monotonic()
         while not self._stop:
             depth = self.s.depth
+            now = time.monotonic()
             if depth is not None:
                 self.samples += 1
                 if depth.book.is_crossed():
                     self.crossed += 1
                     if depth.synced:
                         self.crossed_synced += 1
+                frozen = depth.synced and stream.state.status is not LIVE
+                if frozen:
+                    self.frozen_live_s += now - prev
+                    since = now if since is None else since
+                    self.frozen_live_max = max(self.frozen_live_max, now - since)
+                else:
+                    since = None
+            prev = now
             await asyncio.sleep(0.005)
 
     async def trade(self) -> None:
@@ -407,6 +426,7 @@ class Harness:
         resynced = lambda: depth.resyncs > d_res and self.market_live()  # noqa: E731
         reconnected = lambda: market.reconnects > m_rec and resynced()  # noqa: E731
         outcome: list[OrderOutcome | None] = []
+        cut_at: list[float] = []
         pred: Callable[[], bool]
         order_fault: Callable[[], Awaitable[bool]] | None = None
 
@@ -500,9 +520,14 @@ class Harness:
                 1 for f in sim.fault_log if f.kind == "rest_429_served") > served
         elif name == "max connection age":
             faults.max_connection_age(tm.max_connection_age)
+
+            def both_cut() -> bool:
+                if not cut_at and (market.status is not LIVE or user.state.status is not LIVE):
+                    cut_at.append(time.monotonic())  # recovery is timed from the first cut-off
+                return market.reconnects > m_rec and user.state.reconnects > u_rec
+
             try:
-                cut = await self.until(lambda: market.reconnects > m_rec and user.state.reconnects > u_rec,
-                                       self.recovery_timeout)
+                cut = await self.until(both_cut, self.recovery_timeout)
             finally:
                 faults.max_connection_age(None)
             if not cut:
@@ -514,7 +539,7 @@ class Harness:
         if order_fault is not None:
             ok = await order_fault()
         else:
-            t0 = time.monotonic()
+            t0 = cut_at[0] if cut_at else time.monotonic()
             ok = await self.until(pred, self.recovery_timeout)
             if ok:
                 st.times.append(time.monotonic() - t0)
@@ -638,6 +663,7 @@ def _reconcile(sim: SimExchange, session: DashboardSession, h: Harness, counter:
         double_sent_place=[c for c, n in counter.place.items() if n > 1],
         double_sent_cancel=[describe(int(c)) if c.isdigit() else c for c, n in counter.cancel.items() if n > 1],
         crossed_samples=h.crossed, crossed_while_synced=h.crossed_synced, samples=h.samples,
+        frozen_live_s=h.frozen_live_s, frozen_live_max=h.frozen_live_max,
         open_orders_mismatch=mismatch, worker_errors=list(errors.records), cancels=h.cancels,
         cancel_failures=h.cancel_failures, seconds=time.monotonic() - started,
         scaled=timing.describe(),
@@ -655,6 +681,8 @@ def print_report(rep: Report) -> None:
           + (f" {rep.double_sent_cancel}" if rep.double_sent_cancel else ""))
     print(f"book samples: {rep.samples:,}, crossed {rep.crossed_samples} (while marked synced: "
           f"{rep.crossed_while_synced})")
+    print(f"book marked synced while the market stream was not live (frozen, yet not shown STALE): "
+          f"{rep.frozen_live_s:.1f} s in all, longest {rep.frozen_live_max:.1f} s")
     print(f"open orders shown by the client == venue's: {'yes' if not rep.open_orders_mismatch else rep.open_orders_mismatch}")
     print(f"worker errors logged: {len(rep.worker_errors)}" + (f" e.g. {rep.worker_errors[:3]}" if rep.worker_errors else ""))
     if rep.cancel_failures:
@@ -676,6 +704,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--minutes", type=float, default=2.5, help="run length (rounds of every fault)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--reply-timeout", type=float, default=3.0, help="WebSocket API reply timeout (s)")
+    parser.add_argument("--healthy-after", type=float, default=None,
+                        help="market stream: reset the reconnect backoff after a connection lived this long "
+                             "(default: the app's 30 s)")
     parser.add_argument("--verbose", action="store_true", help="print each injection as it happens")
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.ERROR)
@@ -685,7 +716,8 @@ def main(argv: list[str]) -> None:
         os.environ["COINM_SIM_DATA_DIR"] = str(Path(tmp) / "sim-data")
         try:
             rep = asyncio.run(run_resilience(minutes=args.minutes, seed=args.seed, data_dir=Path(tmp),
-                                             timing=Timing(reply_timeout=args.reply_timeout),
+                                             timing=Timing(reply_timeout=args.reply_timeout,
+                                                           healthy_after=args.healthy_after),
                                              say=print if args.verbose else lambda _: None))
         finally:
             for k, v in saved.items():
