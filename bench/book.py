@@ -21,6 +21,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable
 from decimal import Decimal
 from itertools import accumulate, islice, repeat
+from typing import Any
 
 import orjson
 
@@ -199,6 +200,53 @@ def make_sorteddict_runner(by_ticks: bool) -> Callable[[Stream, int], object] | 
     return run
 
 
+def make_order_book_runner() -> Callable[[Stream, int], object] | None:
+    """The ``order-book`` package (a sorted book in C, Decimal prices), if installed."""
+    try:
+        from order_book import OrderBook as CBook
+    except ImportError:
+        return None
+
+    def run(stream: Stream, every: int) -> object:
+        book = CBook()  # no max_depth: truncating would lose levels that come back into range
+        bids, asks = book.bids, book.asks
+
+        def apply(side: Any, levels: list) -> None:
+            for p, q in levels:
+                qd = Decimal(q)
+                if qd:
+                    side[Decimal(p)] = qd
+                else:
+                    try:
+                        del side[Decimal(p)]
+                    except KeyError:
+                        pass
+
+        def read() -> tuple[list[Level], list[Level]]:
+            out = []
+            for side in (bids, asks):
+                levels = [side.index(i) for i in range(min(TOP, len(side)))]
+                out.append(_top_from([p for p, _ in levels], [q for _, q in levels]))
+            return out[0], out[1]
+
+        apply(bids, stream.snapshot["b"])
+        apply(asks, stream.snapshot["a"])
+        loads, parse = orjson.loads, DepthUpdate.from_wire
+        last_u = None
+        for i, text in enumerate(stream.texts):
+            ev = parse(loads(text))
+            if last_u is not None and ev.prev_final_update_id != last_u:
+                raise RuntimeError("gap")
+            last_u = ev.final_update_id
+            apply(bids, ev.bids)
+            apply(asks, ev.asks)
+            if i % every == 0:
+                read()
+        return read()
+
+    return run
+
+
 def run_plain_dict(stream: Stream, every: int) -> object:
     bids: dict[Decimal, Decimal] = {}
     asks: dict[Decimal, Decimal] = {}
@@ -270,13 +318,15 @@ def main(argv: list[str]) -> None:
         ("coinm OrderBook + BookSync", run_coinm),
         ("anchor: SortedDict by Decimal", make_sorteddict_runner(by_ticks=False)),
         ("anchor: SortedDict by ticks", make_sorteddict_runner(by_ticks=True)),
+        ("anchor: order-book (C)", make_order_book_runner()),
         ("anchor: dict, sorted on read", run_plain_dict),
     ]
     rows = []
     notes = []
     for name, run in impls:
         if run is None:
-            notes.append(f"skipped {name}: sortedcontainers is not installed (pip install sortedcontainers)")
+            package = "order-book" if "order-book" in name else "sortedcontainers"
+            notes.append(f"skipped {name}: {package} is not installed (pip install {package})")
             continue
         got = run(stream, 1)
         if tuple(got) != tuple(reference):
