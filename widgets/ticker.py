@@ -45,6 +45,8 @@ class TickerBar(Widget):
         self._server_ms: Callable[[], int] = lambda: int(time.time() * 1000)
         self._stale: Callable[[], str] = lambda: ""
         self._seen: tuple[object, ...] = ()
+        self._text_seen: Text | None = None
+        """The text as of the last refresh: a poll that would show the same text repaints nothing."""
 
     def bind_source(self, market: MarketState, server_ms: Callable[[], int],
                     stale: Callable[[], str] = lambda: "") -> None:
@@ -53,6 +55,7 @@ class TickerBar(Widget):
         self._server_ms = server_ms
         self._stale = stale
         self._seen = ()
+        self._text_seen = None
         self.poll()
 
     def poll(self) -> None:
@@ -64,7 +67,12 @@ class TickerBar(Widget):
                self.size.width, self._stale())
         if key != self._seen:
             self._seen = key
-            self.refresh()
+            # many events leave every figure as it was (the 24 h ticker repeats itself): build
+            # the text (cheap) and repaint (not cheap) only if it differs from the last one
+            text = self.render()
+            if text != self._text_seen:
+                self._text_seen = text
+                self.refresh()
 
     def _styled(self, text: str, direction: int) -> Text:
         if direction > 0:
