@@ -109,7 +109,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="best of N")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # options of other benches may be in argv too
 
     started = time.perf_counter()
     captured = capture(args.seconds, args.seed)

@@ -12,8 +12,16 @@ Checked on every fault and at the end (``python -m bench resilience [--minutes N
   it was accepted (by clientOrderId, against the sim's account);
 * no ``order.place`` was sent twice for one clientOrderId, no ``order.cancel`` twice for one
   orderId (counted on the sim side, in its WebSocket API handler);
-* the book is never crossed while marked synced (sampled every few ms);
+* the book is never crossed while marked synced (sampled every few ms); also measured: how
+  long the book stayed marked synced while the market stream was down (frozen, no STALE);
 * at the end, the open orders the client shows are the venue's open orders.
+
+Table: ``recovered``/``recovery`` per injection; ``book ok`` = checks against the true book
+that matched; ``orders`` = orders sent while that fault was the latest one injected;
+``unknown`` = outcomes the client reported as unknown (allowed, and listed with whether the
+venue has the order); ``orders lost`` = told accepted but not on the venue, or told
+rejected/not sent but on the venue; ``orders duplicated`` = more than one venue order, or more
+than one ``order.place`` request, for a clientOrderId.
 
 Some venue times are scaled down so a round fits in seconds, and the run says so: the market
 stream's watchdog (stale after 1 s, reconnect after 3 s silent instead of 5 s / 20 s), the
@@ -708,7 +716,7 @@ def main(argv: list[str]) -> None:
                         help="market stream: reset the reconnect backoff after a connection lived this long "
                              "(default: the app's 30 s)")
     parser.add_argument("--verbose", action="store_true", help="print each injection as it happens")
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # options of other benches may be in argv too
     logging.getLogger().setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="coinm-resilience-") as tmp:
         saved = {k: os.environ.get(k) for k in ("COINM_DATA_DIR", "COINM_SIM_DATA_DIR")}
