@@ -192,7 +192,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--only", choices=("firehose", "startup"), help="run one part")
     parser.add_argument("--profile", type=float, default=0, help="print a cProfile of N s of each UI run")
     parser.add_argument("--json", action="store_true", help="also print the raw figures")
-    args = parser.parse_args(argv)
+    args, _others = parser.parse_known_args(argv)  # `python -m bench` gives every bench the same options
     speeds = [float(s) for s in args.speeds.split(",") if s]
     fast = max(speeds)
 
