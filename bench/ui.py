@@ -277,11 +277,11 @@ def _print_firehose(runs: list[tuple[str, dict[str, Any]]], args: argparse.Names
         print()
         print_table(
             ("held arrow keys (every press moves the cursor)", "presses/s", "paints/s", "lag p50", "lag p99",
-             "ev→scr p50", "ev→scr p99", "CPU s/s"),
+             "CPU s/s"),
             [(f"up/down held @ {label}", f"{h['presses_per_s']:.0f}",
               f"{h['paints_per_s']:.1f}" + _mark(h["paints_per_s"] >= TARGETS["fps"]),
               _ms(h["lag"], "p50"), _ms(h["lag"], "p99") + _mark((h["lag"]["p99"] or 0) <= TARGETS["lag_p99_ms"]),
-              _ms(h["event_to_screen"], "p50"), _ms(h["event_to_screen"], "p99"), f"{h['cpu_per_wall']:.3f}")
+              f"{h['cpu_per_wall']:.3f}")
              for label, h in held],
         )
         print("the firehose's data changes at most ~20 times a second (the sim moves in 50 ms ticks), so "
