@@ -151,7 +151,10 @@ class StreamClient:
         silent_reconnect_after: seconds without a frame before reconnecting (None: never).
         max_age: seconds after which the connection is renewed (venue cut-off is 24 h).
         backoff_initial, backoff_max: reconnect delay bounds (exponential, with jitter).
-        healthy_after: a connection that lived this long resets the backoff.
+        healthy_after: a connection that lived this long resets the backoff. 5 s keeps a venue
+            that accepts and soon drops us at fewer than one connection per 5 s (Binance allows
+            300 per 5 minutes) without letting drops tens of seconds apart grow the delay to
+            ``backoff_max`` (with 30 s, a drop every 10-30 s left the book frozen up to 28 s).
         open_timeout: seconds for the TCP + TLS + WebSocket handshake.
         request_timeout: seconds to wait for a control reply.
     """
@@ -171,7 +174,7 @@ class StreamClient:
         max_age: float = 23.5 * 3600,
         backoff_initial: float = 0.25,
         backoff_max: float = 30.0,
-        healthy_after: float = 30.0,
+        healthy_after: float = 5.0,
         open_timeout: float = 10,
         request_timeout: float = 10.0,
         ping_interval: float | None = 60.0,

@@ -130,3 +130,38 @@ def test_depth_gap_breaks_every_cadence(tmp_path: Path) -> None:
             assert prev is not None and first.prev_final_update_id != prev.final_update_id, (trial, name)
             for a, b in zip(evs[before[name]:], evs[before[name] + 1:]):  # one gap, then a chain
                 assert b.prev_final_update_id == a.final_update_id, (trial, name)
+
+
+async def test_market_stream_backoff_resets_after_a_healthy_connection(sim: SimExchange) -> None:
+    """Drops that come seconds apart must not keep doubling the reconnect delay: a connection
+    that lived ``healthy_after`` (5 s by default; it was 30 s) resets it. With 30 s, the
+    resilience run saw a frozen book for up to 28 s after a single drop."""
+    import asyncio
+
+    from feeds.streams import FeedStatus, StreamClient
+
+    assert sim.urls is not None
+    client = StreamClient(sim.urls.stream, name="market", streams=["btcusd_perp@depth@100ms"],
+                          on_message=lambda _s, _d: None)
+    assert client.healthy_after <= 5.0
+    task = asyncio.create_task(client.run())
+
+    async def live_again(after: int, timeout: float = 10.0) -> float:
+        start = time.monotonic()
+        while not (client.state.status is FeedStatus.LIVE and client.state.reconnects > after
+                   and client.state.messages > 0):
+            assert time.monotonic() - start < timeout, "no reconnection"
+            await asyncio.sleep(0.01)
+        return time.monotonic() - start
+
+    try:
+        await live_again(-1)
+        for n in range(3):  # short-lived connections: the delay grows (up to 1-2 s by now)
+            sim.faults.drop_connections("market")
+            await live_again(n)
+        await asyncio.sleep(client.healthy_after + 0.3)  # then one healthy connection
+        sim.faults.drop_connections("market")
+        assert await live_again(3) < 0.8  # back to the first delay (at most 0.25 s)
+    finally:
+        await client.close()
+        await asyncio.wait_for(task, 5)
