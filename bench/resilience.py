@@ -91,7 +91,7 @@ class Timing:
     """The sim's cut-off for one window (Binance: 24 h)."""
     healthy_after: float | None = None
     """Market stream: a connection that lived this long resets the reconnect backoff (None: the
-    app's 30 s, so the backoff grows across faults that come every few seconds)."""
+    app's, :class:`feeds.streams.StreamClient`'s default)."""
     pause_between: float = 0.3
 
     def describe(self) -> str:
@@ -99,8 +99,17 @@ class Timing:
                 f"(app 5 s / 20 s); stalls {self.short_stall:g} s and {self.long_stall:g} s; "
                 f"WS API reply timeout {self.reply_timeout:g} s (app 10 s), short delay {self.short_delay:g} s; "
                 f"24 h cut-off scaled to {self.max_connection_age:g} s for one window per round; "
-                + (f"reconnect backoff reset after {self.healthy_after:g} s healthy (app 30 s)"
-                   if self.healthy_after is not None else "reconnect backoff as the app's (reset after 30 s healthy)"))
+                + (f"reconnect backoff reset after {self.healthy_after:g} s healthy (app {_app_healthy_after():g} s)"
+                   if self.healthy_after is not None
+                   else f"reconnect backoff as the app's (reset after {_app_healthy_after():g} s healthy)"))
+
+
+def _app_healthy_after() -> float:
+    import inspect
+
+    from feeds.streams import StreamClient
+
+    return float(inspect.signature(StreamClient).parameters["healthy_after"].default)
 
 
 # ---- sim-side request count ------------------------------------------------------------------
@@ -714,7 +723,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--reply-timeout", type=float, default=3.0, help="WebSocket API reply timeout (s)")
     parser.add_argument("--healthy-after", type=float, default=None,
                         help="market stream: reset the reconnect backoff after a connection lived this long "
-                             "(default: the app's 30 s)")
+                             "(default: the app's)")
     parser.add_argument("--verbose", action="store_true", help="print each injection as it happens")
     args, _ = parser.parse_known_args(argv)  # options of other benches may be in argv too
     logging.getLogger().setLevel(logging.ERROR)
