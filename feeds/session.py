@@ -303,8 +303,10 @@ class DashboardSession:
         if self.stream is not None:
             out.append(_summary("market", self.stream.state))
         if self.depth is not None:
-            if self.depth.synced:
+            if self.depth.synced and not self.market_stale():
                 out.append(FeedSummary("book", "live", ""))
+            elif self.depth.synced:
+                out.append(FeedSummary("book", "stale", "market stream down"))
             else:
                 out.append(FeedSummary("book", "stale", self.depth.last_resync_reason or "syncing"))
         if self.userdata is not None:

@@ -37,7 +37,8 @@ async def test_start_fills_every_widget(sim: SimExchange) -> None:
         assert s is not None and s.market is not None
         await until(pilot, lambda: s.market.mark is not None and s.market.ticker is not None
                     and len(s.market.trades) > 0 and s.market.mini_tickers, "ticker, trades, tickers")
-        await pilot.pause(0.2)
+        sim.pause()  # let the last frame catch up with a still book
+        await pilot.pause(0.3)
         ladder = app.query_one(Ladder)
         prices = [p for p in ladder._prices if p is not None]
         assert len(prices) >= 40
@@ -53,6 +54,8 @@ async def test_ladder_cursor_moves_and_enter_prefills_the_form(sim: SimExchange)
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
+        sim.pause()  # a still market: best bid and ask stay put while the keys are pressed
+        await pilot.pause(0.3)
         ladder = app.query_one(Ladder)
         assert ladder.has_focus
         await pilot.press("z")
@@ -63,6 +66,8 @@ async def test_ladder_cursor_moves_and_enter_prefills_the_form(sim: SimExchange)
         await pilot.press("a")
         ask = ladder.cursor_price
         assert ask is not None and ask > bid
+        assert app.session is not None and app.session.book is not None
+        assert (bid, ask) == (app.session.book.best_bid().price, app.session.book.best_ask().price)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
         form = app.screen
@@ -147,7 +152,7 @@ async def test_limit_order_from_the_ladder_shows_then_cancels_with_confirmation(
         s = app.session
         assert s is not None and s.account is not None
         ladder = app.query_one(Ladder)
-        await pilot.press("z", *["down"] * 5)  # a bid five rows under the touch: it rests
+        await pilot.press("z", "pagedown", "pagedown")  # the lowest bid row shown: far enough to rest
         price = ladder.cursor_price
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
@@ -282,7 +287,7 @@ class QuickRepliesSession(DashboardSession):
 
 
 async def place_from_the_form(app: CoinmApp, pilot: Any, *keys: str) -> OrderForm:
-    await pilot.press("z", *["down"] * 5, "b")
+    await pilot.press("z", "pagedown", "pagedown", "b")  # the lowest bid row shown: it rests
     await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
     form = app.screen
     assert isinstance(form, OrderForm)

@@ -46,6 +46,9 @@ CHART_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h",
 DEFAULT_LEVERAGE = 20
 """Leverage assumed for margin figures until the venue reports the position's own."""
 
+LATENCY_REFRESH_S = 0.5
+"""How often the status bar's latency figure is refreshed."""
+
 COMPACT_WIDTH = 120
 """Below this many columns the tapes column is hidden (``t`` shows it instead of the chart)."""
 
@@ -204,6 +207,8 @@ class CoinmApp(App[int]):
 
     _boot_error = ""
     _account_bound = False
+    _latency_at = float("-inf")
+    _latency_shown: int | None = None
 
     def _bind_widgets(self) -> None:
         session = self.session
@@ -244,8 +249,9 @@ class CoinmApp(App[int]):
         market = session.market
         self.ladder.bind_source(
             depth.book,
-            synced=lambda: depth.synced,
-            stale_reason=lambda: depth.last_resync_reason,
+            # a book is only as fresh as the stream feeding it: frozen while the stream is down
+            synced=lambda: depth.synced and not session.market_stale(),
+            stale_reason=lambda: session.market_stale() or depth.last_resync_reason,
             last_price=lambda: market.last_price if market else None,
             own_orders=self._own_orders,
         )
@@ -279,8 +285,13 @@ class CoinmApp(App[int]):
             reason = self._boot_error or "starting"
             return StatusSnapshot(self.venue, (FeedLine("venue", "connecting" if not self._boot_error else "closed", reason),), None, None, "", self._boot_error)
         feeds = tuple(FeedLine(f.name, f.status, f.reason) for f in session.feed_summaries())
+        # the latency moves with every depth event: show a fresh figure twice a second, so the
+        # bar does not repaint at the depth stream's rate for a number nobody reads that fast
+        now = self._clock()
+        if now - self._latency_at >= LATENCY_REFRESH_S:
+            self._latency_at, self._latency_shown = now, session.latency_ms()
         return StatusSnapshot(
-            self.venue, feeds, session.latency_ms(), session.rest.clock_offset_ms,
+            self.venue, feeds, self._latency_shown, session.rest.clock_offset_ms,
             session.weight_text(), session.last_error,
         )
 
