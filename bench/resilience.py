@@ -51,11 +51,9 @@ from typing import Any
 import orjson
 
 from bench import print_table, register
-from feeds.config import Config, Credentials, load_config
 from feeds.filters import OrderRequest
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession
-from feeds.signing import load_ed25519_private_key
 from feeds.sim import SimExchange
 from feeds.streams import FeedStatus
 
@@ -232,18 +230,6 @@ class Report:
 
 
 # ---- the harness -------------------------------------------------------------------------------
-
-
-def sim_config(sim: SimExchange) -> Config:
-    assert sim.urls is not None
-    return load_config(cli={"venue": "sim", "symbol": SYMBOL, "rest_url": sim.urls.rest,
-                            "stream_url": sim.urls.stream, "wsapi_url": sim.urls.wsapi},
-                       env={}, config_path=None)
-
-
-def sim_credentials(sim: SimExchange) -> Credentials:
-    creds = sim.credentials
-    return Credentials(creds.api_key, private_key=load_ed25519_private_key(creds.ed25519_key_path))
 
 
 class _ErrorLog(logging.Handler):
@@ -589,7 +575,7 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
     stats = {name: FaultStats(name) for name in faults}
     try:
         with counter.installed():
-            session = DashboardSession(sim_config(sim), sim_credentials(sim))
+            session = DashboardSession.for_sim(sim, symbol=SYMBOL)
             await session.start()
             h = Harness(sim, session, counter, recovery_timeout=recovery_timeout, timing=timing, say=say)
             if not await h.until(lambda: session.orders is not None and session.stream is not None, 20):

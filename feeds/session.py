@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from feeds.book import OrderBook
 from feeds.config import Config, Credentials
@@ -78,6 +78,27 @@ class DashboardSession:
         self._depth_task: asyncio.Task[Any] | None = None
         self._closing = False
         self._latency: int | None = None
+
+    @classmethod
+    def for_sim(cls, sim: Any, *, trading: bool = True, **cli: Any) -> Self:
+        """A session on a started simulator (``SimExchange``), ignoring the user's own config and
+        environment; trading with the simulator's demo account unless ``trading`` is False.
+
+        Tests, screenshots and benchmarks build sessions (and apps) through this one factory.
+        """
+        from feeds.config import load_config
+        from feeds.signing import load_ed25519_private_key
+
+        config = load_config(
+            cli={"venue": "sim", "rest_url": sim.urls.rest, "stream_url": sim.urls.stream,
+                 "wsapi_url": sim.urls.wsapi, **cli},
+            env={}, config_path=None,
+        )
+        credentials = None
+        if trading:
+            demo = sim.credentials
+            credentials = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path))
+        return cls(config, credentials)
 
     # ------------------------------------------------------------------ lifecycle
 

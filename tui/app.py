@@ -569,28 +569,13 @@ def app_for_sim(
     sim: Any, *, trading: bool = True, session_class: type[DashboardSession] = DashboardSession,
     **cli: Any,
 ) -> CoinmApp:
-    """The dashboard on a started simulator (``SimExchange``), ignoring the user's own config and
-    environment; trading with the simulator's demo account unless ``trading`` is False.
-
-    Tests, screenshots and benchmarks build the app through this one factory.
-    """
-    from feeds.config import load_config
-    from feeds.signing import load_ed25519_private_key
-
-    config = load_config(
-        cli={"venue": "sim", "rest_url": sim.urls.rest, "stream_url": sim.urls.stream,
-             "wsapi_url": sim.urls.wsapi, **cli},
-        env={}, config_path=None,
-    )
-    credentials = None
-    if trading:
-        demo = sim.credentials
-        credentials = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path))
+    """The dashboard on a started simulator (see :meth:`DashboardSession.for_sim`)."""
+    session = session_class.for_sim(sim, trading=trading, **cli)
 
     async def factory() -> DashboardSession:
-        return session_class(config, credentials)
+        return session
 
-    return CoinmApp(factory, venue="sim", theme=config.theme)
+    return CoinmApp(factory, venue="sim", theme=session.config.theme)
 
 
 def _with_venue(config: Config, venue: Any) -> Config:
