@@ -20,7 +20,8 @@ test: $(STAMP)  ## the whole test suite
 sim: $(STAMP)  ## the simulated exchange alone
 	$(VENV)/bin/coinm sim $(ARGS)
 
-bench: $(STAMP)  ## benchmarks that print figures
+bench: $(STAMP)  ## benchmarks that print figures (installs the anchors they compare against)
+	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) -m bench $(ARGS)
 
 screenshots: $(STAMP)  ## regenerate screenshots/*.svg (deterministic: stepped sim, frozen clock)
