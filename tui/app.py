@@ -55,7 +55,7 @@ COMPACT_WIDTH = 120
 HELP = (
     ("Anywhere", (
         ("?", "this help"),
-        ("q / ctrl+c", "quit"),
+        ("q / ctrl+q", "quit"),
         ("/ or ctrl+p", "switch symbol (type to filter, Enter to switch)"),
         ("tab / shift+tab", "move focus between panels"),
         ("b / s", "buy / sell order form (price from the ladder cursor)"),
