@@ -323,3 +323,22 @@ async def test_a_swallowed_reply_ends_with_exactly_one_order(sim: SimExchange) -
         journal = s.orders.journal
         requests = [e for e in journal.recent(50, kind="request") if e.method == "order.place"]
         assert len(requests) == 1  # asked about with order.status, never sent again
+
+
+async def test_cancel_from_the_ladder_row_marked_with_my_order(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None and s.account is not None
+        await place_from_the_form(app, pilot, "4")
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "accepted")
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: any(r.own == "BUY" and r.price == ladder.cursor_price for r in ladder._rows),
+                    "own mark on the cursor's row")
+        assert ladder.has_focus
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: not s.account.open_orders("BTCUSD_PERP"), "cancelled")
+        assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []

@@ -75,6 +75,7 @@ HELP = (
         ("a / z", "cursor to best ask / best bid"),
         ("+ / -", "group price rows wider / narrower (multiples of the tick)"),
         ("enter", "order form at the cursor's price"),
+        ("c", "cancel your orders on the cursor's row (marked ◆; asks first)"),
     )),
     ("Open orders", (
         ("up / down", "select an order"),
@@ -454,6 +455,28 @@ class CoinmApp(App[int]):
     @on(Ladder.PricePicked)
     def _price_picked(self, event: Ladder.PricePicked) -> None:
         self.action_order(event.side, event.price)
+
+    @on(Ladder.CancelHere)
+    def _cancel_here(self, event: Ladder.CancelHere) -> None:
+        session = self.session
+        if session is None or session.account is None or session.orders is None or session.market is None:
+            return
+        symbol = session.market.info.symbol
+        ids = [o.order_id for o in session.account.open_orders(symbol)
+               if o.type == "LIMIT" and event.low <= o.price <= event.high]
+        if not ids:
+            self.notify("No order of yours on this row", severity="warning")
+            return
+        what = f"order {ids[0]}" if len(ids) == 1 else f"{len(ids)} orders"
+        self.confirm(f"Cancel {what} on {symbol} at this row?", lambda: self._cancel_many(symbol, ids))
+
+    @work(group="cancel", exit_on_error=False)
+    async def _cancel_many(self, symbol: str, order_ids: list[int]) -> None:
+        session = self.session
+        if session is None or session.orders is None:
+            return
+        for order_id in order_ids:
+            self._toast_outcome("Cancel", await session.orders.cancel(symbol, order_id))
 
     @on(OpenOrders.CancelRequested)
     def _cancel_requested(self, event: OpenOrders.CancelRequested) -> None:

@@ -62,6 +62,7 @@ class Ladder(Widget, can_focus=True):
         Binding("plus,equals_sign", "group(1)", "Group +"),
         Binding("minus", "group(-1)", "Group -"),
         Binding("enter", "pick", "Order here"),
+        Binding("c", "cancel_here", "Cancel mine here", show=False),
     ]
 
     COMPONENT_CLASSES = {
@@ -92,6 +93,16 @@ class Ladder(Widget, can_focus=True):
             """The row's price."""
             self.side = side
             """``BUY`` under the spread (a bid row), ``SELL`` above it."""
+            super().__init__()
+
+    class CancelHere(Message):
+        """``c`` on a row marked with the user's own order(s): cancel the orders in that row."""
+
+        def __init__(self, low: Decimal, high: Decimal) -> None:
+            self.low = low
+            """The row's lowest price (inclusive)."""
+            self.high = high
+            """The row's highest price (inclusive): rows group ``group_ticks`` ticks."""
             super().__init__()
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -404,6 +415,24 @@ class Ladder(Widget, can_focus=True):
         if self.cursor_price is not None and self.step is not None:
             self.cursor_price = self._row_price(self.cursor_price, self.step, "bid")
         self.poll()
+
+    def action_cancel_here(self) -> None:
+        """Cancel the user's orders in the cursor's row (the app asks first)."""
+        step = self.step
+        if self.cursor_price is None or step is None or self._book is None:
+            self.notify("Move the cursor to a row marked ◆ first", severity="warning")
+            return
+        row = next((r for r in self._rows if r.price == self.cursor_price), None)
+        if row is None or not row.own:
+            self.notify("No order of yours on this row", severity="warning")
+            return
+        # a bid row covers [price, price + step), an ask row (price - step, price]
+        tick = self._book.tick_size
+        if row.kind == "bid":
+            low, high = row.price, row.price + step - tick
+        else:
+            low, high = row.price - step + tick, row.price
+        self.post_message(self.CancelHere(low, high))
 
     def action_pick(self) -> None:
         """Ask for the order form at the cursor's price (best bid/ask when no cursor yet)."""
