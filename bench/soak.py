@@ -1,0 +1,90 @@
+"""Soak: the real dashboard, headless, against the simulator at 10x for a long while; RSS over time.
+
+The simulator runs in its own process (``coinm sim --speed N``, as in ``bench ui``); the app
+runs here with the demo account and every feed. Resident memory is sampled from ``/proc``; the
+table shows it from the end of the warm-up on, and the drift from the first sample to the last
+(the issue's target: flat within ±5% over 30 minutes at 10x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import print_table, register
+from bench.ui import Sim, _clean_env
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _soak(sim: Sim, minutes: float, warmup: float, every: float) -> list[tuple[float, float, int, bool]]:
+    from feeds.config import Credentials, load_config
+    from feeds.session import DashboardSession
+    from feeds.signing import load_ed25519_private_key
+    from feeds.sim import DEMO_API_KEY
+    from tui.app import CoinmApp
+
+    config = load_config(cli={"venue": "sim", "rest_url": sim.rest, "stream_url": sim.stream,
+                              "wsapi_url": sim.wsapi}, env={}, config_path=None)
+    credentials = Credentials(DEMO_API_KEY, private_key=load_ed25519_private_key(Path(sim.key)))
+
+    async def factory() -> DashboardSession:
+        return DashboardSession(config, credentials)
+
+    app = CoinmApp(factory, venue="sim")
+    samples: list[tuple[float, float, int, bool]] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        start = time.monotonic()
+        await pilot.pause(warmup)
+        end = start + warmup + minutes * 60
+        while time.monotonic() < end:
+            s = app.session
+            messages = s.stream.state.messages if s is not None and s.stream is not None else 0
+            synced = bool(s is not None and s.depth is not None and s.depth.synced)
+            samples.append((time.monotonic() - start, _rss_mb(), messages, synced))
+            await pilot.pause(every)
+    return samples
+
+
+@register("soak", "the dashboard at 10x for N minutes: resident memory over time (flat within ±5%?)")
+def run(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench soak")
+    parser.add_argument("--minutes", type=float, default=5, help="the issue's soak is --minutes 30")
+    parser.add_argument("--speed", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=60, help="seconds before the first sample")
+    parser.add_argument("--every", type=float, default=30, help="seconds between samples")
+    args, _ = parser.parse_known_args(argv)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        env = _clean_env(tmp)
+        os.environ.update({k: v for k, v in env.items() if k.startswith("COINM_")})
+        sim = Sim(args.speed, tmp, env)
+        try:
+            samples = asyncio.run(_soak(sim, args.minutes, args.warmup, args.every))
+        finally:
+            sim.stop()
+    if not samples:
+        print("no samples")
+        return
+    step = max(1, len(samples) // 12)
+    rows: list[list[Any]] = [[f"{t / 60:.1f}", f"{rss:.1f}", f"{msgs:,}", "yes" if ok else "no"]
+                             for t, rss, msgs, ok in samples[::step]]
+    if samples[-1] is not samples[::step][-1]:
+        t, rss, msgs, ok = samples[-1]
+        rows.append([f"{t / 60:.1f}", f"{rss:.1f}", f"{msgs:,}", "yes" if ok else "no"])
+    print_table(("minute", "RSS MB", "market messages", "book synced"), rows)
+    first, last = samples[0][1], samples[-1][1]
+    low, high = min(s[1] for s in samples), max(s[1] for s in samples)
+    print(f"speed {args.speed:g}x, {args.minutes:g} min after {args.warmup:g} s warm-up: RSS first {first:.1f} MB, "
+          f"last {last:.1f} MB ({(last - first) / first * 100:+.1f}%), range {low:.1f}–{high:.1f} MB "
+          f"({(high - low) / first * 100:.1f}% of the first); target: flat within ±5%")
