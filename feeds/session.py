@@ -34,6 +34,10 @@ TIME_SYNC_EVERY_S = 300.0
 """Re-measure the clock offset this often, so signed requests never drift out of recvWindow."""
 
 
+WSAPI_CHECK_S = 2.0
+"""How often a dropped WebSocket API connection is re-opened without waiting for a request."""
+
+
 class SessionError(Exception):
     """The venue cannot be used at all (no exchangeInfo, unknown symbol...)."""
 
@@ -286,6 +290,18 @@ class DashboardSession:
             on_connect=self._on_user_connect,
         )
         self._spawn(self.userdata.run(), "user stream")
+        self._spawn(self._keep_wsapi_connected(), "api")
+
+    async def _keep_wsapi_connected(self) -> None:
+        # the WebSocket API client reconnects on its next request; an idle dashboard would show
+        # "reconnecting" for ever after a drop, and the first order would pay for the handshake
+        while True:
+            await asyncio.sleep(WSAPI_CHECK_S)
+            if self.wsapi is not None and self.wsapi.state.status != FeedStatus.LIVE:
+                try:
+                    await self.wsapi.connect()
+                except ConnectionError as exc:
+                    self.note_error(f"api: {exc}")
 
     async def _on_user_connect(self) -> None:
         # events may have been missed while the stream was down: reload what they would have told

@@ -229,6 +229,18 @@ async def test_dropped_market_feed_is_shown_then_recovers(sim: SimExchange) -> N
         assert any(r.kind == "drop" for r in sim.fault_log) or sim.fault_log
 
 
+async def test_a_dropped_api_connection_comes_back_without_a_request(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app) and "api:live" in status_text(app), "ready")
+        s = app.session
+        assert s is not None and s.wsapi is not None
+        reconnects = s.wsapi.state.reconnects
+        sim.faults.drop_connections("wsapi")
+        await until(pilot, lambda: s.wsapi.state.reconnects > reconnects and "api:live" in status_text(app),
+                    "api back by itself")
+
+
 async def test_without_a_key_order_keys_explain_instead_of_failing(sim: SimExchange) -> None:
     app = make_app(sim, trading=False)
     async with app.run_test(size=(160, 48)) as pilot:
