@@ -41,6 +41,11 @@ WSAPI_CHECK_S = 2.0
 class SessionError(Exception):
     """The venue cannot be used at all (no exchangeInfo, unknown symbol...)."""
 
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        """True when trying again later may work (the venue did not answer)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FeedSummary:
@@ -116,7 +121,8 @@ class DashboardSession:
             await self.rest.sync_time()
             self.symbols = await self.rest.exchange_info()
         except (RestError, VenueError) as exc:
-            raise SessionError(f"cannot load the venue's rules from {self.venue.rest_url}: {exc}") from None
+            raise SessionError(f"cannot load the venue's rules from {self.venue.rest_url}: {exc}",
+                               retryable=isinstance(exc, RestError)) from None
         info = self.symbols.get(self.config.symbol)
         if info is None:
             known = ", ".join(sorted(self.symbols)[:12])

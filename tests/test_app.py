@@ -354,3 +354,29 @@ async def test_cancel_from_the_ladder_row_marked_with_my_order(sim: SimExchange)
         await pilot.press("y")
         await until(pilot, lambda: not s.account.open_orders("BTCUSD_PERP"), "cancelled")
         assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+
+
+async def test_an_unreachable_venue_is_retried_and_an_unknown_symbol_is_not(sim: SimExchange) -> None:
+    from feeds.config import load_config
+
+    config = load_config(cli={"venue": "sim", "rest_url": "http://127.0.0.1:9", "stream_url": "ws://127.0.0.1:9",
+                              "wsapi_url": "ws://127.0.0.1:9/ws-dapi/v1"}, env={}, config_path=None)
+    attempts = 0
+
+    async def unreachable() -> DashboardSession:
+        nonlocal attempts
+        attempts += 1
+        return DashboardSession(config, None)
+
+    app = CoinmApp(unreachable, venue="sim")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: attempts >= 2, "a second attempt", timeout=10)
+        assert any("trying again" in n.message for n in app._notifications)
+        assert app.session is None and "venue:closed" in status_text(app)
+
+    app = make_app(sim, trading=False, symbol="NOPEUSD_PERP")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: any("unknown symbol" in n.message for n in app._notifications), "refused")
+        await pilot.pause(2.5)
+        assert app.session is None
+        assert sum("unknown symbol" in n.message for n in app._notifications) == 1  # not retried

@@ -6,6 +6,7 @@ render rate is bounded whatever the message rate; each widget repaints only what
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -196,13 +197,23 @@ class CoinmApp(App[int]):
 
     @work(exclusive=True, group="session", exit_on_error=False)
     async def _connect(self) -> None:
-        try:
+        delay = 2.0
+        while True:
             session = await self._session_factory()
-            await session.start()
-        except SessionError as exc:
-            self._boot_error = str(exc)
-            self.notify(str(exc), title="Cannot start", severity="error", timeout=30)
-            return
+            try:
+                await session.start()
+                break
+            except SessionError as exc:
+                await session.close()
+                self._boot_error = str(exc)
+                if not exc.retryable:
+                    self.notify(str(exc), title="Cannot start", severity="error", timeout=60)
+                    return
+                self.notify(f"{exc}; trying again in {delay:g} s", title="Venue unreachable",
+                            severity="error", timeout=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+        self._boot_error = ""
         self.session = session
         self._bind_widgets()
 
@@ -593,12 +604,11 @@ def app_for_sim(
     **cli: Any,
 ) -> CoinmApp:
     """The dashboard on a started simulator (see :meth:`DashboardSession.for_sim`)."""
-    session = session_class.for_sim(sim, trading=trading, **cli)
 
     async def factory() -> DashboardSession:
-        return session
+        return session_class.for_sim(sim, trading=trading, **cli)
 
-    return CoinmApp(factory, venue="sim", theme=session.config.theme)
+    return CoinmApp(factory, venue="sim")
 
 
 def _with_venue(config: Config, venue: Any) -> Config:
