@@ -40,6 +40,7 @@ __all__ = [
     "default_config_path",
     "load_config",
     "load_credentials",
+    "resolve_credentials",
 ]
 
 DEFAULT_SYMBOL = "BTCUSD_PERP"
@@ -597,3 +598,21 @@ def load_credentials(env: Mapping[str, str] | None = None) -> Credentials | None
         "COINM_API_KEY is set but no signing key is: set COINM_ED25519_KEY_FILE (Ed25519, needed "
         "for session.logon) or COINM_HMAC_SECRET / COINM_HMAC_SECRET_FILE"
     )
+
+
+def resolve_credentials(venue: VenueProfile, env: Mapping[str, str] | None = None) -> Credentials | None:
+    """The user's credentials (:func:`load_credentials`), or on the simulator without any, its
+    demo account.
+
+    Raises:
+        ConfigError: as :func:`load_credentials`, or the demo key file cannot be used.
+    """
+    creds = load_credentials(env)
+    if creds is None and venue.is_sim:
+        from feeds.sim.credentials import demo_credentials
+
+        try:
+            creds = demo_credentials().as_credentials()
+        except KeyFileError as exc:
+            raise ConfigError(f"simulator demo key: {exc}") from None
+    return creds

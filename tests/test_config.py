@@ -309,3 +309,17 @@ def test_cli_aliases_and_sim_settings(no_user_config: Path) -> None:
     assert load_config(env={"COINM_SIM_SEED": "7"}).sim_seed == 7
     with pytest.raises(ConfigError, match="sim_speed"):
         load_config({"speed": "fast"}, env={})
+
+
+def test_resolve_credentials_falls_back_to_the_sim_demo_account_only_on_the_sim(tmp_path: Path) -> None:
+    import os
+
+    from feeds.config import PROFILES, resolve_credentials
+
+    demo = resolve_credentials(PROFILES["sim"], env={})
+    assert demo is not None and demo.kind == "ed25519" and demo.api_key.startswith("coinmSimDemo")
+    assert resolve_credentials(PROFILES["live"], env={}) is None
+    assert demo.key_file is not None
+    os.chmod(demo.key_file, 0o644)  # readable by others: refused with a message, not a traceback
+    with pytest.raises(ConfigError, match="simulator demo key"):
+        resolve_credentials(PROFILES["sim"], env={})

@@ -134,14 +134,13 @@ class _Ctx:
 
 
 def _run(args: argparse.Namespace, command: str, body: Any) -> int:
-    from feeds.config import ConfigError, Credentials, load_config, load_credentials
-    from feeds.signing import KeyFileError, load_ed25519_private_key
+    from feeds.config import ConfigError, load_config, resolve_credentials
 
     cli = {k: getattr(args, k, None) for k in ("venue", "rest_url", "stream_url", "wsapi_url")}
     cli["config"] = getattr(args, "config", None)
     try:
         config = load_config(cli=cli, env=os.environ)
-        credentials = load_credentials(os.environ)
+        credentials = resolve_credentials(config.venue, os.environ)
     except ConfigError as exc:
         _err(command, str(exc))
         return EXIT_USAGE
@@ -158,19 +157,9 @@ def _run(args: argparse.Namespace, command: str, body: Any) -> int:
     elif not venue.ready:
         _err(command, f"venue {venue.name} needs --rest-url, --stream-url and --wsapi-url")
         return EXIT_USAGE
-    if credentials is None:
-        if not venue.is_sim:
-            _err(command, "no credentials: set COINM_API_KEY with COINM_ED25519_KEY_FILE or COINM_HMAC_SECRET")
-            return EXIT_USAGE
-        from feeds.sim import demo_credentials
-
-        demo = demo_credentials()
-        try:
-            credentials = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path),
-                                      key_file=demo.ed25519_key_path)
-        except KeyFileError as exc:
-            _err(command, f"simulator demo key: {exc}")
-            return EXIT_USAGE
+    if credentials is None:  # the simulator's demo account stands in only on the simulator
+        _err(command, "no credentials: set COINM_API_KEY with COINM_ED25519_KEY_FILE or COINM_HMAC_SECRET")
+        return EXIT_USAGE
     ctx = _Ctx(command, venue, credentials, config.recv_window)
     try:
         return asyncio.run(_guarded(ctx, body, args))

@@ -11,10 +11,14 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from feeds.signing import Secret, generate_ed25519_keypair, load_ed25519_private_key, public_key_pem
+
+if TYPE_CHECKING:
+    from feeds.config import Credentials
 
 __all__ = ["DEMO_API_KEY", "DemoCredentials", "default_data_dir", "demo_credentials"]
 
@@ -37,6 +41,17 @@ class DemoCredentials:
     @property
     def ed25519_public_pem(self) -> str:
         return public_key_pem(load_ed25519_private_key(self.ed25519_key_path))
+
+    def as_credentials(self) -> Credentials:
+        """The demo account as client credentials (Ed25519, so the WS API session can log on).
+
+        Raises:
+            KeyFileError: the key file cannot be used (e.g. readable by others).
+        """
+        from feeds.config import Credentials
+
+        return Credentials(self.api_key, private_key=load_ed25519_private_key(self.ed25519_key_path),
+                           key_file=self.ed25519_key_path)
 
 
 def default_data_dir() -> Path:
