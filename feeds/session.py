@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Self
@@ -19,7 +18,7 @@ from typing import Any, Self
 from feeds.book import OrderBook
 from feeds.config import Config, Credentials
 from feeds.depth import DepthFeed
-from feeds.errors import MalformedFrame, OutcomeUnknown, VenueError
+from feeds.errors import OutcomeUnknown, VenueError
 from feeds.market import MarketState
 from feeds.models import DepthUpdate, parse_market_event
 from feeds.rest import RestClient, RestError
@@ -81,11 +80,10 @@ class DashboardSession:
         self.userdata: Any = None
         self.last_error = ""
         """The most recent problem worth showing (cleared by nothing: the bar shows the newest)."""
-        self.last_error_at = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self._kline_task: asyncio.Task[Any] | None = None
         self._depth_task: asyncio.Task[Any] | None = None
-        self._closing = False
+        self._signer = credentials.signer() if credentials is not None else None
         self._latency: int | None = None
 
     @classmethod
@@ -96,18 +94,13 @@ class DashboardSession:
         Tests, screenshots and benchmarks build sessions (and apps) through this one factory.
         """
         from feeds.config import load_config
-        from feeds.signing import load_ed25519_private_key
 
         config = load_config(
             cli={"venue": "sim", "rest_url": sim.urls.rest, "stream_url": sim.urls.stream,
                  "wsapi_url": sim.urls.wsapi, **cli},
             env={}, config_path=None,
         )
-        credentials = None
-        if trading:
-            demo = sim.credentials
-            credentials = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path))
-        return cls(config, credentials)
+        return cls(config, sim.credentials.as_credentials() if trading else None)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -127,11 +120,7 @@ class DashboardSession:
         if info is None:
             known = ", ".join(sorted(self.symbols)[:12])
             raise SessionError(f"unknown symbol {self.config.symbol}; the venue lists {known}…")
-        self.market = MarketState(
-            info,
-            contract_sizes={s: i.contract_size for s, i in self.symbols.items()},
-            interval=self.config.kline_interval,
-        )
+        self.market = MarketState(info, contract_sizes=self.contract_sizes(), interval=self.config.kline_interval)
         self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit)
         self.stream = StreamClient(
             self.venue.stream_url or "", name="market", streams=self.market.streams(),
@@ -146,7 +135,6 @@ class DashboardSession:
 
     async def close(self) -> None:
         """Stop every worker and close every connection."""
-        self._closing = True
         for closer in (self.userdata, self.wsapi, self.stream, self.depth):
             if closer is not None:
                 with contextlib.suppress(Exception):
@@ -177,7 +165,10 @@ class DashboardSession:
     def note_error(self, text: str) -> None:
         """Record a problem for the status bar."""
         self.last_error = text
-        self.last_error_at = time.monotonic()
+
+    def contract_sizes(self) -> dict[str, int]:
+        """USD per contract of every venue symbol."""
+        return {s: i.contract_size for s, i in self.symbols.items()}
 
     # ------------------------------------------------------------------ market
 
@@ -189,12 +180,9 @@ class DashboardSession:
                 depth.on_depth(ev)
                 self._latency = self.rest.server_now_ms() - ev.event_time
             return
-        if self.market is None:
-            return
-        try:
+        if self.market is not None:
+            # a MalformedFrame goes up to the stream client, which counts it and keeps reading
             self.market.apply(parse_market_event(data))
-        except MalformedFrame:
-            raise  # the stream client counts it and keeps reading
 
     def _on_market_connect(self) -> None:
         if self.depth is not None:
@@ -277,10 +265,10 @@ class DashboardSession:
 
         assert self.credentials is not None
         self.wsapi = WsApiClient(
-            self.venue.wsapi_url or "", signer=self.credentials.signer(),
+            self.venue.wsapi_url or "", signer=self._signer,
             recv_window=self.config.recv_window, now_ms=self.rest.server_now_ms, timeout=self.wsapi_timeout,
         )
-        self.account = AccountState(contract_sizes={s: i.contract_size for s, i in self.symbols.items()})
+        self.account = AccountState(contract_sizes=self.contract_sizes())
         journal = None
         try:
             journal = Journal.open_default(self.venue.name)
@@ -330,9 +318,8 @@ class DashboardSession:
         return result
 
     async def _signed_rest(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        assert self.credentials is not None
-        return await self.rest.signed(method, path, params, self.credentials.signer(),
-                                      recv_window=self.config.recv_window)
+        assert self._signer is not None
+        return await self.rest.signed(method, path, params, self._signer, recv_window=self.config.recv_window)
 
     # ------------------------------------------------------------------ status
 
@@ -380,11 +367,10 @@ class DashboardSession:
         api = self.wsapi
         if api is None:
             return ""
-        used, limit = getattr(api, "used_weight", None), getattr(api, "weight_limit", None)
+        used, limit = api.used_weight, api.weight_limit
         return f"{used}/{limit}" if used is not None and limit else ""
 
 
 def _summary(name: str, state: FeedState) -> FeedSummary:
-    status = state.status.value if isinstance(state.status, FeedStatus) else str(state.status)
-    return FeedSummary(name, status, state.reason or state.last_error)
+    return FeedSummary(name, state.status.value, state.reason or state.last_error)
 

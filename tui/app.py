@@ -21,8 +21,9 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from feeds.config import Config, Credentials
+from feeds.config import Config
 from feeds.filters import OrderRequest
+from feeds.market import KLINE_KINDS
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession, SessionError
 from tui.order_form import OrderContext, OrderForm
@@ -221,6 +222,8 @@ class CoinmApp(App[int]):
     _account_bound = False
     _latency_at = float("-inf")
     _latency_shown: int | None = None
+    _own_key: tuple[int, str] | None = None
+    _own: dict[Decimal, tuple[str, Decimal]] = {}
 
     def _bind_widgets(self) -> None:
         session = self.session
@@ -269,15 +272,20 @@ class CoinmApp(App[int]):
         )
 
     def _own_orders(self) -> dict[Decimal, tuple[str, Decimal]]:
+        """The user's resting LIMIT orders of the shown symbol by price (rebuilt only when the
+        account changes: the ladder asks every frame)."""
         session = self.session
         if session is None or session.account is None or session.market is None:
             return {}
-        out: dict[Decimal, tuple[str, Decimal]] = {}
-        for order in session.account.open_orders(session.market.info.symbol):
-            if order.price and order.type == "LIMIT":
-                side, qty = out.get(order.price, (order.side, Decimal(0)))
-                out[order.price] = (side, qty + order.remaining)
-        return out
+        key = (session.account.version, session.market.info.symbol)
+        if key != self._own_key:
+            out: dict[Decimal, tuple[str, Decimal]] = {}
+            for order in session.account.open_orders(key[1]):
+                if order.price and order.type == "LIMIT":
+                    side, qty = out.get(order.price, (order.side, Decimal(0)))
+                    out[order.price] = (side, qty + order.remaining)
+            self._own_key, self._own = key, out
+        return self._own
 
     def _frame(self) -> None:
         self.frames += 1
@@ -354,7 +362,7 @@ class CoinmApp(App[int]):
         session = self.session
         if session is None or session.market is None:
             return
-        kinds = ("trade", "mark", "index")
+        kinds = KLINE_KINDS
         nxt = kinds[(kinds.index(session.market.kline_kind) + 1) % len(kinds)]
         await session.set_series(kline_kind=nxt)
 
@@ -479,15 +487,7 @@ class CoinmApp(App[int]):
             self.notify("No order of yours on this row", severity="warning")
             return
         what = f"order {ids[0]}" if len(ids) == 1 else f"{len(ids)} orders"
-        self.confirm(f"Cancel {what} on {symbol} at this row?", lambda: self._cancel_many(symbol, ids))
-
-    @work(group="cancel", exit_on_error=False)
-    async def _cancel_many(self, symbol: str, order_ids: list[int]) -> None:
-        session = self.session
-        if session is None or session.orders is None:
-            return
-        for order_id in order_ids:
-            self._toast_outcome("Cancel", await session.orders.cancel(symbol, order_id))
+        self.confirm(f"Cancel {what} on {symbol} at this row?", lambda: self._cancel(symbol, ids))
 
     @on(OpenOrders.CancelRequested)
     def _cancel_requested(self, event: OpenOrders.CancelRequested) -> None:
@@ -502,21 +502,24 @@ class CoinmApp(App[int]):
             question = f"Cancel ALL {count} open order(s) on {event.symbol}?"
         else:
             question = f"Cancel order {event.order_id} on {event.symbol}?"
-        self.confirm(question, lambda: self._cancel(event.symbol, event.order_id))
+        ids = None if event.order_id is None else [event.order_id]
+        self.confirm(question, lambda: self._cancel(event.symbol, ids))
 
     @work(group="cancel", exit_on_error=False)
-    async def _cancel(self, symbol: str, order_id: int | None) -> None:
+    async def _cancel(self, symbol: str, order_ids: list[int] | None) -> None:
+        """Cancel these orders one by one, or (``None``) every order of ``symbol``."""
         session = self.session
         if session is None or session.orders is None:
             return
-        if order_id is None:
+        if order_ids is None:
             outcomes = await session.orders.cancel_all(symbol)
             failed = [o for o in outcomes if o.status != "accepted"]
             if failed:
                 self._toast_outcome("Cancel", failed[0])
             else:
                 self.notify(f"Cancelled {len(outcomes)} order(s) on {symbol}")
-        else:
+            return
+        for order_id in order_ids:
             self._toast_outcome("Cancel", await session.orders.cancel(symbol, order_id))
 
     @on(OpenOrders.ModifyRequested)
@@ -554,23 +557,9 @@ class CoinmApp(App[int]):
 # ---------------------------------------------------------------------------- entry point
 
 
-def _resolve_credentials(config: Config) -> Credentials | None:
-    from feeds.config import load_credentials
-
-    creds = load_credentials()
-    if creds is None and config.venue.is_sim:
-        from feeds.signing import load_ed25519_private_key
-        from feeds.sim import demo_credentials
-
-        demo = demo_credentials()
-        creds = Credentials(demo.api_key, private_key=load_ed25519_private_key(demo.ed25519_key_path),
-                            key_file=demo.ed25519_key_path)
-    return creds
-
-
 def run_dashboard(config: Config) -> int:
     """Run the dashboard until the user quits (the ``coinm`` command)."""
-    from feeds.config import ConfigError
+    from feeds.config import ConfigError, resolve_credentials
 
     if config.log_file:
         logging.basicConfig(filename=config.log_file, level=logging.INFO,
@@ -583,7 +572,7 @@ def run_dashboard(config: Config) -> int:
         config = _with_venue(config, config.venue.with_sim_urls(sim.urls))
     try:
         try:
-            credentials = _resolve_credentials(config)
+            credentials = resolve_credentials(config.venue)
         except ConfigError as exc:
             print(f"coinm: {exc}", file=sys.stderr)
             return 2

@@ -117,12 +117,12 @@ class OpenOrders(DataTable[Any]):
         self._seen = key
         wanted = {str(o.order_id): o for o in account.open_orders(symbol)}
         with self.app.batch_update():
-            for row_key in [k.value for k in self.rows]:
-                if row_key not in wanted:
-                    self.remove_row(row_key)
+            shown = {k.value for k in self.rows}
+            for row_key in shown - wanted.keys():
+                self.remove_row(row_key)
             for key_text, order in wanted.items():
                 cells = order_cells(order, self._info(order.symbol))
-                if key_text in {k.value for k in self.rows}:
+                if key_text in shown:
                     for column, value in zip(self.COLUMNS, cells):
                         if self.get_cell(key_text, column) != value:
                             self.update_cell(key_text, column, value)
