@@ -44,7 +44,8 @@ async def test_start_fills_every_widget(sim: SimExchange) -> None:
         assert len(prices) >= 40
         best_bid = s.book.best_bid()
         assert best_bid is not None and best_bid.price in prices
-        assert app.query_one(KlineChart).candles_shown > 10
+        chart = app.query_one(KlineChart)
+        await until(pilot, lambda: chart.candles_shown > 10, "candles drawn (built in a worker thread)")
         assert app.query_one(TradesTape)._lines[1][0] in ("buy", "sell")
         text = status_text(app)
         assert text.startswith(" SIM ") and "market:live" in text and "book:live" in text

@@ -106,7 +106,8 @@ def settle(
             handle.call(handle.sim.step, 5)
             await pilot.pause(0.02)
         await until(pilot, lambda: _synced_with_venue(app, handle), "book equals the true book", 30)
-        await pilot.pause(1.2)  # the chart redraws at most twice a second
+        # the live candle is redrawn at most once a second, then built in a worker thread
+        await until(pilot, lambda: app.chart.up_to_date, "chart drawn", 10)
         if then is not None:
             await then(pilot)
             await pilot.pause(0.3)

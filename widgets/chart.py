@@ -1,28 +1,42 @@
-"""Kline chart: candlesticks and volume with plotext, redrawn at most a few times a second.
+"""Kline chart: candlesticks and volume with plotext, built off the event loop.
+
+plotext builds the whole picture in pure Python each time (≈25 ms at 160x48), so the chart is
+never built inside a frame: ``poll`` takes a snapshot of what to draw (candles are immutable,
+the list is copied), a worker thread builds and decodes the plot, and ``render`` only hands
+Textual the last finished picture. One build runs at a time; a change that arrives meanwhile
+waits, and only the newest waiting one is built. A thread still shares the GIL, but Python
+switches threads every few milliseconds, so a paint waits for a slice, not for a whole build.
 
 Prices become floats only here, as plot coordinates; every figure shown as text stays exact.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rich.ansi import AnsiDecoder
+from rich.console import Console
 from rich.style import Style
-from rich.text import Text
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from feeds.market import MarketState
+from feeds.models import Kline
 
 __all__ = ["KlineChart"]
 
-_MIN_REDRAW_S = 0.5
-"""plotext builds the whole plot each time: cap redraws so a firehose cannot stall the UI."""
+_MIN_REDRAW_S = 1.0
+"""The live candle is redrawn at most this often (a new series, size or theme is at once)."""
 
 _LINE_ENDS = re.compile(r"(?<=\n)")
 """How ``rich.ansi.AnsiDecoder.decode`` splits terminal output into lines."""
+
+_CONSOLE = Console(color_system=None, force_terminal=False)
+"""What ``Text.render`` needs to look styles up (the decoded lines carry Style objects)."""
 
 _KIND_TITLE = {"trade": "last price", "mark": "mark price", "index": "index price"}
 
@@ -41,6 +55,20 @@ def _same_candles(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return (x.open_time, x.open, x.high, x.low, x.close, x.volume) == (y.open_time, y.open, y.high, y.low, y.close, y.volume)
 
 
+@dataclass(frozen=True, slots=True)
+class _Picture:
+    """Everything one build needs, taken on the event loop (nothing in it changes later)."""
+
+    bars: tuple[Kline, ...]
+    title: str
+    kind: str
+    interval: str
+    loaded: bool
+    width: int
+    height: int
+    theme: str
+
+
 class KlineChart(PlotextPlot):
     """Candles of the market state's current series; the newest candle moves live."""
 
@@ -55,11 +83,21 @@ class KlineChart(PlotextPlot):
         self._drawn_at = 0.0
         self._clock = clock
         self.candles_shown = 0
+        """How many candles the last build plotted (tests read it)."""
+        self.builds = 0
+        """Finished builds (tests and benchmarks read it)."""
         self._drawn_content: tuple[Any, ...] | None = None
         """(candle list, its length, its last candle) as of the last draw."""
-        self._ansi_lines: dict[tuple[str, Style], tuple[Text, Style]] = {}
-        """Decoded plot lines by (ANSI line, style at its start) -> (text, style at its end)."""
-        """How many candles the last draw plotted (tests read it)."""
+        self._ansi_lines: dict[tuple[str, Style], tuple[Strip, Style]] = {}
+        """Plot lines by (ANSI line, style at its start) -> (strip, style at its end).
+        Touched only by the build thread."""
+        self._strips: list[Strip] = []
+        """The last finished build, a strip per line; what ``render_line`` shows."""
+        self._base: Style | None = None
+        """The widget's own style (read once per repaint: it walks the DOM)."""
+        self._building = False
+        self._waiting: _Picture | None = None
+        """A picture asked for while a build was running (only the newest is kept)."""
 
     def bind_source(self, market: MarketState) -> None:
         self._market = market
@@ -67,11 +105,23 @@ class KlineChart(PlotextPlot):
         self._drawn_at = 0.0
         self.poll()
 
+    @property
+    def up_to_date(self) -> bool:
+        """Whether the picture on screen is the newest one asked for (nothing building or
+        waiting, and no change held back by the redraw cap)."""
+        m = self._market
+        return (m is not None and not self._building and self._waiting is None
+                and self._key(m) == self._seen and bool(self._strips))
+
+    def _key(self, m: MarketState) -> tuple[object, ...]:
+        theme = self.app.theme if self.is_attached else ""
+        return (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded, self.size, theme)
+
     def poll(self) -> None:
         m = self._market
         if m is None or self.size.width <= 0:
             return
-        key = (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded, self.size)
+        key = self._key(m)
         if key == self._seen:
             return
         now = self._clock()  # type: ignore[operator]
@@ -86,56 +136,105 @@ class KlineChart(PlotextPlot):
             return
         self._drawn_content = drawn
         self._drawn_at = now
-        self._draw(m)
+        width, height = self.size.width, self.size.height
+        # one candle needs ~2 cells to read; the y axis labels take ~10
+        room = max((max(width, 20) - 12) // 2, 5)
+        picture = _Picture(
+            bars=tuple(m.klines[-room:]), title=f"{m.info.symbol} {m.interval} · {_KIND_TITLE[m.kline_kind]}",
+            kind=m.kline_kind, interval=m.interval, loaded=m.klines_loaded, width=width, height=height,
+            theme=self._get_plotext_theme_name(str(key[-1])),
+        )
+        if self._building:
+            self._waiting = picture
+            return
+        self._start(picture)
+
+    def _start(self, picture: _Picture) -> None:
+        self._building = True
+        self.run_worker(self._build(picture), name="chart build", group="chart", exit_on_error=False)
+
+    async def _build(self, picture: _Picture) -> None:
+        try:
+            strips = await asyncio.to_thread(self._build_strips, picture)
+        except Exception:
+            self._building = False
+            self._waiting = None
+            raise  # the worker logs it; the last picture stays on screen
+        self._building = False
+        self._strips = strips
+        self._base = None
+        self.candles_shown = len(picture.bars)
+        self.builds += 1
         self.refresh()
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and self.is_attached:
+            self._start(waiting)
 
-    def render(self) -> Text:
-        """What ``PlotextPlot.render`` does, with the ANSI decoding cached line by line.
+    def render_line(self, y: int) -> Strip:
+        """A line of the last finished picture (cropped or padded until a resize's build lands).
 
-        Decoding plotext's ANSI output is about half of a redraw; between redraws most lines of
-        the plot are unchanged, and a line decodes the same given the same starting style.
+        A line API widget: Textual takes the strips as they are, where a ``render`` result
+        would be converted cell by cell on every repaint (as costly as the build itself).
         """
-        plot, width, height = self._plot, self.size.width, self.size.height
-        plot.plotsize(width, height)
-        plot._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
-        plot.theme(self._get_plotext_theme_name(self.app.theme))
+        base = self._base
+        if base is None:
+            base = self._base = self.rich_style
+        width = self.size.width
+        if y >= len(self._strips):
+            return Strip.blank(width, base)
+        strip = self._strips[y].apply_style(base)  # cached by the strip
+        return strip if strip.cell_length == width else strip.adjust_cell_length(width, base)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None
+
+    def _build_strips(self, picture: _Picture) -> list[Strip]:
+        """In the worker thread: draw, build and decode the plot."""
+        plot = self._plot
+        self._draw(picture)
+        plot.plotsize(picture.width, picture.height)
+        plot._set_size(picture.width, picture.height)  # as PlotextPlot.render does (textual-plotext issue 5)
+        plot.theme(picture.theme)
         return self._decode_ansi(plot.build())
 
-    def _decode_ansi(self, output: str) -> Text:
-        """``Text.from_ansi(output)``, reusing the lines decoded last time."""
+    def _decode_ansi(self, output: str) -> list[Strip]:
+        """plotext's ANSI output as strips, reusing the lines decoded last time.
+
+        Decoding is about half of a build; between builds most lines of the plot are
+        unchanged, and a line decodes the same given the same starting style.
+        """
         decoder = AnsiDecoder()
         cache = self._ansi_lines
-        fresh: dict[tuple[str, Style], tuple[Text, Style]] = {}
-        lines = []
+        fresh: dict[tuple[str, Style], tuple[Strip, Style]] = {}
+        strips = []
         for line in _LINE_ENDS.split(output):
             line = line.rstrip("\n")
             key = (line, decoder.style)
             hit = cache.get(key) or fresh.get(key)
             if hit is None:
-                hit = (decoder.decode_line(line), decoder.style)
+                text = decoder.decode_line(line)
+                hit = (Strip(list(text.render(_CONSOLE)), text.cell_len), decoder.style)
             else:
                 decoder.style = hit[1]
             fresh[key] = hit
-            lines.append(hit[0])
+            strips.append(hit[0])
         self._ansi_lines = fresh
-        return Text("\n", tab_size=8).join(lines)
+        return strips
 
-    def _draw(self, m: MarketState) -> None:
+    def _draw(self, picture: _Picture) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        width = max(self.size.width, 20)
-        height = max(self.size.height, 6)
-        # one candle needs ~2 cells to read; the y axis labels take ~10
-        room = max((width - 12) // 2, 5)
-        bars = m.klines[-room:]
-        self.candles_shown = len(bars)
-        title = f"{m.info.symbol} {m.interval} · {_KIND_TITLE[m.kline_kind]}"
+        width = max(picture.width, 20)
+        height = max(picture.height, 6)
+        bars = picture.bars
+        title = picture.title
         if not bars:
-            plt.title(f"{title} · loading history…" if not m.klines_loaded else f"{title} · no candles")
+            plt.title(f"{title} · loading history…" if not picture.loaded else f"{title} · no candles")
             return
         xs = list(range(len(bars)))
-        labels = [time.strftime("%H:%M" if m.interval[-1] in "mh" else "%m-%d", time.gmtime(k.open_time / 1000))
+        labels = [time.strftime("%H:%M" if picture.interval[-1] in "mh" else "%m-%d", time.gmtime(k.open_time / 1000))
                   for k in bars]
         data = {
             "Open": [float(k.open) for k in bars],
@@ -144,7 +243,7 @@ class KlineChart(PlotextPlot):
             "Low": [float(k.low) for k in bars],
         }
         plt.candlestick(xs, data)
-        if m.kline_kind == "trade" and height >= 12:
+        if picture.kind == "trade" and height >= 12:
             # volume as a histogram in a band under the candles (a fifth of the height)
             lo, hi = min(data["Low"]), max(data["High"])
             span = (hi - lo) or 1.0
