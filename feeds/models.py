@@ -249,33 +249,48 @@ class DepthUpdate(_Wire):
     def from_wire(cls, d: Any) -> DepthUpdate:
         """Parse a depth event; hand-written because it is on the hottest path.
 
+        The fields are checked first and then stored through the slots' own setters, which
+        skips the frozen dataclass ``__init__`` (half the cost of a parse).
+
         Raises:
             MalformedFrame: a key is missing, an id is not an integer, or bids/asks are not lists.
         """
         try:
             if d["e"] != "depthUpdate":
                 raise _fail("depthUpdate", f'event type {d["e"]!r} is not "depthUpdate"')
-            ev = cls(d["E"], d["T"], d["s"], d["ps"], d["U"], d["u"], d["pu"], d["b"], d["a"])
+            e_time, t_time, symbol, pair = d["E"], d["T"], d["s"], d["ps"]
+            first, final, prev, bids, asks = d["U"], d["u"], d["pu"], d["b"], d["a"]
         except KeyError as exc:
             raise _fail("depthUpdate", f"missing field {exc.args[0]!r}") from None
         except TypeError:
             raise _fail("depthUpdate", f"expected an object, got {type(d).__name__}") from None
         if (
-            type(ev.event_time) is not int
-            or type(ev.transaction_time) is not int
-            or type(ev.first_update_id) is not int
-            or type(ev.final_update_id) is not int
-            or type(ev.prev_final_update_id) is not int
+            type(e_time) is not int
+            or type(t_time) is not int
+            or type(first) is not int
+            or type(final) is not int
+            or type(prev) is not int
         ):
             for key in ("E", "T", "U", "u", "pu"):
                 _p_int(d[key], f"depthUpdate.{key}")
-        if type(ev.bids) is not list or type(ev.asks) is not list:
+        if type(bids) is not list or type(asks) is not list:
             for key in ("b", "a"):
                 if type(d[key]) is not list:
                     raise _fail(f"depthUpdate.{key}", f"expected a list, got {type(d[key]).__name__}")
-        if type(ev.symbol) is not str or type(ev.pair) is not str:
-            _p_str(d["s"], "depthUpdate.s")
-            _p_str(d["ps"], "depthUpdate.ps")
+        if type(symbol) is not str or type(pair) is not str:
+            _p_str(symbol, "depthUpdate.s")
+            _p_str(pair, "depthUpdate.ps")
+        ev = _new_object(cls)
+        s_e_time, s_t_time, s_symbol, s_pair, s_first, s_final, s_prev, s_bids, s_asks = _DEPTH_SETTERS
+        s_e_time(ev, e_time)
+        s_t_time(ev, t_time)
+        s_symbol(ev, symbol)
+        s_pair(ev, pair)
+        s_first(ev, first)
+        s_final(ev, final)
+        s_prev(ev, prev)
+        s_bids(ev, bids)
+        s_asks(ev, asks)
         return ev
 
     def to_wire(self) -> dict[str, Any]:
@@ -292,6 +307,11 @@ class DepthUpdate(_Wire):
             "b": [[p, q] for p, q in self.bids],
             "a": [[p, q] for p, q in self.asks],
         }
+
+
+_new_object = object.__new__
+# The slots' setters in field order (the order of ``values`` in ``DepthUpdate.from_wire``).
+_DEPTH_SETTERS = tuple(getattr(DepthUpdate, f.name).__set__ for f in fields(DepthUpdate))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import fields
+from dataclasses import FrozenInstanceError, fields
 from decimal import Decimal
 
 import orjson
@@ -428,6 +428,19 @@ def test_depth_update_malformed_messages_say_where():
         DepthUpdate.from_wire({**DIFF_DEPTH, "e": "aggTrade"})
     with pytest.raises(MalformedFrame):
         DepthUpdate.from_wire([DIFF_DEPTH])
+
+
+def test_depth_update_parse_equals_the_constructed_event():
+    # from_wire stores the fields without the dataclass __init__ (hot path): same object anyway.
+    ev = DepthUpdate.from_wire(DIFF_DEPTH)
+    assert ev == DepthUpdate(1591270260907, 1591270260891, "BTCUSD_200626", "BTCUSD", 17285681, 17285702,
+                             17285675, [["9517.6", "10"]], [["9518.5", "45"]])
+    assert ev.bids is DIFF_DEPTH["b"]  # the raw pairs, as received
+    with pytest.raises(FrozenInstanceError):
+        ev.final_update_id = 5  # type: ignore[misc]
+    for key, bad in (("s", 5), ("ps", None), ("T", 1.5), ("a", {"9518.5": "45"})):
+        with pytest.raises(MalformedFrame, match=f"depthUpdate.{key}"):
+            DepthUpdate.from_wire({**DIFF_DEPTH, key: bad})
 
 
 def test_wrong_event_type_for_class():
