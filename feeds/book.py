@@ -20,7 +20,7 @@ from __future__ import annotations
 import zlib
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation, getcontext
 from enum import StrEnum
@@ -44,7 +44,14 @@ _CTX = Context(prec=60)
 _ZERO = Decimal(0)
 # Keys stay far inside this range: ticks of any real price are < 2**62.
 _NO_CHANGE = -(1 << 62)
-_CACHE_LIMIT = 65_536
+_ALL = -(1 << 63)
+# The ordered part of a side holds the best _NEAR_KEEP levels (or 2x the widest top read) after
+# a rebalance, and is rebalanced when it grows to twice that or falls below the top read.
+_NEAR_KEEP = 128
+_CACHE_LIMIT = 4096
+"""Entries in each text -> number cache (price text -> key per side, quantity text -> Decimal,
+key -> price); a full cache is emptied and refills with the values in use. About 2.4 MB for all
+four when full, reached within minutes even in a fast market, so resident memory stays flat."""
 _new_tuple = tuple.__new__
 
 
@@ -108,30 +115,42 @@ class _PriceOf(dict[int, Decimal]):
 
 
 class _Side:
-    """One side of the book; ``sign`` is +1 for bids and -1 for asks (keys = sign * ticks)."""
+    """One side of the book; ``sign`` is +1 for bids and -1 for asks (keys = sign * ticks).
 
-    __slots__ = ("qty", "keys", "key_of", "sign", "top", "top_keys", "hi")
+    Every level is in ``qty``; only the best ones are also kept in order, in ``keys``: every key
+    at or above ``floor`` is there, the deeper ones (changed often, read rarely) are not, so an
+    insert or removal deep in the book is one dict operation instead of a list shift.
+    """
+
+    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "hi")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
         self.qty: dict[int, Decimal] = {}
         self.keys: list[int] = []
-        """Ascending; the best level is ``keys[-1]``."""
+        """The keys ``>= floor``, ascending; the best level is ``keys[-1]``."""
+        self.floor = _ALL
+        """``keys`` holds every key at or above this one (all of them while it is ``_ALL``)."""
         self.key_of: dict[str, int] = {}
         """Price text -> key, for this side's sign."""
         self.top: list[Level] = []
         """Cached best levels, best first."""
-        self.top_keys: list[int] = []
-        """Keys of ``top``, ascending (``top_keys[-1]`` is the best)."""
         self.hi = _NO_CHANGE
         """The best (largest) key changed since ``top`` was built."""
 
     def clear(self) -> None:
         self.qty.clear()
         self.keys.clear()
+        self.floor = _ALL
         self.top = []
-        self.top_keys = []
         self.hi = _NO_CHANGE
+
+    def descending(self) -> Iterator[int]:
+        """Every key, best first (the deep ones sorted only if the caller gets that far)."""
+        yield from reversed(self.keys)
+        if self.floor != _ALL:
+            floor = self.floor
+            yield from sorted([k for k in self.qty if k < floor], reverse=True)
 
 
 class OrderBook:
@@ -166,6 +185,9 @@ class OrderBook:
         self._qty_of: dict[str, Decimal] = {}
         self._price_of = _PriceOf(tick_size)
         self._top_n = 0
+        self._near_keep = _NEAR_KEEP
+        self._near_min = 1
+        self._near_max = 2 * _NEAR_KEEP
         self._wide_qty = False
         """Set once a quantity with more than 18 digits is seen (then sums use 60 digits)."""
 
@@ -210,6 +232,7 @@ class OrderBook:
     def _apply_side(self, side: _Side, levels: Iterable[Any], name: str) -> None:
         book = side.qty
         keys = side.keys
+        floor = side.floor
         key_of = side.key_of
         qty_of = self._qty_of
         hi = side.hi
@@ -222,22 +245,38 @@ class OrderBook:
                 if qd is None:
                     qd = self._qty_miss(q)
                 if qd:
-                    if k not in book:
+                    if k not in book and k >= floor:
                         insort(keys, k)
                     book[k] = qd
-                elif k in book:
-                    del book[k]
-                    del keys[bisect_left(keys, k)]
+                elif book.pop(k, None) is not None:
+                    if k >= floor:
+                        del keys[bisect_left(keys, k)]
                 else:
                     continue
                 if k > hi:
                     hi = k
         except (TypeError, ValueError) as exc:
-            side.top, side.top_keys, side.hi = [], [], _NO_CHANGE
+            side.top, side.hi = [], _NO_CHANGE
+            if len(keys) > self._near_max or (len(keys) < self._near_min and len(book) > len(keys)):
+                self._rebalance(side)
             if isinstance(exc, MalformedFrame):
                 raise MalformedFrame(f"{self.symbol} {name}: {exc}") from None
             raise MalformedFrame(f"{self.symbol} {name}: a level is not a [price, qty] pair") from None
         side.hi = hi
+        n = len(keys)
+        if n > self._near_max or (n < self._near_min and len(book) > n):
+            self._rebalance(side)
+
+    def _rebalance(self, side: _Side) -> None:
+        """Bring the ordered part of a side back to the best ``_near_keep`` levels."""
+        keys = side.keys
+        keep = self._near_keep
+        if len(keys) < keep and len(keys) < len(side.qty):
+            keys[:] = sorted(side.qty)
+            side.floor = _ALL
+        if len(keys) > keep:
+            side.floor = keys[-keep]
+            del keys[:-keep]
 
     def _key_miss(self, side: _Side, p: Any) -> int:
         ticks = self.price_to_ticks(p)
@@ -298,20 +337,35 @@ class OrderBook:
         Cached: only levels at or below the best level changed since the last call are rebuilt.
         """
         if n > self._top_n:
-            self._top_n = n
-        return BookTop(self._side_top(self._bids, n), self._side_top(self._asks, n))
+            self._widen(n)
+        return _new_tuple(BookTop, (self._side_top(self._bids, n), self._side_top(self._asks, n)))
+
+    def _widen(self, n: int) -> None:
+        """Keep at least ``n`` levels a side in order from now on (a wider read was asked for)."""
+        self._top_n = n
+        self._near_min = n
+        self._near_keep = max(_NEAR_KEEP, 2 * n)
+        self._near_max = 2 * self._near_keep
+        for side in (self._bids, self._asks):
+            if len(side.keys) < n and len(side.keys) < len(side.qty):
+                self._rebalance(side)
 
     def _side_top(self, side: _Side, n: int) -> list[Level]:
         top = side.top
-        want = self._top_n
-        keys = side.keys
         hi = side.hi
+        want = self._top_n
         if hi != _NO_CHANGE or len(top) < want:
-            # Cached levels better than every change since the last build are still exact.
-            valid = len(top) - bisect_right(side.top_keys, hi) if hi != _NO_CHANGE else len(top)
-            count = min(want, len(keys))
+            keys = side.keys
+            total = len(keys)
+            count = want if want < total else total
+            # Cached levels better than every change since the last build are still exact: nothing
+            # above ``hi`` was inserted or removed, so they are the keys above ``hi`` now.
+            valid = len(top)
+            if hi != _NO_CHANGE:
+                above = total - bisect_right(keys, hi)
+                if above < valid:
+                    valid = above
             if valid < count or len(top) != count:
-                total = len(keys)
                 start = total - 1 - valid
                 stop = total - 1 - count
                 fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
@@ -325,11 +379,8 @@ class OrderBook:
                     cums = accumulate(qtys, initial=start_cum)
                 if valid:
                     next(cums)  # the initial value, already part of the kept prefix
-                built = list(
-                    map(_new_tuple, repeat(Level), zip(map(self._price_of.__getitem__, fresh), qtys, cums))
-                )
-                top = side.top = top[:valid] + built if valid else built
-                side.top_keys = keys[stop + 1 :] if stop >= 0 else keys[:]
+                del top[valid:]
+                top.extend(map(_new_tuple, repeat(Level), zip(map(self._price_of.__getitem__, fresh), qtys, cums)))
             side.hi = _NO_CHANGE
         return top[:n]
 
@@ -381,14 +432,14 @@ class OrderBook:
 
     def depth_counts(self) -> tuple[int, int]:
         """Number of bid and ask levels."""
-        return len(self._bids.keys), len(self._asks.keys)
+        return len(self._bids.qty), len(self._asks.qty)
 
     def levels(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """Every level as ``(price, qty)``: bids descending, asks ascending."""
         price_of = self._price_of
         return (
-            [(price_of[k], self._bids.qty[k]) for k in reversed(self._bids.keys)],
-            [(price_of[k], self._asks.qty[k]) for k in reversed(self._asks.keys)],
+            [(price_of[k], self._bids.qty[k]) for k in sorted(self._bids.qty, reverse=True)],
+            [(price_of[k], self._asks.qty[k]) for k in sorted(self._asks.qty, reverse=True)],
         )
 
     def checksum(self, depth: int | None = None) -> str:
@@ -416,7 +467,7 @@ class OrderBook:
         current: int | None = None
         size = _ZERO
         cum = _ZERO
-        for k in reversed(side.keys):
+        for k in side.descending():
             # key // group floors in key space: down for bids, and (keys are negated) up for asks.
             g = (k // group) * group
             if g != current:
@@ -554,7 +605,8 @@ class BookSync:
             book.apply(ev.bids, ev.asks)
         except MalformedFrame as exc:
             return self._resync(f"malformed level in update u {u}: {exc}")
-        if book.is_crossed():
+        bid_keys, ask_keys = book._bids.keys, book._asks.keys  # book.is_crossed(), inlined
+        if bid_keys and ask_keys and bid_keys[-1] >= -ask_keys[-1]:
             bid, ask = book.best_bid(), book.best_ask()
             assert bid is not None and ask is not None
             return self._resync(

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from feeds import book as book_module
 from feeds.book import BookSync, BookTop, Level, OrderBook, SyncAction, book_checksum
 from feeds.errors import MalformedFrame
 from feeds.models import DepthUpdate
@@ -163,9 +164,13 @@ def _reference_top(ref_bids: dict, ref_asks: dict, n: int) -> BookTop:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_cached_top_matches_a_naive_book_after_every_update(seed):
+@pytest.mark.parametrize("cache_limit", [None, 7])
+def test_cached_top_matches_a_naive_book_after_every_update(seed, cache_limit, monkeypatch):
     # The incremental top-N cache must equal a from-scratch computation at every step,
-    # whatever mix of n a reader asks for.
+    # whatever mix of n a reader asks for; also with text -> number caches so small that they
+    # are emptied every few updates.
+    if cache_limit is not None:
+        monkeypatch.setattr(book_module, "_CACHE_LIMIT", cache_limit)
     rng = random.Random(seed)
     book = OrderBook("BTCUSD_PERP", TICK)
     ref_bids: dict[Decimal, Decimal] = {}
@@ -183,6 +188,83 @@ def test_cached_top_matches_a_naive_book_after_every_update(seed):
             assert book.top(n) == _reference_top(ref_bids, ref_asks, n)
     assert book.top(20) == _reference_top(ref_bids, ref_asks, 20)
     assert book.levels() == (sorted(ref_bids.items(), reverse=True), sorted(ref_asks.items()))
+
+
+def _naive_grouped(levels: dict, n: int, group: Decimal, bids: bool) -> list[Level]:
+    groups: dict[Decimal, Decimal] = {}
+    for price, qty in levels.items():
+        units = price / group
+        edge = (units.to_integral_value("ROUND_FLOOR" if bids else "ROUND_CEILING")) * group
+        groups[edge] = groups.get(edge, D(0)) + qty
+    out, cum = [], D(0)
+    for price, qty in sorted(groups.items(), reverse=bids)[:n]:
+        cum += qty
+        out.append(Level(price, qty, cum))
+    return out
+
+
+def test_deep_book_stays_ordered_while_its_best_levels_are_eaten_and_refilled():
+    # Only the best levels of a side are kept in order (deep inserts and removals touch a dict
+    # only); eating through hundreds of best levels, adding levels deep in the book and inside
+    # the spread, and reading wider than before must all still read exactly like a naive book.
+    rng = random.Random(5)
+    ref_bids = {D(100_000 - 2 * i) / 10: D(rng.randint(1, 50)) for i in range(1000)}
+    ref_asks = {D(100_002 + 3 * i) / 10: D(rng.randint(1, 50)) for i in range(1000)}
+    book = make_book([(f"{p}", f"{q}") for p, q in ref_bids.items()], [(f"{p}", f"{q}") for p, q in ref_asks.items()])
+    n = 20
+
+    def check():
+        assert book.top(n) == _reference_top(ref_bids, ref_asks, n)
+        assert book.depth_counts() == (len(ref_bids), len(ref_asks))
+        assert book.best_bid().price == max(ref_bids) and book.best_ask().price == min(ref_asks)
+
+    for step in range(700):
+        best_bid, best_ask = max(ref_bids), min(ref_asks)
+        bids = [(f"{best_bid}", "0")]  # the best bid is eaten
+        del ref_bids[best_bid]
+        asks = []
+        if step % 3 == 0:  # a new ask inside the spread, then a deep bid and a deep ask
+            inside = best_ask - D("0.1")
+            asks.append((f"{inside}", "4"))
+            ref_asks[inside] = D(4)
+        deep_bid = min(ref_bids) - D(rng.randint(1, 5)) / 10
+        deep_ask = max(ref_asks) + D(rng.randint(1, 5)) / 10
+        bids.append((f"{deep_bid}", "9"))
+        asks.append((f"{deep_ask}", "9"))
+        ref_bids[deep_bid] = ref_asks[deep_ask] = D(9)
+        if step % 7 == 0:  # remove a random deep level
+            gone = rng.choice(sorted(ref_bids)[:300])
+            bids.append((f"{gone}", "0"))
+            del ref_bids[gone]
+        book.apply(bids, asks)
+        if step % 5 == 0:
+            check()
+    check()
+    n = 400  # wider than anything read before
+    check()
+    for group in (1, 10, 1000):
+        grouped = book.grouped(30, group)
+        assert grouped.bids == _naive_grouped(ref_bids, 30, TICK * group, bids=True)
+        assert grouped.asks == _naive_grouped(ref_asks, 30, TICK * group, bids=False)
+    assert book.levels() == (sorted(ref_bids.items(), reverse=True), sorted(ref_asks.items()))
+
+
+def test_text_caches_stay_bounded():
+    # Prices wander and sizes vary without end on a real feed: the text -> number caches must
+    # stay within their limit (resident memory stays flat) and the book stay exact.
+    book = OrderBook("BTCUSD_PERP", TICK)
+    limit = book_module._CACHE_LIMIT
+    ref: dict[Decimal, Decimal] = {}
+    for i in range(3 * limit):
+        price, qty = D(200_000 + i) / 10, D(i + 1)
+        book.apply([(f"{price}", f"{qty}")], [])
+        ref[price] = qty
+        if i % 500 == 0:
+            book.top(5)
+        assert len(book._bids.key_of) <= limit and len(book._qty_of) <= limit
+        assert len(book._price_of) <= limit
+    assert book.top(5) == _reference_top(ref, {}, 5)
+    assert book.levels()[0] == sorted(ref.items(), reverse=True)
 
 
 def test_checksum_equal_for_books_built_differently():
