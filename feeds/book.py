@@ -188,8 +188,12 @@ class OrderBook:
         self._near_keep = _NEAR_KEEP
         self._near_min = 1
         self._near_max = 2 * _NEAR_KEEP
+        self._qty_whole = 0
+        """Most digits left of the point of any quantity seen."""
+        self._qty_places = 0
+        """Most decimal places of any quantity seen."""
         self._wide_qty = False
-        """Set once a quantity with more than 18 digits is seen (then sums use 60 digits)."""
+        """Set once the quantities seen span more than 18 digits together (then sums use 60)."""
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -294,8 +298,12 @@ class OrderBook:
             raise MalformedFrame(f"quantity {q!r} is not a number") from None
         if not qd.is_finite() or qd < 0 or q != q.strip():
             raise MalformedFrame(f"quantity {q!r} is not a non-negative number")
-        if len(qd.as_tuple().digits) > 18:
-            self._wide_qty = True
+        _, digits, exponent = qd.as_tuple()
+        whole = len(digits) + exponent  # digits left of the point (<= 0 for 0.00x)
+        if whole > self._qty_whole or -exponent > self._qty_places:
+            self._qty_whole = max(self._qty_whole, whole)
+            self._qty_places = max(self._qty_places, -exponent)
+            self._wide_qty = self._qty_whole + self._qty_places > 18
         if len(self._qty_of) >= _CACHE_LIMIT:
             self._qty_of.clear()
         self._qty_of[q] = qd
@@ -370,8 +378,9 @@ class OrderBook:
                 stop = total - 1 - count
                 fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
                 qtys = list(map(side.qty.__getitem__, fresh))
-                # The context's own add is exact while every quantity has <= 18 digits (sums of
-                # up to 10**9 of them fit in 28); wider quantities switch to the 60-digit context.
+                # The context's own add is exact while the quantities span <= 18 digits (from the
+                # most whole digits to the most decimal places: sums of up to 10**10 of them fit
+                # in 28); wider quantities switch to the 60-digit context.
                 start_cum = top[valid - 1].cum if valid else None
                 if self._wide_qty or getcontext().prec < 28:
                     cums = accumulate(qtys, _CTX.add, initial=start_cum)
@@ -421,10 +430,10 @@ class OrderBook:
         top = self.top(n)
         bid = top.bids[-1].cum if top.bids else _ZERO
         ask = top.asks[-1].cum if top.asks else _ZERO
-        total = bid + ask
+        total = _CTX.add(bid, ask)
         if not total:
             return None
-        return _CTX.divide(bid - ask, total)
+        return _CTX.divide(_CTX.subtract(bid, ask), total)
 
     def is_crossed(self) -> bool:
         """Whether the best bid is at or above the best ask (a corrupt book)."""

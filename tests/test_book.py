@@ -469,3 +469,7 @@ def test_cumulative_sizes_stay_exact_for_wide_quantities():
     expected = exact.add(exact.add(D(big), D(big)), D("0.0000001"))
     assert book.top(3).bids[-1].cum == expected
     assert str(book.top(3).bids[-1].cum) == "2469135780246913578024.2469135"
+    # Short quantities far apart in scale: 18 whole digits plus 16 decimal places.
+    spread = make_book(bids=[("100.0", "123456789012345678"), ("99.9", "0.0000000000000001")])
+    assert str(spread.top(2).bids[-1].cum) == "123456789012345678.0000000000000001"
+    assert spread.imbalance(2) == 1
