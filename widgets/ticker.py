@@ -6,7 +6,11 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 
 from feeds.decimals import fmt_compact, fmt_grouped
@@ -21,12 +25,22 @@ def countdown(ms: int) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+_CONSOLE = Console(color_system=None, force_terminal=False)
+"""What ``Text.render`` needs to look styles up (the lines carry Style objects)."""
+
+
 def _arrow(direction: int) -> str:
     return "▲" if direction > 0 else "▼" if direction < 0 else " "
 
 
 class TickerBar(Widget):
-    """Two lines of figures for the selected contract; colours follow the last tick."""
+    """Two lines of figures for the selected contract; colours follow the last tick.
+
+    A line API widget: under a firehose the last price changes every frame, and a ``render``
+    result would be converted cell by cell by Textual each time; here each poll builds the two
+    lines once (component styles read once per style change: they walk the DOM) and a repaint
+    hands Textual the finished strips.
+    """
 
     DEFAULT_CSS = """
     TickerBar { height: 2; padding: 0 1; background: $boost; }
@@ -45,8 +59,11 @@ class TickerBar(Widget):
         self._server_ms: Callable[[], int] = lambda: int(time.time() * 1000)
         self._stale: Callable[[], str] = lambda: ""
         self._seen: tuple[object, ...] = ()
-        self._text_seen: Text | None = None
-        """The text as of the last refresh: a poll that would show the same text repaints nothing."""
+        self._lines: tuple[Text, ...] = ()
+        """The lines as of the last refresh: a poll that would show the same lines repaints nothing."""
+        self._strips: list[Strip] = []
+        self._styles: dict[str, Style] = {}
+        """Component styles by name, read once per style change."""
 
     def bind_source(self, market: MarketState, server_ms: Callable[[], int],
                     stale: Callable[[], str] = lambda: "") -> None:
@@ -55,12 +72,24 @@ class TickerBar(Widget):
         self._server_ms = server_ms
         self._stale = stale
         self._seen = ()
-        self._text_seen = None
+        self._lines = ()
         self.poll()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips = []
+        self._seen = ()
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(f"ticker--{name}")
+        return style
 
     def poll(self) -> None:
         m = self._market
-        if m is None:
+        if m is None or not self.is_attached:
             return
         # the countdown moves once a second even when no event arrives
         key = (m.ticker_version, m.trades_version, m.info.symbol, self._server_ms() // 1000,
@@ -68,31 +97,43 @@ class TickerBar(Widget):
         if key != self._seen:
             self._seen = key
             # many events leave every figure as it was (the 24 h ticker repeats itself): build
-            # the text (cheap) and repaint (not cheap) only if it differs from the last one
-            text = self.render()
-            if text != self._text_seen:
-                self._text_seen = text
+            # the lines (cheap) and repaint (not cheap) only if they differ from the last ones
+            lines = self.lines()
+            if lines != self._lines:
+                self._lines = lines
+                self._strips = []
                 self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        if not self._strips:
+            base = self.rich_style
+            lines = self._lines or (Text("waiting for the market…"),)
+            self._strips = [_strip(line, width, base) for line in lines]
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.rich_style)
 
     def _styled(self, text: str, direction: int) -> Text:
         if direction > 0:
-            return Text(text, self.get_component_rich_style("ticker--up"))
+            return Text(text, self._style("up"))
         if direction < 0:
-            return Text(text, self.get_component_rich_style("ticker--down"))
+            return Text(text, self._style("down"))
         return Text(text)
 
-    def render(self) -> Text:
+    def lines(self) -> tuple[Text, ...]:
+        """The two lines of figures as they are now."""
         m = self._market
         if m is None:
-            return Text("waiting for the market…")
-        label = self.get_component_rich_style("ticker--label")
+            return (Text("waiting for the market…"),)
+        label = self._style("label")
         info = m.info
         tick = info.tick_size
-        out = Text(no_wrap=True, overflow="ellipsis")
-        out.append(f"{info.symbol} ", self.get_component_rich_style("ticker--symbol"))
+        out = Text()
+        out.append(f"{info.symbol} ", self._style("symbol"))
         stale = self._stale()
         if stale:
-            out.append(f"STALE ({stale}) ", self.get_component_rich_style("ticker--stale"))
+            out.append(f"STALE ({stale}) ", self._style("stale"))
 
         def fig(name: str, value: Decimal | None, direction: int = 0, step: Decimal = tick) -> None:
             out.append(f" {name} ", label)
@@ -108,28 +149,40 @@ class TickerBar(Widget):
             out.append(" Basis ", label)
             out.append_text(self._styled(f"{fmt_grouped(basis, tick)} ({pct:+.3f}%)",
                                          1 if basis > 0 else -1 if basis < 0 else 0))
-        out.append("\n")
+        second = Text()
         t = m.ticker
         if t is not None:
-            out.append(" 24h ", label)
-            out.append_text(self._styled(f"{t.price_change_percent:+.2f}%", 1 if t.price_change > 0 else -1 if t.price_change < 0 else 0))
-            out.append(" H ", label)
-            out.append(fmt_grouped(t.high, tick))
-            out.append(" L ", label)
-            out.append(fmt_grouped(t.low, tick))
-            out.append(" Vol ", label)
-            out.append(f"{fmt_compact(t.volume)} cont / {fmt_compact(t.base_volume)} {info.base_asset or info.margin_asset}")
+            second.append(" 24h ", label)
+            second.append_text(self._styled(f"{t.price_change_percent:+.2f}%", 1 if t.price_change > 0 else -1 if t.price_change < 0 else 0))
+            second.append(" H ", label)
+            second.append(fmt_grouped(t.high, tick))
+            second.append(" L ", label)
+            second.append(fmt_grouped(t.low, tick))
+            second.append(" Vol ", label)
+            second.append(f"{fmt_compact(t.volume)} cont / {fmt_compact(t.base_volume)} {info.base_asset or info.margin_asset}")
         else:
-            out.append(" 24h —", label)
+            second.append(" 24h —", label)
         mark = m.mark
         if mark is not None and mark.funding_rate is not None and mark.next_funding_time:
             rate = mark.funding_rate
-            out.append("  Funding ", label)
-            out.append_text(self._styled(f"{rate * 100:.4f}%", 1 if rate > 0 else -1 if rate < 0 else 0))
-            out.append(f" ({annualised_funding(rate) * 100:.2f}%/y)", label)
-            out.append(" in ", label)
-            out.append(countdown(mark.next_funding_time - self._server_ms()))
+            second.append("  Funding ", label)
+            second.append_text(self._styled(f"{rate * 100:.4f}%", 1 if rate > 0 else -1 if rate < 0 else 0))
+            second.append(f" ({annualised_funding(rate) * 100:.2f}%/y)", label)
+            second.append(" in ", label)
+            second.append(countdown(mark.next_funding_time - self._server_ms()))
         elif mark is not None:
-            out.append("  Est. settle ", label)
-            out.append(fmt_grouped(mark.est_settle_price, tick))
-        return out
+            second.append("  Est. settle ", label)
+            second.append(fmt_grouped(mark.est_settle_price, tick))
+        return out, second
+
+    def render(self) -> Text:
+        """The figures as one text (what the screen shows, for tests and screen readers)."""
+        return Text("\n").join(self.lines())
+
+
+def _strip(line: Text, width: int, base: Style) -> Strip:
+    """``line`` on the widget's style, cut to ``width`` with an ellipsis or padded to it."""
+    strip = Strip(list(line.render(_CONSOLE)), line.cell_len).apply_style(base)
+    if strip.cell_length > width:
+        return Strip.join([strip.crop(0, max(0, width - 1)), Strip([Segment("…", base)], 1)])
+    return strip.adjust_cell_length(width, base)
