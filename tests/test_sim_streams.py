@@ -212,3 +212,34 @@ async def test_realtime_market_moves_and_pause_stops_it(sim: SimExchange) -> Non
         assert sim.engine.ticks > ticks
     # prices are on the tick grid and never scientific
     assert all(Decimal(p) % Decimal("0.1") == 0 and "E" not in p for p, _ in second.bids + second.asks)
+
+
+def test_clock_spreads_trades_over_the_tick() -> None:
+    """While the real-time clock steps, aggTrade frames are held (the clock sends them out over
+    the next tick, in order); every other stream goes out with the step."""
+    from feeds.sim.exchange import Hub
+
+    class Conn:
+        def __init__(self) -> None:
+            self.streams: set[str] = set()
+            self.got: list[tuple[str, bytes]] = []
+
+        def push(self, name: str, data: bytes) -> None:
+            self.got.append((name, data))
+
+    hub, conn = Hub(), Conn()
+    for stream in ("btcusd_perp@aggTrade", "btcusd_perp@depth@100ms"):
+        hub.add(conn, stream)  # type: ignore[arg-type]
+    held: list[tuple[str, bytes]] = []
+    hub.held = held
+    for i in range(3):
+        hub.send("btcusd_perp@aggTrade", {"a": i})
+    hub.send("btcusd_perp@depth@100ms", {"u": 1})
+    hub.send("ethusd_perp@aggTrade", {"a": 9})  # nobody subscribed: not even held
+    hub.held = None
+    assert conn.got == [("btcusd_perp@depth@100ms", b'{"u":1}')]
+    assert [orjson.loads(d)["a"] for _, d in held] == [0, 1, 2]
+    hub.release(held[:2])
+    hub.remove(conn, "btcusd_perp@aggTrade")  # unsubscribed before the rest went out
+    hub.release(held[2:])
+    assert [orjson.loads(d) for _, d in conn.got[1:]] == [{"a": 0}, {"a": 1}]

@@ -97,11 +97,18 @@ class StreamConn:
                 self.ws.transport.abort()
 
 
+_SLICES = 5
+"""The real-time clock's tick is cut in this many slices to spread trades over it."""
+
+
 class Hub:
     """Routes engine payloads to the connections subscribed to each stream."""
 
     def __init__(self) -> None:
         self.subs: dict[str, set[StreamConn]] = {}
+        self.held: list[tuple[str, bytes]] | None = None
+        """While the real-time clock steps the market: the aggTrade frames of the step, which
+        the clock spreads over the next tick instead of sending them in one burst."""
 
     def wants(self, stream: str) -> bool:
         return bool(self.subs.get(stream))
@@ -114,8 +121,17 @@ class Hub:
         if not conns:
             return
         data = orjson.dumps(payload)
+        if self.held is not None and stream.endswith("@aggTrade"):
+            self.held.append((stream, data))
+            return
         for conn in list(conns):
             conn.push(stream, data)
+
+    def release(self, frames: list[tuple[str, bytes]]) -> None:
+        """Send held frames to the stream's subscribers as of now, in order."""
+        for stream, data in frames:
+            for conn in list(self.subs.get(stream, ())):
+                conn.push(stream, data)
 
     def add(self, conn: StreamConn, stream: str) -> None:
         self.subs.setdefault(stream, set()).add(conn)
@@ -255,18 +271,31 @@ class SimExchange:
         return int(time.time() * 1000)
 
     async def _run_clock(self) -> None:
-        eng = self.engine
+        eng, hub = self.engine, self.hub
+        held: list[tuple[str, bytes]] = []
         while True:
-            await asyncio.sleep(TICK_MS / 1000)
+            # A venue's trades arrive whenever they happen, not in 50 ms bursts: the last step's
+            # aggTrade frames go out in order over this tick (the other streams are periodic
+            # or single events and went out with the step).
+            n = len(held)
+            for i in range(_SLICES):
+                if n:
+                    hub.release(held[i * n // _SLICES:(i + 1) * n // _SLICES])
+                await asyncio.sleep(TICK_MS / 1000 / _SLICES)
+            held = []
             if self._paused:
                 continue
             wall = self.server_ms()
             if wall - eng.now_ms > 2000:
                 eng.now_ms = wall - wall % TICK_MS - TICK_MS  # fell far behind: skip, don't replay
             budget = 40
-            while eng.now_ms + TICK_MS <= wall and budget:
-                eng.step(1)
-                budget -= 1
+            hub.held = held
+            try:
+                while eng.now_ms + TICK_MS <= wall and budget:
+                    eng.step(1)
+                    budget -= 1
+            finally:
+                hub.held = None
 
     async def _housekeeping(self) -> None:
         while True:
