@@ -425,6 +425,9 @@ class CoinmApp(App[int]):
             open_orders=len(account.open_orders(info.symbol)),
         )
 
+    _order_form: OrderForm | None = None
+    """The order form, built on its first opening and reused by every later one."""
+
     def action_order(self, side: str, price: Decimal | None = None) -> None:
         """Open the order form (``b``/``s``; Enter on a ladder row gives the row's price)."""
         session = self.session
@@ -433,7 +436,8 @@ class CoinmApp(App[int]):
             self.notify("Order entry needs an API key and a connected account "
                         "(see coinm --help: credentials)", severity="warning")
             return
-        if isinstance(self.screen, OrderForm):
+        form = self._order_form
+        if isinstance(self.screen, OrderForm) or (form is not None and form in self.screen_stack):
             return  # one form at a time: a second b/s press must not stack another
         if price is None:
             ladder = self.ladder
@@ -452,11 +456,13 @@ class CoinmApp(App[int]):
             if outcome is not None:
                 self._toast_outcome("Order", outcome)
 
-        self.push_screen(
-            OrderForm(context, side=side, price=price, submit=submit,
-                      context_provider=self.order_context),
-            done,
-        )
+        if form is None:
+            form = self._order_form = OrderForm(context, side=side, price=price, submit=submit,
+                                                context_provider=self.order_context)
+            self.install_screen(form, name="order-form")  # kept (not removed) when it closes
+        else:
+            form.reopen(context, side=side, price=price, submit=submit)
+        self.push_screen(form, done)
 
     def _toast_outcome(self, what: str, outcome: OrderOutcome) -> None:
         if outcome.status == "accepted":

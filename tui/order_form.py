@@ -2,6 +2,9 @@
 
 The app pushes :class:`OrderForm` with an :class:`OrderContext` (what the form needs to know
 about the symbol, the market and the account) and the order workflow's ``submit`` coroutine.
+It builds the form once and calls :meth:`~OrderForm.reopen` before every later opening
+(building the widgets is what made opening slow); a reopened form behaves as a new one.
+
 Every keystroke rebuilds an :class:`~feeds.filters.OrderRequest` and runs it through
 :func:`~feeds.filters.validate_order`, the very function the simulator rejects orders with,
 so the reason shown next to a field is what the venue would answer. Nothing here does
@@ -23,6 +26,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Static
 
@@ -208,6 +212,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
     DEFAULT_CSS = """
     OrderForm {
         align: center middle;
+        background: $background;
     }
     OrderForm #dialog {
         width: 96%;
@@ -337,17 +342,16 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         context_provider: Callable[[], OrderContext | None] | None = None,
     ) -> None:
         super().__init__()
-        if side not in SIDES:
-            raise ValueError(f"side must be BUY or SELL, not {side!r}")
-        if order_type not in ORDER_TYPES:
-            raise ValueError(f"{order_type!r} is not an order type")
         self.context = context
         """The latest snapshot of symbol, market and account."""
         self._submit = submit
         self._context_provider = context_provider
-        self._initial_side = side
-        self._initial_type = order_type
-        self._initial_price = price
+        self._poll_timer: Timer | None = None
+        self._opening = _opening(side, order_type, price)
+        """What the form opens with: side, order type and the price it was opened at."""
+        self._reset_state()
+
+    def _reset_state(self) -> None:
         self._stage = "form"
         """``form``, ``confirm``, ``sending`` or ``locked`` (after an unknown outcome)."""
         self._order: OrderRequest | None = None
@@ -357,6 +361,34 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         self._unknown_outcome: OrderOutcome | None = None
         self._submit_calls = 0
 
+    def reopen(
+        self,
+        context: OrderContext,
+        *,
+        side: str = "BUY",
+        price: Decimal | None = None,
+        order_type: str = "LIMIT",
+        submit: Callable[[OrderRequest], Awaitable[OrderOutcome]] | None = None,
+    ) -> None:
+        """Make this form, closed, into a fresh one for its next push.
+
+        Building the form's widgets is what opening it used to cost, so the app keeps one form
+        and calls this before pushing it again: every field, reason, message, stage and the focus
+        end up as a newly built form with these arguments would show them.
+
+        Raises:
+            RuntimeError: The form is still on the screen stack.
+        """
+        if self.is_attached and self in self.app.screen_stack:
+            raise RuntimeError("the order form is open: close it before reopening it")
+        self._opening = _opening(side, order_type, price)
+        self.context = context
+        if submit is not None:
+            self._submit = submit
+        self._reset_state()
+        if self.is_mounted:
+            self._fill()
+
     # ------------------------------------------------------------------ layout
 
     @property
@@ -364,39 +396,25 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         return self.context.info
 
     def compose(self) -> ComposeResult:
-        info = self.info
-        prefill = {name: "" for name in NUMERIC_FIELDS}
-        if self._initial_price is not None:
-            target = "price" if self._initial_type in ("LIMIT", "STOP", "TAKE_PROFIT") else (
-                "stop_price" if self._initial_type in ("STOP_MARKET", "TAKE_PROFIT_MARKET")
-                else "activation_price" if self._initial_type == "TRAILING_STOP_MARKET" else None
-            )
-            if target is not None:
-                prefill[target] = fmt_step(self._initial_price, info.tick_size)
-        mark = self.context.mark_price
-        price_hint = f"mark {fmt_step(mark, info.tick_size)}" if mark is not None else ""
+        # Values, placeholders and visibility depend on the opening: _fill sets them, on mount
+        # and on every reopen.
         with Vertical(id="dialog"):
             yield Static("LIVE VENUE · REAL MONEY", id="live-banner")
             with _Body(id="body"):
                 with Vertical(id="form"):
                     yield from self._row("side", Choice(
-                        SIDES, self._initial_side, id="in-side",
+                        SIDES, "BUY", id="in-side",
                         value_styles={"BUY": "$text-success", "SELL": "$text-error"}))
-                    yield from self._row("type", Choice(ORDER_TYPES, self._initial_type, id="in-type"))
+                    yield from self._row("type", Choice(ORDER_TYPES, "LIMIT", id="in-type"))
                     for name in ("price", "stop_price"):
-                        yield from self._row(name, StepInput(name, prefill[name], price_hint))
+                        yield from self._row(name, StepInput(name))
                     yield from self._row(
                         "callback_rate",
                         StepInput("callback_rate", "",
                                   f"{fmt_plain(CALLBACK_RATE_MIN)} to {fmt_plain(CALLBACK_RATE_MAX)}"),
                     )
-                    yield from self._row(
-                        "activation_price",
-                        StepInput("activation_price", prefill["activation_price"], "optional"),
-                    )
-                    yield from self._row(
-                        "quantity", StepInput("quantity", "", f"step {fmt_plain(info.step_size)}")
-                    )
+                    yield from self._row("activation_price", StepInput("activation_price", "", "optional"))
+                    yield from self._row("quantity", StepInput("quantity"))
                     yield from self._row("time_in_force", Choice(TIME_IN_FORCE, "GTC", id="in-time_in_force"))
                     yield from self._row("working_type", Choice(WORKING_TYPES, "CONTRACT_PRICE", id="in-working_type"))
                     yield from self._row("reduce_only", Checkbox("", False, id="in-reduce_only", compact=True))
@@ -418,22 +436,59 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             yield Static("", id=f"why-{name}", classes="reason", markup=False)
 
     def on_mount(self) -> None:
-        dialog = self.query_one("#dialog")
-        dialog.set_class(self.context.real_money, "-live")
+        self._fill()
+        if self._context_provider is not None:
+            self._poll_timer = self.set_interval(self.POLL_INTERVAL, self._poll_context)
+
+    def on_screen_suspend(self) -> None:
+        # a closed form kept for reuse must not keep asking for market data
+        if self._poll_timer is not None:
+            self._poll_timer.pause()
+
+    def on_screen_resume(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.resume()
+
+    def _fill(self) -> None:
+        """Show the opening: every field, reason and message as a newly built form has them."""
+        side, order_type, price = self._opening
+        info, mark = self.info, self.context.mark_price
+        values = dict.fromkeys(NUMERIC_FIELDS, "")
+        target = _PRICE_TARGET.get(order_type)
+        if price is not None and target is not None:
+            values[target] = fmt_step(price, info.tick_size)
+        price_hint = f"mark {fmt_step(mark, info.tick_size)}" if mark is not None else ""
+        # the handlers of these messages would refresh once per field: one _refresh below does
+        with self.prevent(Input.Changed, Choice.Changed, Checkbox.Changed):
+            for name, value in (("side", side), ("type", order_type), ("time_in_force", "GTC"),
+                                ("working_type", "CONTRACT_PRICE")):
+                self.query_one(f"#in-{name}", Choice).value = value
+            for name in ("reduce_only", "close_position"):
+                self.query_one(f"#in-{name}", Checkbox).value = False
+            for name in NUMERIC_FIELDS:
+                field = self._input(name)
+                field.value = values[name]
+                field.cursor_position = len(field.value)
+                if name in ("price", "stop_price"):
+                    field.placeholder = price_hint
+        self.query_one("#dialog").set_class(self.context.real_money, "-live")
+        self.query_one("#confirm").add_class("-hidden")
+        self.query_one("#form").remove_class("-hidden")
+        self.query_one("#keys", Static).update(self.KEYS_HINT)
+        self._status("", "")
         self._update_title()
         self._show_rows()
         self._refresh()
+        self.query_one("#body").scroll_home(animate=False, immediate=True)
         self._focus_first()
-        if self._context_provider is not None:
-            self.set_interval(self.POLL_INTERVAL, self._poll_context)
 
     def _focus_first(self) -> None:
         """Focus the first empty numeric field (the quantity when the price came pre-filled)."""
         for name in NUMERIC_FIELDS:
             if self._visible(name) and not self._input(name).value:
-                self._input(name).focus()
+                self.set_focus(self._input(name))
                 return
-        self.query_one("#in-side").focus()
+        self.set_focus(self.query_one("#in-side"))
 
     # ------------------------------------------------------------------ reading the form
 
@@ -529,6 +584,10 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         general_line.update("\n".join(general))
         general_line.display = bool(general) and self._stage == "form"
         self.query_one("#preview", Static).update(self._preview(order))
+
+    def reason(self, name: str) -> str:
+        """Why the venue would refuse the field ``name`` as it stands ("" when it would not)."""
+        return str(self.query_one(f"#why-{name}", Static).render())
 
     @property
     def invalid(self) -> bool:
@@ -948,6 +1007,22 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             self.dismiss(self._unknown_outcome)
         else:
             self.dismiss(None)
+
+
+_PRICE_TARGET = {
+    "LIMIT": "price", "STOP": "price", "TAKE_PROFIT": "price",
+    "STOP_MARKET": "stop_price", "TAKE_PROFIT_MARKET": "stop_price",
+    "TRAILING_STOP_MARKET": "activation_price",
+}
+"""Which field the price a form is opened at fills in, by order type (MARKET takes none)."""
+
+
+def _opening(side: str, order_type: str, price: Decimal | None) -> tuple[str, str, Decimal | None]:
+    if side not in SIDES:
+        raise ValueError(f"side must be BUY or SELL, not {side!r}")
+    if order_type not in ORDER_TYPES:
+        raise ValueError(f"{order_type!r} is not an order type")
+    return side, order_type, price
 
 
 def _signed(qty: Decimal) -> str:

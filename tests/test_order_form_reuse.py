@@ -1,0 +1,343 @@
+"""The order form is built once and reused: every opening must behave like a new form."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Checkbox, Input, Label
+
+from feeds.orders import OrderOutcome
+from feeds.sim import SimExchange
+from feeds.sim.market import build_symbols
+from tests.app_support import make_app, ready, until
+from tests.test_order_form import RecordingWorkflow, make_context, shown, text_of
+from tui.order_form import Choice, OrderContext, OrderForm
+
+ETH = build_symbols()["ETHUSD_PERP"]
+
+
+class ReuseHost(App[None]):
+    """Opens one form again and again, the way the dashboard does."""
+
+    def __init__(self, workflow: RecordingWorkflow, context: OrderContext, **kwargs: Any) -> None:
+        super().__init__()
+        self.workflow = workflow
+        self.form = OrderForm(context, submit=workflow.submit, **kwargs)
+        self.results: list[OrderOutcome | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("host")
+
+    def on_mount(self) -> None:
+        self.install_screen(self.form, name="order-form")
+        self.push_screen(self.form, self.results.append)
+
+    def reopen(self, context: OrderContext, **kwargs: Any) -> None:
+        self.form.reopen(context, submit=self.workflow.submit, **kwargs)
+        self.push_screen(self.form, self.results.append)
+
+
+async def opened(pilot: Any, app: ReuseHost) -> OrderForm:
+    await pilot.pause()
+    assert app.screen is app.form
+    for field in app.form.query(Input):
+        field.cursor_blink = False
+    return app.form
+
+
+async def closed(pilot: Any, app: ReuseHost) -> None:
+    await until(pilot, lambda: app.screen is not app.form, "the form to close", timeout=5)
+
+
+def values(form: OrderForm) -> dict[str, str]:
+    return {field.id or "": field.value for field in form.query(Input)}
+
+
+def fresh_state(form: OrderForm) -> dict[str, Any]:
+    """Everything a user can see or act on, to compare a reopened form with a new one."""
+    return {
+        "values": values(form),
+        "placeholders": {field.id: field.placeholder for field in form.query(Input)},
+        "cursors": {field.id: field.cursor_position for field in form.query(Input)},
+        "choices": {c.id: c.value for c in form.query(Choice)},
+        "checks": {c.id: c.value for c in form.query(Checkbox)},
+        "rows": {name: shown(form, name) for name in (
+            "price", "stop_price", "callback_rate", "activation_price", "quantity",
+            "time_in_force", "working_type", "reduce_only", "close_position")},
+        "reasons": {name: form.reason(name) for name in ("price", "quantity", "stop_price")},
+        "invalid": sorted(f.id or "" for f in form.query(Input) if f.has_class("-invalid")),
+        "status": text_of(form, "#status"),
+        "keys": text_of(form, "#keys"),
+        "general": (form.query_one("#general").display, text_of(form, "#general")),
+        "preview": text_of(form, "#preview"),
+        "form": form.query_one("#form").display,
+        "confirm": form.query_one("#confirm").display,
+        "title": str(form.query_one("#dialog").border_title),
+        "live": form.query_one("#dialog").has_class("-live"),
+        "focused": form.focused.id if form.focused else None,
+        "submit_calls": form.submit_calls,
+        "invalid_form": form.invalid,
+    }
+
+
+async def new_form_state(context: OrderContext, **kwargs: Any) -> dict[str, Any]:
+    app = ReuseHost(RecordingWorkflow(context), context, **kwargs)
+    async with app.run_test(size=(100, 40)) as pilot:
+        return fresh_state(await opened(pilot, app))
+
+
+async def test_reopened_after_typing_and_escape_is_a_new_form() -> None:
+    context = make_context()
+    app = ReuseHost(RecordingWorkflow(context), context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        first = fresh_state(form)
+        await pilot.press(*"12", "f2")  # quantity typed, then sized
+        form.query_one("#in-type", Choice).focus()
+        await pilot.press("right", "right")  # STOP: stop price row shown
+        form.query_one("#in-reduce_only", Checkbox).focus()
+        await pilot.press("space")
+        form.query_one("#in-price", Input).focus()
+        await pilot.press("ctrl+u", *"35000.05")
+        await pilot.pause()
+        assert form.reason("price") and form.order_type == "STOP"
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.reopen(context, price=Decimal("87000"))
+        reopened = await opened(pilot, app)
+        assert reopened is form
+        assert fresh_state(form) == first
+    assert app.results == [None]
+    assert app.workflow.calls == []
+
+
+async def test_reopened_with_other_arguments_matches_a_new_form_built_with_them() -> None:
+    context = make_context()
+    later = make_context(mark_price=Decimal("88100.0"), position_qty=Decimal(-3),
+                         position_entry=Decimal("90000.0"))
+    expected = await new_form_state(later, side="SELL", price=Decimal("88200"))
+    app = ReuseHost(RecordingWorkflow(context), context)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await opened(pilot, app)
+        await pilot.press(*"88000", "tab", "7")
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.reopen(later, side="SELL", price=Decimal("88200"))
+        form = await opened(pilot, app)
+        assert fresh_state(form) == expected
+        assert form.query_one("#in-price", Input).value == "88200.0"
+        assert form.focused is form.query_one("#in-quantity")
+
+
+async def test_reopened_after_a_confirm_step_and_back_is_a_new_form() -> None:
+    context = make_context()
+    app = ReuseHost(RecordingWorkflow(context), context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        first = fresh_state(form)
+        await pilot.press("5", "enter")  # the confirmation step
+        await pilot.pause()
+        assert form.query_one("#confirm").display
+        await pilot.press("escape", "escape")  # back to the form, then closed
+        await closed(pilot, app)
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert fresh_state(form) == first
+    assert app.workflow.calls == []
+
+
+async def test_reopened_after_an_accepted_order_sends_the_next_one_once() -> None:
+    context = make_context(confirm=False)
+    app = ReuseHost(RecordingWorkflow(context), context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        first = fresh_state(form)
+        await pilot.press("5", "enter")
+        await app.workers.wait_for_complete()
+        await closed(pilot, app)
+        assert app.results[-1] is not None and app.results[-1].status == "accepted"
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert fresh_state(form) == first  # no "accepted" message, no submit counted
+        await pilot.press("6", "enter", "enter")
+        await app.workers.wait_for_complete()
+        await closed(pilot, app)
+    assert [o.quantity for o in app.workflow.calls] == [Decimal(5), Decimal(6)]
+    assert [r.status for r in app.results if r is not None] == ["accepted", "accepted"]
+
+
+async def test_reopened_after_a_rejection_shows_no_old_message() -> None:
+    context = make_context(confirm=False)
+    workflow = RecordingWorkflow(context, reject_with=-2019)
+    app = ReuseHost(workflow, context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        first = fresh_state(form)
+        await pilot.press("5", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert text_of(form, "#status").startswith("rejected (-2019)")
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert fresh_state(form) == first
+    assert len(workflow.calls) == 1 and app.results == [None]
+
+
+async def test_reopened_after_an_unknown_outcome_can_send_again() -> None:
+    context = make_context(confirm=False)
+    workflow = RecordingWorkflow(context, unknown=True)
+    app = ReuseHost(workflow, context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        first = fresh_state(form)
+        await pilot.press("5", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")  # locked: nothing is sent again
+        await pilot.press("escape")
+        await closed(pilot, app)
+        assert app.results[-1] is not None and app.results[-1].status == "unknown"
+        assert len(workflow.calls) == 1
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert fresh_state(form) == first
+        workflow.unknown = False
+        await pilot.press("5", "enter")
+        await app.workers.wait_for_complete()
+        await closed(pilot, app)
+    assert len(workflow.calls) == 2
+    assert app.results[-1] is not None and app.results[-1].status == "accepted"
+
+
+async def test_a_double_press_after_reopening_still_sends_once() -> None:
+    context = make_context(confirm=False)
+    workflow = RecordingWorkflow(context, gate=asyncio.Event())
+    app = ReuseHost(workflow, context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await opened(pilot, app)
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.reopen(context, price=Decimal("87000"))
+        form = await opened(pilot, app)
+        await pilot.press("5", "enter", "enter", "ctrl+s")
+        await pilot.pause()
+        assert len(workflow.calls) == 1 and form.submit_calls == 1
+        assert workflow.gate is not None
+        workflow.gate.set()
+        await app.workers.wait_for_complete()
+        await closed(pilot, app)
+    assert len(workflow.calls) == 1
+
+
+async def test_reopened_on_another_symbol_checks_that_symbols_filters() -> None:
+    btc = make_context()
+    eth = make_context(info=ETH, mark_price=Decimal("3000.00"), last_price=Decimal("3000.01"),
+                       best_bid=Decimal("2999.99"), best_ask=Decimal("3000.01"))
+    expected = await new_form_state(eth, price=Decimal("2990"))
+    app = ReuseHost(RecordingWorkflow(btc), btc, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.workflow = RecordingWorkflow(replace(eth, confirm=False))
+        app.reopen(replace(eth, confirm=False), price=Decimal("2990"))
+        await opened(pilot, app)
+        assert fresh_state(form) == expected
+        assert "ETHUSD_PERP" in str(form.query_one("#dialog").border_title)
+        assert form.query_one("#in-price", Input).value == "2990.00"
+        await pilot.press("shift+tab", "ctrl+u", *"2990.05")  # a BTC tick would refuse this
+        await pilot.pause()
+        assert form.reason("price") == ""
+        await pilot.press("ctrl+u", *"2990.005")
+        await pilot.pause()
+        assert form.reason("price") == "2990.005 is not a multiple of tick 0.01"
+        await pilot.press("ctrl+u", *"2990.05", "tab", "2", "enter")
+        await app.workers.wait_for_complete()
+        await closed(pilot, app)
+    assert app.workflow.calls[0].to_params()["symbol"] == "ETHUSD_PERP"
+    assert app.workflow.calls[0].to_params()["price"] == "2990.05"
+
+
+async def test_a_closed_form_stops_polling_its_context() -> None:
+    first = make_context()
+    polls: list[int] = []
+
+    def provider() -> OrderContext:
+        polls.append(1)
+        return first
+
+    app = ReuseHost(RecordingWorkflow(first), first, context_provider=provider)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await opened(pilot, app)
+        await pilot.pause(OrderForm.POLL_INTERVAL * 3)
+        assert polls
+        await pilot.press("escape")
+        await closed(pilot, app)
+        polls.clear()
+        await pilot.pause(OrderForm.POLL_INTERVAL * 4)
+        assert polls == []
+        app.reopen(first)
+        await opened(pilot, app)
+        await pilot.pause(OrderForm.POLL_INTERVAL * 3)
+        assert polls
+
+
+async def test_reopening_an_open_form_is_refused() -> None:
+    context = make_context()
+    app = ReuseHost(RecordingWorkflow(context), context)
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        with pytest.raises(RuntimeError):
+            form.reopen(context)
+
+
+# ---------------------------------------------------------------------------- in the dashboard
+
+
+@pytest.mark.timeout(90)
+async def test_the_dashboard_reuses_one_form_fresh_each_time(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        sim.pause()  # a still book: the cursor's price stays put
+        await pilot.pause(0.3)
+        await pilot.press("z", "b")
+        await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
+        form = app.screen
+        assert isinstance(form, OrderForm)
+        bid = app.ladder.cursor_price
+        assert bid is not None and form.query_one("#in-price", Input).value == str(bid)
+        await pilot.press(*"35", "escape")
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "closed")
+        await pilot.press("down", "s")
+        await until(pilot, lambda: app.screen is form, "the same form again")
+        assert form.side == "SELL"
+        assert form.query_one("#in-price", Input).value == str(bid - app.ladder.step)
+        assert form.query_one("#in-quantity", Input).value == ""
+        assert form.focused is form.query_one("#in-quantity")
+        await pilot.press("b")  # typed into the quantity: no second form is stacked
+        assert app.screen is form and form.query_one("#in-quantity", Input).value == ""
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "closed")
+
+        sim.resume()
+        app.switch_symbol("ETHUSD_PERP")
+        s = app.session
+        assert s is not None
+        await until(pilot, lambda: s.market.info.symbol == "ETHUSD_PERP" and s.depth.synced
+                    and s.book.best_bid() is not None, "ETH book")
+        assert app.ladder.cursor_price is None  # so the form opens at the best bid
+        await pilot.press("b")
+        await until(pilot, lambda: app.screen is form, "the form on ETH")
+        assert "ETHUSD_PERP" in str(form.query_one("#dialog").border_title)
+        assert form.info.symbol == "ETHUSD_PERP" and form.info.tick_size == Decimal("0.01")
+        price = form.query_one("#in-price", Input).value
+        assert Decimal(price) < 10_000 and len(price.split(".")[1]) == 2
+        await pilot.press("escape")
