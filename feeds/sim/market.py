@@ -196,6 +196,13 @@ class MatchingBook:
         self.qty[side][t] += order.qty
         self._touch(side, t)
 
+    def grow(self, order: RestingOrder, by: int) -> None:
+        """Add ``by`` contracts to a resting order at the back of its level (caller has called
+        ``begin``)."""
+        order.qty += by
+        self.qty[order.side][order.ticks] += by
+        self._touch(order.side, order.ticks)
+
     def reduce(self, order: RestingOrder, by: int) -> None:
         """Take ``by`` contracts off a resting order, removing it (and its level) at zero."""
         side, t = order.side, order.ticks

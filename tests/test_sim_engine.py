@@ -1,0 +1,29 @@
+"""The simulated market's flow stays bounded however long and fast it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from feeds.sim import SimExchange
+from feeds.sim.engine import _SIM_QUEUE
+from tests.conftest import SIM_SEED, SIM_START_MS
+
+
+def test_fast_flow_keeps_the_book_bounded(tmp_path: Path) -> None:
+    """At 100x for a minute of market time: no side over 450 levels (+ a tick's adds), no
+    level with more than ``_SIM_QUEUE`` of the flow's orders, and the market never stops (a side
+    eaten empty by a burst of takers used to raise in the clock and freeze the market)."""
+    sim = SimExchange(seed=SIM_SEED, speed=100.0, data_dir=tmp_path / "sim", realtime=False,
+                      start_time_ms=SIM_START_MS)
+    books = [st.book for st in sim.engine.syms.values()]
+    worst_depth = worst_queue = 0
+    for _ in range(60 * 20 // 100):
+        sim.step(100)
+        for book in books:
+            for side in ("BUY", "SELL"):
+                worst_depth = max(worst_depth, book.depth_count(side))
+                worst_queue = max(worst_queue, max((len(q) for q in book.levels[side].values()), default=0))
+    assert worst_depth <= 450 + 100
+    assert worst_queue <= _SIM_QUEUE
+    # resting orders: bounded by levels x queue, however long it runs
+    assert sum(len(q) for b in books for s in ("BUY", "SELL") for q in b.levels[s].values()) <= len(books) * 2 * 550 * _SIM_QUEUE
