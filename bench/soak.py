@@ -41,7 +41,7 @@ async def _soak(sim: Sim, minutes: float, warmup: float, every: float) -> list[t
     async def factory() -> DashboardSession:
         return DashboardSession(config, credentials)
 
-    app = CoinmApp(factory, venue="sim")
+    app = CoinmApp(factory, venue="sim", freeze_gc=True)  # as `coinm` runs it
     samples: list[tuple[float, float, int, bool]] = []
     async with app.run_test(size=(160, 48)) as pilot:
         start = time.monotonic()

@@ -333,7 +333,7 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
         return session_class(config, credentials)
 
     _time_screen_refresh()
-    app = _instrument_app_class()(factory, venue="sim", theme="textual-dark")
+    app = _instrument_app_class()(factory, venue="sim", theme="textual-dark", freeze_gc=True)  # as `coinm` runs it
     width, height = (int(x) for x in args.size.split("x"))
     lag_task = asyncio.create_task(_lag_probe(args.lag_period))
     result: dict[str, Any] = {}

@@ -7,6 +7,7 @@ render rate is bounded whatever the message rate; each widget repaints only what
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -39,8 +40,12 @@ __all__ = ["CoinmApp", "app_for_sim", "run_dashboard"]
 
 log = logging.getLogger("coinm.app")
 
-FRAME_HZ = 20
+FRAME_HZ = 30
 """Widgets are polled (and repaint what changed) at most this often."""
+
+GC_FREEZE_AFTER_S = 2.0
+"""How long after the session is up the start-up objects are frozen (the first book and
+candles are in by then)."""
 
 CHART_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 """The intervals the chart cycles through (the venue also has 3d/1w/1M)."""
@@ -143,9 +148,14 @@ class CoinmApp(App[int]):
         venue: str = "sim",
         theme: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        freeze_gc: bool = False,
     ) -> None:
+        """``freeze_gc``: once the dashboard is up, exempt everything built so far from the
+        garbage collector's full passes (see :func:`_freeze_startup_objects`); for the one app
+        of a ``coinm`` process, not for tests that build many apps in one process."""
         super().__init__()
         self._session_factory = session_factory
+        self._freeze_gc = freeze_gc
         self.session: DashboardSession | None = None
         """Set once the venue has answered; widgets are bound then."""
         self.venue = venue
@@ -217,6 +227,9 @@ class CoinmApp(App[int]):
         self._boot_error = ""
         self.session = session
         self._bind_widgets()
+        if self._freeze_gc:
+            self._freeze_gc = False
+            self.set_timer(GC_FREEZE_AFTER_S, _freeze_startup_objects)
 
     _boot_error = ""
     _account_bound = False
@@ -563,6 +576,20 @@ class CoinmApp(App[int]):
 # ---------------------------------------------------------------------------- entry point
 
 
+def _freeze_startup_objects() -> None:
+    """Collect once, then move every object alive now (Textual's DOM and CSS, modules, symbol
+    tables, the first book) to the collector's permanent generation.
+
+    CPython's full (generation 2) collection walks every tracked object; with the ~120,000 of a
+    running dashboard that took 110 ms (p50) to 190 ms, seven times in 20 s under a 100x
+    firehose: the event loop froze for that long, the worst event-to-screen and keystroke
+    times. Frozen, a full pass walks only what was made since: 20 ms p50, 34 ms at most.
+    Frozen objects are still freed by reference counting; only cycles among them would stay.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def run_dashboard(config: Config) -> int:
     """Run the dashboard until the user quits (the ``coinm`` command)."""
     from feeds.config import ConfigError, resolve_credentials
@@ -586,7 +613,7 @@ def run_dashboard(config: Config) -> int:
         async def factory() -> DashboardSession:
             return DashboardSession(config, credentials)
 
-        app = CoinmApp(factory, venue=config.venue.name, theme=config.theme)
+        app = CoinmApp(factory, venue=config.venue.name, theme=config.theme, freeze_gc=True)
         app.run()
         return 0
     finally:

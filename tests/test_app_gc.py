@@ -1,0 +1,48 @@
+"""The dashboard exempts its start-up objects from full garbage collections (``freeze_gc``)."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+import tui.app
+from feeds.session import DashboardSession
+from feeds.sim import SimExchange
+from tests.app_support import ready, until
+from tui.app import CoinmApp
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_start_up_objects_frozen_once_the_dashboard_is_up(sim: SimExchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tui.app, "GC_FREEZE_AFTER_S", 0.2)
+    calls = []
+    freeze = gc.freeze
+    monkeypatch.setattr(gc, "freeze", lambda: (calls.append(1), freeze()))
+    assert gc.get_freeze_count() == 0
+
+    async def factory() -> DashboardSession:
+        return DashboardSession.for_sim(sim, trading=False)
+
+    app = CoinmApp(factory, venue="sim", freeze_gc=True)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: ready(app), "dashboard up")
+            await until(pilot, lambda: calls, "start-up objects frozen")
+            assert gc.get_freeze_count() > 10_000  # the DOM, CSS, modules, the first book...
+            await pilot.pause(0.5)
+            assert len(calls) == 1  # once, not on every reconnect or frame
+    finally:
+        gc.unfreeze()  # the rest of the test run collects as usual
+
+
+async def test_apps_built_for_tests_leave_the_collector_alone(sim: SimExchange) -> None:
+    async def factory() -> DashboardSession:
+        return DashboardSession.for_sim(sim, trading=False)
+
+    app = CoinmApp(factory, venue="sim")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: ready(app), "dashboard up")
+        await pilot.pause(0.3)
+    assert gc.get_freeze_count() == 0
