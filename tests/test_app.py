@@ -381,3 +381,21 @@ async def test_an_unreachable_venue_is_retried_and_an_unknown_symbol_is_not(sim:
         await pilot.pause(2.5)
         assert app.session is None
         assert sum("unknown symbol" in n.message for n in app._notifications) == 1  # not retried
+
+
+async def test_theme_change_recolours_the_cached_rows(sim: SimExchange) -> None:
+    """The ladder, ticker and chart keep their styles between repaints; a theme change must
+    still reach every row."""
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "book shown")
+        ladder = app.query_one(Ladder)
+        await pilot.pause(0.2)
+
+        def backgrounds() -> set[str]:
+            return {str(seg.style.bgcolor) for strip in ladder._strips[1:] for seg in strip
+                    if seg.style is not None and seg.style.bgcolor is not None}
+
+        before = backgrounds()
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await until(pilot, lambda: backgrounds() and backgrounds().isdisjoint(before), "rows in the new theme's colours")

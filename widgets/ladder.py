@@ -124,6 +124,11 @@ class Ladder(Widget, can_focus=True):
         self._widths = (12, 9, 9)
         self._strip_cache: dict[_Row, Strip] = {}
         """The strips of the last rebuild by row: an unchanged row is not rendered again."""
+        self._row_styles: tuple[Style, ...] | None = None
+        """The base style and each row class's style; Textual empties its own cache of
+        component styles on every refresh, and reading them walks the DOM (a third of a
+        rebuild), so they are kept here until the styles change."""
+        self._header_styles: dict[str, Style] = {}
         self._strip_cache_key: tuple[object, ...] = ()
         """Width and styles the cached strips were rendered with."""
         self._price_texts: dict[Decimal, str] = {}
@@ -309,22 +314,36 @@ class Ladder(Widget, can_focus=True):
         width = self.size.width
         if not synced:
             reason = self._stale_reason() or "resyncing"
-            style = self.get_component_rich_style("ladder--stale")
+            style = self._component_style("ladder--stale")
             return Strip([Segment(f" STALE: {reason}"[:width].ljust(width), style)], width)
-        style = self.get_component_rich_style("ladder--header")
+        style = self._component_style("ladder--header")
         group = f"×{self.group_ticks}" if self.group_ticks > 1 else ""
         pw, sw, cw = self._widths
         text = f"  {'price' + group:>{pw}}{'size':>{sw}}{'cum':>{cw}}"
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._row_styles = None
+        self._header_styles.clear()
+
+    def _component_style(self, name: str) -> Style:
+        style = self._header_styles.get(name)
+        if style is None:
+            style = self._header_styles[name] = self.get_component_rich_style(name)
+        return style
+
     def _render_rows(self, rows: list[_Row], width: int) -> list[Strip]:
         """Strips for ``rows``; rows equal to one of the last rebuild reuse its strip.
 
-        Styles are read once per rebuild (``rich_style`` walks the DOM: too slow per row), and
-        the cache holds only while the width and every style are the same as last time.
+        Styles are read once per style change (``rich_style`` walks the DOM: too slow per row
+        or even per rebuild), and the cache holds only while the width and every style are the
+        same as last time.
         """
-        comp = self.get_component_rich_style
-        styles = (self.rich_style, *(comp(name) for name in _ROW_CLASSES))
+        styles = self._row_styles
+        if styles is None:
+            comp = self.get_component_rich_style
+            styles = self._row_styles = (self.rich_style, *(comp(name) for name in _ROW_CLASSES))
         key = (width, styles)
         cache = self._strip_cache if key == self._strip_cache_key else {}
         fresh: dict[_Row, Strip] = {}
