@@ -129,13 +129,13 @@ async def test_prefilled_price_invalid_tick_shows_reason_and_snaps() -> None:
         assert form.query_one("#in-price", Input).value == "87000.0"
         assert form.focused is form.query_one("#in-quantity")
         await type_into(pilot, form, "price", "35000.05")
-        assert text_of(form, "#why-price") == "35000.05 is not a multiple of tick 0.1"
+        assert form.reason("price") == "35000.05 is not a multiple of tick 0.1"
         assert form.query_one("#in-price").has_class("-invalid")
         await type_into(pilot, form, "quantity", "10")
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert form.query_one("#in-price", Input).value == "35000.1"
-        assert text_of(form, "#why-price") == ""
+        assert form.reason("price") == ""
         assert not form.invalid
         assert workflow.calls == []
 
@@ -147,8 +147,8 @@ async def test_snap_fixes_quantity_and_percent_price() -> None:
         await type_into(pilot, form, "price", "50000")
         await type_into(pilot, form, "quantity", "0")
         # PERCENT_PRICE: a sell may be at least mark x 0.95 = 83600.
-        assert "below 83600" in text_of(form, "#why-price")
-        assert "below the lot minimum 1" in text_of(form, "#why-quantity")
+        assert "below 83600" in form.reason("price")
+        assert "below the lot minimum 1" in form.reason("quantity")
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert form.query_one("#in-price", Input).value == "83600.0"
@@ -185,7 +185,7 @@ async def test_switching_type_shows_and_hides_fields() -> None:
         assert form.order_type == "TRAILING_STOP_MARKET"
         assert shown(form, "callback_rate") and shown(form, "activation_price")
         assert not shown(form, "stop_price") and not shown(form, "close_position")
-        assert text_of(form, "#why-callback_rate") == "callbackRate is required"
+        assert form.reason("callback_rate") == "callbackRate is required"
         await pilot.press("right")  # back to LIMIT: the typed-in price is kept
         await pilot.pause()
         assert form.order_type == "LIMIT" and shown(form, "price")
@@ -195,7 +195,7 @@ async def test_missing_values_block_submit_with_a_message() -> None:
     app, workflow = host()
     async with app.run_test(size=(100, 40)) as pilot:
         form = await started(pilot)
-        assert text_of(form, "#why-price") == "price is required"
+        assert form.reason("price") == "price is required"
         await pilot.press("enter")
         await pilot.pause()
         assert "not sent: 2 problems to fix" in text_of(form, "#status")
@@ -280,8 +280,9 @@ async def test_confirmation_shows_signed_params_and_escape_goes_back() -> None:
         await pilot.press("1", "0", "enter")
         await pilot.pause()
         assert form.query_one("#confirm").display and not form.query_one("#form").display
-        params = text_of(form, "#confirm-params")
-        assert params.splitlines() == [
+        title, *params = text_of(form, "#confirm").splitlines()
+        assert title == "Send this BUY LIMIT on SIM? These exact parameters will be signed:"
+        assert params == [
             "symbol            BTCUSD_PERP",
             "side              BUY",
             "type              LIMIT",
@@ -402,7 +403,7 @@ async def test_context_provider_keeps_percent_price_live() -> None:
     async with app.run_test(size=(100, 40)) as pilot:
         form = await started(pilot)
         await pilot.press("1")
-        assert text_of(form, "#why-price") == ""
+        assert form.reason("price") == ""
         contexts.append(None)  # a provider with nothing to say keeps the last snapshot
         await pilot.pause(OrderForm.POLL_INTERVAL * 2)
         assert form.context is first
@@ -412,7 +413,7 @@ async def test_context_provider_keeps_percent_price_live() -> None:
             await pilot.pause(OrderForm.POLL_INTERVAL / 2)
             if form.context is contexts[-1]:
                 break
-        assert "below 85500" in text_of(form, "#why-price")
+        assert "below 85500" in form.reason("price")
         assert "mark 90000.0" in text_of(form, "#preview")
 
 
@@ -433,7 +434,7 @@ async def test_garbage_number_is_a_reason_not_a_crash(text: str) -> None:
     async with app.run_test(size=(100, 40)) as pilot:
         form = await started(pilot)
         await type_into(pilot, form, "quantity", text)
-        assert text_of(form, "#why-quantity") == f"{text!r} is not a number"
+        assert form.reason("quantity") == f"{text!r} is not a number"
         assert form.invalid
 
 
@@ -486,7 +487,7 @@ async def test_stop_market_from_a_ladder_price_checks_the_trigger() -> None:
         assert form.query_one("#in-stop_price", Input).value == "87000.0"
         await pilot.press("2")
         # A BUY stop below the last price (88000.1) would fire at once.
-        assert "already passed" in text_of(form, "#why-stop_price")
+        assert "already passed" in form.reason("stop_price")
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert form.query_one("#in-stop_price", Input).value == "88000.2"

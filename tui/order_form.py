@@ -21,14 +21,15 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Checkbox, Input, Label, Static
+from textual.widgets import Checkbox, Input, Static
 
 from feeds.decimals import ZERO, D, DecimalParseError, fmt_plain, fmt_step, snap
 from feeds.filters import (
@@ -197,6 +198,71 @@ class StepInput(Input):
         """The :class:`OrderRequest` field this input edits."""
 
 
+class FieldRow(Widget):
+    """One line of the form: a label, the field that edits it, and why the venue would refuse it.
+
+    The row draws the label and the reason itself, around its one child (the field), instead of
+    holding a label and a reason widget: every opening restyles each widget of the form, so two
+    widgets a row instead of four is most of what reopening costs.
+    """
+
+    DEFAULT_CSS = """
+    FieldRow {
+        layout: horizontal;
+        height: auto;
+        color: $text-muted;  /* the label's; a fixed value and the reason are styled in render */
+        & > * {
+            color: $foreground;
+        }
+        &.-hidden {
+            display: none;
+        }
+    }
+    """
+
+    LABEL_WIDTH = 15
+    """Columns of the label; the field starts after them."""
+    FIELD_WIDTH = 24
+    """Columns of the field; the reason starts one column after it."""
+
+    reason: reactive[str] = reactive("", layout=True)
+    """Why the venue would refuse the field as it stands ("" when it would not); wraps."""
+
+    def __init__(self, name: str, label: str, field: Widget | None = None, *, text: str = "") -> None:
+        super().__init__(id=f"row-{name}")
+        self.label = label
+        """What the row is called on screen."""
+        self.field = field
+        """The widget that edits the value (``None``: the row only shows ``text``)."""
+        self.text = text
+        """A fixed value shown where the field would be."""
+        if field is not None:
+            field.styles.width = self.FIELD_WIDTH
+            field.styles.margin = (0, 0, 0, self.LABEL_WIDTH)
+
+    def compose(self) -> ComposeResult:
+        if self.field is not None:
+            yield self.field
+
+    def _reason_lines(self, width: int) -> list[Content]:
+        if not self.reason:
+            return []
+        return Content(self.reason).wrap(max(1, width - self.LABEL_WIDTH - self.FIELD_WIDTH - 1))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, len(self._reason_lines(width)))
+
+    def render(self) -> Content:
+        indent = self.LABEL_WIDTH + self.FIELD_WIDTH + 1
+        head = Content.assemble(self.label.ljust(self.LABEL_WIDTH), (self.text, "$foreground"))
+        reasons = [line.stylize("$error") for line in self._reason_lines(self.size.width)]
+        if not reasons:
+            return head
+        lines = [head.pad_right(max(0, indent - head.cell_length)) + reasons[0]]
+        lines.extend(Content(" " * indent) + line for line in reasons[1:])
+        return Content("\n").join(lines)
+
+
 class _Body(VerticalScroll, inherit_bindings=False):
     """The scrolling part of the form; without scroll keys, so up/down reach the form."""
 
@@ -243,32 +309,6 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
     OrderForm #dialog.-live #live-banner {
         display: block;
     }
-    OrderForm .row {
-        height: auto;
-    }
-    OrderForm .row.-hidden {
-        display: none;
-    }
-    OrderForm .field-label {
-        width: 15;
-        color: $text-muted;
-    }
-    OrderForm .field {
-        width: 24;
-    }
-    OrderForm .reason {
-        width: 1fr;
-        padding-left: 1;
-        color: $error;
-    }
-    OrderForm .hint {
-        width: 1fr;
-        padding-left: 1;
-        color: $text-muted;
-    }
-    OrderForm Checkbox {
-        width: auto;
-    }
     OrderForm #form, OrderForm #confirm {
         height: auto;
     }
@@ -279,10 +319,6 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         height: auto;
         border: heavy $warning;
         padding: 0 1;
-    }
-    OrderForm #confirm-title {
-        text-style: bold;
-        color: $warning;
     }
     OrderForm #preview {
         margin-top: 1;
@@ -347,6 +383,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         self._submit = submit
         self._context_provider = context_provider
         self._poll_timer: Timer | None = None
+        self._rows: dict[str, FieldRow] = {}
+        """The form's rows by field name, in order."""
         self._opening = _opening(side, order_type, price)
         """What the form opens with: side, order type and the price it was opened at."""
         self._reset_state()
@@ -402,38 +440,33 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             yield Static("LIVE VENUE · REAL MONEY", id="live-banner")
             with _Body(id="body"):
                 with Vertical(id="form"):
-                    yield from self._row("side", Choice(
+                    yield self._row("side", Choice(
                         SIDES, "BUY", id="in-side",
                         value_styles={"BUY": "$text-success", "SELL": "$text-error"}))
-                    yield from self._row("type", Choice(ORDER_TYPES, "LIMIT", id="in-type"))
+                    yield self._row("type", Choice(ORDER_TYPES, "LIMIT", id="in-type"))
                     for name in ("price", "stop_price"):
-                        yield from self._row(name, StepInput(name))
-                    yield from self._row(
+                        yield self._row(name, StepInput(name))
+                    yield self._row(
                         "callback_rate",
                         StepInput("callback_rate", "",
                                   f"{fmt_plain(CALLBACK_RATE_MIN)} to {fmt_plain(CALLBACK_RATE_MAX)}"),
                     )
-                    yield from self._row("activation_price", StepInput("activation_price", "", "optional"))
-                    yield from self._row("quantity", StepInput("quantity"))
-                    yield from self._row("time_in_force", Choice(TIME_IN_FORCE, "GTC", id="in-time_in_force"))
-                    yield from self._row("working_type", Choice(WORKING_TYPES, "CONTRACT_PRICE", id="in-working_type"))
-                    yield from self._row("reduce_only", Checkbox("", False, id="in-reduce_only", compact=True))
-                    yield from self._row("close_position", Checkbox("", False, id="in-close_position", compact=True))
-                    yield from self._row("position_side", Static("BOTH (one-way mode)", id="in-position_side"))
-                with Vertical(id="confirm", classes="-hidden"):
-                    yield Label("", id="confirm-title", markup=False)
-                    yield Static("", id="confirm-params", markup=False)
+                    yield self._row("activation_price", StepInput("activation_price", "", "optional"))
+                    yield self._row("quantity", StepInput("quantity"))
+                    yield self._row("time_in_force", Choice(TIME_IN_FORCE, "GTC", id="in-time_in_force"))
+                    yield self._row("working_type", Choice(WORKING_TYPES, "CONTRACT_PRICE", id="in-working_type"))
+                    yield self._row("reduce_only", Checkbox("", False, id="in-reduce_only", compact=True))
+                    yield self._row("close_position", Checkbox("", False, id="in-close_position", compact=True))
+                    yield self._row("position_side", text="BOTH (one-way mode)")
+                yield Static("", id="confirm", classes="-hidden", markup=False)
                 yield Static("", id="general", markup=False)
                 yield Static("", id="preview")
             yield Static("", id="status", markup=False)
             yield Static(self.KEYS_HINT, id="keys", markup=False)
 
-    def _row(self, name: str, widget: Widget) -> ComposeResult:
-        widget.add_class("field")
-        with Horizontal(id=f"row-{name}", classes="row"):
-            yield Label(_LABELS[name], classes="field-label")
-            yield widget
-            yield Static("", id=f"why-{name}", classes="reason", markup=False)
+    def _row(self, name: str, field: Widget | None = None, *, text: str = "") -> FieldRow:
+        row = self._rows[name] = FieldRow(name, _LABELS[name], field, text=text)
+        return row
 
     def on_mount(self) -> None:
         self._fill()
@@ -573,11 +606,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             else:
                 general.append(f"{text} ({rejection.code})")
         reasons.update(errors)
-        for row in self.query(".row"):
-            name = (row.id or "")[4:]
-            reason = reasons.get(name, "")
-            why = self.query_one(f"#why-{name}", Static)
-            why.update(reason)
+        for name, row in self._rows.items():
+            row.reason = reason = reasons.get(name, "")
             if name in NUMERIC_FIELDS:
                 self._input(name).set_class(bool(reason), "-invalid")
         general_line = self.query_one("#general", Static)
@@ -587,7 +617,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
 
     def reason(self, name: str) -> str:
         """Why the venue would refuse the field ``name`` as it stands ("" when it would not)."""
-        return str(self.query_one(f"#why-{name}", Static).render())
+        return self._rows[name].reason
 
     @property
     def invalid(self) -> bool:
@@ -596,8 +626,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
 
     def _show_rows(self) -> None:
         visible = self._visible_fields()
-        for row in self.query(".row"):
-            row.set_class((row.id or "")[4:] not in visible, "-hidden")
+        for name, row in self._rows.items():
+            row.set_class(name not in visible, "-hidden")
         market = OrderRequest(self.info.symbol, "BUY", self.order_type).is_market_lot
         step = self.info.market_step_size if market else self.info.step_size
         self._input("quantity").placeholder = f"step {fmt_plain(step)}"
@@ -945,10 +975,10 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         width = max(len(k) for k in [*params, "newClientOrderId"])
         lines = [f"{k.ljust(width)}  {v}" for k, v in params.items()]
         lines.append(f"{'newClientOrderId'.ljust(width)}  (added by the workflow)")
-        self.query_one("#confirm-title", Label).update(
+        title = Content.styled(
             f"Send this {order.side} {order.type} on {self.context.venue.upper()}? "
-            "These exact parameters will be signed:")
-        self.query_one("#confirm-params", Static).update("\n".join(lines))
+            "These exact parameters will be signed:", "bold $warning")
+        self.query_one("#confirm", Static).update(Content("\n").join([title, *lines]))
         self.query_one("#form").add_class("-hidden")
         self.query_one("#general").display = False
         self.query_one("#confirm").remove_class("-hidden")
