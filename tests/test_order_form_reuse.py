@@ -341,3 +341,31 @@ async def test_the_dashboard_reuses_one_form_fresh_each_time(sim: SimExchange) -
         price = form.query_one("#in-price", Input).value
         assert Decimal(price) < 10_000 and len(price.split(".")[1]) == 2
         await pilot.press("escape")
+
+
+@pytest.mark.timeout(90)
+async def test_the_dashboard_builds_the_form_before_the_first_press(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await until(pilot, lambda: app._order_form is not None and app._order_form.is_mounted,
+                    "the order form built in the background")
+        form = app._order_form
+        assert form is not None
+        await pilot.pause(0.2)
+        assert app.screen_stack == [app.screen] and not isinstance(app.screen, OrderForm)
+        assert app.ladder.has_focus  # the dashboard never noticed
+        await pilot.press("b")
+        assert app.screen is form
+        assert form.side == "BUY" and form.query_one("#in-quantity", Input).value == ""
+        await pilot.press("1", "escape")
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "closed")
+
+
+@pytest.mark.timeout(90)
+async def test_without_a_key_no_form_is_built(sim: SimExchange) -> None:
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await pilot.pause(1.5)
+        assert app._order_form is None

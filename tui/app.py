@@ -53,6 +53,9 @@ CHART_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h",
 DEFAULT_LEVERAGE = 20
 """Leverage assumed for margin figures until the venue reports the position's own."""
 
+ORDER_FORM_PREBUILD_S = 1.0
+"""Seconds after the session starts (and between retries) before the order form is built."""
+
 LATENCY_REFRESH_S = 0.5
 """How often the status bar's latency figure is refreshed."""
 
@@ -227,6 +230,7 @@ class CoinmApp(App[int]):
         self._boot_error = ""
         self.session = session
         self._bind_widgets()
+        self.set_timer(ORDER_FORM_PREBUILD_S, self._prebuild_order_form)
         if self._freeze_gc:
             self._freeze_gc = False
             self.set_timer(GC_FREEZE_AFTER_S, _freeze_startup_objects)
@@ -439,7 +443,35 @@ class CoinmApp(App[int]):
         )
 
     _order_form: OrderForm | None = None
-    """The order form, built on its first opening and reused by every later one."""
+    """The order form, built once (ahead of the first b/s) and reopened for every order."""
+
+    def _new_order_form(self, context: OrderContext) -> OrderForm:
+        async def not_opened(order: OrderRequest) -> OrderOutcome:
+            raise RuntimeError("the order form sends only after action_order opened it")
+
+        form = self._order_form = OrderForm(context, submit=not_opened, context_provider=self.order_context)
+        self.install_screen(form, name="order-form")  # kept (not removed) when it closes
+        return form
+
+    def _prebuild_order_form(self, tries: int = 10) -> None:
+        """Build the order form now, so that the first b/s does not pay for its widgets.
+
+        Textual builds a screen when it is first pushed: pushing and popping it at once, inside
+        one batch, builds it without ever painting it. Waits for the account (the form needs a
+        context) and for the dashboard to be the only screen; gives up after ``tries``.
+        """
+        session = self.session
+        if self._order_form is not None or session is None or session.credentials is None:
+            return
+        context = self.order_context()
+        if context is None or session.orders is None or len(self.screen_stack) > 1:
+            if tries > 1:
+                self.set_timer(ORDER_FORM_PREBUILD_S, lambda: self._prebuild_order_form(tries - 1))
+            return
+        form = self._new_order_form(context)
+        with self.batch_update():
+            self.push_screen(form)
+            self.pop_screen()
 
     def action_order(self, side: str, price: Decimal | None = None) -> None:
         """Open the order form (``b``/``s``; Enter on a ladder row gives the row's price)."""
@@ -470,11 +502,8 @@ class CoinmApp(App[int]):
                 self._toast_outcome("Order", outcome)
 
         if form is None:
-            form = self._order_form = OrderForm(context, side=side, price=price, submit=submit,
-                                                context_provider=self.order_context)
-            self.install_screen(form, name="order-form")  # kept (not removed) when it closes
-        else:
-            form.reopen(context, side=side, price=price, submit=submit)
+            form = self._new_order_form(context)
+        form.reopen(context, side=side, price=price, submit=submit)
         self.push_screen(form, done)
 
     def _toast_outcome(self, what: str, outcome: OrderOutcome) -> None:
