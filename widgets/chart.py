@@ -41,18 +41,24 @@ _CONSOLE = Console(color_system=None, force_terminal=False)
 _KIND_TITLE = {"trade": "last price", "mark": "mark price", "index": "index price"}
 
 
-def _same_candles(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    """Whether two ``(list, length, last candle)`` states would draw the same chart.
+def _look(bars: list[Kline], height: int) -> tuple[Any, ...]:
+    """What a build of ``bars`` would draw, to half a row of the plot.
 
-    Only the last candle of a series changes in place (``MarketState`` replaces or appends it;
-    new history is a new list), so the list, its length and the last candle's figures say it all.
+    The candles' range is exact (a new high or low rescales every candle), the live candle's
+    prices and its volume bar are in half rows, so a trade that cannot move a cell does not
+    cost a build; a new candle, a new first candle or a new tallest volume bar always does.
     """
-    if a[0] is not b[0] or a[1] != b[1]:
-        return False
-    x, y = a[2], b[2]
-    if x is None or y is None:
-        return x is y
-    return (x.open_time, x.open, x.high, x.low, x.close, x.volume) == (y.open_time, y.open, y.high, y.low, y.close, y.volume)
+    if not bars:
+        return ()
+    lo = min(k.low for k in bars)
+    hi = max(k.high for k in bars)
+    top_volume = max(k.volume for k in bars)
+    rows = 2 * max(height - 4, 1)
+    last = bars[-1]
+    span = hi - lo
+    prices = tuple(int((v - lo) * rows / span) if span else 0 for v in (last.open, last.high, last.low, last.close))
+    volume = int(last.volume * rows / top_volume) if top_volume else 0
+    return len(bars), bars[0].open_time, last.open_time, lo, hi, top_volume, prices, volume
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +92,10 @@ class KlineChart(PlotextPlot):
         """How many candles the last build plotted (tests read it)."""
         self.builds = 0
         """Finished builds (tests and benchmarks read it)."""
-        self._drawn_content: tuple[Any, ...] | None = None
-        """(candle list, its length, its last candle) as of the last draw."""
+        self._drawn_look: tuple[Any, ...] = ()
+        """:func:`_look` of the last build."""
+        self._drawn_list: list[Kline] | None = None
+        """The market's candle list as of the last build (new history is a new list)."""
         self._ansi_lines: dict[tuple[str, Style], tuple[Strip, Style]] = {}
         """Plot lines by (ANSI line, style at its start) -> (strip, style at its end).
         Touched only by the build thread."""
@@ -129,18 +137,19 @@ class KlineChart(PlotextPlot):
         if not structural and now - self._drawn_at < _MIN_REDRAW_S:
             return
         self._seen = key
-        # the kline stream repeats an unchanged candle (the sim every 250 ms): a redraw would
-        # put the same cells on screen at plotext's full cost
-        drawn = (m.klines, len(m.klines), m.klines[-1] if m.klines else None)
-        if not structural and self._drawn_content is not None and _same_candles(drawn, self._drawn_content):
-            return
-        self._drawn_content = drawn
-        self._drawn_at = now
         width, height = self.size.width, self.size.height
         # one candle needs ~2 cells to read; the y axis labels take ~10
         room = max((max(width, 20) - 12) // 2, 5)
+        bars = m.klines[-room:]
+        # most trades (and the kline stream's repeats of an unchanged candle) move nothing on
+        # screen: a build would put the same cells there at plotext's full cost
+        look = _look(bars, height)
+        if not structural and m.klines is self._drawn_list and look == self._drawn_look:
+            return
+        self._drawn_look, self._drawn_list = look, m.klines
+        self._drawn_at = now
         picture = _Picture(
-            bars=tuple(m.klines[-room:]), title=f"{m.info.symbol} {m.interval} · {_KIND_TITLE[m.kline_kind]}",
+            bars=tuple(bars), title=f"{m.info.symbol} {m.interval} · {_KIND_TITLE[m.kline_kind]}",
             kind=m.kline_kind, interval=m.interval, loaded=m.klines_loaded, width=width, height=height,
             theme=self._get_plotext_theme_name(str(key[-1])),
         )
@@ -253,9 +262,10 @@ class KlineChart(PlotextPlot):
                     minimum=base, color="gray", width=0.5, marker="sd")
             plt.ylim(base, hi + span * 0.02)
         # time range in the title: plotext's own x labels shift by a cell from run to run;
-        # plotext drops a title wider than the plot, so the least useful parts go first
-        parts = [title, f"{labels[0]}→{labels[-1]} UTC", f"close {bars[-1].close}", f"vol {bars[-1].volume}"]
-        while len(parts) > 1 and len(" · ".join(parts)) > width - 14:  # less the y labels
-            parts.pop(1 if len(parts) == 2 else -1)
+        # plotext drops a title wider than the plot (the ticker shows the live prices, so the
+        # title carries nothing that changes with every trade: see _look)
+        parts = [title, f"{labels[0]}→{labels[-1]} UTC"]
+        if len(" · ".join(parts)) > width - 14:  # less the y labels
+            parts.pop()
         plt.title(" · ".join(parts))
         plt.xticks([], [])
