@@ -40,7 +40,7 @@ __all__ = ["CoinmApp", "app_for_sim", "run_dashboard"]
 
 log = logging.getLogger("coinm.app")
 
-FRAME_HZ = 30
+FRAME_HZ = 40
 """Widgets are polled (and repaint what changed) at most this often."""
 
 GC_FREEZE_AFTER_S = 2.0
