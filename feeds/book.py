@@ -1,9 +1,11 @@
 """The local order book (integer ticks, exact quantities) and the spec's sync algorithm.
 
-:class:`OrderBook` keeps each side as a dict ``key -> Decimal qty`` plus a sorted list of keys
-maintained with ``bisect``. Keys are integer ticks for bids and *negated* ticks for asks, so on
-both sides the best level is at the end of the list: the levels that change most (near the
-touch) are inserted and removed where a list insert moves the fewest items.
+:class:`OrderBook` keeps each side as a dict ``key -> Decimal qty`` plus a sorted list of its
+best keys (the best 128 or so, maintained with ``bisect``; deeper levels live in the dict only
+and are sorted on the rare occasions they are needed, so the many changes deep in the book cost
+one dict operation). Keys are integer ticks for bids and *negated* ticks for asks, so on both
+sides the best level is at the end of the list: the levels that change most (near the touch)
+are inserted and removed where a list insert moves the fewest items.
 
 The hot path (``apply``) never builds a Decimal for a price: price strings map to ticks through
 a bounded cache, and a miss is parsed by splitting on ``"."`` and scaling by the tick's decimal
@@ -45,6 +47,7 @@ _ZERO = Decimal(0)
 # Keys stay far inside this range: ticks of any real price are < 2**62.
 _NO_CHANGE = -(1 << 62)
 _ALL = -(1 << 63)
+"""A side's ``floor`` while its ordered list holds every key (below any key)."""
 # The ordered part of a side holds the best _NEAR_KEEP levels (or 2x the widest top read) after
 # a rebalance, and is rebalanced when it grows to twice that or falls below the top read.
 _NEAR_KEEP = 128
@@ -260,16 +263,15 @@ class OrderBook:
                 if k > hi:
                     hi = k
         except (TypeError, ValueError) as exc:
-            side.top, side.hi = [], _NO_CHANGE
-            if len(keys) > self._near_max or (len(keys) < self._near_min and len(book) > len(keys)):
-                self._rebalance(side)
+            side.top, hi = [], _NO_CHANGE
             if isinstance(exc, MalformedFrame):
                 raise MalformedFrame(f"{self.symbol} {name}: {exc}") from None
             raise MalformedFrame(f"{self.symbol} {name}: a level is not a [price, qty] pair") from None
-        side.hi = hi
-        n = len(keys)
-        if n > self._near_max or (n < self._near_min and len(book) > n):
-            self._rebalance(side)
+        finally:
+            side.hi = hi
+            n = len(keys)
+            if n > self._near_max or (n < self._near_min and len(book) > n):
+                self._rebalance(side)
 
     def _rebalance(self, side: _Side) -> None:
         """Bring the ordered part of a side back to the best ``_near_keep`` levels."""
