@@ -112,7 +112,8 @@ def text_of(form: OrderForm, selector: str) -> str:
 
 
 def shown(form: OrderForm, name: str) -> bool:
-    return form.query_one(f"#row-{name}").display
+    rows = form.query(f"#row-{name}")  # rows of conditional orders are built when first shown
+    return bool(rows) and rows.first().display
 
 
 async def type_into(pilot: Any, form: OrderForm, name: str, text: str) -> None:

@@ -54,23 +54,28 @@ async def closed(pilot: Any, app: ReuseHost) -> None:
     await until(pilot, lambda: app.screen is not app.form, "the form to close", timeout=5)
 
 
+def on_screen(form: OrderForm, kind: type[Any]) -> list[Any]:
+    """The fields of this kind the form shows (rows of other order types may be built, hidden)."""
+    return [f for f in form.query(kind) if f.parent is not None and f.parent.display]
+
+
 def values(form: OrderForm) -> dict[str, str]:
-    return {field.id or "": field.value for field in form.query(Input)}
+    return {field.id or "": field.value for field in on_screen(form, Input)}
 
 
 def fresh_state(form: OrderForm) -> dict[str, Any]:
     """Everything a user can see or act on, to compare a reopened form with a new one."""
     return {
         "values": values(form),
-        "placeholders": {field.id: field.placeholder for field in form.query(Input)},
-        "cursors": {field.id: field.cursor_position for field in form.query(Input)},
-        "choices": {c.id: c.value for c in form.query(Choice)},
-        "checks": {c.id: c.value for c in form.query(Checkbox)},
+        "placeholders": {field.id: field.placeholder for field in on_screen(form, Input)},
+        "cursors": {field.id: field.cursor_position for field in on_screen(form, Input)},
+        "choices": {c.id: c.value for c in on_screen(form, Choice)},
+        "checks": {c.id: c.value for c in on_screen(form, Checkbox)},
         "rows": {name: shown(form, name) for name in (
             "price", "stop_price", "callback_rate", "activation_price", "quantity",
             "time_in_force", "working_type", "reduce_only", "close_position")},
         "reasons": {name: form.reason(name) for name in ("price", "quantity", "stop_price")},
-        "invalid": sorted(f.id or "" for f in form.query(Input) if f.has_class("-invalid")),
+        "invalid": sorted(f.id or "" for f in on_screen(form, Input) if f.has_class("-invalid")),
         "status": text_of(form, "#status"),
         "keys": text_of(form, "#keys"),
         "general": (form.query_one("#general").display, text_of(form, "#general")),
@@ -100,6 +105,11 @@ async def test_reopened_after_typing_and_escape_is_a_new_form() -> None:
         await pilot.press(*"12", "f2")  # quantity typed, then sized
         form.query_one("#in-type", Choice).focus()
         await pilot.press("right", "right")  # STOP: stop price row shown
+        await pilot.pause()
+        form.query_one("#in-stop_price", Input).focus()
+        await pilot.press(*"88100")
+        form.query_one("#in-working_type", Choice).focus()
+        await pilot.press("right")  # MARK_PRICE
         form.query_one("#in-reduce_only", Checkbox).focus()
         await pilot.press("space")
         form.query_one("#in-price", Input).focus()
@@ -112,6 +122,13 @@ async def test_reopened_after_typing_and_escape_is_a_new_form() -> None:
         reopened = await opened(pilot, app)
         assert reopened is form
         assert fresh_state(form) == first
+        # the fields of the STOP order, kept hidden, come back as a new form's too
+        form.query_one("#in-type", Choice).focus()
+        await pilot.press("right", "right")
+        await pilot.pause()
+        assert form.query_one("#in-stop_price", Input).value == ""
+        assert form.query_one("#in-working_type", Choice).value == "CONTRACT_PRICE"
+        assert form.query_one("#in-reduce_only", Checkbox).value is False
     assert app.results == [None]
     assert app.workflow.calls == []
 

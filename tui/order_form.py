@@ -68,6 +68,21 @@ _FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
 }
 """Which optional rows each order type shows (side, type and position side always show)."""
 
+ROWS = ("side", "type", "price", "stop_price", "callback_rate", "activation_price", "quantity",
+        "time_in_force", "working_type", "reduce_only", "close_position", "position_side")
+"""The form's rows, top to bottom."""
+_BUILT_FIRST = frozenset(("side", "type", "position_side", *_FIELDS_BY_TYPE["LIMIT"],
+                          *_FIELDS_BY_TYPE["MARKET"]))
+"""Rows built with the form; the rest (conditional orders only) when an order type first shows
+them: every opening restyles every widget built, and the Inputs cost the most."""
+
+_CHOICES = {"type": ORDER_TYPES, "time_in_force": TIME_IN_FORCE, "working_type": WORKING_TYPES}
+"""The pickers besides the side, and their values (the first is a new form's)."""
+_PLACEHOLDERS = {
+    "callback_rate": f"{fmt_plain(CALLBACK_RATE_MIN)} to {fmt_plain(CALLBACK_RATE_MAX)}",
+    "activation_price": "optional",
+}
+
 _LABELS = {
     "side": "Side",
     "type": "Type",
@@ -384,7 +399,9 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         self._context_provider = context_provider
         self._poll_timer: Timer | None = None
         self._rows: dict[str, FieldRow] = {}
-        """The form's rows by field name, in order."""
+        """The rows built so far, by field name."""
+        self._price_hint = ""
+        """The placeholder of the price fields (the mark price when the form opened)."""
         self._opening = _opening(side, order_type, price)
         """What the form opens with: side, order type and the price it was opened at."""
         self._reset_state()
@@ -440,33 +457,40 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             yield Static("LIVE VENUE · REAL MONEY", id="live-banner")
             with _Body(id="body"):
                 with Vertical(id="form"):
-                    yield self._row("side", Choice(
-                        SIDES, "BUY", id="in-side",
-                        value_styles={"BUY": "$text-success", "SELL": "$text-error"}))
-                    yield self._row("type", Choice(ORDER_TYPES, "LIMIT", id="in-type"))
-                    for name in ("price", "stop_price"):
-                        yield self._row(name, StepInput(name))
-                    yield self._row(
-                        "callback_rate",
-                        StepInput("callback_rate", "",
-                                  f"{fmt_plain(CALLBACK_RATE_MIN)} to {fmt_plain(CALLBACK_RATE_MAX)}"),
-                    )
-                    yield self._row("activation_price", StepInput("activation_price", "", "optional"))
-                    yield self._row("quantity", StepInput("quantity"))
-                    yield self._row("time_in_force", Choice(TIME_IN_FORCE, "GTC", id="in-time_in_force"))
-                    yield self._row("working_type", Choice(WORKING_TYPES, "CONTRACT_PRICE", id="in-working_type"))
-                    yield self._row("reduce_only", Checkbox("", False, id="in-reduce_only", compact=True))
-                    yield self._row("close_position", Checkbox("", False, id="in-close_position", compact=True))
-                    yield self._row("position_side", text="BOTH (one-way mode)")
+                    order_type = self._opening[1]
+                    for name in ROWS:
+                        if name in _BUILT_FIRST or name in _FIELDS_BY_TYPE[order_type]:
+                            yield self._new_row(name)
                 yield Static("", id="confirm", classes="-hidden", markup=False)
                 yield Static("", id="general", markup=False)
                 yield Static("", id="preview")
             yield Static("", id="status", markup=False)
             yield Static(self.KEYS_HINT, id="keys", markup=False)
 
-    def _row(self, name: str, field: Widget | None = None, *, text: str = "") -> FieldRow:
+    def _new_row(self, name: str) -> FieldRow:
+        """The row of ``name`` with a new field (_fill sets values and placeholders)."""
+        field: Widget | None = None
+        if name == "side":
+            field = Choice(SIDES, "BUY", id="in-side",
+                           value_styles={"BUY": "$text-success", "SELL": "$text-error"})
+        elif name in _CHOICES:
+            field = Choice(_CHOICES[name], _CHOICES[name][0], id=f"in-{name}")
+        elif name in ("reduce_only", "close_position"):
+            field = Checkbox("", False, id=f"in-{name}", compact=True)
+        elif name in NUMERIC_FIELDS:
+            hint = self._price_hint if name in ("price", "stop_price") else _PLACEHOLDERS.get(name, "")
+            field = StepInput(name, "", hint)
+        text = "BOTH (one-way mode)" if name == "position_side" else ""
         row = self._rows[name] = FieldRow(name, _LABELS[name], field, text=text)
         return row
+
+    def _build_rows_for(self, order_type: str) -> None:
+        """Add the rows ``order_type`` shows that this form has not needed yet, in their place."""
+        form = self.query_one("#form")
+        for name in _FIELDS_BY_TYPE[order_type]:
+            if name not in self._rows:
+                below = next(self._rows[n] for n in ROWS[ROWS.index(name) + 1:] if n in self._rows)
+                form.mount(self._new_row(name), before=below)
 
     def on_mount(self) -> None:
         self._fill()
@@ -490,20 +514,21 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         target = _PRICE_TARGET.get(order_type)
         if price is not None and target is not None:
             values[target] = fmt_step(price, info.tick_size)
-        price_hint = f"mark {fmt_step(mark, info.tick_size)}" if mark is not None else ""
+        self._price_hint = f"mark {fmt_step(mark, info.tick_size)}" if mark is not None else ""
+        self._build_rows_for(order_type)
         # the handlers of these messages would refresh once per field: one _refresh below does
         with self.prevent(Input.Changed, Choice.Changed, Checkbox.Changed):
-            for name, value in (("side", side), ("type", order_type), ("time_in_force", "GTC"),
-                                ("working_type", "CONTRACT_PRICE")):
-                self.query_one(f"#in-{name}", Choice).value = value
-            for name in ("reduce_only", "close_position"):
-                self.query_one(f"#in-{name}", Checkbox).value = False
-            for name in NUMERIC_FIELDS:
-                field = self._input(name)
-                field.value = values[name]
-                field.cursor_position = len(field.value)
-                if name in ("price", "stop_price"):
-                    field.placeholder = price_hint
+            for name, row in self._rows.items():
+                field = row.field
+                if isinstance(field, Choice):
+                    field.value = {"side": side, "type": order_type}.get(name, field.options[0])
+                elif isinstance(field, Checkbox):
+                    field.value = False
+                elif isinstance(field, StepInput):
+                    field.value = values[name]
+                    field.cursor_position = len(field.value)
+                    if name in ("price", "stop_price"):
+                        field.placeholder = self._price_hint
         self.query_one("#dialog").set_class(self.context.real_money, "-live")
         self.query_one("#confirm").add_class("-hidden")
         self.query_one("#form").remove_class("-hidden")
@@ -521,20 +546,30 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             if self._visible(name) and not self._input(name).value:
                 self.set_focus(self._input(name))
                 return
-        self.set_focus(self.query_one("#in-side"))
+        self.set_focus(self._choice("side"))
 
     # ------------------------------------------------------------------ reading the form
 
     @property
     def side(self) -> str:
-        return self.query_one("#in-side", Choice).value
+        return self._choice("side").value
 
     @property
     def order_type(self) -> str:
-        return self.query_one("#in-type", Choice).value
+        return self._choice("type").value
+
+    def _field(self, name: str) -> Widget | None:
+        row = self._rows.get(name)
+        return None if row is None else row.field
+
+    def _choice(self, name: str) -> Choice:
+        field = self._field(name)
+        assert isinstance(field, Choice)
+        return field
 
     def _checked(self, name: str) -> bool:
-        return self.query_one(f"#in-{name}", Checkbox).value
+        field = self._field(name)
+        return isinstance(field, Checkbox) and field.value
 
     def _visible_fields(self) -> set[str]:
         fields = set(_FIELDS_BY_TYPE[self.order_type])
@@ -546,7 +581,9 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         return name in self._visible_fields()
 
     def _input(self, name: str) -> StepInput:
-        return self.query_one(f"#in-{name}", StepInput)
+        field = self._field(name)
+        assert isinstance(field, StepInput), f"{name} is not built"
+        return field
 
     def _read_order(self) -> tuple[OrderRequest, dict[str, str]]:
         """The order the visible fields describe, and the fields whose text is not a number."""
@@ -575,12 +612,11 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             stop_price=numbers["stop_price"],
             activation_price=numbers["activation_price"],
             callback_rate=numbers["callback_rate"],
-            time_in_force=(self.query_one("#in-time_in_force", Choice).value
-                           if "time_in_force" in visible else None),
+            time_in_force=self._choice("time_in_force").value if "time_in_force" in visible else None,
             reduce_only=True if "reduce_only" in visible and self._checked("reduce_only") else None,
             close_position=(True if "close_position" in visible and self._checked("close_position")
                             else None),
-            working_type=self.query_one("#in-working_type", Choice).value if conditional else None,
+            working_type=self._choice("working_type").value if conditional else None,
             position_side="BOTH",
         )
         return order, errors
@@ -617,7 +653,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
 
     def reason(self, name: str) -> str:
         """Why the venue would refuse the field ``name`` as it stands ("" when it would not)."""
-        return self._rows[name].reason
+        row = self._rows.get(name)
+        return "" if row is None else row.reason
 
     @property
     def invalid(self) -> bool:
@@ -652,6 +689,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         event.stop()
         if not self.is_mounted:
             return
+        if event.choice.id == "in-type":
+            self._build_rows_for(event.value)
         if event.choice.id in ("in-side", "in-type"):
             self._update_title()
             self._show_rows()
