@@ -13,7 +13,8 @@ Checked on every fault and at the end (``python -m bench resilience [--minutes N
 * no ``order.place`` was sent twice for one clientOrderId, no ``order.cancel`` twice for one
   orderId (counted on the sim side, in its WebSocket API handler);
 * the book is never crossed while marked synced (sampled every few ms); also measured: how
-  long the book stayed marked synced while the market stream was down (frozen, no STALE);
+  long the book was synced but frozen (its market stream down or silent), and that
+  ``book_live()`` — what the ladder shows without STALE — said "live" in none of that time;
 * at the end, the open orders the client shows are the venue's open orders.
 
 Table: ``recovered``/``recovery`` per injection; ``book ok`` = checks against the true book
@@ -196,8 +197,12 @@ class Report:
     crossed_while_synced: int
     samples: int
     frozen_live_s: float
-    """Seconds the book was marked synced while the market stream was not live."""
+    """Seconds the book was synced but frozen: the market stream not live (the ladder says
+    STALE then)."""
     frozen_live_max: float
+    frozen_shown_live: int
+    """Samples in which the book was frozen and yet ``book_live()`` (what the ladder shows
+    without STALE) said live: must be 0."""
     open_orders_mismatch: list[str]
     worker_errors: list[str]
     cancels: int
@@ -259,6 +264,7 @@ class Harness:
         self.order_lock = asyncio.Lock()
         self.samples = self.crossed = self.crossed_synced = 0
         self.frozen_live_s = self.frozen_live_max = 0.0
+        self.frozen_shown_live = 0
         self._n = self._sides = 0
         self._stop = False
 
@@ -308,6 +314,7 @@ class Harness:
                 frozen = depth.synced and stream.state.status is not LIVE
                 if frozen:
                     self.frozen_live_s += now - prev
+                    self.frozen_shown_live += self.s.book_live()
                     since = now if since is None else since
                     self.frozen_live_max = max(self.frozen_live_max, now - since)
                 else:
@@ -666,7 +673,7 @@ def _reconcile(sim: SimExchange, session: DashboardSession, h: Harness, counter:
         double_sent_place=[c for c, n in counter.place.items() if n > 1],
         double_sent_cancel=[describe(int(c)) if c.isdigit() else c for c, n in counter.cancel.items() if n > 1],
         crossed_samples=h.crossed, crossed_while_synced=h.crossed_synced, samples=h.samples,
-        frozen_live_s=h.frozen_live_s, frozen_live_max=h.frozen_live_max,
+        frozen_live_s=h.frozen_live_s, frozen_live_max=h.frozen_live_max, frozen_shown_live=h.frozen_shown_live,
         open_orders_mismatch=mismatch, worker_errors=list(errors.records), cancels=h.cancels,
         cancel_failures=h.cancel_failures, seconds=time.monotonic() - started,
         scaled=timing.describe(),
@@ -684,8 +691,8 @@ def print_report(rep: Report) -> None:
           + (f" {rep.double_sent_cancel}" if rep.double_sent_cancel else ""))
     print(f"book samples: {rep.samples:,}, crossed {rep.crossed_samples} (while marked synced: "
           f"{rep.crossed_while_synced})")
-    print(f"book marked synced while the market stream was not live (frozen, yet not shown STALE): "
-          f"{rep.frozen_live_s:.1f} s in all, longest {rep.frozen_live_max:.1f} s")
+    print(f"book synced but frozen (market stream down or silent): {rep.frozen_live_s:.1f} s in all, longest "
+          f"{rep.frozen_live_max:.1f} s; shown as live (no STALE) in {rep.frozen_shown_live} of those samples")
     print(f"open orders shown by the client == venue's: {'yes' if not rep.open_orders_mismatch else rep.open_orders_mismatch}")
     print(f"worker errors logged: {len(rep.worker_errors)}" + (f" e.g. {rep.worker_errors[:3]}" if rep.worker_errors else ""))
     if rep.cancel_failures:

@@ -333,7 +333,7 @@ class DashboardSession:
         if self.stream is not None:
             out.append(_summary("market", self.stream.state))
         if self.depth is not None:
-            if self.depth.synced and not self.market_stale():
+            if self.book_live():
                 out.append(FeedSummary("book", "live", ""))
             elif self.depth.synced:
                 out.append(FeedSummary("book", "stale", "market stream down"))
@@ -355,6 +355,11 @@ class DashboardSession:
         if state.status == FeedStatus.LIVE:
             return ""
         return f"{state.status.value}: {state.reason}" if state.reason else str(state.status.value)
+
+    def book_live(self) -> bool:
+        """Whether the book may be shown as live: synced with the venue *and* its stream live
+        (a synced book whose stream is down or silent is frozen, and must be marked stale)."""
+        return bool(self.depth is not None and self.depth.synced and not self.market_stale())
 
     def latency_ms(self) -> int | None:
         """Arrival time (local clock on venue time) minus event time of the latest depth event."""

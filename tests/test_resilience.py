@@ -61,6 +61,12 @@ def test_book_never_crossed_while_synced(report: Report) -> None:
     assert report.crossed_while_synced == 0
 
 
+def test_a_frozen_book_is_never_shown_live(report: Report) -> None:
+    """Stalls and drops froze the synced book for a while; the ladder said STALE all along."""
+    assert report.frozen_live_s > 0
+    assert report.frozen_shown_live == 0
+
+
 def test_orders_exist_once_and_were_sent_once(report: Report) -> None:
     assert len(report.orders) >= 10
     assert report.lost == {}

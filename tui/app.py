@@ -281,8 +281,7 @@ class CoinmApp(App[int]):
         market = session.market
         self.ladder.bind_source(
             depth.book,
-            # a book is only as fresh as the stream feeding it: frozen while the stream is down
-            synced=lambda: depth.synced and not session.market_stale(),
+            synced=session.book_live,
             stale_reason=lambda: session.market_stale() or depth.last_resync_reason,
             last_price=lambda: market.last_price if market else None,
             own_orders=self._own_orders,
