@@ -363,6 +363,14 @@ async def test_the_dashboard_reuses_one_form_fresh_each_time(sim: SimExchange) -
 @pytest.mark.timeout(90)
 async def test_the_dashboard_builds_the_form_before_the_first_press(sim: SimExchange) -> None:
     app = make_app(sim)
+    polls: list[int] = []
+    order_context = app.order_context
+
+    def counted() -> OrderContext | None:
+        polls.append(1)
+        return order_context()
+
+    app.order_context = counted  # type: ignore[method-assign]  # what the form polls while open
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
         await until(pilot, lambda: app._order_form is not None and app._order_form.is_mounted,
@@ -372,6 +380,9 @@ async def test_the_dashboard_builds_the_form_before_the_first_press(sim: SimExch
         await pilot.pause(0.2)
         assert app.screen_stack == [app.screen] and not isinstance(app.screen, OrderForm)
         assert app.ladder.has_focus  # the dashboard never noticed
+        polls.clear()
+        await pilot.pause(OrderForm.POLL_INTERVAL * 4)
+        assert polls == []  # built, closed: not polling
         await pilot.press("b")
         assert app.screen is form
         assert form.side == "BUY" and form.query_one("#in-quantity", Input).value == ""
