@@ -306,6 +306,24 @@ async def test_a_closed_form_stops_polling_its_context() -> None:
         assert polls
 
 
+async def test_a_type_with_rows_not_built_yet_is_read_at_once() -> None:
+    """The context poll (or a key) may read the form between a type change and its message."""
+    context = make_context()
+    app = ReuseHost(RecordingWorkflow(context), context, price=Decimal("87000"),
+                    context_provider=lambda: make_context(mark_price=Decimal("88000.5")))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        assert not form.query("#row-stop_price")
+        form.query_one("#in-type", Choice).value = "STOP"
+        form._refresh()  # what the poll does; Choice.Changed has not been handled yet
+        assert form.reason("stop_price") == "stopPrice is required"
+        for order_type in ("TRAILING_STOP_MARKET", "TAKE_PROFIT_MARKET", "LIMIT"):
+            form.query_one("#in-type", Choice).value = order_type
+            form._poll_context()
+        await pilot.pause(OrderForm.POLL_INTERVAL * 2)
+        assert form.order_type == "LIMIT" and shown(form, "price") and not shown(form, "stop_price")
+
+
 async def test_reopening_an_open_form_is_refused() -> None:
     context = make_context()
     app = ReuseHost(RecordingWorkflow(context), context)

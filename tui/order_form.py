@@ -493,6 +493,9 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
                 form.mount(self._new_row(name), before=below)
 
     def on_mount(self) -> None:
+        # Rows are built the moment the type changes, not when Choice.Changed arrives: anything
+        # that reads the form before that (the context poll, a key) must find every row it shows.
+        self.watch(self._choice("type"), "value", self._build_rows_for, init=False)
         self._fill()
         if self._context_provider is not None:
             self._poll_timer = self.set_interval(self.POLL_INTERVAL, self._poll_context)
@@ -592,9 +595,10 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         numbers: dict[str, Decimal | None] = {}
         for name in NUMERIC_FIELDS:
             numbers[name] = None
-            if name not in visible:
+            field = self._field(name)
+            if name not in visible or not isinstance(field, StepInput):
                 continue
-            text = self._input(name).value.strip()
+            text = field.value.strip()
             if not text:
                 continue
             try:
@@ -689,8 +693,6 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         event.stop()
         if not self.is_mounted:
             return
-        if event.choice.id == "in-type":
-            self._build_rows_for(event.value)
         if event.choice.id in ("in-side", "in-type"):
             self._update_title()
             self._show_rows()
