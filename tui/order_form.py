@@ -216,9 +216,9 @@ class StepInput(Input):
 class FieldRow(Widget):
     """One line of the form: a label, the field that edits it, and why the venue would refuse it.
 
-    The row draws the label and the reason itself, around its one child (the field), instead of
-    holding a label and a reason widget: every opening restyles each widget of the form, so two
-    widgets a row instead of four is most of what reopening costs.
+    The row draws the label and the reason itself around its one child, the field, instead of
+    holding a label and a reason widget: every opening restyles every widget of the form, and
+    two widgets a row instead of four halve that.
     """
 
     DEFAULT_CSS = """
@@ -287,7 +287,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
 
     Dismisses with the workflow's outcome when the venue accepts the order, with ``None`` when
     the user cancels before anything was sent, and with the outcome (or ``None`` if ``submit``
-    raised) when the user closes it after an unknown outcome.
+    raised) when the user closes it after an unknown outcome. Install it (so that closing does
+    not destroy it) and call :meth:`reopen` before pushing it again.
     """
 
     DEFAULT_CSS = """
