@@ -11,6 +11,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Checkbox, Input, Label
 
+from feeds.filters import OrderRequest
 from feeds.orders import OrderOutcome
 from feeds.sim import SimExchange
 from feeds.sim.market import build_symbols
@@ -415,3 +416,26 @@ async def test_without_a_key_no_form_is_built(sim: SimExchange) -> None:
         await until(pilot, lambda: ready(app), "ready")
         await pilot.pause(1.5)
         assert app._order_form is None
+
+
+async def test_a_symbol_switch_under_the_open_form_closes_it_unsent(sim: SimExchange) -> None:
+    """The command palette can switch the contract while the form is open: the form must not
+    carry a price typed for one contract over to another."""
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await pilot.press("z", "b")
+        await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
+        form = app.screen
+        assert isinstance(form, OrderForm) and form.info.symbol == "BTCUSD_PERP"
+        # the dashboard's submit refuses an order for another contract than the form's
+        outcome = await form._submit(OrderRequest("ETHUSD_PERP", "BUY", "MARKET", quantity=Decimal(1)))
+        assert outcome.status == "rejected" and not outcome.sent and "BTCUSD_PERP" in outcome.message
+        await pilot.press("5")
+        app.switch_symbol("ETHUSD_PERP")
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "the form closed")
+        assert form.submit_calls == 0
+        s = app.session
+        assert s is not None and s.account is not None
+        assert not s.account.open_orders("ETHUSD_PERP") and not s.account.open_orders("BTCUSD_PERP")
+        assert any("nothing was sent for BTCUSD_PERP" in str(n.message) for n in app._notifications)

@@ -492,6 +492,9 @@ class CoinmApp(App[int]):
         market = session.market
 
         async def submit(order: OrderRequest) -> OrderOutcome:
+            if order.symbol != context.info.symbol:  # the form closes itself first; belt and braces
+                return OrderOutcome(status="rejected", sent=False,
+                                    message=f"not sent: the form was opened for {context.info.symbol}")
             mark = market.mark.mark_price if market and market.mark else None
             return await orders.submit(order, context.info, mark_price=mark,
                                        last_price=market.last_price if market else None)

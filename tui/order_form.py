@@ -719,6 +719,15 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             return
         if context is None:  # the feed is between sessions: keep the last snapshot
             return
+        if context.info.symbol != self.context.info.symbol:
+            # the dashboard switched contract under the form (the command palette can): a
+            # price typed for one contract must never go out on another
+            if not self.is_current:
+                return  # the switcher is still on top: close once it is gone
+            self.app.notify(f"Order form closed: the dashboard switched to {context.info.symbol}; "
+                            f"nothing was sent for {self.context.info.symbol}", severity="warning")
+            self.dismiss(None)
+            return
         if context != self.context:
             self.context = context
             self.query_one("#dialog").set_class(context.real_money, "-live")
