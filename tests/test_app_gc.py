@@ -46,3 +46,29 @@ async def test_apps_built_for_tests_leave_the_collector_alone(sim: SimExchange) 
         await until(pilot, lambda: ready(app), "dashboard up")
         await pilot.pause(0.3)
     assert gc.get_freeze_count() == 0
+
+
+async def test_footer_keys_do_not_pile_up(sim: SimExchange) -> None:
+    """Every screen push/pop recomposes the footer; the keys it removes must be freed (Textual's
+    Footer kept them bound to itself for good: ~3,000 objects an order form)."""
+    from textual.widgets._footer import FooterKey
+
+    from tests.app_support import make_app
+    from tui.order_form import OrderForm
+
+    def keys_alive() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, FooterKey))
+
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "dashboard up")
+        await pilot.pause(1.5)  # the order form is built in the background by now
+        before = keys_alive()
+        for _ in range(8):
+            await pilot.press("b")
+            await until(pilot, lambda: isinstance(app.screen, OrderForm), "form open")
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, OrderForm), "form closed")
+            await pilot.pause(0.1)
+        assert keys_alive() <= before + 15  # one footer's worth at most, not 8 x 24

@@ -20,7 +20,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
 
 from feeds.config import Config
 from feeds.filters import OrderRequest
@@ -31,6 +30,7 @@ from tui.order_form import OrderContext, OrderForm
 from tui.screens import ConfirmScreen, HelpScreen, JournalScreen, ModifyScreen, SymbolSwitcher, symbol_rows
 from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
+from widgets.footer import KeyFooter
 from widgets.ladder import Ladder
 from widgets.status import FeedLine, StatusBar, StatusSnapshot
 from widgets.tapes import LiquidationTape, TradesTape
@@ -185,7 +185,7 @@ class CoinmApp(App[int]):
                     yield OpenOrders(id="orders")
                     yield Positions(id="positions")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         # the main screen's widgets, kept so frames and actions reach them under a modal too
