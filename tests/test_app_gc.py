@@ -21,6 +21,7 @@ async def test_start_up_objects_frozen_once_the_dashboard_is_up(sim: SimExchange
     freeze = gc.freeze
     monkeypatch.setattr(gc, "freeze", lambda: (calls.append(1), freeze()))
     assert gc.get_freeze_count() == 0
+    threshold = gc.get_threshold()
 
     async def factory() -> DashboardSession:
         return DashboardSession.for_sim(sim, trading=False)
@@ -31,10 +32,12 @@ async def test_start_up_objects_frozen_once_the_dashboard_is_up(sim: SimExchange
             await until(pilot, lambda: ready(app), "dashboard up")
             await until(pilot, lambda: calls, "start-up objects frozen")
             assert gc.get_freeze_count() > 10_000  # the DOM, CSS, modules, the first book...
+            assert gc.get_threshold()[0] == tui.app.GC_YOUNG_THRESHOLD
             await pilot.pause(0.5)
             assert len(calls) == 1  # once, not on every reconnect or frame
     finally:
         gc.unfreeze()  # the rest of the test run collects as usual
+        gc.set_threshold(*threshold)
 
 
 async def test_apps_built_for_tests_leave_the_collector_alone(sim: SimExchange) -> None:
@@ -45,7 +48,7 @@ async def test_apps_built_for_tests_leave_the_collector_alone(sim: SimExchange) 
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: ready(app), "dashboard up")
         await pilot.pause(0.3)
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold()[0] == 700
 
 
 async def test_footer_keys_do_not_pile_up(sim: SimExchange) -> None:
