@@ -57,7 +57,8 @@ def _look(bars: list[Kline], height: int) -> tuple[Any, ...]:
     last = bars[-1]
     span = hi - lo
     prices = tuple(int((v - lo) * rows / span) if span else 0 for v in (last.open, last.high, last.low, last.close))
-    volume = int(last.volume * rows / top_volume) if top_volume else 0
+    # the volume bars fill a band a quarter of the candles' span high (see _draw)
+    volume = int(last.volume * (rows // 4 or 1) / top_volume) if top_volume else 0
     return len(bars), bars[0].open_time, last.open_time, lo, hi, top_volume, prices, volume
 
 
