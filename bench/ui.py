@@ -284,8 +284,8 @@ def _print_firehose(runs: list[tuple[str, dict[str, Any]]], args: argparse.Names
               f"{h['cpu_per_wall']:.3f}")
              for label, h in held],
         )
-        print("the firehose's data changes at most ~20 times a second (the sim moves in 50 ms ticks), so "
-              "paints/s above says how often the data changed; held keys need a paint per press")
+        print("data-driven paints are bounded by the frame timer (a frame with nothing new paints nothing); "
+              "held keys need a paint per press")
     for label, r in runs:
         if r.get("profile"):
             print(f"\n-- cProfile, {label}\n{r['profile']}")
