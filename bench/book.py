@@ -138,11 +138,10 @@ def run_coinm(stream: Stream, every: int) -> object:
     sync = BookSync(book)
     sync.on_snapshot(stream.snapshot_id, stream.snapshot["b"], stream.snapshot["a"])
     loads, parse, on_event, top = orjson.loads, DepthUpdate.from_wire, sync.on_event, book.top
-    last = None
     for i, text in enumerate(stream.texts):
         on_event(parse(unwrap_combined(loads(text))[1]))
         if i % every == 0:
-            last = top(TOP)
+            top(TOP)
     assert sync.synced, sync.reason
     return top(TOP)
 
@@ -156,6 +155,26 @@ def run_coinm_decode_only(stream: Stream, every: int) -> object:
 
 def _top_from(prices: list[Decimal], qtys: list[Decimal]) -> list[Level]:
     return list(map(_new_tuple, repeat(Level), zip(prices, qtys, accumulate(qtys))))
+
+
+def _replay(stream: Stream, every: int, bids: Any, asks: Any,
+            apply: Callable[[Any, list], None], read: Callable[[], object]) -> object:
+    """What every anchor does with the stream: load the snapshot, then decode each frame as
+    the dashboard does, check the sequence, apply both sides and read every ``every`` events."""
+    apply(bids, stream.snapshot["b"])
+    apply(asks, stream.snapshot["a"])
+    loads, parse = orjson.loads, DepthUpdate.from_wire
+    last_u = None
+    for i, text in enumerate(stream.texts):
+        ev = parse(unwrap_combined(loads(text))[1])
+        if last_u is not None and ev.prev_final_update_id != last_u:
+            raise RuntimeError("gap")
+        last_u = ev.final_update_id
+        apply(bids, ev.bids)
+        apply(asks, ev.asks)
+        if i % every == 0:
+            read()
+    return read()
 
 
 def make_sorteddict_runner(by_ticks: bool) -> Callable[[Stream, int], object] | None:
@@ -185,20 +204,7 @@ def make_sorteddict_runner(by_ticks: bool) -> Callable[[Stream, int], object] | 
             ap = [k * TICK for k in ak] if by_ticks else ak
             return _top_from(bp, [bids[k] for k in bk]), _top_from(ap, [asks[k] for k in ak])
 
-        apply(bids, stream.snapshot["b"])
-        apply(asks, stream.snapshot["a"])
-        loads, parse = orjson.loads, DepthUpdate.from_wire
-        last_u = None
-        for i, text in enumerate(stream.texts):
-            ev = parse(unwrap_combined(loads(text))[1])
-            if last_u is not None and ev.prev_final_update_id != last_u:
-                raise RuntimeError("gap")
-            last_u = ev.final_update_id
-            apply(bids, ev.bids)
-            apply(asks, ev.asks)
-            if i % every == 0:
-                read()
-        return read()
+        return _replay(stream, every, bids, asks, apply, read)
 
     return run
 
@@ -232,20 +238,7 @@ def make_order_book_runner() -> Callable[[Stream, int], object] | None:
                 out.append(_top_from([p for p, _ in levels], [q for _, q in levels]))
             return out[0], out[1]
 
-        apply(bids, stream.snapshot["b"])
-        apply(asks, stream.snapshot["a"])
-        loads, parse = orjson.loads, DepthUpdate.from_wire
-        last_u = None
-        for i, text in enumerate(stream.texts):
-            ev = parse(unwrap_combined(loads(text))[1])
-            if last_u is not None and ev.prev_final_update_id != last_u:
-                raise RuntimeError("gap")
-            last_u = ev.final_update_id
-            apply(bids, ev.bids)
-            apply(asks, ev.asks)
-            if i % every == 0:
-                read()
-        return read()
+        return _replay(stream, every, bids, asks, apply, read)
 
     return run
 
@@ -267,16 +260,7 @@ def run_plain_dict(stream: Stream, every: int) -> object:
         ak = sorted(asks)[:TOP]
         return _top_from(bk, [bids[k] for k in bk]), _top_from(ak, [asks[k] for k in ak])
 
-    apply(bids, stream.snapshot["b"])
-    apply(asks, stream.snapshot["a"])
-    loads, parse = orjson.loads, DepthUpdate.from_wire
-    for i, text in enumerate(stream.texts):
-        ev = parse(unwrap_combined(loads(text))[1])
-        apply(bids, ev.bids)
-        apply(asks, ev.asks)
-        if i % every == 0:
-            read()
-    return read()
+    return _replay(stream, every, bids, asks, apply, read)
 
 
 def _time(run: Callable[[Stream, int], object], stream: Stream, every: int, repeats: int) -> float:
