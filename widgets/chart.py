@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.ansi import AnsiDecoder
-from rich.console import Console
 from rich.style import Style
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from feeds.market import MarketState
 from feeds.models import Kline
+from widgets.render import KeptStyles, text_strip
 
 __all__ = ["KlineChart"]
 
@@ -34,9 +34,6 @@ _MIN_REDRAW_S = 1.0
 
 _LINE_ENDS = re.compile(r"(?<=\n)")
 """How ``rich.ansi.AnsiDecoder.decode`` splits terminal output into lines."""
-
-_CONSOLE = Console(color_system=None, force_terminal=False)
-"""What ``Text.render`` needs to look styles up (the decoded lines carry Style objects)."""
 
 _KIND_TITLE = {"trade": "last price", "mark": "mark price", "index": "index price"}
 
@@ -76,7 +73,7 @@ class _Picture:
     theme: str
 
 
-class KlineChart(PlotextPlot):
+class KlineChart(KeptStyles, PlotextPlot):
     """Candles of the market state's current series; the newest candle moves live."""
 
     DEFAULT_CSS = """
@@ -102,8 +99,6 @@ class KlineChart(PlotextPlot):
         Touched only by the build thread."""
         self._strips: list[Strip] = []
         """The last finished build, a strip per line; what ``render_line`` shows."""
-        self._base: Style | None = None
-        """The widget's own style (read once per repaint: it walks the DOM)."""
         self._building = False
         self._waiting: _Picture | None = None
         """A picture asked for while a build was running (only the newest is kept)."""
@@ -172,7 +167,6 @@ class KlineChart(PlotextPlot):
             raise  # the worker logs it; the last picture stays on screen
         self._building = False
         self._strips = strips
-        self._base = None
         self.candles_shown = len(picture.bars)
         self.builds += 1
         self.refresh()
@@ -186,18 +180,12 @@ class KlineChart(PlotextPlot):
         A line API widget: Textual takes the strips as they are, where a ``render`` result
         would be converted cell by cell on every repaint (as costly as the build itself).
         """
-        base = self._base
-        if base is None:
-            base = self._base = self.rich_style
+        base = self.kept_style()
         width = self.size.width
         if y >= len(self._strips):
             return Strip.blank(width, base)
         strip = self._strips[y].apply_style(base)  # cached by the strip
         return strip if strip.cell_length == width else strip.adjust_cell_length(width, base)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._base = None
 
     def _build_strips(self, picture: _Picture) -> list[Strip]:
         """In the worker thread: draw, build and decode the plot."""
@@ -223,8 +211,7 @@ class KlineChart(PlotextPlot):
             key = (line, decoder.style)
             hit = cache.get(key) or fresh.get(key)
             if hit is None:
-                text = decoder.decode_line(line)
-                hit = (Strip(list(text.render(_CONSOLE)), text.cell_len), decoder.style)
+                hit = (text_strip(decoder.decode_line(line)), decoder.style)
             else:
                 decoder.style = hit[1]
             fresh[key] = hit

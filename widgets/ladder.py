@@ -21,6 +21,7 @@ from textual.widget import Widget
 
 from feeds.book import BookTop, Level, OrderBook
 from feeds.decimals import fmt_compact, fmt_grouped
+from widgets.render import KeptStyles
 
 __all__ = ["GROUPS", "Ladder", "OwnOrders"]
 
@@ -49,7 +50,7 @@ class _Row(NamedTuple):
     last: bool
 
 
-class Ladder(Widget, can_focus=True):
+class Ladder(KeptStyles, Widget, can_focus=True):
     """Price rows centred on the spread, with depth bars, cumulative size and a cursor."""
 
     BINDINGS = [
@@ -124,11 +125,6 @@ class Ladder(Widget, can_focus=True):
         self._widths = (12, 9, 9)
         self._strip_cache: dict[_Row, Strip] = {}
         """The strips of the last rebuild by row: an unchanged row is not rendered again."""
-        self._row_styles: tuple[Style, ...] | None = None
-        """The base style and each row class's style; Textual empties its own cache of
-        component styles on every refresh, and reading them walks the DOM (a third of a
-        rebuild), so they are kept here until the styles change."""
-        self._header_styles: dict[str, Style] = {}
         self._strip_cache_key: tuple[object, ...] = ()
         """Width and styles the cached strips were rendered with."""
         self._price_texts: dict[Decimal, str] = {}
@@ -314,36 +310,23 @@ class Ladder(Widget, can_focus=True):
         width = self.size.width
         if not synced:
             reason = self._stale_reason() or "resyncing"
-            style = self._component_style("ladder--stale")
+            style = self.kept_style("ladder--stale")
             return Strip([Segment(f" STALE: {reason}"[:width].ljust(width), style)], width)
-        style = self._component_style("ladder--header")
+        style = self.kept_style("ladder--header")
         group = f"×{self.group_ticks}" if self.group_ticks > 1 else ""
         pw, sw, cw = self._widths
         text = f"  {'price' + group:>{pw}}{'size':>{sw}}{'cum':>{cw}}"
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._row_styles = None
-        self._header_styles.clear()
-
-    def _component_style(self, name: str) -> Style:
-        style = self._header_styles.get(name)
-        if style is None:
-            style = self._header_styles[name] = self.get_component_rich_style(name)
-        return style
-
     def _render_rows(self, rows: list[_Row], width: int) -> list[Strip]:
         """Strips for ``rows``; rows equal to one of the last rebuild reuse its strip.
 
-        Styles are read once per style change (``rich_style`` walks the DOM: too slow per row
-        or even per rebuild), and the cache holds only while the width and every style are the
-        same as last time.
+        Styles are kept between style changes (:class:`KeptStyles`: reading them walks the
+        DOM, a third of a rebuild), and the cache holds only while the width and every style
+        are the same as last time.
         """
-        styles = self._row_styles
-        if styles is None:
-            comp = self.get_component_rich_style
-            styles = self._row_styles = (self.rich_style, *(comp(name) for name in _ROW_CLASSES))
+        kept = self.kept_style
+        styles = (kept(), *map(kept, _ROW_CLASSES))
         key = (width, styles)
         cache = self._strip_cache if key == self._strip_cache_key else {}
         fresh: dict[_Row, Strip] = {}
@@ -388,7 +371,7 @@ class Ladder(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         if y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(self.size.width, self.rich_style)
+        return Strip.blank(self.size.width, self.kept_style())
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return container.height

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -15,6 +14,7 @@ from textual.widget import Widget
 
 from feeds.decimals import fmt_compact, fmt_grouped
 from feeds.market import MarketState, annualised_funding
+from widgets.render import KeptStyles, text_strip
 
 __all__ = ["TickerBar", "countdown"]
 
@@ -25,15 +25,12 @@ def countdown(ms: int) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-_CONSOLE = Console(color_system=None, force_terminal=False)
-"""What ``Text.render`` needs to look styles up (the lines carry Style objects)."""
-
 
 def _arrow(direction: int) -> str:
     return "▲" if direction > 0 else "▼" if direction < 0 else " "
 
 
-class TickerBar(Widget):
+class TickerBar(KeptStyles, Widget):
     """Two lines of figures for the selected contract; colours follow the last tick.
 
     A line API widget: under a firehose the last price changes every frame, and a ``render``
@@ -62,8 +59,6 @@ class TickerBar(Widget):
         self._lines: tuple[Text, ...] = ()
         """The lines as of the last refresh: a poll that would show the same lines repaints nothing."""
         self._strips: list[Strip] = []
-        self._styles: dict[str, Style] = {}
-        """Component styles by name, read once per style change."""
 
     def bind_source(self, market: MarketState, server_ms: Callable[[], int],
                     stale: Callable[[], str] = lambda: "") -> None:
@@ -77,15 +72,8 @@ class TickerBar(Widget):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._styles.clear()
         self._strips = []
         self._seen = ()
-
-    def _style(self, name: str) -> Style:
-        style = self._styles.get(name)
-        if style is None:
-            style = self._styles[name] = self.get_component_rich_style(f"ticker--{name}")
-        return style
 
     def poll(self) -> None:
         m = self._market
@@ -107,18 +95,18 @@ class TickerBar(Widget):
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
         if not self._strips:
-            base = self.rich_style
+            base = self.kept_style()
             lines = self._lines or (Text("waiting for the market…"),)
             self._strips = [_strip(line, width, base) for line in lines]
         if y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(width, self.rich_style)
+        return Strip.blank(width, self.kept_style())
 
     def _styled(self, text: str, direction: int) -> Text:
         if direction > 0:
-            return Text(text, self._style("up"))
+            return Text(text, self.kept_style("ticker--up"))
         if direction < 0:
-            return Text(text, self._style("down"))
+            return Text(text, self.kept_style("ticker--down"))
         return Text(text)
 
     def lines(self) -> tuple[Text, ...]:
@@ -126,14 +114,14 @@ class TickerBar(Widget):
         m = self._market
         if m is None:
             return (Text("waiting for the market…"),)
-        label = self._style("label")
+        label = self.kept_style("ticker--label")
         info = m.info
         tick = info.tick_size
         out = Text()
-        out.append(f"{info.symbol} ", self._style("symbol"))
+        out.append(f"{info.symbol} ", self.kept_style("ticker--symbol"))
         stale = self._stale()
         if stale:
-            out.append(f"STALE ({stale}) ", self._style("stale"))
+            out.append(f"STALE ({stale}) ", self.kept_style("ticker--stale"))
 
         def fig(name: str, value: Decimal | None, direction: int = 0, step: Decimal = tick) -> None:
             out.append(f" {name} ", label)
@@ -182,7 +170,7 @@ class TickerBar(Widget):
 
 def _strip(line: Text, width: int, base: Style) -> Strip:
     """``line`` on the widget's style, cut to ``width`` with an ellipsis or padded to it."""
-    strip = Strip(list(line.render(_CONSOLE)), line.cell_len).apply_style(base)
+    strip = text_strip(line).apply_style(base)
     if strip.cell_length > width:
         return Strip.join([strip.crop(0, max(0, width - 1)), Strip([Segment("…", base)], 1)])
     return strip.adjust_cell_length(width, base)
