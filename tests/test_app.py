@@ -153,6 +153,7 @@ async def test_limit_order_from_the_ladder_shows_then_cancels_with_confirmation(
         s = app.session
         assert s is not None and s.account is not None
         ladder = app.query_one(Ladder)
+        sim.pause()  # a still book: the row stays on screen (a rising market scrolled it off)
         await pilot.press("z", "pagedown", "pagedown")  # the lowest bid row shown: far enough to rest
         price = ladder.cursor_price
         await pilot.press("b")

@@ -439,3 +439,15 @@ async def test_a_symbol_switch_under_the_open_form_closes_it_unsent(sim: SimExch
         assert s is not None and s.account is not None
         assert not s.account.open_orders("ETHUSD_PERP") and not s.account.open_orders("BTCUSD_PERP")
         assert any("nothing was sent for BTCUSD_PERP" in str(n.message) for n in app._notifications)
+
+
+async def test_a_late_prebuild_after_the_app_closed_does_nothing(sim: SimExchange) -> None:
+    """The prebuild retries on a timer until the account is up; one that fires while the app
+    is closing (its screens gone) must not push and pop the form (it raised ScreenStackError)."""
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        app._order_form = None  # as if the prebuild had not run yet
+    assert app.screen_stack == []
+    app._prebuild_order_form(tries=1)
+    assert app._order_form is None

@@ -467,7 +467,9 @@ class CoinmApp(App[int]):
         if self._order_form is not None or session is None or session.credentials is None:
             return
         context = self.order_context()
-        if context is None or session.orders is None or len(self.screen_stack) > 1:
+        # exactly the dashboard on the stack: not under a modal, and not while the app closes
+        # (its screens are gone then: pushing and popping would pop the form's own screen)
+        if context is None or session.orders is None or len(self.screen_stack) != 1:
             if tries > 1:
                 self.set_timer(ORDER_FORM_PREBUILD_S, lambda: self._prebuild_order_form(tries - 1))
             return
