@@ -345,12 +345,33 @@ async def test_cancel_from_the_ladder_row_marked_with_my_order(sim: SimExchange)
         await until(pilot, lambda: ready(app), "ready")
         s = app.session
         assert s is not None and s.account is not None
+        sim.pause()  # a still book: the marked row stays on screen and unfilled until `c` (a moving market failed CI)
         await place_from_the_form(app, pilot, "4")
         await until(pilot, lambda: not isinstance(app.screen, OrderForm), "accepted")
         ladder = app.query_one(Ladder)
         await until(pilot, lambda: any(r.own == "BUY" and r.price == ladder.cursor_price for r in ladder._rows),
                     "own mark on the cursor's row")
         assert ladder.has_focus
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: not s.account.open_orders("BTCUSD_PERP"), "cancelled")
+        assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+
+
+async def test_cancel_here_finds_my_order_when_its_row_is_off_screen(sim: SimExchange) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None and s.account is not None
+        sim.pause()
+        await place_from_the_form(app, pilot, "4")
+        await until(pilot, lambda: len(s.account.open_orders("BTCUSD_PERP")) == 1, "accepted")
+        ladder = app.query_one(Ladder)
+        await pilot.resize_terminal(160, 16)  # a short ladder: the cursor's row is no longer shown
+        await until(pilot, lambda: ladder._rows and all(r.price != ladder.cursor_price for r in ladder._rows),
+                    "row off screen")
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
         await pilot.press("y")

@@ -424,16 +424,20 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         if self.cursor_price is None or step is None or self._book is None:
             self.notify("Move the cursor to a row marked ◆ first", severity="warning")
             return
-        row = next((r for r in self._rows if r.price == self.cursor_price), None)
-        if row is None or not row.own:
-            self.notify("No order of yours on this row", severity="warning")
-            return
-        # a bid row covers [price, price + step), an ask row (price - step, price]
+        price = self.cursor_price
+        row = next((r for r in self._rows if r.price == price), None)
+        if row is not None:
+            kind = row.kind
+        else:  # the market moved the cursor's row off screen: its orders are still there
+            ask = self._book.best_ask()
+            kind = "ask" if ask is not None and price >= self._row_price(ask.price, step, "ask") else "bid"
+        # a bid row covers [price, price + step), an ask row (price - step, price]; the app
+        # checks the account's orders in that range and asks before cancelling
         tick = self._book.tick_size
-        if row.kind == "bid":
-            low, high = row.price, row.price + step - tick
+        if kind == "bid":
+            low, high = price, price + step - tick
         else:
-            low, high = row.price - step + tick, row.price
+            low, high = price - step + tick, price
         self.post_message(self.CancelHere(low, high))
 
     def action_pick(self) -> None:
