@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from feeds.sim import SimExchange
 from tui.app import CoinmApp
 from tui.app import app_for_sim as make_app
 from tui.screenshots import until
 
-__all__ = ["make_app", "ready", "until"]
+__all__ = ["make_app", "ready", "still_market", "until"]
 
 
 def ready(app: CoinmApp) -> bool:
@@ -17,3 +20,20 @@ def ready(app: CoinmApp) -> bool:
         and s.book.best_bid() is not None and s.market is not None and s.market.klines_loaded
         and (s.credentials is None or (s.account is not None and s.userdata is not None))
     )
+
+
+async def still_market(pilot: Any, app: CoinmApp, sim: SimExchange) -> None:
+    """Pause the simulated market and wait until the dashboard's book is the venue's book.
+
+    Frames already sent keep arriving after ``sim.pause()``; on a loaded machine the app can be
+    a second behind, and those frames still move the ladder. Waiting for the venue's
+    lastUpdateId makes the rows a test reads and acts on stay where they are.
+    """
+    sim.pause()
+    s = app.session
+    assert s is not None and s.depth is not None
+    symbol = s.depth.symbol
+    true_id = sim.true_book(symbol)[0]
+    await until(pilot, lambda: s.book is not None and s.depth is not None and s.depth.synced
+                and s.book.last_update_id == true_id, "the dashboard's book equals the paused venue's")
+    await pilot.pause(0.1)  # one frame for the ladder to show it

@@ -12,7 +12,7 @@ from feeds.errors import human_error
 from feeds.filters import OrderRequest
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
-from tests.app_support import make_app, ready, until
+from tests.app_support import make_app, ready, still_market, until
 from tui.app import CoinmApp
 from tui.order_form import OrderForm
 from tui.screens import ConfirmScreen, HelpScreen, JournalScreen, ModifyScreen, SymbolSwitcher
@@ -37,8 +37,7 @@ async def test_start_fills_every_widget(sim: SimExchange) -> None:
         assert s is not None and s.market is not None
         await until(pilot, lambda: s.market.mark is not None and s.market.ticker is not None
                     and len(s.market.trades) > 0 and s.market.mini_tickers, "ticker, trades, tickers")
-        sim.pause()  # let the last frame catch up with a still book
-        await pilot.pause(0.3)
+        await still_market(pilot, app, sim)
         ladder = app.query_one(Ladder)
         prices = [p for p in ladder._prices if p is not None]
         assert len(prices) >= 40
@@ -55,8 +54,7 @@ async def test_ladder_cursor_moves_and_enter_prefills_the_form(sim: SimExchange)
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
-        sim.pause()  # a still market: best bid and ask stay put while the keys are pressed
-        await pilot.pause(0.3)
+        await still_market(pilot, app, sim)  # best bid and ask stay put while the keys are pressed
         ladder = app.query_one(Ladder)
         assert ladder.has_focus
         await pilot.press("z")
@@ -153,7 +151,7 @@ async def test_limit_order_from_the_ladder_shows_then_cancels_with_confirmation(
         s = app.session
         assert s is not None and s.account is not None
         ladder = app.query_one(Ladder)
-        sim.pause()  # a still book: the row stays on screen (a rising market scrolled it off)
+        await still_market(pilot, app, sim)  # the row stays on screen (a rising market scrolled it off)
         await pilot.press("z", "pagedown", "pagedown")  # the lowest bid row shown: far enough to rest
         price = ladder.cursor_price
         await pilot.press("b")
@@ -345,7 +343,7 @@ async def test_cancel_from_the_ladder_row_marked_with_my_order(sim: SimExchange)
         await until(pilot, lambda: ready(app), "ready")
         s = app.session
         assert s is not None and s.account is not None
-        sim.pause()  # a still book: the marked row stays on screen and unfilled until `c` (a moving market failed CI)
+        await still_market(pilot, app, sim)  # the marked row stays on screen and unfilled until `c`
         await place_from_the_form(app, pilot, "4")
         await until(pilot, lambda: not isinstance(app.screen, OrderForm), "accepted")
         ladder = app.query_one(Ladder)
@@ -365,7 +363,7 @@ async def test_cancel_here_finds_my_order_when_its_row_is_off_screen(sim: SimExc
         await until(pilot, lambda: ready(app), "ready")
         s = app.session
         assert s is not None and s.account is not None
-        sim.pause()
+        await still_market(pilot, app, sim)
         await place_from_the_form(app, pilot, "4")
         await until(pilot, lambda: len(s.account.open_orders("BTCUSD_PERP")) == 1, "accepted")
         ladder = app.query_one(Ladder)

@@ -15,7 +15,7 @@ from feeds.filters import OrderRequest
 from feeds.orders import OrderOutcome
 from feeds.sim import SimExchange
 from feeds.sim.market import build_symbols
-from tests.app_support import make_app, ready, until
+from tests.app_support import make_app, ready, still_market, until
 from tests.test_order_form import RecordingWorkflow, make_context, shown, text_of
 from tui.order_form import Choice, OrderContext, OrderForm
 
@@ -342,8 +342,7 @@ async def test_the_dashboard_reuses_one_form_fresh_each_time(sim: SimExchange) -
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
-        sim.pause()  # a still book: the cursor's price stays put
-        await pilot.pause(0.3)
+        await still_market(pilot, app, sim)  # the cursor's price stays put
         await pilot.press("z", "b")
         await until(pilot, lambda: isinstance(app.screen, OrderForm), "order form")
         form = app.screen
