@@ -391,11 +391,7 @@ class Harness:
             log.debug("check book")
             ok = False
             for _ in range(5):
-                self.sim.pause()
-                if self.sim.engine.now_ms % 100:
-                    # Diff depth @100ms flushes on even ticks: end the half-done one, so every
-                    # change the venue made is on its way to the client.
-                    self.sim.step(1)
+                self.sim.pause()  # sends what the venue changed and has not sent yet
                 try:
                     caught = await self.until(
                         lambda: self.depth.synced and self.depth.book.last_update_id == self.sim.true_book(SYMBOL)[0],

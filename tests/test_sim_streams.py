@@ -195,6 +195,23 @@ async def test_same_seed_same_events(tmp_path: Any) -> None:
     assert {f["stream"] for f in a} == {"ethusd_perp@aggTrade", "ethusd_perp@depth@100ms", "btcusd_perp@aggTrade"}
 
 
+async def test_a_paused_market_still_sends_the_changes_it_made(sim: SimExchange) -> None:
+    # Pausing mid-way through a 100 ms window used to strand that window's changes: the clock
+    # stood still, so the client's book stayed one diff behind the venue's for good.
+    assert sim.urls is not None
+    async with connect(sim.urls.stream + "/ws/btcusd_perp@depth@100ms") as ws:
+        last = DepthUpdate.from_wire(await recv(ws)).final_update_id
+        sim.pause()
+        sim.step(1)
+        if sim.engine.now_ms % 100 == 0:
+            sim.step(1)  # end on a half-done window: its changes are not due yet
+        true_id = sim.true_book("BTCUSD_PERP")[0]
+        assert true_id > last
+        while last < true_id:
+            last = DepthUpdate.from_wire(await asyncio.wait_for(recv(ws), 3)).final_update_id
+        assert last == true_id
+
+
 async def test_realtime_market_moves_and_pause_stops_it(sim: SimExchange) -> None:
     assert sim.urls is not None
     async with connect(sim.urls.stream + "/ws/btcusd_perp@depth@100ms") as ws:

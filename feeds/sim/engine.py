@@ -37,6 +37,8 @@ from feeds.symbols import SymbolInfo
 __all__ = ["Hub", "MarketEngine", "NullHub"]
 
 TICK_MS = 50
+_DEPTH_CADENCES = ((100, "@depth@100ms"), (250, "@depth"), (500, "@depth@500ms"))
+"""Diff-depth update speeds in ms and their stream-name suffixes."""
 _SIM_QUEUE = 8
 """Simulated makers' orders on one level before the newest one grows instead of a new one."""
 HISTORY_BARS = 1500
@@ -744,36 +746,49 @@ class MarketEngine:
         bb, ba = b.best_bid(), b.best_ask()
         return (bb, b.qty["BUY"].get(bb, 0) if bb else 0, ba, b.qty["SELL"].get(ba, 0) if ba else 0)
 
+    def flush_depth(self) -> None:
+        """Send every diff-depth change not yet sent, whatever the cadence's clock says.
+
+        While the market is paused its clock stands still, so changes made since the last flush
+        (the last step's, an order placed meanwhile) would otherwise never reach clients.
+        """
+        for sym, st in self.syms.items():
+            for cadence, suffix in _DEPTH_CADENCES:
+                self._send_depth(sym, st, cadence, suffix, self.now_ms)
+
+    def _send_depth(self, sym: str, st: SymState, cadence: int, suffix: str, now: int) -> None:
+        diff = st.book.take_diff(cadence)
+        if diff is None:
+            return
+        dropped = self._dropped_depth
+        pending_drop = dropped.get(sym)
+        if pending_drop and cadence in pending_drop:
+            # Each cadence loses its own next diff (one cadence may have none to send at the
+            # tick another flushes).
+            pending_drop.discard(cadence)
+            if not pending_drop:
+                del dropped[sym]
+            return
+        name = sym.lower() + suffix
+        if self.hub.wants(name):
+            U, u, pu, bids, asks = diff
+            d = st.decimals
+            self.hub.send(name, DepthUpdate(
+                event_time=now, transaction_time=st.book.last_change_ms, symbol=sym,
+                pair=st.info.pair, first_update_id=U, final_update_id=u,
+                prev_final_update_id=pu,
+                bids=[[format(fmt_units(t, d), "f"), str(q)] for t, q in bids],
+                asks=[[format(fmt_units(t, d), "f"), str(q)] for t, q in asks],
+            ).to_wire())
+
     def _flush(self, now: int) -> None:
         hub = self.hub
-        dropped = self._dropped_depth
         for sym, st in self.syms.items():
             low = sym.lower()
             d = st.decimals
-            for cadence, suffix in ((100, "@depth@100ms"), (250, "@depth"), (500, "@depth@500ms")):
-                if now % cadence:
-                    continue
-                diff = st.book.take_diff(cadence)
-                if diff is None:
-                    continue
-                pending_drop = dropped.get(sym)
-                if pending_drop and cadence in pending_drop:
-                    # Each cadence loses its own next diff (one cadence may have none to send
-                    # at the tick another flushes).
-                    pending_drop.discard(cadence)
-                    if not pending_drop:
-                        del dropped[sym]
-                    continue
-                name = low + suffix
-                if hub.wants(name):
-                    U, u, pu, bids, asks = diff
-                    hub.send(name, DepthUpdate(
-                        event_time=now, transaction_time=st.book.last_change_ms, symbol=sym,
-                        pair=st.info.pair, first_update_id=U, final_update_id=u,
-                        prev_final_update_id=pu,
-                        bids=[[format(fmt_units(t, d), "f"), str(q)] for t, q in bids],
-                        asks=[[format(fmt_units(t, d), "f"), str(q)] for t, q in asks],
-                    ).to_wire())
+            for cadence, suffix in _DEPTH_CADENCES:
+                if not now % cadence:
+                    self._send_depth(sym, st, cadence, suffix, now)
             top = self._book_top(st)
             if top != st.last_book_top:
                 st.last_book_top = top

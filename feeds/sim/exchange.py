@@ -251,8 +251,13 @@ class SimExchange:
             self._runner = None
 
     def pause(self) -> None:
-        """Stop generating market activity; everything keeps being served."""
+        """Stop generating market activity; everything keeps being served.
+
+        Book changes made before the pause, and by orders while paused, still go out as
+        diff-depth events (within a clock tick), so clients converge on the paused book.
+        """
         self._paused = True
+        self.engine.flush_depth()
 
     def resume(self) -> None:
         self._paused = False
@@ -284,6 +289,7 @@ class SimExchange:
                 await asyncio.sleep(TICK_MS / 1000 / _SLICES)
             held = []
             if self._paused:
+                eng.flush_depth()
                 continue
             wall = self.server_ms()
             if wall - eng.now_ms > 2000:
