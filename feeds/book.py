@@ -13,6 +13,11 @@ places (exact, and checked against the tick grid). Quantity strings map to Decim
 second bounded cache. ``top(n)`` is cached per side: an update only invalidates the cached
 levels at or below the best level it touched, and only those are rebuilt.
 
+The two hot loops (applying a side's levels, rebuilding a side's top) also exist in C, in the
+optional extension ``feeds._bookc``: same loops over the same objects, so the rest of the class
+cannot tell which one ran. Without a compiler the package installs without it and the Python
+loops below run (``native_loops()`` says which; the tests run the book both ways).
+
 :class:`BookSync` implements "How to manage a local order book correctly" from the spec, and
 :func:`book_checksum` is the canonical checksum the simulator's true book shares with clients.
 """
@@ -32,6 +37,11 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
+try:
+    from feeds import _bookc
+except ImportError:  # built only where a C compiler was found at install time
+    _bookc = None  # type: ignore[assignment]
+
 __all__ = [
     "BookSync",
     "BookTop",
@@ -40,6 +50,7 @@ __all__ = [
     "SyncAction",
     "SyncResult",
     "book_checksum",
+    "native_loops",
 ]
 
 _CTX = Context(prec=60)
@@ -56,6 +67,11 @@ _CACHE_LIMIT = 4096
 key -> price); a full cache is emptied and refills with the values in use. About 2.4 MB for all
 four when full, reached within minutes even in a fast market, so resident memory stays flat."""
 _new_tuple = tuple.__new__
+
+
+def native_loops() -> bool:
+    """Whether the book's hot loops run in C (``feeds._bookc`` was built at install time)."""
+    return _bookc is not None
 
 
 class Level(NamedTuple):
@@ -125,7 +141,7 @@ class _Side:
     insert or removal deep in the book is one dict operation instead of a list shift.
     """
 
-    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "hi")
+    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "hi", "fixed")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
@@ -140,6 +156,8 @@ class _Side:
         """Cached best levels, best first."""
         self.hi = _NO_CHANGE
         """The best (largest) key changed since ``top`` was built."""
+        self.fixed: tuple[Any, ...] = ()
+        """What ``_bookc.apply_side`` needs that never changes (set by the book)."""
 
     def clear(self) -> None:
         self.qty.clear()
@@ -197,6 +215,10 @@ class OrderBook:
         """Most decimal places of any quantity seen."""
         self._wide_qty = False
         """Set once the quantities seen span more than 18 digits together (then sums use 60)."""
+        for side in (self._bids, self._asks):
+            # the C loop's arguments that never change: built once, not per update
+            side.fixed = (side.qty, side.keys, side.key_of, self._qty_of, self._key_miss, side, self._qty_miss,
+                          self._places, self._units, side.sign, _CACHE_LIMIT)
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -240,10 +262,13 @@ class OrderBook:
         book = side.qty
         keys = side.keys
         floor = side.floor
-        key_of = side.key_of
-        qty_of = self._qty_of
         hi = side.hi
         try:
+            if _bookc is not None:
+                hi = _bookc.apply_side(side.fixed, floor, hi, levels)
+                return
+            key_of = side.key_of
+            qty_of = self._qty_of
             for p, q in levels:
                 k = key_of.get(p)
                 if k is None:
@@ -365,6 +390,11 @@ class OrderBook:
         hi = side.hi
         want = self._top_n
         if hi != _NO_CHANGE or len(top) < want:
+            if _bookc is not None:
+                add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
+                _bookc.build_top(top, side.keys, side.qty, self._price_of, hi, want, Level, add)
+                side.hi = _NO_CHANGE
+                return top[:n]
             keys = side.keys
             total = len(keys)
             count = want if want < total else total

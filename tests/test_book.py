@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import shutil
 from decimal import Decimal
 
 import pytest
@@ -25,6 +27,72 @@ def make_book(bids=(), asks=(), tick=TICK, last_update_id=100) -> OrderBook:
 def ev(first: int, final: int, prev: int, bids=(), asks=()) -> DepthUpdate:
     return DepthUpdate(1, 1, "BTCUSD_PERP", "BTCUSD", first, final, prev, [list(b) for b in bids],
                        [list(a) for a in asks])
+
+
+@pytest.fixture(autouse=True, params=["c", "python"])
+def loops(request, monkeypatch):
+    """Every test here runs twice: with the C hot loops (feeds._bookc) and with the Python ones."""
+    if request.param == "python":
+        monkeypatch.setattr(book_module, "_bookc", None)
+    elif book_module._bookc is None:
+        pytest.skip("feeds._bookc was not built (no C compiler at install time)")
+    return request.param
+
+
+def test_the_c_loops_are_built_where_a_compiler_is():
+    # The extension is optional so that an install never fails on it; where a compiler exists
+    # (CI, this project's machines) a failed build would silently cost the speed.
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here")
+    assert importlib.util.find_spec("feeds._bookc") is not None
+
+
+def _with_loops(native: bool, fn, *args):
+    """``fn(*args)`` with the C loops on or off; returns ("ok", result) or ("raised", type)."""
+    saved = book_module._bookc
+    book_module._bookc = saved if native else None
+    try:
+        return "ok", fn(*args)
+    except Exception as exc:  # the two must fail alike too
+        return "raised", type(exc)
+    finally:
+        book_module._bookc = saved
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_c_and_python_loops_leave_the_same_book(seed, loops, monkeypatch):
+    # Same updates (a malformed level now and then, in the middle of a side) to a book run by
+    # the C loops and one run by the Python loops: the same outcome for every call, and the
+    # same state after it, down to the ordered keys and their floor.
+    if loops != "c":
+        pytest.skip("compares the two itself")
+    if seed % 2:
+        monkeypatch.setattr(book_module, "_CACHE_LIMIT", 40)  # text caches emptied every few updates
+    rng = random.Random(seed)
+    books = {native: OrderBook("BTCUSD_PERP", TICK) for native in (True, False)}
+    bad = [("9517.65", "1"), ("abc", "1"), ("9517.6", "-1"), ("9517.6",), "ab", None, ("9517.6", 1.5)]
+    spell = (lambda p: p + "0", lambda p: "0" + p, lambda p: p + "00", lambda p: p[:-1] + "5",
+             lambda p: p.rstrip("0").rstrip(".") if p.endswith(".0") else p, lambda p: p + "1",
+             lambda p: p.replace(".", ".."), lambda p: "+" + p)  # the same price, or a bad one
+    for i, (bids, asks) in enumerate(_random_updates(rng, 1200)):
+        for levels in (bids, asks):
+            for j, (p, q) in enumerate(levels):
+                if rng.random() < 0.02:
+                    levels[j] = (rng.choice(spell)(p), q)
+        if rng.random() < 0.03:
+            side = bids if rng.random() < 0.5 else asks
+            side.insert(rng.randrange(len(side) + 1), rng.choice(bad))
+        outcomes = {native: _with_loops(native, book.apply, bids, asks) for native, book in books.items()}
+        assert outcomes[True] == outcomes[False], (i, outcomes)
+        if rng.random() < 0.6:
+            n = rng.choice((1, 5, 20, 20, 60))
+            tops = {native: _with_loops(native, book.top, n) for native, book in books.items()}
+            assert tops[True] == tops[False], i
+        c, py = books[True], books[False]
+        for a, b in ((c._bids, py._bids), (c._asks, py._asks)):
+            assert (a.qty, a.keys, a.floor, a.hi) == (b.qty, b.keys, b.floor, b.hi), i
+    assert books[True].levels() == books[False].levels()
+    assert books[True].checksum() == books[False].checksum()
 
 
 # ---- OrderBook ------------------------------------------------------------------------------

@@ -1,0 +1,418 @@
+/* The order book's two hot loops in C: applying a side's levels and rebuilding its cached top.
+
+   feeds/book.py owns the data (a dict key -> Decimal qty, a sorted list of the best keys, the
+   text -> number caches) and the rules; these functions run the same loops over the same
+   Python objects without the interpreter's per-statement cost, so every other method of
+   OrderBook reads what they leave exactly as it reads what the pure-Python loops leave (the
+   tests run the book's whole suite both ways, plus a randomised comparison).
+
+   Nothing here holds state between calls. Keys are Python ints within +-2**62.
+*/
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define NO_CHANGE (-(1LL << 62))
+
+/* Index of the first key > k (bisect_right), or -1 with an exception set. */
+static Py_ssize_t
+bisect_right_ll(PyObject *keys, long long k)
+{
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        long long v = PyLong_AsLongLong(PyList_GET_ITEM(keys, mid));
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        if (k < v)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Index of the first key >= k (bisect_left), or -1 with an exception set. */
+static Py_ssize_t
+bisect_left_ll(PyObject *keys, long long k)
+{
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        long long v = PyLong_AsLongLong(PyList_GET_ITEM(keys, mid));
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        if (v < k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* One level's price and quantity texts, borrowed from ``item`` or from ``*hold`` (a new
+   reference the caller releases). Unpacks as ``p, q = item`` would: TypeError for something
+   that is not iterable, ValueError for the wrong number of values. */
+static int
+unpack_pair(PyObject *item, PyObject **hold, PyObject **p, PyObject **q)
+{
+    PyObject *seq = item;
+    *hold = NULL;
+    if (!PyList_CheckExact(item) && !PyTuple_CheckExact(item)) {
+        seq = PySequence_Fast(item, "a level is not a [price, qty] pair");
+        if (seq == NULL)
+            return -1;
+        *hold = seq;
+    }
+    if (PySequence_Fast_GET_SIZE(seq) != 2) {
+        PyErr_Format(PyExc_ValueError, "a level has %zd values, not 2", PySequence_Fast_GET_SIZE(seq));
+        return -1;
+    }
+    *p = PySequence_Fast_GET_ITEM(seq, 0);
+    *q = PySequence_Fast_GET_ITEM(seq, 1);
+    return 0;
+}
+
+/* Ticks of a plain price text such as "9517.6" (OrderBook.price_to_ticks's success path):
+   ASCII digits with at most one '.', on the tick grid, positive, at most 18 digits. Returns -1
+   for anything else, which the caller hands to the Python method (it raises the right error,
+   or handles what is merely unusual). */
+static long long
+plain_ticks(PyObject *p, int places, long long units)
+{
+    if (!PyUnicode_CheckExact(p) || !PyUnicode_IS_ASCII(p))
+        return -1;
+    const char *c = (const char *)PyUnicode_DATA(p);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(p);
+    long long scaled = 0;
+    int digits = 0, frac = -1; /* frac: digits seen after the point, -1 before it */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char ch = c[i];
+        if (ch == '.') {
+            if (frac >= 0)
+                return -1;
+            frac = 0;
+            continue;
+        }
+        if (ch < '0' || ch > '9')
+            return -1;
+        if (frac >= 0) {
+            if (frac >= places) { /* past the tick's places: only zeros are on the grid */
+                if (ch != '0')
+                    return -1;
+                continue;
+            }
+            frac++;
+        }
+        if (++digits > 18)
+            return -1;
+        scaled = scaled * 10 + (ch - '0');
+    }
+    if (n == 0 || (n == 1 && frac == 0))
+        return -1; /* "" or "." */
+    for (int f = frac < 0 ? 0 : frac; f < places; f++) {
+        if (++digits > 18)
+            return -1;
+        scaled *= 10;
+    }
+    if (scaled <= 0 || scaled % units)
+        return -1;
+    return scaled / units;
+}
+
+/* The key for price text ``p`` on a side (``sign`` +1 bids, -1 asks), cached in ``key_of``
+   (emptied when it holds ``limit`` entries, as OrderBook._key_miss does). New reference. */
+static PyObject *
+key_miss_plain(PyObject *key_of, PyObject *p, int places, long long units, long long sign, Py_ssize_t limit)
+{
+    long long ticks = plain_ticks(p, places, units);
+    if (ticks < 0)
+        return NULL; /* no exception set: not the plain case */
+    PyObject *k = PyLong_FromLongLong(ticks * sign);
+    if (k == NULL)
+        return NULL;
+    if (PyDict_GET_SIZE(key_of) >= limit)
+        PyDict_Clear(key_of);
+    if (PyDict_SetItem(key_of, p, k) < 0) {
+        Py_DECREF(k);
+        return NULL;
+    }
+    return k;
+}
+
+PyDoc_STRVAR(apply_side_doc,
+"apply_side(fixed, floor, hi, levels) -> hi\n\n"
+"OrderBook._apply_side's loop: set or remove each [price, qty] of ``levels`` in ``qty`` (and in\n"
+"the sorted ``keys`` for keys >= ``floor``). ``fixed`` is the side's tuple of what never changes\n"
+"(qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign, cache_limit). A price\n"
+"missing from ``key_of`` is parsed here when it is plain, else by key_miss(side, p); a missing\n"
+"quantity by qty_miss(q). Returns the best key changed (``hi`` if none was larger).");
+
+static PyObject *
+apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 11) {
+        PyErr_SetString(PyExc_TypeError, "apply_side() takes (fixed 11-tuple, floor, hi, levels)");
+        return NULL;
+    }
+    PyObject *fixed = args[0];
+    PyObject *book = PyTuple_GET_ITEM(fixed, 0), *keys = PyTuple_GET_ITEM(fixed, 1);
+    PyObject *key_of = PyTuple_GET_ITEM(fixed, 2), *qty_of = PyTuple_GET_ITEM(fixed, 3);
+    PyObject *key_miss = PyTuple_GET_ITEM(fixed, 4), *side = PyTuple_GET_ITEM(fixed, 5);
+    PyObject *qty_miss = PyTuple_GET_ITEM(fixed, 6), *levels = args[3];
+    if (!PyDict_CheckExact(book) || !PyList_CheckExact(keys) || !PyDict_Check(key_of) || !PyDict_Check(qty_of)) {
+        PyErr_SetString(PyExc_TypeError, "apply_side(): qty, key_of and qty_of must be dicts and keys a list");
+        return NULL;
+    }
+    long places = PyLong_AsLong(PyTuple_GET_ITEM(fixed, 7));
+    long long units = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 8));
+    long long sign = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 9));
+    Py_ssize_t limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 10));
+    long long floor = PyLong_AsLongLong(args[1]);
+    long long hi = PyLong_AsLongLong(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (units <= 0 || places < 0 || places > 18 || limit < 1) {
+        PyErr_SetString(PyExc_ValueError, "apply_side(): bad plain-price parameters");
+        return NULL;
+    }
+
+    PyObject *it = PyObject_GetIter(levels);
+    if (it == NULL)
+        return NULL;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        PyObject *hold, *p, *q, *k, *qd;
+        if (unpack_pair(item, &hold, &p, &q) < 0)
+            goto fail_item;
+        /* key (borrowed from the cache, or new from key_miss) */
+        PyObject *k_new = NULL;
+        k = PyDict_GetItemWithError(key_of, p);
+        if (k == NULL) {
+            if (PyErr_Occurred())
+                goto fail_pair;
+            k = k_new = key_miss_plain(key_of, p, (int)places, units, sign, limit);
+            if (k == NULL) {
+                if (PyErr_Occurred())
+                    goto fail_pair;
+                k = k_new = PyObject_CallFunctionObjArgs(key_miss, side, p, NULL);
+                if (k == NULL)
+                    goto fail_pair;
+            }
+        }
+        Py_INCREF(k);
+        Py_XDECREF(k_new);
+        /* quantity */
+        qd = PyDict_GetItemWithError(qty_of, q);
+        if (qd == NULL) {
+            if (PyErr_Occurred())
+                goto fail_key;
+            qd = PyObject_CallOneArg(qty_miss, q);
+            if (qd == NULL)
+                goto fail_key;
+        } else {
+            Py_INCREF(qd);
+        }
+        long long kv = PyLong_AsLongLong(k);
+        if (kv == -1 && PyErr_Occurred())
+            goto fail_qty;
+        int nonzero = PyObject_IsTrue(qd);
+        if (nonzero < 0)
+            goto fail_qty;
+        int changed = 1;
+        if (nonzero) {
+            if (kv >= floor) {
+                int has = PyDict_Contains(book, k);
+                if (has < 0)
+                    goto fail_qty;
+                if (!has) {
+                    Py_ssize_t at = bisect_right_ll(keys, kv);
+                    if (at < 0 || PyList_Insert(keys, at, k) < 0)
+                        goto fail_qty;
+                }
+            }
+            if (PyDict_SetItem(book, k, qd) < 0)
+                goto fail_qty;
+        } else {
+            PyObject *old = PyDict_GetItemWithError(book, k);
+            if (old == NULL) {
+                if (PyErr_Occurred())
+                    goto fail_qty;
+                changed = 0; /* removing a level that is not there: nothing to do */
+            } else {
+                if (PyDict_DelItem(book, k) < 0)
+                    goto fail_qty;
+                if (kv >= floor) {
+                    Py_ssize_t at = bisect_left_ll(keys, kv);
+                    if (at < 0 || PyList_SetSlice(keys, at, at + 1, NULL) < 0)
+                        goto fail_qty;
+                }
+            }
+        }
+        if (changed && kv > hi)
+            hi = kv;
+        Py_DECREF(qd);
+        Py_DECREF(k);
+        Py_XDECREF(hold);
+        Py_DECREF(item);
+        continue;
+    fail_qty:
+        Py_DECREF(qd);
+    fail_key:
+        Py_DECREF(k);
+    fail_pair:
+        Py_XDECREF(hold);
+    fail_item:
+        Py_DECREF(item);
+        Py_DECREF(it);
+        return NULL;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyLong_FromLongLong(hi);
+}
+
+PyDoc_STRVAR(build_top_doc,
+"build_top(top, keys, qty, price_of, hi, want, level, add) -> None\n\n"
+"OrderBook._side_top's rebuild: keep the cached levels of ``top`` better than ``hi`` (the best\n"
+"key changed since the last build), rebuild the rest down to ``want`` levels as\n"
+"level(price_of[k], qty[k], cum). ``add`` is None for Decimal's own + (the current context)\n"
+"or a callable (a wider context's add).");
+
+static PyObject *
+build_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "build_top() takes 8 arguments");
+        return NULL;
+    }
+    PyObject *top = args[0], *keys = args[1], *qty = args[2], *price_of = args[3];
+    PyObject *level = args[6], *add = args[7];
+    if (!PyList_CheckExact(top) || !PyList_CheckExact(keys) || !PyDict_Check(qty) || !PyDict_Check(price_of)
+        || !PyType_Check(level) || !PyType_IsSubtype((PyTypeObject *)level, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "build_top(): bad argument types");
+        return NULL;
+    }
+    PyTypeObject *level_type = (PyTypeObject *)level;
+    long long hi = PyLong_AsLongLong(args[4]);
+    if (hi == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t want = PyLong_AsSsize_t(args[5]);
+    if (want == -1 && PyErr_Occurred())
+        return NULL;
+    if (add == Py_None)
+        add = NULL;
+
+    Py_ssize_t total = PyList_GET_SIZE(keys);
+    Py_ssize_t count = want < total ? want : total;
+    Py_ssize_t have = PyList_GET_SIZE(top);
+    Py_ssize_t valid = have;
+    if (hi != NO_CHANGE) {
+        Py_ssize_t at = bisect_right_ll(keys, hi);
+        if (at < 0)
+            return NULL;
+        if (total - at < valid)
+            valid = total - at;
+    }
+    if (!(valid < count || have != count))
+        Py_RETURN_NONE;
+
+    PyObject *cum = NULL;
+    if (valid) {
+        PyObject *last = PyList_GET_ITEM(top, valid - 1);
+        if (!PyTuple_Check(last) || PyTuple_GET_SIZE(last) != 3) {
+            PyErr_SetString(PyExc_TypeError, "build_top(): a cached level is not a 3-tuple");
+            return NULL;
+        }
+        cum = PyTuple_GET_ITEM(last, 2);
+        Py_INCREF(cum);
+    }
+    if (PyList_SetSlice(top, valid, have, NULL) < 0)
+        goto fail;
+    for (Py_ssize_t i = total - 1 - valid; i >= total - count; i--) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        PyObject *q = PyDict_GetItemWithError(qty, k);
+        if (q == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetObject(PyExc_KeyError, k);
+            goto fail;
+        }
+        Py_INCREF(q);
+        PyObject *next;
+        if (cum == NULL) {
+            next = q;
+            Py_INCREF(next);
+        } else if (add == NULL) {
+            next = PyNumber_Add(cum, q);
+        } else {
+            next = PyObject_CallFunctionObjArgs(add, cum, q, NULL);
+        }
+        Py_XDECREF(cum);
+        cum = next;
+        if (cum == NULL) {
+            Py_DECREF(q);
+            goto fail;
+        }
+        PyObject *price = PyDict_GetItemWithError(price_of, k);
+        if (price != NULL) {
+            Py_INCREF(price);
+        } else if (PyErr_Occurred()) {
+            Py_DECREF(q);
+            goto fail;
+        } else {
+            price = PyObject_GetItem(price_of, k); /* the cache's __missing__ computes it */
+            if (price == NULL) {
+                Py_DECREF(q);
+                goto fail;
+            }
+        }
+        PyObject *lv = level_type->tp_alloc(level_type, 3);
+        if (lv == NULL) {
+            Py_DECREF(price);
+            Py_DECREF(q);
+            goto fail;
+        }
+        Py_INCREF(cum);
+        PyTuple_SET_ITEM(lv, 0, price); /* steals the references */
+        PyTuple_SET_ITEM(lv, 1, q);
+        PyTuple_SET_ITEM(lv, 2, cum);
+        /* Decimals cannot form cycles: keep the collector from walking these (as it would
+           decide for itself, later, for a plain tuple of them) */
+        if (PyObject_GC_IsTracked(lv) && !PyObject_GC_IsTracked(price) && !PyObject_GC_IsTracked(q)
+            && !PyObject_GC_IsTracked(cum))
+            PyObject_GC_UnTrack(lv);
+        int rc = PyList_Append(top, lv);
+        Py_DECREF(lv);
+        if (rc < 0)
+            goto fail;
+    }
+    Py_XDECREF(cum);
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(cum);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"apply_side", (PyCFunction)(void (*)(void))apply_side, METH_FASTCALL, apply_side_doc},
+    {"build_top", (PyCFunction)(void (*)(void))build_top, METH_FASTCALL, build_top_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    "feeds._bookc",
+    "The order book's hot loops (see feeds/book.py, which falls back to Python without this).",
+    0,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__bookc(void)
+{
+    return PyModuleDef_Init(&module_def);
+}
