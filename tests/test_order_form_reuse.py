@@ -450,3 +450,20 @@ async def test_a_late_prebuild_after_the_app_closed_does_nothing(sim: SimExchang
     assert app.screen_stack == []
     app._prebuild_order_form(tries=1)
     assert app._order_form is None
+
+
+@pytest.mark.parametrize("wait", [0, 1, 2, 5])
+async def test_the_app_closing_while_the_form_is_being_built_is_not_an_error(sim: SimExchange, monkeypatch,
+                                                                               wait: int) -> None:
+    """The prebuild can start just before the app closes: the form's mount then finds its
+    widgets already being removed (a clean-clone CI run failed with NoMatches '#keys')."""
+    import tui.app as app_module
+
+    monkeypatch.setattr(app_module, "ORDER_FORM_PREBUILD_S", 60)  # only the call below builds it
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app) and app.order_context() is not None, "ready")
+        app._prebuild_order_form()
+        for _ in range(wait):
+            await asyncio.sleep(0)
+        # leaving the block closes the app while the form may still be mounting

@@ -494,6 +494,10 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
                 form.mount(self._new_row(name), before=below)
 
     def on_mount(self) -> None:
+        if not self.app.is_running:
+            # The app began closing while the form was being built (the prebuild can start
+            # just before): its widgets are being removed, and there is nothing to fill.
+            return
         # Rows are built the moment the type changes, not when Choice.Changed arrives: anything
         # that reads the form before that (the context poll, a key) must find every row it shows.
         self.watch(self._choice("type"), "value", self._build_rows_for, init=False)
