@@ -28,7 +28,8 @@ from typing import Any
 import orjson
 
 from bench import print_table, register
-from feeds.book import BookSync, Level, OrderBook
+from feeds import book as book_module
+from feeds.book import BookSync, Level, OrderBook, native_loops
 from feeds.decimals import to_ticks
 from feeds.models import DepthUpdate, unwrap_combined
 
@@ -144,6 +145,16 @@ def run_coinm(stream: Stream, every: int) -> object:
             top(TOP)
     assert sync.synced, sync.reason
     return top(TOP)
+
+
+def run_coinm_python_loops(stream: Stream, every: int) -> object:
+    """``run_coinm`` with the book's hot loops in Python (as installed without a C compiler)."""
+    saved = book_module._bookc
+    book_module._bookc = None
+    try:
+        return run_coinm(stream, every)
+    finally:
+        book_module._bookc = saved
 
 
 def run_coinm_decode_only(stream: Stream, every: int) -> object:
@@ -277,7 +288,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench book")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--depth", type=int, default=1000, help="levels a side")
-    parser.add_argument("--repeats", type=int, default=2, help="best of N runs")
+    parser.add_argument("--repeats", type=int, default=3, help="best of N runs")
     parser.add_argument("--seed", type=int, default=20_240_601)
     args, _ = parser.parse_known_args(argv)  # options of other benches may be in argv too
 
@@ -295,6 +306,8 @@ def main(argv: list[str]) -> None:
         f"read: top-{TOP} of both sides with cumulative size; 'frame' = once per {frame_every} "
         f"events (16 ms at {TARGET_EVENTS_PER_S:,} events/s); best of {args.repeats} runs"
     )
+    print("coinm's hot loops: " + ("C (feeds._bookc)" if native_loops() else
+                                   "Python (feeds._bookc was not built: no C compiler at install time)"))
 
     # The same final top from every implementation, or the comparison means nothing.
     reference = run_coinm(stream, 1)
@@ -303,6 +316,7 @@ def main(argv: list[str]) -> None:
 
     impls: list[tuple[str, Callable[[Stream, int], object] | None]] = [
         ("coinm OrderBook + BookSync", run_coinm),
+        *([("coinm, Python loops", run_coinm_python_loops)] if native_loops() else []),
         ("anchor: SortedDict by Decimal", make_sorteddict_runner(by_ticks=False)),
         ("anchor: SortedDict by ticks", make_sorteddict_runner(by_ticks=True)),
         ("anchor: order-book (C)", make_order_book_runner()),
