@@ -13,9 +13,10 @@
 
 #define NO_CHANGE (-(1LL << 62))
 
-/* Index of the first key > k (bisect_right), or -1 with an exception set. */
+/* bisect_right (``right``: the first key > k) or bisect_left (the first key >= k) over a list
+   of int keys; -1 with an exception set. */
 static Py_ssize_t
-bisect_right_ll(PyObject *keys, long long k)
+bisect_ll(PyObject *keys, long long k, int right)
 {
     Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
     while (lo < hi) {
@@ -23,28 +24,10 @@ bisect_right_ll(PyObject *keys, long long k)
         long long v = PyLong_AsLongLong(PyList_GET_ITEM(keys, mid));
         if (v == -1 && PyErr_Occurred())
             return -1;
-        if (k < v)
+        if (right ? k < v : k <= v)
             hi = mid;
         else
             lo = mid + 1;
-    }
-    return lo;
-}
-
-/* Index of the first key >= k (bisect_left), or -1 with an exception set. */
-static Py_ssize_t
-bisect_left_ll(PyObject *keys, long long k)
-{
-    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
-    while (lo < hi) {
-        Py_ssize_t mid = (lo + hi) / 2;
-        long long v = PyLong_AsLongLong(PyList_GET_ITEM(keys, mid));
-        if (v == -1 && PyErr_Occurred())
-            return -1;
-        if (v < k)
-            lo = mid + 1;
-        else
-            hi = mid;
     }
     return lo;
 }
@@ -225,7 +208,7 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 if (has < 0)
                     goto fail_qty;
                 if (!has) {
-                    Py_ssize_t at = bisect_right_ll(keys, kv);
+                    Py_ssize_t at = bisect_ll(keys, kv, 1);
                     if (at < 0 || PyList_Insert(keys, at, k) < 0)
                         goto fail_qty;
                 }
@@ -242,7 +225,7 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 if (PyDict_DelItem(book, k) < 0)
                     goto fail_qty;
                 if (kv >= floor) {
-                    Py_ssize_t at = bisect_left_ll(keys, kv);
+                    Py_ssize_t at = bisect_ll(keys, kv, 0);
                     if (at < 0 || PyList_SetSlice(keys, at, at + 1, NULL) < 0)
                         goto fail_qty;
                 }
@@ -308,7 +291,7 @@ build_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t have = PyList_GET_SIZE(top);
     Py_ssize_t valid = have;
     if (hi != NO_CHANGE) {
-        Py_ssize_t at = bisect_right_ll(keys, hi);
+        Py_ssize_t at = bisect_ll(keys, hi, 1);
         if (at < 0)
             return NULL;
         if (total - at < valid)
