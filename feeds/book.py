@@ -390,8 +390,11 @@ class OrderBook:
         hi = side.hi
         want = self._top_n
         if hi != _NO_CHANGE or len(top) < want:
+            # The context's own add is exact while the quantities span <= 18 digits (from the
+            # most whole digits to the most decimal places: sums of up to 10**10 of them fit in
+            # 28); wider quantities switch to the 60-digit context.
+            add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
             if _bookc is not None:
-                add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
                 _bookc.build_top(top, side.keys, side.qty, self._price_of, hi, want, Level, add)
                 side.hi = _NO_CHANGE
                 return top[:n]
@@ -410,12 +413,9 @@ class OrderBook:
                 stop = total - 1 - count
                 fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
                 qtys = list(map(side.qty.__getitem__, fresh))
-                # The context's own add is exact while the quantities span <= 18 digits (from the
-                # most whole digits to the most decimal places: sums of up to 10**10 of them fit
-                # in 28); wider quantities switch to the 60-digit context.
                 start_cum = top[valid - 1].cum if valid else None
-                if self._wide_qty or getcontext().prec < 28:
-                    cums = accumulate(qtys, _CTX.add, initial=start_cum)
+                if add is not None:
+                    cums = accumulate(qtys, add, initial=start_cum)
                 else:
                     cums = accumulate(qtys, initial=start_cum)
                 if valid:
