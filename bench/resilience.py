@@ -26,8 +26,10 @@ than one ``order.place`` request, for a clientOrderId.
 
 Some venue times are scaled down so a round fits in seconds, and the run says so: the market
 stream's watchdog (stale after 1 s, reconnect after 3 s silent instead of 5 s / 20 s), the
-WebSocket API reply timeout (``--reply-timeout``, 3 s instead of 10 s) and the 24 h
-connection cut-off (the sim's ``max_connection_age``, 2 s for one window).
+WebSocket API reply timeout (``--reply-timeout``, 3 s instead of 10 s), the 24 h
+connection cut-off (the sim's ``max_connection_age``, 2 s for one window) and, with it, the
+client's renewal of its WebSocket API connection before the cut-off (1.5 s instead of 23.5 h,
+for the whole run).
 
 :func:`run_resilience` is what ``tests/test_resilience.py`` runs (one round, asserting).
 """
@@ -88,6 +90,9 @@ class Timing:
     short_delay: float = 1.0
     max_connection_age: float = 2.0
     """The sim's cut-off for one window (Binance: 24 h)."""
+    wsapi_max_age: float = 1.5
+    """The client replaces its WebSocket API connection before a request at this age (app:
+    23.5 h), so no request goes out on a connection about to be cut."""
     healthy_after: float | None = None
     """Market stream: a connection that lived this long resets the reconnect backoff (None: the
     app's, :class:`feeds.streams.StreamClient`'s default)."""
@@ -97,7 +102,8 @@ class Timing:
         return (f"market watchdog stale {self.stale_after:g} s / reconnect {self.silent_reconnect_after:g} s "
                 f"(app 5 s / 20 s); stalls {self.short_stall:g} s and {self.long_stall:g} s; "
                 f"WS API reply timeout {self.reply_timeout:g} s (app 10 s), short delay {self.short_delay:g} s; "
-                f"24 h cut-off scaled to {self.max_connection_age:g} s for one window per round; "
+                f"24 h cut-off scaled to {self.max_connection_age:g} s for one window per round, "
+                f"the client's WS API renewal to {self.wsapi_max_age:g} s (app 23.5 h); "
                 + (f"reconnect backoff reset after {self.healthy_after:g} s healthy (app {_app_healthy_after():g} s)"
                    if self.healthy_after is not None
                    else f"reconnect backoff as the app's (reset after {_app_healthy_after():g} s healthy)"))
@@ -588,6 +594,7 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
             session.stream.stale_after = timing.stale_after
             session.stream.silent_reconnect_after = timing.silent_reconnect_after
             session.wsapi.timeout = timing.reply_timeout
+            session.wsapi.max_age = timing.wsapi_max_age
             if timing.healthy_after is not None:
                 session.stream.healthy_after = timing.healthy_after
             if not await h.until(h.healthy, 30):

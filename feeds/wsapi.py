@@ -12,6 +12,10 @@
   refused logon) each signed request carries ``apiKey``, ``timestamp``, ``recvWindow`` and
   its ``signature`` over the sorted payload (:meth:`feeds.signing.Signer.sign_params`).
 * ``rate_limits`` holds the latest ``rateLimits`` list from any reply.
+* The venue cuts a connection at 24 h, and a request sent just before the cut may never be
+  answered. A connection older than ``max_age`` (23 h 30 m) is retired before the next request
+  goes out: that request opens a fresh one, and the old socket closes once the replies it owes
+  have come (or timed out).
 
 Secrets never reach logs or exception texts: only method names and request ids are logged.
 """
@@ -35,9 +39,12 @@ from feeds.filters import OrderRequest
 from feeds.signing import Signer, wire_params
 from feeds.streams import FeedState, FeedStatus
 
-__all__ = ["MUTATING_METHODS", "WsApiClient", "WsApiUnavailable"]
+__all__ = ["MAX_CONNECTION_AGE_S", "MUTATING_METHODS", "WsApiClient", "WsApiUnavailable"]
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTION_AGE_S = 23.5 * 3600
+"""Requests never go out on a connection older than this: Binance cuts them at 24 h."""
 
 MUTATING_METHODS = frozenset({"order.place", "order.modify", "order.cancel"})
 """Methods whose effect is unknown when their reply is lost."""
@@ -67,6 +74,8 @@ class WsApiClient:
         timeout: seconds to wait for a reply before :class:`OutcomeUnknown`.
         use_session: log Ed25519 connections on with ``session.logon`` (default True).
         name: for :attr:`state` and logs.
+        max_age: seconds after which a connection is replaced before the next request
+            (``None``: never; the venue's own cut-off is 24 h).
     """
 
     def __init__(
@@ -81,6 +90,7 @@ class WsApiClient:
         name: str = "wsapi",
         connect_timeout: float = 10.0,
         max_backoff: float = 10.0,
+        max_age: float | None = MAX_CONNECTION_AGE_S,
     ) -> None:
         self.url = url
         self.signer = signer
@@ -91,6 +101,9 @@ class WsApiClient:
         self.name = name
         self.connect_timeout = connect_timeout
         self.max_backoff = max_backoff
+        if max_age is not None and not max_age > 0:
+            raise ValueError(f"max_age must be positive seconds or None, got {max_age!r}")
+        self.max_age = max_age
         self.state = FeedState()
         self.rate_limits: list[dict[str, Any]] = []
         """The latest ``rateLimits`` list from a reply."""
@@ -107,6 +120,10 @@ class WsApiClient:
         self._next_attempt = 0.0
         self._closed = False
         self._connections = 0
+        self._opened_at = 0.0
+        """``time.monotonic()`` when the current connection opened."""
+        self._retiring: dict[asyncio.Task[None], ClientConnection] = {}
+        """Replaced connections still owed replies, and the tasks that close them."""
 
     # ------------------------------------------------------------------ state
     @property
@@ -196,6 +213,7 @@ class WsApiClient:
                 self.state.reconnects += 1
             self._connections += 1
             self._ws = ws
+            self._opened_at = time.monotonic()
             self.logged_on = False
             self._reader = asyncio.create_task(self._read(ws), name=f"{self.name}-reader")
             self._set(FeedStatus.LIVE, "connected")
@@ -260,6 +278,9 @@ class WsApiClient:
         """Close the socket; pending requests fail with OutcomeUnknown/WsApiUnavailable."""
         self._closed = True
         ws, self._ws = self._ws, None
+        for task, old in list(self._retiring.items()):
+            task.cancel()
+            await old.close()
         if ws is not None:
             await ws.close()
         if self._reader is not None:
@@ -323,6 +344,8 @@ class WsApiClient:
         unsent = 0
         while True:
             ws = await self._ensure()
+            if self._retire_if_old(ws):
+                continue
             if ws.state is not State.OPEN:
                 # Closing under us and the reader has not noticed yet: nothing was sent, so
                 # open a fresh connection (any method, once).
@@ -341,6 +364,29 @@ class WsApiClient:
                     if method in MUTATING_METHODS:
                         raise OutcomeUnknown(method, None, f"connection dropped: {exc}") from None
                     raise WsApiUnavailable(f"{self.name}: {method}: {exc}") from None
+
+    def _retire_if_old(self, ws: ClientConnection) -> bool:
+        """Replace ``ws`` if it is older than ``max_age``; True if it was (send on a new one).
+
+        Its replies still arrive (the reader stays on it); it closes once none is owed.
+        """
+        if self.max_age is None or self._ws is not ws or time.monotonic() - self._opened_at < self.max_age:
+            return False
+        log.info("%s: connection is %.0f s old: opening a fresh one before the venue cuts it",
+                 self.name, time.monotonic() - self._opened_at)
+        self._ws = None
+        self.logged_on = False
+        task = asyncio.create_task(self._close_when_answered(ws), name=f"{self.name}-retire")
+        self._retiring[task] = ws
+        task.add_done_callback(self._retiring.pop)
+        return True
+
+    async def _close_when_answered(self, ws: ClientConnection) -> None:
+        deadline = time.monotonic() + self.timeout + 1
+        while time.monotonic() < deadline and any(
+                getattr(fut, "_coinm_ws", None) is ws for fut in self._pending.values()):
+            await asyncio.sleep(0.05)
+        await ws.close()
 
     def _forget(self, ws: ClientConnection) -> None:
         if self._ws is ws:

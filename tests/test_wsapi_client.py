@@ -233,3 +233,45 @@ async def test_secrets_stay_out_of_reprs_and_errors(stepped_sim: SimExchange) ->
             assert secret not in text and DEMO_API_KEY not in text
     finally:
         await api.close()
+
+
+async def test_an_old_connection_is_replaced_before_a_request_and_still_answers(stepped_sim: SimExchange) -> None:
+    # The venue cuts a connection at 24 h (here 0.6 s), and drops what arrives on it after
+    # that. The client opens a fresh connection once its own is max_age old, before sending;
+    # a reply the old one still owes arrives on it.
+    sim = stepped_sim
+    assert sim.urls is not None
+    sim.faults.max_connection_age(0.6)
+    api = WsApiClient(sim.urls.wsapi, signer=ed_signer(sim), timeout=3.0, max_age=0.3)
+    try:
+        await api.connect()
+        sim.faults.delay_reply("order.place", 0.8)
+        slow = asyncio.create_task(api.place_order(limit(sim, "1", "renew-slow")))
+        await asyncio.sleep(0.35)  # the connection is now older than max_age, its reply pending
+        for i in range(6):  # across several renewals, and past the venue's cut-off of the first
+            assert (await api.place_order(limit(sim, "1", f"renew-{i}")))["status"] == "NEW"
+            await asyncio.sleep(0.15)
+        assert (await slow)["status"] == "NEW"  # answered on the connection it went out on
+        assert api.state.reconnects >= 2 and api.logged_on
+        cids = [o.client_order_id for o in sim.account().orders.values()]
+        assert sorted(c for c in cids if c.startswith("renew-")) == sorted(
+            ["renew-slow"] + [f"renew-{i}" for i in range(6)])
+        assert not api._retiring or all(not t.done() for t in api._retiring)
+    finally:
+        await api.close()
+    assert not api._retiring
+
+
+async def test_without_renewal_a_request_on_a_cut_connection_is_unknown(stepped_sim: SimExchange) -> None:
+    # What the renewal prevents: the same request on a connection past the venue's cut-off.
+    sim = stepped_sim
+    assert sim.urls is not None
+    sim.faults.max_connection_age(0.3)
+    api = WsApiClient(sim.urls.wsapi, signer=ed_signer(sim), timeout=2.0, max_age=None)
+    try:
+        await api.connect()
+        await asyncio.sleep(0.4)
+        with pytest.raises(OutcomeUnknown):
+            await api.place_order(limit(sim, "1", "cut-1"))
+    finally:
+        await api.close()
