@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test sim bench screenshots clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py feeds/_bookc.c  # the C loops are rebuilt when they change
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
@@ -28,4 +28,4 @@ screenshots: $(STAMP)  ## regenerate screenshots/*.svg (deterministic: stepped s
 	$(PY) -m tui.screenshots $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info feeds/*.so

@@ -394,8 +394,18 @@ static struct PyModuleDef module_def = {
     NULL,
 };
 
+/* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
+   the built module's ABI matches the one it was written for (a stale build falls back to the
+   Python loops instead of failing on every update). */
+#define BOOKC_ABI 2
+
 PyMODINIT_FUNC
 PyInit__bookc(void)
 {
-    return PyModuleDef_Init(&module_def);
+    PyObject *m = PyModule_Create(&module_def);
+    if (m != NULL && PyModule_AddIntConstant(m, "ABI", BOOKC_ABI) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -37,9 +37,15 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
+_BOOKC_ABI = 2
+"""The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
 except ImportError:  # built only where a C compiler was found at install time
+    _bookc = None  # type: ignore[assignment]
+if _bookc is not None and getattr(_bookc, "ABI", None) != _BOOKC_ABI:
+    # built from another version of _bookc.c (``pip install -e .`` rebuilds it): the Python
+    # loops are right, a stale extension would fail on every update
     _bookc = None  # type: ignore[assignment]
 
 __all__ = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import random
 import shutil
@@ -45,6 +46,8 @@ def test_the_c_loops_are_built_where_a_compiler_is():
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler here")
     assert importlib.util.find_spec("feeds._bookc") is not None
+    # and built from this checkout's _bookc.c: a stale build would be ignored (Python loops)
+    assert importlib.import_module("feeds._bookc").ABI == book_module._BOOKC_ABI
 
 
 def _with_loops(native: bool, fn, *args):
