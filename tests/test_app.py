@@ -419,3 +419,21 @@ async def test_theme_change_recolours_the_cached_rows(sim: SimExchange) -> None:
         before = backgrounds()
         app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
         await until(pilot, lambda: backgrounds() and backgrounds().isdisjoint(before), "rows in the new theme's colours")
+
+
+async def test_a_tape_keeps_strips_only_for_the_lines_it_shows(sim: SimExchange) -> None:
+    # Each strip carries its own caches (~1.5 KB): a tape that kept every line it ever showed
+    # (up to 1,024 a tape) made resident memory creep in the 30-minute soak.
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        assert s is not None and s.market is not None
+        tape = app.query_one(TradesTape)
+        seen: set[tuple[str, str]] = set()
+        for _ in range(8):
+            sim.step(40)  # two seconds of market at once: the tape scrolls
+            await pilot.pause(0.15)
+            seen.update(tape._lines)
+        assert len(seen) > 2 * len(tape._lines)  # it did scroll past many lines
+        assert tape._strips and set(tape._strips) <= set(tape._lines)

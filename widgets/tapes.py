@@ -54,7 +54,8 @@ class _Tape(Widget):
         self._kind_styles: dict[str, Style] = {}
         """Style of each line kind (base + ``tape--<kind>``)."""
         self._strips: dict[tuple[str, str], Strip] = {}
-        """Rendered lines by (kind, text): a tape scrolls, so most lines are last frame's, moved."""
+        """Rendered lines by (kind, text): a tape scrolls, so most lines are last frame's, moved.
+        Only the lines on screen are kept (each strip carries its own caches, ~1.5 KB)."""
 
     def bind_source(self, market: MarketState, stale: Callable[[], str] = lambda: "") -> None:
         """Show ``market``; ``stale()`` says why it may be behind ("" when live)."""
@@ -85,6 +86,8 @@ class _Tape(Widget):
         lines = [title] + self._rows(m, self.size.height - 1)
         if lines != self._lines:
             self._lines = lines
+            strips = self._strips
+            self._strips = {line: strips[line] for line in lines if line in strips}
             self._styles_checked = False
             self.refresh()
 
@@ -114,8 +117,6 @@ class _Tape(Widget):
             style = self._kind_styles.get(kind)
             if style is None:
                 style = self._kind_styles[kind] = base + self.get_component_rich_style(f"tape--{kind}")
-            if len(self._strips) > 1024:
-                self._strips.clear()
             strip = self._strips[line] = Strip([Segment(text[:width].ljust(width), style)], width)
         return strip
 
