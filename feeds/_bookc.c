@@ -48,6 +48,7 @@ unpack_pair(PyObject *item, PyObject **hold, PyObject **p, PyObject **q)
     }
     if (PySequence_Fast_GET_SIZE(seq) != 2) {
         PyErr_Format(PyExc_ValueError, "a level has %zd values, not 2", PySequence_Fast_GET_SIZE(seq));
+        Py_CLEAR(*hold);
         return -1;
     }
     *p = PySequence_Fast_GET_ITEM(seq, 0);
