@@ -307,6 +307,17 @@ async def place_from_the_form(app: CoinmApp, pilot: Any, *keys: str) -> OrderFor
     return form
 
 
+async def cancel_here_and_confirm(app: CoinmApp, pilot: Any, sim: SimExchange) -> None:
+    """``c`` on the ladder, ``y`` to the question: the order is gone from the account and the venue."""
+    s = app.session
+    assert s is not None and s.account is not None
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
+    await pilot.press("y")
+    await until(pilot, lambda: not s.account.open_orders("BTCUSD_PERP"), "cancelled")
+    assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+
+
 async def test_a_venue_rejection_shows_the_mapped_message_in_the_form(sim: SimExchange) -> None:
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -350,11 +361,7 @@ async def test_cancel_from_the_ladder_row_marked_with_my_order(sim: SimExchange)
         await until(pilot, lambda: any(r.own == "BUY" and r.price == ladder.cursor_price for r in ladder._rows),
                     "own mark on the cursor's row")
         assert ladder.has_focus
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
-        await pilot.press("y")
-        await until(pilot, lambda: not s.account.open_orders("BTCUSD_PERP"), "cancelled")
-        assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+        await cancel_here_and_confirm(app, pilot, sim)
 
 
 async def test_cancel_here_finds_my_order_when_its_row_is_off_screen(sim: SimExchange) -> None:
@@ -370,11 +377,7 @@ async def test_cancel_here_finds_my_order_when_its_row_is_off_screen(sim: SimExc
         await pilot.resize_terminal(160, 16)  # a short ladder: the cursor's row is no longer shown
         await until(pilot, lambda: ladder._rows and all(r.price != ladder.cursor_price for r in ladder._rows),
                     "row off screen")
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
-        await pilot.press("y")
-        await until(pilot, lambda: not s.account.open_orders("BTCUSD_PERP"), "cancelled")
-        assert sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP") == []
+        await cancel_here_and_confirm(app, pilot, sim)
 
 
 async def test_an_unreachable_venue_is_retried_and_an_unknown_symbol_is_not(sim: SimExchange) -> None:
@@ -427,8 +430,6 @@ async def test_a_tape_keeps_strips_only_for_the_lines_it_shows(sim: SimExchange)
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
-        s = app.session
-        assert s is not None and s.market is not None
         tape = app.query_one(TradesTape)
         seen: set[tuple[str, str]] = set()
         for _ in range(8):
