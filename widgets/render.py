@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len, get_character_cell_size
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
-__all__ = ["KeptStyles", "text_strip"]
+__all__ = ["KeptStyles", "cell_width", "text_strip"]
 
 _CONSOLE = Console(color_system=None, force_terminal=False)
 """What ``Text.render`` needs to look styles up (the texts here carry Style objects)."""
@@ -38,6 +39,32 @@ class KeptStyles:
         self.__dict__.get("_kept_styles", {}).clear()
 
 
+_ONE_CELL = frozenset(
+    c for c in map(chr, (*range(0x20, 0x7F), *range(0xA0, 0x300), *range(0x2010, 0x2070), *range(0x2190, 0x2200),
+                         *range(0x2500, 0x2600), *range(0x2800, 0x2900)))
+    if get_character_cell_size(c) == 1
+)
+"""Characters a line here is made of (Latin, punctuation, arrows, box drawing and shapes, the
+chart's Braille) that Rich counts as one cell each."""
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells of ``text``, as Rich counts them, without Rich's per-string cache.
+
+    ``rich.cells.cell_len`` keeps every string shorter than 512 characters it measures in an LRU
+    cache of 4,096: a ticker line is new with every price, so it would fill that cache with
+    whole lines (~0.4 KB an entry, about 1.7 MB) and make resident memory climb for minutes.
+    Counting per character gives Rich's answer (its per-character cache holds only the few
+    characters in use); text with a zero-width joiner or variation selector, which Rich measures
+    as sequences, is left to Rich.
+    """
+    if _ONE_CELL.issuperset(text):
+        return len(text)
+    if "\u200d" in text or "\ufe0f" in text:
+        return cell_len(text)
+    return sum(map(get_character_cell_size, text))
+
+
 def text_strip(text: Text) -> Strip:
     """``text`` (one line) as a strip, its cells exactly as Rich renders them."""
-    return Strip(list(text.render(_CONSOLE)), text.cell_len)
+    return Strip(list(text.render(_CONSOLE)), cell_width(text.plain))

@@ -1,0 +1,55 @@
+"""Rich text made into strips (widgets/render.py): cell widths as Rich counts them, no per-line cache."""
+
+from __future__ import annotations
+
+import random
+
+from rich.cells import cached_cell_len, cell_len
+from rich.style import Style
+from rich.text import Text
+
+from widgets.render import cell_width, text_strip
+
+_PIECES = ["BTCUSD_PERP", " ", "88,188.2", "▲", "▼", "…", "│", "█", "中文", "ｱ", "e\u0301", "\x07", "\t",
+           "❤\ufe0f", "👩\u200d💻", "é", "Ω", "\u200b", "⣿", "🙂", "\xad", "\u0301", "→", "\x7f"]
+
+
+def test_cell_width_is_richs_count() -> None:
+    rng = random.Random(6)
+    texts = ["", "abc", "88,188.2▲", "中文", "👩\u200d💻", "❤\ufe0f x"]
+    texts += ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    for text in texts:
+        assert cell_width(text) == cell_len(text), repr(text)
+
+
+def test_a_new_line_each_price_leaves_richs_string_cache_alone() -> None:
+    # Rich keeps every string it measures (up to 4,096) in an LRU cache; a ticker line is new with
+    # each price, so measuring whole lines there filled it with ~1.7 MB of dead lines, and the
+    # 30-minute soak's resident memory climbed for minutes.
+    before = cached_cell_len.cache_info().currsize
+    for i in range(500):
+        line = Text.assemble(("BTCUSD_PERP  Last ", Style(bold=True)), f"{88_000 + i / 10:,.1f}",
+                             ("▲" if i % 2 else "▼", Style(color="green")), f"  Mark {87_990 + i / 10:,.1f}")
+        strip = text_strip(line)
+        assert strip.cell_length == len(line.plain)  # every character here is one cell
+        assert "".join(seg.text for seg in strip) == line.plain
+    assert cached_cell_len.cache_info().currsize == before
+
+
+def test_the_ladders_text_caches_stay_small_and_exact() -> None:
+    # A moving market shows ever new prices and sizes: the ladder's formatting caches refill
+    # rather than grow, and a text served from them is always the one formatting gives.
+    from decimal import Decimal as D
+
+    from feeds.book import Level
+    from feeds.decimals import fmt_compact, fmt_grouped
+    from widgets.ladder import _TEXT_CACHE_LIMIT, Ladder
+
+    ladder = Ladder()
+    step = D("0.1")
+    for start in range(0, 6 * _TEXT_CACHE_LIMIT, 40):
+        levels = [Level(D(880_000 + start + i) / 10, D(i + start % 7 + 1), D(start + i)) for i in range(40)]
+        texts = ladder._level_texts(levels, step)
+        assert texts == [(fmt_grouped(lv.price, step), fmt_compact(lv.qty), fmt_compact(lv.cum)) for lv in levels]
+        bound = _TEXT_CACHE_LIMIT + 2 * len(levels)  # checked before each rebuild, which adds its rows
+        assert len(ladder._price_texts) <= bound and len(ladder._size_texts) <= bound
