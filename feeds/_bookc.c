@@ -103,39 +103,21 @@ plain_ticks(PyObject *p, int places, long long units)
     return scaled / units;
 }
 
-/* The key for price text ``p`` on a side (``sign`` +1 bids, -1 asks), cached in ``key_of``
-   (emptied when it holds ``limit`` entries, as OrderBook._key_miss does). New reference. */
-static PyObject *
-key_miss_plain(PyObject *key_of, PyObject *p, int places, long long units, long long sign, Py_ssize_t limit)
-{
-    long long ticks = plain_ticks(p, places, units);
-    if (ticks < 0)
-        return NULL; /* no exception set: not the plain case */
-    PyObject *k = PyLong_FromLongLong(ticks * sign);
-    if (k == NULL)
-        return NULL;
-    if (PyDict_GET_SIZE(key_of) >= limit)
-        PyDict_Clear(key_of);
-    if (PyDict_SetItem(key_of, p, k) < 0) {
-        Py_DECREF(k);
-        return NULL;
-    }
-    return k;
-}
-
 PyDoc_STRVAR(apply_side_doc,
 "apply_side(fixed, floor, hi, levels) -> hi\n\n"
 "OrderBook._apply_side's loop: set or remove each [price, qty] of ``levels`` in ``qty`` (and in\n"
 "the sorted ``keys`` for keys >= ``floor``). ``fixed`` is the side's tuple of what never changes\n"
-"(qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign, cache_limit). A price\n"
-"missing from ``key_of`` is parsed here when it is plain, else by key_miss(side, p); a missing\n"
-"quantity by qty_miss(q). Returns the best key changed (``hi`` if none was larger).");
+"(qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign). A plain price is\n"
+"parsed here (no cache: parsing costs what a lookup of a fresh text does, and a cache of every\n"
+"price seen only holds memory); any other is looked up in ``key_of``, else key_miss(side, p)\n"
+"parses or rejects it. A missing quantity goes to qty_miss(q). Returns the best key changed\n"
+"(``hi`` if none was larger).");
 
 static PyObject *
 apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 11) {
-        PyErr_SetString(PyExc_TypeError, "apply_side() takes (fixed 11-tuple, floor, hi, levels)");
+    if (nargs != 4 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 10) {
+        PyErr_SetString(PyExc_TypeError, "apply_side() takes (fixed 10-tuple, floor, hi, levels)");
         return NULL;
     }
     PyObject *fixed = args[0];
@@ -150,12 +132,11 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     long places = PyLong_AsLong(PyTuple_GET_ITEM(fixed, 7));
     long long units = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 8));
     long long sign = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 9));
-    Py_ssize_t limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 10));
     long long floor = PyLong_AsLongLong(args[1]);
     long long hi = PyLong_AsLongLong(args[2]);
     if (PyErr_Occurred())
         return NULL;
-    if (units <= 0 || places < 0 || places > 18 || limit < 1) {
+    if (units <= 0 || places < 0 || places > 18) {
         PyErr_SetString(PyExc_ValueError, "apply_side(): bad plain-price parameters");
         return NULL;
     }
@@ -168,13 +149,15 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *hold, *p, *q, *k, *qd;
         if (unpack_pair(item, &hold, &p, &q) < 0)
             goto fail_item;
-        /* key (borrowed from the cache, or new from key_miss) */
+        /* key: new from a plain price, else borrowed from the cache or new from key_miss */
         PyObject *k_new = NULL;
-        k = PyDict_GetItemWithError(key_of, p);
-        if (k == NULL) {
-            if (PyErr_Occurred())
+        long long ticks = plain_ticks(p, (int)places, units);
+        if (ticks >= 0) {
+            k = k_new = PyLong_FromLongLong(ticks * sign);
+            if (k == NULL)
                 goto fail_pair;
-            k = k_new = key_miss_plain(key_of, p, (int)places, units, sign, limit);
+        } else {
+            k = PyDict_GetItemWithError(key_of, p);
             if (k == NULL) {
                 if (PyErr_Occurred())
                     goto fail_pair;
@@ -398,7 +381,7 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 2
+#define BOOKC_ABI 3
 
 PyMODINIT_FUNC
 PyInit__bookc(void)

@@ -15,7 +15,8 @@ levels at or below the best level it touched, and only those are rebuilt.
 
 The two hot loops (applying a side's levels, rebuilding a side's top) also exist in C, in the
 optional extension ``feeds._bookc``: same loops over the same objects, so the rest of the class
-cannot tell which one ran. Without a compiler the package installs without it and the Python
+cannot tell which one ran (except that the C loop parses a plain price outright, as fast as it
+could look one up, and keeps the price cache for unusual spellings only). Without a compiler the package installs without it and the Python
 loops below run (``native_loops()`` says which; the tests run the book both ways).
 
 :class:`BookSync` implements "How to manage a local order book correctly" from the spec, and
@@ -37,7 +38,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 2
+_BOOKC_ABI = 3
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -70,8 +71,13 @@ _ALL = -(1 << 63)
 _NEAR_KEEP = 128
 _CACHE_LIMIT = 4096
 """Entries in each text -> number cache (price text -> key per side, quantity text -> Decimal,
-key -> price); a full cache is emptied and refills with the values in use. About 2.4 MB for all
-four when full, reached within minutes even in a fast market, so resident memory stays flat."""
+key -> price, which has its own smaller limit below); a full cache is emptied and refills with
+the values in use. About 2 MB for all four when full (the C loop leaves the two price-text
+caches nearly empty), reached within minutes even in a fast market, so resident memory stays
+flat."""
+_PRICE_OF_LIMIT = 1024
+"""Entries in the key -> price cache. Only the levels a reader shows are asked for, a few dozen
+at a time, so this is plenty; its Decimals are the largest entries of any cache here."""
 _new_tuple = tuple.__new__
 
 
@@ -133,7 +139,7 @@ class _PriceOf(dict[int, Decimal]):
         self._tick = tick
 
     def __missing__(self, key: int) -> Decimal:
-        if len(self) >= _CACHE_LIMIT:
+        if len(self) >= _PRICE_OF_LIMIT:
             self.clear()
         price = self[key] = _CTX.multiply(abs(key), self._tick)
         return price
@@ -224,7 +230,7 @@ class OrderBook:
         for side in (self._bids, self._asks):
             # the C loop's arguments that never change: built once, not per update
             side.fixed = (side.qty, side.keys, side.key_of, self._qty_of, self._key_miss, side, self._qty_miss,
-                          self._places, self._units, side.sign, _CACHE_LIMIT)
+                          self._places, self._units, side.sign)
 
     # ---- updates ---------------------------------------------------------------------------
 
