@@ -75,3 +75,40 @@ async def test_footer_keys_do_not_pile_up(sim: SimExchange) -> None:
             await until(pilot, lambda: not isinstance(app.screen, OrderForm), "form closed")
             await pilot.pause(0.1)
         assert keys_alive() <= before + 15  # one footer's worth at most, not 8 x 24
+
+
+async def test_footer_keeps_its_keys_when_the_bindings_come_back_unchanged(sim: SimExchange) -> None:
+    """Closing the order form announces the dashboard's bindings again, unchanged: the footer
+    keeps its key widgets (rebuilding a dozen of them per form fed the collector 50-100 ms
+    passes under a firehose), yet still follows a real change of keys (focus on the orders)."""
+    from textual.widgets._footer import FooterKey
+
+    from tests.app_support import make_app
+    from tui.order_form import OrderForm
+    from widgets.account import OpenOrders
+
+    app = make_app(sim)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: ready(app), "dashboard up")
+        await pilot.pause(1.5)  # the order form is built in the background by now
+
+        def keys() -> list[FooterKey]:
+            return list(app.screen.query(FooterKey))
+
+        def labels() -> set[str]:
+            return {key.description for key in keys()}
+
+        shown = keys()
+        assert shown and "Buy" in labels() and "Cancel" not in labels()
+        for _ in range(4):
+            await pilot.press("b")
+            await until(pilot, lambda: isinstance(app.screen, OrderForm), "form open")
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, OrderForm), "form closed")
+            await pilot.pause(0.2)
+        assert all(a is b for a, b in zip(keys(), shown, strict=True))  # the very same widgets
+
+        app.query_one(OpenOrders).focus()
+        await until(pilot, lambda: "Cancel" in labels(), "the orders' keys in the footer")
+        app.ladder.focus()
+        await until(pilot, lambda: "Cancel" not in labels(), "the orders' keys gone again")
