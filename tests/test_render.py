@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from rich.cells import cached_cell_len, cell_len
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
@@ -53,3 +54,41 @@ def test_the_ladders_text_caches_stay_small_and_exact() -> None:
         assert texts == [(fmt_grouped(lv.price, step), fmt_compact(lv.qty), fmt_compact(lv.cum)) for lv in levels]
         bound = _TEXT_CACHE_LIMIT + 2 * len(levels)  # checked before each rebuild, which adds its rows
         assert len(ladder._price_texts) <= bound and len(ladder._size_texts) <= bound
+
+
+def test_dividing_a_strip_answers_as_textual_does_and_leaves_no_cycle() -> None:
+    # The compositor divides every painted line; a line divided only at its end is the strip
+    # itself. Textual cached that answer in the strip, a cycle only the collector could free.
+    import gc
+
+    from textual.strip import Strip
+
+    import widgets.strip_divide as strip_divide
+
+    strip_divide.install()
+    rng = random.Random(3)
+    styles = [None, Style(bold=True), Style(color="red")]
+    for _ in range(2000):
+        text = "".join(rng.choice(_PIECES[:9]) for _ in range(rng.randint(0, 6)))
+        cut = sorted(rng.sample(range(len(text) + 1), rng.randint(0, min(3, len(text) + 1))))
+        segments = [Segment(part, rng.choice(styles)) for part in (text[a:b] for a, b in zip([0, *cut], [*cut, len(text)])) if part]
+        length = cell_width(text)
+        cuts = sorted({*rng.sample(range(length + 3), min(length + 3, rng.randint(1, 4))), *([length] if rng.random() < 0.5 else [])})
+        ours = Strip(segments, length).divide(cuts)
+        theirs = strip_divide._textual_divide(Strip(segments, length), cuts)
+        assert [(s.text, s.cell_length, list(s)) for s in ours] == [(s.text, s.cell_length, list(s)) for s in theirs]
+
+    gc.collect()
+    gc.disable()
+    try:
+        def strips_alive() -> int:
+            return sum(1 for o in gc.get_objects() if type(o) is Strip)
+
+        before = strips_alive()
+        for i in range(200):
+            strip = Strip([Segment(f"line {i}")])
+            assert strip.divide([strip.cell_length]) == [strip]
+        del strip
+        assert strips_alive() == before  # freed by reference counting alone
+    finally:
+        gc.enable()
