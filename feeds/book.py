@@ -16,8 +16,9 @@ levels at or below the best level it touched, and only those are rebuilt.
 The two hot loops (applying a side's levels, rebuilding a side's top) also exist in C, in the
 optional extension ``feeds._bookc``: same loops over the same objects, so the rest of the class
 cannot tell which one ran (except that the C loop parses a plain price outright, as fast as it
-could look one up, and keeps the price cache for unusual spellings only). Without a compiler the package installs without it and the Python
-loops below run (``native_loops()`` says which; the tests run the book both ways).
+could look one up, and keeps the price cache for unusual spellings only). Without a compiler the
+package installs without it and the Python loops below run (``native_loops()`` says which; the
+tests run the book both ways).
 
 :class:`BookSync` implements "How to manage a local order book correctly" from the spec, and
 :func:`book_checksum` is the canonical checksum the simulator's true book shares with clients.

@@ -54,7 +54,7 @@ def cell_width(text: str) -> int:
     ``rich.cells.cell_len`` keeps every string shorter than 512 characters it measures in an LRU
     cache of 4,096: a ticker line is new with every price, so it would fill that cache with
     whole lines (~0.4 KB an entry, about 1.7 MB) and make resident memory climb for minutes.
-    Counting per character gives Rich's answer (its per-character cache holds only the few
+    Counting per character gives Rich's answer (its per-character cache is bounded by the
     characters in use); text with a zero-width joiner or variation selector, which Rich measures
     as sequences, is left to Rich.
     """
