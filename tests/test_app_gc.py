@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import pytest
 
@@ -51,13 +52,24 @@ async def test_apps_built_for_tests_leave_the_collector_alone(sim: SimExchange) 
     assert gc.get_freeze_count() == 0 and gc.get_threshold()[0] == 700
 
 
+async def _open_and_close_order_form(pilot: Any, app: CoinmApp, times: int, settle: float) -> None:
+    """``b`` then ``escape``, ``times`` times, each step waited for; ``settle`` s after each close."""
+    from tui.order_form import OrderForm
+
+    for _ in range(times):
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, OrderForm), "form open")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, OrderForm), "form closed")
+        await pilot.pause(settle)
+
+
 async def test_footer_keys_do_not_pile_up(sim: SimExchange) -> None:
     """Every screen push/pop recomposes the footer; the keys it removes must be freed (Textual's
     Footer kept them bound to itself for good: ~3,000 objects an order form)."""
     from textual.widgets._footer import FooterKey
 
     from tests.app_support import make_app
-    from tui.order_form import OrderForm
 
     def keys_alive() -> int:
         gc.collect()
@@ -68,12 +80,7 @@ async def test_footer_keys_do_not_pile_up(sim: SimExchange) -> None:
         await until(pilot, lambda: ready(app), "dashboard up")
         await pilot.pause(1.5)  # the order form is built in the background by now
         before = keys_alive()
-        for _ in range(8):
-            await pilot.press("b")
-            await until(pilot, lambda: isinstance(app.screen, OrderForm), "form open")
-            await pilot.press("escape")
-            await until(pilot, lambda: not isinstance(app.screen, OrderForm), "form closed")
-            await pilot.pause(0.1)
+        await _open_and_close_order_form(pilot, app, times=8, settle=0.1)
         assert keys_alive() <= before + 15  # one footer's worth at most, not 8 x 24
 
 
@@ -84,7 +91,6 @@ async def test_footer_keeps_its_keys_when_the_bindings_come_back_unchanged(sim: 
     from textual.widgets._footer import FooterKey
 
     from tests.app_support import make_app
-    from tui.order_form import OrderForm
     from widgets.account import OpenOrders
 
     app = make_app(sim)
@@ -100,12 +106,7 @@ async def test_footer_keeps_its_keys_when_the_bindings_come_back_unchanged(sim: 
 
         shown = keys()
         assert shown and "Buy" in labels() and "Cancel" not in labels()
-        for _ in range(4):
-            await pilot.press("b")
-            await until(pilot, lambda: isinstance(app.screen, OrderForm), "form open")
-            await pilot.press("escape")
-            await until(pilot, lambda: not isinstance(app.screen, OrderForm), "form closed")
-            await pilot.pause(0.2)
+        await _open_and_close_order_form(pilot, app, times=4, settle=0.2)
         assert all(a is b for a, b in zip(keys(), shown, strict=True))  # the very same widgets
 
         app.query_one(OpenOrders).focus()
