@@ -3,12 +3,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test sim bench screenshots clean
+.PHONY: run test lint sim bench screenshots clean
 
-$(STAMP): pyproject.toml setup.py feeds/_bookc.c  # the C loops are rebuilt when they change
+$(STAMP): pyproject.toml setup.py feeds/_bookc.c constraints.txt  # the C loops are rebuilt when they change
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,lint]'
 	touch $(STAMP)
 
 run: $(STAMP)  ## the dashboard on the embedded simulated exchange
@@ -17,11 +17,16 @@ run: $(STAMP)  ## the dashboard on the embedded simulated exchange
 test: $(STAMP)  ## the whole test suite
 	$(PY) -m pytest -q $(ARGS)
 
+lint: $(STAMP)  ## ruff, mypy and the import contract (the layers), as CI runs them
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
 sim: $(STAMP)  ## the simulated exchange alone
 	$(VENV)/bin/coinm sim $(ARGS)
 
 bench: $(STAMP)  ## benchmarks that print figures (installs the anchors they compare against)
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,bench]'
 	$(PY) -m bench $(ARGS)
 
 screenshots: $(STAMP)  ## regenerate screenshots/*.svg (deterministic: stepped sim, frozen clock)

@@ -41,15 +41,18 @@ async def test_start_up_objects_frozen_once_the_dashboard_is_up(sim: SimExchange
         gc.set_threshold(*threshold)
 
 
-async def test_apps_built_for_tests_leave_the_collector_alone(sim: SimExchange) -> None:
+async def test_apps_built_for_tests_leave_the_collector_alone(sim: SimExchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tui.app, "GC_FREEZE_AFTER_S", 0.05)  # what a freezing app would do by then
+
     async def factory() -> DashboardSession:
         return DashboardSession.for_sim(sim, trading=False)
 
+    threshold = gc.get_threshold()  # the interpreter's own (700 before CPython 3.13, 2000 after)
     app = CoinmApp(factory, venue="sim")
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: ready(app), "dashboard up")
-        await pilot.pause(0.3)
-    assert gc.get_freeze_count() == 0 and gc.get_threshold()[0] == 700
+        await pilot.pause(0.3)  # a negative: six times the (shortened) freeze delay, and nothing froze
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
 
 
 async def _open_and_close_order_form(pilot: Any, app: CoinmApp, times: int, settle: float) -> None:
@@ -78,7 +81,7 @@ async def test_footer_keys_do_not_pile_up(sim: SimExchange) -> None:
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "dashboard up")
-        await pilot.pause(1.5)  # the order form is built in the background by now
+        await until(pilot, lambda: app._order_form is not None, "the order form built in the background")
         before = keys_alive()
         await _open_and_close_order_form(pilot, app, times=8, settle=0.1)
         assert keys_alive() <= before + 15  # one footer's worth at most, not 8 x 24
@@ -96,7 +99,7 @@ async def test_footer_keeps_its_keys_when_the_bindings_come_back_unchanged(sim: 
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "dashboard up")
-        await pilot.pause(1.5)  # the order form is built in the background by now
+        await until(pilot, lambda: app._order_form is not None, "the order form built in the background")
 
         def keys() -> list[FooterKey]:
             return list(app.screen.query(FooterKey))
