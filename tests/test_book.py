@@ -375,7 +375,14 @@ def test_checksum_equal_for_books_built_differently():
 def test_book_checksum_is_canonical():
     a = book_checksum([(D("1.10"), D("2")), (D("1.2"), D("3"))], [(D("1.3"), D("1.0")), (D("1.4"), D(0))])
     b = book_checksum([(D("1.2"), D("3.00")), (D("1.1"), D("2"))], [(D("1.30"), D("1"))])
-    assert a == b and len(a) == 8 and int(a, 16) >= 0
+    assert a == b and len(a) == 8 and all(c in "0123456789abcdef" for c in a)
+    # The documented text, hand-written: bids best first, "|", asks best first; each level
+    # "price:qty" in the plainest decimal spelling; zero-quantity levels left out; CRC-32.
+    import zlib
+    canonical = "1.2:3,1.1:2|1.3:1"
+    assert a == f"{zlib.crc32(canonical.encode()):08x}", canonical
+    # one quantity changed changes the sum (a checksum that ignored quantities passed before)
+    assert book_checksum([(D("1.10"), D("2")), (D("1.2"), D("4"))], [(D("1.3"), D("1"))]) != a
     assert book_checksum([(D("1.1"), D("2"))], []) != book_checksum([], [(D("1.1"), D("2"))])
 
 

@@ -354,7 +354,7 @@ async def test_the_dashboard_reuses_one_form_fresh_each_time(sim: SimExchange) -
         await pilot.press("down", "s")
         await until(pilot, lambda: app.screen is form, "the same form again")
         assert form.side == "SELL"
-        assert form.query_one("#in-price", Input).value == str(bid - app.ladder.step)
+        assert form.query_one("#in-price", Input).value == str(app.session.book.top(2).bids[1].price)
         assert form.query_one("#in-quantity", Input).value == ""
         assert form.focused is form.query_one("#in-quantity")
         await pilot.press("b")  # typed into the quantity: no second form is stacked
@@ -464,6 +464,8 @@ async def test_the_app_closing_while_the_form_is_being_built_is_not_an_error(sim
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app) and app.order_context() is not None, "ready")
         app._prebuild_order_form()
+        assert app._order_form is not None  # the build is under way
         for _ in range(wait):
             await asyncio.sleep(0)
         # leaving the block closes the app while the form may still be mounting
+    assert app._exception is None and app.return_code in (None, 0)
