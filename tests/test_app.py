@@ -61,7 +61,8 @@ async def test_ladder_cursor_moves_and_enter_prefills_the_form(sim: SimExchange)
         bid = ladder.cursor_price
         assert bid is not None
         await pilot.press("down", "down")
-        assert ladder.cursor_price == bid - 2 * ladder.step
+        assert ladder.cursor_price == app.session.book.top(3).bids[2].price  # two shown rows down
+        assert [r.price for r in ladder._rows if r.cursor] == [ladder.cursor_price]
         await pilot.press("a")
         ask = ladder.cursor_price
         assert ask is not None and ask > bid
@@ -364,7 +365,7 @@ async def test_cancel_from_the_ladder_row_marked_with_my_order(sim: SimExchange)
         await cancel_here_and_confirm(app, pilot, sim)
 
 
-async def test_cancel_here_finds_my_order_when_its_row_is_off_screen(sim: SimExchange) -> None:
+async def test_cancel_here_after_a_resize_keeps_the_cursor_row_on_screen(sim: SimExchange) -> None:
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
@@ -374,9 +375,9 @@ async def test_cancel_here_finds_my_order_when_its_row_is_off_screen(sim: SimExc
         await place_from_the_form(app, pilot, "4")
         await until(pilot, lambda: len(s.account.open_orders("BTCUSD_PERP")) == 1, "accepted")
         ladder = app.query_one(Ladder)
-        await pilot.resize_terminal(160, 16)  # a short ladder: the cursor's row is no longer shown
-        await until(pilot, lambda: ladder._rows and all(r.price != ladder.cursor_price for r in ladder._rows),
-                    "row off screen")
+        await pilot.resize_terminal(160, 16)  # a short ladder: it scrolls to keep the cursor's row
+        await until(pilot, lambda: len(ladder._rows) < 16 and [r.price for r in ladder._rows if r.cursor]
+                    == [ladder.cursor_price], "the cursor's row still shown")
         await cancel_here_and_confirm(app, pilot, sim)
 
 

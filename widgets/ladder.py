@@ -36,6 +36,10 @@ _TEXT_CACHE_LIMIT = 1024
 """Entries in each formatted-text cache (price, size); a full one is emptied and refills with
 what is on screen. The ladder shows a few dozen rows, so this keeps nearly every hit while
 holding ~0.2 MB, not the ~1.6 MB two caches of 4,096 reached after minutes of a moving market."""
+_MAX_DEPTH = 4096
+"""The deepest the ladder reads a side to find the cursor's row."""
+_EMPTY = Decimal(0)
+"""The size of a cursor row where nothing rests (compared by identity)."""
 _ROW_CLASSES = ("ladder--ask", "ladder--bid", "ladder--ask-bar", "ladder--bid-bar", "ladder--mid",
                 "ladder--cursor", "ladder--own", "ladder--last")
 """Component classes a row's style is made of, in the order ``_render_row`` unpacks them."""
@@ -54,6 +58,9 @@ class _Row(NamedTuple):
     last: bool
 
 
+_EMPTY_ROW = _Row("empty", None, "", 0, False, "", False)
+
+
 class Ladder(KeptStyles, Widget, can_focus=True):
     """Price rows centred on the spread, with depth bars, cumulative size and a cursor."""
 
@@ -64,6 +71,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         Binding("pagedown", "cursor(-10)", "Page down", show=False),
         Binding("a", "jump('ask')", "Best ask", show=False),
         Binding("z", "jump('bid')", "Best bid", show=False),
+        Binding("x,home", "recentre", "Recentre", show=False),
         Binding("plus,equals_sign", "group(1)", "Group +"),
         Binding("minus", "group(-1)", "Group -"),
         Binding("enter", "pick", "Order here"),
@@ -119,14 +127,23 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         self._own: Callable[[], OwnOrders] = dict
         self.group_index = 0
         """Index into :data:`GROUPS`."""
-        self.cursor_price: Decimal | None = None
-        """The price under the cursor, or None before the user moves it."""
+        self._cursor_price: Decimal | None = None
+        self._cursor_origin: Decimal | None = None
+        """The price the trader put the cursor on, while groupings change its row."""
         self._rows: list[_Row] = []
         self._strips: list[Strip] = []
         self._seen: tuple[object, ...] = ()
         self._prices: list[Decimal | None] = []
         self._painted_theme = ""
         self._widths = (12, 9, 9)
+        self._least = (0, 0, 0)
+        """The narrowest price, size and cum columns for this symbol, grouping and width."""
+        self._least_key: tuple[int, Decimal | None] = (0, None)
+        self._depth = 0
+        """Levels a side read for the last rebuild (more than fit when the cursor is deeper)."""
+        self.scrolled = 0
+        self._spread_off = ""
+        """``above``/``below`` when the cursor's row keeps the spread off screen."""
         self._strip_cache: dict[_Row, Strip] = {}
         """The strips of the last rebuild by row: an unchanged row is not rendered again."""
         self._strip_cache_key: tuple[object, ...] = ()
@@ -158,6 +175,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         self._own = own_orders
         self.cursor_price = None
         self.group_index = 0
+        self._depth = 0
         self._seen = ()
         self.poll()
 
@@ -216,6 +234,69 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         g = self.group_ticks
         return book.top(n) if g == 1 else book.grouped(n, g)
 
+    def _sides(self, book: OrderBook, depth: int) -> tuple[list[Level], list[Level], int]:
+        """Asks (ascending) and bids (descending), deep enough to reach the cursor's price.
+
+        Returns the depth read: ``depth``, or more when the cursor sits deeper in the book than
+        that (doubling, up to :data:`_MAX_DEPTH` levels a side).
+        """
+        cursor = self.cursor_price
+        while True:
+            top = self._levels(book, depth)
+            asks, bids = top.asks, top.bids
+            if cursor is None or depth >= _MAX_DEPTH:
+                return asks, bids, depth
+            deeper_ask = len(asks) == depth and asks and cursor > asks[-1].price
+            deeper_bid = len(bids) == depth and bids and cursor < bids[-1].price
+            if not (deeper_ask or deeper_bid):
+                return asks, bids, depth
+            depth = min(depth * 2, _MAX_DEPTH)
+
+    def _cursor_kind(self, asks: list[Level], bids: list[Level]) -> str:
+        """The side the cursor's row belongs to: ``ask`` at or above the best ask, ``bid`` at or
+        below the best bid, and inside the spread the side of the mid it is on."""
+        price = self.cursor_price
+        assert price is not None
+        if asks and price >= asks[0].price:
+            return "ask"
+        if bids and price <= bids[0].price:
+            return "bid"
+        if asks and bids:
+            return "ask" if price * 2 >= asks[0].price + bids[0].price else "bid"
+        return "bid" if asks else "ask"
+
+    def _with_cursor(self, asks: list[Level], bids: list[Level]) -> tuple[list[Level], list[Level]]:
+        """The sides with a row for the cursor's price even when no size rests there now (the
+        market moved): the cursor keeps its price, and its row stays on screen."""
+        price = self.cursor_price
+        if price is None:
+            return asks, bids
+        if self._cursor_kind(asks, bids) == "ask":
+            if any(lv.price == price for lv in asks):
+                return asks, bids
+            i = next((i for i, lv in enumerate(asks) if lv.price > price), len(asks))
+            return [*asks[:i], Level(price, _EMPTY, _EMPTY), *asks[i:]], bids
+        if any(lv.price == price for lv in bids):
+            return asks, bids
+        i = next((i for i, lv in enumerate(bids) if lv.price < price), len(bids))
+        return asks, [*bids[:i], Level(price, _EMPTY, _EMPTY), *bids[i:]]
+
+    def _ordered_prices(self, book: OrderBook, extra: int) -> list[Decimal]:
+        """Every row price from the highest ask down to the lowest bid, at least ``extra`` rows
+        beyond the cursor each way where the book has them (the cursor's own row included)."""
+        depth = max(self._depth, 1)
+        while True:
+            asks, bids, depth = self._sides(book, depth)
+            asks, bids = self._with_cursor(asks, bids)
+            prices = [lv.price for lv in reversed(asks)] + [lv.price for lv in bids]
+            i = prices.index(self.cursor_price) if self.cursor_price in prices else 0
+            more_asks = len(asks) >= depth and i < extra
+            more_bids = len(bids) >= depth and len(prices) - 1 - i < extra
+            if not (more_asks or more_bids) or depth >= _MAX_DEPTH:
+                self._depth = depth
+                return prices
+            depth = min(depth * 2, _MAX_DEPTH)
+
     def _build_rows(
         self, book: OrderBook, height: int, width: int, synced: bool, own: OwnOrders,
         last: Decimal | None,
@@ -224,38 +305,67 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             return []
         n_ask = (height - 1) // 2
         n_bid = height - 1 - n_ask
-        top = self._levels(book, max(n_ask, n_bid))
-        asks = top.asks[:n_ask]
-        bids = top.bids[:n_bid]
+        book_asks, book_bids, depth = self._sides(book, max(n_ask, n_bid, self._depth))
+        self._depth = depth
+        asks, bids = self._with_cursor(book_asks, book_bids)
+        # one column of rows: padding, asks high to low, the spread, bids high to low, padding;
+        # the window is centred on the spread unless that would leave the cursor off screen
+        pad_top = max(0, n_ask - len(asks))
+        column: list[tuple[str, Level | None]] = [("empty", None)] * pad_top
+        column.extend(("ask", lv) for lv in reversed(asks))
+        mid_at = len(column)
+        column.append(("mid", None))
+        column.extend(("bid", lv) for lv in bids)
+        column.extend([("empty", None)] * max(0, n_bid - len(bids)))
+        centred = start = mid_at - n_ask
+        cursor = self.cursor_price
+        if cursor is not None:
+            at = next((i for i, (_k, lv) in enumerate(column) if lv is not None and lv.price == cursor), None)
+            if at is not None:
+                if at < start:
+                    start = at
+                elif at >= start + height:
+                    start = at - height + 1
+        self.scrolled = start - centred
+        """Rows the view is moved from the spread-centred one to keep the cursor on screen:
+        negative up (towards higher asks), positive down."""
+        window = column[start:start + height]
+        self._spread_off = "above" if mid_at < start else "below" if mid_at >= start + height else ""
+        window.extend([("empty", None)] * (height - len(window)))
+        shown = [lv for _k, lv in window if lv is not None]
         step = book.tick_size * self.group_ticks
-        biggest = max((lv.qty for lv in (*asks, *bids)), default=Decimal(0))
+        biggest = max((lv.qty for lv in shown), default=Decimal(0))
         bar_room = width
         own_by_row = self._own_by_row(own, step) if own else {}
         last_row = self._row_price(last, step, "ask") if last is not None else None
-        shown = [*reversed(asks), *bids]
-        texts = self._level_texts(shown, step)
-        pw = max((len(t[0]) for t in texts), default=8)
-        sw = max((len(t[1]) for t in texts), default=4) + 1
-        cw = max((len(t[2]) for t in texts), default=4) + 1
+        level_texts = self._level_texts(shown, step)
+        texts = iter(level_texts)
+        # columns only widen (until the symbol, grouping or width changes): the figures do not
+        # jump sideways from frame to frame as a size grows a digit and shrinks again
+        least = self._least if self._least_key == (width, step) else (0, 0, 0)
+        pw = max(max((len(t[0]) for t in level_texts), default=8), least[0])
+        sw = max(max((len(t[1]) for t in level_texts), default=4) + 1, least[1])
+        cw = max(max((len(t[2]) for t in level_texts), default=4) + 1, least[2])
+        self._least, self._least_key = (pw, sw, cw), (width, step)
         spare = max(0, width - 2 - pw - sw - cw)
         # spread the spare room evenly, so the columns sit under the header wherever the width
         pad_p, pad_s = spare // 3, spare // 3
         pw, sw, cw = pw + pad_p, sw + pad_s, cw + spare - pad_p - pad_s
         self._widths = (pw, sw, cw)
         rows: list[_Row] = []
-        rows.extend(_Row("empty", None, "", 0, False, "", False) for _ in range(n_ask - len(asks)))
-        for i, lv in enumerate(shown):
-            if i == len(asks):
-                rows.append(_Row("mid", None, self._mid_text(book, bids, asks, step, width), 0, False, "", False))
-            kind = "ask" if i < len(asks) else "bid"
-            p, q, c = texts[i]
+        for kind, lv in window:
+            if lv is None:
+                if kind == "mid":
+                    rows.append(_Row("mid", None, self._mid_text(book, book_bids, book_asks, step, width),
+                                     0, False, "", False))
+                else:
+                    rows.append(_EMPTY_ROW)
+                continue
+            p, q, c = next(texts)
             text = f"{p:>{pw}}{q:>{sw}}{c:>{cw}}"
             bar = int(lv.qty * bar_room / biggest) if biggest else 0
-            rows.append(_Row(kind, lv.price, text, bar, lv.price == self.cursor_price,
+            rows.append(_Row(kind, lv.price, text, bar, lv.price == cursor,
                              own_by_row.get((kind, lv.price), ""), last_row is not None and lv.price == last_row))
-        if not bids:
-            rows.append(_Row("mid", None, self._mid_text(book, bids, asks, step, width), 0, False, "", False))
-        rows.extend(_Row("empty", None, "", 0, False, "", False) for _ in range(n_bid - len(bids)))
         self.paints += 1
         return rows
 
@@ -270,6 +380,9 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             sizes.clear()
         out = []
         for lv in levels:
+            if lv.qty is _EMPTY:
+                out.append((fmt_grouped(lv.price, step), "", ""))
+                continue
             p = prices.get(lv.price)
             if p is None:
                 p = prices[lv.price] = fmt_grouped(lv.price, step)
@@ -317,6 +430,10 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             style = self.kept_style("ladder--stale")
             return Strip([Segment(f" STALE: {reason}"[:width].ljust(width), style)], width)
         style = self.kept_style("ladder--header")
+        if self._spread_off:
+            arrow = "▲" if self._spread_off == "above" else "▼"
+            text = f" {arrow} spread {self._spread_off} · x recentres"
+            return Strip([Segment(text[:width].ljust(width), style)], width)
         group = f"×{self.group_ticks}" if self.group_ticks > 1 else ""
         pw, sw, cw = self._widths
         text = f"  {'price' + group:>{pw}}{'size':>{sw}}{'cum':>{cw}}"
@@ -360,7 +477,8 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         if row.cursor:
             style += cursor
             bar_style = style
-        mark = "◆ " if row.own else "  "
+        # the cursor's row is marked in text too (▸), readable without colour
+        mark = ("◆" if row.own else " ") + ("▸" if row.cursor else " ")
         text = (mark + row.text)[:width].ljust(width)
         bar = min(row.bar, width)
         # the bar grows from the right edge, behind the figures
@@ -386,22 +504,20 @@ class Ladder(KeptStyles, Widget, can_focus=True):
 
     # ------------------------------------------------------------------ keys
 
-    def _visible_prices(self) -> list[Decimal]:
-        return [p for p in self._prices if p is not None]
-
     def action_cursor(self, rows: int) -> None:
-        """Move the cursor ``rows`` rows up (positive) or down, staying on shown prices."""
-        step = self.step
-        if step is None:
+        """Move the cursor ``rows`` shown rows up (positive) or down, at the current grouping;
+        the first move goes to the best ask (up) or best bid (down)."""
+        book = self._book
+        if book is None:
             return
         if self.cursor_price is None:
             self.action_jump("ask" if rows > 0 else "bid")
             return
-        target = self.cursor_price + step * rows
-        shown = self._visible_prices()
-        if shown:
-            target = min(max(target, min(shown)), max(shown))
-        self.cursor_price = target
+        prices = self._ordered_prices(book, abs(rows))
+        if not prices:
+            return
+        i = prices.index(self.cursor_price) if self.cursor_price in prices else 0
+        self.cursor_price = prices[min(max(i - rows, 0), len(prices) - 1)]
         self.poll()
 
     def action_jump(self, side: str) -> None:
@@ -415,11 +531,39 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             self.cursor_price = levels[0].price
             self.poll()
 
+    def action_recentre(self) -> None:
+        """Drop the cursor: the ladder centres on the spread again (``b``/``s`` then take the
+        best bid / best ask)."""
+        self.cursor_price = None
+        self._depth = 0
+        self.poll()
+
+    @property
+    def cursor_price(self) -> Decimal | None:
+        """The price of the cursor's row, or None before the trader moves it (and after ``x``)."""
+        return self._cursor_price
+
+    @cursor_price.setter
+    def cursor_price(self, price: Decimal | None) -> None:
+        self._cursor_price = price
+        self._cursor_origin = None  # set again by a change of grouping
+
     def action_group(self, direction: int) -> None:
-        """Widen (+1) or narrow (-1) the price grouping."""
+        """Widen (+1) or narrow (-1) the price grouping; the cursor moves to the row its price
+        falls in (bids round down, asks up)."""
+        book = self._book
+        kind = "bid"
+        if book is not None and self.cursor_price is not None:
+            top = self._levels(book, 1)
+            kind = self._cursor_kind(top.asks, top.bids)
         self.group_index = min(max(self.group_index + direction, 0), len(GROUPS) - 1)
         if self.cursor_price is not None and self.step is not None:
-            self.cursor_price = self._row_price(self.cursor_price, self.step, "bid")
+            # from the price the trader chose, not the last grouping's row: ×2 then ×5 must not
+            # round twice (100.5 -> 100.6 -> 101.0 instead of 100.5)
+            origin = self._cursor_origin if self._cursor_origin is not None else self.cursor_price
+            self.cursor_price = self._row_price(origin, self.step, kind)
+            self._cursor_origin = origin
+        self._depth = 0
         self.poll()
 
     def action_cancel_here(self) -> None:

@@ -1,0 +1,145 @@
+"""The ladder's cursor on a hand-made book: it moves by shown rows, stays on screen, and keeps
+its price while the market moves (issue 13)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from textual.app import App, ComposeResult
+
+from feeds.book import OrderBook
+from widgets.ladder import Ladder
+
+pytestmark = pytest.mark.timeout(30)
+
+D = Decimal
+
+
+def sparse_book() -> OrderBook:
+    """Asks from 100.5 up and bids from 99.5 down, one level every 0.3 (the tick is 0.1): most
+    ticks have nothing resting, as in a real book."""
+    book = OrderBook("TEST", D("0.1"))
+    asks = [(str(D("100.5") + D("0.3") * i), "2") for i in range(60)]
+    bids = [(str(D("99.5") - D("0.3") * i), "3") for i in range(60)]
+    book.load_snapshot(1, bids, asks)
+    return book
+
+
+class LadderHost(App[None]):
+    def __init__(self, book: OrderBook) -> None:
+        super().__init__()
+        self.book = book
+
+    def compose(self) -> ComposeResult:
+        yield Ladder(id="ladder")
+
+    def on_mount(self) -> None:
+        ladder = self.query_one(Ladder)
+        ladder.bind_source(self.book, synced=lambda: True)
+        ladder.focus()
+
+
+def cursor_rows(ladder: Ladder) -> list[Decimal | None]:
+    return [r.price for r in ladder._rows if r.cursor]
+
+
+def shown(ladder: Ladder) -> list[Decimal]:
+    return [r.price for r in ladder._rows if r.price is not None]
+
+
+async def test_arrows_move_one_shown_row_and_the_highlight_stays_visible() -> None:
+    book = sparse_book()
+    app = LadderHost(book)
+    async with app.run_test(size=(40, 30)) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("z")
+        assert ladder.cursor_price == D("99.5")
+        await pilot.press("down")
+        assert ladder.cursor_price == D("99.2")  # the next row shown, not 99.4 (nothing there)
+        assert cursor_rows(ladder) == [D("99.2")]
+        await pilot.press("down", "down", "up")
+        assert ladder.cursor_price == D("98.9")
+        await pilot.press("a", "up")
+        assert ladder.cursor_price == D("100.8")
+        await pilot.press("down", "down")  # from the best ask across the spread to the best bid
+        assert ladder.cursor_price == D("99.5") and cursor_rows(ladder) == [D("99.5")]
+        await pilot.press("pagedown")
+        assert ladder.cursor_price == D("99.5") - 10 * D("0.3")
+        assert cursor_rows(ladder) == [ladder.cursor_price]
+
+
+async def test_paging_past_the_shown_rows_scrolls_the_ladder_to_keep_the_cursor() -> None:
+    book = sparse_book()
+    app = LadderHost(book)
+    async with app.run_test(size=(40, 20)) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("z")
+        lowest_centred = min(shown(ladder))
+        await pilot.press("pagedown", "pagedown", "pagedown")  # 30 rows: deeper than the screen
+        assert ladder.cursor_price == D("99.5") - 30 * D("0.3")
+        assert ladder.cursor_price < lowest_centred
+        assert cursor_rows(ladder) == [ladder.cursor_price]  # on screen: the ladder scrolled
+        assert ladder._rows[-1].price == ladder.cursor_price  # at the bottom edge
+        assert "spread above" in ladder._strips[0].text and "x" in ladder._strips[0].text
+        await pilot.press("up")
+        assert ladder.cursor_price == D("99.5") - 29 * D("0.3") and cursor_rows(ladder)
+        await pilot.press("x")  # recentre on the spread
+        assert ladder.cursor_price is None and ladder.scrolled == 0
+        assert any(r.kind == "mid" for r in ladder._rows)
+        await pilot.press("a", "pageup", "pageup", "pageup")
+        assert ladder.cursor_price == D("100.5") + 30 * D("0.3")
+        assert ladder._rows[0].price == ladder.cursor_price and cursor_rows(ladder)
+        assert "spread below" in ladder._strips[0].text
+
+
+async def test_the_cursor_keeps_its_price_when_its_level_empties_or_the_market_moves_away() -> None:
+    book = sparse_book()
+    app = LadderHost(book)
+    async with app.run_test(size=(40, 20)) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("z", "down")
+        assert ladder.cursor_price == D("99.2")
+        book.apply([("99.2", "0")], [])  # the level at the cursor is gone
+        ladder.poll()
+        assert ladder.cursor_price == D("99.2")
+        row = next(r for r in ladder._rows if r.cursor)
+        assert row.price == D("99.2") and "99.2" in row.text  # still shown, with no size
+        await pilot.press("down")
+        assert ladder.cursor_price == D("98.9")  # moves on from there by shown rows
+        # the market rallies: 40 new ask and bid levels above; the cursor's price stays put
+        book.apply([(str(D("100.0") + D("0.1") * i), "1") for i in range(100)],
+                   [(str(D("99.5") - D("0.3") * i), "0") for i in range(60)])
+        book.apply([], [(str(D("110.1") + D("0.1") * i), "1") for i in range(40)])
+        ladder.poll()
+        assert ladder.cursor_price == D("98.9")
+        assert cursor_rows(ladder) == [D("98.9")]
+        assert ladder._rows[-1].price == D("98.9")  # scrolled down to it, spread above
+        assert "spread above" in ladder._strips[0].text
+
+
+async def test_grouping_moves_the_cursor_to_its_row_and_rows_move_at_the_grouping() -> None:
+    book = sparse_book()
+    app = LadderHost(book)
+    async with app.run_test(size=(40, 30)) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("a", "plus", "plus")  # ×5: 0.5 rows; asks round up
+        assert ladder.step == D("0.5")
+        assert ladder.cursor_price == D("100.5") and cursor_rows(ladder) == [D("100.5")]
+        await pilot.press("up")
+        above = sorted(p for p in shown(ladder) if p > D("100.5"))[0]
+        assert ladder.cursor_price == above and cursor_rows(ladder) == [above]
+        await pilot.press("z", "down")
+        below = sorted((p for p in shown(ladder) if p < D("99.5")), reverse=True)[0]
+        assert ladder.cursor_price == below and cursor_rows(ladder) == [below]
+
+
+async def test_the_cursor_row_is_marked_in_text_for_no_colour() -> None:
+    book = sparse_book()
+    app = LadderHost(book)
+    async with app.run_test(size=(40, 20)) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("z")
+        y = next(i for i, r in enumerate(ladder._rows) if r.cursor)
+        assert "▸" in ladder._strips[y + 1].text
+        assert all("▸" not in strip.text for i, strip in enumerate(ladder._strips) if i != y + 1)
