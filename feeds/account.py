@@ -12,6 +12,7 @@ older update never overwrites a newer one. Money is ``Decimal`` throughout.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,18 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from feeds.decimals import D, DecimalParseError
-from feeds.models import AccountUpdate, ListenKeyExpired, MarginCall, OrderTradeUpdate
+from feeds.margin import (
+    DEFAULT_LEVERAGE,
+    AssetRisk,
+    Bracket,
+    OrderInput,
+    PositionInput,
+    PositionRisk,
+    account_risk,
+    brackets_from_rest,
+    default_brackets,
+)
+from feeds.models import AccountUpdate, ListenKeyExpired, MarginCall, MarkPriceUpdate, OrderTradeUpdate
 
 __all__ = [
     "OPEN_STATUSES",
@@ -32,6 +44,8 @@ __all__ = [
 ]
 
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
+CONDITIONAL_TYPES = frozenset({"STOP", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
+"""Order types that hold no margin until they trigger (they become LIMIT/MARKET then)."""
 ZERO = Decimal(0)
 _Q8 = Decimal("0.00000001")
 
@@ -145,6 +159,11 @@ class Position:
     liquidation_price: Decimal | None = None
     realized: Decimal | None = None
     update_time: int = 0
+    isolated_wallet: Decimal = ZERO
+
+    @property
+    def isolated(self) -> bool:
+        return self.margin_type.lower().startswith("isol")
 
     @property
     def side(self) -> str:
@@ -185,13 +204,21 @@ class Fill:
 class AccountState:
     """Open orders, positions, balances and fills of one account; bump ``version`` on change.
 
+    Margin figures (available balance, margin in use, each position's maintenance margin,
+    liquidation price and margin ratio) are recomputed with :mod:`feeds.margin` after every
+    user-data event, snapshot and mark price (:meth:`set_mark`), so they are never older than
+    the last of those. They need each symbol's contract size (``symbols`` or
+    ``contract_sizes``); without it the venue's last ``availableBalance`` is kept, adjusted by
+    wallet changes.
+
     Args:
         max_fills: how many recent fills to keep.
-        contract_sizes: ``symbol -> contractSize`` for :meth:`unrealized_pnl` (optional;
-            it can also be given per call).
+        contract_sizes: ``symbol -> contractSize`` (optional; ``symbols`` gives it too).
+        symbols: ``symbol -> SymbolInfo`` (contract size, pair and margin asset of each).
     """
 
-    def __init__(self, *, max_fills: int = 200, contract_sizes: Mapping[str, int] | None = None) -> None:
+    def __init__(self, *, max_fills: int = 200, contract_sizes: Mapping[str, int] | None = None,
+                 symbols: Mapping[str, Any] | None = None) -> None:
         self.orders: dict[int, OpenOrder] = {}
         """Open orders by orderId (terminal orders leave)."""
         self.positions: dict[tuple[str, str], Position] = {}
@@ -202,11 +229,24 @@ class AccountState:
         self.version = 0
         self.margin_call: MarginCall | None = None
         """The latest margin call, until cleared by the UI."""
-        self.contract_sizes: dict[str, int] = dict(contract_sizes or {})
+        self.symbols: dict[str, Any] = dict(symbols or {})
+        self.contract_sizes: dict[str, int] = {s: int(i.contract_size) for s, i in self.symbols.items()}
+        self.contract_sizes.update(contract_sizes or {})
+        self.marks: dict[str, Decimal] = {}
+        """Latest mark price by symbol (mark stream, or a position snapshot's ``markPrice``)."""
+        self.leverage: dict[str, int] = {}
+        """Leverage by symbol as the venue last reported it (``DEFAULT_LEVERAGE`` until then)."""
+        self.brackets: dict[str, tuple[Bracket, ...]] = {}
+        """The venue's leverage brackets by symbol or pair (defaults by pair until loaded)."""
+        self.risk: dict[str, AssetRisk] = {}
+        """Cross-margin figures by margin asset (only for assets they can be computed for)."""
+        self.position_risk: dict[tuple[str, str], PositionRisk] = {}
+        """Figures of each position, by (symbol, positionSide)."""
         self._closed: OrderedDict[int, OpenOrder] = OrderedDict()
         self._last: dict[int, int] = {}
         self._wallet_at_snapshot: dict[str, Decimal] = {}
         self._seen_trades: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._asset_of: dict[str, str] = {}
 
     # ------------------------------------------------------------------ queries
     def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
@@ -243,15 +283,55 @@ class AccountState:
         return inverse_unrealized_pnl(pos.amount, size, pos.entry_price, mark)
 
     def available_balance(self, asset: str) -> Decimal | None:
+        """Available margin of ``asset``: computed live (see the class text) when it can be,
+        else the venue's last figure; None if never known."""
+        risk = self.risk.get(asset)
+        if risk is not None:
+            return risk.available
         bal = self.balances.get(asset)
         return bal.available if bal is not None else None
 
+    def margin_in_use(self, asset: str) -> Decimal | None:
+        """Initial margin of cross positions plus open orders of ``asset`` (None if unknown)."""
+        risk = self.risk.get(asset)
+        return risk.margin_in_use if risk is not None else None
+
+    def leverage_of(self, symbol: str) -> int:
+        return self.leverage.get(symbol, DEFAULT_LEVERAGE)
+
+    def brackets_of(self, symbol: str) -> tuple[Bracket, ...]:
+        """The venue's brackets of ``symbol`` (by symbol, then by pair), else the defaults."""
+        found = self.brackets.get(symbol)
+        if found is not None:
+            return found
+        pair = self._pair_of(symbol)
+        return self.brackets.get(pair) or default_brackets(pair)
+
+    def asset_of(self, symbol: str) -> str:
+        """The margin coin of ``symbol`` (COIN-M: the base coin of its pair)."""
+        info = self.symbols.get(symbol)
+        if info is not None:
+            return str(info.margin_asset)
+        known = self._asset_of.get(symbol)
+        if known is not None:
+            return known
+        pair = self._pair_of(symbol)
+        return pair[:-3] if pair.endswith("USD") else pair
+
+    def _pair_of(self, symbol: str) -> str:
+        info = self.symbols.get(symbol)
+        return str(info.pair) if info is not None else symbol.split("_", 1)[0]
+
     # ------------------------------------------------------------------ events
     def apply(self, event: Any) -> bool:
-        """Apply one parsed user-data event; returns whether anything changed."""
+        """Apply one parsed user-data event (or a mark price); returns whether anything changed."""
+        if isinstance(event, MarkPriceUpdate):
+            return self.set_mark(event.symbol, event.mark_price)
         if isinstance(event, OrderTradeUpdate):
             changed = self._apply_order(OpenOrder.from_update(event))
             o = event.order
+            if o.margin_asset:
+                self._asset_of[o.symbol] = o.margin_asset
             if o.execution_type == "TRADE" and o.last_filled_qty > 0:
                 key = (o.order_id, o.trade_id)
                 if key not in self._seen_trades:
@@ -266,9 +346,11 @@ class AccountState:
                         realized_pnl=o.realized_profit))
                     changed = True
             if changed:
+                self._recompute({self.asset_of(o.symbol)})
                 self.version += 1
             return changed
         if isinstance(event, AccountUpdate):
+            assets = set()
             for b in event.balances:
                 prev = self.balances.get(b.asset)
                 available = None
@@ -277,8 +359,10 @@ class AccountState:
                 self.balances[b.asset] = Balance(
                     b.asset, b.wallet_balance, b.cross_wallet_balance, available,
                     prev.unrealized_pnl if prev else None, event.transaction_time)
+                assets.add(b.asset)
             for p in event.positions:
                 key = (p.symbol, p.position_side)
+                assets.add(self.asset_of(p.symbol))
                 prev_pos = self.positions.get(key)
                 if p.position_amount == 0:
                     self.positions.pop(key, None)
@@ -287,10 +371,12 @@ class AccountState:
                     symbol=p.symbol, amount=p.position_amount, entry_price=p.entry_price,
                     unrealized_pnl=p.unrealized_pnl, margin_type=p.margin_type,
                     position_side=p.position_side,
-                    leverage=prev_pos.leverage if prev_pos else None,
+                    leverage=prev_pos.leverage if prev_pos else self.leverage.get(p.symbol),
                     mark_price=prev_pos.mark_price if prev_pos else None,
                     liquidation_price=prev_pos.liquidation_price if prev_pos else None,
-                    realized=p.accumulated_realized, update_time=event.transaction_time)
+                    realized=p.accumulated_realized, update_time=event.transaction_time,
+                    isolated_wallet=p.isolated_wallet)
+            self._recompute(assets)
             self.version += 1
             return True
         if isinstance(event, MarginCall):
@@ -300,6 +386,84 @@ class AccountState:
         if isinstance(event, ListenKeyExpired):
             return False
         return False
+
+    def set_mark(self, symbol: str, mark: Decimal) -> bool:
+        """A new mark price of ``symbol``: recompute the figures of its margin coin; returns
+        (and bumps ``version``) only when a figure changed."""
+        if mark <= 0 or self.marks.get(symbol) == mark:
+            return False
+        self.marks[symbol] = mark
+        if self._recompute({self.asset_of(symbol)}):
+            self.version += 1
+            return True
+        return False
+
+    def load_brackets(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """The venue's ``leverageBracket`` answer (v2 by symbol or v1 by pair).
+
+        Raises:
+            ValueError: a malformed row (the brackets already known are kept).
+        """
+        self.brackets.update(brackets_from_rest(rows))
+        self._recompute(None)
+        self.version += 1
+
+    def _recompute(self, assets: set[str] | None) -> bool:
+        """Recompute the margin figures of ``assets`` (None: all); returns whether any changed."""
+        wanted = set(self.balances) if assets is None else assets
+        changed = False
+        for asset in wanted:
+            computed = self._compute(asset)
+            if computed is None:
+                changed |= self.risk.pop(asset, None) is not None
+                for key in [k for k in self.position_risk if self.asset_of(k[0]) == asset]:
+                    del self.position_risk[key]
+                    changed = True
+                continue
+            risk, rows = computed
+            if self.risk.get(asset) != risk:
+                self.risk[asset] = risk
+                changed = True
+            fresh = {(r.symbol, r.position_side): r for r in rows}
+            for key in [k for k in self.position_risk if self.asset_of(k[0]) == asset and k not in fresh]:
+                del self.position_risk[key]
+                changed = True
+            for key, row in fresh.items():
+                if self.position_risk.get(key) != row:
+                    self.position_risk[key] = row
+                    changed = True
+        return changed
+
+    def _compute(self, asset: str) -> tuple[AssetRisk, list[PositionRisk]] | None:
+        bal = self.balances.get(asset)
+        if bal is None or not self.contract_sizes:
+            return None
+        positions: list[PositionInput] = []
+        for (symbol, side), pos in self.positions.items():
+            if self.asset_of(symbol) != asset:
+                continue
+            cs = self.contract_sizes.get(symbol)
+            if cs is None:
+                return None
+            positions.append(PositionInput(
+                symbol=symbol, amount=pos.amount, entry=pos.entry_price, cs=cs,
+                mark=self.marks.get(symbol), leverage=self.leverage_of(symbol),
+                brackets=self.brackets_of(symbol), isolated=pos.isolated,
+                isolated_wallet=pos.isolated_wallet, position_side=side,
+                reported_upnl=pos.unrealized_pnl))
+        orders: list[OrderInput] = []
+        for o in self.orders.values():
+            if (self.asset_of(o.symbol) != asset or o.reduce_only or o.close_position
+                    or o.type in CONDITIONAL_TYPES):
+                continue
+            cs = self.contract_sizes.get(o.symbol)
+            if cs is None:
+                return None
+            price = o.price if o.price > 0 else self.marks.get(o.symbol)
+            if price is None:
+                return None
+            orders.append(OrderInput(o.symbol, o.remaining, price, cs, self.leverage_of(o.symbol)))
+        return account_risk(asset, bal.cross_wallet, positions, orders)
 
     def _apply_order(self, o: OpenOrder) -> bool:
         oid = o.order_id
@@ -328,8 +492,10 @@ class AccountState:
     # ------------------------------------------------------------------ snapshots
     def load_order_result(self, result: Mapping[str, Any]) -> bool:
         """One order result (``order.place``/``status``/``cancel``/``modify``)."""
-        changed = self._apply_order(OpenOrder.from_result(result))
+        order = OpenOrder.from_result(result)
+        changed = self._apply_order(order)
         if changed:
+            self._recompute({self.asset_of(order.symbol)})
             self.version += 1
         return changed
 
@@ -344,6 +510,7 @@ class AccountState:
             if o.is_open and o.order_id not in self._closed:
                 self.orders[o.order_id] = o
                 self._last[o.order_id] = o.update_time
+        self._recompute(None)
         self.version += 1
 
     def load_positions(self, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -351,10 +518,16 @@ class AccountState:
         for r in rows:
             key = (str(r["symbol"]), str(r.get("positionSide", "BOTH")))
             amount = _dec(r.get("positionAmt"))
+            lev = r.get("leverage")
+            if lev not in (None, ""):
+                with contextlib.suppress(TypeError, ValueError):
+                    self.leverage[key[0]] = int(lev)
+            mark = _dec(r.get("markPrice"))
+            if mark > 0:
+                self.marks[key[0]] = mark
             if amount == 0:
                 self.positions.pop(key, None)
                 continue
-            lev = r.get("leverage")
             self.positions[key] = Position(
                 symbol=key[0], amount=amount, entry_price=_dec(r.get("entryPrice")),
                 unrealized_pnl=_dec(r.get("unRealizedProfit", r.get("unrealizedProfit"))),
@@ -362,7 +535,9 @@ class AccountState:
                 leverage=int(lev) if lev not in (None, "") else None,
                 mark_price=_dec(r["markPrice"]) if r.get("markPrice") else None,
                 liquidation_price=_dec(r["liquidationPrice"]) if r.get("liquidationPrice") else None,
-                update_time=int(r.get("updateTime") or 0))
+                update_time=int(r.get("updateTime") or 0),
+                isolated_wallet=_dec(r.get("isolatedWallet", r.get("isolatedMargin"))))
+        self._recompute(None)
         self.version += 1
 
     def load_balances(self, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -376,6 +551,7 @@ class AccountState:
             self.balances[asset] = Balance(
                 asset, wallet, cross, _dec(avail_raw) if avail_raw is not None else None,
                 _dec(upnl_raw) if upnl_raw is not None else None, int(r.get("updateTime") or 0))
+        self._recompute(None)
         self.version += 1
 
     def load_account_status(self, result: Mapping[str, Any]) -> None:
@@ -385,6 +561,7 @@ class AccountState:
 
     def with_contract_size(self, symbol: str, size: int) -> None:
         self.contract_sizes[symbol] = size
+        self._recompute(None)
 
     def __repr__(self) -> str:
         return (f"AccountState(orders={len(self.orders)}, positions={len(self.positions)}, "
