@@ -13,9 +13,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from feeds.models import DepthUpdate, parse_user_event
-from feeds.sim import DEMO_API_KEY, SimExchange
-from feeds.sim.faults import parse_fault_spec
 from feeds.signing import Ed25519Signer, load_ed25519_private_key
+from feeds.sim import DEMO_API_KEY, SimExchange
+from feeds.sim.faults import FaultSpecError, Schedule, parse_fault_spec
 
 
 async def recv(ws: Any, timeout: float = 5.0) -> Any:
@@ -154,7 +154,208 @@ async def test_max_connection_age(stepped_sim: SimExchange) -> None:
 
 
 def test_fault_spec_parsing() -> None:
-    assert parse_fault_spec("drop:market, gap:BTCUSD_PERP,429:3") == [
+    assert [tuple(f) for f in parse_fault_spec("drop:market, gap:BTCUSD_PERP,429:3")] == [
         ("drop", ["market"]), ("gap", ["BTCUSD_PERP"]), ("429", ["3"])]
     with pytest.raises(ValueError, match="unknown fault"):
         parse_fault_spec("explode")
+
+
+def test_fault_schedule_grammar() -> None:
+    stall, gap = parse_fault_spec("stall:BTCUSD_PERP@every=10s,for=3s,gap@after=500ms")
+    assert (stall.kind, stall.args, stall.schedule) == ("stall", ("BTCUSD_PERP",), Schedule(every=10.0, duration=3.0))
+    assert (gap.kind, gap.args, gap.schedule) == ("gap", (), Schedule(after=0.5))
+    (bad,) = parse_fault_spec("baddepth:BTCUSD_PERP@p=0.5,for=2m")
+    assert bad.schedule == Schedule(p=0.5, duration=120.0)
+    assert parse_fault_spec("stall:5")[0].args == ("5",)  # the old form: seconds
+    assert parse_fault_spec("badinfo:ETHUSD_PERP:step")[0].args == ("ETHUSD_PERP", "step")
+    assert parse_fault_spec("userstall@for=40s")[0].schedule.duration == 40.0
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("stall:abc", "stall takes SECONDS or a SYMBOL, not 'abc'"),
+    ("gap:BTCUSD_PERP@every=0", "every= must be more than 0"),
+    ("gap@p=1.5", "probability in (0, 1]"),
+    ("stall@p=0.5", "p= applies to"),
+    ("gap,every=3s", "must follow a fault and '@'"),
+    ("gap@sometimes=1", "unknown option"),
+    ("badinfo", "badinfo needs a symbol"),
+    ("badinfo:BTCUSD_PERP:weird", "badinfo's second argument"),
+    ("429:-1", "429 takes a count"),
+    ("gap:NOPE_PERP", "unknown symbol 'NOPE_PERP'"),
+    ("drop@after=soon", "not a duration"),
+    ("gap@every=1s,p=0.5", "cannot be combined"),
+])
+def test_bad_fault_specs_say_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(FaultSpecError) as info:
+        parse_fault_spec(spec, {"BTCUSD_PERP", "ETHUSD_PERP"})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_coinm_sim_bad_faults_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    assert main(["sim", "--faults", "stall:abc"]) == 2
+    out = capsys.readouterr()
+    lines = (out.out + out.err).strip().splitlines()
+    assert len(lines) == 1 and "stall:abc" in lines[0] and "Traceback" not in out.err
+
+
+async def wait_for(cond: Any, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def test_scheduled_gap_waits_for_a_depth_client(stepped_sim: SimExchange) -> None:
+    """``--faults gap:BTCUSD_PERP`` used to fire at start-up, before anyone listened."""
+    sim = stepped_sim
+    assert sim.urls is not None
+    fired: list[str] = []
+    sim.on_fault = lambda r: fired.append(r.kind)
+    sim.faults.schedule("gap:BTCUSD_PERP")
+    sim.step(10)
+    await asyncio.sleep(0.2)
+    assert "depth_gap" not in fired  # nobody to see it yet
+    async with connect(sim.urls.stream + "/ws/btcusd_perp@depth@100ms") as ws:
+        await wait_for(lambda: "depth_gap" in fired, "the scheduled gap")
+        events = []
+        for _ in range(30):
+            sim.step(2)
+            while True:
+                try:
+                    events.append(DepthUpdate.from_wire(orjson.loads(await recv(ws, 0.05))))
+                except TimeoutError:
+                    break
+    breaks = [b for a, b in zip(events, events[1:], strict=False) if b.prev_final_update_id != a.final_update_id]
+    assert len(breaks) == 0 and events  # the gap came before the first event we saw...
+    assert sim.engine._dropped_depth == {}  # ...and it was spent on a connected client's stream
+
+
+async def test_scheduled_stall_repeats_while_connected(sim: SimExchange) -> None:
+    assert sim.urls is not None
+    sim.faults.schedule("stall:BTCUSD_PERP@every=0.4s,for=0.2s,times=3")
+    async with connect(sim.urls.stream + "/stream?streams=btcusd_perp@depth@100ms/ethusd_perp@depth@100ms") as ws:
+        await wait_for(lambda: sum(r.kind == "stall" for r in sim.fault_log) == 3, "three stalls", 6)
+        stalls = [r for r in sim.fault_log if r.kind == "stall"]
+        assert all("symbol=BTCUSD_PERP" in r.detail and "connections=1" in r.detail for r in stalls)
+        gaps = [b.time_ms - a.time_ms for a, b in zip(stalls, stalls[1:], strict=False)]
+        assert all(300 <= g <= 1000 for g in gaps), gaps
+        # only the stalled symbol's streams went silent: ETH kept flowing through the stall
+        sim.faults.stall(1.0, symbol="BTCUSD_PERP")
+        since = sim.engine.now_ms + 100  # frames already on their way may still arrive
+        seen = set()
+        deadline = time.monotonic() + 0.8
+        while time.monotonic() < deadline:
+            frame = orjson.loads(await recv(ws))
+            if frame["data"]["E"] > since:
+                seen.add(frame["stream"])
+        assert seen == {"ethusd_perp@depth@100ms"}
+
+
+async def test_depth_stall_keeps_trades_flowing(sim: SimExchange) -> None:
+    assert sim.urls is not None
+    async with connect(sim.urls.stream + "/stream?streams=btcusd_perp@depth@100ms/btcusd_perp@markPrice@1s"
+                       "/btcusd_perp@bookTicker") as ws:
+        await recv(ws)
+        assert sim.faults.depth_stall(1.5, "BTCUSD_PERP") == 1
+        since = sim.engine.now_ms + 100  # frames already on their way may still arrive
+        seen: set[str] = set()
+        deadline = time.monotonic() + 1.2
+        while time.monotonic() < deadline:
+            frame = orjson.loads(await recv(ws))
+            if frame["data"]["E"] > since:
+                seen.add(frame["stream"])
+        assert "btcusd_perp@depth@100ms" not in seen and "btcusd_perp@markPrice@1s" in seen
+        while "btcusd_perp@depth@100ms" not in seen:
+            seen.add(orjson.loads(await recv(ws, 3))["stream"])  # and depth comes back
+
+
+async def test_bad_depth_frames_are_undecodable(sim: SimExchange) -> None:
+    from feeds.errors import MalformedFrame
+
+    assert sim.urls is not None
+    async with connect(sim.urls.stream + "/ws/btcusd_perp@depth@100ms") as ws:
+        await recv(ws)
+        sim.faults.fire("baddepth:BTCUSD_PERP@for=0.6s")
+        since = sim.engine.now_ms + 100  # frames already on their way may still arrive
+        bad = good = 0
+        while bad < 4:
+            raw = await recv(ws)
+            try:
+                ev = DepthUpdate.from_wire(orjson.loads(raw))
+                assert ev.event_time <= since, "a depth frame got through the fault"
+                good += 1
+            except (MalformedFrame, orjson.JSONDecodeError):
+                bad += 1  # every frame while the fault lasts, each one a different way
+        assert good <= 2
+    assert any(r.kind == "bad_depth" for r in sim.fault_log)
+
+
+async def test_user_stall_is_silent_and_answers_no_ping(stepped_sim: SimExchange) -> None:
+    sim = stepped_sim
+    assert sim.urls is not None
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sim.urls.rest}/dapi/v1/listenKey", headers={"X-MBX-APIKEY": DEMO_API_KEY}) as r:
+            key = (await r.json())["listenKey"]
+    async with connect(f"{sim.urls.stream}/ws/{key}", ping_interval=None) as ws:
+        await wait_for(lambda: sim.hub.wants(key), "the user stream")
+        pong = await ws.ping()
+        await asyncio.wait_for(pong, 2)  # answered before the stall
+        assert sim.faults.user_stall(0.6) == 1
+        pong = await ws.ping()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(pong), 0.3)  # a stalled stream answers no ping
+        await asyncio.wait_for(pong, 3)  # the stall ends: the pong comes
+        assert ws.state.name == "OPEN"
+
+
+async def test_bad_exchange_info_until_fixed(stepped_sim: SimExchange) -> None:
+    sim = stepped_sim
+    assert sim.urls is not None
+
+    async def entry() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{sim.urls.rest}/dapi/v1/exchangeInfo") as r:
+                body = await r.json()
+        return next(s for s in body["symbols"] if s["symbol"] == "BTCUSD_PERP")
+
+    def flt(e: dict[str, Any], kind: str) -> dict[str, Any] | None:
+        return next((f for f in e["filters"] if f["filterType"] == kind), None)
+
+    good = await entry()
+    sim.faults.fire("badinfo:BTCUSD_PERP")
+    assert flt(await entry(), "PRICE_FILTER")["tickSize"] == "0"
+    sim.faults.fire("badinfo:BTCUSD_PERP:step")
+    assert flt(await entry(), "LOT_SIZE")["stepSize"] == "abc"
+    sim.faults.fire("badinfo:BTCUSD_PERP:noprice")
+    assert flt(await entry(), "PRICE_FILTER") is None
+    sim.faults.fix_exchange_info()
+    assert await entry() == good
+    sim.faults.bad_exchange_info("BTCUSD_PERP", "nolot", seconds=0.2)
+    assert flt(await entry(), "LOT_SIZE") is None
+    await asyncio.sleep(0.25)
+    assert await entry() == good  # the fault's time is over
+
+
+async def test_fault_control_endpoint(stepped_sim: SimExchange) -> None:
+    sim = stepped_sim
+    assert sim.urls is not None
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sim.urls.rest}/sim/fault", params={"spec": "429:2"}) as r:
+            assert r.status == 200
+            assert (await r.json())["fired"][0]["kind"] == "rest_429"
+        async with http.post(f"{sim.urls.rest}/sim/fault", params={"spec": "stall:abc"}) as r:
+            assert r.status == 400 and "stall takes SECONDS" in (await r.json())["error"]
+        async with http.post(f"{sim.urls.rest}/sim/fault", params={"spec": "gap@after=1s"}) as r:
+            assert (await r.json()) == {"fired": [], "scheduled": ["gap@after=1s"]}
+    assert sim.rest_429_left == 2  # the control itself is never answered 429 nor charged
+
+
+def test_fault_control_refuses_other_peers() -> None:
+    from feeds.sim.exchange import loopback_peer
+
+    assert loopback_peer("127.0.0.1") and loopback_peer("::1") and loopback_peer("127.8.9.1")
+    assert not loopback_peer("192.168.1.4") and not loopback_peer("") and not loopback_peer("10.0.0.1")

@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 
 from feeds.sim.exchange import SimExchange
-from feeds.sim.faults import parse_fault_spec
+from feeds.sim.faults import FAULTS_HELP, parse_fault_spec
 
 __all__ = ["add_arguments", "run"]
 
@@ -26,33 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--algo-orders", action="store_true",
                         help="like the live venue: conditional order types only via POST /dapi/v1/algoOrder "
                              "(order.place answers -4120)")
-    parser.add_argument("--faults", default="",
-                        help="faults to inject at start, comma separated: drop[:kind], gap:SYMBOL, stall:SECONDS, "
-                             "delay:METHOD:SECONDS, lose:METHOD, listenkey, malformed, 429[:N], age:SECONDS")
+    parser.add_argument("--faults", default="", help=FAULTS_HELP)
 
 
 def apply_faults(sim: SimExchange, spec: str) -> None:
-    """Inject each fault of a ``--faults`` spec (see :func:`feeds.sim.faults.parse_fault_spec`)."""
-    f = sim.faults
-    for kind, args in parse_fault_spec(spec):
-        if kind == "drop":
-            f.drop_connections(args[0] if args else None)
-        elif kind == "gap":
-            f.depth_gap(args[0] if args else "BTCUSD_PERP")
-        elif kind == "stall":
-            f.stall(float(args[0]) if args else 10.0)
-        elif kind == "delay":
-            f.delay_reply(args[0], float(args[1]) if len(args) > 1 else 10.0)
-        elif kind == "lose":
-            f.lose_reply(args[0])
-        elif kind == "listenkey":
-            f.expire_listen_key()
-        elif kind == "malformed":
-            f.malformed_frame()
-        elif kind == "429":
-            f.rest_429(int(args[0]) if args else 1)
-        elif kind == "age":
-            f.max_connection_age(float(args[0]) if args else 60.0)
+    """Run each fault of a ``--faults`` spec on its schedule, printing each as it fires
+    (see :func:`feeds.sim.faults.parse_fault_spec`)."""
+    sim.on_fault = lambda r: print(f"fault  {r.kind}  {r.detail}", flush=True)
+    sim.faults.schedule(parse_fault_spec(spec, sim.symbols))
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -81,7 +62,9 @@ async def _serve(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C; returns the exit status."""
     try:
-        parse_fault_spec(getattr(args, "faults", "") or "")
+        from feeds.sim.market import build_symbols
+
+        parse_fault_spec(getattr(args, "faults", "") or "", set(build_symbols()))
     except ValueError as exc:
         print(f"coinm sim: {exc}")
         return 2

@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -46,6 +47,16 @@ DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 _UUID_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 """Stream control ids: the spec says unsigned INT, but Binance's official COIN-M SDK sends a UUID
 string (it uses integers only for the options venue, which rejects strings) and works live."""
+
+
+def loopback_peer(address: str) -> bool:
+    """Whether ``address`` (a peer's IP) is this machine's loopback."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,9 @@ class StreamConn:
         self.streams: set[str] = set()
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(maxsize=20000)
         self.stalled_until = 0.0
+        self.slow_until = 0.0
+        """Fault: until then each frame leaves ``slow_delay`` seconds late (a slow consumer)."""
+        self.slow_delay = 0.0
         self.opened = time.monotonic()
         self.incoming: collections.deque[float] = collections.deque()
 
@@ -109,6 +123,9 @@ class Hub:
         self.held: list[tuple[str, bytes]] | None = None
         """While the real-time clock steps the market: the aggTrade frames of the step, which
         the clock spreads over the next tick instead of sending them in one burst."""
+        self.filter: Callable[[str, bytes], bytes | None] | None = None
+        """Set by the fault injector while a frame fault is active: what each frame becomes
+        (None: not sent)."""
 
     def wants(self, stream: str) -> bool:
         return bool(self.subs.get(stream))
@@ -121,6 +138,11 @@ class Hub:
         if not conns:
             return
         data = orjson.dumps(payload)
+        if self.filter is not None:
+            filtered = self.filter(stream, data)
+            if filtered is None:
+                return
+            data = filtered
         if self.held is not None and stream.endswith("@aggTrade"):
             self.held.append((stream, data))
             return
@@ -186,6 +208,8 @@ class SimExchange:
         self.keys: dict[str, KeyEntry] = {}
         self.listen_keys: dict[str, ListenKey] = {}
         self.fault_log: list[FaultRecord] = []
+        self.on_fault: Callable[[FaultRecord], None] | None = None
+        """Told of every fault as it fires (``coinm sim`` prints them)."""
         self.faults = FaultInjector(self)
         self.urls: SimUrls | None = None
         self.default_account = self.accounts.create()
@@ -230,6 +254,7 @@ class SimExchange:
 
     async def stop(self) -> None:
         """Close every connection and server; safe to call twice."""
+        await self.faults.stop()
         for task in (self._loop_task, self._house_task):
             if task is not None:
                 task.cancel()
@@ -338,6 +363,11 @@ class SimExchange:
     def record_fault(self, kind: str, detail: str) -> FaultRecord:
         rec = FaultRecord(self.server_ms(), kind, detail)
         self.fault_log.append(rec)
+        if self.on_fault is not None:
+            try:
+                self.on_fault(rec)
+            except Exception:  # noqa: BLE001 - a listener must not break the venue
+                log.exception("on_fault listener")
         return rec
 
     def _send_user(self, acct: Account, payload: Any) -> None:
@@ -401,6 +431,8 @@ class SimExchange:
     # ------------------------------------------------------------------ REST
     @web.middleware
     async def _rest_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/sim/"):
+            return await handler(request)  # the simulator's own control: no venue weight, no 429
         if self.rest_429_left > 0:
             self.rest_429_left -= 1
             self.record_fault("rest_429_served", request.path)
@@ -450,6 +482,7 @@ class SimExchange:
         r.add_get("/dapi/v1/order", self._r_order)
         r.add_delete("/dapi/v1/order", self._r_order)
         r.add_delete("/dapi/v1/allOpenOrders", self._r_cancel_all)
+        r.add_post("/sim/fault", self._r_sim_fault)
 
     @staticmethod
     def _mandatory(name: str) -> ApiError:
@@ -472,6 +505,35 @@ class SimExchange:
         except ValueError:
             raise ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.") from None
 
+    async def _r_sim_fault(self, request: web.Request) -> web.Response:
+        """``POST /sim/fault?spec=SPEC`` (or ``kind=SPEC``): fire a fault now, or start its
+        schedule if it has one. Loopback peers only (403 otherwise); a bad spec answers 400."""
+        from feeds.sim.faults import FaultSpecError, parse_fault_spec
+
+        if not loopback_peer(request.remote or ""):
+            return web.json_response({"error": "the fault control answers loopback clients only"}, status=403)
+        params = dict(request.query)
+        if request.can_read_body:
+            params.update(urllib.parse.parse_qsl(await request.text()))
+        text = params.get("spec") or params.get("kind") or ""
+        if not text:
+            return web.json_response({"error": "give spec=KIND[:ARG][@OPTIONS] (see coinm sim --help)"}, status=400)
+        try:
+            specs = parse_fault_spec(text, self.symbols)
+        except FaultSpecError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        before = len(self.fault_log)
+        scheduled = []
+        for spec in specs:
+            s = spec.schedule
+            if s.after or s.every is not None:
+                self.faults.schedule([spec])
+                scheduled.append(spec.text)
+            else:
+                self.faults.fire(spec)
+        fired = [{"time_ms": r.time_ms, "kind": r.kind, "detail": r.detail} for r in self.fault_log[before:]]
+        return web.json_response({"fired": fired, "scheduled": scheduled})
+
     async def _r_ping(self, request: web.Request) -> web.Response:
         self._charge(1)
         return self._json({})
@@ -490,7 +552,7 @@ class SimExchange:
                 {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": ORDER_LIMIT},
             ],
             "exchangeFilters": [],
-            "symbols": [info.to_wire() for info in self.symbols.values()],
+            "symbols": [self.faults.exchange_info_entry(info.to_wire()) for info in self.symbols.values()],
         })
 
     async def _r_depth(self, request: web.Request) -> web.Response:
@@ -753,6 +815,8 @@ class SimExchange:
                 frame = await conn.queue.get()
                 if conn.stalled_until and time.monotonic() < conn.stalled_until:
                     continue  # fault: a silent stall drops frames, keeps the socket open
+                if conn.slow_until and time.monotonic() < conn.slow_until:
+                    await asyncio.sleep(conn.slow_delay)  # fault: a slow consumer falls behind
                 await conn.ws.send(frame, text=True)
         except (ConnectionClosed, asyncio.CancelledError):
             pass
