@@ -7,6 +7,7 @@ sentence a trader understands, saying what happened and what to do.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 __all__ = [
@@ -15,8 +16,10 @@ __all__ = [
     "ErrorInfo",
     "MalformedFrame",
     "OutcomeUnknown",
+    "RateLimitError",
     "VenueError",
     "binance_message",
+    "blocked_text",
     "human_error",
 ]
 
@@ -65,6 +68,33 @@ class VenueError(Exception):
     def outcome_unknown(self) -> bool:
         """Whether the request may or may not have taken effect (``-1006``, ``-1007``)."""
         return self.code in UNKNOWN_OUTCOME_CODES
+
+
+class RateLimitError(VenueError):
+    """The venue refused a request for the request rate: HTTP-like status 429 (slow down) or
+    418 (this IP is banned). Nothing may be sent to the venue before :attr:`until_ms`.
+    """
+
+    def __init__(self, code: int, msg: str, status: int, until_ms: int) -> None:
+        super().__init__(code, msg, status)
+        self.until_ms = until_ms
+        """Venue time (ms) when requests may be sent again (the reply's ``retryAfter``)."""
+
+    @property
+    def banned(self) -> bool:
+        """An IP ban (418), not just a rate limit (429)."""
+        return self.status == 418
+
+    @property
+    def human(self) -> str:
+        return blocked_text(self.status or 429, self.until_ms)
+
+
+def blocked_text(status: int, until_ms: int) -> str:
+    """``IP banned by the venue until 12:34:56 UTC (HTTP 418): nothing is sent before then``."""
+    when = time.strftime("%H:%M:%S", time.gmtime(until_ms / 1000))
+    what = "IP banned by the venue" if status == 418 else "rate limited by the venue"
+    return f"{what} until {when} UTC (HTTP {status}): nothing is sent before then"
 
 
 class OutcomeUnknown(Exception):

@@ -18,12 +18,12 @@ from typing import Any, Self
 from feeds.book import OrderBook
 from feeds.config import Config, Credentials
 from feeds.depth import DepthFeed
-from feeds.errors import OutcomeUnknown, VenueError
+from feeds.errors import MalformedFrame, OutcomeUnknown, VenueError
 from feeds.market import MarketState
 from feeds.models import DepthUpdate, parse_market_event
 from feeds.rest import RestClient, RestError
 from feeds.streams import FeedState, FeedStatus, StreamClient
-from feeds.symbols import SymbolInfo
+from feeds.symbols import ExchangeRules, SymbolInfo, SymbolRulesError
 
 __all__ = ["DashboardSession", "FeedSummary", "SessionError"]
 
@@ -35,6 +35,10 @@ TIME_SYNC_EVERY_S = 300.0
 
 WSAPI_CHECK_S = 2.0
 """How often a dropped WebSocket API connection is re-opened without waiting for a request."""
+
+RULES_RETRY_S = (5.0, 300.0)
+"""While some listed symbols' rules cannot be read, exchangeInfo is fetched again after the
+first delay, doubling up to the second (the venue may fix its answer)."""
 
 
 class SessionError(Exception):
@@ -68,7 +72,9 @@ class DashboardSession:
         self.venue = config.venue
         self.credentials = credentials
         self.rest = RestClient(config.venue.rest_url or "", api_key=credentials.api_key if credentials else None)
-        self.symbols: dict[str, SymbolInfo] = {}
+        self.symbols: ExchangeRules = ExchangeRules()
+        """Tradable symbols (looking up a listed symbol with unreadable rules raises
+        :class:`~feeds.symbols.SymbolRulesError`; :meth:`symbol_info` never raises)."""
         self.market: MarketState | None = None
         self.depth: DepthFeed | None = None
         self.stream: StreamClient | None = None
@@ -112,10 +118,16 @@ class DashboardSession:
         """
         try:
             await self.rest.sync_time()
-            self.symbols = await self.rest.exchange_info()
+            self._set_rules(await self.rest.exchange_info())
         except (RestError, VenueError) as exc:
             raise SessionError(f"cannot load the venue's rules from {self.venue.rest_url}: {exc}",
                                retryable=isinstance(exc, RestError)) from None
+        except (MalformedFrame, SymbolRulesError) as exc:
+            # the venue answered nonsense: say so, and try again (it may be fixed)
+            raise SessionError(f"the venue's rules cannot be read: {exc}", retryable=True) from None
+        bad = self.symbols.error(self.config.symbol)
+        if bad is not None:
+            raise SessionError(bad, retryable=True)
         info = self.symbols.get(self.config.symbol)
         if info is None:
             known = ", ".join(sorted(self.symbols)[:12])
@@ -130,6 +142,8 @@ class DashboardSession:
         self._depth_task = self._spawn(self.depth.run(), "depth")
         self._spawn(self._time_sync_loop(), "clock")
         self._load_klines()
+        if self.symbols.errors:
+            self._spawn(self._rules_retry_loop(), "rules")
         if self.credentials is not None:
             self._spawn(self._start_account(), "account")
 
@@ -161,6 +175,46 @@ class DashboardSession:
             log.exception("%s failed", what)
             self.note_error(f"{what}: {exc}")
             return None
+
+    # ------------------------------------------------------------------ rules
+
+    def _set_rules(self, rules: dict[str, SymbolInfo]) -> None:
+        self.symbols = rules if isinstance(rules, ExchangeRules) else ExchangeRules(rules)
+        errors = self.symbols.errors
+        if errors:
+            first = next(iter(errors.values()))
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            log.warning("exchangeInfo: %d symbol(s) not tradable: %s", len(errors),
+                        "; ".join(str(e) for e in errors.values()))
+            self.note_error(f"rules: {first}{more}")
+
+    def rules_error(self, symbol: str) -> str | None:
+        """Why no order may be sent for ``symbol`` (None: its rules are known and readable)."""
+        bad = self.symbols.error(symbol)
+        if bad is not None:
+            return bad
+        if symbol not in self.symbols:
+            return f"{symbol}: no trading rules from the venue (not listed in exchangeInfo)"
+        return None
+
+    def symbol_info(self, symbol: str) -> SymbolInfo | None:
+        """The symbol's rules, or None when unknown or unreadable (never raises: for display)."""
+        return self.symbols.find(symbol)
+
+    async def _rules_retry_loop(self) -> None:
+        """Fetch exchangeInfo again, with backoff, while some listed symbols are unreadable."""
+        delay, cap = RULES_RETRY_S
+        while self.symbols.errors:
+            self._rules_retry_at = asyncio.get_running_loop().time() + delay
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap)
+            try:
+                self._set_rules(await self.rest.exchange_info())
+            except (RestError, VenueError, MalformedFrame, SymbolRulesError) as exc:
+                self.note_error(f"rules: cannot reload the venue's rules: {exc}")
+        self._rules_retry_at = None
+
+    _rules_retry_at: float | None = None
 
     def note_error(self, text: str) -> None:
         """Record a problem for the status bar."""
@@ -220,6 +274,9 @@ class DashboardSession:
 
     async def switch_symbol(self, symbol: str) -> None:
         """Show another contract: new book, new streams, new candles; nothing stale shown."""
+        bad = self.symbols.error(symbol)
+        if bad is not None:
+            raise SessionError(bad)
         info = self.symbols.get(symbol)
         if info is None:
             raise SessionError(f"unknown symbol {symbol}")
@@ -291,6 +348,8 @@ class DashboardSession:
         # "reconnecting" for ever after a drop, and the first order would pay for the handshake
         while True:
             await asyncio.sleep(WSAPI_CHECK_S)
+            if self.wsapi is not None and self.wsapi.blocked_reason:
+                continue  # rate-limited or banned: nothing is sent, not even a handshake
             if self.wsapi is not None and self.wsapi.state.status != FeedStatus.LIVE:
                 try:
                     await self.wsapi.connect()
@@ -344,7 +403,18 @@ class DashboardSession:
         elif self.credentials is None:
             out.append(FeedSummary("user", "off", "no API key"))
         if self.wsapi is not None:
-            out.append(_summary("api", self.wsapi.state))
+            blocked = getattr(self.wsapi, "blocked_reason", "")
+            if blocked:
+                banned = getattr(self.wsapi, "blocked_status", 429) == 418
+                out.append(FeedSummary("api", "banned" if banned else "limited", blocked))
+            else:
+                out.append(_summary("api", self.wsapi.state))
+        errors = self.symbols.errors
+        if errors:
+            shown = self.market.info.symbol if self.market is not None else self.config.symbol
+            names = ", ".join(sorted(errors)[:3]) + (f" +{len(errors) - 3}" if len(errors) > 3 else "")
+            out.append(FeedSummary("rules", "bad" if shown in errors else "partial",
+                                   f"not tradable: {names}"))
         return out
 
     def market_stale(self) -> str:

@@ -11,6 +11,13 @@
   ``on_event``; a malformed frame is counted in :attr:`state` and skipped.
 * ``on_connect`` (optional) runs after every (re)connection: events may have been missed
   while disconnected, so that is where the caller reloads its snapshots.
+* The stream is watched: a user stream is legitimately silent for hours, so silence proves
+  nothing; instead a WebSocket ping goes out every ``ping_every`` seconds. No pong (and no
+  frame) within ``stale_after`` shows the feed STALE with the reason; none within
+  ``reconnect_after`` counts a stall (:attr:`UserDataStream.stalls`) and reconnects (the key
+  is started again, so a dead key is noticed too, and ``on_connect`` reloads the account).
+* Why a key cannot be started (the venue's code and words, e.g. ``-2015 Invalid API-key...``)
+  is the feed's reason, for the status bar.
 
 The listenKey is a read credential for the account: it is never logged.
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -43,12 +51,16 @@ class UserDataStream:
         on_connect: called (awaited if async) after each stream (re)connection.
         keepalive_s: seconds between keepalive pings.
         retry_s: first delay before retrying a failed key start (doubles, max 30 s).
+        ping_every: seconds between the watch's WebSocket pings (None: not watched).
+        stale_after: seconds a ping may wait for its pong before the feed shows STALE.
+        reconnect_after: seconds without a pong (or any frame) before reconnecting.
         stream_options: extra keyword arguments for :class:`StreamClient`.
     """
 
     def __init__(self, wsapi: Any, stream_url: str, *, on_event: Callable[[Any], Any],
                  on_connect: Callable[[], Any] | None = None, keepalive_s: float = 30 * 60,
-                 retry_s: float = 0.5, name: str = "user", **stream_options: Any) -> None:
+                 retry_s: float = 0.5, name: str = "user", ping_every: float | None = 5.0,
+                 stale_after: float = 3.0, reconnect_after: float = 10.0, **stream_options: Any) -> None:
         self.wsapi = wsapi
         self.stream_url = stream_url
         self.on_event = on_event
@@ -61,6 +73,16 @@ class UserDataStream:
         """How many times a new listenKey replaced an expired/invalid one."""
         self.keepalives = 0
         """Successful keepalive pings."""
+        if ping_every is not None and not 0 < stale_after < reconnect_after:
+            raise ValueError("need 0 < stale_after < reconnect_after")
+        self.ping_every = ping_every
+        self.stale_after = stale_after
+        self.reconnect_after = reconnect_after
+        self.stalls = 0
+        """Connections found stalled by the watch (no pong within ``reconnect_after``)."""
+        self._stale_reason = ""
+        """Set while the current connection owes a pong for longer than ``stale_after``."""
+        self._restart_stalled = False
         self._own = FeedState(since=time.monotonic())
         self._client: StreamClient | None = None
         self._key: str | None = None
@@ -70,7 +92,14 @@ class UserDataStream:
 
     @property
     def state(self) -> FeedState:
-        """The stream's state (the current connection's, or ours while getting a key)."""
+        """The stream's state (the current connection's, or ours while getting a key); STALE
+        with the reason while the watch waits for an overdue pong."""
+        st = self._live_state()
+        if self._stale_reason and st.status is FeedStatus.LIVE:
+            return dataclasses.replace(st, status=FeedStatus.STALE, reason=self._stale_reason)
+        return st
+
+    def _live_state(self) -> FeedState:
         return self._client.state if self._client is not None else self._own
 
     @property
@@ -108,11 +137,49 @@ class UserDataStream:
                 if exc.code == -1125:
                     self._renew_key("listenKey no longer valid (-1125)")
                     return
-                self.state.last_error = f"keepalive failed: {exc.code}"
+                self._live_state().last_error = f"keepalive failed: {exc.code} {exc.msg}"
                 log.warning("%s stream: keepalive refused (%s)", self.name, exc.code)
             except (OutcomeUnknown, ConnectionError) as exc:
-                self.state.last_error = f"keepalive failed: {type(exc).__name__}"
+                self._live_state().last_error = f"keepalive failed: {exc}"
                 log.warning("%s stream: keepalive got no answer; trying again next time", self.name)
+
+    async def _watch(self, client: StreamClient) -> None:
+        """Ping the connection every ``ping_every`` s; STALE when a pong is late, and a
+        restart (see :meth:`run`) when it is later than ``reconnect_after``."""
+        assert self.ping_every is not None
+        while True:
+            await asyncio.sleep(self.ping_every)
+            # StreamClient keeps its connection private; the watch only pings it
+            ws = getattr(client, "_ws", None)
+            if ws is None:  # between connections: the client reports that itself
+                self._stale_reason = ""
+                continue
+            sent = time.monotonic()
+            try:
+                pong = await ws.ping()
+            except Exception:  # noqa: BLE001 - closing: the client reconnects and says why
+                continue
+            waited = 0.0
+            for limit in (self.stale_after, self.reconnect_after):
+                try:
+                    await asyncio.wait_for(asyncio.shield(pong), limit - waited)
+                    break
+                except (asyncio.TimeoutError, TimeoutError):
+                    waited = limit
+                except Exception:  # noqa: BLE001 - connection closed while waiting
+                    break
+                last = client.state.last_message
+                if last is not None and last >= sent:  # frames flow: alive even without a pong
+                    break
+                if limit == self.stale_after:
+                    self._stale_reason = f"no pong for {self.stale_after:g} s"
+                    log.warning("%s stream: no pong for %.1f s", self.name, self.stale_after)
+            else:
+                self.stalls += 1
+                self._restart_stalled = True
+                self._renew_key(f"stalled: no pong for {self.reconnect_after:g} s")
+                return
+            self._stale_reason = ""
 
     async def run(self) -> None:
         """Get a key, stream it, renew it when it expires; until :meth:`close`."""
@@ -120,12 +187,16 @@ class UserDataStream:
         reconnects = 0
         while not self._closed:
             self._client = None
-            self._set_own(FeedStatus.RECONNECTING if reconnects else FeedStatus.CONNECTING, "starting listenKey")
+            self._stale_reason = ""
+            why_restart = f"{self._renew_reason}; " if reconnects and self._renew_reason else ""
+            self._set_own(FeedStatus.RECONNECTING if reconnects else FeedStatus.CONNECTING,
+                          f"{why_restart}starting listenKey")
             try:
                 key = await self.wsapi.user_stream_start()
             except (VenueError, OutcomeUnknown, ConnectionError) as exc:
-                why = f"{exc.code}: {exc.human}" if isinstance(exc, VenueError) else type(exc).__name__
-                self._set_own(FeedStatus.RECONNECTING, f"cannot start listenKey; retrying in {delay:.1f} s",
+                why = f"{exc.code} {exc.msg}" if isinstance(exc, VenueError) else str(exc)
+                self._set_own(FeedStatus.RECONNECTING,
+                              f"cannot start listenKey: {why}; retrying in {delay:.1f} s",
                               f"userDataStream.start failed: {why}")
                 await self._sleep(delay)
                 delay = min(30.0, delay * 2)
@@ -142,18 +213,24 @@ class UserDataStream:
             run_task = asyncio.create_task(client.run(), name=f"{self.name}-stream")
             keep_task = asyncio.create_task(self._keepalive(), name=f"{self.name}-keepalive")
             renew_task = asyncio.create_task(self._renew.wait())
+            helpers = [keep_task, renew_task]
+            if self.ping_every is not None:
+                helpers.append(asyncio.create_task(self._watch(client), name=f"{self.name}-watch"))
             try:
                 await asyncio.wait({run_task, renew_task}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                keep_task.cancel()
-                renew_task.cancel()
+                for task in helpers:
+                    task.cancel()
                 await client.close()
-                for task in (run_task, keep_task, renew_task):
+                for task in (run_task, *helpers):
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
             if self._closed:
                 break
-            self.key_renewals += 1
+            if self._restart_stalled:
+                self._restart_stalled = False  # the same key, started again on a fresh connection
+            else:
+                self.key_renewals += 1
             reconnects = client.state.reconnects + 1
             self._own.reconnects = reconnects
             self._own.last_error = self._renew_reason

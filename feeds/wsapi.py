@@ -12,6 +12,15 @@
   refused logon) each signed request carries ``apiKey``, ``timestamp``, ``recvWindow`` and
   its ``signature`` over the sorted payload (:meth:`feeds.signing.Signer.sign_params`).
 * ``rate_limits`` holds the latest ``rateLimits`` list from any reply.
+* A reply that is neither a well-formed success (``status`` 200 and a ``result``) nor a
+  well-formed error (another status and ``error: {code, msg}``), or an order reply without an
+  ``orderId``, is an unknown outcome (:class:`~feeds.errors.OutcomeUnknown`): never "accepted",
+  never re-sent; the order manager resolves it with ``order.status``.
+* A 429 or 418 (IP banned) reply raises :class:`~feeds.errors.RateLimitError` and blocks the
+  client until the reply's ``retryAfter`` (or the time in its message; else 60 s / 120 s):
+  until then every request, and every (re)connection, is refused locally with
+  :class:`WsApiBlocked` without sending anything. :attr:`WsApiClient.blocked_reason` says why
+  and until when.
 * The venue cuts a connection at 24 h, and a request sent just before the cut may never be
   answered. A connection older than ``max_age`` (23 h 30 m) is retired before the next request
   goes out: that request opens a fresh one, and the old socket closes once the replies it owes
@@ -25,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,12 +44,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
-from feeds.errors import OutcomeUnknown, VenueError
+from feeds.errors import OutcomeUnknown, RateLimitError, VenueError, blocked_text
 from feeds.filters import OrderRequest
 from feeds.signing import Signer, wire_params
 from feeds.streams import FeedState, FeedStatus
 
-__all__ = ["MAX_CONNECTION_AGE_S", "MUTATING_METHODS", "WsApiClient", "WsApiUnavailable"]
+__all__ = ["MAX_CONNECTION_AGE_S", "MUTATING_METHODS", "WsApiBlocked", "WsApiClient", "WsApiUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,21 @@ _USER_STREAM_METHODS = frozenset({"userDataStream.start", "userDataStream.ping",
 
 class WsApiUnavailable(ConnectionError):
     """The WebSocket API could not be reached: the request was NOT sent."""
+
+
+class WsApiBlocked(WsApiUnavailable):
+    """The venue rate-limited (429) or banned (418) this IP: the request was NOT sent."""
+
+    def __init__(self, message: str, status: int, until_ms: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.until_ms = until_ms
+
+
+RATE_LIMIT_DEFAULT_S = {429: 60.0, 418: 120.0}
+"""How long to send nothing after a 429/418 whose reply says no ``retryAfter``."""
+
+_UNTIL = re.compile(r"until (\d{12,14})")
 
 
 class _Dropped(Exception):
@@ -124,6 +149,14 @@ class WsApiClient:
         """``time.monotonic()`` when the current connection opened."""
         self._retiring: dict[asyncio.Task[None], ClientConnection] = {}
         """Replaced connections still owed replies, and the tasks that close them."""
+        self._blocked_until = 0.0
+        """``time.monotonic()`` before which nothing is sent (after a 429/418)."""
+        self.blocked_status = 429
+        """418 (IP ban) or 429 (rate limit) of the latest block."""
+        self.blocked_until_ms = 0
+        """Venue time (ms) when the latest block ends."""
+        self.malformed_replies = 0
+        """Replies that were neither a well-formed success nor a well-formed error."""
 
     # ------------------------------------------------------------------ state
     @property
@@ -146,6 +179,36 @@ class WsApiClient:
     def weight_limit(self) -> int | None:
         """Same as :attr:`limit`."""
         return self.limit
+
+    @property
+    def blocked_reason(self) -> str:
+        """Why nothing may be sent now, with until when ("" when requests may go out)."""
+        if time.monotonic() >= self._blocked_until:
+            return ""
+        return blocked_text(self.blocked_status, self.blocked_until_ms)
+
+    def _check_blocked(self, what: str) -> None:
+        if time.monotonic() < self._blocked_until:
+            raise WsApiBlocked(f"{self.name}: {what} not sent: {self.blocked_reason}",
+                               self.blocked_status, self.blocked_until_ms)
+
+    def _block(self, status: int, err: dict[str, Any], msg: str) -> int:
+        """Send nothing until the venue's ``retryAfter``; returns that time (venue ms)."""
+        now_ms = int(self.now_ms())
+        data = err.get("data")
+        until = data.get("retryAfter") if isinstance(data, dict) else None
+        if type(until) is not int:
+            found = _UNTIL.search(msg)
+            until = int(found.group(1)) if found else None
+        if until is None or until <= now_ms:
+            until = now_ms + int(RATE_LIMIT_DEFAULT_S.get(status, 60.0) * 1000)
+        blocked_until = time.monotonic() + (until - now_ms) / 1000
+        if blocked_until >= self._blocked_until:
+            self._blocked_until, self.blocked_status, self.blocked_until_ms = blocked_until, status, until
+        self.state.last_error = self.blocked_reason
+        log.warning("%s: HTTP %d from the venue: sending nothing for %.0f s", self.name, status,
+                    (until - now_ms) / 1000)
+        return until
 
     def _limit_row(self, kind: str) -> dict[str, Any] | None:
         for row in self.rate_limits:
@@ -176,6 +239,7 @@ class WsApiClient:
     async def _ensure(self) -> ClientConnection:
         if self._closed:
             raise WsApiUnavailable(f"{self.name}: client is closed")
+        self._check_blocked("connection")
         ws = self._ws
         if ws is not None:
             return ws
@@ -257,6 +321,9 @@ class WsApiClient:
                     self.state.last_error = f"{err.get('code')}: {err.get('msg')}"
                     if err.get("code") == -2015:
                         self.logged_on = False
+                    status = reply.get("status")
+                    if status in (418, 429):
+                        self._block(int(status), err, str(err.get("msg", "")))
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc.rcvd.code if exc.rcvd else 1006})"
         except Exception as exc:  # pragma: no cover - defensive: never leave waiters hanging
@@ -339,6 +406,7 @@ class WsApiClient:
             WsApiUnavailable: the request could not be sent at all.
         """
         params = dict(params or {})
+        self._check_blocked(method)
         attempts = 1 if method in MUTATING_METHODS else 2
         attempt = 0
         unsent = 0
@@ -423,12 +491,39 @@ class WsApiClient:
             if method in MUTATING_METHODS:
                 raise OutcomeUnknown(method, rid, f"connection dropped: {exc}") from None
             raise
-        err = reply.get("error")
-        if isinstance(err, dict):
-            code = err.get("code")
-            msg = str(err.get("msg", ""))
-            raise VenueError(int(code) if isinstance(code, int) else -1000, msg, reply.get("status"))
-        return reply.get("result")
+        return self._outcome(method, rid, reply)
+
+    def _outcome(self, method: str, rid: str, reply: dict[str, Any]) -> Any:
+        """The reply's ``result``, or the venue's error raised; anything else is unknown."""
+        status, err = reply.get("status"), reply.get("error")
+        if type(status) is int and status != 200 and isinstance(err, dict):
+            code, msg = err.get("code"), err.get("msg")
+            if type(code) is int and isinstance(msg, str):
+                if status in (418, 429):
+                    until = self._block(status, err, msg)
+                    raise RateLimitError(code, msg, status, until)
+                raise VenueError(code, msg, status)
+        elif status == 200 and type(status) is int and "result" in reply and "error" not in reply:
+            return reply["result"]
+        raise self._malformed(method, rid, f"status {status!r:.20}, keys {sorted(reply)}")
+
+    def _malformed(self, method: str, rid: str | None, why: str) -> OutcomeUnknown:
+        """A reply that is not a well-formed success or error: what it did is unknown."""
+        self.malformed_replies += 1
+        self.state.last_error = f"{method}: malformed reply ({why})"
+        log.warning("%s: %s id=%s: malformed reply (%s): outcome unknown", self.name, method, rid, why)
+        return OutcomeUnknown(method, rid, f"malformed reply: {why}")
+
+    def _order_result(self, method: str, result: Any) -> dict[str, Any]:
+        """An order reply must name the order: without an ``orderId`` the outcome is unknown."""
+        if not isinstance(result, dict) or type(result.get("orderId")) is not int:
+            raise self._malformed(method, None, f"no orderId in {type(result).__name__} result")
+        return result
+
+    def _list_result(self, method: str, result: Any) -> list[dict[str, Any]]:
+        if not isinstance(result, list) or not all(isinstance(row, dict) for row in result):
+            raise self._malformed(method, None, f"expected a list of objects, got {type(result).__name__}")
+        return result
 
     # ------------------------------------------------------------------ session
     async def logon(self) -> dict[str, Any]:
@@ -449,35 +544,36 @@ class WsApiClient:
     # ------------------------------------------------------------------ orders
     async def place_order(self, order: OrderRequest) -> dict[str, Any]:
         """``order.place`` with the request's wire params."""
-        return await self.request("order.place", order.to_params(), signed=True)
+        return self._order_result("order.place", await self.request("order.place", order.to_params(), signed=True))
 
     async def modify_order(self, symbol: str, side: str, quantity: Any, price: Any, *,
                            order_id: int | None = None, client_id: str | None = None) -> dict[str, Any]:
         """``order.modify`` (LIMIT orders: new quantity and/or price)."""
-        return await self.request("order.modify", {
+        return self._order_result("order.modify", await self.request("order.modify", {
             "symbol": symbol, "side": side, "quantity": quantity, "price": price,
-            "orderId": order_id, "origClientOrderId": client_id}, signed=True)
+            "orderId": order_id, "origClientOrderId": client_id}, signed=True))
 
     async def cancel_order(self, symbol: str, order_id: int | None = None,
                            client_id: str | None = None) -> dict[str, Any]:
         """``order.cancel`` by ``orderId`` or ``origClientOrderId``."""
-        return await self.request("order.cancel", {
-            "symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}, signed=True)
+        return self._order_result("order.cancel", await self.request("order.cancel", {
+            "symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}, signed=True))
 
     async def order_status(self, symbol: str, order_id: int | None = None,
                            client_id: str | None = None) -> dict[str, Any]:
         """``order.status`` by ``orderId`` or ``origClientOrderId``."""
-        return await self.request("order.status", {
-            "symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}, signed=True)
+        return self._order_result("order.status", await self.request("order.status", {
+            "symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}, signed=True))
 
     # ------------------------------------------------------------------ account
     async def positions(self, margin_asset: str | None = None, pair: str | None = None) -> list[dict[str, Any]]:
         """``account.position`` rows."""
-        return await self.request("account.position", {"marginAsset": margin_asset, "pair": pair}, signed=True)
+        return self._list_result("account.position", await self.request(
+            "account.position", {"marginAsset": margin_asset, "pair": pair}, signed=True))
 
     async def balance(self) -> list[dict[str, Any]]:
         """``account.balance`` rows."""
-        return await self.request("account.balance", signed=True)
+        return self._list_result("account.balance", await self.request("account.balance", signed=True))
 
     async def account_status(self) -> dict[str, Any]:
         """``account.status``: assets, positions, canTrade, ..."""
@@ -487,7 +583,10 @@ class WsApiClient:
     async def user_stream_start(self) -> str:
         """``userDataStream.start``: the listenKey (the same one while it is alive)."""
         result = await self.request("userDataStream.start")
-        return str(result["listenKey"])
+        key = result.get("listenKey") if isinstance(result, dict) else None
+        if not isinstance(key, str) or not key:
+            raise self._malformed("userDataStream.start", None, "no listenKey")
+        return key
 
     async def user_stream_ping(self, listen_key: str | None = None) -> None:
         """``userDataStream.ping``: extend the account's key by 60 min (``-1125``: it is gone).

@@ -20,6 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
+from textual.worker import Worker, WorkerState
 
 from feeds.config import Config
 from feeds.filters import OrderRequest
@@ -59,6 +60,9 @@ CHART_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h",
 
 DEFAULT_LEVERAGE = 20
 """Leverage assumed for margin figures until the venue reports the position's own."""
+
+CONNECT_RETRY_S = (2.0, 60.0)
+"""First and longest delay between start-up attempts while the venue cannot be used."""
 
 ORDER_FORM_PREBUILD_S = 1.0
 """Seconds after the session starts (and between retries) before the order form is built."""
@@ -218,22 +222,31 @@ class CoinmApp(App[int]):
 
     @work(exclusive=True, group="session", exit_on_error=False)
     async def _connect(self) -> None:
-        delay = 2.0
+        """Start a session; a venue that cannot be used yet (unreachable, rules unreadable,
+        any failure of start-up) is shown with its reason and tried again with backoff."""
+        delay = CONNECT_RETRY_S[0]
         while True:
-            session = await self._session_factory()
+            session = self._starting = await self._session_factory()
             try:
                 await session.start()
                 break
             except SessionError as exc:
-                await session.close()
-                self._boot_error = str(exc)
-                if not exc.retryable:
-                    self.notify(str(exc), title="Cannot start", severity="error", timeout=60)
-                    return
-                self.notify(f"{exc}; trying again in {delay:g} s", title="Venue unreachable",
-                            severity="error", timeout=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
+                retryable, message = exc.retryable, str(exc)
+            except Exception as exc:  # start-up must never die silently: show it, log it, retry
+                log.exception("session start-up failed")
+                retryable, message = True, f"start-up failed: {type(exc).__name__}: {exc}"
+            self._starting = None
+            await session.close()
+            if not retryable:
+                self._boot_error = message
+                self.notify(message, title="Cannot start", severity="error", timeout=60)
+                return
+            self._boot_error = f"{message}; trying again in {delay:g} s"
+            log.warning("venue not usable: %s; trying again in %g s", message, delay)
+            self.notify(self._boot_error, title="Venue not usable", severity="error", timeout=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, CONNECT_RETRY_S[1])
+        self._starting = None
         self._boot_error = ""
         self.session = session
         self._bind_widgets()
@@ -243,6 +256,8 @@ class CoinmApp(App[int]):
             self.set_timer(GC_FREEZE_AFTER_S, _freeze_startup_objects)
 
     _boot_error = ""
+    _starting: DashboardSession | None = None
+    """A session whose start-up has not finished (closed on every exit path)."""
     _account_bound = False
     _latency_at = float("-inf")
     _latency_shown: int | None = None
@@ -258,7 +273,7 @@ class CoinmApp(App[int]):
         self.trades_tape.bind_source(market, session.market_stale)
         liqs = self.liquidation_tape
         liqs.bind_source(market, session.market_stale)
-        liqs.bind_ticks(lambda s: session.symbols[s].tick_size if s in session.symbols else None)
+        liqs.bind_ticks(lambda s: info.tick_size if (info := session.symbol_info(s)) is not None else None)
         self.chart.bind_source(market)
         self._bind_ladder()
         self._bind_account()
@@ -269,15 +284,15 @@ class CoinmApp(App[int]):
         if session is None or session.account is None or session.market is None:
             return
         market = session.market
-        symbols = session.symbols
+        info_of = session.symbol_info
 
         def mark_of(symbol: str) -> Decimal | None:
             if market.mark is not None and market.info.symbol == symbol:
                 return market.mark.mark_price
             return None
 
-        self.open_orders.bind_source(session.account, lambda: market.info.symbol, symbols.get)
-        self.positions.bind_source(session.account, lambda: market.info.symbol, mark_of, symbols.get)
+        self.open_orders.bind_source(session.account, lambda: market.info.symbol, info_of)
+        self.positions.bind_source(session.account, lambda: market.info.symbol, mark_of, info_of)
         self._account_bound = True
 
     def _bind_ladder(self) -> None:
@@ -337,6 +352,22 @@ class CoinmApp(App[int]):
             self.venue, feeds, self._latency_shown, session.rest.clock_offset_ms,
             session.weight_text(), session.last_error,
         )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place where a failed worker of the app becomes visible: a log line with its
+        traceback, the status bar's error (or the venue line before start-up) and a toast."""
+        if event.state is not WorkerState.ERROR:
+            return
+        worker: Worker[Any] = event.worker
+        error = worker.error
+        what = worker.name or worker.group
+        text = f"{what} failed: {type(error).__name__}: {error}"
+        log.error("worker %s", text, exc_info=error)
+        if self.session is not None:
+            self.session.note_error(text)
+        else:
+            self._boot_error = text
+        self.notify(text, title="Internal error", severity="error", timeout=15)
 
     # ------------------------------------------------------------------ actions
 
@@ -489,6 +520,10 @@ class CoinmApp(App[int]):
             self.notify("Order entry needs an API key and a connected account "
                         "(see coinm --help: credentials)", severity="warning")
             return
+        refused = session.rules_error(context.info.symbol)
+        if refused is not None:
+            self.notify(refused, title="No orders on this symbol", severity="error", timeout=15)
+            return
         form = self._order_form
         if isinstance(self.screen, OrderForm) or (form is not None and form in self.screen_stack):
             return  # one form at a time: a second b/s press must not stack another
@@ -504,6 +539,9 @@ class CoinmApp(App[int]):
             if order.symbol != context.info.symbol:  # the form closes itself first; belt and braces
                 return OrderOutcome(status="rejected", sent=False,
                                     message=f"not sent: the form was opened for {context.info.symbol}")
+            refused = session.rules_error(order.symbol)  # the rules may have gone bad since
+            if refused is not None:
+                return OrderOutcome(status="rejected", sent=False, message=f"not sent: {refused}")
             mark = market.mark.mark_price if market and market.mark else None
             return await orders.submit(order, context.info, mark_price=mark,
                                        last_price=market.last_price if market else None)
@@ -587,8 +625,11 @@ class CoinmApp(App[int]):
         if session is None or session.orders is None:
             return
         order = event.order
-        info = session.symbols.get(order.symbol)
-        if info is None:
+        refused = session.rules_error(order.symbol)
+        info = session.symbol_info(order.symbol)
+        if refused is not None or info is None:
+            self.notify(refused or f"{order.symbol}: no trading rules", title="Cannot modify",
+                        severity="error", timeout=15)
             return
 
         def done(change: tuple[Decimal, Decimal] | None) -> None:
@@ -609,8 +650,12 @@ class CoinmApp(App[int]):
         self.push_screen(ConfirmScreen(question), lambda yes: then() if yes else None)
 
     async def on_unmount(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        # every client closes on every exit path, also when start-up never finished (the
+        # venue hangs): otherwise aiohttp prints "Unclosed client session" after exit
+        for session in (self.session, self._starting):
+            if session is not None:
+                await session.close()
+        self._starting = None
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -641,7 +686,8 @@ def _freeze_startup_objects() -> None:
 
 def run_dashboard(config: Config) -> int:
     """Run the dashboard until the user quits (the ``coinm`` command)."""
-    from feeds.config import ConfigError, resolve_credentials
+    from feeds.config import ConfigError
+    from tui.venue import resolve_credentials
 
     if config.log_file:
         logging.basicConfig(filename=config.log_file, level=logging.INFO,
