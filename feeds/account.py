@@ -31,7 +31,13 @@ from feeds.margin import (
     brackets_from_rest,
     default_brackets,
 )
-from feeds.models import AccountUpdate, ListenKeyExpired, MarginCall, MarkPriceUpdate, OrderTradeUpdate
+from feeds.models import (
+    AccountUpdate,
+    ListenKeyExpired,
+    MarginCall,
+    MarkPriceUpdate,
+    OrderTradeUpdate,
+)
 
 __all__ = [
     "OPEN_STATUSES",
@@ -316,7 +322,7 @@ class AccountState:
         if known is not None:
             return known
         pair = self._pair_of(symbol)
-        return pair[:-3] if pair.endswith("USD") else pair
+        return pair.removesuffix("USD")
 
     def _pair_of(self, symbol: str) -> str:
         info = self.symbols.get(symbol)
@@ -361,13 +367,13 @@ class AccountState:
                     prev.unrealized_pnl if prev else None, event.transaction_time)
                 assets.add(b.asset)
             for p in event.positions:
-                key = (p.symbol, p.position_side)
+                pkey = (p.symbol, p.position_side)
                 assets.add(self.asset_of(p.symbol))
-                prev_pos = self.positions.get(key)
+                prev_pos = self.positions.get(pkey)
                 if p.position_amount == 0:
-                    self.positions.pop(key, None)
+                    self.positions.pop(pkey, None)
                     continue
-                self.positions[key] = Position(
+                self.positions[pkey] = Position(
                     symbol=p.symbol, amount=p.position_amount, entry_price=p.entry_price,
                     unrealized_pnl=p.unrealized_pnl, margin_type=p.margin_type,
                     position_side=p.position_side,
@@ -476,6 +482,9 @@ class AccountState:
         last = self._last.get(oid)
         if last is not None and o.update_time < last and o.is_open:
             return False  # older than what we have
+        current = self.orders.get(oid)
+        if current is not None and o.is_open and o.executed_qty < current.executed_qty:
+            return False  # fills only accumulate: an order.place reply (ACK) of the same ms is older
         self._last[oid] = o.update_time
         if o.is_open:
             if self.orders.get(oid) == o:

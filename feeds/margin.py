@@ -343,7 +343,7 @@ def account_risk(asset: str, cross_wallet: Decimal, positions: Sequence[Position
     """Every figure of one margin coin: its positions (all of this coin) and open orders that
     need margin (not reduce-only, not an untriggered conditional)."""
     parts = [_position_parts(p) for p in positions]
-    cross = [(p, x) for p, x in zip(positions, parts) if not p.isolated and p.amount != 0]
+    cross = [(p, x) for p, x in zip(positions, parts, strict=True) if not p.isolated and p.amount != 0]
     upnl = sum((x[1] for _p, x in cross), ZERO)
     pos_im = sum((x[2] for _p, x in cross), ZERO)
     maint = sum((x[3] for _p, x in cross), ZERO)
@@ -354,7 +354,7 @@ def account_risk(asset: str, cross_wallet: Decimal, positions: Sequence[Position
     ratio = margin_ratio(maint, balance)
     asset_risk = AssetRisk(asset, cross_wallet, upnl, balance, pos_im, ord_im, maint, available, ratio)
     rows: list[PositionRisk] = []
-    for p, (n, up, im, mm) in zip(positions, parts):
+    for p, (n, up, im, mm) in zip(positions, parts, strict=True):
         if p.amount == 0:
             continue
         if p.isolated:

@@ -114,3 +114,50 @@ def test_fills_are_bounded() -> None:
     for i in range(20):
         acct.apply(otu(100 + i, "FILLED", "TRADE", t=1000 + i, z="1", l="1", L="50000.0", tid=i, q="1"))
     assert len(acct.fills) == 5 and acct.fills[-1].trade_id == 19 and acct.orders == {}
+
+
+def test_margin_figures_follow_orders_positions_and_mark() -> None:
+    """Available balance, margin in use and the liquidation price move with every event and
+    mark, without a snapshot (figures derived by hand in the comments)."""
+    acct = AccountState(contract_sizes={"BTCUSD_PERP": 100})
+    acct.load_balances([{"asset": "BTC", "balance": "0.01", "crossWalletBalance": "0.01",
+                         "availableBalance": "0.01", "crossUnPnl": "0"}])
+    assert acct.available_balance("BTC") == Decimal("0.01")
+    # a resting bid for 3 contracts at 50,000, 20x: 300 / 50000 / 20 = 0.0003 BTC
+    acct.apply(otu(1, "NEW"))
+    assert acct.available_balance("BTC") == Decimal("0.0097") and acct.margin_in_use("BTC") == Decimal("0.0003")
+    acct.apply(otu(1, "CANCELED", "CANCELED", t=1001))
+    assert acct.available_balance("BTC") == Decimal("0.01") and acct.margin_in_use("BTC") == 0
+    # long 10 from 50,000 (wallet unchanged); at mark 60,000: uPnL 1000*(1/50000-1/60000) = 0.00333333,
+    # initial margin 1000/60000/20 = 0.00083333, so available 0.01 + 0.00333333 - 0.00083333
+    acct.apply(acu(wb="0.01", pa="10", ep="50000", t=1002))
+    v = acct.version
+    assert acct.set_mark("BTCUSD_PERP", Decimal(60000)) and acct.version == v + 1
+    assert acct.available_balance("BTC") == Decimal("0.0125")
+    row = acct.position_risk[("BTCUSD_PERP", "BOTH")]
+    # 1000 * 1.004 / (0.01 + 1000/50000)
+    assert row.liquidation_price == Decimal("33466.66666667") and row.maint_margin == Decimal("0.00006667")
+    assert acct.set_mark("BTCUSD_PERP", Decimal(60000)) is False  # same mark: nothing to repaint
+    # mark 40,000: uPnL -0.005, initial margin 0.025/20 = 0.00125: 0.01 - 0.005 - 0.00125
+    acct.set_mark("BTCUSD_PERP", Decimal(40000))
+    assert acct.available_balance("BTC") == Decimal("0.00375")
+    assert acct.risk["BTC"].margin_ratio == Decimal("0.02")  # 0.025 * 0.004 / 0.005
+    # a stop holds no margin until it triggers; a reduce-only order never does
+    acct.apply(otu(2, "NEW", t=1003))
+    acct.apply(parse_user_event({"e": "ORDER_TRADE_UPDATE", "E": 1004, "T": 1004, "o": {
+        "s": "BTCUSD_PERP", "c": "s1", "S": "SELL", "o": "STOP_MARKET", "f": "GTC", "q": "4", "p": "0", "ap": "0",
+        "sp": "30000", "x": "NEW", "X": "NEW", "i": 3, "l": "0", "z": "0", "L": "0", "ma": "BTC", "T": 1004,
+        "t": 0, "rp": "0", "b": "0", "a": "0", "m": False, "R": True, "wt": "CONTRACT_PRICE",
+        "ot": "STOP_MARKET", "ps": "BOTH", "cp": False}}))
+    assert acct.risk["BTC"].order_initial_margin == Decimal("0.0003")  # only order 2
+    # the position closes: its figures go
+    acct.apply(acu(wb="0.0095", pa="0", ep="0", t=1005))
+    assert acct.position_risk == {} and acct.available_balance("BTC") == Decimal("0.0095") - Decimal("0.0003")
+
+
+def test_order_reply_does_not_undo_fills() -> None:
+    """The order.place reply (0 filled) after the stream's fills of the same millisecond."""
+    acct = AccountState()
+    acct.apply(otu(1, "PARTIALLY_FILLED", "TRADE", z="2", l="2", L="50000.0", tid=1))
+    assert acct.load_order_result({**result(1, "NEW"), "origQty": "3"}) is False
+    assert acct.orders[1].executed_qty == 2

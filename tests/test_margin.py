@@ -79,7 +79,7 @@ def test_liquidation_price_is_where_margin_meets_maintenance() -> None:
 
 def test_short_liquidation_and_none() -> None:
     # short 10 from 50,000, wallet 0.01: LP = 1000 * (0.004 - 1) / (0.01 - 1000/50000) = -996 / -0.01
-    assert liquidation_price(Decimal(-10), 100, Decimal(50000), Decimal("0.01"), BTC_BRACKETS) == Decimal("99600")
+    assert liquidation_price(Decimal(-10), 100, Decimal(50000), Decimal("0.01"), BTC_BRACKETS) == Decimal(99600)
     # with 0.05 BTC the denominator 0.05 - 0.02 is positive: no price liquidates it
     assert liquidation_price(Decimal(-10), 100, Decimal(50000), Decimal("0.05"), BTC_BRACKETS) is None
     assert liquidation_price(Decimal(0), 100, Decimal(50000), Decimal("0.05"), BTC_BRACKETS) is None

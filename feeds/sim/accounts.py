@@ -2,6 +2,15 @@
 
 Inverse-contract arithmetic (notes.md): notional in coin = qty × contractSize / price; PnL
 of a long in coin = qty × contractSize × (1/entry − 1/exit). All money is Decimal.
+
+Margin as Binance defines it for COIN-M (its FAQ "How to Calculate Liquidation Price of COIN-M
+Futures Contracts"): maintenance margin = notional at mark × MMR − maintenance amount, both
+from the leverage bracket of that notional (the venue's table: ``feeds.margin``'s bracket data,
+the one thing shared with the client); initial margin = notional at mark / leverage; margin
+ratio = maintenance / (wallet + uPnL); liquidation when it reaches 100 %. Each position's and
+order's figure is rounded to 8 decimals. The liquidation price is found here by bisection on
+that very condition (margin balance = maintenance margin as the mark moves, the account's
+other positions held), not by the closed formula the client uses, so each checks the other.
 """
 
 from __future__ import annotations
@@ -13,14 +22,22 @@ from typing import Any
 
 from feeds.decimals import fmt_plain, fmt_step
 from feeds.filters import OrderRequest, validate_order
-from feeds.models import AccountUpdate, BalanceUpdate, MarginCall, MarginCallPosition, OrderTradeUpdate, OrderUpdate, PositionUpdate
+from feeds.margin import Bracket, default_brackets
+from feeds.models import (
+    AccountUpdate,
+    BalanceUpdate,
+    MarginCall,
+    MarginCallPosition,
+    OrderTradeUpdate,
+    OrderUpdate,
+    PositionUpdate,
+)
 from feeds.sim.market import RestingOrder
 
 __all__ = ["Account", "Accounts", "ApiError", "Position", "UserOrder"]
 
 MAKER_FEE = Decimal("0.0002")
 TAKER_FEE = Decimal("0.0005")
-MAINT_RATE = Decimal("0.004")
 Q8 = Decimal("0.00000001")
 ZERO = Decimal(0)
 CONDITIONAL = ("STOP", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
@@ -154,12 +171,53 @@ class Accounts:
     def _mark(self, symbol: str) -> Decimal:
         return self.engine.mark_price(symbol)
 
+    def brackets(self, symbol: str) -> tuple[Bracket, ...]:
+        """The venue's leverage brackets of ``symbol``."""
+        return default_brackets(self.engine.symbols[symbol].pair)
+
+    def _maint_at(self, symbol: str, amt: int, price: Decimal) -> Decimal:
+        """Maintenance margin of ``amt`` contracts at ``price`` (unrounded)."""
+        n = Decimal(abs(amt) * self._cs(symbol)) / price
+        table = self.brackets(symbol)
+        level = next((b for b in table if b.cap is None or n <= b.cap), table[-1])
+        return n * level.maint_ratio - level.cum
+
     def unrealized(self, acct: Account, symbol: str) -> Decimal:
         pos = acct.positions.get(symbol)
         if pos is None or pos.amt == 0:
             return ZERO
         cs = self._cs(symbol)
-        return q8(pos.amt * cs * (1 / pos.entry - 1 / self._mark(symbol)))
+        with localcontext() as ctx:
+            ctx.prec = 50
+            return q8(pos.amt * cs * (1 / pos.entry - 1 / self._mark(symbol)))
+
+    def position_figures(self, acct: Account, symbol: str) -> dict[str, Decimal]:
+        """Notional, initial and maintenance margin of one position at the mark (8 decimals)."""
+        pos = acct.positions.get(symbol)
+        if pos is None or pos.amt == 0:
+            return {"notional": ZERO, "im": ZERO, "maint": ZERO}
+        mark = self._mark(symbol)
+        with localcontext() as ctx:
+            ctx.prec = 50
+            notional = Decimal(abs(pos.amt) * self._cs(symbol)) / mark
+            return {"notional": q8(notional), "im": q8(notional / acct.leverage.get(symbol, 20)),
+                    "maint": q8(self._maint_at(symbol, pos.amt, mark))}
+
+    def order_margin(self, acct: Account, symbol: str) -> Decimal:
+        """Initial margin held by the open orders of ``symbol``: resting LIMIT orders that can
+        open a position (not reduce-only; a conditional order holds none until it triggers)."""
+        lev = acct.leverage.get(symbol, 20)
+        cs = self._cs(symbol)
+        total = ZERO
+        with localcontext() as ctx:
+            ctx.prec = 50
+            for o in acct.orders.values():
+                if (o.symbol != symbol or not o.is_open or o.reduce_only or o.close_position
+                        or o.type in CONDITIONAL):
+                    continue
+                price = o.price if o.price > 0 else self._mark(symbol)
+                total += q8(Decimal((o.qty - o.executed) * cs) / price / lev)
+        return total
 
     def margins(self, acct: Account, asset: str) -> dict[str, Decimal]:
         """Cross-margin figures of one margin asset."""
@@ -168,38 +226,68 @@ class Accounts:
         for sym, info in self.engine.symbols.items():
             if info.margin_asset != asset:
                 continue
-            lev = acct.leverage.get(sym, 20)
             pos = acct.positions.get(sym)
-            mark = self._mark(sym)
             if pos is not None and pos.amt:
+                fig = self.position_figures(acct, sym)
                 upnl += self.unrealized(acct, sym)
-                notional = abs(pos.amt) * info.contract_size / mark
-                pos_im += notional / lev
-                maint += notional * MAINT_RATE
-            for o in acct.orders.values():
-                if o.symbol == sym and o.is_open and not o.reduce_only and not o.close_position:
-                    price = o.price if o.price > 0 else mark
-                    ord_im += (o.qty - o.executed) * info.contract_size / price / lev
+                pos_im += fig["im"]
+                maint += fig["maint"]
+            ord_im += self.order_margin(acct, sym)
         margin_balance = wallet + upnl
         available = margin_balance - pos_im - ord_im
         return {"wallet": q8(wallet), "upnl": q8(upnl), "margin": q8(margin_balance),
                 "pos_im": q8(pos_im), "ord_im": q8(ord_im), "maint": q8(maint),
                 "available": q8(max(available, ZERO))}
 
+    def margin_ratio(self, acct: Account, asset: str) -> Decimal | None:
+        """Maintenance margin over margin balance of the asset (None without positions)."""
+        m = self.margins(acct, asset)
+        if m["maint"] <= 0:
+            return None
+        if m["margin"] <= 0:
+            return Decimal("Infinity")
+        with localcontext() as ctx:
+            ctx.prec = 50
+            return q8(m["maint"] / m["margin"])
+
     def liquidation_price(self, acct: Account, symbol: str) -> Decimal:
+        """The mark at which this position's account reaches maintenance (0: no such price).
+
+        Bisection on: wallet + uPnL(P) + others' uPnL == maint(P) + others' maintenance.
+        """
         pos = acct.positions.get(symbol)
         if pos is None or pos.amt == 0:
             return ZERO
         info = self.engine.symbols[symbol]
-        wallet = acct.balances.get(info.margin_asset, ZERO)
-        b = Decimal(abs(pos.amt) * info.contract_size)
-        if pos.amt > 0:
-            denom = wallet + b / pos.entry
-            price = b * (1 + MAINT_RATE) / denom if denom > 0 else ZERO
-        else:
-            denom = b / pos.entry - wallet
-            price = b * (1 - MAINT_RATE) / denom if denom > 0 else ZERO
-        return price.quantize(info.tick_size) if price > 0 else ZERO
+        asset = info.margin_asset
+        base = acct.balances.get(asset, ZERO)
+        for sym, other in self.engine.symbols.items():
+            p = acct.positions.get(sym)
+            if sym != symbol and other.margin_asset == asset and p is not None and p.amt:
+                base += self.unrealized(acct, sym) - self.position_figures(acct, sym)["maint"]
+        amt, entry, cs = pos.amt, pos.entry, info.contract_size
+        with localcontext() as ctx:
+            ctx.prec = 60
+
+            def excess(price: Decimal) -> Decimal:
+                return base + amt * cs * (1 / entry - 1 / price) - self._maint_at(symbol, amt, price)
+
+            # long: excess rises with the price; short: it falls
+            rising = amt > 0
+            lo, hi = Decimal("1e-8"), entry
+            while (excess(hi) > 0) != rising:  # widen until the root is bracketed
+                hi *= 2
+                if hi > Decimal("1e15"):
+                    return ZERO  # no price reaches maintenance (a short with ample margin)
+            if (excess(lo) > 0) == rising and rising:
+                return ZERO
+            while hi - lo > Decimal("1e-20"):
+                mid = (lo + hi) / 2
+                if (excess(mid) > 0) == rising:
+                    hi = mid
+                else:
+                    lo = mid
+            return q8((lo + hi) / 2)
 
     # ------------------------------------------------------------------ orders
     def open_orders(self, acct: Account, symbol: str | None = None) -> list[UserOrder]:
@@ -514,7 +602,7 @@ class Accounts:
                 positions.append(MarginCallPosition(
                     symbol=sym, position_side="BOTH", position_amount=Decimal(pos.amt), margin_type="CROSSED",
                     isolated_wallet=ZERO, mark_price=mark, unrealized_pnl=self.unrealized(acct, sym),
-                    maint_margin=q8(abs(pos.amt) * info.contract_size / mark * MAINT_RATE)))
+                    maint_margin=self.position_figures(acct, sym)["maint"]))
         self.send(acct, MarginCall(event_time=self.engine.now_ms, positions=tuple(positions),
                                    cross_wallet_balance=acct.balances.get(asset, ZERO)).to_wire())
 
@@ -674,16 +762,16 @@ class Accounts:
                 "availableBalance": fmt_plain(m["available"]), "updateTime": self.engine.now_ms,
             })
         positions = []
-        for sym, info in self.engine.symbols.items():
+        for sym in self.engine.symbols:
             pos = acct.positions.get(sym) or Position(sym)
-            mark = self._mark(sym)
             lev = acct.leverage.get(sym, 20)
-            notional = Decimal(abs(pos.amt) * info.contract_size) / mark
+            fig = self.position_figures(acct, sym)
+            ord_im = self.order_margin(acct, sym)
             positions.append({
-                "symbol": sym, "initialMargin": fmt_plain(q8(notional / lev)),
-                "maintMargin": fmt_plain(q8(notional * MAINT_RATE)),
+                "symbol": sym, "initialMargin": fmt_plain(fig["im"] + ord_im),
+                "maintMargin": fmt_plain(fig["maint"]),
                 "unrealizedProfit": fmt_plain(self.unrealized(acct, sym)),
-                "positionInitialMargin": fmt_plain(q8(notional / lev)), "openOrderInitialMargin": "0",
+                "positionInitialMargin": fmt_plain(fig["im"]), "openOrderInitialMargin": fmt_plain(ord_im),
                 "leverage": str(lev), "isolated": False, "positionSide": "BOTH",
                 "entryPrice": fmt_plain(pos.entry.quantize(Q8)) if pos.amt else "0.0",
                 "positionAmt": str(pos.amt), "maxQty": "1000000", "updateTime": pos.update_time,
