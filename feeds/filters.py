@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from feeds.decimals import ZERO, D, DecimalParseError, fmt_plain, is_multiple, snap
+from feeds.decimals import ZERO, D, DecimalParseError, fmt_plain, fmt_step, is_multiple, snap
 from feeds.symbols import SymbolInfo
 
 __all__ = [
@@ -623,20 +623,22 @@ def _market_rejections(
         if buy and info.multiplier_up > 0:
             cap = mark_price * info.multiplier_up
             if price > cap:
+                highest = nearest_valid_price(info, cap, "down")
                 yield Rejection(
                     -4016, "Price is higher than mark price multiplier cap.", "price",
-                    f"a buy at {fmt_plain(price)} is above {fmt_plain(cap)} "
-                    f"(mark {fmt_plain(mark_price)} x {fmt_plain(info.multiplier_up)})",
-                    nearest_valid_price(info, cap, "down"),
+                    f"a buy at {fmt_plain(price)} is above the cap {_fmt_tick(highest, info)} "
+                    f"(mark {_fmt_tick(mark_price, info)} x {fmt_plain(info.multiplier_up)})",
+                    highest,
                 )
         elif not buy and info.multiplier_down > 0:
             floor = mark_price * info.multiplier_down
             if price < floor:
+                lowest = nearest_valid_price(info, floor, "up")
                 yield Rejection(
                     -4024, "Price is lower than mark price multiplier floor.", "price",
-                    f"a sell at {fmt_plain(price)} is below {fmt_plain(floor)} "
-                    f"(mark {fmt_plain(mark_price)} x {fmt_plain(info.multiplier_down)})",
-                    nearest_valid_price(info, floor, "up"),
+                    f"a sell at {fmt_plain(price)} is below the floor {_fmt_tick(lowest, info)} "
+                    f"(mark {_fmt_tick(mark_price, info)} x {fmt_plain(info.multiplier_down)})",
+                    lowest,
                 )
     # A stop-limit's price may stray from its stop price only as far as PERCENT_PRICE allows.
     if order.type in ("STOP", "TAKE_PROFIT") and price_ok and stop_ok:
@@ -666,7 +668,13 @@ def _market_rejections(
                     -2021, "Order would immediately trigger.", "stop_price",
                     f"stop {fmt_plain(stop)} is already {'reached' if stop == reference else 'passed'}: "
                     f"the {'mark' if order.working_type == 'MARK_PRICE' else 'last'} price is "
-                    f"{fmt_plain(reference)}",
+                    f"{_fmt_tick(reference, info)}",
                     nearest_valid_price(info, target, "up" if rises else "down"),
                 )
 
+
+
+def _fmt_tick(value: Decimal, info: SymbolInfo) -> str:
+    """A market price (mark, last, a cap worked out from them) for a reason: to the symbol's
+    tick, not the 14 decimals a multiplication leaves (``88136.8``, not ``88136.75819927``)."""
+    return fmt_step(value, info.tick_size) if info.tick_size > 0 else fmt_plain(value)

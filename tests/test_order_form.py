@@ -148,7 +148,7 @@ async def test_snap_fixes_quantity_and_percent_price() -> None:
         await type_into(pilot, form, "price", "50000")
         await type_into(pilot, form, "quantity", "0")
         # PERCENT_PRICE: a sell may be at least mark x 0.95 = 83600.
-        assert "below 83600" in form.reason("price")
+        assert "below the floor 83600.0 (mark 88000.0 x 0.95)" in form.reason("price")
         assert "below the lot minimum 1" in form.reason("quantity")
         await pilot.press("ctrl+n")
         await pilot.pause()
@@ -414,7 +414,7 @@ async def test_context_provider_keeps_percent_price_live() -> None:
             await pilot.pause(OrderForm.POLL_INTERVAL / 2)
             if form.context is contexts[-1]:
                 break
-        assert "below 85500" in form.reason("price")
+        assert "below the floor 85500.0" in form.reason("price")
         assert "mark 90000.0" in text_of(form, "#preview")
 
 
@@ -518,3 +518,76 @@ async def test_trailing_stop_steps_the_callback_rate() -> None:
         "positionSide": "BOTH", "quantity": "4", "callbackRate": "0.3",
         "workingType": "CONTRACT_PRICE",
     }
+
+
+# ---------------------------------------------------------------------------- issue 13
+
+
+async def test_enter_on_the_reduce_only_box_submits_and_space_ticks_it() -> None:
+    app, workflow = host(price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        await pilot.press("1", "0")
+        box = form.query_one("#in-reduce_only")
+        box.focus()
+        await pilot.press("space")
+        assert box.value is True
+        await pilot.press("space")
+        assert box.value is False
+        await pilot.press("enter")  # submits (to the confirmation), does not flip the box
+        await pilot.pause()
+        assert box.value is False
+        assert not form.query_one("#confirm").has_class("-hidden")
+        await pilot.press("enter")
+        await until_called(pilot, workflow)
+        assert len(workflow.calls) == 1 and workflow.calls[0].reduce_only is None
+
+
+async def until_called(pilot: Any, workflow: RecordingWorkflow) -> None:
+    for _ in range(100):
+        if workflow.calls:
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("submit was never called")
+
+
+async def test_the_reduce_only_box_reads_the_same_without_colour() -> None:
+    app, _ = host(price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        box = form.query_one("#in-reduce_only")
+        unticked = str(box.render())
+        box.value = True
+        await pilot.pause()
+        ticked = str(box.render())
+        assert unticked != ticked and "X" in ticked and "X" not in unticked
+
+
+@pytest.mark.parametrize(("typed", "value", "why"), [
+    ("-1", "1", "'-' not typed in contracts: contracts cannot be negative"),
+    ("8.8e4", "8.84", "'e' not typed in contracts: no exponents"),
+    ("1x", "1", "'x' not typed in contracts: only digits and one '.'"),
+])
+async def test_a_refused_character_says_why(typed: str, value: str, why: str) -> None:
+    app, _ = host(price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        await pilot.press(*typed)
+        await pilot.pause()
+        assert form.query_one("#in-quantity", Input).value == value
+        assert why in text_of(form, "#status")
+
+
+async def test_percent_price_reasons_are_rounded_to_the_tick() -> None:
+    context = make_context(mark_price=Decimal("88136.75819927"))
+    app, _ = host(context=context, price=Decimal("95000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        assert form.reason("price") == "a buy at 95000 is above the cap 92543.5 (mark 88136.8 x 1.05)"
+
+
+async def test_the_form_says_where_its_price_came_from() -> None:
+    app, _ = host(price=Decimal("87000"), price_source="ladder cursor")
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        assert "opened at 87000.0 from the ladder cursor" in str(form.query_one("#dialog").border_subtitle)

@@ -211,6 +211,39 @@ class StepInput(Input):
         )
         self.field = field
         """The :class:`OrderRequest` field this input edits."""
+        self._typed = ""
+
+    class Refused(Message):
+        """Typed or pasted text the field does not take (not a digit or ``.``)."""
+
+        def __init__(self, field: StepInput, text: str) -> None:
+            super().__init__()
+            self.field = field
+            """The input that refused it."""
+            self.text = text
+            """What was typed or pasted."""
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        self._typed = text
+        super().replace(text, start, end)
+
+    def restricted(self) -> None:
+        # instead of the bell: the form says which character was refused and why
+        self.post_message(self.Refused(self, self._typed))
+
+
+class TickBox(Checkbox, inherit_bindings=False):
+    """A checkbox for the form: space toggles it and Enter submits the form (a Checkbox flips on
+    Enter too); ticked shows ``X`` and unticked a blank, so the state reads without colour."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_button", "Toggle", show=False),
+    ]
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super()._button
 
 
 class FieldRow(Widget):
@@ -392,8 +425,12 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         order_type: str = "LIMIT",
         submit: Callable[[OrderRequest], Awaitable[OrderOutcome]],
         context_provider: Callable[[], OrderContext | None] | None = None,
+        price_source: str = "",
     ) -> None:
         super().__init__()
+        self.price_source = price_source
+        """Where the opening price came from (``ladder cursor``, ``best bid``), shown under the
+        form; "" says nothing."""
         self.context = context
         """The latest snapshot of symbol, market and account."""
         self._submit = submit
@@ -425,6 +462,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         price: Decimal | None = None,
         order_type: str = "LIMIT",
         submit: Callable[[OrderRequest], Awaitable[OrderOutcome]] | None = None,
+        price_source: str = "",
     ) -> None:
         """Make this form, closed, into a fresh one for its next push.
 
@@ -438,6 +476,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         if self.is_attached and self in self.app.screen_stack:
             raise RuntimeError("the order form is open: close it before reopening it")
         self._opening = _opening(side, order_type, price)
+        self.price_source = price_source
         self.context = context
         if submit is not None:
             self._submit = submit
@@ -477,7 +516,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         elif name in _CHOICES:
             field = Choice(_CHOICES[name], _CHOICES[name][0], id=f"in-{name}")
         elif name in ("reduce_only", "close_position"):
-            field = Checkbox("", False, id=f"in-{name}", compact=True)
+            field = TickBox("", False, id=f"in-{name}", compact=True)
         elif name in NUMERIC_FIELDS:
             hint = self._price_hint if name in ("price", "stop_price") else _PLACEHOLDERS.get(name, "")
             field = StepInput(name, "", hint)
@@ -685,7 +724,10 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             (self.side, "bold $success" if self.side == "BUY" else "bold $error"),
             f" {ctx.info.symbol} · {ctx.venue.upper()}",
         )
-        dialog.border_subtitle = f"{ctx.leverage}x · one-way"
+        price = self._opening[2]
+        source = (f"opened at {fmt_step(price, ctx.info.tick_size)} from the {self.price_source} · "
+                  if price is not None and self.price_source else "")
+        dialog.border_subtitle = f"{source}{ctx.leverage}x · one-way"
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
@@ -708,6 +750,12 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         event.stop()
         self._show_rows()
         self._refresh()
+
+    @on(StepInput.Refused)
+    def _input_refused(self, event: StepInput.Refused) -> None:
+        event.stop()
+        if self._stage == "form":
+            self._status(refusal(event.text, _LABELS[event.field.field]), "-warning")
 
     @on(Input.Submitted)
     def _input_submitted(self, event: Input.Submitted) -> None:
@@ -1108,6 +1156,21 @@ def _opening(side: str, order_type: str, price: Decimal | None) -> tuple[str, st
     if order_type not in ORDER_TYPES:
         raise ValueError(f"{order_type!r} is not an order type")
     return side, order_type, price
+
+
+def refusal(text: str, label: str) -> str:
+    """Why a numeric field did not take ``text`` (one line)."""
+    refused = next((c for c in text if not (c.isdigit() or c == ".")), text[:1])
+    if refused == "-":
+        reason = f"{label.lower()} cannot be negative (the side picks buy or sell)"
+    elif refused in "eE":
+        reason = "no exponents: type the whole number (88000, not 8.8e4)"
+    elif refused == ",":
+        reason = "no thousands separators: type 88000.5"
+    else:
+        reason = "only digits and one '.'"
+    shown = repr(refused) if refused.strip() else "a space"
+    return f"{shown} not typed in {label.lower()}: {reason}"
 
 
 def _signed(qty: Decimal) -> str:
