@@ -393,6 +393,15 @@ class AccountState:
             return False
         return False
 
+    def on_market(self, event: Any) -> None:
+        """A parsed market event (or a list of them): mark prices move the margin figures."""
+        if isinstance(event, list):
+            for item in event:
+                if isinstance(item, MarkPriceUpdate):
+                    self.set_mark(item.symbol, item.mark_price)
+        elif isinstance(event, MarkPriceUpdate):
+            self.set_mark(event.symbol, event.mark_price)
+
     def set_mark(self, symbol: str, mark: Decimal) -> bool:
         """A new mark price of ``symbol``: recompute the figures of its margin coin; returns
         (and bumps ``version``) only when a figure changed."""

@@ -187,6 +187,9 @@ class DashboardSession:
             log.warning("exchangeInfo: %d symbol(s) not tradable: %s", len(errors),
                         "; ".join(str(e) for e in errors.values()))
             self.note_error(f"rules: {first}{more}")
+        elif self.last_error.startswith("rules:"):
+            log.info("exchangeInfo: every listed symbol's rules are readable again")
+            self.last_error = ""
 
     def rules_error(self, symbol: str) -> str | None:
         """Why no order may be sent for ``symbol`` (None: its rules are known and readable)."""
@@ -236,7 +239,10 @@ class DashboardSession:
             return
         if self.market is not None:
             # a MalformedFrame goes up to the stream client, which counts it and keeps reading
-            self.market.apply(parse_market_event(data))
+            event = parse_market_event(data)
+            self.market.apply(event)
+            if self.account is not None:
+                self.account.on_market(event)  # marks move available, margin ratio, liquidation
 
     def _on_market_connect(self) -> None:
         if self.depth is not None:
@@ -325,7 +331,7 @@ class DashboardSession:
             self.venue.wsapi_url or "", signer=self._signer,
             recv_window=self.config.recv_window, now_ms=self.rest.server_now_ms, timeout=self.wsapi_timeout,
         )
-        self.account = AccountState(contract_sizes=self.contract_sizes())
+        self.account = AccountState(symbols=self.symbols)
         journal = None
         try:
             journal = Journal.open_default(self.venue.name)

@@ -161,3 +161,24 @@ def test_order_reply_does_not_undo_fills() -> None:
     acct.apply(otu(1, "PARTIALLY_FILLED", "TRADE", z="2", l="2", L="50000.0", tid=1))
     assert acct.load_order_result({**result(1, "NEW"), "origQty": "3"}) is False
     assert acct.orders[1].executed_qty == 2
+
+
+def test_positions_row_and_title_show_live_figures() -> None:
+    """The liquidation price is shown from the first ACCOUNT_UPDATE (it showed "—" until `r`),
+    and the title's available, margin in use and ratio follow the mark."""
+    from feeds.sim.market import build_symbols
+    from widgets.account import balance_title, position_cells, ratio_text
+
+    info = build_symbols()["BTCUSD_PERP"]
+    acct = AccountState(symbols={"BTCUSD_PERP": info})
+    acct.load_balances([{"asset": "BTC", "balance": "0.01", "availableBalance": "0.01"}])
+    acct.apply(acu(wb="0.01", pa="10", ep="50000"))
+    acct.set_mark("BTCUSD_PERP", Decimal(60000))
+    cells = position_cells(acct, info, "BTCUSD_PERP", None)
+    assert cells is not None
+    assert cells[3] == "60,000.0" and cells[4] == "33,466.7" and cells[5] == "0.00333333"
+    assert balance_title(acct, "BTC") == ("Positions · BTC wallet 0.01000000 · avail 0.01250000"
+                                          " · margin 0.00083333 · ratio 0.50%")
+    acct.set_mark("BTCUSD_PERP", Decimal(40000))
+    assert "avail 0.00375000" in balance_title(acct, "BTC") and "ratio 2.00%" in balance_title(acct, "BTC")
+    assert ratio_text(None) == "—" and ratio_text(Decimal("Infinity")) == "≥100%"

@@ -15,7 +15,7 @@ from feeds.account import AccountState, OpenOrder, inverse_unrealized_pnl
 from feeds.decimals import fmt_grouped, fmt_step
 from feeds.symbols import SymbolInfo
 
-__all__ = ["OpenOrders", "Positions", "order_cells", "position_cells"]
+__all__ = ["OpenOrders", "Positions", "balance_title", "order_cells", "position_cells", "ratio_text"]
 
 _COIN = Decimal("0.00000001")
 
@@ -38,17 +38,24 @@ def order_cells(o: OpenOrder, info: SymbolInfo | None) -> tuple[str, ...]:
 def position_cells(
     account: AccountState, info: SymbolInfo, symbol: str, mark: Decimal | None,
 ) -> tuple[str, ...] | None:
-    """The text of the position row of ``symbol``, or None when flat."""
+    """The text of the position row of ``symbol``, or None when flat.
+
+    The liquidation price is the account's live figure (recomputed on every event and mark);
+    without a live ``mark`` the account's last mark (or the venue's last uPnL) is shown.
+    """
     pos = account.position(symbol)
     if pos is None or not pos.amount:
         return None
     tick = info.tick_size
-    mark_price = mark or pos.mark_price
-    upnl = (inverse_unrealized_pnl(pos.amount, info.contract_size, pos.entry_price, mark_price)
-            if mark_price else pos.unrealized_pnl)
+    risk = account.position_risk.get((symbol, pos.position_side))
+    mark_price = mark or (risk.mark if risk is not None else None) or pos.mark_price
+    if mark_price:
+        upnl = inverse_unrealized_pnl(pos.amount, info.contract_size, pos.entry_price, mark_price)
+    else:
+        upnl = risk.unrealized_pnl if risk is not None else pos.unrealized_pnl
     coin_at_entry = abs(pos.amount) * info.contract_size / pos.entry_price if pos.entry_price else None
     pct = (upnl / coin_at_entry * 100) if coin_at_entry else None
-    liq = pos.liquidation_price
+    liq = risk.liquidation_price if risk is not None else pos.liquidation_price
     return (
         symbol,
         f"{pos.amount:+}",
@@ -58,6 +65,34 @@ def position_cells(
         f"{fmt_step(upnl, _COIN)}",
         f"{pct:+.2f}%" if pct is not None else "—",
     )
+
+
+def ratio_text(ratio: Decimal | None) -> str:
+    """A margin ratio as Binance shows it: a percentage, two decimals ("—" without positions)."""
+    if ratio is None:
+        return "—"
+    if not ratio.is_finite():
+        return "≥100%"
+    return f"{(ratio * 100).quantize(Decimal('0.01'))}%"
+
+
+def balance_title(account: AccountState, asset: str) -> str:
+    """The positions panel's title: wallet, available, margin in use and margin ratio of
+    ``asset``, all live (see :class:`feeds.account.AccountState`)."""
+    bal = account.balances.get(asset)
+    if bal is None:
+        return "Positions"
+    title = f"Positions · {asset} wallet {fmt_step(bal.wallet, _COIN)}"
+    avail = account.available_balance(asset)
+    if avail is not None:
+        title += f" · avail {fmt_step(avail, _COIN)}"
+    risk = account.risk.get(asset)
+    if risk is not None:
+        if risk.margin_in_use:
+            title += f" · margin {fmt_step(risk.margin_in_use, _COIN)}"
+        if risk.margin_ratio is not None:
+            title += f" · ratio {ratio_text(risk.margin_ratio)}"
+    return title
 
 
 class OpenOrders(DataTable[Any]):
@@ -221,10 +256,6 @@ class Positions(DataTable[Any]):
         info = self._info(self._symbol()) if self._symbol() else None
         if account is None or info is None:
             return
-        bal = account.balances.get(info.margin_asset)
-        title = "Positions"
-        if bal is not None:
-            avail = f" · avail {fmt_step(bal.available, _COIN)}" if bal.available is not None else ""
-            title = f"Positions · {info.margin_asset} wallet {fmt_step(bal.wallet, _COIN)}{avail}"
+        title = balance_title(account, info.margin_asset)
         if title != self.border_title:
             self.border_title = title
