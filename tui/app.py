@@ -28,7 +28,15 @@ from feeds.market import KLINE_KINDS
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession, SessionError
 from tui.order_form import OrderContext, OrderForm
-from tui.screens import ConfirmScreen, HelpScreen, JournalScreen, ModifyScreen, SymbolSwitcher, symbol_rows
+from tui.screens import (
+    ConfirmScreen,
+    HelpScreen,
+    JournalScreen,
+    ModifyScreen,
+    SymbolSwitcher,
+    describe_order,
+    symbol_rows,
+)
 from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
 from widgets.footer import KeyFooter
@@ -77,9 +85,10 @@ HELP = (
     ("Anywhere", (
         ("?", "this help"),
         ("q / ctrl+q", "quit"),
+        ("ctrl+c", "Textual's quit prompt (it says: press ctrl+q)"),
         ("/ or ctrl+p", "switch symbol (type to filter, Enter to switch)"),
         ("tab / shift+tab", "move focus between panels"),
-        ("b / s", "buy / sell order form (price from the ladder cursor)"),
+        ("b / s", "buy / sell at the ladder cursor (else best bid/ask)"),
         ("i / I", "next / previous candle interval"),
         ("k", "candles: last price → mark price → index price"),
         ("l", "liquidations: this symbol ↔ all symbols"),
@@ -91,10 +100,11 @@ HELP = (
         ("j", "order journal (requests, replies, fills; f: fills only)"),
     )),
     ("Ladder", (
-        ("up / down", "move the cursor one row"),
-        ("pgup / pgdn", "move the cursor ten rows"),
-        ("a / z", "cursor to best ask / best bid"),
-        ("+ / -", "group price rows wider / narrower (multiples of the tick)"),
+        ("up / down", "cursor one shown row (the ladder scrolls to it)"),
+        ("pgup / pgdn", "cursor ten shown rows"),
+        ("a / z", "cursor to best ask / best bid (from any panel)"),
+        ("x / home", "drop the cursor: back to the spread (x: any panel)"),
+        ("+ / -", "group rows wider / narrower (from any panel)"),
         ("enter", "order form at the cursor's price"),
         ("c", "cancel your orders on the cursor's row (marked ◆; asks first)"),
     )),
@@ -142,6 +152,12 @@ class CoinmApp(App[int]):
         Binding("slash", "switch_symbol", "Symbol"),
         Binding("b", "order('BUY')", "Buy"),
         Binding("s", "order('SELL')", "Sell"),
+        # the ladder's keys whatever has focus (a table keeps its own up/down/enter/c)
+        Binding("a", "ladder('jump', 'ask')", "Best ask", show=False),
+        Binding("z", "ladder('jump', 'bid')", "Best bid", show=False),
+        Binding("x", "ladder('recentre')", "Recentre", show=False),
+        Binding("plus,equals_sign", "ladder('group', 1)", "Group +", show=False),
+        Binding("minus", "ladder('group', -1)", "Group -", show=False),
         Binding("i", "interval(1)", "Interval"),
         Binding("I", "interval(-1)", "Interval -", show=False),
         Binding("k", "kline_kind", "Mark/Index"),
@@ -512,8 +528,15 @@ class CoinmApp(App[int]):
             self.push_screen(form)
             self.pop_screen()
 
-    def action_order(self, side: str, price: Decimal | None = None) -> None:
-        """Open the order form (``b``/``s``; Enter on a ladder row gives the row's price)."""
+    def action_ladder(self, action: str, *args: Any) -> None:
+        """A ladder key pressed with another panel focused: the ladder acts on it all the same
+        (not under a modal: the order form and the dialogs keep their keys)."""
+        if len(self.screen_stack) == 1:
+            getattr(self.ladder, f"action_{action}")(*args)
+
+    def action_order(self, side: str, price: Decimal | None = None, source: str = "ladder cursor") -> None:
+        """Open the order form (``b``/``s``; Enter on a ladder row gives the row's price); the
+        form says where its price came from (``source``)."""
         session = self.session
         context = self.order_context()
         if session is None or session.orders is None or context is None:
@@ -532,6 +555,7 @@ class CoinmApp(App[int]):
             price = ladder.cursor_price
             if price is None:
                 price = context.best_bid if side == "BUY" else context.best_ask
+                source = "best bid" if side == "BUY" else "best ask"
         orders = session.orders
         market = session.market
 
@@ -552,7 +576,7 @@ class CoinmApp(App[int]):
 
         if form is None:
             form = self._new_order_form(context)
-        form.reopen(context, side=side, price=price, submit=submit)
+        form.reopen(context, side=side, price=price, submit=submit, price_source=source)
         self.push_screen(form, done)
 
     def _toast_outcome(self, what: str, outcome: OrderOutcome) -> None:
@@ -570,7 +594,7 @@ class CoinmApp(App[int]):
 
     @on(Ladder.PricePicked)
     def _price_picked(self, event: Ladder.PricePicked) -> None:
-        self.action_order(event.side, event.price)
+        self.action_order(event.side, event.price, event.source)
 
     @on(Ladder.CancelHere)
     def _cancel_here(self, event: Ladder.CancelHere) -> None:
@@ -578,12 +602,14 @@ class CoinmApp(App[int]):
         if session is None or session.account is None or session.orders is None or session.market is None:
             return
         symbol = session.market.info.symbol
-        ids = [o.order_id for o in session.account.open_orders(symbol)
-               if o.type == "LIMIT" and event.low <= o.price <= event.high]
+        mine = [o for o in session.account.open_orders(symbol)
+                if o.type == "LIMIT" and event.low <= o.price <= event.high]
+        ids = [o.order_id for o in mine]
         if not ids:
             self.notify("No order of yours on this row", severity="warning")
             return
-        what = f"order {ids[0]}" if len(ids) == 1 else f"{len(ids)} orders"
+        what = (describe_order(mine[0], session.market.info.tick_size) if len(ids) == 1
+                else f"{len(ids)} orders")
         self.confirm(f"Cancel {what} on {symbol} at this row?", lambda: self._cancel(symbol, ids))
 
     @on(OpenOrders.CancelRequested)
@@ -598,7 +624,12 @@ class CoinmApp(App[int]):
                 return
             question = f"Cancel ALL {count} open order(s) on {event.symbol}?"
         else:
-            question = f"Cancel order {event.order_id} on {event.symbol}?"
+            order = next((o for o in session.account.open_orders(event.symbol)
+                          if o.order_id == event.order_id), None) if session.account else None
+            info = session.symbols.get(event.symbol)
+            what = (describe_order(order, info.tick_size if info else None) if order is not None
+                    else f"order {event.order_id}")
+            question = f"Cancel {what} on {event.symbol}?"
         ids = None if event.order_id is None else [event.order_id]
         self.confirm(question, lambda: self._cancel(event.symbol, ids))
 
@@ -609,12 +640,14 @@ class CoinmApp(App[int]):
         if session is None or session.orders is None:
             return
         if order_ids is None:
+            # the venue's cancel-all reply is one object whatever it cancelled: count the orders
+            before = len(session.account.open_orders(symbol)) if session.account else 0
             outcomes = await session.orders.cancel_all(symbol)
             failed = [o for o in outcomes if o.status != "accepted"]
             if failed:
                 self._toast_outcome("Cancel", failed[0])
             else:
-                self.notify(f"Cancelled {len(outcomes)} order(s) on {symbol}")
+                self.notify(f"Cancelled {max(before, len(outcomes))} order(s) on {symbol}")
             return
         for order_id in order_ids:
             self._toast_outcome("Cancel", await session.orders.cancel(symbol, order_id))

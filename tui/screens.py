@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,9 +23,29 @@ from feeds.models import MiniTicker
 from feeds.symbols import SymbolInfo
 
 __all__ = [
-    "ConfirmScreen", "HelpScreen", "JournalScreen", "ModifyScreen", "SymbolSwitcher", "journal_rows",
-    "symbol_rows",
+    "ConfirmScreen", "HelpScreen", "JournalScreen", "ModifyScreen", "SymbolSwitcher", "describe_order",
+    "journal_rows", "symbol_rows",
 ]
+
+
+def describe_order(order: OpenOrder, tick: Decimal | None = None) -> str:
+    """An order as a trader names it: ``BUY 3 LIMIT @ 87,900.0 (order 12)``, a stop with its
+    trigger, a market order without a price; ``tick`` formats the prices (else as given)."""
+
+    def price(value: Decimal) -> str:
+        return fmt_grouped(value, tick) if tick else fmt_plain(value)
+
+    where = []
+    if order.price:
+        where.append(f"@ {price(order.price)}")
+    if order.stop_price:
+        where.append(f"stop {price(order.stop_price)}")
+    if order.close_position:
+        qty = "close-all"
+    else:
+        qty = fmt_plain(order.remaining)
+    flags = " reduce-only" if order.reduce_only else ""
+    return " ".join([order.side, qty, order.type, *where]) + f"{flags} (order {order.order_id})"
 
 
 class HelpScreen(ModalScreen[None]):
@@ -228,9 +249,14 @@ def journal_rows(entries: Iterable[JournalEntry]) -> list[tuple[str, ...]]:
         p = e.payload if isinstance(e.payload, dict) else {}
         if e.kind == "fill":
             what = f"{p.get('side', '')} {p.get('qty', '')} @ {p.get('price', '')}"
-        elif e.kind == "event":
-            o = p.get("o", {}) if isinstance(p.get("o"), dict) else {}
-            what = f"{o.get('x', '')}/{o.get('X', '')} {o.get('S', '')} {o.get('q', '')} @ {o.get('p', '')}".strip()
+            if p.get("commission") not in (None, ""):
+                what += f" fee {p.get('commission')} {p.get('commissionAsset') or ''}".rstrip()
+            if p.get("maker") is not None:
+                what += " maker" if p.get("maker") else " taker"
+        elif e.kind == "event" and isinstance(p.get("o"), dict):
+            what = _order_event(p["o"])
+        elif e.kind == "event" and isinstance(p.get("a"), dict):
+            what = _account_event(p["a"])
         elif e.kind == "outcome":
             what = f"{p.get('status', '')} {p.get('order_status') or ''} {p.get('message') or ''}".strip()
         elif e.kind == "error":
@@ -239,8 +265,42 @@ def journal_rows(entries: Iterable[JournalEntry]) -> list[tuple[str, ...]]:
             what = " ".join(f"{k}={v}" for k, v in p.items() if k in ("symbol", "side", "type", "quantity", "price", "status"))
         stamp = time.strftime("%m-%d %H:%M:%S", time.gmtime(e.ts_ms / 1000))
         rows.append((stamp, e.venue, e.kind, e.method or "", e.client_order_id or "",
-                     str(e.order_id or ""), what[:80]))
+                     str(e.order_id or ""), what[:120]))
     return rows
+
+
+def _order_event(o: dict[str, Any]) -> str:
+    """An ORDER_TRADE_UPDATE: execution/status, side, quantity, type and the prices it has (a
+    market order has no price, a stop its trigger, a trade its fill and fee)."""
+    parts = [f"{o.get('x', '')}/{o.get('X', '')}", str(o.get("S", "")), str(o.get("q", "")), str(o.get("o", ""))]
+    if _nonzero(o.get("p")):
+        parts.append(f"@ {o['p']}")
+    if _nonzero(o.get("sp")):
+        parts.append(f"stop {o['sp']}")
+    if o.get("x") == "TRADE" and _nonzero(o.get("l")):
+        parts.append(f"filled {o['l']} @ {o.get('L', '')}")
+        if o.get("n") not in (None, ""):
+            parts.append(f"fee {o['n']} {o.get('N') or ''}".rstrip())
+    return " ".join(x for x in parts if x)
+
+
+def _account_event(a: dict[str, Any]) -> str:
+    """An ACCOUNT_UPDATE: why, then each balance and position it carries."""
+    parts = [f"account {a.get('m', '')}".rstrip()]
+    for b in a.get("B") or []:
+        if isinstance(b, dict):
+            parts.append(f"{b.get('a', '')} {b.get('wb', '')}")
+    for pos in a.get("P") or []:
+        if isinstance(pos, dict):
+            parts.append(f"{pos.get('s', '')} {pos.get('pa', '')} @ {pos.get('ep', '')}")
+    return " · ".join(parts)
+
+
+def _nonzero(value: Any) -> bool:
+    try:
+        return value not in (None, "") and D(str(value)) != 0
+    except DecimalParseError:
+        return bool(value)
 
 
 class JournalScreen(ModalScreen[None]):
@@ -286,5 +346,7 @@ class JournalScreen(ModalScreen[None]):
         for row in journal_rows(entries):
             table.add_row(*row)
         scope = "fills" if self._fills_only else "entries"
+        if not entries:  # not a blank table: say there is nothing, and what would show
+            table.add_row("", "", "", "", "", "", f"no {scope} yet: orders, replies and fills appear here")
         self.query_one("#journal-title", Static).update(
-            f" Order journal · {len(entries)} {scope} · {self._journal.path}")
+            f" Order journal · {len(entries) or 'no'} {scope} · {self._journal.path}")

@@ -101,11 +101,13 @@ class Ladder(KeptStyles, Widget, can_focus=True):
     class PricePicked(Message):
         """Enter on a price row: open the order form at this price."""
 
-        def __init__(self, price: Decimal, side: str) -> None:
+        def __init__(self, price: Decimal, side: str, source: str = "ladder cursor") -> None:
             self.price = price
             """The row's price."""
             self.side = side
             """``BUY`` under the spread (a bid row), ``SELL`` above it."""
+            self.source = source
+            """Where the price came from, for the form to say (``ladder cursor``, ``best bid``)."""
             super().__init__()
 
     class CancelHere(Message):
@@ -594,14 +596,15 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         if book is None:
             return
         price = self.cursor_price
+        source = "ladder cursor"
         if price is None:
             bid = book.best_bid()
             if bid is None:
                 return
-            price = bid.price
+            price, source = bid.price, "best bid"
         ask = book.best_ask()
         side = "SELL" if ask is not None and price >= ask.price else "BUY"
-        self.post_message(self.PricePicked(price, side))
+        self.post_message(self.PricePicked(price, side, source))
 
     def cursor_side(self) -> str:
         """``SELL`` when the cursor is on the ask side, else ``BUY``."""
