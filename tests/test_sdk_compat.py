@@ -327,3 +327,111 @@ async def test_rest_places_queries_and_cancels(stepped_sim: SimExchange, signing
         assert (await api.query_order(symbol=SYMBOL, order_id=other.order_id)).data().result.status == "CANCELED"
     finally:
         await sdk.close()
+
+
+# ---------------------------------------------------------------------------- REST market data (issue 14 §1)
+FUNDING_AT = 62327 * 8 * 3600 * 1000
+"""A funding time, and so a statistics sample time too."""
+
+
+@pytest.fixture
+async def funding_sim(tmp_path: Any) -> AsyncIterator[SimExchange]:
+    """A stepped simulator one second before a funding settlement."""
+    sim = SimExchange(seed=7, data_dir=tmp_path / "fsim", realtime=False, start_time_ms=FUNDING_AT - 1000)
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+async def test_rest_trades_tickers_funding_and_statistics(funding_sim: SimExchange) -> None:
+    """Every public market endpoint the SDK has, parsed by its models, values checked."""
+    from binance_sdk_derivatives_trading_coin_futures.rest_api.models import (
+        BasisContractTypeEnum,
+        BasisPeriodEnum,
+        LongShortRatioPeriodEnum,
+        OpenInterestStatisticsPeriodEnum,
+        PremiumIndexKlineDataIntervalEnum,
+        TakerBuySellVolumeContractTypeEnum,
+        TakerBuySellVolumePeriodEnum,
+        TopTraderLongShortRatioAccountsPeriodEnum,
+        TopTraderLongShortRatioPositionsPeriodEnum,
+    )
+
+    from feeds.sim.wsapi import place_order
+
+    sim = funding_sim
+    sdk = Sdk(sim)
+    try:
+        poor, _ = sim.add_account({"BTC": Decimal("0.5")})
+        order = place_order(sim.accounts, sim.default_account, {"symbol": SYMBOL, "side": "BUY", "type": "MARKET",
+                                                                "quantity": "3", "newOrderRespType": "RESULT"})
+        place_order(sim.accounts, poor, {"symbol": SYMBOL, "side": "SELL", "type": "MARKET", "quantity": "1"})
+        sim.step(19)
+        before = (await sdk.rest("index_price_and_mark_price", symbol=SYMBOL)).data()[0]
+        sim.step(2)  # funding and a statistics sample at FUNDING_AT
+
+        trades = (await sdk.rest("recent_trades_list", symbol=SYMBOL, limit=1000)).data()
+        bought = [t for t in trades if t.time == order["updateTime"] and not t.is_buyer_maker]
+        assert sum(int(t.qty) for t in bought) == 3
+        assert (sum(Decimal(t.price) * int(t.qty) for t in bought) / 3).quantize(Decimal("1e-8")) == Decimal(
+            order["avgPrice"])
+        assert all(Decimal(t.base_qty) > 0 and t.id > 0 for t in bought)
+        old = (await sdk.rest("old_trades_lookup", symbol=SYMBOL, from_id=bought[0].id, limit=1)).data()
+        assert [(t.id, t.price, t.qty) for t in old] == [(bought[0].id, bought[0].price, bought[0].qty)]
+        aggs = (await sdk.rest("compressed_aggregate_trades_list", symbol=SYMBOL, from_id=0, limit=1000)).data()
+        mine = [a for a in aggs if a.f <= bought[-1].id and a.l >= bought[0].id]
+        assert sum(int(a.q) for a in mine) == 3 and all(a.m is False and a.T == order["updateTime"] for a in mine)
+
+        depth = (await sdk.rest("order_book", symbol=SYMBOL, limit=5)).data()
+        book = (await sdk.rest("symbol_order_book_ticker", symbol=SYMBOL)).data()[0]
+        assert (book.symbol, book.pair, book.last_update_id) == (SYMBOL, "BTCUSD", depth.last_update_id)
+        assert [book.bid_price, book.bid_qty, book.ask_price, book.ask_qty] == depth.bids[0] + depth.asks[0]
+        day = (await sdk.rest("ticker24hr_price_change_statistics", symbol=SYMBOL)).data()[0]
+        price = (await sdk.rest("symbol_price_ticker", pair="BTCUSD")).data()
+        assert {p.symbol for p in price} == {s for s, i in sim.symbols.items() if i.pair == "BTCUSD"}
+        assert next(p for p in price if p.symbol == SYMBOL).price == day.last_price
+        assert all(p.ps == "BTCUSD" and p.time > 0 for p in price)
+
+        funding = (await sdk.rest("get_funding_rate_history_of_perpetual_futures", symbol=SYMBOL)).data()
+        assert [(f.symbol, f.funding_time, f.funding_rate) for f in funding] == [
+            (SYMBOL, FUNDING_AT, before.last_funding_rate)]
+        oi = (await sdk.rest("open_interest", symbol=SYMBOL)).data()
+        assert (oi.symbol, oi.pair, oi.open_interest, oi.contract_type) == (SYMBOL, "BTCUSD", "3", "PERPETUAL")
+        sim.step(19)  # to a whole second, when mark and premium are sampled together
+        premium = (await sdk.rest("premium_index_kline_data", symbol=SYMBOL,
+                                  interval=PremiumIndexKlineDataIntervalEnum.INTERVAL_1m, limit=2)).data()
+        now = (await sdk.rest("index_price_and_mark_price", symbol=SYMBOL)).data()[0]
+        mark, index = Decimal(now.mark_price), Decimal(now.index_price)
+        assert Decimal(premium[-1][4]) == ((mark - index) / index).quantize(Decimal("1e-8"))
+
+        hist = (await sdk.rest("open_interest_statistics", pair="BTCUSD",
+                               period=OpenInterestStatisticsPeriodEnum.PERIOD_5m)).data()
+        assert [(h.pair, h.contract_type, h.sum_open_interest, h.timestamp) for h in hist] == [
+            ("BTCUSD", "ALL", "3", FUNDING_AT)]
+        assert Decimal(hist[0].sum_open_interest_value) == (300 / Decimal(before.mark_price)).quantize(Decimal("1e-8"))
+        top = (await sdk.rest("top_trader_long_short_ratio_accounts", pair="BTCUSD",
+                              period=TopTraderLongShortRatioAccountsPeriodEnum.PERIOD_5m)).data()
+        assert [(r.long_short_ratio, r.long_account, r.short_account) for r in top] == [("1.0000", "0.5000", "0.5000")]
+        top_pos = (await sdk.rest("top_trader_long_short_ratio_positions", pair="BTCUSD",
+                                  period=TopTraderLongShortRatioPositionsPeriodEnum.PERIOD_5m)).data()
+        assert [(r.long_short_ratio, r.long_position, r.short_position) for r in top_pos] == [
+            ("1.5000", "0.6000", "0.4000")]
+        everyone = (await sdk.rest("long_short_ratio", pair="BTCUSD", period=LongShortRatioPeriodEnum.PERIOD_5m)).data()
+        assert [(r.pair, r.long_short_ratio, r.long_account, r.short_account, r.timestamp) for r in everyone] == [
+            ("BTCUSD", "0.5000", "0.3333", "0.6667", FUNDING_AT)]
+
+        taker = (await sdk.rest("taker_buy_sell_volume", pair="BTCUSD",
+                                contract_type=TakerBuySellVolumeContractTypeEnum.PERPETUAL,
+                                period=TakerBuySellVolumePeriodEnum.PERIOD_1h, limit=1)).data()
+        hour = (await sdk.rest("kline_candlestick_data", symbol=SYMBOL, interval="1h", limit=2)).data()[0]
+        assert (taker[0].timestamp, taker[0].taker_buy_vol, taker[0].taker_buy_vol_value) == (
+            hour[0], hour[9], format(Decimal(hour[10]).quantize(Decimal("1e-8")), "f"))
+        assert int(taker[0].taker_sell_vol) == int(hour[5]) - int(hour[9])
+        basis = (await sdk.rest("basis", pair="BTCUSD", contract_type=BasisContractTypeEnum.PERPETUAL,
+                                period=BasisPeriodEnum.PERIOD_1h, limit=1)).data()
+        assert (basis[0].timestamp, basis[0].futures_price, basis[0].annualized_basis_rate) == (hour[0], hour[4], "")
+        assert Decimal(basis[0].basis) == Decimal(hour[4]) - Decimal(basis[0].index_price)
+    finally:
+        await sdk.close()

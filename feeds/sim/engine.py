@@ -43,6 +43,36 @@ _SIM_QUEUE = 8
 """Simulated makers' orders on one level before the newest one grows instead of a new one."""
 HISTORY_BARS = 1500
 FUNDING_PERIOD_MS = 8 * 3600 * 1000
+TAPE_TRADES = 20_000
+"""Trades (and aggregate trades) each symbol keeps for REST ``trades``/``historicalTrades``/``aggTrades``."""
+FUNDING_KEPT = 1000
+"""Funding settlements kept per perpetual for REST ``fundingRate`` (its maximum limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TapeTrade:
+    """One trade of the matching engine, as REST ``trades`` shows it (price in ticks)."""
+
+    id: int
+    ticks: int
+    qty: int
+    base: int
+    """Coin volume in 1e-8 units."""
+    time: int
+    buyer_maker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TapeAgg:
+    """One aggregate trade (one taker order's fills at one price), as REST ``aggTrades`` shows it."""
+
+    id: int
+    ticks: int
+    qty: int
+    first: int
+    last: int
+    time: int
+    buyer_maker: bool
 
 
 class Hub(Protocol):
@@ -154,6 +184,10 @@ class SymState:
     burst_dir: int = 0
     trades: Series | None = None
     marks: Series | None = None
+    premiums: Series | None = None
+    """Premium index ((mark - index) / index) candles in 1e-8 units."""
+    tape: deque[TapeTrade] = field(default_factory=lambda: deque(maxlen=TAPE_TRADES))
+    agg_tape: deque[TapeAgg] = field(default_factory=lambda: deque(maxlen=TAPE_TRADES))
     hist1m: list[Bar] = field(default_factory=list)
     window: deque[Bar] = field(default_factory=lambda: deque(maxlen=HISTORY_BARS))
     """Closed 1m bars of the rolling 24 h window (the ticker)."""
@@ -206,6 +240,10 @@ class MarketEngine:
         self._dropped_depth: dict[str, set[int]] = {}
         """symbol -> cadences whose next diff is still to be dropped (the depth_gap fault)."""
         self._next_funding = (self.now_ms // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        self.funding_history: dict[str, deque[tuple[int, Decimal]]] = {}
+        """Perpetual -> (funding time, rate) of each settlement since start, oldest first."""
+        self.minute_listeners: list[Callable[[int], None]] = []
+        """Called with the new minute's start after each minute boundary (statistics sampling)."""
         self._symbol_set = set(self.symbols)
         self._pair_set = {i.pair for i in self.symbols.values()}
         for spec in CONTRACTS:
@@ -320,6 +358,38 @@ class MarketEngine:
                 s.f = s.L = 0
                 pair.series.cur[interval] = s
         self._update_marks(st, count=False)
+        self._init_premiums(st)
+
+    def _init_premiums(self, st: SymState) -> None:
+        # The premium's past is what the mark and index candles' past says: (mark / index - 1).
+        marks = st.marks
+        index = self.pairs[st.info.pair].series
+        assert marks is not None
+
+        def ratio(m: Bar, i: Bar | None) -> Bar:
+            def p(a: int, b: int) -> int:
+                return round((a - b) * 100_000_000 / b) if b else 0
+            if i is None:
+                return Bar(m.t, m.T, 0, 0, 0, 0, n=m.n)
+            o, c = p(m.o, i.o), p(m.c, i.c)  # (highs and lows of a ratio are not kept: o/c bound it)
+            return Bar(m.t, m.T, o, max(o, c), min(o, c), c, n=m.n)
+
+        def history(interval: str) -> list[Bar]:
+            idx = {b.t: b for b in index.history(interval)} if index is not None else {}
+            return [ratio(b, idx.get(b.t)) for b in marks.history(interval)]
+
+        st.premiums = Series(8, history)
+        now_p = self.premium_units(st.info.symbol)
+        for interval, bar in marks.cur.items():
+            st.premiums.cur[interval] = Bar(bar.t, bar.T, now_p, now_p, now_p, now_p)
+
+    def premium_units(self, symbol: str) -> int:
+        """The premium index now, (mark - index) / index, in 1e-8 units."""
+        st = self.syms[symbol]
+        index = self.pairs[st.info.pair].index
+        if not index:
+            return 0
+        return int((Decimal((st.mark - index) * 100_000_000) / index).to_integral_value())  # half-even
 
     def _seed_book(self, st: SymState) -> None:
         rng = self._sub_rng(st.spec.symbol, "book")
@@ -363,7 +433,13 @@ class MarketEngine:
             # Compared, not "now % 60000 == 0": a real-time catch-up may jump over the boundary.
             self._minute = now // 60_000
             self._roll_minute()
+            for listener in self.minute_listeners:
+                listener(now - now % 60_000)
         if now >= self._next_funding:
+            for sym, st in self.syms.items():
+                if st.info.is_perpetual and st.funding_rate is not None:
+                    self.funding_history.setdefault(sym, deque(maxlen=FUNDING_KEPT)).append(
+                        (self._next_funding, st.funding_rate))
             self._next_funding += FUNDING_PERIOD_MS
             if self.accounts is not None:
                 self.accounts.on_funding(now)
@@ -398,6 +474,8 @@ class MarketEngine:
                 self._emit_closed_kline(st, interval, bar)
             for interval, bar in st.marks.roll(now):
                 self._emit_mark_kline(st, interval, bar, closed=True)
+            if st.premiums is not None:
+                st.premiums.roll(now)
             st.price_minute_ago = st.last_price
         for pair in self.pairs.values():
             if pair.series is not None:
@@ -561,6 +639,8 @@ class MarketEngine:
                 st.funding_rate = Decimal(f"{rate:.8f}")
         if count and st.marks is not None:
             st.marks.update(st.mark)
+            if st.premiums is not None:
+                st.premiums.update(self.premium_units(st.info.symbol))
 
     # ------------------------------------------------------------------ matching
     def execute_taker(self, symbol: str, side: str, qty: int, limit: int | None, owner: Any = None,
@@ -583,10 +663,14 @@ class MarketEngine:
             for f in group:
                 st.trade_id += 1
                 self._record_trade(st, f.ticks, f.qty, side == "BUY", st.trade_id)
+                st.tape.append(TapeTrade(st.trade_id, f.ticks, f.qty, f.qty * st.coin_per_qty_tick // f.ticks,
+                                         self.now_ms, side == "SELL"))
                 total += f.qty
                 if f.maker.owner is not None and self.accounts is not None:
                     self.accounts.on_maker_fill(f.maker.owner, f.qty, f.ticks, st.trade_id)
             st.agg_id += 1
+            st.agg_tape.append(TapeAgg(st.agg_id, group[0].ticks, total, first, st.trade_id, self.now_ms,
+                                       side == "SELL"))
             name = f"{symbol.lower()}@aggTrade"
             if self.hub.wants(name):
                 self.hub.send(name, AggTrade(
@@ -810,8 +894,10 @@ class MarketEngine:
         if now % 1000 == 0:
             for st in self.syms.values():
                 st.changed_since_arr = False
-                if st.last_force is not None and now - st.last_force_ms >= 1000:
-                    st.last_force = None
+                # pushed (above) as this second's snapshot: the latest liquidation of the second
+                # goes out once, never again the next second (the spec: "only the latest one
+                # liquidation order within 1000ms", and nothing when there was none)
+                st.last_force = None
 
     def _periodic(self, spec: StreamSpec, now: int) -> Any:
         kind = spec.kind

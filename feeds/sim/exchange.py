@@ -483,6 +483,9 @@ class SimExchange:
         r.add_delete("/dapi/v1/order", self._r_order)
         r.add_delete("/dapi/v1/allOpenOrders", self._r_cancel_all)
         r.add_post("/sim/fault", self._r_sim_fault)
+        from feeds.sim.rest_market import install  # trades, tickers, funding, open interest, statistics
+
+        self.market_rest = install(self, r)
 
     @staticmethod
     def _mandatory(name: str) -> ApiError:
