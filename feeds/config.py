@@ -9,13 +9,17 @@ refused. Nothing here prints a secret: reprs and :meth:`Config.dump` mask them.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -40,7 +44,6 @@ __all__ = [
     "default_config_path",
     "load_config",
     "load_credentials",
-    "resolve_credentials",
 ]
 
 DEFAULT_SYMBOL = "BTCUSD_PERP"
@@ -68,6 +71,11 @@ class VenueProfile:
     @property
     def is_sim(self) -> bool:
         return self.name == "sim"
+
+    @property
+    def embedded(self) -> bool:
+        """The simulator venue with no URL given anywhere: the caller starts one for itself."""
+        return self.is_sim and not (self.rest_url or self.stream_url or self.wsapi_url)
 
     @property
     def ready(self) -> bool:
@@ -127,9 +135,9 @@ _SECRET_NAME_RE = re.compile(r"secret|passphrase|password|private|api_?key|token
 _SETTINGS: dict[str, tuple[str, Any, str]] = {
     "venue": ("venue", "sim", "COINM_VENUE"),
     "symbol": ("symbol", DEFAULT_SYMBOL, "COINM_SYMBOL"),
-    "rest_url": ("http_url", None, "COINM_REST_URL"),
-    "stream_url": ("ws_url", None, "COINM_STREAM_URL"),
-    "wsapi_url": ("ws_url", None, "COINM_WSAPI_URL"),
+    "rest_url": ("rest_url", None, "COINM_REST_URL"),
+    "stream_url": ("stream_url", None, "COINM_STREAM_URL"),
+    "wsapi_url": ("wsapi_url", None, "COINM_WSAPI_URL"),
     "theme": ("text", "textual-dark", "COINM_THEME"),
     "recv_window": ("recv_window", 5000, "COINM_RECV_WINDOW"),
     "confirm_orders": ("bool", None, "COINM_CONFIRM_ORDERS"),
@@ -143,6 +151,8 @@ _SETTINGS: dict[str, tuple[str, Any, str]] = {
 _CONFIRM_DEFAULTS = {"sim": True, "testnet": True, "live": True}
 _TOML_SECTIONS = {"confirm_orders", "venues"}
 _URL_KEYS = ("rest_url", "stream_url", "wsapi_url")
+_URL_FLAGS = {"rest_url": "--rest-url", "stream_url": "--stream-url", "wsapi_url": "--wsapi-url"}
+_WSAPI_PATH = "/ws-dapi/v1"
 _CLI_ALIASES = {"seed": "sim_seed", "speed": "sim_speed", "config_path": "config"}
 
 
@@ -180,6 +190,17 @@ class Config:
     """Where each setting came from: ``default``, ``file``, ``env COINM_...`` or ``cli``."""
     warnings: tuple[str, ...] = ()
     """Things worth telling the user (unknown keys in the file, ...)."""
+
+    def venue_summary(self) -> str:
+        """The venue, where that choice came from and the REST host, e.g. for a command's stderr:
+        ``venue testnet (COINM_VENUE), REST testnet.binancefuture.com``.
+        """
+        source = self.sources.get("venue", "default")
+        origin = {"cli": "command line", "file": f"config file {self.config_path}"}.get(
+            source, source.removeprefix("env ")
+        )
+        rest = urlsplit(self.venue.rest_url).netloc if self.venue.rest_url else "(not started)"
+        return f"venue {self.venue.name} ({origin}), REST {rest}"
 
     def dump(self, credentials: Credentials | None = None) -> str:
         """The settings as ``name = value  # source`` lines, secrets masked, for ``coinm config``."""
@@ -220,8 +241,13 @@ class Config:
 # ---------------------------------------------------------------------------- parsing
 
 
-def _convert(name: str, kind: str, raw: Any, where: str) -> Any:
-    """One setting's value, checked; ``where`` says where it came from for the message."""
+def _convert(name: str, kind: str, raw: Any, where: str, *, typed: bool = False) -> Any:
+    """One setting's value, checked; ``where`` says where it came from for the message.
+
+    ``typed`` values come from the TOML file, which has real types: there a number or a boolean
+    in quotes is refused, as is a string where a number belongs. Environment and command-line
+    values are text and are parsed.
+    """
 
     def fail(expected: str) -> ConfigError:
         shown = raw if not isinstance(raw, str) else repr(raw)
@@ -230,14 +256,16 @@ def _convert(name: str, kind: str, raw: Any, where: str) -> Any:
     if kind == "bool":
         if isinstance(raw, bool):
             return raw
+        if typed:
+            raise fail("expected true or false (a TOML boolean, without quotes)")
         if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
             return True
         if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off"):
             return False
         raise fail("expected true or false")
     if kind in ("int", "positive_int", "recv_window", "depth_limit"):
-        if isinstance(raw, bool):
-            raise fail("expected a whole number")
+        if isinstance(raw, bool) or (typed and not isinstance(raw, int)):
+            raise fail("expected a whole number" + (" (without quotes)" if typed else ""))
         if isinstance(raw, str):
             if not re.fullmatch(r"\s*-?\d+\s*", raw):
                 raise fail("expected a whole number")
@@ -253,8 +281,19 @@ def _convert(name: str, kind: str, raw: Any, where: str) -> Any:
         if kind == "depth_limit" and raw_int not in DEPTH_LIMITS:
             raise fail(f"expected one of {', '.join(map(str, DEPTH_LIMITS))}")
         return raw_int
+    if kind == "speed":
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            if not math.isfinite(raw) or raw <= 0:
+                raise fail("expected a positive number like 1 or 10")
+            return format(Decimal(repr(raw)).normalize(), "f")
+        if not isinstance(raw, str):
+            raise fail("expected a positive number like 1 or 10")
+        text = raw.strip()
+        if not re.fullmatch(r"\d+(\.\d+)?", text) or Decimal(text) <= 0:
+            raise fail("expected a positive number like 1 or 10")
+        return text
     if not isinstance(raw, str):
-        raise fail("expected text")
+        raise fail("expected text" + (" (in quotes)" if typed else ""))
     text = raw.strip()
     if kind == "venue":
         if text.lower() not in PROFILES:
@@ -265,27 +304,158 @@ def _convert(name: str, kind: str, raw: Any, where: str) -> Any:
         if not _SYMBOL_RE.match(symbol):
             raise fail("expected a contract symbol like BTCUSD_PERP")
         return symbol
-    if kind == "http_url":
-        if not re.match(r"^https?://[^\s/]+", text):
-            raise fail("expected an http:// or https:// URL")
-        return text.rstrip("/")
-    if kind == "ws_url":
-        if not re.match(r"^wss?://[^\s/]+", text):
-            raise fail("expected a ws:// or wss:// URL")
-        return text.rstrip("/")
+    if kind in _URL_KEYS:
+        return _normalise_url(kind, text, fail)
     if kind == "kline_interval":
         if text not in KLINE_INTERVALS:
             raise fail(f"expected one of {', '.join(KLINE_INTERVALS)}")
-        return text
-    if kind == "speed":
-        if not re.fullmatch(r"\d+(\.\d+)?", text) or float(text) <= 0:
-            raise fail("expected a positive number like 1 or 10")
         return text
     if kind == "path":
         return Path(text).expanduser()
     if not text:
         raise fail("expected a non-empty value")
     return text
+
+
+def _normalise_url(kind: str, text: str, fail: Any) -> str:
+    """A venue URL in the one form the clients expect, from any form a user is likely to paste.
+
+    The REST base loses a trailing ``/dapi/v1`` (``coinm sim`` prints the REST URL with it); the
+    market-stream base loses ``/ws/<stream>`` or ``/stream?streams=...``; a WebSocket API URL
+    without a path gets Binance's ``/ws-dapi/v1``.
+    """
+    if kind == "rest_url":
+        schemes, example = ("http", "https"), "an http:// or https:// URL"
+    else:
+        schemes, example = ("ws", "wss"), "a ws:// or wss:// URL"
+    if re.search(r"\s", text):
+        raise fail(f"expected {example} without spaces")
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise fail(f"expected {example}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0..65535
+    except ValueError:
+        raise fail(f"expected {example} with a port from 1 to 65535") from None
+    path, query = parts.path.rstrip("/"), parts.query
+    if kind == "rest_url":
+        path = re.sub(r"/dapi(/v1)?$", "", path)
+    elif kind == "stream_url":
+        if path.endswith(_WSAPI_PATH):
+            raise fail(f"that is a WebSocket API URL; the market-stream base has no {_WSAPI_PATH}")
+        match = re.search(r"/(ws(/[^/]*)?|stream)$", path)
+        if match:
+            path, query = path[: match.start()], ""
+    elif not path:
+        path = _WSAPI_PATH
+    if query or parts.fragment:
+        raise fail(f"expected {example} without ?query or #fragment")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "", ""))
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _endpoint(url: str) -> tuple[str, int]:
+    """``(host, port)`` of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    default = 443 if parts.scheme in ("https", "wss") else 80
+    return (parts.hostname or "", parts.port or default)
+
+
+def _owner_venue(url: str) -> str | None:
+    """The built-in venue whose endpoint ``url`` is on, if any (e.g. ``live`` for dapi.binance.com)."""
+    endpoint = _endpoint(url)
+    for profile in PROFILES.values():
+        for known in (profile.rest_url, profile.stream_url, profile.wsapi_url):
+            if known is not None and _endpoint(known) == endpoint:
+                return profile.name
+    return None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
+
+
+def _resolve_venue(
+    venue_name: str, venue_origin: str, venue_named: bool, given: Mapping[str, tuple[str, str]],
+) -> tuple[VenueProfile, dict[str, str]]:
+    """The venue with its URLs, completed only where that is unambiguous; otherwise refused.
+
+    Args:
+        venue_name: the selected venue.
+        venue_origin: where the choice came from, for messages (``--live``, ``COINM_VENUE``...).
+        venue_named: whether anything named the venue (False: the built-in default, sim).
+        given: URLs set by the user, by key, with where each came from (``--rest-url``...).
+
+    Returns:
+        The profile, and where each URL that was not given came from (derived, or the venue's
+        own). With no URL given, the ``sim`` venue has none: the caller starts an embedded
+        simulator.
+
+    Raises:
+        ConfigError: a URL that belongs to another built-in venue, URLs on another machine for an
+            unnamed venue, or a partial set that cannot be completed (naming what is missing).
+    """
+    profile = PROFILES[venue_name]
+    urls = {key: url for key, (url, _) in given.items()}
+    sources = {key: origin for key, (_, origin) in given.items()}
+
+    def named(keys: Any) -> str:
+        return " and ".join(_URL_FLAGS[k] for k in keys)
+
+    if not urls:
+        return profile, {k: f"venue {venue_name}" for k in _URL_KEYS if getattr(profile, k)}
+    for key, url in urls.items():
+        owner = _owner_venue(url)
+        if owner is not None and owner != venue_name:
+            raise ConfigError(
+                f"{sources[key]} {url} is the {owner} venue's, but the venue is {venue_name} "
+                f"({venue_origin}): name the venue with --venue {owner}, or use another URL"
+            )
+    if profile.is_sim:
+        if not venue_named and not all(_is_loopback(u) for u in urls.values()):
+            key = next(k for k, u in urls.items() if not _is_loopback(u))
+            raise ConfigError(
+                f"{sources[key]} {urls[key]} is not on this machine and no venue is named: say which "
+                "venue it is (--venue sim, --testnet or --live)"
+            )
+        # A simulator serves its market streams and its WebSocket API on one port.
+        if "wsapi_url" in urls and "stream_url" not in urls and urls["wsapi_url"].endswith(_WSAPI_PATH):
+            urls["stream_url"] = urls["wsapi_url"][: -len(_WSAPI_PATH)]
+            sources["stream_url"] = f"derived from {sources['wsapi_url']}"
+        elif "stream_url" in urls and "wsapi_url" not in urls:
+            urls["wsapi_url"] = urls["stream_url"] + _WSAPI_PATH
+            sources["wsapi_url"] = f"derived from {sources['stream_url']}"
+        missing = [k for k in _URL_KEYS if k not in urls]
+        if missing:
+            have = [k for k in _URL_KEYS if k in given]
+            raise ConfigError(
+                f"venue sim: {named(have)} given but not {named(missing)}, which cannot be derived "
+                "(a simulator's REST and WebSocket ports differ); give "
+                f"{named(missing)} too, as `coinm sim` prints them, or no URL at all for an "
+                "embedded simulator"
+            )
+        return profile.with_urls(**urls), {k: v for k, v in sources.items() if k not in given}
+    missing = [k for k in _URL_KEYS if k not in urls]
+    completed = {k: getattr(profile, k) for k in missing}
+    local = {k for k, u in {**urls, **completed}.items() if _is_loopback(u)}
+    if missing and local and len(local) < len(_URL_KEYS):
+        have = [k for k in _URL_KEYS if k in given]
+        raise ConfigError(
+            f"venue {venue_name} ({venue_origin}): {named(have)} given "
+            f"({', '.join(_host(urls[k]) for k in have)}) but not {named(missing)}: "
+            f"{venue_name}'s own ({', '.join(_host(completed[k]) for k in missing)}) would send "
+            "part of the traffic to one machine and part to another; give all three URLs, or none"
+        )
+    return profile.with_urls(**urls), {key: f"venue {venue_name}" for key in missing}
 
 
 def _find_secrets(table: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -302,14 +472,19 @@ def _find_secrets(table: Mapping[str, Any], prefix: str = "") -> list[str]:
 
 
 def _line_of(text: str, key: str) -> int | None:
-    leaf = key.rsplit(".", 1)[-1]
+    """The line of ``key`` (dotted: ``venues.live.rest_url``) in TOML ``text``, if plainly written."""
+    table, _, leaf = key.rpartition(".")
+    current = ""
     for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"\s*[\"']?{re.escape(leaf)}[\"']?\s*=", line):
+        header = re.match(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$", line)
+        if header:
+            current = re.sub(r"\s*\.\s*", ".", header.group(1)).replace('"', "").replace("'", "")
+        elif current == table and re.match(rf"\s*[\"']?{re.escape(leaf)}[\"']?\s*=", line):
             return number
     return None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -331,7 +506,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
             "from the config file. Remove them and set COINM_API_KEY with "
             "COINM_ED25519_KEY_FILE (or COINM_HMAC_SECRET_FILE) in the environment instead."
         )
-    return data
+    return data, text
 
 
 def load_config(
@@ -340,6 +515,11 @@ def load_config(
     config_path: Path | None = None,
 ) -> Config:
     """Settings from defaults < TOML file < ``COINM_*`` env vars < CLI values.
+
+    The venue's URLs follow the same layers (the file's per-venue ``[venues.<name>]`` table in
+    place of top-level keys), then :func:`_resolve_venue`'s rules: no URL anywhere means the
+    venue's own (for ``sim``, an embedded simulator the caller starts); a partial set is
+    completed only where that is unambiguous.
 
     Args:
         cli: values from the command line by setting name (``venue``, ``symbol``,
@@ -351,8 +531,9 @@ def load_config(
             default one is optional.
 
     Raises:
-        ConfigError: a malformed file (with its name and line), a value that is not valid (with
-            where it came from), or credentials in the file.
+        ConfigError: a malformed file (with its name and line), a value that is not valid or
+            of the wrong type (with where it came from), credentials in the file, or venue URLs
+            that cannot be used together.
     """
     cli = {_CLI_ALIASES.get(k, k): v for k, v in (cli or {}).items() if v is not None}
     env = os.environ if env is None else env
@@ -366,12 +547,19 @@ def load_config(
     else:
         path, explicit = default_config_path(), False
     data: dict[str, Any] = {}
-    if path is not None and path.exists():
-        data = _read_toml(path)
+    text = ""
+    if path is not None and path.is_file():
+        data, text = _read_toml(path)
     elif explicit:
-        raise ConfigError(f"config file {path} does not exist")
+        what = "is not a file" if path is not None and path.exists() else "does not exist"
+        raise ConfigError(f"config file {path} {what}")
     else:
         path = None
+
+    def from_file(dotted: str, kind: str, raw: Any) -> Any:
+        line = _line_of(text, dotted)
+        where = f"config file {path}" + (f" line {line}" if line else "")
+        return _convert(dotted, kind, raw, where, typed=True)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -388,10 +576,10 @@ def load_config(
         if key == "confirm_orders" and isinstance(raw, Mapping):
             continue  # the per-venue table, applied below
         if key in _SETTINGS:
-            values[key] = _convert(key, _SETTINGS[key][0], raw, f"config file {path}")
+            values[key] = from_file(key, _SETTINGS[key][0], raw)
             sources[key] = "file"
         elif key == "allow_unconfirmed_live":
-            _convert(key, "bool", raw, f"config file {path}")
+            from_file(key, "bool", raw)
         elif key not in _TOML_SECTIONS:
             warnings.append(f"unknown setting '{key}' in {path} (ignored)")
     for name, (kind, _, var) in _SETTINGS.items():
@@ -407,7 +595,6 @@ def load_config(
         sources[key] = "cli"
 
     venue_name: str = values["venue"]
-    venue = PROFILES[venue_name]
     # Per-venue URLs from the file's [venues.<name>] table, then the layered top-level ones.
     venues_table = data.get("venues", {})
     if not isinstance(venues_table, Mapping):
@@ -423,23 +610,27 @@ def load_config(
         file_urls[name] = {}
         for key, raw in table.items():
             if key in _URL_KEYS:
-                file_urls[name][key] = _convert(
-                    f"venues.{name}.{key}", _SETTINGS[key][0], raw, f"config file {path}"
-                )
+                file_urls[name][key] = from_file(f"venues.{name}.{key}", key, raw)
             else:
                 warnings.append(f"unknown setting '{key}' in [venues.{name}] of {path} (ignored)")
-    per_venue = file_urls.get(venue_name, {})
-    urls: dict[str, str | None] = {}
+    given: dict[str, tuple[str, str]] = {}
     for key in _URL_KEYS:
-        if key in per_venue and sources[key] == "default":
-            urls[key] = per_venue[key]
+        if sources[key] == "cli":
+            given[key] = (values[key], _URL_FLAGS[key])
+        elif sources[key].startswith("env "):
+            given[key] = (values[key], sources[key].removeprefix("env "))
+        elif key in file_urls.get(venue_name, {}):
+            given[key] = (file_urls[venue_name][key], f"[venues.{venue_name}] {key} in {path}")
             sources[key] = "file"
         else:
-            urls[key] = values[key]
-    venue = venue.with_urls(**urls)
-    for key in _URL_KEYS:
-        if urls[key] is None:
-            sources.pop(key, None)
+            sources.pop(key)
+    venue_origin = {
+        "default": "the default", "cli": "command line", "file": f"venue in {path}",
+    }.get(sources["venue"], sources["venue"].removeprefix("env "))
+    venue, url_sources = _resolve_venue(
+        venue_name, venue_origin, sources["venue"] != "default", given
+    )
+    sources.update(url_sources)
 
     confirm_by_venue = dict(_CONFIRM_DEFAULTS)
     confirm_table = data.get("confirm_orders", {})
@@ -449,9 +640,7 @@ def load_config(
         if name not in PROFILES:
             warnings.append(f"unknown venue '{name}' in [confirm_orders] of {path} (ignored)")
             continue
-        confirm_by_venue[name] = _convert(
-            f"confirm_orders.{name}", "bool", raw, f"config file {path}"
-        )
+        confirm_by_venue[name] = from_file(f"confirm_orders.{name}", "bool", raw)
     if values["confirm_orders"] is not None:
         confirm_by_venue[venue_name] = values["confirm_orders"]
     else:
@@ -599,20 +788,3 @@ def load_credentials(env: Mapping[str, str] | None = None) -> Credentials | None
         "for session.logon) or COINM_HMAC_SECRET / COINM_HMAC_SECRET_FILE"
     )
 
-
-def resolve_credentials(venue: VenueProfile, env: Mapping[str, str] | None = None) -> Credentials | None:
-    """The user's credentials (:func:`load_credentials`), or on the simulator without any, its
-    demo account.
-
-    Raises:
-        ConfigError: as :func:`load_credentials`, or the demo key file cannot be used.
-    """
-    creds = load_credentials(env)
-    if creds is None and venue.is_sim:
-        from feeds.sim.credentials import demo_credentials
-
-        try:
-            creds = demo_credentials().as_credentials()
-        except KeyFileError as exc:
-            raise ConfigError(f"simulator demo key: {exc}") from None
-    return creds

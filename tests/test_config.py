@@ -106,9 +106,9 @@ def test_url_precedence(tmp_path: Path) -> None:
     assert cfg.venue.wsapi_url == PROFILES["testnet"].wsapi_url
     cfg = load_config(env={"COINM_REST_URL": "https://env.example"}, config_path=path)
     assert cfg.venue.rest_url == "https://env.example" and cfg.sources["rest_url"].startswith("env")
-    cfg = load_config({"rest_url": "http://127.0.0.1:1"},
+    cfg = load_config({"rest_url": "https://cli.example"},
                       env={"COINM_REST_URL": "https://env.example"}, config_path=path)
-    assert cfg.venue.rest_url == "http://127.0.0.1:1"
+    assert cfg.venue.rest_url == "https://cli.example"
     # A venue's table applies to that venue only.
     live = load_config({"venue": "live"}, env={}, config_path=path)
     assert live.venue.rest_url == "https://other.example"
@@ -309,17 +309,3 @@ def test_cli_aliases_and_sim_settings(no_user_config: Path) -> None:
     assert load_config(env={"COINM_SIM_SEED": "7"}).sim_seed == 7
     with pytest.raises(ConfigError, match="sim_speed"):
         load_config({"speed": "fast"}, env={})
-
-
-def test_resolve_credentials_falls_back_to_the_sim_demo_account_only_on_the_sim(tmp_path: Path) -> None:
-    import os
-
-    from feeds.config import PROFILES, resolve_credentials
-
-    demo = resolve_credentials(PROFILES["sim"], env={})
-    assert demo is not None and demo.kind == "ed25519" and demo.api_key.startswith("coinmSimDemo")
-    assert resolve_credentials(PROFILES["live"], env={}) is None
-    assert demo.key_file is not None
-    os.chmod(demo.key_file, 0o644)  # readable by others: refused with a message, not a traceback
-    with pytest.raises(ConfigError, match="simulator demo key"):
-        resolve_credentials(PROFILES["sim"], env={})

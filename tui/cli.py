@@ -2,6 +2,10 @@
 
 Heavy modules (Textual, the simulator) are imported only by the subcommand that needs them,
 so ``coinm --help`` and the headless commands start fast.
+
+An option given before the command (``coinm --testnet order ...``) means what it means after it
+(``coinm order --testnet ...``); one that does not apply to the command is refused, as is a
+venue given twice with different values. Bad input is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -10,10 +14,14 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
-__all__ = ["main", "build_parser"]
+if TYPE_CHECKING:
+    from feeds.config import Config
+
+__all__ = ["UsageError", "build_parser", "dashboard_config", "main", "parse"]
 
 _DASHBOARD_EPILOG = """\
 venues:
@@ -30,43 +38,74 @@ credentials (never read from the config file, never printed):
 
 every option also reads COINM_<NAME> from the environment (e.g. COINM_SYMBOL) and
 `symbol = ...` style keys from <config dir>/coinm/config.toml; flags win over both.
+an embedded simulator starts only when nothing (flag, COINM_* variable, config file) names a
+venue or a URL; URLs given for the simulator must include --rest-url and --wsapi-url (or
+--stream-url): its REST and WebSocket ports differ.
 """
 
+_GLOBAL = "global_"
+"""Prefix of the namespace names of options given before the command (see :func:`parse`)."""
+_VENUE_OPTIONS = ("venue", "rest_url", "stream_url", "wsapi_url", "config")
+_DASHBOARD_OPTIONS = (*_VENUE_OPTIONS, "symbol", "theme", "seed")
+_TRADING_COMMANDS = ("order", "cancel", "orders")
 
-def _add_venue_arguments(parser: argparse.ArgumentParser) -> None:
+
+class UsageError(Exception):
+    """The command line cannot be used as given; the message is one line for the user."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``coinm order: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _add_venue_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     group = parser.add_argument_group("venue")
     choice = group.add_mutually_exclusive_group()
-    choice.add_argument("--venue", choices=("sim", "testnet", "live"), help="where to connect (default: sim)")
-    choice.add_argument("--testnet", dest="venue", action="store_const", const="testnet", help="same as --venue testnet")
-    choice.add_argument("--live", dest="venue", action="store_const", const="live", help="same as --venue live")
-    group.add_argument("--rest-url", metavar="URL", help="override the REST base URL")
-    group.add_argument("--stream-url", metavar="URL", help="override the market stream base URL")
-    group.add_argument("--wsapi-url", metavar="URL", help="override the WebSocket API URL")
-    group.add_argument("--config", metavar="FILE", type=Path, help="config file (default: <config dir>/coinm/config.toml)")
+    choice.add_argument("--venue", dest=f"{prefix}venue", choices=("sim", "testnet", "live"),
+                        help="where to connect (default: sim)")
+    choice.add_argument("--testnet", dest=f"{prefix}venue", action="store_const", const="testnet",
+                        help="same as --venue testnet")
+    choice.add_argument("--live", dest=f"{prefix}venue", action="store_const", const="live",
+                        help="same as --venue live")
+    group.add_argument("--rest-url", dest=f"{prefix}rest_url", metavar="URL",
+                       help="REST base URL (as `coinm sim` prints it, /dapi/v1 or not)")
+    group.add_argument("--stream-url", dest=f"{prefix}stream_url", metavar="URL",
+                       help="market stream base URL")
+    group.add_argument("--wsapi-url", dest=f"{prefix}wsapi_url", metavar="URL", help="WebSocket API URL")
+    group.add_argument("--config", dest=f"{prefix}config", metavar="FILE", type=Path,
+                       help="config file, which must exist (default: <config dir>/coinm/config.toml, optional)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="coinm",
         description="Keyboard-driven terminal trading dashboard for Binance COIN-M futures.",
         epilog=_DASHBOARD_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_venue_arguments(parser)
-    parser.add_argument("--symbol", help="contract to show first, e.g. BTCUSD_PERP (default)")
-    parser.add_argument("--theme", help="Textual theme, e.g. textual-dark (default) or textual-light")
-    parser.add_argument("--seed", type=int, help="simulator seed (venue sim only)")
-    parser.set_defaults(handler=_run_dashboard)
+    # Options before the command land under their own names (prefix _GLOBAL), so a command's
+    # own defaults cannot silently overwrite them; parse() then applies or refuses each.
+    _add_venue_arguments(parser, _GLOBAL)
+    parser.add_argument("--symbol", dest=f"{_GLOBAL}symbol", help="contract to show first, e.g. BTCUSD_PERP (default)")
+    parser.add_argument("--theme", dest=f"{_GLOBAL}theme",
+                        help="Textual theme, e.g. textual-dark (default) or textual-light")
+    parser.add_argument("--seed", dest=f"{_GLOBAL}seed", type=int, help="simulator seed (venue sim only)")
+    parser.set_defaults(handler=_run_dashboard, command="dashboard")
 
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     sim = sub.add_parser("sim", help="run the simulated exchange alone and print its URLs")
+    sim.set_defaults(command="sim")
     _register(sim, "feeds.sim.cli", "add_arguments", "run")
 
     keygen = sub.add_parser("keygen", help="write an Ed25519 key pair to register with Binance")
     keygen.add_argument("--out", type=Path, help="private key path (default: <config dir>/coinm/ed25519.pem)")
-    keygen.add_argument("--no-passphrase", action="store_true", help="do not ask for a passphrase")
-    keygen.set_defaults(handler=_run_keygen)
+    keygen.add_argument("--no-passphrase", action="store_true",
+                        help="write the key unencrypted (required when stdin is not a terminal)")
+    keygen.set_defaults(handler=_run_keygen, command="keygen")
 
     for name, help_text in (
         ("order", "validate and place one order (or --dry-run to print the signed request)"),
@@ -74,9 +113,69 @@ def build_parser() -> argparse.ArgumentParser:
         ("orders", "list open orders of a symbol"),
     ):
         command = sub.add_parser(name, help=help_text)
+        command.set_defaults(command=name)
         _add_venue_arguments(command)
         _register(command, "tui.order_cli", f"add_{name}_arguments", f"run_{name}")
     return parser
+
+
+def _flag(name: str, value: object) -> str:
+    if name == "venue":
+        return f"--venue {value}"
+    return f"--{name.replace('_', '-')}"
+
+
+def _place_global_options(args: argparse.Namespace) -> None:
+    """Give the options written before the command the meaning they have after it, or refuse.
+
+    Raises:
+        UsageError: an option that does not apply to the command, or a setting given before
+            and after the command with different values.
+    """
+    command: str = args.command
+    before = {name: getattr(args, _GLOBAL + name, None) for name in _DASHBOARD_OPTIONS}
+    for name in _DASHBOARD_OPTIONS:
+        if hasattr(args, _GLOBAL + name):
+            delattr(args, _GLOBAL + name)
+    if command == "dashboard":
+        for name, value in before.items():
+            setattr(args, name, value)
+        return
+    given = {name: value for name, value in before.items() if value is not None}
+    if command not in _TRADING_COMMANDS:
+        if given:
+            name, value = next(iter(given.items()))
+            after = f"; put it after the command: coinm {command} {_flag(name, value)} ..." if (
+                command == "sim" and name == "seed") else ""
+            raise UsageError(f"{_flag(name, value)} before `{command}` does not apply to it{after}")
+        return
+    if "theme" in given:
+        raise UsageError(f"--theme before `{command}` does not apply to it (the dashboard's only)")
+    for name in ("venue", "rest_url", "stream_url", "wsapi_url", "config", "symbol"):
+        if name not in given:
+            continue
+        after = getattr(args, name, None)
+        top = given[name]
+        same = str(after).upper() == str(top).upper() if name == "symbol" else after == top
+        if after is not None and not same:
+            raise UsageError(
+                f"{_flag(name, top)} before `{command}` and {_flag(name, after)} after it disagree; "
+                "give it once"
+            )
+        setattr(args, name, top if after is None else after)
+    args.seed = given.get("seed")
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, with the options written before the command applied to it.
+
+    Raises:
+        SystemExit: argparse's own exit (``--help``, or a one-line error, status 2).
+        UsageError: see :func:`_place_global_options`.
+    """
+    args = build_parser().parse_args(argv)
+    _place_global_options(args)
+    return args
 
 
 def _register(parser: argparse.ArgumentParser, module: str, add_name: str, run_name: str) -> None:
@@ -98,19 +197,39 @@ def _unavailable(module: str, reason: str) -> int:
     return 2
 
 
-def _cli_overrides(args: argparse.Namespace) -> dict[str, object]:
-    keys = ("venue", "symbol", "theme", "rest_url", "stream_url", "wsapi_url", "seed")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+def dashboard_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
+    """The dashboard's settings from a :func:`parse` result, the environment and the config file,
+    with the theme checked against Textual's themes.
+
+    Raises:
+        ConfigError: a setting cannot be used (the message names where it came from).
+    """
+    from feeds.config import ConfigError, load_config
+
+    keys = ("venue", "symbol", "theme", "rest_url", "stream_url", "wsapi_url", "seed", "config")
+    cli = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    config = load_config(cli=cli, env=os.environ if env is None else env)
+    from textual.theme import BUILTIN_THEMES  # imported only here: `coinm --help` stays light
+
+    if config.theme not in BUILTIN_THEMES:
+        source = config.sources.get("theme", "")
+        where = {"cli": "--theme", "file": f"theme in {config.config_path}"}.get(source, source.removeprefix("env "))
+        raise ConfigError(
+            f"{where}: theme {config.theme!r} is not one of Textual's themes: {', '.join(sorted(BUILTIN_THEMES))}"
+        )
+    return config
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
-    from feeds.config import ConfigError, load_config
+    from feeds.config import ConfigError
 
     try:
-        config = load_config(cli=_cli_overrides(args), env=os.environ, config_path=args.config)
+        config = dashboard_config(args)
     except ConfigError as exc:
         print(f"coinm: {exc}", file=sys.stderr)
         return 2
+    for warning in config.warnings:
+        print(f"coinm: warning: {warning}", file=sys.stderr)
     from tui.app import run_dashboard
 
     return run_dashboard(config)
@@ -121,7 +240,12 @@ def _run_keygen(args: argparse.Namespace) -> int:
 
     out: Path = args.out or _default_key_path()
     passphrase = None
-    if not args.no_passphrase and sys.stdin.isatty():
+    if not args.no_passphrase and not sys.stdin.isatty():
+        print("coinm keygen: stdin is not a terminal, so no passphrase can be asked for and the private "
+              "key would be written unencrypted; pass --no-passphrase to do that deliberately "
+              "(nothing written)", file=sys.stderr)
+        return 2
+    if not args.no_passphrase:
         first = getpass.getpass("Passphrase for the private key (empty for none): ")
         if first and getpass.getpass("Repeat passphrase: ") != first:
             print("coinm keygen: the passphrases differ; nothing written", file=sys.stderr)
@@ -148,8 +272,13 @@ def _default_key_path() -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse(argv)
+    except SystemExit as exc:  # --help, or argparse's one-line error
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except UsageError as exc:
+        print(f"coinm: {exc}", file=sys.stderr)
+        return 2
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return int(handler(args) or 0)

@@ -6,9 +6,11 @@
 with the signature and API key masked instead of sending it. A validation failure exits 1
 with Binance's code and a sentence saying what to do.
 
-Against ``--venue sim`` without URL overrides, an embedded simulator is started for the
-command (said on stderr); credentials come from the environment, or for the simulator the
-demo credentials.
+The venue is resolved as for the dashboard (:func:`feeds.config.load_config`): flags before or
+after the command, ``COINM_*`` variables, the config file. Only when none of them names a venue
+or a URL is an embedded simulator started for the command. Each command says on stderr, in one
+line, which venue and REST host it uses. Credentials come from the environment; the simulator's
+demo account stands in only on the simulator: testnet or live without keys is refused.
 
 Exit codes: 0 done, 1 rejected (by validation or the venue), 2 usage/config error,
 3 outcome unknown (no reply; the venue could not confirm), 4 venue unreachable.
@@ -24,6 +26,7 @@ import asyncio
 import os
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "add_cancel_arguments",
@@ -134,32 +137,34 @@ class _Ctx:
 
 
 def _run(args: argparse.Namespace, command: str, body: Any) -> int:
-    from feeds.config import ConfigError, load_config, resolve_credentials
+    from feeds.config import ConfigError, load_config
+    from tui.venue import resolve_credentials
 
-    cli = {k: getattr(args, k, None) for k in ("venue", "rest_url", "stream_url", "wsapi_url")}
-    cli["config"] = getattr(args, "config", None)
+    cli = {k: getattr(args, k, None) for k in ("venue", "rest_url", "stream_url", "wsapi_url", "config", "seed")}
     try:
         config = load_config(cli=cli, env=os.environ)
+        for warning in config.warnings:
+            _err(command, f"warning: {warning}")
         credentials = resolve_credentials(config.venue, os.environ)
     except ConfigError as exc:
         _err(command, str(exc))
         return EXIT_USAGE
     venue = config.venue
+    if credentials is None:  # the simulator's demo account stands in only on the simulator
+        _err(command, f"{config.venue_summary()}: no credentials for it: set COINM_API_KEY with "
+                      "COINM_ED25519_KEY_FILE or COINM_HMAC_SECRET; nothing sent")
+        return EXIT_USAGE
     handle = None
-    if venue.is_sim and not venue.ready:
+    if venue.embedded:
         from feeds.sim import start_in_thread
 
         handle = start_in_thread(seed=config.sim_seed, speed=float(config.sim_speed))
         venue = venue.with_sim_urls(handle.urls)
-        print(f"coinm {command}: no --rest-url/--wsapi-url given: started an embedded simulator for this "
-              f"command at {handle.urls.rest} (its state ends with the command; run `coinm sim` and pass "
-              "its URLs to keep one)", file=sys.stderr)
-    elif not venue.ready:
-        _err(command, f"venue {venue.name} needs --rest-url, --stream-url and --wsapi-url")
-        return EXIT_USAGE
-    if credentials is None:  # the simulator's demo account stands in only on the simulator
-        _err(command, "no credentials: set COINM_API_KEY with COINM_ED25519_KEY_FILE or COINM_HMAC_SECRET")
-        return EXIT_USAGE
+        print(f"coinm {command}: venue sim (an embedded simulator started for this command, as nothing names a "
+              f"venue or URL; its state ends with the command), REST {urlsplit(venue.rest_url).netloc}",
+              file=sys.stderr)
+    else:
+        print(f"coinm {command}: {config.venue_summary()}", file=sys.stderr)
     ctx = _Ctx(command, venue, credentials, config.recv_window)
     try:
         return asyncio.run(_guarded(ctx, body, args))
@@ -171,10 +176,14 @@ def _run(args: argparse.Namespace, command: str, body: Any) -> int:
 async def _guarded(ctx: _Ctx, body: Any, args: argparse.Namespace) -> int:
     from feeds.errors import MalformedFrame, VenueError
     from feeds.rest import RestError
+    from feeds.symbols import SymbolRulesError
 
     try:
         await ctx.open()
         return int(await body(ctx, args))
+    except SymbolRulesError as exc:  # listed, but its rules cannot be read: fail closed
+        _err(ctx.command, f"{exc}; nothing sent")
+        return EXIT_USAGE
     except VenueError as exc:
         _err(ctx.command, f"rejected {exc.code}: {exc.human}")
         return EXIT_REJECTED

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
+import sys
 from pathlib import Path
 
 from feeds.sim.exchange import SimExchange
@@ -17,16 +19,39 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``coinm sim``."""
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0,
+    parser.add_argument("--port", type=_port, default=0,
                         help="REST port (streams and WebSocket API use port+1); 0 picks free ports")
     parser.add_argument("--seed", type=int, default=1, help="market seed (same seed, same market)")
-    parser.add_argument("--speed", type=float, default=1.0, help="activity multiplier (default 1)")
+    parser.add_argument("--speed", type=_speed, default=1.0, help="activity multiplier (default 1)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the demo credentials live (default: $COINM_SIM_DATA_DIR or <XDG data>/coinm/sim)")
     parser.add_argument("--algo-orders", action="store_true",
                         help="like the live venue: conditional order types only via POST /dapi/v1/algoOrder "
                              "(order.place answers -4120)")
     parser.add_argument("--faults", default="", help=FAULTS_HELP)
+
+
+def _port(text: str) -> int:
+    """``--port``: 0 (free ports) or a port whose successor (streams, WebSocket API) exists too."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= port <= 65534:
+        raise argparse.ArgumentTypeError(f"{port} is not a port from 1 to 65534 (or 0 for free ports); "
+                                         "the WebSocket port is the next one")
+    return port
+
+
+def _speed(text: str) -> float:
+    """``--speed``: a finite number above 0."""
+    try:
+        speed = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(speed) or speed <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0 (e.g. 1 or 10)")
+    return speed
 
 
 def apply_faults(sim: SimExchange, spec: str) -> None:
@@ -47,6 +72,7 @@ async def _serve(args: argparse.Namespace) -> None:
     print(f"demo API key    {creds.api_key}")
     print(f"demo Ed25519    {creds.ed25519_key_path}")
     print(f"demo HMAC file  {creds.ed25519_key_path.parent / 'demo-hmac-secret'}")
+    print(f"use with        coinm --venue sim --rest-url {urls.rest} --wsapi-url {urls.wsapi} ...")
     print("serving; Ctrl-C to stop", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,13 +92,13 @@ def run(args: argparse.Namespace) -> int:
 
         parse_fault_spec(getattr(args, "faults", "") or "", set(build_symbols()))
     except ValueError as exc:
-        print(f"coinm sim: {exc}")
+        print(f"coinm sim: {exc}", file=sys.stderr)
         return 2
     try:
         asyncio.run(_serve(args))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        print(f"coinm sim: cannot listen: {exc.strerror or exc}")
+        print(f"coinm sim: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
