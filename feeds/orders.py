@@ -441,6 +441,11 @@ class OrderManager:
             message=f"No reply came and the venue does not show the change.{state} Check before trying again."),
             method, request_id)
 
+    async def close(self) -> None:
+        """Write what the journal has queued, then close it (off the event loop)."""
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.close)
+
     async def reconcile(self, *, wait: bool = False,
                         report: Callable[[Reconciliation], None] | None = None) -> list[Reconciliation]:
         """:func:`reconcile_journal` with this manager's journal, venue and account."""

@@ -149,7 +149,7 @@ class DashboardSession:
 
     async def close(self) -> None:
         """Stop every worker and close every connection."""
-        for closer in (self.userdata, self.wsapi, self.stream, self.depth):
+        for closer in (self.userdata, self.wsapi, self.stream, self.depth, self.orders):
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer.close()
@@ -332,13 +332,14 @@ class DashboardSession:
             recv_window=self.config.recv_window, now_ms=self.rest.server_now_ms, timeout=self.wsapi_timeout,
         )
         self.account = AccountState(symbols=self.symbols)
-        journal = None
+        journal, journal_error = None, None
         try:
-            journal = Journal.open_default(self.venue.name)
-        except Exception as exc:  # the journal is a record, not a reason to stop trading
-            self.note_error(f"journal: {exc}")
+            journal = await asyncio.to_thread(Journal.open_default, self.venue.name)
+        except Exception as exc:  # no record, no orders: the form refuses them with this reason
+            journal_error = str(exc)
+            self.note_error(f"journal: {exc}: orders are refused")
         self.orders = OrderManager(
-            self.wsapi, self.account, journal=journal, venue=self.venue.name,
+            self.wsapi, self.account, journal=journal, journal_error=journal_error, venue=self.venue.name,
             cancel_all_rest=lambda symbol: self._signed_rest("DELETE", "allOpenOrders", {"symbol": symbol}),
             algo_rest=lambda params: self._signed_rest("POST", "algoOrder", params),
         )
@@ -348,6 +349,8 @@ class DashboardSession:
         )
         self._spawn(self.userdata.run(), "user stream")
         self._spawn(self._keep_wsapi_connected(), "api")
+        self._spawn(self.orders.reconcile(wait=True, report=lambda r: self.note_error(f"journal: {r.message}")),
+                    "journal")
 
     async def _keep_wsapi_connected(self) -> None:
         # the WebSocket API client reconnects on its next request; an idle dashboard would show
