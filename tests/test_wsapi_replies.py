@@ -207,3 +207,25 @@ async def test_a_418_without_retry_after_uses_the_time_in_its_message_and_a_429_
             await api.balance()
     finally:
         await api.close()
+
+
+async def test_the_status_bar_line_says_banned_and_until_when(fake: FakeApi) -> None:
+    from feeds.config import load_config
+    from feeds.session import DashboardSession
+
+    until = int(time.time() * 1000) + 60_000
+    fake.script["account.balance"] = lambda r: {"id": r["id"], "status": 418, "error": {
+        "code": -1003, "msg": "Way too many requests.", "data": {"retryAfter": until}}}
+    config = load_config(cli={"venue": "sim", "rest_url": "http://127.0.0.1:9", "stream_url": "ws://127.0.0.1:9",
+                              "wsapi_url": fake.url}, env={}, config_path=None)
+    session = DashboardSession(config, None)
+    session.wsapi = api = client(fake)
+    try:
+        assert [f.status for f in session.feed_summaries() if f.name == "api"] == ["connecting"]
+        with pytest.raises(RateLimitError):
+            await api.balance()
+        line = next(f for f in session.feed_summaries() if f.name == "api")
+        expiry = time.strftime("%H:%M:%S", time.gmtime(until / 1000))
+        assert line.status == "banned" and f"until {expiry} UTC (HTTP 418)" in line.reason
+    finally:
+        await session.close()
