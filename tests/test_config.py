@@ -309,3 +309,87 @@ def test_cli_aliases_and_sim_settings(no_user_config: Path) -> None:
     assert load_config(env={"COINM_SIM_SEED": "7"}).sim_seed == 7
     with pytest.raises(ConfigError, match="sim_speed"):
         load_config({"speed": "fast"}, env={})
+
+
+# ---------------------------------------------------------------------------- venue URLs
+
+
+@pytest.mark.parametrize(
+    "key,given,expected",
+    [
+        ("rest_url", "http://127.0.0.1:4001/dapi/v1", "http://127.0.0.1:4001"),  # as `coinm sim` prints it
+        ("rest_url", "http://127.0.0.1:4001/dapi/v1/", "http://127.0.0.1:4001"),
+        ("rest_url", "HTTPS://Example.COM/", "https://example.com"),
+        ("stream_url", "ws://127.0.0.1:4002/ws/<stream>", "ws://127.0.0.1:4002"),
+        ("stream_url", "ws://127.0.0.1:4002/stream?streams=a/b", "ws://127.0.0.1:4002"),
+        ("stream_url", "wss://example.com/", "wss://example.com"),
+        ("wsapi_url", "ws://127.0.0.1:4002", "ws://127.0.0.1:4002/ws-dapi/v1"),
+        ("wsapi_url", "ws://127.0.0.1:4002/ws-dapi/v1/", "ws://127.0.0.1:4002/ws-dapi/v1"),
+    ],
+)
+def test_urls_are_normalised_from_the_forms_users_paste(key: str, given: str, expected: str) -> None:
+    urls = {"rest_url": "https://example.com", "stream_url": "wss://example.com",
+            "wsapi_url": "wss://example.com/ws-dapi/v1"}
+    cfg = load_config({"venue": "testnet", **urls, key: given}, env={})
+    assert getattr(cfg.venue, key) == expected
+
+
+@pytest.mark.parametrize(
+    "key,given,expected",
+    [
+        ("rest_url", "ws://127.0.0.1:1", "expected an http:// or https:// URL"),
+        ("rest_url", "http://127.0.0.1:99999", "port from 1 to 65535"),
+        ("rest_url", "http://127.0.0.1:1/dapi/v1?x=1", "without ?query"),
+        ("stream_url", "http://127.0.0.1:1", "expected a ws:// or wss:// URL"),
+        ("stream_url", "ws://127.0.0.1:1/ws-dapi/v1", "that is a WebSocket API URL"),
+        ("wsapi_url", "ws:///ws-dapi/v1", "expected a ws:// or wss:// URL"),
+    ],
+)
+def test_urls_that_cannot_be_used_are_refused(key: str, given: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected.replace("?", r"\?")):
+        load_config({key: given}, env={})
+
+
+def test_a_simulators_stream_and_wsapi_urls_complete_each_other(no_user_config: Path) -> None:
+    cfg = load_config({"rest_url": "http://127.0.0.1:4001/dapi/v1", "wsapi_url": "ws://127.0.0.1:4002/ws-dapi/v1"},
+                      env={})
+    assert cfg.venue.ready and cfg.venue.stream_url == "ws://127.0.0.1:4002"
+    assert cfg.sources["stream_url"] == "derived from --wsapi-url" and cfg.sources["rest_url"] == "cli"
+    cfg = load_config(env={"COINM_REST_URL": "http://127.0.0.1:4001", "COINM_STREAM_URL": "ws://127.0.0.1:4002"})
+    assert cfg.venue.wsapi_url == "ws://127.0.0.1:4002/ws-dapi/v1"
+    assert cfg.sources["wsapi_url"] == "derived from COINM_STREAM_URL"
+    with pytest.raises(ConfigError, match="--rest-url given but not --stream-url and --wsapi-url"):
+        load_config({"rest_url": "http://127.0.0.1:4001"}, env={})
+    with pytest.raises(ConfigError, match="--wsapi-url given but not --rest-url"):
+        load_config({"wsapi_url": "ws://127.0.0.1:4002/ws-dapi/v1"}, env={})
+
+
+def test_a_remote_venue_is_completed_from_its_own_urls_unless_that_mixes_machines(tmp_path: Path) -> None:
+    cfg = load_config({"venue": "live", "rest_url": "https://dapi.binance.com/dapi/v1"}, env={})
+    assert cfg.venue == PROFILES["live"]
+    path = write(tmp_path / "c.toml", 'venue = "testnet"\n[venues.testnet]\nrest_url = "http://127.0.0.1:1"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(env={}, config_path=path)
+    message = str(err.value)
+    assert f"venue testnet (venue in {path}): --rest-url given (127.0.0.1:1)" in message
+    assert "testnet.binancefuture.com" in message and "give all three URLs, or none" in message
+    # All three on this machine is a choice, not a mix (a local proxy, say).
+    local = {"rest_url": "http://127.0.0.1:1", "stream_url": "ws://127.0.0.1:2", "wsapi_url": "ws://127.0.0.1:2"}
+    assert load_config({"venue": "testnet", **local}, env={}).venue.wsapi_url == "ws://127.0.0.1:2/ws-dapi/v1"
+
+
+def test_a_url_of_a_built_in_venue_needs_that_venue(no_user_config: Path) -> None:
+    with pytest.raises(ConfigError, match=r"is the testnet venue's, but the venue is live \(COINM_VENUE\)"):
+        load_config({"rest_url": "https://testnet.binancefuture.com"}, env={"COINM_VENUE": "live"})
+    with pytest.raises(ConfigError, match="is the live venue's, but the venue is sim .the default."):
+        load_config({"rest_url": "https://dapi.binance.com", "wsapi_url": "wss://ws-dapi.binance.com"}, env={})
+
+
+def test_numbers_in_the_file_are_typed(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "sim_speed = 10\nsim_seed = 3\nrecv_window = 3000\nconfirm_orders = false\n")
+    cfg = load_config(env={}, config_path=path)
+    assert (cfg.sim_speed, cfg.sim_seed, cfg.recv_window, cfg.confirm_orders) == ("10", 3, 3000, False)
+    assert load_config(env={}, config_path=write(tmp_path / "d.toml", "sim_speed = 2.5\n")).sim_speed == "2.5"
+    with pytest.raises(ConfigError, match="line 4: venues.live.rest_url"):
+        load_config(env={}, config_path=write(tmp_path / "e.toml", '[venues.testnet]\nrest_url = "https://t.example"\n'
+                                              '[venues.live]\nrest_url = 5\n'))
