@@ -626,7 +626,7 @@ class CoinmApp(App[int]):
         else:
             order = next((o for o in session.account.open_orders(event.symbol)
                           if o.order_id == event.order_id), None) if session.account else None
-            info = session.symbols.get(event.symbol)
+            info = session.symbol_info(event.symbol)  # never raises: cancelling needs no rules
             what = (describe_order(order, info.tick_size if info else None) if order is not None
                     else f"order {event.order_id}")
             question = f"Cancel {what} on {event.symbol}?"
