@@ -136,3 +136,20 @@ def test_unreachable_venue_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["orders", "--venue", "sim", "--rest-url", "http://127.0.0.1:9", "--stream-url", "ws://127.0.0.1:9",
                "--wsapi-url", "ws://127.0.0.1:9/ws-dapi/v1", "--symbol", SYM])
     assert rc == 4 and "unreachable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["tick0", "step", "noprice", "nolot"])
+def test_a_symbol_whose_rules_cannot_be_read_is_not_traded(handle: SimHandle, capsys: pytest.CaptureFixture[str],
+                                                           how: str) -> None:
+    handle.fault("bad_exchange_info", SYM, how)
+    try:
+        for extra in ([], ["--dry-run"]):
+            rc = main(["order", *urls(handle), "--symbol", SYM, "--side", "BUY", "--price", price_under_bid(handle),
+                       "--qty", "1", *extra])
+            err = capsys.readouterr().err
+            assert rc == 2, err
+            assert f"{SYM}: the venue's trading rules cannot be read (" in err and "nothing sent" in err
+            assert "Traceback" not in err and len(err.strip().splitlines()) == 2  # the venue line, the refusal
+    finally:
+        handle.fault("fix_exchange_info")
+    assert venue_orders(handle) == []
