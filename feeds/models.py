@@ -2,9 +2,15 @@
 
 One frozen, slotted dataclass per event of the spec. Every class has ``from_wire(dict)`` and
 ``to_wire() -> dict``: the client parses frames with the first, the simulator emits frames with
-the second, so both sides speak the same shapes. ``to_wire`` reproduces Binance's field names
-and JSON types exactly (decimal strings keep the scale they were received with, so
+the second, so both sides speak the same shapes. ``to_wire`` reproduces Binance's field names,
+key order and JSON types exactly (decimal strings keep the scale they were received with, so
 ``X.from_wire(d).to_wire() == d`` for the spec's examples).
+
+Each field is declared once, on the dataclass: ``wire("p", DEC)`` names its wire key and its
+kind (how the JSON value is read and written). :func:`_wire_model` turns those declarations
+into a ``from_wire``/``to_wire`` pair specialised for the class, generated once at import (as
+:mod:`dataclasses` generates ``__init__``): the frame parse is the hottest path of the client.
+A field whose wire key is nested (``forceOrder.o.s``) gives the path: ``wire(("o", "s"), STR)``.
 
 Anything malformed (a missing key, a number that is not one, an unknown event type) raises
 :class:`feeds.errors.MalformedFrame` naming the event and the field; never ``KeyError`` or
@@ -14,7 +20,7 @@ Anything malformed (a missing key, a number that is not one, an unknown event ty
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from decimal import Decimal
 from typing import Any, ClassVar, Self
 
@@ -51,7 +57,8 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# Field converters: (parse(value, where) -> python value, dump(python value) -> JSON value)
+# Field kinds: how one JSON value is read (parse(value, where) -> python value, raising
+# MalformedFrame) and written (dump(python value) -> JSON value).
 
 
 def _fail(where: str, why: str) -> MalformedFrame:
@@ -117,6 +124,13 @@ def _p_num(v: Any, where: str) -> Decimal:
     raise _fail(where, f"expected a number, got {v!r}")
 
 
+def _p_levels(v: Any, where: str) -> list[Any]:
+    # Depth levels stay the raw [price, qty] pairs: the order book converts and checks them.
+    if type(v) is not list:
+        raise _fail(where, f"expected a list, got {type(v).__name__}")
+    return v
+
+
 def _d_same(v: Any) -> Any:
     return v
 
@@ -138,91 +152,315 @@ def _d_num(v: Decimal) -> int | float:
     return float(v)
 
 
-_Conv = tuple[Callable[[Any, str], Any], Callable[[Any], Any]]
-INT: _Conv = (_p_int, _d_same)
-INT_LENIENT: _Conv = (_p_int_lenient, _d_same)
-STR: _Conv = (_p_str, _d_same)
-BOOL: _Conv = (_p_bool, _d_same)
-DEC: _Conv = (_p_dec, _d_dec)
-RATE: _Conv = (_p_rate, _d_rate)
-NUM: _Conv = (_p_num, _d_num)
+def _d_levels(v: Any) -> list[list[Any]]:
+    return [[p, q] for p, q in v]
 
 
-def _nested(cls: type[_Wire]) -> _Conv:
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """How one field is read and written. ``fast`` names the inline code the generated parser
+    uses for it (``"int"``, ``"str"``, ``"bool"``, ``"dec"``, ``"rate"``, ``"list"``), or
+    ``None`` to call ``parse``; the generic parser and every error message use ``parse``."""
+
+    parse: Callable[[Any, str], Any]
+    dump: Callable[[Any], Any]
+    fast: str | None = None
+    nested: type[Any] | None = None
+    many: bool = False
+
+
+INT = _Kind(_p_int, _d_same, "int")
+INT_LENIENT = _Kind(_p_int_lenient, _d_same)
+STR = _Kind(_p_str, _d_same, "str")
+BOOL = _Kind(_p_bool, _d_same, "bool")
+DEC = _Kind(_p_dec, _d_dec, "dec")
+RATE = _Kind(_p_rate, _d_rate, "rate")
+NUM = _Kind(_p_num, _d_num)
+LEVELS = _Kind(_p_levels, _d_levels, "list")
+
+
+def _nested(cls: type[Any]) -> _Kind:
+    """A wire object parsed by another model."""
     def parse(v: Any, where: str) -> Any:
         return cls._parse(v, where)
 
-    return (parse, lambda v: v.to_wire())
+    return _Kind(parse, lambda v: v.to_wire(), nested=cls)
 
 
-def _nested_list(cls: type[_Wire]) -> _Conv:
+def _nested_list(cls: type[Any]) -> _Kind:
+    """A list of wire objects parsed by another model (a tuple here)."""
     def parse(v: Any, where: str) -> tuple[Any, ...]:
         if not isinstance(v, list):
             raise _fail(where, f"expected a list, got {type(v).__name__}")
         return tuple(cls._parse(item, f"{where}[{i}]") for i, item in enumerate(v))
 
-    return (parse, lambda v: [item.to_wire() for item in v])
+    return _Kind(parse, lambda v: [item.to_wire() for item in v], nested=cls, many=True)
 
 
-# (wire key, attribute name, converter, optional). Optional fields are None when absent and
-# are left out of to_wire(), as Binance leaves them out.
-_Spec = tuple[str, str, _Conv, bool]
+def wire(key: str | tuple[str, ...], kind: _Kind, *, optional: bool = False, default: Any = MISSING) -> Any:
+    """Declare a dataclass field's wire key (or key path) and kind.
+
+    ``optional``: the key may be absent; the field is then None, and ``to_wire`` leaves the key
+    out when the field is None (as Binance does). Optional fields are keyword-only with a
+    default of None, so they can sit at their wire position.
+    """
+    path = (key,) if isinstance(key, str) else tuple(key)
+    meta = {"wire": path, "kind": kind, "optional": optional}
+    if optional:
+        return field(default=None, kw_only=True, metadata=meta)
+    if default is not MISSING:
+        return field(default=default, kw_only=True, metadata=meta)
+    return field(metadata=meta)
 
 
-def _f(key: str, attr: str, conv: _Conv, optional: bool = False) -> _Spec:
-    return (key, attr, conv, optional)
+# --------------------------------------------------------------------------------------------
+# Code generation: from_wire/to_wire from the field declarations.
+
+
+@dataclass(frozen=True, slots=True)
+class _WireField:
+    attr: str
+    path: tuple[str, ...]
+    kind: _Kind
+    optional: bool
+
+
+def _wire_fields(cls: type[Any]) -> tuple[_WireField, ...]:
+    out = []
+    for f in fields(cls):
+        meta = f.metadata
+        if "wire" not in meta:
+            raise TypeError(f"{cls.__name__}.{f.name} has no wire declaration")
+        out.append(_WireField(f.name, meta["wire"], meta["kind"], meta["optional"]))
+    return tuple(out)
+
+
+def _slow_parse(cls: type[Any], wfs: tuple[_WireField, ...], d: Any, where: str) -> Any:
+    """The reference parser: fields in declaration order, the first fault raised."""
+    if not isinstance(d, dict):
+        raise _fail(where, f"expected an object, got {type(d).__name__}")
+    values: dict[str, Any] = {}
+    for wf in wfs:
+        obj, here = d, where
+        for part in wf.path[:-1]:
+            if part not in obj:
+                raise _fail(here, f"missing field {part!r}")
+            obj, here = obj[part], f"{here}.{part}"
+            if not isinstance(obj, dict):
+                raise _fail(here, f"expected an object, got {type(obj).__name__}")
+        key = wf.path[-1]
+        if key in obj:
+            values[wf.attr] = wf.kind.parse(obj[key], f"{here}.{key}")
+        elif wf.optional:
+            values[wf.attr] = None
+        else:
+            raise _fail(here, f"missing field {key!r} ({wf.attr})")
+    return cls(**values)
+
+
+_ABSENT = object()
+_FAST_TYPE = {"int": "int", "str": "str", "bool": "bool", "dec": "str", "list": "list"}
+
+
+def _gen_parse(cls: type[Any], wfs: tuple[_WireField, ...], ns: dict[str, Any], head: list[str]) -> Callable[..., Any]:
+    """A parser specialised for ``cls``: everything checked inline, the first sign of trouble
+    hands the frame to :func:`_slow_parse`, which raises the precise error. ``head`` is the
+    function's ``def`` line and its checks of ``d``; they leave ``where`` set."""
+    lines = list(head)
+    containers: dict[tuple[str, ...], str] = {(): "d"}
+    for wf in wfs:
+        for n in range(1, len(wf.path)):
+            sub = wf.path[:n]
+            if sub not in containers:
+                name = f"c{len(containers)}"
+                lines.append(f"    {name} = {containers[sub[:-1]]}.get({sub[-1]!r})")
+                lines.append(f"    if type({name}) is not dict: return _slow(d, where)")
+                containers[sub] = name
+    required = [(i, wf) for i, wf in enumerate(wfs) if not wf.optional]
+    if required:
+        lines.append("    try:")
+        for i, wf in required:
+            lines.append(f"        v{i} = {containers[wf.path[:-1]]}[{wf.path[-1]!r}]")
+        lines.append("    except KeyError: return _slow(d, where)")
+    checks, converts, finite, calls, absents = [], [], [], [], []
+    for i, wf in enumerate(wfs):
+        v, fast = f"v{i}", wf.kind.fast
+        if wf.optional:
+            lines.append(f"    {v} = {containers[wf.path[:-1]]}.get({wf.path[-1]!r}, _ABSENT)")
+        guard = f"{v} is not _ABSENT and " if wf.optional else ""
+        absent = f"None if {v} is _ABSENT else " if wf.optional else ""
+        if fast in _FAST_TYPE:
+            checks.append(f"({guard}type({v}) is not {_FAST_TYPE[fast]})")
+            if wf.optional and fast != "dec":
+                absents.append(f"if {v} is _ABSENT: {v} = None")
+        if fast == "dec":
+            converts.append(f"{v} = {absent}_Decimal({v})")
+            finite.append(f"({v} is not None and not {v}.is_finite())" if wf.optional
+                          else f"not {v}.is_finite()")
+        elif fast == "rate":
+            checks.append(f"({guard}type({v}) is not str)")
+            converts.append(f"{v} = {absent}(None if {v} == '' else _Decimal({v}))")
+            finite.append(f"({v} is not None and not {v}.is_finite())")
+        elif fast is None:
+            ns[f"_p{i}"] = wf.kind.parse
+            here = ".".join(wf.path)
+            call = f"_p{i}({v}, where + {'.' + here!r})"
+            calls.append(f"{v} = {absent}{call}" if wf.optional else f"{v} = {call}")
+    if checks:
+        lines.append(f"    if {' or '.join(checks)}: return _slow(d, where)")
+    lines.extend(f"    {a}" for a in absents)
+    if converts:
+        lines.append("    try:")
+        lines.extend(f"        {c}" for c in converts)
+        lines.append("    except _DECIMAL_ERRORS: return _slow(d, where)")
+        lines.append(f"    if {' or '.join(finite)}: return _slow(d, where)")
+    lines.extend(f"    {c}" for c in calls)
+    lines.append("    ev = _new(_cls)")
+    for i, wf in enumerate(wfs):
+        ns[f"_s{i}"] = getattr(cls, wf.attr).__set__
+        lines.append(f"    _s{i}(ev, v{i})")
+    lines.append("    return ev")
+    exec("\n".join(lines), ns)  # noqa: S102 - source built above from the field declarations
+    return ns.pop("_generated")  # type: ignore[no-any-return]
+
+
+def _dump_expr(wf: _WireField, value: str, i: int, ns: dict[str, Any]) -> str:
+    kind = wf.kind
+    if kind.dump is _d_same:
+        return value
+    if kind.dump is _d_dec:
+        return f"_format({value}, 'f')"
+    if kind.dump is _d_levels:
+        return f"[[p, q] for p, q in {value}]"
+    if kind.nested is not None and not kind.many:
+        return f"{value}.to_wire()"
+    if kind.nested is not None:
+        return f"[item.to_wire() for item in {value}]"
+    ns[f"_d{i}"] = kind.dump
+    return f"_d{i}({value})"
+
+
+def _gen_dict(wfs: tuple[_WireField, ...], prefix: tuple[str, ...], target: str, head: list[str],
+              ns: dict[str, Any]) -> list[str]:
+    """Source lines that build the wire object of the fields under ``prefix`` into ``target``."""
+    groups: dict[str, list[tuple[int, _WireField]]] = {}
+    for i, wf in enumerate(wfs):
+        if wf.path[: len(prefix)] == prefix and len(wf.path) > len(prefix):
+            groups.setdefault(wf.path[len(prefix)], []).append((i, wf))
+    pre: list[str] = []
+    items = list(head)
+    body: list[str] = []
+    literal = True  # keys go into the dict literal until the first optional one (key order)
+    for key, members in groups.items():
+        i, wf = members[0]
+        if len(wf.path) > len(prefix) + 1:  # a nested object
+            sub = f"o{len(prefix)}_{i}"
+            sub_lines = _gen_dict(wfs, (*prefix, key), sub, [], ns)
+            if literal:
+                pre.extend(sub_lines)
+                items.append(f"{key!r}: {sub}")
+            else:
+                body.extend(sub_lines)
+                body.append(f"{target}[{key!r}] = {sub}")
+        elif wf.optional:
+            literal = False
+            body.append(f"v = self.{wf.attr}")
+            body.append(f"if v is not None: {target}[{key!r}] = {_dump_expr(wf, 'v', i, ns)}")
+        elif literal:
+            items.append(f"{key!r}: {_dump_expr(wf, f'self.{wf.attr}', i, ns)}")
+        else:
+            body.append(f"{target}[{key!r}] = {_dump_expr(wf, f'self.{wf.attr}', i, ns)}")
+    return [*pre, f"{target} = {{{', '.join(items)}}}", *body]
+
+
+def _gen_to_wire(cls: type[Any], wfs: tuple[_WireField, ...], ns: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """``to_wire(self)`` specialised for ``cls``: keys in declaration order, optional keys left
+    out when None, nested key paths built as nested objects."""
+    event = getattr(cls, "EVENT", None)
+    head = [f"'e': {event!r}"] if event is not None else []
+    lines = ["def to_wire(self):", *(f"    {line}" for line in _gen_dict(wfs, (), "out", head, ns)),
+             "    return out"]
+    exec("\n".join(lines), ns)  # noqa: S102 - source built above from the field declarations
+    return ns["to_wire"]  # type: ignore[no-any-return]
+
+
+def _wire_model(cls: type[Any]) -> type[Any]:
+    """Class decorator (outside ``@dataclass``): generate ``_parse``, ``from_wire`` and
+    ``to_wire`` from the fields' :func:`wire` declarations."""
+    wfs = _wire_fields(cls)
+    event = getattr(cls, "EVENT", None)
+    where_default = event or cls.__name__
+
+    def slow(d: Any, where: str) -> Any:
+        return _slow_parse(cls, wfs, d, where)
+
+    ns: dict[str, Any] = {
+        "_cls": cls, "_slow": slow, "_new": object.__new__, "_Decimal": Decimal, "_format": format,
+        "_ABSENT": _ABSENT, "_DECIMAL_ERRORS": (ArithmeticError, ValueError, TypeError),
+    }
+    check = "    if type(d) is not dict: return _slow(d, where)"
+    parse = _gen_parse(cls, wfs, ns, ["def _generated(d, where):", check])
+    if event is None:
+        head = ["def _generated(d):", f"    where = {where_default!r}", check]
+    else:
+        def wrong(d: Any) -> Any:
+            if isinstance(d, dict):
+                raise _fail(event, f"event type {d.get('e')!r} is not {event!r}")
+            return slow(d, event)
+
+        ns["_wrong"] = wrong
+        # The event check inline: from_wire is called once per frame.
+        head = ["def _generated(d):", f"    if type(d) is not dict or d.get('e') != {event!r}: return _wrong(d)",
+                f"    where = {event!r}"]
+    from_wire = _gen_parse(cls, wfs, ns, head)
+
+    from_wire.__doc__ = (
+        f"Parse one ``{where_default}`` wire object (as decoded from JSON).\n\n"
+        "Raises:\n    MalformedFrame: a key is missing, a value has the wrong type or is not a "
+        "number, or ``\"e\"`` is not this class's event type."
+    )
+    to_wire = _gen_to_wire(cls, wfs, ns)
+    to_wire.__doc__ = "The wire object, with Binance's field names, key order and JSON types."
+    cls._parse = staticmethod(parse)
+    if "from_wire" not in cls.__dict__:  # a class may wrap _parse with rules of its own
+        cls.from_wire = staticmethod(from_wire)
+    cls.to_wire = to_wire
+    cls._WIRE_FIELDS = wfs
+    return cls
 
 
 class _Wire:
-    """Table-driven from_wire/to_wire for the models below."""
+    """Base of the generated models (for typing: :func:`_wire_model` fills these in)."""
 
     __slots__ = ()
     EVENT: ClassVar[str | None] = None
     """The ``"e"`` value of this event, or None for nested objects."""
-    _SPEC: ClassVar[tuple[_Spec, ...]] = ()
+    _WIRE_FIELDS: ClassVar[tuple[_WireField, ...]] = ()
 
     @classmethod
-    def from_wire(cls, d: Any) -> Self:
+    def from_wire(cls, d: Any) -> Self:  # replaced by _wire_model
         """Parse one wire object (as decoded from JSON).
 
         Raises:
             MalformedFrame: a key is missing, a value has the wrong type or is not a number,
                 or ``"e"`` is not this class's event type.
         """
-        where = cls.EVENT or cls.__name__
-        if cls.EVENT is not None and isinstance(d, dict) and d.get("e") != cls.EVENT:
-            raise _fail(where, f'event type {d.get("e")!r} is not {cls.EVENT!r}')
-        return cls._parse(d, where)
+        raise NotImplementedError
 
     @classmethod
-    def _parse(cls, d: Any, where: str) -> Self:
-        if not isinstance(d, dict):
-            raise _fail(where, f"expected an object, got {type(d).__name__}")
-        kwargs: dict[str, Any] = {}
-        for key, attr, (parse, _), optional in cls._SPEC:
-            if key in d:
-                kwargs[attr] = parse(d[key], f"{where}.{key}")
-            elif optional:
-                kwargs[attr] = None
-            else:
-                raise _fail(where, f"missing field {key!r} ({attr})")
-        return cls(**kwargs)
+    def _parse(cls, d: Any, where: str) -> Self:  # replaced by _wire_model
+        raise NotImplementedError
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, Any]:  # replaced by _wire_model
         """The wire object, with Binance's field names and JSON types."""
-        out: dict[str, Any] = {} if self.EVENT is None else {"e": self.EVENT}
-        for key, attr, (_, dump), optional in self._SPEC:
-            value = getattr(self, attr)
-            if value is None and optional:
-                continue
-            out[key] = dump(value)
-        return out
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------------------------
 # Market streams
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class DepthUpdate(_Wire):
     """``depthUpdate``: a diff-depth event, or a partial-depth (top 5/10/20) snapshot.
@@ -232,199 +470,91 @@ class DepthUpdate(_Wire):
     """
 
     EVENT: ClassVar[str] = "depthUpdate"
-    event_time: int
-    transaction_time: int
-    symbol: str
-    pair: str
-    first_update_id: int
+    event_time: int = wire("E", INT)
+    transaction_time: int = wire("T", INT)
+    symbol: str = wire("s", STR)
+    pair: str = wire("ps", STR)
+    first_update_id: int = wire("U", INT)
     """``U``: first update id in the event."""
-    final_update_id: int
+    final_update_id: int = wire("u", INT)
     """``u``: final update id in the event."""
-    prev_final_update_id: int
+    prev_final_update_id: int = wire("pu", INT)
     """``pu``: the previous event's ``u``; a mismatch means a gap."""
-    bids: list[Any]
-    asks: list[Any]
-
-    @classmethod
-    def from_wire(cls, d: Any) -> DepthUpdate:
-        """Parse a depth event; hand-written because it is on the hottest path.
-
-        The fields are checked first and then stored through the slots' own setters, which
-        skips the frozen dataclass ``__init__`` (half the cost of a parse).
-
-        Raises:
-            MalformedFrame: a key is missing, an id is not an integer, or bids/asks are not lists.
-        """
-        try:
-            if d["e"] != "depthUpdate":
-                raise _fail("depthUpdate", f'event type {d["e"]!r} is not "depthUpdate"')
-            e_time, t_time, symbol, pair = d["E"], d["T"], d["s"], d["ps"]
-            first, final, prev, bids, asks = d["U"], d["u"], d["pu"], d["b"], d["a"]
-        except KeyError as exc:
-            raise _fail("depthUpdate", f"missing field {exc.args[0]!r}") from None
-        except TypeError:
-            raise _fail("depthUpdate", f"expected an object, got {type(d).__name__}") from None
-        if (
-            type(e_time) is not int
-            or type(t_time) is not int
-            or type(first) is not int
-            or type(final) is not int
-            or type(prev) is not int
-        ):
-            for key in ("E", "T", "U", "u", "pu"):
-                _p_int(d[key], f"depthUpdate.{key}")
-        if type(bids) is not list or type(asks) is not list:
-            for key in ("b", "a"):
-                if type(d[key]) is not list:
-                    raise _fail(f"depthUpdate.{key}", f"expected a list, got {type(d[key]).__name__}")
-        if type(symbol) is not str or type(pair) is not str:
-            _p_str(symbol, "depthUpdate.s")
-            _p_str(pair, "depthUpdate.ps")
-        ev = _new_object(cls)
-        s_e_time, s_t_time, s_symbol, s_pair, s_first, s_final, s_prev, s_bids, s_asks = _DEPTH_SETTERS
-        s_e_time(ev, e_time)
-        s_t_time(ev, t_time)
-        s_symbol(ev, symbol)
-        s_pair(ev, pair)
-        s_first(ev, first)
-        s_final(ev, final)
-        s_prev(ev, prev)
-        s_bids(ev, bids)
-        s_asks(ev, asks)
-        return ev
-
-    def to_wire(self) -> dict[str, Any]:
-        """The wire object; levels are emitted as lists of two strings."""
-        return {
-            "e": "depthUpdate",
-            "E": self.event_time,
-            "T": self.transaction_time,
-            "s": self.symbol,
-            "ps": self.pair,
-            "U": self.first_update_id,
-            "u": self.final_update_id,
-            "pu": self.prev_final_update_id,
-            "b": [[p, q] for p, q in self.bids],
-            "a": [[p, q] for p, q in self.asks],
-        }
+    bids: list[Any] = wire("b", LEVELS)
+    asks: list[Any] = wire("a", LEVELS)
 
 
-_new_object = object.__new__
-# The slots' setters in field order (the order of ``values`` in ``DepthUpdate.from_wire``).
-_DEPTH_SETTERS = tuple(getattr(DepthUpdate, f.name).__set__ for f in fields(DepthUpdate))
-
-
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class AggTrade(_Wire):
     """``aggTrade``: trades aggregated by price and taker side."""
 
     EVENT: ClassVar[str] = "aggTrade"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT),
-        _f("a", "agg_id", INT),
-        _f("s", "symbol", STR),
-        _f("p", "price", DEC),
-        _f("q", "qty", DEC),
-        _f("f", "first_trade_id", INT),
-        _f("l", "last_trade_id", INT),
-        _f("T", "trade_time", INT),
-        _f("m", "is_buyer_maker", BOOL),
-    )
-    event_time: int
-    agg_id: int
-    symbol: str
-    price: Decimal
-    qty: Decimal
-    first_trade_id: int
-    last_trade_id: int
-    trade_time: int
-    is_buyer_maker: bool
+    event_time: int = wire("E", INT)
+    agg_id: int = wire("a", INT)
+    symbol: str = wire("s", STR)
+    price: Decimal = wire("p", DEC)
+    qty: Decimal = wire("q", DEC)
+    first_trade_id: int = wire("f", INT)
+    last_trade_id: int = wire("l", INT)
+    trade_time: int = wire("T", INT)
+    is_buyer_maker: bool = wire("m", BOOL)
     """True when the buyer was the maker, i.e. the taker sold."""
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class IndexPriceUpdate(_Wire):
     """``indexPriceUpdate``: the index price of a pair."""
 
     EVENT: ClassVar[str] = "indexPriceUpdate"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT),
-        _f("i", "pair", STR),
-        _f("p", "index_price", DEC),
-    )
-    event_time: int
-    pair: str
-    index_price: Decimal
+    event_time: int = wire("E", INT)
+    pair: str = wire("i", STR)
+    index_price: Decimal = wire("p", DEC)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class MarkPriceUpdate(_Wire):
     """``markPriceUpdate``: mark/index price and funding of one contract."""
 
     EVENT: ClassVar[str] = "markPriceUpdate"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT),
-        _f("s", "symbol", STR),
-        _f("p", "mark_price", DEC),
-        _f("P", "est_settle_price", DEC),
-        _f("i", "index_price", DEC),
-        _f("r", "funding_rate", RATE),
-        _f("T", "next_funding_time", INT),
-    )
-    event_time: int
-    symbol: str
-    mark_price: Decimal
-    est_settle_price: Decimal
-    index_price: Decimal
-    funding_rate: Decimal | None
+    event_time: int = wire("E", INT)
+    symbol: str = wire("s", STR)
+    mark_price: Decimal = wire("p", DEC)
+    est_settle_price: Decimal = wire("P", DEC)
+    index_price: Decimal = wire("i", DEC)
+    funding_rate: Decimal | None = wire("r", RATE)
     """None for delivery contracts (the wire carries ``""``)."""
-    next_funding_time: int
+    next_funding_time: int = wire("T", INT)
     """0 for delivery contracts."""
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class Kline(_Wire):
     """One candle, as in the ``k`` object of every kline stream or a REST klines row."""
 
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("t", "open_time", INT),
-        _f("T", "close_time", INT),
-        _f("s", "symbol", STR, optional=True),
-        _f("i", "interval", STR),
-        _f("f", "first_id", INT),
-        _f("L", "last_id", INT),
-        _f("o", "open", DEC),
-        _f("c", "close", DEC),
-        _f("h", "high", DEC),
-        _f("l", "low", DEC),
-        _f("v", "volume", DEC),
-        _f("n", "trades", INT),
-        _f("x", "is_closed", BOOL),
-        _f("q", "base_volume", DEC),
-        _f("V", "taker_buy_volume", DEC),
-        _f("Q", "taker_buy_base_volume", DEC),
-        _f("B", "ignore", STR),
-    )
-    open_time: int
-    close_time: int
-    interval: str
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-    """Volume in contracts."""
-    base_volume: Decimal
-    """Volume in the base asset (coin)."""
-    trades: int
-    taker_buy_volume: Decimal
-    taker_buy_base_volume: Decimal
-    is_closed: bool
-    first_id: int
-    last_id: int
-    symbol: str | None = None
+    open_time: int = wire("t", INT)
+    close_time: int = wire("T", INT)
+    symbol: str | None = wire("s", STR, optional=True)
     """None in continuous klines (their ``k`` has no ``s``); ``"0"`` in index klines."""
-    ignore: str = "0"
+    interval: str = wire("i", STR)
+    first_id: int = wire("f", INT)
+    last_id: int = wire("L", INT)
+    open: Decimal = wire("o", DEC)
+    close: Decimal = wire("c", DEC)
+    high: Decimal = wire("h", DEC)
+    low: Decimal = wire("l", DEC)
+    volume: Decimal = wire("v", DEC)
+    """Volume in contracts."""
+    trades: int = wire("n", INT)
+    is_closed: bool = wire("x", BOOL)
+    base_volume: Decimal = wire("q", DEC)
+    """Volume in the base asset (coin)."""
+    taker_buy_volume: Decimal = wire("V", DEC)
+    taker_buy_base_volume: Decimal = wire("Q", DEC)
+    ignore: str = wire("B", STR, default="0")
     """The wire's unused ``B`` field, kept so frames round-trip."""
 
     @classmethod
@@ -485,8 +615,20 @@ class Kline(_Wire):
 _KLINE_KINDS = ("kline", "continuous_kline", "indexPrice_kline", "markPrice_kline")
 
 
+
+_KLINE_KINDS = ("kline", "continuous_kline", "indexPrice_kline", "markPrice_kline")
+# The keys each kind must carry besides E and k; the other kinds' keys are not read.
+_KLINE_KEYS = {
+    "kline": ("s",),
+    "continuous_kline": ("ps", "ct"),
+    "indexPrice_kline": ("ps",),
+    "markPrice_kline": ("ps",),
+}
+
+
+@_wire_model
 @dataclass(frozen=True, slots=True)
-class KlineEvent:
+class KlineEvent(_Wire):
     """Any of the four kline streams; ``kind`` is the wire's ``"e"``.
 
     ``kline`` has ``symbol``; ``continuous_kline`` has ``pair`` and ``contract_type``;
@@ -494,13 +636,13 @@ class KlineEvent:
     """
 
     EVENTS: ClassVar[tuple[str, ...]] = _KLINE_KINDS
-    kind: str
-    event_time: int
-    kline: Kline
-    symbol: str | None = None
-    pair: str | None = None
-    contract_type: str | None = None
+    kind: str = wire("e", STR)
+    event_time: int = wire("E", INT)
+    symbol: str | None = wire("s", STR, optional=True)
+    pair: str | None = wire("ps", STR, optional=True)
+    contract_type: str | None = wire("ct", STR, optional=True)
     """``PERPETUAL``, ``CURRENT_QUARTER`` or ``NEXT_QUARTER`` (continuous klines only)."""
+    kline: Kline = wire("k", _nested(Kline))
 
     @classmethod
     def from_wire(cls, d: Any) -> KlineEvent:
@@ -509,255 +651,136 @@ class KlineEvent:
         Raises:
             MalformedFrame: unknown kind, a missing key or a bad value.
         """
-        if not isinstance(d, dict):
-            raise _fail("kline", f"expected an object, got {type(d).__name__}")
-        kind = d.get("e")
+        kind = d.get("e") if isinstance(d, dict) else None
         if kind not in _KLINE_KINDS:
+            if not isinstance(d, dict):
+                raise _fail("kline", f"expected an object, got {type(d).__name__}")
             raise _fail("kline", f"event type {kind!r} is not a kline event")
-        for key in ("E", "k", "s" if kind == "kline" else "ps"):
+        wanted = _KLINE_KEYS[kind]
+        for key in ("E", "k", *wanted):
             if key not in d:
                 raise _fail(kind, f"missing field {key!r}")
-        if kind == "continuous_kline" and "ct" not in d:
-            raise _fail(kind, "missing field 'ct'")
-        return cls(
-            kind=kind,
-            event_time=_p_int(d["E"], f"{kind}.E"),
-            kline=Kline._parse(d["k"], f"{kind}.k"),
-            symbol=_p_str(d["s"], f"{kind}.s") if kind == "kline" else None,
-            pair=None if kind == "kline" else _p_str(d["ps"], f"{kind}.ps"),
-            contract_type=_p_str(d["ct"], f"{kind}.ct") if kind == "continuous_kline" else None,
-        )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The wire object with this kind's field names (``s``, or ``ps`` and ``ct``)."""
-        out: dict[str, Any] = {"e": self.kind, "E": self.event_time}
-        if self.kind == "kline":
-            out["s"] = self.symbol
-        else:
-            out["ps"] = self.pair
-            if self.kind == "continuous_kline":
-                out["ct"] = self.contract_type
-        out["k"] = self.kline.to_wire()
-        return out
+        ev: KlineEvent = cls._parse(d, kind)
+        # A key of another kind (``ps`` on a plain kline...) is not part of this event.
+        if (ev.symbol is not None and "s" not in wanted) or (ev.pair is not None and "ps" not in wanted) or (
+            ev.contract_type is not None and "ct" not in wanted
+        ):
+            ev = cls(kind, ev.event_time, ev.kline, symbol=ev.symbol if "s" in wanted else None,
+                     pair=ev.pair if "ps" in wanted else None,
+                     contract_type=ev.contract_type if "ct" in wanted else None)
+        return ev
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class MiniTicker(_Wire):
     """``24hrMiniTicker``: rolling 24 h OHLC and volume."""
 
     EVENT: ClassVar[str] = "24hrMiniTicker"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT),
-        _f("s", "symbol", STR),
-        _f("ps", "pair", STR),
-        _f("c", "close", DEC),
-        _f("o", "open", DEC),
-        _f("h", "high", DEC),
-        _f("l", "low", DEC),
-        _f("v", "volume", DEC),
-        _f("q", "base_volume", DEC),
-    )
-    event_time: int
-    symbol: str
-    pair: str
-    close: Decimal
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    volume: Decimal
-    base_volume: Decimal
+    event_time: int = wire("E", INT)
+    symbol: str = wire("s", STR)
+    pair: str = wire("ps", STR)
+    close: Decimal = wire("c", DEC)
+    open: Decimal = wire("o", DEC)
+    high: Decimal = wire("h", DEC)
+    low: Decimal = wire("l", DEC)
+    volume: Decimal = wire("v", DEC)
+    base_volume: Decimal = wire("q", DEC)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class Ticker(_Wire):
     """``24hrTicker``: rolling 24 h statistics."""
 
     EVENT: ClassVar[str] = "24hrTicker"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT),
-        _f("s", "symbol", STR),
-        _f("ps", "pair", STR),
-        _f("p", "price_change", DEC),
-        _f("P", "price_change_percent", DEC),
-        _f("w", "weighted_avg_price", DEC),
-        _f("c", "last_price", DEC),
-        _f("Q", "last_qty", DEC),
-        _f("o", "open", DEC),
-        _f("h", "high", DEC),
-        _f("l", "low", DEC),
-        _f("v", "volume", DEC),
-        _f("q", "base_volume", DEC),
-        _f("O", "open_time", INT),
-        _f("C", "close_time", INT),
-        _f("F", "first_id", INT),
-        _f("L", "last_id", INT),
-        _f("n", "trades", INT),
-    )
-    event_time: int
-    symbol: str
-    pair: str
-    price_change: Decimal
-    price_change_percent: Decimal
-    weighted_avg_price: Decimal
-    last_price: Decimal
-    last_qty: Decimal
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    volume: Decimal
-    base_volume: Decimal
-    open_time: int
-    close_time: int
-    first_id: int
-    last_id: int
-    trades: int
+    event_time: int = wire("E", INT)
+    symbol: str = wire("s", STR)
+    pair: str = wire("ps", STR)
+    price_change: Decimal = wire("p", DEC)
+    price_change_percent: Decimal = wire("P", DEC)
+    weighted_avg_price: Decimal = wire("w", DEC)
+    last_price: Decimal = wire("c", DEC)
+    last_qty: Decimal = wire("Q", DEC)
+    open: Decimal = wire("o", DEC)
+    high: Decimal = wire("h", DEC)
+    low: Decimal = wire("l", DEC)
+    volume: Decimal = wire("v", DEC)
+    base_volume: Decimal = wire("q", DEC)
+    open_time: int = wire("O", INT)
+    close_time: int = wire("C", INT)
+    first_id: int = wire("F", INT)
+    last_id: int = wire("L", INT)
+    trades: int = wire("n", INT)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class BookTicker(_Wire):
     """``bookTicker``: best bid and ask, pushed on every change."""
 
     EVENT: ClassVar[str] = "bookTicker"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("u", "update_id", INT),
-        _f("s", "symbol", STR),
-        _f("ps", "pair", STR),
-        _f("b", "bid_price", DEC),
-        _f("B", "bid_qty", DEC),
-        _f("a", "ask_price", DEC),
-        _f("A", "ask_qty", DEC),
-        _f("T", "transaction_time", INT),
-        _f("E", "event_time", INT),
-    )
-    update_id: int
-    symbol: str
-    pair: str
-    bid_price: Decimal
-    bid_qty: Decimal
-    ask_price: Decimal
-    ask_qty: Decimal
-    transaction_time: int
-    event_time: int
+    update_id: int = wire("u", INT)
+    symbol: str = wire("s", STR)
+    pair: str = wire("ps", STR)
+    bid_price: Decimal = wire("b", DEC)
+    bid_qty: Decimal = wire("B", DEC)
+    ask_price: Decimal = wire("a", DEC)
+    ask_qty: Decimal = wire("A", DEC)
+    transaction_time: int = wire("T", INT)
+    event_time: int = wire("E", INT)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
-class _ForceOrderBody(_Wire):
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("s", "symbol", STR),
-        _f("ps", "pair", STR),
-        _f("S", "side", STR),
-        _f("o", "order_type", STR),
-        _f("f", "time_in_force", STR),
-        _f("q", "orig_qty", DEC),
-        _f("p", "price", DEC),
-        _f("ap", "avg_price", DEC),
-        _f("X", "status", STR),
-        _f("l", "last_filled_qty", DEC),
-        _f("z", "filled_accumulated_qty", DEC),
-        _f("T", "trade_time", INT),
-    )
-    symbol: str
-    pair: str
-    side: str
-    order_type: str
-    time_in_force: str
-    orig_qty: Decimal
-    price: Decimal
-    avg_price: Decimal
-    status: str
-    last_filled_qty: Decimal
-    filled_accumulated_qty: Decimal
-    trade_time: int
-
-
-@dataclass(frozen=True, slots=True)
-class ForceOrder:
+class ForceOrder(_Wire):
     """``forceOrder``: a liquidation order (the wire nests it under ``o``; here it is flat)."""
 
     EVENT: ClassVar[str] = "forceOrder"
-    event_time: int
-    symbol: str
-    pair: str
-    side: str
-    order_type: str
-    time_in_force: str
-    orig_qty: Decimal
-    price: Decimal
-    avg_price: Decimal
-    status: str
-    last_filled_qty: Decimal
-    filled_accumulated_qty: Decimal
-    trade_time: int
-
-    @classmethod
-    def from_wire(cls, d: Any) -> ForceOrder:
-        """Parse a liquidation event.
-
-        Raises:
-            MalformedFrame: a missing key or a bad value.
-        """
-        if not isinstance(d, dict):
-            raise _fail("forceOrder", f"expected an object, got {type(d).__name__}")
-        if d.get("e") != "forceOrder":
-            raise _fail("forceOrder", f'event type {d.get("e")!r} is not "forceOrder"')
-        for key in ("E", "o"):
-            if key not in d:
-                raise _fail("forceOrder", f"missing field {key!r}")
-        body = _ForceOrderBody._parse(d["o"], "forceOrder.o")
-        return cls(_p_int(d["E"], "forceOrder.E"), *(getattr(body, f.name) for f in fields(body)))
-
-    def to_wire(self) -> dict[str, Any]:
-        """The wire object, with the order nested under ``o``."""
-        body = _ForceOrderBody(*(getattr(self, f.name) for f in fields(_ForceOrderBody)))
-        return {"e": "forceOrder", "E": self.event_time, "o": body.to_wire()}
+    event_time: int = wire("E", INT)
+    symbol: str = wire(("o", "s"), STR)
+    pair: str = wire(("o", "ps"), STR)
+    side: str = wire(("o", "S"), STR)
+    order_type: str = wire(("o", "o"), STR)
+    time_in_force: str = wire(("o", "f"), STR)
+    orig_qty: Decimal = wire(("o", "q"), DEC)
+    price: Decimal = wire(("o", "p"), DEC)
+    avg_price: Decimal = wire(("o", "ap"), DEC)
+    status: str = wire(("o", "X"), STR)
+    last_filled_qty: Decimal = wire(("o", "l"), DEC)
+    filled_accumulated_qty: Decimal = wire(("o", "z"), DEC)
+    trade_time: int = wire(("o", "T"), INT)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class Bracket(_Wire):
     """One leverage bracket of a ``contractInfo`` event (JSON numbers, not strings)."""
 
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("bs", "bracket", INT),
-        _f("bnf", "notional_floor", NUM),
-        _f("bnc", "notional_cap", NUM),
-        _f("mmr", "maint_margin_ratio", NUM),
-        _f("cf", "cum_fast", NUM),
-        _f("mi", "min_leverage", INT),
-        _f("ma", "max_leverage", INT),
-    )
-    bracket: int
-    notional_floor: Decimal
-    notional_cap: Decimal
-    maint_margin_ratio: Decimal
-    cum_fast: Decimal
+    bracket: int = wire("bs", INT)
+    notional_floor: Decimal = wire("bnf", NUM)
+    notional_cap: Decimal = wire("bnc", NUM)
+    maint_margin_ratio: Decimal = wire("mmr", NUM)
+    cum_fast: Decimal = wire("cf", NUM)
     """``cf``: auxiliary number for quick maintenance-margin calculation."""
-    min_leverage: int
-    max_leverage: int
+    min_leverage: int = wire("mi", INT)
+    max_leverage: int = wire("ma", INT)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class ContractInfo(_Wire):
     """``contractInfo``: listing, settlement or bracket changes of a contract."""
 
     EVENT: ClassVar[str] = "contractInfo"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT),
-        _f("s", "symbol", STR),
-        _f("ps", "pair", STR),
-        _f("ct", "contract_type", STR),
-        _f("dt", "delivery_date", INT),
-        _f("ot", "onboard_date", INT),
-        _f("cs", "status", STR),
-        _f("bks", "brackets", _nested_list(Bracket), optional=True),
-    )
-    event_time: int
-    symbol: str
-    pair: str
-    contract_type: str
-    delivery_date: int
-    onboard_date: int
-    status: str
-    brackets: tuple[Bracket, ...] | None = None
+    event_time: int = wire("E", INT)
+    symbol: str = wire("s", STR)
+    pair: str = wire("ps", STR)
+    contract_type: str = wire("ct", STR)
+    delivery_date: int = wire("dt", INT)
+    onboard_date: int = wire("ot", INT)
+    status: str = wire("cs", STR)
+    brackets: tuple[Bracket, ...] | None = wire("bks", _nested_list(Bracket), optional=True)
     """Only present when the brackets changed."""
 
 
@@ -765,274 +788,155 @@ class ContractInfo(_Wire):
 # User data
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class OrderUpdate(_Wire):
     """The ``o`` object of ``ORDER_TRADE_UPDATE``: one order's state after an execution."""
 
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("s", "symbol", STR),
-        _f("c", "client_order_id", STR),
-        _f("S", "side", STR),
-        _f("o", "order_type", STR),
-        _f("f", "time_in_force", STR),
-        _f("q", "orig_qty", DEC),
-        _f("p", "price", DEC),
-        _f("ap", "avg_price", DEC),
-        _f("sp", "stop_price", DEC),
-        _f("x", "execution_type", STR),
-        _f("X", "status", STR),
-        _f("i", "order_id", INT),
-        _f("M", "modify_id", STR, optional=True),
-        _f("l", "last_filled_qty", DEC),
-        _f("z", "filled_accumulated_qty", DEC),
-        _f("L", "last_filled_price", DEC),
-        _f("ma", "margin_asset", STR),
-        _f("N", "commission_asset", STR, optional=True),
-        _f("n", "commission", DEC, optional=True),
-        _f("T", "trade_time", INT),
-        _f("t", "trade_id", INT),
-        _f("rp", "realized_profit", DEC),
-        _f("b", "bids_notional", DEC),
-        _f("a", "asks_notional", DEC),
-        _f("m", "is_maker", BOOL),
-        _f("R", "reduce_only", BOOL),
-        _f("wt", "working_type", STR),
-        _f("ot", "orig_type", STR),
-        _f("ps", "position_side", STR),
-        _f("cp", "close_position", BOOL),
-        _f("AP", "activation_price", DEC, optional=True),
-        _f("cr", "callback_rate", DEC, optional=True),
-        _f("pP", "price_protect", BOOL, optional=True),
-        _f("V", "stp_mode", STR, optional=True),
-        _f("pm", "price_match", STR, optional=True),
-        _f("er", "expiry_reason", STR, optional=True),
-    )
-    symbol: str
-    client_order_id: str
-    side: str
-    order_type: str
-    time_in_force: str
-    orig_qty: Decimal
-    price: Decimal
-    avg_price: Decimal
-    stop_price: Decimal
-    execution_type: str
+    symbol: str = wire("s", STR)
+    client_order_id: str = wire("c", STR)
+    side: str = wire("S", STR)
+    order_type: str = wire("o", STR)
+    time_in_force: str = wire("f", STR)
+    orig_qty: Decimal = wire("q", DEC)
+    price: Decimal = wire("p", DEC)
+    avg_price: Decimal = wire("ap", DEC)
+    stop_price: Decimal = wire("sp", DEC)
+    execution_type: str = wire("x", STR)
     """``x``: NEW, TRADE, CANCELED, EXPIRED, AMENDMENT."""
-    status: str
+    status: str = wire("X", STR)
     """``X``: NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED."""
-    order_id: int
-    last_filled_qty: Decimal
-    filled_accumulated_qty: Decimal
-    last_filled_price: Decimal
-    margin_asset: str
-    trade_time: int
-    trade_id: int
-    realized_profit: Decimal
-    bids_notional: Decimal
-    asks_notional: Decimal
-    is_maker: bool
-    reduce_only: bool
-    working_type: str
-    orig_type: str
-    position_side: str
-    close_position: bool
-    modify_id: str | None = None
+    order_id: int = wire("i", INT)
+    modify_id: str | None = wire("M", STR, optional=True)
     """Only on AMENDMENT events that carried a modifyId."""
-    commission_asset: str | None = None
+    last_filled_qty: Decimal = wire("l", DEC)
+    filled_accumulated_qty: Decimal = wire("z", DEC)
+    last_filled_price: Decimal = wire("L", DEC)
+    margin_asset: str = wire("ma", STR)
+    commission_asset: str | None = wire("N", STR, optional=True)
     """Only pushed when there is a commission."""
-    commission: Decimal | None = None
-    activation_price: Decimal | None = None
+    commission: Decimal | None = wire("n", DEC, optional=True)
+    trade_time: int = wire("T", INT)
+    trade_id: int = wire("t", INT)
+    realized_profit: Decimal = wire("rp", DEC)
+    bids_notional: Decimal = wire("b", DEC)
+    asks_notional: Decimal = wire("a", DEC)
+    is_maker: bool = wire("m", BOOL)
+    reduce_only: bool = wire("R", BOOL)
+    working_type: str = wire("wt", STR)
+    orig_type: str = wire("ot", STR)
+    position_side: str = wire("ps", STR)
+    close_position: bool = wire("cp", BOOL)
+    activation_price: Decimal | None = wire("AP", DEC, optional=True)
     """Only for TRAILING_STOP_MARKET."""
-    callback_rate: Decimal | None = None
+    callback_rate: Decimal | None = wire("cr", DEC, optional=True)
     """Only for TRAILING_STOP_MARKET."""
-    price_protect: bool | None = None
-    stp_mode: str | None = None
-    price_match: str | None = None
-    expiry_reason: str | None = None
+    price_protect: bool | None = wire("pP", BOOL, optional=True)
+    stp_mode: str | None = wire("V", STR, optional=True)
+    price_match: str | None = wire("pm", STR, optional=True)
+    expiry_reason: str | None = wire("er", STR, optional=True)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class OrderTradeUpdate(_Wire):
     """``ORDER_TRADE_UPDATE``: an order was placed, filled, amended, cancelled or expired."""
 
     EVENT: ClassVar[str] = "ORDER_TRADE_UPDATE"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT),
-        _f("T", "transaction_time", INT),
-        _f("i", "account_alias", STR, optional=True),
-        _f("o", "order", _nested(OrderUpdate)),
-    )
-    event_time: int
-    transaction_time: int
-    order: OrderUpdate
-    account_alias: str | None = None
+    event_time: int = wire("E", INT)
+    transaction_time: int = wire("T", INT)
+    account_alias: str | None = wire("i", STR, optional=True)
+    order: OrderUpdate = wire("o", _nested(OrderUpdate))
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class BalanceUpdate(_Wire):
     """One entry of ``ACCOUNT_UPDATE.a.B``."""
 
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("a", "asset", STR),
-        _f("wb", "wallet_balance", DEC),
-        _f("cw", "cross_wallet_balance", DEC),
-        _f("bc", "balance_change", DEC, optional=True),
-    )
-    asset: str
-    wallet_balance: Decimal
-    cross_wallet_balance: Decimal
-    balance_change: Decimal | None = None
+    asset: str = wire("a", STR)
+    wallet_balance: Decimal = wire("wb", DEC)
+    cross_wallet_balance: Decimal = wire("cw", DEC)
+    balance_change: Decimal | None = wire("bc", DEC, optional=True)
     """Change except PnL and commission."""
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class PositionUpdate(_Wire):
     """One entry of ``ACCOUNT_UPDATE.a.P``."""
 
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("s", "symbol", STR),
-        _f("pa", "position_amount", DEC),
-        _f("ep", "entry_price", DEC),
-        _f("bep", "breakeven_price", DEC, optional=True),
-        _f("cr", "accumulated_realized", DEC),
-        _f("up", "unrealized_pnl", DEC),
-        _f("mt", "margin_type", STR),
-        _f("iw", "isolated_wallet", DEC),
-        _f("ps", "position_side", STR),
-    )
-    symbol: str
-    position_amount: Decimal
+    symbol: str = wire("s", STR)
+    position_amount: Decimal = wire("pa", DEC)
     """Contracts; negative for a short."""
-    entry_price: Decimal
-    breakeven_price: Decimal | None
-    accumulated_realized: Decimal
-    unrealized_pnl: Decimal
-    margin_type: str
-    isolated_wallet: Decimal
-    position_side: str
+    entry_price: Decimal = wire("ep", DEC)
+    breakeven_price: Decimal | None = wire("bep", DEC, optional=True)
+    accumulated_realized: Decimal = wire("cr", DEC)
+    unrealized_pnl: Decimal = wire("up", DEC)
+    margin_type: str = wire("mt", STR)
+    isolated_wallet: Decimal = wire("iw", DEC)
+    position_side: str = wire("ps", STR)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
-class _AccountBody(_Wire):
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("m", "reason", STR),
-        _f("B", "balances", _nested_list(BalanceUpdate)),
-        _f("P", "positions", _nested_list(PositionUpdate)),
-        _f("S", "funding_symbol", STR, optional=True),
-    )
-    reason: str
-    balances: tuple[BalanceUpdate, ...]
-    positions: tuple[PositionUpdate, ...]
-    funding_symbol: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AccountUpdate:
+class AccountUpdate(_Wire):
     """``ACCOUNT_UPDATE``: balances and positions changed (the wire nests them under ``a``)."""
 
     EVENT: ClassVar[str] = "ACCOUNT_UPDATE"
-    event_time: int
-    transaction_time: int
-    reason: str
+    event_time: int = wire("E", INT)
+    transaction_time: int = wire("T", INT)
+    account_alias: str | None = wire("i", STR, optional=True)
+    reason: str = wire(("a", "m"), STR)
     """``m``: ORDER, FUNDING_FEE, DEPOSIT, WITHDRAW, ..."""
-    balances: tuple[BalanceUpdate, ...]
-    positions: tuple[PositionUpdate, ...]
-    account_alias: str | None = None
-    funding_symbol: str | None = None
+    balances: tuple[BalanceUpdate, ...] = wire(("a", "B"), _nested_list(BalanceUpdate))
+    positions: tuple[PositionUpdate, ...] = wire(("a", "P"), _nested_list(PositionUpdate))
+    funding_symbol: str | None = wire(("a", "S"), STR, optional=True)
     """``a.S``: the symbol of a FUNDING_FEE event, when given."""
 
-    @classmethod
-    def from_wire(cls, d: Any) -> AccountUpdate:
-        """Parse an account update.
 
-        Raises:
-            MalformedFrame: a missing key or a bad value.
-        """
-        where = "ACCOUNT_UPDATE"
-        if not isinstance(d, dict):
-            raise _fail(where, f"expected an object, got {type(d).__name__}")
-        if d.get("e") != cls.EVENT:
-            raise _fail(where, f"event type {d.get('e')!r} is not {cls.EVENT!r}")
-        for key in ("E", "T", "a"):
-            if key not in d:
-                raise _fail(where, f"missing field {key!r}")
-        body = _AccountBody._parse(d["a"], f"{where}.a")
-        return cls(
-            event_time=_p_int(d["E"], f"{where}.E"),
-            transaction_time=_p_int(d["T"], f"{where}.T"),
-            reason=body.reason,
-            balances=body.balances,
-            positions=body.positions,
-            account_alias=_p_str(d["i"], f"{where}.i") if "i" in d else None,
-            funding_symbol=body.funding_symbol,
-        )
-
-    def to_wire(self) -> dict[str, Any]:
-        """The wire object, with balances and positions nested under ``a``."""
-        out: dict[str, Any] = {"e": self.EVENT, "E": self.event_time, "T": self.transaction_time}
-        if self.account_alias is not None:
-            out["i"] = self.account_alias
-        out["a"] = _AccountBody(self.reason, self.balances, self.positions, self.funding_symbol).to_wire()
-        return out
-
-
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class MarginCallPosition(_Wire):
     """One position of a ``MARGIN_CALL``."""
 
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("s", "symbol", STR),
-        _f("ps", "position_side", STR),
-        _f("pa", "position_amount", DEC),
-        _f("mt", "margin_type", STR),
-        _f("iw", "isolated_wallet", DEC),
-        _f("mp", "mark_price", DEC),
-        _f("up", "unrealized_pnl", DEC),
-        _f("mm", "maint_margin", DEC),
-    )
-    symbol: str
-    position_side: str
-    position_amount: Decimal
-    margin_type: str
-    isolated_wallet: Decimal
-    mark_price: Decimal
-    unrealized_pnl: Decimal
-    maint_margin: Decimal
+    symbol: str = wire("s", STR)
+    position_side: str = wire("ps", STR)
+    position_amount: Decimal = wire("pa", DEC)
+    margin_type: str = wire("mt", STR)
+    isolated_wallet: Decimal = wire("iw", DEC)
+    mark_price: Decimal = wire("mp", DEC)
+    unrealized_pnl: Decimal = wire("up", DEC)
+    maint_margin: Decimal = wire("mm", DEC)
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class MarginCall(_Wire):
     """``MARGIN_CALL``: positions close to liquidation."""
 
     EVENT: ClassVar[str] = "MARGIN_CALL"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT),
-        _f("i", "account_alias", STR, optional=True),
-        _f("cw", "cross_wallet_balance", DEC, optional=True),
-        _f("p", "positions", _nested_list(MarginCallPosition)),
-    )
-    event_time: int
-    positions: tuple[MarginCallPosition, ...]
-    account_alias: str | None = None
-    cross_wallet_balance: Decimal | None = None
+    event_time: int = wire("E", INT)
+    account_alias: str | None = wire("i", STR, optional=True)
+    cross_wallet_balance: Decimal | None = wire("cw", DEC, optional=True)
     """Only pushed with a cross-margin call."""
+    positions: tuple[MarginCallPosition, ...] = wire("p", _nested_list(MarginCallPosition))
 
 
+@_wire_model
 @dataclass(frozen=True, slots=True)
 class ListenKeyExpired(_Wire):
     """``listenKeyExpired``: the user-data stream stops; make a new key and reconnect."""
 
     EVENT: ClassVar[str] = "listenKeyExpired"
-    _SPEC: ClassVar[tuple[_Spec, ...]] = (
-        _f("E", "event_time", INT_LENIENT),
-        _f("listenKey", "listen_key", STR),
-    )
-    event_time: int
-    listen_key: str
+    event_time: int = wire("E", INT_LENIENT)
+    listen_key: str = wire("listenKey", STR)
 
     def __repr__(self) -> str:
         # A listenKey grants read access to the account's stream: keep it out of logs.
         return f"ListenKeyExpired(event_time={self.event_time}, listen_key='***')"
+
+
 
 
 # --------------------------------------------------------------------------------------------
