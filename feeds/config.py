@@ -411,6 +411,9 @@ def _resolve_venue(
     def named(keys: Any) -> str:
         return " and ".join(_URL_FLAGS[k] for k in keys)
 
+    def origins(keys: Any) -> str:
+        return " and ".join(sources[k] for k in keys)
+
     if not urls:
         return profile, {k: f"venue {venue_name}" for k in _URL_KEYS if getattr(profile, k)}
     for key, url in urls.items():
@@ -437,11 +440,11 @@ def _resolve_venue(
         missing = [k for k in _URL_KEYS if k not in urls]
         if missing:
             have = [k for k in _URL_KEYS if k in given]
+            needed = "--rest-url" if "rest_url" in missing else "--wsapi-url (the stream URL follows from it)"
             raise ConfigError(
-                f"venue sim: {named(have)} given but not {named(missing)}, which cannot be derived "
-                "(a simulator's REST and WebSocket ports differ); give "
-                f"{named(missing)} too, as `coinm sim` prints them, or no URL at all for an "
-                "embedded simulator"
+                f"venue sim: {origins(have)} given but not {named(missing)}, which cannot be derived "
+                f"(a simulator's REST and WebSocket ports differ); give {needed} too, as `coinm sim` "
+                "prints it, or no URL at all for an embedded simulator"
             )
         return profile.with_urls(**urls), {k: v for k, v in sources.items() if k not in given}
     missing = [k for k in _URL_KEYS if k not in urls]
@@ -450,7 +453,7 @@ def _resolve_venue(
     if missing and local and len(local) < len(_URL_KEYS):
         have = [k for k in _URL_KEYS if k in given]
         raise ConfigError(
-            f"venue {venue_name} ({venue_origin}): {named(have)} given "
+            f"venue {venue_name} ({venue_origin}): {origins(have)} given "
             f"({', '.join(_host(urls[k]) for k in have)}) but not {named(missing)}: "
             f"{venue_name}'s own ({', '.join(_host(completed[k]) for k in missing)}) would send "
             "part of the traffic to one machine and part to another; give all three URLs, or none"
@@ -625,7 +628,7 @@ def load_config(
         else:
             sources.pop(key)
     venue_origin = {
-        "default": "the default", "cli": "command line", "file": f"venue in {path}",
+        "default": "the default", "cli": "command line", "file": f"config file {path}",
     }.get(sources["venue"], sources["venue"].removeprefix("env "))
     venue, url_sources = _resolve_venue(
         venue_name, venue_origin, sources["venue"] != "default", given

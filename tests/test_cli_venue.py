@@ -276,7 +276,7 @@ def test_a_partial_set_of_simulator_urls_is_refused_naming_what_is_missing(
         assert "not --stream-url and --wsapi-url" in err
     monkeypatch.setenv("COINM_WSAPI_URL", sims["sim"].urls.wsapi)
     err = _refused(["orders", "--symbol", SYM], capsys)
-    assert "--wsapi-url given but not --rest-url" in err
+    assert "venue sim: COINM_WSAPI_URL given but not --rest-url" in err
     with pytest.raises(ConfigError, match="not --rest-url"):
         dashboard_config(parse([]), dict(os.environ))
 

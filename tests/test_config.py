@@ -371,7 +371,7 @@ def test_a_remote_venue_is_completed_from_its_own_urls_unless_that_mixes_machine
     with pytest.raises(ConfigError) as err:
         load_config(env={}, config_path=path)
     message = str(err.value)
-    assert f"venue testnet (venue in {path}): --rest-url given (127.0.0.1:1)" in message
+    assert f"venue testnet (config file {path}): [venues.testnet] rest_url in {path} given (127.0.0.1:1)" in message
     assert "testnet.binancefuture.com" in message and "give all three URLs, or none" in message
     # All three on this machine is a choice, not a mix (a local proxy, say).
     local = {"rest_url": "http://127.0.0.1:1", "stream_url": "ws://127.0.0.1:2", "wsapi_url": "ws://127.0.0.1:2"}
@@ -393,3 +393,17 @@ def test_numbers_in_the_file_are_typed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="line 4: venues.live.rest_url"):
         load_config(env={}, config_path=write(tmp_path / "e.toml", '[venues.testnet]\nrest_url = "https://t.example"\n'
                                               '[venues.live]\nrest_url = 5\n'))
+
+
+def test_the_feeds_core_never_imports_the_simulator() -> None:
+    """feeds/*.py (not feeds/sim/) import nothing from feeds.sim, even inside a function."""
+    import ast
+
+    core = Path(__file__).resolve().parent.parent / "feeds"
+    offenders = []
+    for module in sorted(core.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{module.name}: {n}" for n in names if n == "feeds.sim" or n.startswith("feeds.sim.")]
+    assert offenders == []
