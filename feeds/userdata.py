@@ -117,7 +117,7 @@ class UserDataStream:
     def _renew_key(self, reason: str) -> None:
         if not self._renew.is_set():
             self._renew_reason = reason
-            log.warning("%s stream: %s; starting a new listenKey", self.name, reason)
+            log.warning("%s stream: %s; starting the listenKey again", self.name, reason)
             self._renew.set()
 
     def _on_message(self, _stream: str | None, data: Any) -> None:

@@ -290,6 +290,7 @@ class WsApiClient:
                 except VenueError as exc:
                     # e.g. -4056 for a key type that cannot log on: sign every request instead.
                     self.logon_error = exc
+                    self.state.last_error = f"session.logon refused: {exc.code} {exc.msg}"
                     log.warning("%s: session.logon refused (%s); signing each request", self.name, exc.code)
                 except (OutcomeUnknown, _Dropped):
                     log.warning("%s: session.logon got no reply; signing each request", self.name)
