@@ -32,6 +32,7 @@ from feeds.sim.candles import INTERVALS
 from feeds.sim.credentials import DEMO_API_KEY, demo_credentials
 from feeds.sim.engine import TICK_MS, MarketEngine
 from feeds.sim.faults import FaultInjector, FaultRecord
+from feeds.sim.limits import RateGuard, RateRefused
 from feeds.sim.streams import well_formed
 
 __all__ = ["SimExchange", "SimUrls"]
@@ -218,6 +219,9 @@ class SimExchange:
                                            self.credentials.hmac_secret)
         self._paused = False
         self._window = _Window()
+        self.rate_guard = RateGuard(self)
+        """Refuses requests over the minute's limits (429) and bans repeat offenders (418)."""
+        self._rest_in_flight = 0
         self._conns: set[StreamConn] = set()
         self._wsapi_conns: set[ServerConnection] = set()
         self._runner: web.AppRunner | None = None
@@ -417,6 +421,11 @@ class SimExchange:
         minute = self.server_ms() // 60000
         if self._window.minute != minute:
             self._window = _Window(minute)
+        if self._rest_in_flight and (weight or orders):
+            # A REST request is refused before it acts (the WebSocket API checks before charging).
+            refusal = self.rate_guard.check(weight, orders)
+            if refusal is not None:
+                raise RateRefused(refusal)
         self._window.weight += weight
         self._window.orders += orders
 
@@ -439,16 +448,22 @@ class SimExchange:
             return self._rest_error(-1003, f"Too many requests; current limit is {WEIGHT_LIMIT} requests per minute. "
                                     "Please use the websocket for live updates to avoid polling the API.", 429,
                                     {"Retry-After": "1"})
-        try:
-            resp = await handler(request)
-        except ApiError as exc:
-            resp = self._rest_error(exc.code, exc.msg, exc.status)
-        except web.HTTPNotFound:
-            resp = self._rest_error(-1000, "Not found.", 404)
-        if self._window.weight > WEIGHT_LIMIT:
-            resp = self._rest_error(-1003, f"Too many requests; current limit is {WEIGHT_LIMIT} requests per minute. "
-                                    "Please use the websocket for live updates to avoid polling the API.", 429,
-                                    {"Retry-After": str(60 - (self.server_ms() // 1000) % 60)})
+        refusal = self.rate_guard.banned()
+        if refusal is None:
+            self._rest_in_flight += 1
+            try:
+                resp = await handler(request)
+            except ApiError as exc:
+                resp = self._rest_error(exc.code, exc.msg, exc.status)
+            except web.HTTPNotFound:
+                resp = self._rest_error(-1000, "Not found.", 404)
+            except RateRefused as exc:
+                refusal = exc.refusal
+            finally:
+                self._rest_in_flight -= 1
+        if refusal is not None:  # 429 over the limit, 418 while banned (see feeds/sim/limits.py)
+            resp = self._rest_error(refusal.code, refusal.msg, refusal.status,
+                                    {"Retry-After": str(max(1, (refusal.retry_after_ms - self.server_ms()) // 1000))})
         resp.headers["X-MBX-USED-WEIGHT-1M"] = str(self._window.weight)
         return resp
 

@@ -22,7 +22,7 @@ from feeds.sim.accounts import CONDITIONAL, Account, ApiError
 if TYPE_CHECKING:
     from feeds.sim.exchange import SimExchange
 
-__all__ = ["WsApiSession", "check_timestamp", "find_order", "place_order", "signature_ok"]
+__all__ = ["WsApiSession", "check_timestamp", "check_wire_types", "find_order", "place_order", "signature_ok"]
 
 _API_KEY = re.compile(r"^[A-Za-z0-9]{1,128}$")
 _HEX_SIG = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -96,6 +96,35 @@ def check_timestamp(sim: SimExchange, params: Any) -> None:
 
 _AUTH_PARAMS = ("apiKey", "signature", "timestamp", "recvWindow", "returnRateLimits")
 
+DECIMAL_PARAMS = ("price", "quantity", "stopPrice", "activationPrice", "callbackRate")
+"""The WebSocket API's DECIMAL parameters: JSON strings, never floats (the spec)."""
+INT_PARAMS = ("timestamp", "recvWindow")
+"""INT parameters the spec types strictly: JSON integers, never strings. (Ids such as orderId
+are LONG too, but Binance's own SDK sends them as strings and the live venue takes them.)"""
+
+
+def check_wire_types(params: dict[str, Any]) -> None:
+    """Refuse a float where the spec wants a DECIMAL string, or a string where it wants an INT.
+
+    "INT parameters such as timestamp are expected as JSON integers, not strings. DECIMAL
+    parameters such as price are expected as JSON strings, not floats." A whole JSON number is
+    taken for ``quantity`` (the spec's own order.place example sends ``"quantity": 1``).
+
+    Raises:
+        ApiError: -1102 naming the parameter.
+    """
+    for name in DECIMAL_PARAMS:
+        value = params.get(name)
+        if value is None or isinstance(value, str):
+            continue
+        if name == "quantity" and type(value) is int:
+            continue
+        raise ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    for name in INT_PARAMS:
+        value = params.get(name)
+        if value is not None and type(value) is not int:
+            raise ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
 
 ALGO_ONLY_MSG = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
 
@@ -160,9 +189,14 @@ class WsApiSession:
             if method not in METHODS:
                 raise ApiError(-1020, "This operation is not supported.")
             weight, orders, _ = METHODS[method]
-            self.sim._charge(weight, orders)
-            result = self._dispatch(method, params)
-            reply.update(status=200, result=result)
+            refusal = self.sim.rate_guard.check(weight, orders)
+            if refusal is not None:  # over the shared limits: 429 (-1003/-1015), or 418 while banned
+                reply.update(status=refusal.status, error=refusal.error(self.sim.server_ms()))
+            else:
+                self.sim._charge(weight, orders)
+                check_wire_types(params)
+                result = self._dispatch(method, params)
+                reply.update(status=200, result=result)
         except ApiError as exc:
             reply.update(status=_STATUS.get(exc.code, exc.status), error={"code": exc.code, "msg": exc.msg})
         if show:
