@@ -337,7 +337,7 @@ class ExchangeRules(dict[str, SymbolInfo]):
             raise error
         return super().__getitem__(symbol)
 
-    def get(self, symbol: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, symbol: str, default: Any = None) -> Any:
         error = self.errors.get(symbol)
         if error is not None:
             raise error

@@ -164,7 +164,7 @@ class UserDataStream:
                 try:
                     await asyncio.wait_for(asyncio.shield(pong), limit - waited)
                     break
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     waited = limit
                 except Exception:  # noqa: BLE001 - connection closed while waiting
                     break
