@@ -244,7 +244,7 @@ class Journal:
             self._failed(batch[0], exc)
             return
         self.last_error = None
-        for job, result in zip(batch, results):
+        for job, result in zip(batch, results, strict=True):
             job.future.set_result(result)
 
     def _failed(self, job: _Job, exc: BaseException) -> None:
@@ -345,7 +345,8 @@ class Journal:
     def recent(self, n: int = 50, *, kind: str | None = None,
                client_order_id: str | None = None) -> list[JournalEntry]:
         """The last ``n`` entries, oldest first (optionally of one kind / one client id)."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if kind is not None:
             where.append("kind = ?")
             args.append(kind)

@@ -76,6 +76,8 @@ class OrderOutcome:
     """Whether a request actually left for the venue."""
     resolved: bool = False
     """Whether the outcome was learned by querying after a lost reply."""
+    unrecorded: bool = False
+    """Refused because its request could not be journaled first (nothing was sent)."""
 
     @property
     def ok(self) -> bool:
@@ -209,7 +211,7 @@ class OrderManager:
                 rid = await self._journal_request("order.place", {**params, "recvWindow": self._recv_window()},
                                                   client_order_id=cid)
             except JournalError as exc:
-                return OrderOutcome(REJECTED, cid, sent=False,
+                return OrderOutcome(REJECTED, cid, sent=False, unrecorded=True,
                                     message=f"Not sent: the order journal could not record it first ({exc}).")
             try:
                 result = await self.wsapi.place_order(order)
@@ -247,7 +249,7 @@ class OrderManager:
             # "does not exist" would prove nothing
             await self._journal_request("algoOrder", params, client_order_id=cid, pending=False)
         except JournalError as exc:
-            return OrderOutcome(REJECTED, cid, sent=False,
+            return OrderOutcome(REJECTED, cid, sent=False, unrecorded=True,
                                 message=f"Not sent: the order journal could not record it first ({exc}).")
         try:
             result = await self.algo_rest(params)
@@ -390,7 +392,7 @@ class OrderManager:
             rid = await self._journal_request("order.modify", {**params, "recvWindow": self._recv_window()},
                                               order_id=order_id)
         except JournalError as exc:
-            return OrderOutcome(REJECTED, None, order_id, sent=False,
+            return OrderOutcome(REJECTED, None, order_id, sent=False, unrecorded=True,
                                 message=f"Not sent: the order journal could not record it first ({exc}).")
         try:
             result = await self.wsapi.modify_order(symbol, side, quantity, price, order_id=order_id)

@@ -12,8 +12,14 @@ or a URL is an embedded simulator started for the command. Each command says on 
 line, which venue and REST host it uses. Credentials come from the environment; the simulator's
 demo account stands in only on the simulator: testnet or live without keys is refused.
 
+Every command opens the order journal first and asks the venue about each request an earlier
+run sent without learning its outcome (``order.status`` by client order id), journaling the
+answer. ``coinm order`` sends nothing unless its request is committed to the journal first;
+``--no-journal`` is the explicit opt-out. A cancel is sent even when it cannot be journaled.
+
 Exit codes: 0 done, 1 rejected (by validation or the venue), 2 usage/config error,
-3 outcome unknown (no reply; the venue could not confirm), 4 venue unreachable.
+3 outcome unknown (no reply; the venue could not confirm), 4 venue unreachable,
+5 not sent: the order journal cannot record it.
 
 Heavy imports happen inside the run functions: ``tui.cli`` imports this module to build
 its parser.
@@ -37,7 +43,7 @@ __all__ = [
     "run_orders",
 ]
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNKNOWN, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_UNKNOWN, EXIT_UNREACHABLE, EXIT_JOURNAL = 0, 1, 2, 3, 4, 5
 ORDER_TYPES = ("LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
                "TRAILING_STOP_MARKET")
 
@@ -61,6 +67,13 @@ def add_order_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-id", help="newClientOrderId (default: coinm-<random>)")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate and print the signed request (signature and API key masked); send nothing")
+    _add_no_journal(parser)
+
+
+def _add_no_journal(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-journal", action="store_true",
+                        help="send without recording it in the order journal (default: refuse when the journal "
+                             "cannot record the request first)")
 
 
 def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,10 +82,12 @@ def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--order-id", type=int, help="the venue's orderId")
     which.add_argument("--client-id", help="the order's clientOrderId")
     which.add_argument("--all", action="store_true", help="every open order of the symbol")
+    _add_no_journal(parser)
 
 
 def add_orders_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbol", required=True, help="contract, e.g. BTCUSD_PERP")
+    _add_no_journal(parser)
 
 
 def run_order(args: argparse.Namespace) -> int:
@@ -111,6 +126,7 @@ class _Ctx:
         self.recv_window = recv_window
         self.rest: Any = None
         self.wsapi: Any = None
+        self.journal: Any = None
 
     async def open(self) -> None:
         from feeds.rest import RestClient
@@ -134,6 +150,8 @@ class _Ctx:
             await self.wsapi.close()
         if self.rest is not None:
             await self.rest.close()
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.close)  # after what is queued is written
 
 
 def _run(args: argparse.Namespace, command: str, body: Any) -> int:
@@ -180,6 +198,9 @@ async def _guarded(ctx: _Ctx, body: Any, args: argparse.Namespace) -> int:
 
     try:
         await ctx.open()
+        refused = await _open_journal(ctx, args)
+        if refused is not None:
+            return refused
         return int(await body(ctx, args))
     except SymbolRulesError as exc:  # listed, but its rules cannot be read: fail closed
         _err(ctx.command, f"{exc}; nothing sent")
@@ -195,6 +216,32 @@ async def _guarded(ctx: _Ctx, body: Any, args: argparse.Namespace) -> int:
         return EXIT_UNREACHABLE
     finally:
         await ctx.close()
+
+
+async def _open_journal(ctx: _Ctx, args: argparse.Namespace) -> int | None:
+    """Open the order journal and reconcile what earlier runs left unresolved; an exit code when
+    the command must stop (an order with no journal to record it)."""
+    from feeds.journal import Journal
+    from feeds.orders import reconcile_journal
+
+    if getattr(args, "no_journal", False):
+        _err(ctx.command, "warning: --no-journal: nothing of this command is recorded")
+        return None
+    try:
+        ctx.journal = await asyncio.to_thread(Journal.open_default, ctx.venue.name)
+    except Exception as exc:  # noqa: BLE001 - JournalError, or anything else that keeps it shut
+        if ctx.command == "order" and not getattr(args, "dry_run", False):
+            _err(ctx.command, f"{exc}; nothing sent (fix or move the file aside, or pass --no-journal to send "
+                              "without a record)")
+            return EXIT_JOURNAL
+        _err(ctx.command, f"warning: {exc}; this command is not recorded")
+        return None
+    try:
+        await reconcile_journal(ctx.journal, ctx.ws().order_status, venue=ctx.venue.name,
+                                report=lambda r: _err(ctx.command, f"journal: {r.message}"))
+    except Exception as exc:  # noqa: BLE001 - what is unresolved stays so, for the next start
+        _err(ctx.command, f"warning: could not reconcile the journal with the venue ({exc})")
+    return None
 
 
 # ---------------------------------------------------------------------------- commands
@@ -219,7 +266,6 @@ async def _order(ctx: _Ctx, args: argparse.Namespace) -> int:
     from feeds.account import AccountState
     from feeds.errors import human_error
     from feeds.filters import CONDITIONAL_TYPES, OrderRequest, ValidationError, validate_order
-    from feeds.journal import Journal
     from feeds.orders import OrderManager
     from feeds.signing import mask_key
 
@@ -255,18 +301,12 @@ async def _order(ctx: _Ctx, args: argparse.Namespace) -> int:
         signed["apiKey"] = mask_key(signed.get("apiKey"))
         _print_json({"method": "order.place", "params": signed, "url": ctx.venue.wsapi_url, "sent": False})
         return EXIT_OK
-    journal = None
-    try:
-        journal = Journal.open_default(ctx.venue.name)
-    except Exception as exc:  # noqa: BLE001 - the journal is a record, not a reason to refuse
-        _err(ctx.command, f"warning: journal unavailable ({exc})")
-    manager = OrderManager(ctx.ws(), account, journal=journal, venue=ctx.venue.name,
+    manager = OrderManager(ctx.ws(), account, journal=ctx.journal, no_journal=args.no_journal, venue=ctx.venue.name,
                            algo_rest=lambda params: ctx.signed_rest("POST", "algoOrder", params))
-    try:
-        outcome = await manager.submit(order, info, mark_price=mark, last_price=last)
-    finally:
-        if journal is not None:
-            journal.close()
+    outcome = await manager.submit(order, info, mark_price=mark, last_price=last)
+    if outcome.unrecorded:
+        _err(ctx.command, f"{outcome.message} Nothing sent (pass --no-journal to send without a record).")
+        return EXIT_JOURNAL
     if outcome.status == "accepted":
         _print_json(outcome.result if outcome.result is not None else outcome.to_dict())
         if outcome.resolved:
@@ -300,11 +340,17 @@ async def _cancel(ctx: _Ctx, args: argparse.Namespace) -> int:
     from feeds.orders import OrderManager
 
     symbol = args.symbol.upper()
+    # journaled when the journal is open; sent even when not (a cancel only takes risk away)
+    manager = OrderManager(ctx.ws(), AccountState(), journal=ctx.journal, no_journal=ctx.journal is None,
+                           venue=ctx.venue.name,
+                           cancel_all_rest=lambda s: ctx.signed_rest("DELETE", "allOpenOrders", {"symbol": s}))
     if args.all:
-        result = await ctx.signed_rest("DELETE", "allOpenOrders", {"symbol": symbol})
-        _print_json(result)
+        every = (await manager.cancel_all(symbol))[0]
+        if every.status != "accepted":
+            _err(ctx.command, f"rejected {every.code}: {every.message}" if every.code is not None else every.message)
+            return EXIT_REJECTED if every.code is not None else EXIT_UNREACHABLE
+        _print_json(every.result)
         return EXIT_OK
-    manager = OrderManager(ctx.ws(), AccountState(), venue=ctx.venue.name)
     outcome = await manager.cancel(symbol, order_id=args.order_id, client_id=args.client_id)
     if outcome.status == "accepted":
         _print_json(outcome.result)
