@@ -37,7 +37,8 @@ def sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SimHand
         for name, h in handles.items():  # a resting order that says which venue answers `orders`
             place(h, f"mark-{name}")
         global PRICE
-        PRICE = handles["sim"].call(lambda: str(Decimal(handles["sim"].sim.engine.syms[SYM].book.best_bid() - 500) / 10))
+        sim = handles["sim"]
+        PRICE = sim.call(lambda: str(Decimal(sim.sim.engine.syms[SYM].book.best_bid() - 500) / 10))
         yield handles
     finally:
         for h in handles.values():
@@ -86,6 +87,11 @@ def config_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "config" / "coinm" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def marks(printed: str) -> list[str]:
+    """The client ids of the marker orders in what ``coinm orders`` printed."""
+    return [row["clientOrderId"] for row in json.loads(printed) if row["clientOrderId"].startswith("mark-")]
 
 
 def host(url: str) -> str:
@@ -145,7 +151,7 @@ def test_the_command_reaches_the_venue_asked_for(
     assert f"coinm {command}: venue testnet (" in out.err and host(testnet.urls.rest) in out.err
     assert "simulator started" not in out.err
     if command == "orders":
-        assert [row["clientOrderId"] for row in json.loads(out.out) if row["clientOrderId"].startswith("mark-")] == ["mark-testnet"]
+        assert marks(out.out) == ["mark-testnet"]
     elif command == "order":
         assert [order_status(h, f"o-{tag}") for h in stand_ins.values()] == [None, "NEW", None]
     else:
@@ -206,7 +212,7 @@ def test_urls_name_a_simulator_wherever_they_stand(
     assert out.err.count("\n") == 1 and "simulator started" not in out.err, out.err
     assert f"coinm {command}: venue sim (" in out.err and host(sim.urls.rest) in out.err
     if command == "orders":
-        assert [row["clientOrderId"] for row in json.loads(out.out) if row["clientOrderId"].startswith("mark-")] == ["mark-sim"]
+        assert marks(out.out) == ["mark-sim"]
     elif command == "order":
         assert [order_status(h, f"o-{tag}") for h in stand_ins.values()] == ["NEW", None, None]
     else:

@@ -14,9 +14,9 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from feeds.config import Config
@@ -145,9 +145,9 @@ def _place_global_options(args: argparse.Namespace) -> None:
     if command not in _TRADING_COMMANDS:
         if given:
             name, value = next(iter(given.items()))
-            after = f"; put it after the command: coinm {command} {_flag(name, value)} ..." if (
+            hint = f"; put it after the command: coinm {command} {_flag(name, value)} ..." if (
                 command == "sim" and name == "seed") else ""
-            raise UsageError(f"{_flag(name, value)} before `{command}` does not apply to it{after}")
+            raise UsageError(f"{_flag(name, value)} before `{command}` does not apply to it{hint}")
         return
     if "theme" in given:
         raise UsageError(f"--theme before `{command}` does not apply to it (the dashboard's only)")

@@ -179,7 +179,7 @@ def _run(args: argparse.Namespace, command: str, body: Any) -> int:
         handle = start_in_thread(seed=config.sim_seed, speed=float(config.sim_speed))
         venue = venue.with_sim_urls(handle.urls)
         print(f"coinm {command}: venue sim (an embedded simulator started for this command, as nothing names a "
-              f"venue or URL; its state ends with the command), REST {urlsplit(venue.rest_url).netloc}",
+              f"venue or URL; its state ends with the command), REST {urlsplit(venue.rest_url or '').netloc}",
               file=sys.stderr)
     else:
         print(f"coinm {command}: {config.venue_summary()}", file=sys.stderr)
