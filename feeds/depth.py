@@ -2,11 +2,29 @@
 order book correctly".
 
 The stream handler feeds every ``DepthUpdate`` of the symbol to :meth:`DepthFeed.on_depth`
-(synchronously, on the hot path); the stream client's ``on_connect`` calls
+(synchronously, on the hot path), and every depth frame it could not decode to
+:meth:`DepthFeed.on_bad_frame`; the stream client's ``on_connect`` calls
 :meth:`DepthFeed.on_reconnect`. :meth:`DepthFeed.run` is a task that fetches a REST snapshot
 whenever :class:`feeds.book.BookSync` needs one (at start, after a reconnect, a ``pu`` gap, a
-crossed or malformed update), retrying with backoff on failure and waiting out a 429/418
-cool-down instead of hammering the venue.
+crossed or malformed update, an undecodable frame, a silent stream), and watches the stream.
+
+The book is live only while depth events arrive in sequence:
+
+* An undecodable depth frame of the symbol (no ``pu``, no ``b``, not JSON...) is a lost event:
+  the book goes stale at once, with the reason, and is rebuilt.
+* No depth event for ``grace`` seconds (1 s: ten times the ``@100ms`` cadence) and the book is
+  checked. The spec promises a push every 100 ms, but a venue sends a diff only when the book
+  changed, so a quiet contract can legitimately be silent: the feed asks the venue for its
+  book's update id with the cheapest snapshot there is (5 levels, weight 2). The same id as
+  ours: the venue was quiet and the book is exact (still live, checked again after another
+  ``grace``). A newer id (and no event within a quarter of ``grace`` more), or no answer: the
+  stream lost events; the book goes stale with the reason and is rebuilt.
+
+Rebuilding backs off: the first snapshot after a healthy period (the book kept ``healthy_after``
+seconds) goes at once, the next ones after growing, jittered delays (``retry_initial`` doubling,
+up to ``retry_max``), whatever the cause (failed, unusable or lost again), so a venue sending
+nothing but malformed depth costs a few snapshots a minute, not one per frame. Every REST call
+also goes through the client's weight budget, and a 429/418 cool-down is waited out.
 
 The UI reads ``book`` (``top``, ``grouped``, ...) when ``version`` changed, and shows
 ``synced``, ``resyncs``, ``last_resync_reason`` and the latency from ``last_event_time_ms``.
@@ -15,17 +33,25 @@ The UI reads ``book`` (``top``, ``grouped``, ...) when ``version`` changed, and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
+import time
 from decimal import Decimal
 
 from feeds.book import BookSync, OrderBook, SyncAction
 from feeds.errors import MalformedFrame, VenueError
 from feeds.models import DepthUpdate
-from feeds.rest import RateLimited, RestClient, RestUnavailable
+from feeds.rest import RateLimited, RestClient, RestError, RestUnavailable
 
-__all__ = ["DepthFeed"]
+__all__ = ["DEFAULT_GRACE_S", "DepthFeed"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_GRACE_S = 1.0
+"""Seconds without a depth event before the book is checked: ten ``@100ms`` cadences."""
+
+_DIFF_SUFFIXES = ("@depth", "@depth@100ms", "@depth@500ms")
 
 
 class DepthFeed:
@@ -35,10 +61,15 @@ class DepthFeed:
         rest: where snapshots come from (``/dapi/v1/depth``).
         symbol: the contract, e.g. ``BTCUSD_PERP`` (events of other symbols are ignored).
         tick_size: the symbol's PRICE_FILTER tick.
-        limit: snapshot depth (the spec uses 1000).
+        limit: snapshot depth (the spec uses 1000: weight 20).
         first_event_wait: seconds to wait for the first buffered event before snapshotting,
             so the snapshot is not older than the stream (the spec's step 2 before step 3).
-        retry_initial, retry_max: backoff bounds between failed snapshot attempts.
+        retry_initial, retry_max: bounds of the delay between snapshots while the book cannot
+            be kept (doubling, jittered between half and all of it).
+        healthy_after: a book kept this long makes the next rebuild start without delay again.
+        grace: seconds without a depth event before the book is checked (see the module text;
+            a few times the stream's cadence).
+        probe_timeout: seconds to wait for the venue's answer to that check.
     """
 
     def __init__(
@@ -49,8 +80,11 @@ class DepthFeed:
         *,
         limit: int = 1000,
         first_event_wait: float = 1.0,
-        retry_initial: float = 0.25,
+        retry_initial: float = 0.5,
         retry_max: float = 30.0,
+        healthy_after: float = 30.0,
+        grace: float = DEFAULT_GRACE_S,
+        probe_timeout: float = 2.0,
     ) -> None:
         self.rest = rest
         self.symbol = symbol
@@ -58,6 +92,9 @@ class DepthFeed:
         self.first_event_wait = first_event_wait
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.healthy_after = healthy_after
+        self.grace = grace
+        self.probe_timeout = probe_timeout
         self.book = OrderBook(symbol, tick_size)
         self.sync = BookSync(self.book)
         self.version = 0
@@ -66,11 +103,30 @@ class DepthFeed:
         """Why the book was last rebuilt (``"reconnect"``, ``"gap: pu ..."``, ...)."""
         self.last_event_time_ms: int | None = None
         """``E`` of the last applied depth event (venue time), for a latency display."""
+        self.last_event_at = time.monotonic()
+        """When the last depth event of the symbol arrived (or the venue confirmed the book)."""
         self.snapshots = 0
         """Snapshots loaded."""
+        self.snapshot_requests = 0
+        """Full snapshots asked for (loaded or not)."""
         self.snapshot_errors = 0
         """Snapshot fetches that failed (network, venue error, rate limit)."""
+        self.bad_frames = 0
+        """Depth frames of the symbol that could not be decoded."""
+        self.silences = 0
+        """Times the book went stale because the stream went silent."""
+        self.probes = 0
+        """Quiet-stream checks answered by the venue (5-level snapshots)."""
+        self.stale_since: float | None = None
+        """When the book last stopped being live (monotonic), None while it is."""
         self.last_error = ""
+        self.next_snapshot_delay = 0.0
+        """The back-off before the latest snapshot (seconds)."""
+        self._attempts = 0
+        """Snapshots asked for since the book was last healthy (drives the back-off)."""
+        self._synced_at: float | None = None
+        self._rng = random.Random()
+        self._sub = symbol.lower()
         self._need = asyncio.Event()
         self._need.set()
         self._event_arrived = asyncio.Event()
@@ -107,6 +163,7 @@ class DepthFeed:
         """Feed one diff-depth event of this symbol (others are ignored)."""
         if ev.symbol != self.symbol:
             return
+        self.last_event_at = time.monotonic()
         result = self.sync.on_event(ev)
         action = result.action
         if action is SyncAction.APPLIED:
@@ -116,6 +173,31 @@ class DepthFeed:
             self._event_arrived.set()
         elif action is SyncAction.RESYNC_NEEDED:
             self._resync_needed(result.reason)
+
+    def is_my_stream(self, stream: str | None) -> bool:
+        """Whether ``stream`` is a diff-depth stream of this symbol (``btcusd_perp@depth@100ms``)."""
+        if not stream:
+            return False
+        head, _, rest = stream.partition("@")
+        return head == self._sub and "@" + rest in _DIFF_SUFFIXES
+
+    def on_bad_frame(self, stream: str | None, why: str) -> bool:
+        """A frame of ``stream`` could not be decoded; if it was this symbol's diff depth, an event
+        is lost: the book goes stale with the reason and is rebuilt (with back-off).
+
+        Returns:
+            Whether the frame was this book's.
+        """
+        if not self.is_my_stream(stream):
+            return False
+        self.bad_frames += 1
+        reason = f"undecodable depth frame: {why}"
+        if self.sync.synced:
+            self.sync.reset(reason)
+            self._resync_needed(reason)
+        else:
+            self.last_resync_reason = reason
+        return True
 
     def on_reconnect(self) -> None:
         """The stream (re)connected: events may have been missed, rebuild from a fresh snapshot.
@@ -129,6 +211,13 @@ class DepthFeed:
         self._resync_needed("reconnect")
 
     def _resync_needed(self, reason: str) -> None:
+        now = time.monotonic()
+        if self._synced_at is not None:
+            if now - self._synced_at >= self.healthy_after:
+                self._attempts = 0  # it was a healthy book: rebuild at once
+            self._synced_at = None
+        if self.stale_since is None:
+            self.stale_since = now
         self.version += 1
         self.last_resync_reason = reason
         self._event_arrived.clear()
@@ -139,9 +228,27 @@ class DepthFeed:
 
     # ---- snapshot task -----------------------------------------------------------------------
 
+    def _backoff(self) -> float:
+        """The delay before the next snapshot: none for the first since the book was healthy,
+        then ``retry_initial`` doubling up to ``retry_max``, each between half and all of it."""
+        n = self._attempts
+        self._attempts += 1
+        if n == 0:
+            return 0.0
+        base = min(self.retry_max, self.retry_initial * 2 ** min(n - 1, 30))
+        return base * (0.5 + 0.5 * self._rng.random())
+
     async def run(self) -> None:
-        """Fetch snapshots whenever the book needs one, until :meth:`close`."""
-        delay = self.retry_initial
+        """Fetch snapshots whenever the book needs one and watch the stream, until :meth:`close`."""
+        watch = asyncio.get_running_loop().create_task(self._watch(), name=f"{self.symbol} depth watch")
+        try:
+            await self._snapshots()
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+
+    async def _snapshots(self) -> None:
         while not self._closed:
             await self._need.wait()
             self._need.clear()
@@ -149,6 +256,15 @@ class DepthFeed:
                 break
             if self.sync.synced:
                 continue
+            delay = self._backoff()
+            self.next_snapshot_delay = delay
+            if delay:
+                log.info("%s book: next snapshot in %.1f s (attempt %d)", self.symbol, delay, self._attempts)
+                await self._sleep(delay)
+                if self._closed:
+                    break
+                if self.sync.synced:
+                    continue
             if not self.sync.buffered and self.first_event_wait > 0:
                 # The spec buffers the stream first, then snapshots: a snapshot taken before the
                 # first event would only be thrown away as too old.
@@ -158,25 +274,21 @@ class DepthFeed:
                     pass
                 if self._closed:
                     break
+            self.snapshot_requests += 1
             try:
                 last_id, bids, asks = await self.rest.depth(self.symbol, self.limit)
             except RateLimited as exc:
                 self._failed(f"snapshot rate limited: {exc}")
-                await self._sleep(max(exc.retry_after_s, delay))
-                delay = min(self.retry_max, delay * 2)
+                await self._sleep(exc.retry_after_s)
                 self._need.set()
                 continue
             except (RestUnavailable, VenueError, MalformedFrame) as exc:
                 self._failed(f"snapshot failed: {exc}")
-                await self._sleep(delay)
-                delay = min(self.retry_max, delay * 2)
                 self._need.set()
                 continue
             except Exception as exc:  # noqa: BLE001 - keep the task alive; a bug shows in last_error
                 log.exception("%s book: unexpected snapshot failure", self.symbol)
                 self._failed(f"snapshot failed: {type(exc).__name__}: {exc}")
-                await self._sleep(delay)
-                delay = min(self.retry_max, delay * 2)
                 self._need.set()
                 continue
             if self._closed:
@@ -190,14 +302,58 @@ class DepthFeed:
             if result.needs_snapshot:
                 self.last_resync_reason = result.reason
                 log.info("%s book: snapshot %d not usable (%s)", self.symbol, last_id, result.reason)
-                await self._sleep(delay)
-                delay = min(self.retry_max, delay * 2)
                 self._need.set()
             else:
-                delay = self.retry_initial
+                now = time.monotonic()
+                self._synced_at = now
+                self.stale_since = None
+                self.last_event_at = max(self.last_event_at, now)  # the snapshot is fresh news
                 self._event_arrived.clear()
                 if not self.sync.synced:
                     self._need.set()
+
+    # ---- silence watch -----------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Check the book whenever its stream has been silent for ``grace`` seconds."""
+        every = max(0.02, min(0.25, self.grace / 4))
+        while not self._closed:
+            await self._sleep(every)
+            if self._closed or not self.sync.synced:
+                continue
+            silent = time.monotonic() - self.last_event_at
+            if silent >= self.grace:
+                try:
+                    await self._check_silence(silent)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the watch must outlive a bug
+                    log.exception("%s book: silence check failed", self.symbol)
+
+    async def _check_silence(self, silent: float) -> None:
+        heard, book_id = self.last_event_at, self.book.last_update_id
+        venue_id: int | None = None
+        try:
+            answered, _, _ = await asyncio.wait_for(
+                self.rest.depth(self.symbol, 5, defer=False), self.probe_timeout)
+            self.probes += 1
+        except (RestError, VenueError, MalformedFrame, TimeoutError) as exc:
+            why = f"no depth update for {silent:.1f} s, and the venue could not be asked ({exc})"
+        else:
+            venue_id = answered
+            if answered <= book_id:
+                self.last_event_at = max(self.last_event_at, time.monotonic())  # a quiet venue
+                return
+            why = f"no depth update for {silent:.1f} s; the venue is at update {venue_id}, the book at {book_id}"
+        if venue_id is not None and self.last_event_at == heard:
+            # the venue's change may be on its way: a diff leaves within one cadence
+            await self._sleep(self.grace / 4)
+        if self._closed or self.last_event_at != heard or not self.sync.synced or self.book.last_update_id != book_id:
+            return  # an event came, or the book is being rebuilt anyway
+        self.silences += 1
+        log.warning("%s book: %s", self.symbol, why)
+        self.sync.reset(why)
+        self._resync_needed(why)
 
     def _failed(self, why: str) -> None:
         self.snapshot_errors += 1

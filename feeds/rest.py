@@ -6,9 +6,17 @@ reports (``X-MBX-USED-WEIGHT-1M``) and, after an HTTP 429 or 418, refuses every 
 until ``Retry-After`` has passed (raising :class:`RateLimited` at once, without a request), as
 Binance asks: hammering through a 429 earns a 418 IP ban.
 
+Every request goes through one weight budget: the client knows each endpoint's weight
+(:func:`endpoint_weight`), counts what it has in flight on top of the venue's last
+``X-MBX-USED-WEIGHT-1M`` for the current minute, and holds back what is not urgent (snapshots,
+candles, tickers) until the next minute when sending it would take the minute's weight past
+``defer_ratio`` of the limit. Urgent calls (signed requests, listenKey, time, exchangeInfo) are
+never held back: the venue's own 429 is the only limit on them.
+
 Errors:
     * :class:`feeds.errors.VenueError` - the venue answered ``{"code", "msg"}``.
     * :class:`RateLimited` - HTTP 429/418, or still cooling down from one.
+    * :class:`WeightDeferred` (a RateLimited) - a call asked not to wait for the budget.
     * :class:`RestUnavailable` - connection refused/reset, DNS, timeout, a 5xx without a code.
     * :class:`feeds.errors.MalformedFrame` - a 2xx answer that is not what the endpoint returns.
 
@@ -18,6 +26,7 @@ text or reprs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from types import TracebackType
@@ -29,11 +38,11 @@ from yarl import URL
 
 from feeds.decimals import D, DecimalParseError
 from feeds.errors import MalformedFrame, VenueError
-from feeds.signing import Signer
 from feeds.models import Kline
+from feeds.signing import Signer
 from feeds.symbols import SymbolInfo, parse_exchange_info
 
-__all__ = ["RateLimited", "RestClient", "RestError", "RestUnavailable"]
+__all__ = ["RateLimited", "RestClient", "RestError", "RestUnavailable", "WeightDeferred", "endpoint_weight"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,79 @@ class RateLimited(RestError):
         super().__init__(f"{text} ({detail})" if detail else text)
         self.retry_after_s = retry_after_s
         self.status = status
+
+
+class WeightDeferred(RateLimited):
+    """A call that is not urgent would take the minute's request weight too near the limit, and
+    its caller asked not to wait (``defer=False``): nothing was sent."""
+
+    def __init__(self, retry_after_s: float, detail: str = "") -> None:
+        RestError.__init__(self, f"request weight budget: deferred for {retry_after_s:.1f} s"
+                                 + (f" ({detail})" if detail else ""))
+        self.retry_after_s = retry_after_s
+        self.status = 0
+
+
+def _limit_weight(limit: int, steps: tuple[tuple[int, int], ...], above: int) -> int:
+    for bound, weight in steps:
+        if limit <= bound:
+            return weight
+    return above
+
+
+_FIXED_WEIGHTS: dict[tuple[str, str], int] = {
+    ("GET", "/ping"): 1, ("GET", "/time"): 1, ("GET", "/exchangeInfo"): 1,
+    ("GET", "/premiumIndex"): 10, ("GET", "/fundingRate"): 1, ("GET", "/openInterest"): 1,
+    ("GET", "/trades"): 5, ("GET", "/historicalTrades"): 20, ("GET", "/aggTrades"): 20,
+    ("POST", "/listenKey"): 1, ("PUT", "/listenKey"): 1, ("DELETE", "/listenKey"): 1,
+    ("POST", "/order"): 1, ("PUT", "/order"): 1, ("DELETE", "/order"): 1, ("GET", "/order"): 1,
+    ("POST", "/algoOrder"): 1, ("DELETE", "/allOpenOrders"): 1, ("POST", "/batchOrders"): 5,
+    ("PUT", "/batchOrders"): 5, ("DELETE", "/batchOrders"): 1, ("GET", "/account"): 5,
+    ("GET", "/balance"): 1, ("GET", "/positionRisk"): 1, ("GET", "/leverageBracket"): 1,
+    ("POST", "/leverage"): 1, ("POST", "/marginType"): 1, ("POST", "/positionMargin"): 1,
+    ("GET", "/income"): 20, ("GET", "/commissionRate"): 20, ("GET", "/adlQuantile"): 5,
+}
+_KLINE_PATHS = ("/klines", "/markPriceKlines", "/indexPriceKlines", "/continuousKlines", "/premiumIndexKlines")
+
+
+def endpoint_weight(method: str, path: str, params: dict[str, Any] | None = None) -> int:
+    """The request weight Binance's COIN-M REST API charges for a call (its documented table).
+
+    ``/depth``: 2 up to 50 levels, 5 for 100, 10 for 500 (the default), 20 for 1000. Candles: 1
+    under 100 rows, 2 under 500, 5 up to 1000 (500 is the default), 10 above. ``/ticker/24hr``
+    and ``/openOrders``: 1 for one symbol, 40 for all. Endpoints not in the table count 1 until the
+    venue's ``X-MBX-USED-WEIGHT-1M`` says what they cost.
+    """
+    params = params or {}
+    path = "/" + path.lstrip("/")
+
+    def limit(default: int) -> int:
+        try:
+            return int(params.get("limit", default))
+        except (TypeError, ValueError):
+            return default
+
+    if path == "/depth":
+        return _limit_weight(limit(500), ((50, 2), (100, 5), (500, 10), (1000, 20)), 20)
+    if path in _KLINE_PATHS:
+        return _limit_weight(limit(500), ((99, 1), (499, 2), (1000, 5)), 10)
+    if path == "/ticker/24hr":
+        return 1 if params.get("symbol") or params.get("pair") else 40
+    if path == "/ticker/price":
+        return 1 if params.get("symbol") or params.get("pair") else 2
+    if path == "/ticker/bookTicker":
+        return 2 if params.get("symbol") or params.get("pair") else 5
+    if path == "/openOrders":
+        return 1 if params.get("symbol") else 40
+    if path in ("/allOrders", "/userTrades"):
+        return 20 if params.get("symbol") else 40
+    if path == "/forceOrders":
+        return 20 if params.get("symbol") else 50
+    return _FIXED_WEIGHTS.get((method.upper(), path), 1)
+
+
+_URGENT_PATHS = {"/time", "/ping", "/exchangeInfo", "/listenKey"}
+"""Public calls that are never held back by the weight budget (cheap, and needed to trade)."""
 
 
 KlineKind = Literal["trade", "mark", "index"]
@@ -103,7 +185,8 @@ class RestClient:
     ``async with RestClient(...) as rest``.
     """
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
+                 defer_ratio: float = 0.8) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._api_key = api_key
@@ -117,6 +200,21 @@ class RestClient:
         """REQUEST_WEIGHT per minute (from exchangeInfo's rateLimits once fetched)."""
         self.rate_limits: list[dict[str, Any]] = []
         """exchangeInfo's ``rateLimits`` as served."""
+        self.defer_ratio = defer_ratio
+        """Calls that are not urgent wait for the next minute rather than take the minute's
+        weight past this share of the limit."""
+        self.deferred = 0
+        """Calls held back by the budget so far."""
+        self.deferring = 0
+        """Calls waiting for the budget now."""
+        self.sent_weight = 0
+        """Weight of every request sent (by the endpoint table), for the benchmarks."""
+        self.peak_weight = 0
+        """The highest per-minute weight the venue reported."""
+        self._weight_minute: int | None = None
+        """The venue's minute (server clock) of ``used_weight``."""
+        self._inflight = 0
+        """Weight of requests sent and not answered yet."""
         self._blocked_until = 0.0
         self._blocked_status = 429
         self._session: aiohttp.ClientSession | None = None
@@ -149,7 +247,39 @@ class RestClient:
     @property
     def weight_ratio(self) -> float:
         """Used weight over the per-minute limit (for a status bar gauge; not money)."""
-        return self.used_weight / self.weight_limit if self.weight_limit else 0.0
+        return self.current_weight() / self.weight_limit if self.weight_limit else 0.0
+
+    def current_weight(self) -> int:
+        """This minute's weight as far as the client knows: the venue's last figure (0 once its
+        minute is over) plus the requests in flight."""
+        used = self.used_weight if self._weight_minute == self.server_now_ms() // 60_000 else 0
+        return used + self._inflight
+
+    def weight_text(self) -> str:
+        """``used/limit`` for the status bar, with the calls held back by the budget if any."""
+        text = f"{self.current_weight()}/{self.weight_limit}"
+        return f"{text} ({self.deferring} held)" if self.deferring else text
+
+    def _until_next_minute(self) -> float:
+        now = self.server_now_ms()
+        return (60_000 - now % 60_000) / 1000 + 0.25
+
+    async def _admit(self, weight: int, urgent: bool, defer: bool, where: str) -> None:
+        """Wait (or refuse) until ``weight`` fits under the budget; urgent calls always fit."""
+        if urgent:
+            return
+        while self.current_weight() + weight > self.weight_limit * self.defer_ratio:
+            wait = self._until_next_minute()
+            if not defer:
+                raise WeightDeferred(wait, f"{where}: {self.current_weight()}/{self.weight_limit} used")
+            self.deferred += 1
+            self.deferring += 1
+            log.info("REST %s (weight %d) held %.1f s: %d/%d used this minute",
+                     where, weight, wait, self.current_weight(), self.weight_limit)
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                self.deferring -= 1
 
     # ---- transport --------------------------------------------------------------------------
 
@@ -176,11 +306,41 @@ class RestClient:
         data: dict[str, str] | None = None,
         signed_query: str | None = None,
         api_key: str | None = None,
+        urgent: bool | None = None,
+        defer: bool = True,
     ) -> Any:
         where = f"{method} {_API}{path}"
         left = self._blocked_until - time.monotonic()
         if left > 0:
             raise RateLimited(left, self._blocked_status, f"{where} not sent")
+        weight = endpoint_weight(method, path, params)
+        if urgent is None:
+            urgent = keyed or signed_query is not None or path in _URGENT_PATHS
+        await self._admit(weight, urgent, defer, where)
+        left = self._blocked_until - time.monotonic()  # a 429 may have come while we waited
+        if left > 0:
+            raise RateLimited(left, self._blocked_status, f"{where} not sent")
+        self._inflight += weight
+        self.sent_weight += weight
+        try:
+            return await self._send(method, path, where, params, weight, keyed=keyed, data=data,
+                                    signed_query=signed_query, api_key=api_key)
+        finally:
+            self._inflight -= weight
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        where: str,
+        params: dict[str, Any] | None,
+        cost: int,
+        *,
+        keyed: bool,
+        data: dict[str, str] | None,
+        signed_query: str | None,
+        api_key: str | None,
+    ) -> Any:
         headers: dict[str, str] = {}
         if keyed:
             key = api_key or self._api_key
@@ -205,8 +365,15 @@ class RestClient:
             raise RestUnavailable(f"{where}: venue unreachable ({detail})") from None
         except OSError as exc:
             raise RestUnavailable(f"{where}: venue unreachable ({self._scrub(str(exc))})") from None
+        minute = self.server_now_ms() // 60_000
         if weight is not None and weight.isdigit():
             self.used_weight = int(weight)
+        elif self._weight_minute == minute:
+            self.used_weight += cost  # no header: count it ourselves
+        else:
+            self.used_weight = cost
+        self._weight_minute = minute
+        self.peak_weight = max(self.peak_weight, self.used_weight)
         if status in (429, 418):
             wait = self._retry_after(retry_after, status)
             self._blocked_until = max(self._blocked_until, time.monotonic() + wait)
@@ -317,9 +484,15 @@ class RestClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedFrame(f"/exchangeInfo: bad symbol record ({exc})") from None
 
-    async def depth(self, symbol: str, limit: int = 1000) -> tuple[int, list[list[str]], list[list[str]]]:
-        """Order book snapshot: ``(lastUpdateId, bids, asks)`` with raw ``[price, qty]`` strings."""
-        payload = await self._request("GET", "/depth", {"symbol": symbol, "limit": limit})
+    async def depth(self, symbol: str, limit: int = 1000, *, urgent: bool = False,
+                    defer: bool = True) -> tuple[int, list[list[str]], list[list[str]]]:
+        """Order book snapshot: ``(lastUpdateId, bids, asks)`` with raw ``[price, qty]`` strings.
+
+        Weight 20 for 1000 levels, 2 for up to 50. Not urgent unless asked: near the minute's
+        limit it waits for the next minute (or, with ``defer=False``, raises WeightDeferred).
+        """
+        payload = await self._request("GET", "/depth", {"symbol": symbol, "limit": limit},
+                                      urgent=urgent, defer=defer)
         if not isinstance(payload, dict):
             raise MalformedFrame(f"/depth {symbol}: expected an object")
         last = payload.get("lastUpdateId")

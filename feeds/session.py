@@ -137,6 +137,7 @@ class DashboardSession:
         self.stream = StreamClient(
             self.venue.stream_url or "", name="market", streams=self.market.streams(),
             on_message=self._on_market, on_connect=self._on_market_connect,
+            on_bad_frame=lambda stream, why: self.depth is not None and self.depth.on_bad_frame(stream, why),
         )
         self._spawn(self.stream.run(), "market stream")
         self._depth_task = self._spawn(self.depth.run(), "depth")
@@ -453,6 +454,10 @@ class DashboardSession:
             return ""
         used, limit = api.used_weight, api.weight_limit
         return f"{used}/{limit}" if used is not None and limit else ""
+
+    def rest_weight_text(self) -> str:
+        """REST request weight this minute (``used/limit``, and calls held back by the budget)."""
+        return self.rest.weight_text()
 
 
 def _summary(name: str, state: FeedState) -> FeedSummary:

@@ -30,6 +30,7 @@ import asyncio
 import inspect
 import logging
 import random
+import re
 import time
 import urllib.parse
 from collections import deque
@@ -133,6 +134,16 @@ def _describe_close(exc: BaseException | None, ws: ClientConnection | None) -> s
     return "connection lost (1006, no close frame)"
 
 
+_STREAM_NAME = re.compile(rb'^\s*\{\s*"stream"\s*:\s*"([^"\\]{1,200})"')
+
+
+def _stream_of(frame: str | bytes) -> str | None:
+    """The stream name at the head of a combined frame that is not valid JSON, if it shows."""
+    raw = frame.encode() if isinstance(frame, str) else frame
+    m = _STREAM_NAME.match(raw[:256])
+    return m.group(1).decode("ascii", "replace") if m else None
+
+
 class StreamClient:
     """One WebSocket stream connection kept alive until :meth:`close`.
 
@@ -146,6 +157,9 @@ class StreamClient:
             logged and counted; neither stops the feed.
         on_connect: called (and awaited if it returns an awaitable) after each connection
             opens, before its first frame is delivered.
+        on_bad_frame: called with ``(stream_name | None, reason)`` for every data frame skipped
+            as malformed (the stream's name when the frame still shows it), so a consumer that
+            must not miss an event (the depth book) knows it missed one.
         on_state: called with the state after every status change.
         stale_after: seconds without a frame before the status becomes STALE.
         silent_reconnect_after: seconds without a frame before reconnecting (None: never).
@@ -168,6 +182,7 @@ class StreamClient:
         raw: str | None = None,
         on_message: Callable[[str | None, Any], None],
         on_connect: Callable[[], Any] | None = None,
+        on_bad_frame: Callable[[str | None, str], Any] | None = None,
         on_state: Callable[[FeedState], None] | None = None,
         stale_after: float = 5.0,
         silent_reconnect_after: float | None = 20.0,
@@ -185,6 +200,7 @@ class StreamClient:
         self.raw = raw
         self.on_message = on_message
         self.on_connect = on_connect
+        self.on_bad_frame = on_bad_frame
         self.on_state = on_state
         self.stale_after = stale_after
         self.silent_reconnect_after = silent_reconnect_after
@@ -492,7 +508,7 @@ class StreamClient:
             try:
                 payload = loads(frame)
             except decode_error as exc:
-                self._malformed(f"bad JSON: {exc}")
+                self._malformed(f"bad JSON: {exc}", _stream_of(frame) if combined else None)
                 continue
             if type(payload) is dict:
                 if "id" in payload and ("result" in payload or "error" in payload) and "e" not in payload:
@@ -502,7 +518,8 @@ class StreamClient:
                     try:
                         stream, data = unwrap_combined(payload)
                     except MalformedFrame as exc:
-                        self._malformed(str(exc))
+                        name = payload.get("stream")
+                        self._malformed(str(exc), name if type(name) is str else None)
                         continue
                 else:
                     stream, data = None, payload
@@ -512,19 +529,24 @@ class StreamClient:
             try:
                 on_message(stream, data)
             except MalformedFrame as exc:
-                self._malformed(f"{stream or self.name}: {exc}")
+                self._malformed(f"{stream or self.name}: {exc}", stream)
             except Exception as exc:  # noqa: BLE001 - a consumer bug must not kill the feed
                 st.handler_errors += 1
                 st.last_error = f"handler error on {stream or self.name}: {type(exc).__name__}: {exc}"
                 if st.handler_errors <= 10 or st.handler_errors % 1000 == 0:
                     log.exception("%s stream: handler failed (%d so far)", self.name, st.handler_errors)
 
-    def _malformed(self, why: str) -> None:
+    def _malformed(self, why: str, stream: str | None = None) -> None:
         st = self.state
         st.malformed += 1
         st.last_error = f"malformed frame: {why}"
         if st.malformed <= 10 or st.malformed % 1000 == 0:
             log.warning("%s stream: malformed frame skipped (%d so far): %s", self.name, st.malformed, why)
+        if self.on_bad_frame is not None:
+            try:
+                self.on_bad_frame(stream, why)
+            except Exception:  # noqa: BLE001 - a consumer bug must not kill the feed
+                log.exception("%s stream: on_bad_frame failed", self.name)
 
     def _reply(self, payload: dict[str, Any]) -> None:
         fut = self._pending.pop(payload["id"], None) if type(payload["id"]) is int else None

@@ -64,12 +64,12 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(sim: SimExchange, **stream_kw: Any) -> AsyncIterator[Rig]:
+async def rig(sim: SimExchange, feed_kw: dict[str, Any] | None = None, **stream_kw: Any) -> AsyncIterator[Rig]:
     assert sim.urls is not None
     info = sim.symbols[SYMBOL]
     wake = asyncio.Event()
     async with RestClient(sim.urls.rest) as rest:
-        feed = DepthFeed(rest, SYMBOL, info.tick_size, limit=1000, first_event_wait=0.5)
+        feed = DepthFeed(rest, SYMBOL, info.tick_size, limit=1000, first_event_wait=0.5, **(feed_kw or {}))
 
         def on_message(stream: str | None, data: Any) -> None:
             feed.on_depth(DepthUpdate.from_wire(data))
@@ -80,8 +80,12 @@ async def rig(sim: SimExchange, **stream_kw: Any) -> AsyncIterator[Rig]:
             wake.set()
 
         stream_kw.setdefault("backoff_initial", 0.05)
+        def on_bad_frame(stream: str | None, why: str) -> None:
+            feed.on_bad_frame(stream, why)
+            wake.set()
+
         client = StreamClient(sim.urls.stream, name="market", streams=[STREAM], on_message=on_message,
-                              on_connect=on_connect, **stream_kw)
+                              on_connect=on_connect, on_bad_frame=on_bad_frame, **stream_kw)
         tasks = [asyncio.create_task(client.run()), asyncio.create_task(feed.run())]
         try:
             yield Rig(sim, feed, client, rest, wake)
@@ -216,3 +220,78 @@ async def test_rate_limited_snapshot_waits_out_retry_after(stepped_sim: SimExcha
         # One 429 served, then exactly one successful snapshot: nothing was sent during the cool-down.
         assert [f.kind for f in sim.fault_log].count("rest_429_served") == 1
         assert r.feed.snapshots == 1
+
+
+# --------------------------------------------------------------------------- live only while kept
+
+@pytest.mark.parametrize("how", ["nopu", "nob", "cut"])
+async def test_undecodable_depth_frame_turns_the_book_stale_at_once(stepped_sim: SimExchange, how: str) -> None:
+    """A depth frame without ``pu``/``b`` (or not JSON) was skipped and the book stayed live."""
+    sim = stepped_sim
+    async with rig(sim) as r:
+        await r.assert_equal_to_true_book(step=2)
+        sim.faults.bad_depth(SYMBOL, frames=1, how=how)
+        sim.step(2)  # the next diff goes out undecodable; no further event is sent yet
+        await r.until(lambda: not r.feed.synced)
+        assert r.feed.last_resync_reason.startswith("undecodable depth frame")
+        assert r.feed.bad_frames == 1
+        await r.assert_equal_to_true_book(step=2)  # and it is rebuilt
+
+
+async def test_depth_only_stall_is_noticed_within_the_grace(sim: SimExchange) -> None:
+    """Depth frames stop while the connection (and every other stream) keeps going."""
+    async with rig(sim) as r:
+        await r.until(lambda: r.feed.synced and r.feed.sync.applied > 5)
+        assert r.feed.grace == 1.0
+        t0 = time.monotonic()
+        sim.faults.depth_stall(4.0, SYMBOL)
+        await r.until(lambda: not r.feed.synced, timeout=5)
+        detected = time.monotonic() - t0
+        assert 0.9 <= detected <= 2.0, detected
+        assert r.feed.last_resync_reason.startswith("no depth update for")
+        assert "the venue is at update" in r.feed.last_resync_reason
+        assert r.feed.silences == 1 and r.stream.state.reconnects == 0
+        await r.until(lambda: r.feed.synced and r.feed.sync.applied > 0 and time.monotonic() - t0 > 4.5, timeout=15)
+        sim.pause()
+        try:
+            await r.assert_equal_to_true_book()
+        finally:
+            sim.resume()
+
+
+async def test_quiet_venue_keeps_the_book_live_for_a_cheap_check(stepped_sim: SimExchange) -> None:
+    """A venue pushes a diff only when its book changed: silence alone is not staleness."""
+    sim = stepped_sim
+    async with rig(sim, feed_kw={"grace": 0.3}) as r:
+        await r.assert_equal_to_true_book(step=2)
+        weight = r.rest.sent_weight
+        t0 = time.monotonic()
+        await r.until(lambda: r.feed.probes >= 3)  # the market does not move: no event at all
+        assert time.monotonic() - t0 >= 0.6
+        assert r.feed.synced and r.feed.silences == 0 and r.feed.snapshots == 1
+        assert r.rest.sent_weight - weight == 2 * r.feed.probes  # 5-level checks, weight 2 each
+        sim.step(2)  # the market moves again: events flow
+        await r.until(r.caught_up)
+
+
+async def test_malformed_depth_flood_snapshots_are_bounded_by_the_backoff(sim: SimExchange) -> None:
+    """Every depth update malformed: each used to cost an immediate 1000-level snapshot."""
+    async with rig(sim) as r:
+        await r.until(lambda: r.feed.synced and r.feed.sync.applied > 5)
+        feed = r.feed
+        before = feed.snapshot_requests
+        flood = 4.0
+        t0 = time.monotonic()
+        sim.faults.bad_depth(SYMBOL, frames=None, seconds=flood, how="level")
+        await r.until(lambda: time.monotonic() - t0 >= flood, timeout=flood + 2)
+        asked = feed.snapshot_requests - before
+        # attempt k (k >= 1 since the book was last healthy) waits at least half of
+        # retry_initial * 2**(k - 1): within `flood` seconds at most n fit
+        n, spent = 0, 0.0
+        while spent <= flood:
+            n += 1
+            spent += 0.5 * feed.retry_initial * 2 ** (n - 1)
+        assert 1 <= asked <= n, (asked, n)
+        assert not feed.synced or feed.resyncs > 1
+        assert r.rest.sent_weight < 2400 // 2
+        await r.until(lambda: feed.synced and feed.sync.applied > 0, timeout=20)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from decimal import Decimal
 
 import pytest
+from aiohttp import web
 
 from feeds.book import book_checksum
 from feeds.errors import VenueError
 from feeds.models import Kline
-from feeds.rest import RateLimited, RestClient, RestUnavailable
+from feeds.rest import RateLimited, RestClient, RestUnavailable, WeightDeferred, endpoint_weight
 from feeds.sim import DEMO_API_KEY, SimExchange
 
 pytestmark = pytest.mark.timeout(30)
@@ -212,3 +214,108 @@ async def test_timeout_is_unavailable() -> None:
                 await rest.depth("BTCUSD_PERP")
     finally:
         server.close()
+
+
+# --------------------------------------------------------------------------- weight budget
+
+def test_endpoint_weights_follow_binance_table() -> None:
+    assert endpoint_weight("GET", "/depth", {"limit": 1000}) == 20
+    assert endpoint_weight("GET", "/depth", {"limit": 500}) == endpoint_weight("GET", "/depth") == 10
+    assert endpoint_weight("GET", "/depth", {"limit": 100}) == 5
+    assert endpoint_weight("GET", "/depth", {"limit": 5}) == 2
+    assert endpoint_weight("GET", "/klines", {"limit": 500}) == 5
+    assert endpoint_weight("GET", "/klines", {"limit": 50}) == 1
+    assert endpoint_weight("GET", "/klines", {"limit": 1500}) == 10
+    assert endpoint_weight("GET", "/ticker/24hr", {"symbol": "BTCUSD_PERP"}) == 1
+    assert endpoint_weight("GET", "/ticker/24hr", {}) == 40
+    assert endpoint_weight("GET", "/premiumIndex", {"symbol": "BTCUSD_PERP"}) == 10
+    assert endpoint_weight("GET", "/openOrders", {}) == 40
+    assert endpoint_weight("POST", "/order", {}) == 1
+
+
+async def test_every_call_is_counted_like_the_simulator_charges(stepped_sim: SimExchange) -> None:
+    async with rest_for(stepped_sim) as rest:
+        await rest.sync_time(samples=2)
+        await rest.exchange_info()
+        await rest.depth("BTCUSD_PERP", 1000)
+        await rest.depth("BTCUSD_PERP", 5)
+        await rest.klines("BTCUSD_PERP", "1m", limit=500)
+        await rest.ticker_24h("BTCUSD_PERP")
+        assert rest.sent_weight == 2 + 1 + 20 + 2 + 5 + 1 == stepped_sim._window.weight
+        assert rest.current_weight() == rest.used_weight == stepped_sim._window.weight
+        assert rest.weight_text() == f"{stepped_sim._window.weight}/2400"
+
+
+class FakeVenue:
+    """A loopback HTTP server that answers /time and /depth with a chosen X-MBX-USED-WEIGHT-1M."""
+
+    def __init__(self) -> None:
+        self.used = 0
+        self.requests: list[tuple[str, float]] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _time(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, time.monotonic()))
+        return web.json_response({"serverTime": int(time.time() * 1000)},
+                                 headers={"X-MBX-USED-WEIGHT-1M": str(self.used)})
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, time.monotonic()))
+        self.used += 20
+        return web.json_response({"lastUpdateId": 7, "bids": [], "asks": []},
+                                 headers={"X-MBX-USED-WEIGHT-1M": str(self.used)})
+
+    async def __aenter__(self) -> FakeVenue:
+        app = web.Application()
+        app.router.add_get("/dapi/v1/time", self._time)
+        app.router.add_get("/dapi/v1/depth", self._depth)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+async def test_budget_defers_what_is_not_urgent_near_the_limit() -> None:
+    async with FakeVenue() as venue, RestClient(venue.url, timeout=5.0) as rest:
+        # the venue says 1,890 of 2,400 are used this minute (its header); the budget stops
+        # calls that are not urgent at 80 % (1,920)
+        venue.used = 1890
+        await rest.sync_time(samples=1)
+        assert rest.used_weight == 1890 and rest.weight_ratio == pytest.approx(1890 / 2400)
+        await rest.depth("BTCUSD_PERP", 5)  # weight 2: fits (1,892 <= 1,920)
+        assert rest.used_weight == 1910
+        sent = len(venue.requests)
+        with pytest.raises(WeightDeferred) as info:
+            await rest.depth("BTCUSD_PERP", 1000, defer=False)  # 1,910 + 20 > 1,920
+        assert isinstance(info.value, RateLimited) and 0 < info.value.retry_after_s <= 60.5
+        assert len(venue.requests) == sent  # nothing was sent
+        await rest.sync_time(samples=1)  # urgent: never held back
+        await rest.depth("BTCUSD_PERP", 1000, urgent=True)  # an urgent snapshot goes too
+        assert len(venue.requests) == sent + 2
+
+        # put the client's venue clock 0.6 s before a minute boundary: a deferred call waits for
+        # the next minute, while the status bar says it is held
+        venue.used = 2000
+        await rest.sync_time(samples=1)
+        now = rest.server_now_ms()
+        rest.clock_offset_ms += 60_000 - now % 60_000 - 600
+        t0 = time.monotonic()
+        task = asyncio.create_task(rest.depth("BTCUSD_PERP", 1000))
+        deadline = time.monotonic() + 2
+        while rest.deferring == 0:
+            assert time.monotonic() < deadline, "the call was not held"
+            await asyncio.sleep(0.01)
+        assert rest.weight_text().endswith("(1 held)") and rest.deferred == 1
+        sent = len(venue.requests)
+        venue.used = 0  # the venue's new minute
+        await asyncio.wait_for(task, 5)
+        assert venue.requests[sent][0] == "/dapi/v1/depth"
+        assert venue.requests[sent][1] - t0 >= 0.5  # sent only once the minute was over
+        assert rest.deferring == 0 and rest.used_weight == 20

@@ -366,7 +366,7 @@ class CoinmApp(App[int]):
             self._latency_at, self._latency_shown = now, session.latency_ms()
         return StatusSnapshot(
             self.venue, feeds, self._latency_shown, session.rest.clock_offset_ms,
-            session.weight_text(), session.last_error,
+            session.weight_text(), session.last_error, session.rest_weight_text(),
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

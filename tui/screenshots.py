@@ -49,6 +49,9 @@ class FrozenSession(DashboardSession):
         # the venue's weight window is a wall-clock minute: a picture must not depend on it
         return "5/2400" if super().weight_text() else ""
 
+    def rest_weight_text(self) -> str:
+        return ""  # the same minute window (and the quiet-book checks): left out of the pictures
+
     async def start(self) -> None:
         await super().start()
         self.rest.clock_offset_ms = 0

@@ -1,4 +1,5 @@
-"""Status bar: venue badge, per-feed state, latency, clock offset, API weight, last error."""
+"""Status bar: venue badge, per-feed state, latency, clock offset, request weight (WebSocket API
+and REST), last error."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
-__all__ = ["FeedLine", "StatusBar", "StatusSnapshot"]
+__all__ = ["FeedLine", "StatusBar", "StatusSnapshot", "weight_level"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,19 @@ class StatusSnapshot:
     weight: str
     """e.g. ``12/2400`` (WebSocket API request weight used / limit), or ``""``."""
     last_error: str
+    rest_weight: str = ""
+    """e.g. ``43/2400`` (REST request weight this minute / limit; ``(2 held)`` when the budget
+    holds calls back), or ``""``."""
+
+
+def weight_level(text: str) -> str:
+    """``ok``, ``warn`` (half the limit used) or ``bad`` (the budget's 80 %) for ``used/limit``."""
+    used, _, rest = text.partition("/")
+    limit = rest.split(" ", 1)[0]
+    if not (used.isdigit() and limit.isdigit()) or int(limit) == 0:
+        return "ok"
+    ratio = int(used) / int(limit)
+    return "bad" if ratio >= 0.8 else "warn" if ratio >= 0.5 else "ok"
 
 
 class StatusBar(Widget):
@@ -90,9 +104,16 @@ class StatusBar(Widget):
         if snap.clock_offset_ms is not None:
             out.append("  offset ", style("status--muted"))
             out.append(f"{snap.clock_offset_ms:+d}ms")
-        if snap.weight:
-            out.append("  weight ", style("status--muted"))
-            out.append(snap.weight)
+        if snap.weight or snap.rest_weight:
+            for label, text in (("api", snap.weight), ("rest", snap.rest_weight)):
+                if not text:
+                    continue
+                # with the REST figure shown, say which is which
+                head = ("  weight " if label == "api" or not snap.weight else " ")
+                head += f"{label} " if snap.rest_weight else ""
+                out.append(head, style("status--muted"))
+                level = weight_level(text)
+                out.append(text, style(f"status--{level}") if level != "ok" else "")
         if snap.last_error:
             out.append("  ⚠ ", style("status--bad"))
             out.append(snap.last_error, style("status--bad"))

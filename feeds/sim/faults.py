@@ -31,7 +31,8 @@ FAULTS_HELP = (
     "faults to inject while clients are connected: SPEC[,SPEC...] where SPEC is "
     "KIND[:ARG[:ARG]][@OPTION[,OPTION...]]. Kinds: drop[:market|user|wsapi] (cut connections), "
     "gap[:SYMBOL] (lose one diff-depth event), stall[:SYMBOL|:SECONDS] (market streams silent), "
-    "depthstall[:SYMBOL] (only diff-depth silent), baddepth[:SYMBOL] (undecodable depth frames), "
+    "depthstall[:SYMBOL] (only diff-depth silent), baddepth[:SYMBOL[:nopu|nob|notlist|cut|level]] "
+    "(undecodable depth frames; default: each way in turn), "
     "malformed[:market|user] (a non-JSON frame), userstall (user-data stream silent, pings unanswered), "
     "slow[:MS] (each market frame MS ms late: a slow consumer), listenkey (expire listenKeys), "
     "badinfo:SYMBOL[:tick0|step|noprice|nolot] (malformed exchangeInfo), delay:METHOD[:SECONDS], "
@@ -142,9 +143,12 @@ def _check_args(kind: str, args: list[str], where: str, symbols: Collection[str]
         if args and args[0] not in ("market", "user"):
             raise FaultSpecError(f"{where}: malformed takes market or user, not {args[0]!r}")
     elif kind in ("gap", "depthstall", "baddepth"):
-        most(1)
+        most(2 if kind == "baddepth" else 1)
         if args:
             _check_symbol(args[0], where, symbols)
+        if len(args) > 1 and args[1] not in _BAD_DEPTH:
+            raise FaultSpecError(f"{where}: baddepth's second argument is one of {', '.join(_BAD_DEPTH)}, "
+                                 f"not {args[1]!r}")
     elif kind == "stall":
         most(1)
         if args:
@@ -283,13 +287,22 @@ def _diff_depth_symbol(stream: str) -> str | None:
     return None
 
 
-_BAD_DEPTH: tuple[Callable[[bytes], bytes], ...] = (
-    lambda d: d.replace(b'"pu":', b'"pu_":', 1),  # no pu
-    lambda d: d.replace(b'"b":', b'"b_":', 1),  # no bids
-    lambda d: d.replace(b'"b":[', b'"b":"x",', 1).replace(b'"x",]', b'"x"', 1),  # bids not a list
-    lambda d: d[: max(1, len(d) // 2)],  # cut in half: not JSON
-)
-"""Ways a diff-depth frame comes out undecodable, used in turn."""
+def _bad_level(d: bytes) -> bytes:
+    if b'"b":[]' in d:
+        return d.replace(b'"b":[]', b'"b":[["abc","1"]]', 1)
+    return d.replace(b'"b":[', b'"b":[["abc","1"],', 1)
+
+
+_BAD_DEPTH: dict[str, Callable[[bytes], bytes]] = {
+    "nopu": lambda d: d.replace(b'"pu":', b'"pu_":', 1),
+    "nob": lambda d: d.replace(b'"b":', b'"b_":', 1),
+    "notlist": lambda d: d.replace(b'"b":[', b'"b":"x",', 1).replace(b'"x",]', b'"x"', 1),
+    "cut": lambda d: d[: max(1, len(d) // 2)],
+    "level": _bad_level,
+}
+"""Ways a diff-depth frame comes out undecodable (used in turn unless one is chosen): no ``pu``,
+no ``b``, ``b`` not a list, cut in half (not JSON), a bid whose price is ``"abc"``."""
+_BAD_DEPTH_TURN = tuple(_BAD_DEPTH.values())
 
 
 @dataclass
@@ -302,6 +315,8 @@ class _FrameRule:
     left: int | None
     """Frames still to hit (None: every matching one while active)."""
     source: str
+    how: str | None = None
+    """``baddepth``: one way of :data:`_BAD_DEPTH` (None: each in turn)."""
 
     def active(self, now: float) -> bool:
         return (self.until is None or now < self.until) and (self.left is None or self.left > 0)
@@ -387,22 +402,25 @@ class FaultInjector:
         return n
 
     def bad_depth(self, symbol: str | None = None, *, frames: int | None = 1, seconds: float | None = None,
-                  p: float = 1.0) -> None:
+                  p: float = 1.0, how: str | None = None) -> None:
         """Diff-depth frames (of ``symbol``, or all) come out undecodable: no ``pu``, no ``b``,
-        ``b`` not a list, or cut in half (in turn).
+        ``b`` not a list, cut in half, or a bid priced ``"abc"`` (in turn, or only ``how``).
 
         Args:
             frames: how many frames (None: every one while the fault lasts).
             seconds: how long the fault lasts (None: until ``frames`` are spent or cleared).
             p: the probability that each frame is hit.
         """
+        if how is not None and how not in _BAD_DEPTH:
+            raise FaultSpecError(f"baddepth: {how!r} is not one of {', '.join(_BAD_DEPTH)}")
         low = symbol.lower() if symbol else None
         until = time.monotonic() + seconds if seconds is not None else None
         self._add_rule(_FrameRule(
             "baddepth", lambda s: (h := _diff_depth_symbol(s)) is not None and (low is None or h == low),
-            until, p, frames, "baddepth"))
+            until, p, frames, "baddepth", how))
         count = "all" if frames is None else frames
-        self._sim.record_fault("bad_depth", f"symbol={symbol or 'all'} frames={count} seconds={seconds} p={p}")
+        self._sim.record_fault("bad_depth", f"symbol={symbol or 'all'} frames={count} seconds={seconds} p={p} "
+                                            f"how={how or 'each'}")
 
     def depth_loss(self, symbol: str | None = None, *, p: float, seconds: float | None = None) -> None:
         """Each diff-depth event (of ``symbol``, or all) is lost with probability ``p``."""
@@ -604,9 +622,12 @@ class FaultInjector:
                 data = b""
                 break
             if rule.kind == "baddepth":
-                turn = self._bad_turn
-                self._bad_turn += 1
-                data = _BAD_DEPTH[turn % len(_BAD_DEPTH)](data)
+                if rule.how is not None:
+                    data = _BAD_DEPTH[rule.how](data)
+                else:
+                    turn = self._bad_turn
+                    self._bad_turn += 1
+                    data = _BAD_DEPTH_TURN[turn % len(_BAD_DEPTH_TURN)](data)
             elif rule.kind == "malformed":
                 data = data[: max(1, len(data) // 3)]
         if any(not r.active(now) for r in rules):
@@ -643,12 +664,13 @@ class FaultInjector:
         elif kind == "depthstall":
             self.depth_stall(duration or DEFAULT_STALL_S, arg)
         elif kind == "baddepth":
+            how = args[1] if len(args) > 1 else None
             if s.p is not None:
-                self.bad_depth(arg, frames=None, seconds=duration, p=s.p)
+                self.bad_depth(arg, frames=None, seconds=duration, p=s.p, how=how)
             elif duration is not None:
-                self.bad_depth(arg, frames=None, seconds=duration)
+                self.bad_depth(arg, frames=None, seconds=duration, how=how)
             else:
-                self.bad_depth(arg, frames=1)
+                self.bad_depth(arg, frames=1, how=how)
         elif kind == "malformed":
             if s.p is not None:
                 self.malformed_frames(s.p, duration)

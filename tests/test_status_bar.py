@@ -1,0 +1,40 @@
+"""The status bar shows the REST request weight beside the WebSocket API's (issue 12 §4)."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from widgets.status import FeedLine, StatusBar, StatusSnapshot, weight_level
+
+
+class _BarApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+
+
+def _snap(weight: str, rest_weight: str) -> StatusSnapshot:
+    return StatusSnapshot("sim", (FeedLine("book", "stale", "no depth update for 1.0 s"),), None, None,
+                          weight, "", rest_weight)
+
+
+async def test_rest_weight_beside_the_api_weight() -> None:
+    app = _BarApp()
+    async with app.run_test(size=(160, 3)):
+        bar = app.query_one(StatusBar)
+        bar.bind_source(lambda: _snap("12/2400", "1300/2400 (2 held)"))
+        text = bar.render()
+        assert "weight api 12/2400 rest 1300/2400 (2 held)" in str(text)
+        assert "book:stale (no depth update for 1.0 s)" in str(text)
+        rest_span = next(s for s in text.spans if text.plain[s.start:s.end] == "1300/2400 (2 held)")
+        assert rest_span.style == bar.get_component_rich_style("status--warn")  # over half the limit
+        bar.bind_source(lambda: _snap("", "40/2400"))
+        assert "weight rest 40/2400" in str(bar.render())
+        bar.bind_source(lambda: _snap("5/2400", ""))
+        assert str(bar.render()).endswith("weight 5/2400")  # as before when there is no REST figure
+
+
+def test_weight_level() -> None:
+    assert weight_level("100/2400") == "ok"
+    assert weight_level("1200/2400") == "warn"
+    assert weight_level("1920/2400 (3 held)") == "bad"
+    assert weight_level("") == "ok" and weight_level("x/y") == "ok"
