@@ -1,4 +1,4 @@
-"""Paper accounts: balances, one-way positions, the user's orders in the shared book.
+"""Paper accounts: balances, positions (one-way or hedge), the user's orders in the shared book.
 
 Inverse-contract arithmetic (notes.md): notional in coin = qty × contractSize / price; PnL
 of a long in coin = qty × contractSize × (1/entry − 1/exit). All money is Decimal.
@@ -11,11 +11,24 @@ ratio = maintenance / (wallet + uPnL); liquidation when it reaches 100 %. Each p
 order's figure is rounded to 8 decimals. The liquidation price is found here by bisection on
 that very condition (margin balance = maintenance margin as the mark moves, the account's
 other positions held), not by the closed formula the client uses, so each checks the other.
+
+Position mode: one-way (a ``BOTH`` position per symbol, ``Account.positions``) or hedge
+(``dualSidePosition``: a ``LONG`` and a ``SHORT`` leg per symbol, ``Account.hedge``; orders
+carry ``positionSide``, a SELL on LONG / BUY on SHORT closes that leg and never flips it).
+Margin type per symbol: cross (the coin's cross wallet backs the position) or isolated (the
+position has its own wallet: the initial margin of each opening fill moves into it from the
+cross wallet, a closing fill releases its share back, ``positionMargin`` adds or removes; it is
+liquidated on its own wallet). The wallet balance is cross wallet + isolated wallets.
+
+History: every fill is a user trade, every change of the wallet balance an income row
+(COMMISSION, REALIZED_PNL, FUNDING_FEE, INSURANCE_CLEAR, ... with ``record_income``), so the
+wallet balance always equals the starting balance plus the sum of income rows.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
@@ -34,7 +47,7 @@ from feeds.models import (
 )
 from feeds.sim.market import RestingOrder
 
-__all__ = ["Account", "Accounts", "ApiError", "Position", "UserOrder"]
+__all__ = ["Account", "Accounts", "ApiError", "IncomeRow", "Position", "UserOrder", "UserTrade"]
 
 MAKER_FEE = Decimal("0.0002")
 TAKER_FEE = Decimal("0.0005")
@@ -42,6 +55,13 @@ Q8 = Decimal("0.00000001")
 ZERO = Decimal(0)
 CONDITIONAL = ("STOP", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 OPEN = ("NEW", "PARTIALLY_FILLED")
+HISTORY_KEPT = 100_000
+"""User trades, income rows, amendments and margin changes kept per account (oldest dropped)."""
+UNCAPPED_QTY = 9223372036854775807
+"""``qtyCap`` of the last leverage bracket (no cap): Java's Long.MAX_VALUE, as the venue writes it."""
+INCOME_TYPES = ("TRANSFER", "WELCOME_BONUS", "FUNDING_FEE", "REALIZED_PNL", "COMMISSION",
+                "INSURANCE_CLEAR", "DELIVERED_SETTELMENT")
+"""Binance COIN-M's income types (``DELIVERED_SETTELMENT`` is the venue's spelling)."""
 
 
 class ApiError(Exception):
@@ -65,6 +85,10 @@ class Position:
     entry: Decimal = ZERO
     realized: Decimal = ZERO
     update_time: int = 0
+    side: str = "BOTH"
+    """BOTH (one-way), LONG or SHORT (hedge-mode legs; a SHORT leg's ``amt`` is negative)."""
+    isolated_wallet: Decimal = ZERO
+    """The position's own wallet while its symbol is isolated (zero when cross)."""
 
 
 @dataclass
@@ -103,6 +127,9 @@ class UserOrder:
     activated: bool = False
     ack: dict[str, Any] | None = None
     """The order as accepted, before matching (the ``newOrderRespType=ACK`` reply)."""
+    position_side: str = "BOTH"
+    auto_close: str | None = None
+    """LIQUIDATION (or ADL) for the venue's own closing orders (``forceOrders``)."""
 
     @property
     def is_open(self) -> bool:
@@ -112,6 +139,47 @@ class UserOrder:
     def avg_price(self) -> Decimal:
         return self.cost / self.executed if self.executed else ZERO
 
+    @property
+    def closes(self) -> bool:
+        """Whether it only reduces its position: reduce-only/closePosition, or a hedge-mode
+        SELL on the LONG leg / BUY on the SHORT leg."""
+        if self.reduce_only or self.close_position:
+            return True
+        return (self.position_side, self.side) in (("LONG", "SELL"), ("SHORT", "BUY"))
+
+
+@dataclass(frozen=True, slots=True)
+class UserTrade:
+    """One fill of one order, as ``userTrades`` shows it."""
+
+    id: int
+    order_id: int
+    symbol: str
+    side: str
+    price: Decimal
+    qty: int
+    realized: Decimal
+    base_qty: Decimal
+    commission: Decimal
+    asset: str
+    time: int
+    position_side: str
+    maker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeRow:
+    """One change of the wallet balance, as ``income`` shows it."""
+
+    tran_id: int
+    symbol: str
+    type: str
+    amount: Decimal
+    asset: str
+    info: str
+    time: int
+    trade_id: str
+
 
 @dataclass
 class Account:
@@ -120,10 +188,45 @@ class Account:
     uid: int
     alias: str
     balances: dict[str, Decimal]
+    """Wallet balance per coin: the cross wallet plus every isolated position's wallet."""
     positions: dict[str, Position] = field(default_factory=dict)
+    """One-way (BOTH) positions by symbol."""
     leverage: dict[str, int] = field(default_factory=dict)
     orders: dict[int, UserOrder] = field(default_factory=dict)
     margin_called: set[str] = field(default_factory=set)
+    dual_side: bool = False
+    """Hedge mode (``dualSidePosition``)."""
+    hedge: dict[tuple[str, str], Position] = field(default_factory=dict)
+    """Hedge-mode legs by (symbol, LONG|SHORT)."""
+    isolated: set[str] = field(default_factory=set)
+    """Symbols whose margin type is ISOLATED (the others are CROSSED)."""
+    trades: deque[UserTrade] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
+    income: deque[IncomeRow] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
+    margin_changes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
+    """``positionMargin/history`` rows (amount as Decimal until rendered)."""
+    amendments: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
+    """``orderAmendment`` rows."""
+
+    def legs(self) -> list[Position]:
+        """Every open position (one-way and hedge legs), in a stable order."""
+        out = [p for p in self.positions.values() if p.amt]
+        out += [p for p in self.hedge.values() if p.amt]
+        return out
+
+    def leg(self, symbol: str, side: str = "BOTH") -> Position:
+        """The position of ``symbol`` on ``side`` (made flat when it does not exist yet)."""
+        if side == "BOTH":
+            pos = self.positions.get(symbol)
+            if pos is None:
+                pos = self.positions[symbol] = Position(symbol)
+            return pos
+        pos = self.hedge.get((symbol, side))
+        if pos is None:
+            pos = self.hedge[(symbol, side)] = Position(symbol, side=side)
+        return pos
+
+    def peek(self, symbol: str, side: str = "BOTH") -> Position | None:
+        return self.positions.get(symbol) if side == "BOTH" else self.hedge.get((symbol, side))
 
 
 class Accounts:
@@ -136,6 +239,8 @@ class Accounts:
         self.accounts: dict[int, Account] = {}
         self._oid = itertools.count(4_000_000_000 + engine.seed * 1000)
         self._uid = itertools.count(100)
+        self._tran = itertools.count(9_000_000_000 + engine.seed * 1000)
+        self._amend = itertools.count(1)
         self._pending_triggers = False
         engine.accounts = self
 
@@ -164,6 +269,14 @@ class Accounts:
             raise ApiError(-1121, "Invalid symbol.")
         return info
 
+    # ------------------------------------------------------------------ history
+    def record_income(self, acct: Account, income_type: str, asset: str, amount: Decimal, symbol: str = "",
+                      info: str = "", trade_id: str = "") -> IncomeRow:
+        """One income row (the caller has changed the wallet by ``amount``)."""
+        row = IncomeRow(next(self._tran), symbol, income_type, q8(amount), asset, info, self.engine.now_ms, trade_id)
+        acct.income.append(row)
+        return row
+
     # ------------------------------------------------------------------ money
     def _cs(self, symbol: str) -> int:
         return self.engine.symbols[symbol].contract_size
@@ -175,6 +288,22 @@ class Accounts:
         """The venue's leverage brackets of ``symbol``."""
         return default_brackets(self.engine.symbols[symbol].pair)
 
+    def max_leverage(self, symbol: str) -> int:
+        return self.brackets(symbol)[0].initial_leverage
+
+    def max_notional(self, symbol: str, leverage: int) -> Decimal | None:
+        """The largest position notional (coin) allowed at ``leverage``: the cap of the last
+        bracket whose initial leverage is at least ``leverage`` (None: no cap)."""
+        allowed = [b for b in self.brackets(symbol) if b.initial_leverage >= leverage]
+        return allowed[-1].cap if allowed else ZERO
+
+    def max_qty_text(self, symbol: str, leverage: int) -> str:
+        cap = self.max_notional(symbol, leverage)
+        return str(UNCAPPED_QTY) if cap is None else fmt_plain(cap)
+
+    def is_isolated(self, acct: Account, symbol: str) -> bool:
+        return symbol in acct.isolated
+
     def _maint_at(self, symbol: str, amt: int, price: Decimal) -> Decimal:
         """Maintenance margin of ``amt`` contracts at ``price`` (unrounded)."""
         n = Decimal(abs(amt) * self._cs(symbol)) / price
@@ -182,65 +311,86 @@ class Accounts:
         level = next((b for b in table if b.cap is None or n <= b.cap), table[-1])
         return n * level.maint_ratio - level.cum
 
-    def unrealized(self, acct: Account, symbol: str) -> Decimal:
-        pos = acct.positions.get(symbol)
+    def _upnl(self, pos: Position | None) -> Decimal:
         if pos is None or pos.amt == 0:
             return ZERO
-        cs = self._cs(symbol)
+        cs = self._cs(pos.symbol)
         with localcontext() as ctx:
             ctx.prec = 50
-            return q8(pos.amt * cs * (1 / pos.entry - 1 / self._mark(symbol)))
+            return q8(pos.amt * cs * (1 / pos.entry - 1 / self._mark(pos.symbol)))
 
-    def position_figures(self, acct: Account, symbol: str) -> dict[str, Decimal]:
-        """Notional, initial and maintenance margin of one position at the mark (8 decimals)."""
-        pos = acct.positions.get(symbol)
+    def unrealized(self, acct: Account, symbol: str, side: str = "BOTH") -> Decimal:
+        return self._upnl(acct.peek(symbol, side))
+
+    def _figures(self, acct: Account, pos: Position | None) -> dict[str, Decimal]:
         if pos is None or pos.amt == 0:
             return {"notional": ZERO, "im": ZERO, "maint": ZERO}
-        mark = self._mark(symbol)
+        mark = self._mark(pos.symbol)
         with localcontext() as ctx:
             ctx.prec = 50
-            notional = Decimal(abs(pos.amt) * self._cs(symbol)) / mark
-            return {"notional": q8(notional), "im": q8(notional / acct.leverage.get(symbol, 20)),
-                    "maint": q8(self._maint_at(symbol, pos.amt, mark))}
+            notional = Decimal(abs(pos.amt) * self._cs(pos.symbol)) / mark
+            return {"notional": q8(notional), "im": q8(notional / acct.leverage.get(pos.symbol, 20)),
+                    "maint": q8(self._maint_at(pos.symbol, pos.amt, mark))}
+
+    def position_figures(self, acct: Account, symbol: str, side: str = "BOTH") -> dict[str, Decimal]:
+        """Notional, initial and maintenance margin of one position at the mark (8 decimals)."""
+        return self._figures(acct, acct.peek(symbol, side))
 
     def order_margin(self, acct: Account, symbol: str) -> Decimal:
         """Initial margin held by the open orders of ``symbol``: resting LIMIT orders that can
-        open a position (not reduce-only; a conditional order holds none until it triggers)."""
+        open a position (not closing ones; a conditional order holds none until it triggers)."""
         lev = acct.leverage.get(symbol, 20)
         cs = self._cs(symbol)
         total = ZERO
         with localcontext() as ctx:
             ctx.prec = 50
             for o in acct.orders.values():
-                if (o.symbol != symbol or not o.is_open or o.reduce_only or o.close_position
-                        or o.type in CONDITIONAL):
+                if o.symbol != symbol or not o.is_open or o.closes or o.type in CONDITIONAL:
                     continue
                 price = o.price if o.price > 0 else self._mark(symbol)
                 total += q8(Decimal((o.qty - o.executed) * cs) / price / lev)
         return total
 
     def margins(self, acct: Account, asset: str) -> dict[str, Decimal]:
-        """Cross-margin figures of one margin asset."""
+        """Figures of one margin coin.
+
+        ``wallet``: the wallet balance (cross + isolated wallets); ``cross_wallet``;
+        ``upnl``, ``margin`` (cross wallet + cross uPnL), ``pos_im``, ``maint``: of the cross
+        positions (what the cross margin ratio and liquidation look at); ``iso_*``: the
+        isolated positions' sums; ``ord_im``: open orders of every symbol of the coin;
+        ``available``: margin − cross position IM − order IM, never below zero.
+        """
         wallet = acct.balances.get(asset, ZERO)
         upnl = pos_im = ord_im = maint = ZERO
+        iso_wallet = iso_upnl = iso_im = iso_maint = ZERO
         for sym, info in self.engine.symbols.items():
             if info.margin_asset != asset:
                 continue
-            pos = acct.positions.get(sym)
-            if pos is not None and pos.amt:
-                fig = self.position_figures(acct, sym)
-                upnl += self.unrealized(acct, sym)
+            ord_im += self.order_margin(acct, sym)
+        for pos in acct.legs():
+            if self.engine.symbols[pos.symbol].margin_asset != asset:
+                continue
+            fig = self._figures(acct, pos)
+            if pos.symbol in acct.isolated:
+                iso_wallet += pos.isolated_wallet
+                iso_upnl += self._upnl(pos)
+                iso_im += fig["im"]
+                iso_maint += fig["maint"]
+            else:
+                upnl += self._upnl(pos)
                 pos_im += fig["im"]
                 maint += fig["maint"]
-            ord_im += self.order_margin(acct, sym)
-        margin_balance = wallet + upnl
+        cross_wallet = wallet - iso_wallet
+        margin_balance = cross_wallet + upnl
         available = margin_balance - pos_im - ord_im
-        return {"wallet": q8(wallet), "upnl": q8(upnl), "margin": q8(margin_balance),
-                "pos_im": q8(pos_im), "ord_im": q8(ord_im), "maint": q8(maint),
-                "available": q8(max(available, ZERO))}
+        return {"wallet": q8(wallet), "cross_wallet": q8(cross_wallet), "upnl": q8(upnl),
+                "margin": q8(margin_balance), "pos_im": q8(pos_im), "ord_im": q8(ord_im),
+                "maint": q8(maint), "available": q8(max(available, ZERO)),
+                "iso_wallet": q8(iso_wallet), "iso_upnl": q8(iso_upnl), "iso_im": q8(iso_im),
+                "iso_maint": q8(iso_maint)}
 
     def margin_ratio(self, acct: Account, asset: str) -> Decimal | None:
-        """Maintenance margin over margin balance of the asset (None without positions)."""
+        """Cross maintenance margin over cross margin balance of the coin (None without positions)."""
         m = self.margins(acct, asset)
         if m["maint"] <= 0:
             return None
@@ -250,21 +400,27 @@ class Accounts:
             ctx.prec = 50
             return q8(m["maint"] / m["margin"])
 
-    def liquidation_price(self, acct: Account, symbol: str) -> Decimal:
-        """The mark at which this position's account reaches maintenance (0: no such price).
+    def liquidation_price(self, acct: Account, symbol: str, side: str = "BOTH") -> Decimal:
+        """The mark at which this position's margin reaches maintenance (0: no such price).
 
-        Bisection on: wallet + uPnL(P) + others' uPnL == maint(P) + others' maintenance.
+        Cross: bisection on wallet + uPnL(P) + others' uPnL == maint(P) + others' maintenance,
+        the coin's other cross positions (the opposite hedge leg included) held. Isolated: on
+        isolated wallet + uPnL(P) == maint(P).
         """
-        pos = acct.positions.get(symbol)
+        pos = acct.peek(symbol, side)
         if pos is None or pos.amt == 0:
             return ZERO
         info = self.engine.symbols[symbol]
         asset = info.margin_asset
-        base = acct.balances.get(asset, ZERO)
-        for sym, other in self.engine.symbols.items():
-            p = acct.positions.get(sym)
-            if sym != symbol and other.margin_asset == asset and p is not None and p.amt:
-                base += self.unrealized(acct, sym) - self.position_figures(acct, sym)["maint"]
+        if symbol in acct.isolated:
+            base = pos.isolated_wallet
+        else:
+            base = self.margins(acct, asset)["cross_wallet"]
+            for other in acct.legs():
+                if other is pos or other.symbol in acct.isolated:
+                    continue
+                if self.engine.symbols[other.symbol].margin_asset == asset:
+                    base += self._upnl(other) - self._figures(acct, other)["maint"]
         amt, entry, cs = pos.amt, pos.entry, info.contract_size
         with localcontext() as ctx:
             ctx.prec = 60
@@ -320,6 +476,9 @@ class Accounts:
         """
         from feeds.filters import ValidationError
 
+        if acct.dual_side and str(params.get("reduceOnly", "")).lower() == "false":
+            # "false" is the default: Binance takes it in hedge mode (only "true" is refused)
+            params = {k: v for k, v in params.items() if k != "reduceOnly"}
         try:
             req = OrderRequest.from_params(params)
         except ValidationError as exc:
@@ -331,21 +490,28 @@ class Accounts:
                                     last_price=self.engine.last_price(sym))
         if rejections:
             raise ApiError(rejections[0].code, rejections[0].msg)
-        if req.position_side not in (None, "BOTH"):
+        pside = req.position_side or "BOTH"
+        if (pside == "BOTH") == acct.dual_side:
             raise ApiError(-4061, "Order's position side does not match user's setting.")
         cid = req.new_client_order_id
         if cid is not None and any(o.client_order_id == cid for o in self.open_orders(acct)):
             raise ApiError(-4116, "ClientOrderId is duplicated.")
         qty = int(req.quantity) if req.quantity is not None else 0
-        pos = acct.positions.get(sym) or Position(sym)
+        pos = acct.peek(sym, pside) or Position(sym, side=pside)
         reduce_only = bool(req.reduce_only) or bool(req.close_position)
         if req.reduce_only and req.type not in CONDITIONAL:
             if pos.amt == 0 or (pos.amt > 0) == (req.side == "BUY"):
                 raise ApiError(-2022, "ReduceOnly Order is rejected.")
+        hedge_close = (pside, req.side) in (("LONG", "SELL"), ("SHORT", "BUY"))
+        if hedge_close and not req.close_position and req.type not in CONDITIONAL:
+            pending = sum(o.qty - o.executed for o in self.open_orders(acct, sym)
+                          if o.position_side == pside and o.closes and o.type not in CONDITIONAL)
+            if qty + pending > abs(pos.amt):
+                raise ApiError(-2022, "ReduceOnly Order is rejected.")
         now = self.engine.now_ms
         price = req.price if req.price is not None else ZERO
-        if not reduce_only and req.type not in CONDITIONAL:
-            self._check_margin(acct, sym, req.side, qty, price)
+        if not reduce_only and not hedge_close and req.type not in CONDITIONAL:
+            self._check_margin(acct, sym, pside, req.side, qty, price)
         oid = next(self._oid)
         order = UserOrder(
             account=acct, order_id=oid,
@@ -358,6 +524,7 @@ class Accounts:
             activation_price=req.activation_price, callback_rate=req.callback_rate,
             price_match=req.price_match or "NONE",
             stp_mode=req.self_trade_prevention_mode or "NONE", time=now, update_time=now,
+            position_side=pside,
         )
         if order.type == "TRAILING_STOP_MARKET" and order.activation_price is None:
             order.activated = True
@@ -370,23 +537,35 @@ class Accounts:
         self._execute(order)
         return order
 
-    def _check_margin(self, acct: Account, sym: str, side: str, qty: int, price: Decimal) -> None:
+    def _check_margin(self, acct: Account, sym: str, pside: str, side: str, qty: int, price: Decimal) -> None:
+        """-2019 when the cross wallet cannot hold the added initial margin and fee, -2027 when
+        the position (with the orders that would add to it) would pass the bracket cap at its
+        leverage."""
         info = self.engine.symbols[sym]
-        pos = acct.positions.get(sym)
+        pos = acct.peek(sym, pside)
         amt = pos.amt if pos else 0
         signed = qty if side == "BUY" else -qty
         increase = max(0, abs(amt + signed) - abs(amt)) if (amt == 0 or (amt > 0) == (signed > 0)) else max(0, qty - abs(amt))
         if increase <= 0:
             return
         ref = price if price > 0 else self._mark(sym)
-        need = Decimal(increase * info.contract_size) / ref / acct.leverage.get(sym, 20)
+        lev = acct.leverage.get(sym, 20)
+        need = Decimal(increase * info.contract_size) / ref / lev
         need += Decimal(increase * info.contract_size) / ref * TAKER_FEE
         if need > self.margins(acct, info.margin_asset)["available"]:
             raise ApiError(-2019, "Margin is insufficient.")
+        cap = self.max_notional(sym, lev)
+        if cap is not None:
+            pending = sum(o.qty - o.executed for o in self.open_orders(acct, sym)
+                          if o.position_side == pside and o.side == side and not o.closes
+                          and o.type not in CONDITIONAL)
+            after = Decimal((abs(amt) + increase + pending) * info.contract_size) / ref
+            if after > cap:
+                raise ApiError(-2027, "Exceeded the maximum allowable position at current leverage.")
 
     def _reduce_cap(self, order: UserOrder) -> int:
-        """Contracts a reduce-only order may still trade without flipping the position."""
-        pos = order.account.positions.get(order.symbol)
+        """Contracts a closing order may still trade without flipping its position."""
+        pos = order.account.peek(order.symbol, order.position_side)
         amt = pos.amt if pos else 0
         if amt == 0 or (amt > 0) == (order.side == "BUY"):
             return 0
@@ -398,7 +577,7 @@ class Accounts:
         st = eng.syms[order.symbol]
         info = st.info
         remaining = order.qty - order.executed
-        if order.reduce_only:
+        if order.closes:
             remaining = min(remaining, self._reduce_cap(order))
             if remaining <= 0:
                 self._finish(order, "EXPIRED")
@@ -420,8 +599,10 @@ class Accounts:
         for maker in expired:
             if maker.owner is not None:
                 self._finish(maker.owner, "EXPIRED", from_book=False)
-        for f in fills:
-            self._fill(order, f.qty, f.ticks, maker=False)
+        # execute_taker numbers the trades of its fills consecutively, ending at st.trade_id
+        first_id = st.trade_id - len(fills) + 1
+        for i, f in enumerate(fills):
+            self._fill(order, f.qty, f.ticks, maker=False, trade_id=first_id + i)
         left = order.qty - order.executed
         if left <= 0:
             return
@@ -444,7 +625,10 @@ class Accounts:
         self._event(order, "CANCELED" if status == "CANCELED" else "EXPIRED")
 
     def on_maker_fill(self, order: UserOrder, qty: int, ticks: int, trade_id: int) -> None:
-        self._fill(order, qty, ticks, maker=True, trade_id=trade_id)
+        if order.closes and order.position_side != "BOTH":
+            qty = min(qty, self._reduce_cap(order))  # (a hedge close never flips its leg)
+        if qty > 0:
+            self._fill(order, qty, ticks, maker=True, trade_id=trade_id)
         if order.resting is not None and order.resting.qty <= 0:
             order.resting = None
 
@@ -454,12 +638,14 @@ class Accounts:
         acct = order.account
         price = ticks * info.tick_size
         cs = info.contract_size
+        trade_id = trade_id or eng.syms[order.symbol].trade_id
         order.executed += qty
         order.cost += price * qty
         coin = Decimal(qty * cs) / price
         order.cum_base = q8(order.cum_base + coin)
         fee = q8(coin * (MAKER_FEE if maker else TAKER_FEE))
-        pos = acct.positions.setdefault(order.symbol, Position(order.symbol))
+        pos = acct.leg(order.symbol, order.position_side)
+        isolated = order.symbol in acct.isolated
         signed = qty if order.side == "BUY" else -qty
         realized = ZERO
         with localcontext() as ctx:
@@ -469,24 +655,39 @@ class Accounts:
                 old = Decimal(abs(pos.amt)) / pos.entry if pos.amt else ZERO
                 pos.entry = (Decimal(total) / (old + Decimal(qty) / price)).quantize(Q8)
                 pos.amt += signed
+                if isolated:  # the opening fill's initial margin moves into the position's wallet
+                    pos.isolated_wallet += q8(coin / acct.leverage.get(order.symbol, 20))
             else:
-                closing = min(qty, abs(pos.amt))
+                before = abs(pos.amt)
+                closing = min(qty, before)
                 direction = 1 if pos.amt > 0 else -1
                 realized = q8(direction * closing * cs * (1 / pos.entry - 1 / price))
+                if isolated:  # the closed share of the isolated wallet goes back to cross
+                    pos.isolated_wallet -= q8(pos.isolated_wallet * closing / before)
                 pos.amt += signed
                 if pos.amt == 0:
                     pos.entry = ZERO
+                    pos.isolated_wallet = ZERO
                 elif (pos.amt > 0) != (direction > 0):
                     pos.entry = price  # flipped: the rest opened at this price
+                    if isolated:
+                        pos.isolated_wallet = q8(Decimal(abs(pos.amt) * cs) / price
+                                                 / acct.leverage.get(order.symbol, 20))
         pos.realized += realized
         pos.update_time = eng.now_ms
         asset = info.margin_asset
         acct.balances[asset] = acct.balances.get(asset, ZERO) + realized - fee
+        if realized:
+            self.record_income(acct, "REALIZED_PNL", asset, realized, order.symbol, "REALIZED_PNL", str(trade_id))
+        if fee:
+            self.record_income(acct, "COMMISSION", asset, -fee, order.symbol, "COMMISSION", str(trade_id))
+        acct.trades.append(UserTrade(trade_id, order.order_id, order.symbol, order.side, price, qty, realized,
+                                     q8(coin), fee, asset, eng.now_ms, order.position_side, maker))
         order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
         order.update_time = eng.now_ms
         self._event(order, "TRADE", last_qty=qty, last_price=price, fee=fee, realized=realized,
-                    maker=maker, trade_id=trade_id or eng.syms[order.symbol].trade_id)
-        self._account_event(acct, "ORDER", [order.symbol], {asset: realized - fee})
+                    maker=maker, trade_id=trade_id)
+        self._account_event(acct, "ORDER", [pos], {asset: realized - fee})
         self._pending_triggers = True
 
     # ------------------------------------------------------------------ modify / cancel
@@ -521,6 +722,17 @@ class Accounts:
             raise ApiError(-4197, "No need to modify the order.")
         if int(qty) <= order.executed:
             raise ApiError(-4000, "Invalid order status.")
+        acct = order.account
+        count = sum(1 for a in acct.amendments if a["orderId"] == order.order_id) + 1
+        if count >= 10000:
+            raise ApiError(-4198, "Exceed maximum modify order limit.")
+        tick = info.tick_size
+        acct.amendments.append({
+            "amendmentId": next(self._amend), "symbol": order.symbol, "pair": info.pair,
+            "orderId": order.order_id, "clientOrderId": order.client_order_id, "time": self.engine.now_ms,
+            "amendment": {"price": {"before": fmt_step(order.price, tick), "after": fmt_step(price, tick)},
+                          "origQty": {"before": str(order.qty), "after": str(int(qty))}, "count": count},
+        })
         st = self.engine.syms[order.symbol]
         if order.resting is not None:
             st.book.begin(self.engine.now_ms)
@@ -531,6 +743,125 @@ class Accounts:
         self._event(order, "AMENDMENT")
         self._execute(order)
         return order
+
+    # ------------------------------------------------------------------ account settings
+    def set_leverage(self, acct: Account, symbol: str, leverage: int) -> dict[str, Any]:
+        """``POST /dapi/v1/leverage``: -4028 outside 1..the first bracket's maximum; -2027 when
+        the position (with its opening orders) is above the cap at that leverage; -4150 lowering
+        an isolated position's leverage; -2028 when the cross margin cannot hold the new
+        initial margin."""
+        self.info(symbol)
+        if leverage < 1 or leverage > self.max_leverage(symbol):
+            raise ApiError(-4028, f"Leverage {leverage} is not valid")
+        cap = self.max_notional(symbol, leverage)
+        mark = self._mark(symbol)
+        cs = self._cs(symbol)
+        for pside in ("BOTH", "LONG", "SHORT"):
+            pos = acct.peek(symbol, pside)
+            amt = abs(pos.amt) if pos else 0
+            opening = sum(o.qty - o.executed for o in self.open_orders(acct, symbol)
+                          if o.position_side == pside and not o.closes and o.type not in CONDITIONAL)
+            if cap is not None and Decimal((amt + opening) * cs) / mark > cap:
+                raise ApiError(-2027, "Exceeded the maximum allowable position at current leverage.")
+        old = acct.leverage.get(symbol, 20)
+        has_position = any(p.symbol == symbol for p in acct.legs())
+        if symbol in acct.isolated and has_position and leverage < old:
+            raise ApiError(-4150, "Leverage reduction is not supported in Isolated Margin Mode with open positions.")
+        acct.leverage[symbol] = leverage
+        asset = self.engine.symbols[symbol].margin_asset
+        m = self.margins(acct, asset)
+        if leverage < old and m["margin"] - m["pos_im"] - m["ord_im"] < 0:
+            acct.leverage[symbol] = old
+            raise ApiError(-2028, "Leverage is smaller than permitted: insufficient margin balance.")
+        return {"leverage": leverage, "maxQty": self.max_qty_text(symbol, leverage), "symbol": symbol}
+
+    def set_margin_type(self, acct: Account, symbol: str, margin_type: str) -> None:
+        """``POST /dapi/v1/marginType``: -4046 no change, -4047 open orders, -4048 a position."""
+        self.info(symbol)
+        if margin_type not in ("ISOLATED", "CROSSED"):
+            raise ApiError(-1130, "Data sent for parameter 'marginType' is not valid.")
+        if (symbol in acct.isolated) == (margin_type == "ISOLATED"):
+            raise ApiError(-4046, "No need to change margin type.")
+        if self.open_orders(acct, symbol):
+            raise ApiError(-4047, "Margin type cannot be changed if there exists open orders.")
+        if any(p.symbol == symbol for p in acct.legs()):
+            raise ApiError(-4048, "Margin type cannot be changed if there exists position.")
+        if margin_type == "ISOLATED":
+            acct.isolated.add(symbol)
+        else:
+            acct.isolated.discard(symbol)
+
+    def set_dual_side(self, acct: Account, dual: bool) -> None:
+        """``POST /dapi/v1/positionSide/dual``: -4059 no change, -4067 open orders, -4068 a position."""
+        if dual == acct.dual_side:
+            raise ApiError(-4059, "No need to change position side.")
+        if self.open_orders(acct):
+            raise ApiError(-4067, "Position side cannot be changed if there exists open orders.")
+        if acct.legs():
+            raise ApiError(-4068, "Position side cannot be changed if there exists position.")
+        acct.dual_side = dual
+
+    def max_removable(self, acct: Account, pos: Position) -> Decimal:
+        """Isolated margin that can be taken out: wallet + uPnL − initial margin at the mark,
+        never more than the wallet."""
+        free = pos.isolated_wallet + self._upnl(pos) - self._figures(acct, pos)["im"]
+        return max(ZERO, min(pos.isolated_wallet, free))
+
+    def modify_isolated_margin(self, acct: Account, symbol: str, side: str, amount: Decimal, kind: int) -> None:
+        """``POST /dapi/v1/positionMargin``: type 1 adds ``amount`` from the cross wallet to the
+        position's isolated wallet, type 2 takes it back."""
+        info = self.info(symbol)
+        if side not in ("BOTH", "LONG", "SHORT"):
+            raise ApiError(-4060, "Invalid position side.")
+        if (side == "BOTH") == acct.dual_side:
+            raise ApiError(-4061, "Order's position side does not match user's setting.")
+        if kind not in (1, 2):
+            raise ApiError(-1130, "Data sent for parameter 'type' is not valid.")
+        if amount <= 0:
+            raise ApiError(-4055, "Amount must be positive.")
+        if symbol not in acct.isolated:
+            raise ApiError(-4049, "Add margin only support for isolated position.")
+        pos = acct.peek(symbol, side)
+        if pos is None or pos.amt == 0:
+            raise ApiError(-4054, "Cannot add position margin: position is 0.")
+        amount = q8(amount)
+        if kind == 1:
+            if amount > self.margins(acct, info.margin_asset)["available"]:
+                raise ApiError(-4050, "Cross balance insufficient.")
+            pos.isolated_wallet += amount
+        else:
+            if amount > self.max_removable(acct, pos):
+                raise ApiError(-4051, "Isolated balance insufficient.")
+            pos.isolated_wallet -= amount
+        acct.margin_changes.append({"amount": amount, "asset": info.margin_asset, "symbol": symbol,
+                                    "time": self.engine.now_ms, "type": kind, "positionSide": side})
+        self._account_event(acct, "MARGIN_TRANSFER", [pos], {info.margin_asset: ZERO})
+
+    def adl_quantile(self, acct: Account, pos: Position | None) -> int:
+        """ADL queue quantile 0-4 of a position: 0 when flat; otherwise 1 + 4 × (open positions
+        of the symbol in every paper account with a lower ADL score) / (their number), capped at
+        4. The score is Binance's: PnL% × effective leverage in profit, PnL% / effective
+        leverage at a loss."""
+        if pos is None or pos.amt == 0:
+            return 0
+        scores = [self._adl_score(a, p) for a in self.accounts.values() for p in a.legs() if p.symbol == pos.symbol]
+        mine = self._adl_score(acct, pos)
+        lower = sum(1 for s in scores if s < mine)
+        return min(4, 1 + 4 * lower // max(1, len(scores)))
+
+    def _adl_score(self, acct: Account, pos: Position) -> Decimal:
+        fig = self._figures(acct, pos)
+        upnl = self._upnl(pos)
+        asset = self.engine.symbols[pos.symbol].margin_asset
+        m = self.margins(acct, asset)
+        balance = (pos.isolated_wallet + upnl) if pos.symbol in acct.isolated else m["margin"]
+        if fig["notional"] <= 0 or fig["im"] <= 0 or balance <= 0:
+            return ZERO
+        with localcontext() as ctx:
+            ctx.prec = 40
+            pct = upnl / fig["im"]
+            lev = fig["notional"] / balance
+            return pct * lev if upnl > 0 else pct / lev
 
     # ------------------------------------------------------------------ triggers, marks
     def _working_price(self, order: UserOrder) -> Decimal:
@@ -567,7 +898,7 @@ class Accounts:
     def _trigger(self, order: UserOrder) -> None:
         order.triggered = True
         if order.close_position:
-            pos = order.account.positions.get(order.symbol)
+            pos = order.account.peek(order.symbol, order.position_side)
             amt = pos.amt if pos else 0
             if amt == 0 or (amt > 0) == (order.side == "BUY"):
                 self._finish(order, "EXPIRED")
@@ -579,14 +910,20 @@ class Accounts:
         self._execute(order)
 
     def on_marks(self, now: int) -> None:
-        """Once a second: margin calls and liquidation of accounts whose margin ran out."""
+        """Once a second: margin calls and liquidation of accounts whose margin ran out (the
+        coin's cross positions together, each isolated position on its own wallet)."""
         for acct in self.accounts.values():
-            for asset in {self.engine.symbols[s].margin_asset for s, p in acct.positions.items() if p.amt}:
+            for pos in [p for p in acct.legs() if p.symbol in acct.isolated]:
+                if pos.amt and pos.isolated_wallet + self._upnl(pos) <= self._figures(acct, pos)["maint"]:
+                    self._liquidate(acct, [pos])
+            assets = {self.engine.symbols[p.symbol].margin_asset for p in acct.legs() if p.symbol not in acct.isolated}
+            for asset in assets:
                 m = self.margins(acct, asset)
                 if m["maint"] <= 0:
                     continue
                 if m["margin"] <= m["maint"]:
-                    self._liquidate(acct, asset)
+                    self._liquidate(acct, [p for p in acct.legs() if p.symbol not in acct.isolated
+                                           and self.engine.symbols[p.symbol].margin_asset == asset])
                 elif m["margin"] <= m["maint"] * 2 and asset not in acct.margin_called:
                     acct.margin_called.add(asset)
                     self._margin_call(acct, asset)
@@ -595,43 +932,59 @@ class Accounts:
 
     def _margin_call(self, acct: Account, asset: str) -> None:
         positions = []
-        for sym, pos in acct.positions.items():
-            info = self.engine.symbols[sym]
-            if pos.amt and info.margin_asset == asset:
-                mark = self._mark(sym)
+        for pos in acct.legs():
+            info = self.engine.symbols[pos.symbol]
+            if info.margin_asset == asset and pos.symbol not in acct.isolated:
                 positions.append(MarginCallPosition(
-                    symbol=sym, position_side="BOTH", position_amount=Decimal(pos.amt), margin_type="CROSSED",
-                    isolated_wallet=ZERO, mark_price=mark, unrealized_pnl=self.unrealized(acct, sym),
-                    maint_margin=self.position_figures(acct, sym)["maint"]))
+                    symbol=pos.symbol, position_side=pos.side, position_amount=Decimal(pos.amt),
+                    margin_type="CROSSED", isolated_wallet=ZERO, mark_price=self._mark(pos.symbol),
+                    unrealized_pnl=self._upnl(pos), maint_margin=self._figures(acct, pos)["maint"]))
         self.send(acct, MarginCall(event_time=self.engine.now_ms, positions=tuple(positions),
-                                   cross_wallet_balance=acct.balances.get(asset, ZERO)).to_wire())
+                                   cross_wallet_balance=self.margins(acct, asset)["cross_wallet"]).to_wire())
 
-    def _liquidate(self, acct: Account, asset: str) -> None:
-        for sym, pos in list(acct.positions.items()):
-            if not pos.amt or self.engine.symbols[sym].margin_asset != asset:
+    def _liquidate(self, acct: Account, legs: list[Position]) -> None:
+        """Close ``legs`` at the market with the venue's own orders (``forceOrders``); a wallet
+        left below zero is made whole by the insurance fund (INSURANCE_CLEAR)."""
+        assets = set()
+        for pos in legs:
+            if not pos.amt:
                 continue
+            sym = pos.symbol
+            assets.add(self.engine.symbols[sym].margin_asset)
             for o in self.open_orders(acct, sym):
-                self._finish(o, "CANCELED")
+                if o.position_side == pos.side or pos.side == "BOTH":
+                    self._finish(o, "CANCELED")
             oid = next(self._oid)
             now = self.engine.now_ms
             order = UserOrder(acct, oid, f"autoclose-{oid}", sym, "SELL" if pos.amt > 0 else "BUY", "MARKET",
-                              "MARKET", "IOC", ZERO, ZERO, abs(pos.amt), True, False, "CONTRACT_PRICE",
-                              False, None, None, "NONE", "NONE", now, now)
+                              "MARKET", "IOC", ZERO, ZERO, abs(pos.amt), pos.side == "BOTH", False,
+                              "CONTRACT_PRICE", False, None, None, "NONE", "NONE", now, now,
+                              position_side=pos.side, auto_close="LIQUIDATION")
             acct.orders[oid] = order
             self._event(order, "NEW")
             self._execute(order)
+        for asset in sorted(assets):
+            wallet = acct.balances.get(asset, ZERO)
+            if wallet < 0:
+                acct.balances[asset] = ZERO
+                self.record_income(acct, "INSURANCE_CLEAR", asset, -wallet, info="INSURANCE_CLEAR")
+                self._account_event(acct, "INSURANCE_CLEAR", [], {asset: -wallet})
 
     def on_funding(self, now: int) -> None:
         for acct in self.accounts.values():
-            for sym, pos in acct.positions.items():
-                st = self.engine.syms[sym]
-                if not pos.amt or not st.info.is_perpetual or st.funding_rate is None:
+            for pos in acct.legs():
+                st = self.engine.syms[pos.symbol]
+                if not st.info.is_perpetual or st.funding_rate is None:
                     continue
-                mark = self._mark(sym)
+                mark = self._mark(pos.symbol)
                 fee = q8(pos.amt * st.info.contract_size / mark * st.funding_rate)
                 asset = st.info.margin_asset
                 acct.balances[asset] = acct.balances.get(asset, ZERO) - fee
-                self._account_event(acct, "FUNDING_FEE", [sym], {asset: -fee})
+                if pos.symbol in acct.isolated:
+                    pos.isolated_wallet -= fee
+                if fee:
+                    self.record_income(acct, "FUNDING_FEE", asset, -fee, pos.symbol, "FUNDING_FEE")
+                self._account_event(acct, "FUNDING_FEE", [pos], {asset: -fee})
 
     # ------------------------------------------------------------------ wire shapes
     def _fmt_price(self, order: UserOrder, value: Decimal) -> str:
@@ -657,7 +1010,7 @@ class Accounts:
             "reduceOnly": order.reduce_only,
             "closePosition": order.close_position,
             "side": order.side,
-            "positionSide": "BOTH",
+            "positionSide": order.position_side,
             "stopPrice": self._fmt_price(order, order.stop_price),
             "workingType": order.working_type,
             "priceProtect": order.price_protect,
@@ -691,7 +1044,7 @@ class Accounts:
             margin_asset=info.margin_asset, trade_time=now, trade_id=trade_id, realized_profit=realized,
             bids_notional=Decimal(0), asks_notional=Decimal(0), is_maker=maker,
             reduce_only=order.reduce_only, working_type=order.working_type, orig_type=order.orig_type,
-            position_side="BOTH", close_position=order.close_position,
+            position_side=order.position_side, close_position=order.close_position,
             commission_asset=info.margin_asset if fee is not None else None, commission=fee,
             activation_price=order.activation_price if order.orig_type == "TRAILING_STOP_MARKET" else None,
             callback_rate=order.callback_rate if order.orig_type == "TRAILING_STOP_MARKET" else None,
@@ -700,41 +1053,56 @@ class Accounts:
         self.send(order.account, OrderTradeUpdate(event_time=now, transaction_time=now, order=update,
                                                   account_alias=order.account.alias).to_wire())
 
-    def _account_event(self, acct: Account, reason: str, symbols: list[str], changes: dict[str, Decimal]) -> None:
+    def _account_event(self, acct: Account, reason: str, legs: list[Position], changes: dict[str, Decimal]) -> None:
         now = self.engine.now_ms
-        balances = tuple(BalanceUpdate(asset=a, wallet_balance=q8(acct.balances.get(a, ZERO)),
-                                       cross_wallet_balance=q8(acct.balances.get(a, ZERO)),
-                                       balance_change=q8(c)) for a, c in changes.items())
+        balances = []
+        for a, c in changes.items():
+            m = self.margins(acct, a)
+            balances.append(BalanceUpdate(asset=a, wallet_balance=m["wallet"], cross_wallet_balance=m["cross_wallet"],
+                                          balance_change=q8(c)))
         positions = []
-        for sym in symbols:
-            pos = acct.positions.get(sym) or Position(sym)
+        for pos in legs:
+            iso = pos.symbol in acct.isolated
             positions.append(PositionUpdate(
-                symbol=sym, position_amount=Decimal(pos.amt), entry_price=pos.entry.quantize(Q8),
+                symbol=pos.symbol, position_amount=Decimal(pos.amt), entry_price=pos.entry.quantize(Q8),
                 breakeven_price=pos.entry.quantize(Q8), accumulated_realized=q8(pos.realized),
-                unrealized_pnl=self.unrealized(acct, sym), margin_type="cross", isolated_wallet=ZERO,
-                position_side="BOTH"))
-        self.send(acct, AccountUpdate(event_time=now, transaction_time=now, reason=reason, balances=balances,
+                unrealized_pnl=self._upnl(pos), margin_type="isolated" if iso else "cross",
+                isolated_wallet=q8(pos.isolated_wallet) if iso else ZERO, position_side=pos.side))
+        self.send(acct, AccountUpdate(event_time=now, transaction_time=now, reason=reason, balances=tuple(balances),
                                       positions=tuple(positions), account_alias=acct.alias).to_wire())
 
-    def position_rows(self, acct: Account, margin_asset: str | None = None, pair: str | None = None) -> list[dict[str, Any]]:
+    def _sides(self, acct: Account) -> tuple[str, ...]:
+        return ("BOTH", "LONG", "SHORT") if acct.dual_side else ("BOTH",)
+
+    def position_rows(self, acct: Account, margin_asset: str | None = None,
+                      pair: str | None = None) -> list[dict[str, Any]]:
+        """``positionRisk`` / ``account.position``: one row per symbol (hedge mode: BOTH, LONG
+        and SHORT rows per symbol)."""
         rows = []
         for sym, info in self.engine.symbols.items():
             if margin_asset and info.margin_asset != margin_asset:
                 continue
             if pair and info.pair != pair:
                 continue
-            pos = acct.positions.get(sym) or Position(sym)
             mark = self._mark(sym)
             lev = acct.leverage.get(sym, 20)
-            notional = q8(Decimal(pos.amt * info.contract_size) / mark) if pos.amt else ZERO
-            rows.append({
-                "symbol": sym, "positionAmt": str(pos.amt), "entryPrice": fmt_plain(pos.entry.quantize(Q8)) if pos.amt else "0.0",
-                "markPrice": fmt_plain(mark), "unRealizedProfit": fmt_plain(self.unrealized(acct, sym)),
-                "liquidationPrice": fmt_plain(self.liquidation_price(acct, sym)), "leverage": str(lev),
-                "maxQty": "1000000", "marginType": "cross", "isolatedMargin": "0", "isAutoAddMargin": "false",
-                "positionSide": "BOTH", "notionalValue": fmt_plain(notional), "isolatedWallet": "0",
-                "updateTime": pos.update_time, "breakEvenPrice": fmt_plain(pos.entry.quantize(Q8)) if pos.amt else "0.0",
-            })
+            iso = sym in acct.isolated
+            for side in self._sides(acct):
+                pos = acct.peek(sym, side) or Position(sym, side=side)
+                upnl = self._upnl(pos)
+                notional = q8(Decimal(pos.amt * info.contract_size) / mark) if pos.amt else ZERO
+                iso_wallet = q8(pos.isolated_wallet) if iso else ZERO
+                rows.append({
+                    "symbol": sym, "positionAmt": str(pos.amt),
+                    "entryPrice": fmt_plain(pos.entry.quantize(Q8)) if pos.amt else "0.0",
+                    "markPrice": fmt_plain(mark), "unRealizedProfit": fmt_plain(upnl),
+                    "liquidationPrice": fmt_plain(self.liquidation_price(acct, sym, side)), "leverage": str(lev),
+                    "maxQty": self.max_qty_text(sym, lev), "marginType": "isolated" if iso else "cross",
+                    "isolatedMargin": fmt_plain(q8(iso_wallet + upnl)) if iso and pos.amt else "0",
+                    "isAutoAddMargin": "false", "positionSide": side, "notionalValue": fmt_plain(notional),
+                    "isolatedWallet": fmt_plain(iso_wallet) if iso else "0", "updateTime": pos.update_time,
+                    "breakEvenPrice": fmt_plain(pos.entry.quantize(Q8)) if pos.amt else "0.0",
+                })
         return rows
 
     def balance_rows(self, acct: Account) -> list[dict[str, Any]]:
@@ -743,39 +1111,62 @@ class Accounts:
             m = self.margins(acct, asset)
             rows.append({
                 "accountAlias": acct.alias, "asset": asset, "balance": fmt_plain(m["wallet"]),
-                "withdrawAvailable": fmt_plain(m["available"]), "crossWalletBalance": fmt_plain(m["wallet"]),
+                "withdrawAvailable": fmt_plain(m["available"]), "crossWalletBalance": fmt_plain(m["cross_wallet"]),
                 "crossUnPnl": fmt_plain(m["upnl"]), "availableBalance": fmt_plain(m["available"]),
                 "updateTime": self.engine.now_ms,
             })
         return rows
 
     def status_result(self, acct: Account) -> dict[str, Any]:
+        """``GET /dapi/v1/account`` / ``account.status``: per coin (every position, cross and
+        isolated, in the totals) and per position (hedge mode: BOTH, LONG and SHORT)."""
         assets = []
         for asset in sorted(acct.balances):
             m = self.margins(acct, asset)
+            upnl = m["upnl"] + m["iso_upnl"]
+            pos_im = m["pos_im"] + m["iso_im"]
             assets.append({
-                "asset": asset, "walletBalance": fmt_plain(m["wallet"]), "unrealizedProfit": fmt_plain(m["upnl"]),
-                "marginBalance": fmt_plain(m["margin"]), "maintMargin": fmt_plain(m["maint"]),
-                "initialMargin": fmt_plain(m["pos_im"] + m["ord_im"]), "positionInitialMargin": fmt_plain(m["pos_im"]),
+                "asset": asset, "walletBalance": fmt_plain(m["wallet"]), "unrealizedProfit": fmt_plain(upnl),
+                "marginBalance": fmt_plain(m["wallet"] + upnl), "maintMargin": fmt_plain(m["maint"] + m["iso_maint"]),
+                "initialMargin": fmt_plain(pos_im + m["ord_im"]), "positionInitialMargin": fmt_plain(pos_im),
                 "openOrderInitialMargin": fmt_plain(m["ord_im"]), "maxWithdrawAmount": fmt_plain(m["available"]),
-                "crossWalletBalance": fmt_plain(m["wallet"]), "crossUnPnl": fmt_plain(m["upnl"]),
+                "crossWalletBalance": fmt_plain(m["cross_wallet"]), "crossUnPnl": fmt_plain(m["upnl"]),
                 "availableBalance": fmt_plain(m["available"]), "updateTime": self.engine.now_ms,
             })
         positions = []
         for sym in self.engine.symbols:
-            pos = acct.positions.get(sym) or Position(sym)
             lev = acct.leverage.get(sym, 20)
-            fig = self.position_figures(acct, sym)
             ord_im = self.order_margin(acct, sym)
-            positions.append({
-                "symbol": sym, "initialMargin": fmt_plain(fig["im"] + ord_im),
-                "maintMargin": fmt_plain(fig["maint"]),
-                "unrealizedProfit": fmt_plain(self.unrealized(acct, sym)),
-                "positionInitialMargin": fmt_plain(fig["im"]), "openOrderInitialMargin": fmt_plain(ord_im),
-                "leverage": str(lev), "isolated": False, "positionSide": "BOTH",
-                "entryPrice": fmt_plain(pos.entry.quantize(Q8)) if pos.amt else "0.0",
-                "positionAmt": str(pos.amt), "maxQty": "1000000", "updateTime": pos.update_time,
-            })
+            for side in self._sides(acct):
+                pos = acct.peek(sym, side) or Position(sym, side=side)
+                fig = self._figures(acct, pos)
+                # a hedge leg holds the margin of the orders that open it
+                held = self._leg_order_margin(acct, sym, side) if acct.dual_side else ord_im
+                positions.append({
+                    "symbol": sym, "initialMargin": fmt_plain(fig["im"] + held),
+                    "maintMargin": fmt_plain(fig["maint"]),
+                    "unrealizedProfit": fmt_plain(self._upnl(pos)),
+                    "positionInitialMargin": fmt_plain(fig["im"]), "openOrderInitialMargin": fmt_plain(held),
+                    "leverage": str(lev), "isolated": sym in acct.isolated, "positionSide": side,
+                    "entryPrice": fmt_plain(pos.entry.quantize(Q8)) if pos.amt else "0.0",
+                    "breakEvenPrice": fmt_plain(pos.entry.quantize(Q8)) if pos.amt else "0.0",
+                    "positionAmt": str(pos.amt), "maxQty": self.max_qty_text(sym, lev),
+                    "notionalValue": fmt_plain(fig["notional"] if pos.amt >= 0 else -fig["notional"]),
+                    "updateTime": pos.update_time,
+                })
         return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
                 "updateTime": self.engine.now_ms, "assets": assets, "positions": positions}
 
+    def _leg_order_margin(self, acct: Account, symbol: str, side: str) -> Decimal:
+        lev = acct.leverage.get(symbol, 20)
+        cs = self._cs(symbol)
+        total = ZERO
+        with localcontext() as ctx:
+            ctx.prec = 50
+            for o in acct.orders.values():
+                if (o.symbol != symbol or o.position_side != side or not o.is_open or o.closes
+                        or o.type in CONDITIONAL):
+                    continue
+                price = o.price if o.price > 0 else self._mark(symbol)
+                total += q8(Decimal((o.qty - o.executed) * cs) / price / lev)
+        return total
