@@ -81,9 +81,9 @@ async def test_stream_cap_and_bad_paths(stepped_sim: SimExchange) -> None:
         await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": names[1000:1100], "id": 9}).decode())
         reply = await recv(ws)
         assert reply["error"]["code"] == 2 and "1024" in reply["error"]["msg"]
-    with pytest.raises(InvalidStatus):
-        async with connect(stepped_sim.urls.stream + "/ws/notastream"):
-            pass
+    async with connect(stepped_sim.urls.stream + "/ws/notastream") as ws:  # opens, as on Binance (issue 14 §3)
+        await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}).decode())
+        assert (await recv(ws)) == {"result": [], "id": 1}
     with pytest.raises(InvalidStatus):
         async with connect(stepped_sim.urls.stream + "/elsewhere"):
             pass

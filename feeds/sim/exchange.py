@@ -247,7 +247,8 @@ class SimExchange:
         self._ws_server = await serve(
             self._ws_handler, host, port if port == 0 else port + 1,
             process_request=self._process_request, ping_interval=self.ping_interval,
-            ping_timeout=600, max_size=2**20, compression=None,
+            ping_timeout=self.ping_interval * 10 / 3, max_size=2**20, compression=None,  # 3 min / 10 min
+            close_timeout=min(10.0, self.ping_interval),
         )
         ws_port = next(iter(self._ws_server.sockets)).getsockname()[1]
         self.urls = SimUrls(f"http://{host}:{rest_port}", f"ws://{host}:{ws_port}", f"ws://{host}:{ws_port}/ws-dapi/v1")
@@ -774,10 +775,7 @@ class SimExchange:
                     return connection.respond(400, f"invalid stream name {bad[0]!r}\n")
             return None
         if path.startswith("/ws/"):
-            name = path[4:]
-            if self._stream_ok(name):
-                return None
-            return connection.respond(400, f"invalid stream name {name!r}\n")
+            return None  # as Binance: any /ws/<name> opens (and listens to <name> if it is a stream)
         return connection.respond(404, "not found\n")
 
     def _stream_ok(self, name: str) -> bool:
@@ -795,7 +793,7 @@ class SimExchange:
         if combined:
             names = urllib.parse.parse_qs(url.query).get("streams", [""])[0]
             streams = [s for s in names.split("/") if s]
-        elif url.path.startswith("/ws/") and len(url.path) > 4:
+        elif url.path.startswith("/ws/") and len(url.path) > 4 and self._stream_ok(url.path[4:]):
             streams = [url.path[4:]]
         kind = "user" if any(s in self.listen_keys for s in streams) else "market"
         conn = StreamConn(ws, combined, kind)
