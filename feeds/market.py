@@ -88,6 +88,14 @@ class Liquidation:
     """Contracts."""
     coin_notional: Decimal | None
     """qty × contractSize / price, when the contract size is known."""
+    usd_notional: Decimal | None = None
+    """qty × contractSize (COIN-M contracts are worth a fixed USD amount), when the contract size
+    is known: one unit for every contract, which the coin amounts of different coins are not."""
+
+    @property
+    def key(self) -> tuple[str, int, str, Decimal, Decimal]:
+        """What tells two liquidations apart (a repeat of the same event has the same key)."""
+        return (self.symbol, self.time_ms, self.side, self.price, self.qty)
 
 
 class MarketState:
@@ -132,6 +140,10 @@ class MarketState:
         self.trades_version = 0
 
         self.liquidations: deque[Liquidation] = deque(maxlen=liquidations_kept)
+        self._liquidation_keys: set[tuple[str, int, str, Decimal, Decimal]] = set()
+        """The keys of ``liquidations``, to drop a repeated event."""
+        self.duplicate_liquidations = 0
+        """Repeated liquidation events dropped."""
         """Newest first."""
         self.liquidations_version = 0
 
@@ -226,10 +238,18 @@ class MarketState:
         price = event.avg_price or event.price
         size = self.contract_sizes.get(event.symbol)
         notional = (qty * size / price) if size and price else None
-        self.liquidations.appendleft(
-            Liquidation(event.trade_time or event.event_time, event.symbol, event.side, price, qty,
-                        notional)
-        )
+        liq = Liquidation(event.trade_time or event.event_time, event.symbol, event.side, price, qty,
+                          notional, qty * size if size else None)
+        # a venue (or a reconnect's overlap) may send the same snapshot twice: show it once
+        seen = self._liquidation_keys
+        if liq.key in seen:
+            self.duplicate_liquidations += 1
+            return
+        liqs = self.liquidations
+        if liqs.maxlen is not None and len(liqs) == liqs.maxlen:
+            seen.discard(liqs[-1].key)
+        liqs.appendleft(liq)
+        seen.add(liq.key)
         self.liquidations_version += 1
 
     def _wanted_kline(self, event: KlineEvent) -> bool:
@@ -287,6 +307,7 @@ class MarketState:
         """Switch the tape between this symbol and every symbol (the tape starts afresh)."""
         self.all_liquidations = on
         self.liquidations.clear()
+        self._liquidation_keys.clear()
         self.liquidations_version += 1
 
     def switch_symbol(self, info: SymbolInfo) -> None:
@@ -300,6 +321,7 @@ class MarketState:
         self.last_direction = self.mark_direction = 0
         self.trades.clear()
         self.liquidations.clear()
+        self._liquidation_keys.clear()
         self.klines = []
         self.klines_loaded = False
         for name in ("ticker_version", "trades_version", "liquidations_version", "klines_version"):

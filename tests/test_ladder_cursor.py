@@ -143,3 +143,12 @@ async def test_the_cursor_row_is_marked_in_text_for_no_colour() -> None:
         y = next(i for i, r in enumerate(ladder._rows) if r.cursor)
         assert "▸" in ladder._strips[y + 1].text
         assert all("▸" not in strip.text for i, strip in enumerate(ladder._strips) if i != y + 1)
+
+
+async def test_an_empty_book_shows_no_rows_and_keys_do_nothing() -> None:
+    app = LadderHost(OrderBook("TEST", D("0.1")))
+    async with app.run_test(size=(40, 20)) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("z", "down", "a", "up", "plus", "x")
+        assert ladder.cursor_price is None and not shown(ladder)
+        assert any("no book yet" in r.text for r in ladder._rows)

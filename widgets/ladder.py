@@ -36,6 +36,9 @@ _TEXT_CACHE_LIMIT = 1024
 """Entries in each formatted-text cache (price, size); a full one is emptied and refills with
 what is on screen. The ladder shows a few dozen rows, so this keeps nearly every hit while
 holding ~0.2 MB, not the ~1.6 MB two caches of 4,096 reached after minutes of a moving market."""
+_SIZE_WIDTH = 6
+"""The most characters :func:`fmt_compact` gives a size or cumulative size (``100.0k`` when
+99,999 rounds up; ``12.3k`` is typical)."""
 _MAX_DEPTH = 4096
 """The deepest the ladder reads a side to find the cursor's row."""
 _EMPTY = Decimal(0)
@@ -138,9 +141,6 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         self._prices: list[Decimal | None] = []
         self._painted_theme = ""
         self._widths = (12, 9, 9)
-        self._least = (0, 0, 0)
-        """The narrowest price, size and cum columns for this symbol, grouping and width."""
-        self._least_key: tuple[int, Decimal | None] = (0, None)
         self._depth = 0
         """Levels a side read for the last rebuild (more than fit when the cursor is deeper)."""
         self.scrolled = 0
@@ -342,13 +342,11 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         last_row = self._row_price(last, step, "ask") if last is not None else None
         level_texts = self._level_texts(shown, step)
         texts = iter(level_texts)
-        # columns only widen (until the symbol, grouping or width changes): the figures do not
-        # jump sideways from frame to frame as a size grows a digit and shrinks again
-        least = self._least if self._least_key == (width, step) else (0, 0, 0)
-        pw = max(max((len(t[0]) for t in level_texts), default=8), least[0])
-        sw = max(max((len(t[1]) for t in level_texts), default=4) + 1, least[1])
-        cw = max(max((len(t[2]) for t in level_texts), default=4) + 1, least[2])
-        self._least, self._least_key = (pw, sw, cw), (width, step)
+        # size columns as wide as fmt_compact can make a size, so the figures do not jump
+        # sideways from frame to frame as a size grows a digit and shrinks again
+        pw = max((len(t[0]) for t in level_texts), default=8)
+        sw = max([_SIZE_WIDTH, *(len(t[1]) for t in level_texts)]) + 1
+        cw = max([_SIZE_WIDTH, *(len(t[2]) for t in level_texts)]) + 1
         spare = max(0, width - 2 - pw - sw - cw)
         # spread the spare room evenly, so the columns sit under the header wherever the width
         pad_p, pad_s = spare // 3, spare // 3

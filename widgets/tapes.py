@@ -18,8 +18,9 @@ from feeds.models import AggTrade
 
 __all__ = ["LIQUIDATION_MIN_SIZES", "LiquidationTape", "TradesTape", "clock"]
 
-LIQUIDATION_MIN_SIZES = (Decimal(0), Decimal("0.1"), Decimal(1), Decimal(10), Decimal(100))
-"""Minimum coin notional steps for the liquidation filter."""
+LIQUIDATION_MIN_SIZES = (Decimal(0), Decimal(1_000), Decimal(10_000), Decimal(100_000), Decimal(1_000_000))
+"""Minimum USD notional steps for the liquidation filter (contracts × contract size: one unit for
+every COIN-M contract, which coin amounts of different coins are not)."""
 
 
 def clock(ms: int) -> str:
@@ -171,26 +172,61 @@ class LiquidationTape(_Tape):
 
     def _title(self, m: MarketState) -> str:
         scope = "all symbols" if m.all_liquidations else m.info.symbol
-        floor = f" ≥{self.min_size} {m.info.margin_asset or 'coin'}" if self.min_size else ""
+        floor = f" ≥${fmt_compact(self.min_size)}" if self.min_size else ""
         return f"Liquidations {scope}{floor}"
 
     def _rows(self, m: MarketState, n: int) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
         liqs: Sequence[Liquidation] = m.liquidations
         floor = self.min_size
+        picked: list[Liquidation] = []
         for liq in liqs:
-            if len(out) >= n:
+            if len(picked) >= n:
                 break
-            if floor and (liq.coin_notional is None or liq.coin_notional < floor):
+            if floor and (liq.usd_notional is None or liq.usd_notional < floor):
                 continue
-            # a SELL liquidation closes a long; colour by what it does to the market
-            kind = "sell" if liq.side == "SELL" else "buy"
+            picked.append(liq)
+        if not picked:
+            return [("muted", "no liquidations yet" if not liqs else "none this size yet (m: smaller)")]
+        cells = []
+        for liq in picked:
             tick = m.info.tick_size if liq.symbol == m.info.symbol else self._tick_of(liq.symbol)
             price = fmt_grouped(liq.price, tick) if tick else str(liq.price)
-            coin = f"{fmt_compact(liq.coin_notional)}" if liq.coin_notional is not None else "?"
-            name = f"{liq.symbol.split('_')[0]:<7} " if m.all_liquidations else ""
-            what = "long " if liq.side == "SELL" else "short"
-            out.append((kind, f"{clock(liq.time_ms)} {name}{what} {price:>11} {fmt_compact(liq.qty):>6}c {coin:>6}"))
-        if not out:
-            out.append(("muted", "no liquidations yet"))
+            # a SELL liquidation closes a long
+            what = "long" if liq.side == "SELL" else "short"
+            if m.all_liquidations:
+                # full names (the perpetual and the quarterly share a pair), and USD: the one
+                # unit every contract shares
+                size = f"${fmt_compact(liq.usd_notional)}" if liq.usd_notional is not None else "?"
+                cells.append((liq, [clock(liq.time_ms), liq.symbol, what, price, size]))
+            else:
+                coin = _coin(liq.coin_notional) if liq.coin_notional is not None else "?"
+                cells.append((liq, [clock(liq.time_ms), what, price, f"{fmt_compact(liq.qty)}c", coin]))
+        # columns as wide as their widest shown cell; numbers right-aligned, never cut: when a
+        # line would not fit, long/short shrink to L/S first, then the time goes
+        count = len(cells[0][1])
+        side = 2 if m.all_liquidations else 1
+        width = self.size.width
+        first = 0
+        widths = [max(len(c[i]) for _l, c in cells) for i in range(count)]
+        if sum(widths) + count - 1 > width:
+            for _liq, row in cells:
+                row[side] = row[side][0].upper()
+            widths[side] = 1
+        if sum(widths) + count - 1 > width:
+            first = 1
+        right = {3, 4} if m.all_liquidations else {2, 3, 4}
+        out: list[tuple[str, str]] = []
+        for liq, row in cells:
+            text = " ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+                            for i, cell in enumerate(row) if i >= first)
+            out.append(("sell" if liq.side == "SELL" else "buy", text))
         return out
+
+
+def _coin(value: Decimal) -> str:
+    """A coin amount in a few characters, small ones to three significant digits (``0.003``,
+    not the ``0`` two decimals would make of 0.0029963)."""
+    if value == 0 or abs(value) >= Decimal("0.01"):
+        return fmt_compact(value)
+    places = 2 - value.adjusted()
+    return format(value.quantize(Decimal(1).scaleb(-places)), "f").rstrip("0").rstrip(".")
