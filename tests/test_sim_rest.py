@@ -13,6 +13,7 @@ from feeds.rest import RestClient
 from feeds.signing import HmacSigner
 from feeds.sim import DEMO_API_KEY, SimExchange
 from feeds.symbols import parse_exchange_info
+from tests.test_sim_streams import documented_checksum
 
 
 async def get(sim: SimExchange, path: str, **params: object) -> tuple[int, object, aiohttp.typedefs.LooseHeaders]:
@@ -47,11 +48,12 @@ async def test_depth_snapshot_consistent_with_true_book(stepped_sim: SimExchange
     assert status == 200 and headers["X-MBX-USED-WEIGHT-1M"] == "20"
     last_id, checksum = stepped_sim.true_book("BTCUSD_PERP")
     assert body["lastUpdateId"] == last_id
-    from feeds.book import book_checksum
     bids = [(Decimal(p), Decimal(q)) for p, q in body["bids"]]
     asks = [(Decimal(p), Decimal(q)) for p, q in body["asks"]]
     assert len(bids) >= 200 and len(asks) >= 200
-    assert book_checksum(bids, asks) == checksum
+    # Every level, price and quantity, in order: the snapshot is the venue's whole book.
+    assert (bids, asks) == stepped_sim.book_levels("BTCUSD_PERP")
+    assert checksum == documented_checksum(bids, asks)  # hashed by the test, not by book_checksum
     assert bids[0][0] < asks[0][0]
     status, body, _ = await get(stepped_sim, "depth", symbol="ETHUSD_PERP", limit=5)
     assert len(body["bids"]) == 5 and body["pair"] == "ETHUSD"
