@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="like the live venue: conditional order types only via POST /dapi/v1/algoOrder "
                              "(order.place answers -4120)")
     parser.add_argument("--faults", default="", help=FAULTS_HELP)
+    parser.add_argument("--account", action="append", default=[], metavar="NAME:ed25519:PUBKEY.pem",
+                        help="another account with its own key: NAME:ed25519:PUBKEY.pem or NAME:hmac:SECRETFILE "
+                             "(repeatable; its API key is printed at start)")
+    parser.add_argument("--accounts", type=Path, default=None, metavar="FILE",
+                        help="more accounts from a TOML file of [[account]] tables (see feeds/sim/keys.py)")
 
 
 def _port(text: str) -> int:
@@ -63,6 +68,9 @@ def apply_faults(sim: SimExchange, spec: str) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     sim = SimExchange(seed=args.seed, speed=args.speed, data_dir=args.data_dir, algo_orders=args.algo_orders)
+    from feeds.sim.keys import register
+
+    register(sim, getattr(args, "sim_accounts", []))
     urls = await sim.start(args.host, args.port)
     apply_faults(sim, args.faults)
     creds = sim.credentials
@@ -72,6 +80,8 @@ async def _serve(args: argparse.Namespace) -> None:
     print(f"demo API key    {creds.api_key}")
     print(f"demo Ed25519    {creds.ed25519_key_path}")
     print(f"demo HMAC file  {creds.ed25519_key_path.parent / 'demo-hmac-secret'}")
+    for a in getattr(args, "sim_accounts", []):
+        print(f"account {a.name:<8}{a.api_key}  ({'Ed25519' if a.ed25519_public_pem else 'HMAC'})")
     print(f"use with        coinm --venue sim --rest-url {urls.rest} --wsapi-url {urls.wsapi} ...")
     print("serving; Ctrl-C to stop", flush=True)
     stop = asyncio.Event()
@@ -91,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         from feeds.sim.market import build_symbols
 
         parse_fault_spec(getattr(args, "faults", "") or "", set(build_symbols()))
+        from feeds.sim.keys import from_options
+
+        args.sim_accounts = from_options(getattr(args, "account", []), getattr(args, "accounts", None))
     except ValueError as exc:
         print(f"coinm sim: {exc}", file=sys.stderr)
         return 2
