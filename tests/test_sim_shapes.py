@@ -142,3 +142,29 @@ async def test_wsapi_refuses_a_float_price_and_a_string_timestamp(stepped_sim: S
     assert sim.accounts.open_orders(sim.default_account) == []  # nothing placed
     whole = await _order_place(sim, quantity=1)  # the spec's own example sends "quantity": 1
     assert whole["status"] == 200 and whole["result"]["origQty"] == "1"
+
+
+async def test_order_trade_update_carries_the_expiry_reason(stepped_sim: SimExchange) -> None:
+    """``er`` on every ORDER_TRADE_UPDATE: "0", or why the order expired (Binance's COIN-M list)."""
+    sim = stepped_sim
+    assert sim.urls is not None
+    key = sim._new_listen_key(sim.default_account)
+    book = sim.engine.syms["BTCUSD_PERP"].book
+    bid, ask = book.best_bid(), book.best_ask()
+    assert bid is not None and ask is not None
+    cases = [  # (params, execution type of the last event, er)
+        ({"type": "LIMIT", "timeInForce": "GTC", "price": str((bid - 500) / 10)}, "NEW", "0"),
+        ({"type": "LIMIT", "timeInForce": "GTX", "price": str(ask / 10)}, "EXPIRED", "11"),
+        ({"type": "LIMIT", "timeInForce": "FOK", "price": str(bid / 10), "quantity": "5"}, "EXPIRED", "10"),
+        ({"type": "LIMIT", "timeInForce": "IOC", "price": str(bid / 10)}, "EXPIRED", "2"),
+    ]
+    async with connect(f"{sim.urls.stream}/ws/{key}") as user:
+        for params, exec_type, er in cases:
+            placed = await _order_place(sim, **{"side": "BUY", "quantity": "1", **params})
+            assert placed["status"] == 200, placed
+            while True:
+                event = await recv(user)
+                if event.get("e") == "ORDER_TRADE_UPDATE" and event["o"]["i"] == placed["result"]["orderId"] \
+                        and event["o"]["x"] == exec_type:
+                    break
+            assert event["o"]["er"] == er, (params, event["o"])

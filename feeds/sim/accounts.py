@@ -229,6 +229,27 @@ class Account:
         return self.positions.get(symbol) if side == "BOTH" else self.hedge.get((symbol, side))
 
 
+def expiry_reason(order: UserOrder, exec_type: str) -> str:
+    """``er`` of ORDER_TRADE_UPDATE: why an order expired ("0" unless it did), by Binance's
+    COIN-M list: 1 self-trade prevention, 2 IOC not filled in full, 4 reduce-only with nothing
+    to reduce, 9 MARKET not filled in full, 10 FOK not filled in full, 11 GTX would have taken."""
+    if exec_type != "EXPIRED":
+        return "0"
+    if order.tif == "GTX":
+        return "11"
+    if order.tif == "FOK":
+        return "10"
+    if order.type == "MARKET":
+        return "9"
+    if order.tif == "IOC":
+        return "2"
+    if order.reduce_only:
+        return "4"
+    if order.close_position:
+        return "0"  # a triggered close-position order with no position: none of Binance's reasons
+    return "1"  # a resting GTC order expires only by self-trade prevention here
+
+
 class Accounts:
     """Every paper account, the user's side of matching, and user-data events."""
 
@@ -1049,6 +1070,7 @@ class Accounts:
             activation_price=order.activation_price if order.orig_type == "TRAILING_STOP_MARKET" else None,
             callback_rate=order.callback_rate if order.orig_type == "TRAILING_STOP_MARKET" else None,
             price_protect=order.price_protect, stp_mode=order.stp_mode, price_match=order.price_match,
+            expiry_reason=expiry_reason(order, exec_type),
         )
         self.send(order.account, OrderTradeUpdate(event_time=now, transaction_time=now, order=update,
                                                   account_alias=order.account.alias).to_wire())
