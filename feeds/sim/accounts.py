@@ -577,10 +577,12 @@ class Accounts:
             raise ApiError(-2019, "Margin is insufficient.")
         cap = self.max_notional(sym, lev)
         if cap is not None:
+            # the symbol's legs (both, in hedge mode) with the orders that would add to them
+            held = sum(abs(p.amt) for p in acct.legs() if p.symbol == sym)
             pending = sum(o.qty - o.executed for o in self.open_orders(acct, sym)
-                          if o.position_side == pside and o.side == side and not o.closes
-                          and o.type not in CONDITIONAL)
-            after = Decimal((abs(amt) + increase + pending) * info.contract_size) / ref
+                          if not o.closes and o.type not in CONDITIONAL
+                          and (o.position_side != pside or o.side == side))
+            after = Decimal((held + increase + pending) * info.contract_size) / ref
             if after > cap:
                 raise ApiError(-2027, "Exceeded the maximum allowable position at current leverage.")
 
@@ -777,13 +779,12 @@ class Accounts:
         cap = self.max_notional(symbol, leverage)
         mark = self._mark(symbol)
         cs = self._cs(symbol)
-        for pside in ("BOTH", "LONG", "SHORT"):
-            pos = acct.peek(symbol, pside)
-            amt = abs(pos.amt) if pos else 0
-            opening = sum(o.qty - o.executed for o in self.open_orders(acct, symbol)
-                          if o.position_side == pside and not o.closes and o.type not in CONDITIONAL)
-            if cap is not None and Decimal((amt + opening) * cs) / mark > cap:
-                raise ApiError(-2027, "Exceeded the maximum allowable position at current leverage.")
+        # (hedge mode: the LONG and SHORT legs share the symbol's leverage and notional)
+        held = sum(abs(p.amt) for p in acct.legs() if p.symbol == symbol)
+        opening = sum(o.qty - o.executed for o in self.open_orders(acct, symbol)
+                      if not o.closes and o.type not in CONDITIONAL)
+        if cap is not None and Decimal((held + opening) * cs) / mark > cap:
+            raise ApiError(-2027, "Exceeded the maximum allowable position at current leverage.")
         old = acct.leverage.get(symbol, 20)
         has_position = any(p.symbol == symbol for p in acct.legs())
         if symbol in acct.isolated and has_position and leverage < old:

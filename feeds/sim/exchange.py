@@ -502,6 +502,9 @@ class SimExchange:
         from feeds.sim.rest_market import install  # trades, tickers, funding, open interest, statistics
 
         self.market_rest = install(self, r)
+        from feeds.sim import rest_account  # account, positions, leverage, history, batches (signed)
+
+        self.account_rest = rest_account.install(self, r)
 
     @staticmethod
     def _mandatory(name: str) -> ApiError:
@@ -686,7 +689,7 @@ class SimExchange:
         entry = self.keys.get(api_key)
         if entry is None:
             raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
-        raw = request.query_string
+        raw = request.rel_url.raw_query_string  # as sent: a JSON parameter is signed percent-encoded
         body = await request.text() if request.can_read_body else ""
         total = "&".join(p for p in (raw, body) if p)
         parts = total.split("&") if total else []
