@@ -6,11 +6,12 @@
   re-sends anything by itself. If the socket drops while a request is in flight, an
   order-mutating request (``order.place``/``order.modify``/``order.cancel``) becomes
   ``OutcomeUnknown`` too; a read-only one is sent again once on a fresh socket.
-* The socket is (re)opened lazily by the next request, with exponential backoff between
-  failed attempts. With an Ed25519 signer the connection is logged on (``session.logon``)
-  after every (re)connect and signed requests then ride the session; otherwise (HMAC, or a
-  refused logon) each signed request carries ``apiKey``, ``timestamp``, ``recvWindow`` and
-  its ``signature`` over the sorted payload (:meth:`feeds.signing.Signer.sign_params`).
+* The socket is (re)opened lazily by the next request, with exponential backoff
+  (:class:`~feeds.backoff.Backoff`) between failed attempts. With an Ed25519 signer the
+  connection is logged on (``session.logon``) after every (re)connect and signed requests then
+  ride the session; otherwise (HMAC, or a refused logon) each signed request carries
+  ``apiKey``, ``timestamp``, ``recvWindow`` and its ``signature`` over the sorted payload
+  (:meth:`feeds.signing.Signer.sign_params`).
 * ``rate_limits`` holds the latest ``rateLimits`` list from any reply.
 * A reply that is neither a well-formed success (``status`` 200 and a ``result``) nor a
   well-formed error (another status and ``error: {code, msg}``), or an order reply without an
@@ -26,6 +27,11 @@
   goes out: that request opens a fresh one, and the old socket closes once the replies it owes
   have come (or timed out).
 
+Each socket is a :class:`_Connection` that owns the requests sent on it and not yet answered
+(:class:`_Pending`, by request id): its reader settles them from the replies, fails them all at
+once when the socket closes, and signals when none is owed any more (a retired socket then
+closes). Timeouts are ``asyncio.wait_for`` on each request's future; nothing polls.
+
 Secrets never reach logs or exception texts: only method names and request ids are logged.
 """
 
@@ -37,6 +43,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -44,6 +51,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import State
 
+from feeds.backoff import Backoff
 from feeds.errors import OutcomeUnknown, RateLimitError, VenueError, blocked_text
 from feeds.filters import OrderRequest
 from feeds.signing import Signer, wire_params
@@ -82,6 +90,55 @@ _UNTIL = re.compile(r"until (\d{12,14})")
 
 class _Dropped(Exception):
     """Internal: the socket closed while a request waited for its reply."""
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    """A request that went out on a connection and has not been answered yet."""
+
+    method: str
+    sent_at: float
+    """``time.monotonic()`` when it was sent."""
+    future: asyncio.Future[dict[str, Any]]
+    """Resolved with the reply, or failed with :class:`_Dropped` when the socket closes."""
+
+
+@dataclass(eq=False, slots=True)
+class _Connection:
+    """One socket and the replies it owes, by request id."""
+
+    ws: ClientConnection
+    opened_at: float
+    """``time.monotonic()`` when it opened."""
+    reader: asyncio.Task[None] | None = None
+    owed: dict[str, _Pending] = field(default_factory=dict)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever no reply is owed (a retired connection closes then)."""
+
+    def __post_init__(self) -> None:
+        self.answered.set()
+
+    def expect(self, rid: str, method: str) -> _Pending:
+        """Register request ``rid`` before it is sent."""
+        pending = _Pending(method, time.monotonic(), asyncio.get_running_loop().create_future())
+        self.owed[rid] = pending
+        self.answered.clear()
+        return pending
+
+    def settle(self, rid: str) -> _Pending | None:
+        """Stop waiting for ``rid`` (its reply came, or its caller gave up); None if not owed."""
+        pending = self.owed.pop(rid, None)
+        if not self.owed:
+            self.answered.set()
+        return pending
+
+    def drop_all(self, reason: str) -> None:
+        """The socket closed: every request still owed a reply fails with :class:`_Dropped`."""
+        owed, self.owed = self.owed, {}
+        self.answered.set()
+        for pending in owed.values():
+            if not pending.future.done():
+                pending.future.set_exception(_Dropped(reason))
 
 
 def _local_ms() -> int:
@@ -136,18 +193,16 @@ class WsApiClient:
         """Whether the current connection is logged on (``session.logon`` succeeded)."""
         self.logon_error: VenueError | None = None
         """Why the last logon was refused (requests then fall back to per-request signing)."""
-        self._ws: ClientConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._conn: _Connection | None = None
+        """The connection new requests go out on."""
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
-        self._failures = 0
+        self._reconnect = Backoff(min(0.2, max_backoff), max_backoff, jitter=0.0)
+        """Delays between failed connection attempts: 0.2 s doubling up to ``max_backoff``."""
         self._next_attempt = 0.0
         self._closed = False
         self._connections = 0
-        self._opened_at = 0.0
-        """``time.monotonic()`` when the current connection opened."""
-        self._retiring: dict[asyncio.Task[None], ClientConnection] = {}
+        self._retiring: dict[asyncio.Task[None], _Connection] = {}
         """Replaced connections still owed replies, and the tasks that close them."""
         self._blocked_until = 0.0
         """``time.monotonic()`` before which nothing is sent (after a 429/418)."""
@@ -161,7 +216,7 @@ class WsApiClient:
     # ------------------------------------------------------------------ state
     @property
     def connected(self) -> bool:
-        return self._ws is not None
+        return self._conn is not None
 
     @property
     def used_weight(self) -> int | None:
@@ -236,18 +291,18 @@ class WsApiClient:
         """
         await self._ensure()
 
-    async def _ensure(self) -> ClientConnection:
+    async def _ensure(self) -> _Connection:
         if self._closed:
             raise WsApiUnavailable(f"{self.name}: client is closed")
         self._check_blocked("connection")
-        ws = self._ws
-        if ws is not None:
-            return ws
+        if self._conn is not None:
+            return self._conn
         async with self._lock:
-            if self._ws is not None:
-                return self._ws
+            if self._conn is not None:
+                return self._conn
             deadline = time.monotonic() + self.connect_timeout
             last: str = ""
+            ws: ClientConnection | None = None
             while True:
                 wait = self._next_attempt - time.monotonic()
                 if wait > 0:
@@ -260,10 +315,9 @@ class WsApiClient:
                         connect(self.url, max_size=2**22, compression=None, open_timeout=None),
                         max(0.1, deadline - time.monotonic()),
                     )
-                except (OSError, InvalidHandshake, InvalidURI, TimeoutError, asyncio.TimeoutError) as exc:
+                except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                     last = type(exc).__name__ + (f": {exc}" if str(exc) else "")
-                    self._failures += 1
-                    self._next_attempt = time.monotonic() + min(self.max_backoff, 0.2 * 2 ** (self._failures - 1))
+                    self._next_attempt = time.monotonic() + self._reconnect.failed()
                     self._set(FeedStatus.RECONNECTING, "connect failed", last)
                     if time.monotonic() >= deadline:
                         break
@@ -271,20 +325,19 @@ class WsApiClient:
                 break
             if ws is None:
                 raise WsApiUnavailable(f"{self.name}: cannot reach the WebSocket API ({last or 'timed out'})")
-            self._failures = 0
+            self._reconnect.reset()
             self._next_attempt = 0.0
             if self._connections:
                 self.state.reconnects += 1
             self._connections += 1
-            self._ws = ws
-            self._opened_at = time.monotonic()
+            conn = self._conn = _Connection(ws, time.monotonic())
             self.logged_on = False
-            self._reader = asyncio.create_task(self._read(ws), name=f"{self.name}-reader")
+            conn.reader = asyncio.create_task(self._read(conn), name=f"{self.name}-reader")
             self._set(FeedStatus.LIVE, "connected")
             log.info("%s: connected", self.name)
             if self.use_session and self.signer is not None and self.signer.kind == "ed25519":
                 try:
-                    await self._call(ws, "session.logon", self._sign({}), retry_read=False)
+                    await self._call(conn, "session.logon", self._sign({}))
                     self.logged_on = True
                     self.logon_error = None
                 except VenueError as exc:
@@ -294,12 +347,13 @@ class WsApiClient:
                     log.warning("%s: session.logon refused (%s); signing each request", self.name, exc.code)
                 except (OutcomeUnknown, _Dropped):
                     log.warning("%s: session.logon got no reply; signing each request", self.name)
-            return ws
+            return conn
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, conn: _Connection) -> None:
+        """Settle ``conn``'s requests from its replies; fail those still owed when it closes."""
         reason = "closed"
         try:
-            async for frame in ws:
+            async for frame in conn.ws:
                 try:
                     reply = orjson.loads(frame)
                 except orjson.JSONDecodeError:
@@ -311,10 +365,12 @@ class WsApiClient:
                 if isinstance(limits, list):
                     self.rate_limits = limits
                 rid = reply.get("id")
-                fut = self._pending.pop(str(rid), None) if rid is not None else None
-                if fut is not None:
-                    if not fut.done():
-                        fut.set_result(reply)
+                pending = conn.settle(str(rid)) if rid is not None else None
+                if pending is not None:
+                    if not pending.future.done():
+                        pending.future.set_result(reply)
+                    log.debug("%s: <- %s id=%s in %.0f ms", self.name, pending.method, rid,
+                              (time.monotonic() - pending.sent_at) * 1000)
                     continue
                 err = reply.get("error")
                 if isinstance(err, dict):
@@ -331,41 +387,37 @@ class WsApiClient:
             reason = f"reader failed: {type(exc).__name__}"
             log.exception("%s: reader failed", self.name)
         finally:
-            if self._ws is ws:
-                self._ws = None
+            if self._conn is conn:
+                self._conn = None
                 self.logged_on = False
                 if not self._closed:
                     self._set(FeedStatus.RECONNECTING, reason, reason)
-            for rid, fut in list(self._pending.items()):
-                if getattr(fut, "_coinm_ws", None) is ws:
-                    self._pending.pop(rid, None)
-                    if not fut.done():
-                        fut.set_exception(_Dropped(reason))
+            conn.drop_all(reason)
 
     async def close(self) -> None:
         """Close the socket; pending requests fail with OutcomeUnknown/WsApiUnavailable."""
         self._closed = True
-        ws, self._ws = self._ws, None
+        conn, self._conn = self._conn, None
         for task, old in list(self._retiring.items()):
             task.cancel()
-            await old.close()
-        if ws is not None:
-            await ws.close()
-        if self._reader is not None:
-            try:
-                await asyncio.wait_for(self._reader, 2)
-            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
-                pass
+            await old.ws.close()
+        if conn is not None:
+            await conn.ws.close()
+            if conn.reader is not None:
+                try:
+                    await asyncio.wait_for(conn.reader, 2)
+                except (TimeoutError, asyncio.CancelledError, Exception):
+                    pass
         self._set(FeedStatus.CLOSED, "closed")
 
     async def drop(self) -> None:
         """Close the current socket (tests, or to force a fresh session); the next request reconnects."""
-        ws = self._ws
-        if ws is not None:
-            await ws.close()
-            if self._reader is not None:
+        conn = self._conn
+        if conn is not None:
+            await conn.ws.close()
+            if conn.reader is not None:
                 try:
-                    await asyncio.wait_for(asyncio.shield(self._reader), 2)
+                    await asyncio.wait_for(asyncio.shield(conn.reader), 2)
                 except Exception:
                     pass
 
@@ -412,70 +464,69 @@ class WsApiClient:
         attempt = 0
         unsent = 0
         while True:
-            ws = await self._ensure()
-            if self._retire_if_old(ws):
+            conn = await self._ensure()
+            if self._retire_if_old(conn):
                 continue
-            if ws.state is not State.OPEN:
+            if conn.ws.state is not State.OPEN:
                 # Closing under us and the reader has not noticed yet: nothing was sent, so
                 # open a fresh connection (any method, once).
-                self._forget(ws)
+                self._forget(conn)
                 unsent += 1
                 if unsent > 1:
                     raise WsApiUnavailable(f"{self.name}: {method}: connection keeps closing")
                 continue
             try:
-                return await self._call(ws, method, self._prepare(method, params, signed),
-                                        retry_read=attempt + 1 < attempts)
+                return await self._call(conn, method, self._prepare(method, params, signed))
             except _Dropped as exc:
-                self._forget(ws)
+                self._forget(conn)
                 attempt += 1
                 if attempt >= attempts:
                     if method in MUTATING_METHODS:
                         raise OutcomeUnknown(method, None, f"connection dropped: {exc}") from None
                     raise WsApiUnavailable(f"{self.name}: {method}: {exc}") from None
 
-    def _retire_if_old(self, ws: ClientConnection) -> bool:
-        """Replace ``ws`` if it is older than ``max_age``; True if it was (send on a new one).
+    def _retire_if_old(self, conn: _Connection) -> bool:
+        """Replace ``conn`` if it is older than ``max_age``; True if it was (send on a new one).
 
         Its replies still arrive (the reader stays on it); it closes once none is owed.
         """
-        if self.max_age is None or self._ws is not ws or time.monotonic() - self._opened_at < self.max_age:
+        age = time.monotonic() - conn.opened_at
+        if self.max_age is None or self._conn is not conn or age < self.max_age:
             return False
-        log.info("%s: connection is %.0f s old: opening a fresh one before the venue cuts it",
-                 self.name, time.monotonic() - self._opened_at)
-        self._ws = None
+        log.info("%s: connection is %.0f s old: opening a fresh one before the venue cuts it", self.name, age)
+        self._conn = None
         self.logged_on = False
-        task = asyncio.create_task(self._close_when_answered(ws), name=f"{self.name}-retire")
-        self._retiring[task] = ws
+        task = asyncio.create_task(self._close_when_answered(conn), name=f"{self.name}-retire")
+        self._retiring[task] = conn
         task.add_done_callback(self._retiring.pop)
         return True
 
-    async def _close_when_answered(self, ws: ClientConnection) -> None:
-        deadline = time.monotonic() + self.timeout + 1
-        while time.monotonic() < deadline and any(
-                getattr(fut, "_coinm_ws", None) is ws for fut in self._pending.values()):
-            await asyncio.sleep(0.05)
-        await ws.close()
+    async def _close_when_answered(self, conn: _Connection) -> None:
+        # Every request owed times out after ``timeout`` and stops being owed: the extra second
+        # only guards against a caller that never got to run.
+        try:
+            await asyncio.wait_for(conn.answered.wait(), self.timeout + 1)
+        except TimeoutError:
+            pass
+        await conn.ws.close()
 
-    def _forget(self, ws: ClientConnection) -> None:
-        if self._ws is ws:
-            self._ws = None
+    def _forget(self, conn: _Connection) -> None:
+        if self._conn is conn:
+            self._conn = None
             self.logged_on = False
             self._set(FeedStatus.RECONNECTING, "connection closed")
 
-    async def _call(self, ws: ClientConnection, method: str, params: dict[str, Any], *, retry_read: bool) -> Any:
+    async def _call(self, conn: _Connection, method: str, params: dict[str, Any]) -> Any:
         rid = f"c{next(self._ids)}"
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        fut._coinm_ws = ws  # type: ignore[attr-defined]
-        self._pending[rid] = fut
+        pending = conn.expect(rid, method)
         frame: dict[str, Any] = {"id": rid, "method": method}
         if params:
             frame["params"] = params
         try:
-            await ws.send(orjson.dumps(frame).decode())
+            await conn.ws.send(orjson.dumps(frame).decode())
         except ConnectionClosed:
-            self._pending.pop(rid, None)
-            self._forget(ws)
+            conn.settle(rid)
+            self._forget(conn)
             if method in MUTATING_METHODS:
                 # websockets raises before writing when the socket is already closed, but a
                 # partial write cannot be excluded: treat as unknown rather than "not sent".
@@ -483,15 +534,16 @@ class WsApiClient:
             raise _Dropped("connection closed while sending") from None
         log.debug("%s: -> %s id=%s", self.name, method, rid)
         try:
-            reply = await asyncio.wait_for(fut, self.timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            self._pending.pop(rid, None)
+            reply = await asyncio.wait_for(pending.future, self.timeout)
+        except TimeoutError:
             self.state.last_error = f"{method}: no reply in {self.timeout:g}s"
             raise OutcomeUnknown(method, rid, f"no reply within {self.timeout:g}s") from None
         except _Dropped as exc:
             if method in MUTATING_METHODS:
                 raise OutcomeUnknown(method, rid, f"connection dropped: {exc}") from None
             raise
+        finally:
+            conn.settle(rid)  # answered, timed out, dropped or cancelled: no longer owed
         return self._outcome(method, rid, reply)
 
     def _outcome(self, method: str, rid: str, reply: dict[str, Any]) -> Any:
@@ -529,8 +581,8 @@ class WsApiClient:
     # ------------------------------------------------------------------ session
     async def logon(self) -> dict[str, Any]:
         """``session.logon`` on the current connection (Ed25519 only)."""
-        ws = await self._ensure()
-        result = await self._call(ws, "session.logon", self._sign({}), retry_read=False)
+        conn = await self._ensure()
+        result = await self._call(conn, "session.logon", self._sign({}))
         self.logged_on = True
         return result
 
