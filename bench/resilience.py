@@ -72,6 +72,7 @@ FAULTS = (
     "stall < watchdog (gap)", "stall > watchdog (reconnect)", "lose reply order.place",
     "lose reply order.cancel", "delay reply < timeout", "delay reply > timeout", "listenKey expiry",
     "malformed market", "malformed user", "REST 429 + gap", "max connection age",
+    "depth-only stall", "undecodable depth",
 )
 
 
@@ -96,6 +97,13 @@ class Timing:
     healthy_after: float | None = None
     """Market stream: a connection that lived this long resets the reconnect backoff (None: the
     app's, :class:`feeds.streams.StreamClient`'s default)."""
+    book_healthy_after: float | None = None
+    """Book: kept this long, the next rebuild goes without back-off (None: the app's,
+    :class:`feeds.depth.DepthFeed`'s default)."""
+    depth_stall: float = 3.0
+    """How long only the depth stream goes silent (the issue saw 32 s unnoticed)."""
+    flood: float = 30.0
+    """Seconds of nothing but malformed depth frames at the end of the run (issue: 5 minutes)."""
     pause_between: float = 0.3
 
     def describe(self) -> str:
@@ -106,7 +114,12 @@ class Timing:
                 f"the client's WS API renewal to {self.wsapi_max_age:g} s (app 23.5 h); "
                 + (f"reconnect backoff reset after {self.healthy_after:g} s healthy (app {_app_healthy_after():g} s)"
                    if self.healthy_after is not None
-                   else f"reconnect backoff as the app's (reset after {_app_healthy_after():g} s healthy)"))
+                   else f"reconnect backoff as the app's (reset after {_app_healthy_after():g} s healthy)")
+                + (f"; book back-off reset after {self.book_healthy_after:g} s kept" if self.book_healthy_after
+                   else "")
+                + f"; depth-only stall {self.depth_stall:g} s; malformed-depth flood {self.flood:g} s "
+                  "(issue: 5 minutes, --flood 300); the book's silence grace and the REST weight budget "
+                  "are the app's")
 
 
 def _app_healthy_after() -> float:
@@ -187,6 +200,27 @@ class FaultStats:
     book_checks: int = 0
     book_mismatches: int = 0
     notes: list[str] = field(default_factory=list)
+    detect: list[float] = field(default_factory=list)
+    """Seconds from the injection until the book was marked stale (book faults)."""
+
+
+@dataclass
+class FloodStats:
+    """Nothing but malformed depth frames for ``seconds``: what it cost in REST weight."""
+
+    seconds: float = 0.0
+    snapshots: int = 0
+    """Full (1000-level) snapshots asked for during the flood."""
+    sent_weight: int = 0
+    """REST weight the client sent during the flood (by Binance's table)."""
+    peak_minute_weight: int = 0
+    """The highest per-minute weight the venue counted during the flood (REST and WebSocket
+    API: Binance counts both against the IP)."""
+    stale_s: float = 0.0
+    """Seconds the book was marked stale during the flood."""
+    recovered_s: float | None = None
+    """Seconds from the flood's end until the book was live again."""
+    limit: int = 2400
 
 
 @dataclass
@@ -215,6 +249,10 @@ class Report:
     cancel_failures: list[str]
     seconds: float
     scaled: str
+    flood: FloodStats | None = None
+    rest_peak_weight: int = 0
+    """The highest per-minute weight the venue reported to the client's REST calls, whole run."""
+    rest_sent_weight: int = 0
 
     def rows(self) -> list[tuple[object, ...]]:
         out = []
@@ -226,17 +264,18 @@ class Report:
             mx = f"{times[-1]:.2f}" if times else "-"
             book = f"{st.book_checks - st.book_mismatches}/{st.book_checks}"
             sent = sum(1 for o in self.orders if o.window == st.name)
-            out.append((st.name, st.injected, st.recovered, p50, mx, book, sent,
+            detect = f"{max(st.detect):.2f}" if st.detect else "-"
+            out.append((st.name, st.injected, st.recovered, detect, p50, mx, book, sent,
                         len(self.unknown.get(st.name, [])), len(self.lost.get(st.name, [])),
                         len(self.duplicated.get(st.name, []))))
         sent = sum(1 for o in self.orders if o.window == "baseline")
         if sent:
-            out.append(("(before the first fault)", "-", "-", "-", "-", "-", sent,
+            out.append(("(before the first fault)", "-", "-", "-", "-", "-", "-", sent,
                         len(self.unknown.get("baseline", [])), len(self.lost.get("baseline", [])),
                         len(self.duplicated.get("baseline", []))))
         return out
 
-    HEADERS = ("fault", "injected", "recovered", "recovery p50 s", "max s", "book ok", "orders",
+    HEADERS = ("fault", "injected", "recovered", "stale after s", "recovery p50 s", "max s", "book ok", "orders",
                "unknown", "orders lost", "orders duplicated")
 
 
@@ -441,6 +480,7 @@ class Harness:
         cut_at: list[float] = []
         pred: Callable[[], bool]
         order_fault: Callable[[], Awaitable[bool]] | None = None
+        detect: Callable[[], bool] | None = None
 
         async def reply_fault(method: str, how: str, seconds: float = 0.0) -> bool:
             async with self.order_lock:
@@ -545,6 +585,19 @@ class Harness:
             if not cut:
                 st.notes.append("no connection was cut off")
             pred = lambda: cut and reconnected() and self.user_live()  # noqa: E731
+        elif name == "depth-only stall":
+            # trades, mark price and tickers keep flowing: only the book's own stream is silent
+            t_inj = time.monotonic()
+            faults.depth_stall(tm.depth_stall, SYMBOL)
+            stall_end = t_inj + tm.depth_stall
+            detect = lambda: not depth.synced  # noqa: E731
+            pred = lambda: (time.monotonic() > stall_end and depth.last_event_at > stall_end  # noqa: E731
+                            and self.market_live())
+        elif name == "undecodable depth":
+            # one diff without pu / without b / not JSON / with a bad level, in turn
+            faults.bad_depth(SYMBOL, frames=1)
+            detect = lambda: not depth.synced  # noqa: E731
+            pred = resynced
         else:
             raise ValueError(name)
         st.injected += 1
@@ -552,6 +605,12 @@ class Harness:
             ok = await order_fault()
         else:
             t0 = cut_at[0] if cut_at else time.monotonic()
+            if detect is not None:
+                seen = await self.until(detect, self.recovery_timeout)
+                if seen:
+                    st.detect.append(time.monotonic() - t0)
+                else:
+                    st.notes.append("the book was never marked stale")
             ok = await self.until(pred, self.recovery_timeout)
             if ok:
                 st.times.append(time.monotonic() - t0)
@@ -565,6 +624,31 @@ class Harness:
         # everything live before the book check and the next fault
         await self.until(self.healthy, self.recovery_timeout)
         await self.check_book(st)
+
+    async def flood(self, seconds: float) -> FloodStats:
+        """Every depth frame undecodable for ``seconds`` (each way in turn); the REST weight it
+        costs, sampled from the client's budget and the venue's own per-minute counter."""
+        rest, sim, depth = self.s.rest, self.sim, self.depth
+        fl = FloodStats(seconds=seconds, limit=rest.weight_limit)
+        snaps, sent = depth.snapshot_requests, rest.sent_weight
+        t0 = time.monotonic()
+        self.window = "malformed depth flood"
+        self.sim.faults.bad_depth(SYMBOL, frames=None, seconds=seconds)
+        prev = t0
+        while time.monotonic() - t0 < seconds:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            fl.peak_minute_weight = max(fl.peak_minute_weight, sim._window.weight, rest.current_weight())
+            if not depth.synced:
+                fl.stale_s += now - prev
+            prev = now
+        fl.snapshots = depth.snapshot_requests - snaps
+        fl.sent_weight = rest.sent_weight - sent
+        end = time.monotonic()
+        if await self.until(lambda: depth.synced and depth.last_event_at > end and self.market_live(),
+                            max(self.recovery_timeout, depth.retry_max + 5)):
+            fl.recovered_s = time.monotonic() - end
+        return fl
 
     async def finish(self) -> None:
         self._stop = True
@@ -597,6 +681,8 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
             session.wsapi.max_age = timing.wsapi_max_age
             if timing.healthy_after is not None:
                 session.stream.healthy_after = timing.healthy_after
+            if timing.book_healthy_after is not None and session.depth is not None:
+                session.depth.healthy_after = timing.book_healthy_after
             if not await h.until(h.healthy, 30):
                 raise RuntimeError(f"session not healthy: {session.feed_summaries()}")
             background = [asyncio.create_task(h.sample_book()), asyncio.create_task(h.trade())]
@@ -618,6 +704,10 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
                         if deadline is None or time.monotonic() <= deadline:
                             continue
                     break
+                flood = None
+                if timing.flood > 0:
+                    say(f"  {time.monotonic() - started:6.1f}s  malformed depth flood {timing.flood:g} s")
+                    flood = await h.flood(timing.flood)
             finally:
                 await h.finish()
                 # Let in-flight orders finish (no new ones: the trader stopped).
@@ -631,7 +721,10 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
             # settle: the user stream reports what is still in flight
             await h.until(lambda: all(o.outcome is not None for o in h.orders), 15)
             await asyncio.sleep(1.0)
-            return _reconcile(sim, session, h, counter, stats, errors, started, timing)
+            rep = _reconcile(sim, session, h, counter, stats, errors, started, timing)
+            rep.flood = flood
+            rep.rest_peak_weight, rep.rest_sent_weight = session.rest.peak_weight, session.rest.sent_weight
+            return rep
     finally:
         logging.getLogger().removeHandler(errors)
         if session is not None:
@@ -707,6 +800,17 @@ def print_report(rep: Report) -> None:
         print(f"unknown outcomes [{window}]: {', '.join(items)}")
     for window, items in rep.lost.items():
         print(f"LOST [{window}]: {', '.join(items)}")
+    print(f"REST: {rep.rest_sent_weight:,} weight sent in {rep.seconds:.0f} s; highest per-minute weight the venue "
+          f"reported {rep.rest_peak_weight:,} of 2,400")
+    fl = rep.flood
+    if fl is not None:
+        print(f"malformed depth flood, {fl.seconds:g} s of undecodable depth frames: {fl.snapshots} full snapshots "
+              f"({fl.sent_weight:,} REST weight, {fl.sent_weight / fl.seconds * 60:,.0f} a minute); highest "
+              f"per-minute weight {fl.peak_minute_weight:,} of {fl.limit:,} "
+              f"({'under' if fl.peak_minute_weight < fl.limit / 2 else 'NOT under'} half); book stale "
+              f"{fl.stale_s:.1f} s of it; "
+              + (f"live again {fl.recovered_s:.1f} s after it ended" if fl.recovered_s is not None
+                 else "NOT live again after it ended"))
     print("scaled: " + rep.scaled)
     print(f"run: {rep.seconds:.0f} s")
 
@@ -720,6 +824,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--healthy-after", type=float, default=None,
                         help="market stream: reset the reconnect backoff after a connection lived this long "
                              "(default: the app's)")
+    parser.add_argument("--flood", type=float, default=30.0,
+                        help="seconds of nothing but malformed depth frames at the end (issue 12: 300; 0: none)")
     parser.add_argument("--verbose", action="store_true", help="print each injection as it happens")
     args, _ = parser.parse_known_args(argv)  # options of other benches may be in argv too
     logging.getLogger().setLevel(logging.ERROR)
@@ -730,7 +836,7 @@ def main(argv: list[str]) -> None:
         try:
             rep = asyncio.run(run_resilience(minutes=args.minutes, seed=args.seed, data_dir=Path(tmp),
                                              timing=Timing(reply_timeout=args.reply_timeout,
-                                                           healthy_after=args.healthy_after),
+                                                           healthy_after=args.healthy_after, flood=args.flood),
                                              say=print if args.verbose else lambda _: None))
         finally:
             for k, v in saved.items():

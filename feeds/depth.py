@@ -21,7 +21,7 @@ The book is live only while depth events arrive in sequence:
   stream lost events; the book goes stale with the reason and is rebuilt.
 
 Rebuilding backs off: the first snapshot after a healthy period (the book kept ``healthy_after``
-seconds) goes at once, the next ones after growing, jittered delays (``retry_initial`` doubling,
+seconds, 5) goes at once, the next ones after growing, jittered delays (``retry_initial`` doubling,
 up to ``retry_max``), whatever the cause (failed, unusable or lost again), so a venue sending
 nothing but malformed depth costs a few snapshots a minute, not one per frame. Every REST call
 also goes through the client's weight budget, and a 429/418 cool-down is waited out.
@@ -82,7 +82,7 @@ class DepthFeed:
         first_event_wait: float = 1.0,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
-        healthy_after: float = 30.0,
+        healthy_after: float = 5.0,
         grace: float = DEFAULT_GRACE_S,
         probe_timeout: float = 2.0,
     ) -> None:

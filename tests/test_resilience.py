@@ -13,12 +13,12 @@ import pytest
 from bench.resilience import FAULTS, Report, Timing, print_report, run_resilience
 from feeds.sim import SimExchange
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(90)
 
 # Everything scaled down further than the bench, so one round of all 16 faults fits in ~30 s.
 FAST = Timing(stale_after=0.5, silent_reconnect_after=2.0, short_stall=0.6, long_stall=2.5,
               reply_timeout=1.0, short_delay=0.4, max_connection_age=1.0, healthy_after=1.5,
-              pause_between=0.1)
+              book_healthy_after=1.5, depth_stall=2.0, flood=6.0, pause_between=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,29 @@ def test_every_fault_injected_and_recovered(report: Report) -> None:
         assert st.injected == 1, name
         assert st.recovered == 1, (name, st.notes)
         assert len(st.times) == 1 and st.times[0] < 15.0, name
-    assert report.seconds < 40
+    assert report.seconds < 55
+
+
+def test_a_book_that_is_not_kept_is_marked_stale_within_two_seconds(report: Report) -> None:
+    """Issue 12 §2: only the depth frames stopped (or one came undecodable) and the ladder stayed
+    live, frozen, for 32 s. Now the book is marked stale within the grace (1 s) and a check."""
+    for name in ("depth-only stall", "undecodable depth"):
+        st = report.faults[name]
+        assert len(st.detect) == 1 and st.detect[0] <= 2.0, (name, st.detect, st.notes)
+    assert report.faults["undecodable depth"].detect[0] < 0.5  # no waiting for silence
+
+
+def test_malformed_depth_flood_stays_under_half_the_weight_limit(report: Report) -> None:
+    """Issue 12 §4: each malformed update cost an immediate 1000-level snapshot (~2,800 weight a
+    minute against 2,400). With the back-off, the flood costs a few snapshots."""
+    fl = report.flood
+    assert fl is not None and fl.seconds == FAST.flood
+    assert fl.peak_minute_weight < fl.limit / 2
+    # the rounds before left the back-off grown: at most one snapshot per 0.25-0.5, 0.5-1, 1-2, 2-4 s
+    assert fl.snapshots <= 5, fl.snapshots
+    assert fl.stale_s > fl.seconds * 0.8  # stale nearly throughout, never shown live for long
+    assert fl.recovered_s is not None
+    assert report.rest_peak_weight < 1200
 
 
 def test_book_equals_true_book_after_each_recovery(report: Report) -> None:
