@@ -20,7 +20,7 @@ Anything malformed (a missing key, a number that is not one, an unknown event ty
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal
 from typing import Any, ClassVar, Self
 
@@ -197,6 +197,12 @@ def _nested_list(cls: type[Any]) -> _Kind:
     return _Kind(parse, lambda v: [item.to_wire() for item in v], nested=cls, many=True)
 
 
+def _meta(key: str | tuple[str, ...], kind: _Kind, *, optional: bool = False) -> dict[str, Any]:
+    """The field metadata :func:`wire` gives (for a ``field()`` written out where a type checker
+    must see ``kw_only``)."""
+    return {"wire": (key,) if isinstance(key, str) else tuple(key), "kind": kind, "optional": optional}
+
+
 def wire(key: str | tuple[str, ...], kind: _Kind, *, optional: bool = False, default: Any = MISSING) -> Any:
     """Declare a dataclass field's wire key (or key path) and kind.
 
@@ -204,8 +210,7 @@ def wire(key: str | tuple[str, ...], kind: _Kind, *, optional: bool = False, def
     out when the field is None (as Binance does). Optional fields are keyword-only with a
     default of None, so they can sit at their wire position.
     """
-    path = (key,) if isinstance(key, str) else tuple(key)
-    meta = {"wire": path, "kind": kind, "optional": optional}
+    meta = _meta(key, kind, optional=optional)
     if optional:
         return field(default=None, kw_only=True, metadata=meta)
     if default is not MISSING:
@@ -321,7 +326,7 @@ def _gen_parse(cls: type[Any], wfs: tuple[_WireField, ...], ns: dict[str, Any], 
         lines.append(f"    _s{i}(ev, v{i})")
     lines.append("    return ev")
     exec("\n".join(lines), ns)  # noqa: S102 - source built above from the field declarations
-    return ns.pop("_generated")  # type: ignore[no-any-return]
+    return ns.pop("_generated")
 
 
 def _dump_expr(wf: _WireField, value: str, i: int, ns: dict[str, Any]) -> str:
@@ -381,7 +386,7 @@ def _gen_to_wire(cls: type[Any], wfs: tuple[_WireField, ...], ns: dict[str, Any]
     lines = ["def to_wire(self):", *(f"    {line}" for line in _gen_dict(wfs, (), "out", head, ns)),
              "    return out"]
     exec("\n".join(lines), ns)  # noqa: S102 - source built above from the field declarations
-    return ns["to_wire"]  # type: ignore[no-any-return]
+    return ns["to_wire"]
 
 
 def _wire_model(cls: type[Any]) -> type[Any]:
@@ -638,9 +643,10 @@ class KlineEvent(_Wire):
     EVENTS: ClassVar[tuple[str, ...]] = _KLINE_KINDS
     kind: str = wire("e", STR)
     event_time: int = wire("E", INT)
-    symbol: str | None = wire("s", STR, optional=True)
-    pair: str | None = wire("ps", STR, optional=True)
-    contract_type: str | None = wire("ct", STR, optional=True)
+    # Written out so type checkers see these are keyword-only: KlineEvent(kind, time, kline, ...).
+    symbol: str | None = field(default=None, kw_only=True, metadata=_meta("s", STR, optional=True))
+    pair: str | None = field(default=None, kw_only=True, metadata=_meta("ps", STR, optional=True))
+    contract_type: str | None = field(default=None, kw_only=True, metadata=_meta("ct", STR, optional=True))
     """``PERPETUAL``, ``CURRENT_QUARTER`` or ``NEXT_QUARTER`` (continuous klines only)."""
     kline: Kline = wire("k", _nested(Kline))
 
@@ -665,7 +671,8 @@ class KlineEvent(_Wire):
         if (ev.symbol is not None and "s" not in wanted) or (ev.pair is not None and "ps" not in wanted) or (
             ev.contract_type is not None and "ct" not in wanted
         ):
-            ev = cls(kind, ev.event_time, ev.kline, symbol=ev.symbol if "s" in wanted else None,
+            ev = cls(kind=kind, event_time=ev.event_time, kline=ev.kline,
+                     symbol=ev.symbol if "s" in wanted else None,
                      pair=ev.pair if "ps" in wanted else None,
                      contract_type=ev.contract_type if "ct" in wanted else None)
         return ev

@@ -99,7 +99,8 @@ def _field_by_field(emitted: Any, wire: Any, path: str = "") -> list[str]:
                 out += _field_by_field(emitted[k], wire[k], f"{path}.{k}")
         return out
     if isinstance(wire, list) and isinstance(emitted, list) and len(wire) == len(emitted):
-        return [d for i, (a, b) in enumerate(zip(emitted, wire, strict=True)) for d in _field_by_field(a, b, f"{path}[{i}]")]
+        pairs = enumerate(zip(emitted, wire, strict=True))
+        return [d for i, (a, b) in pairs for d in _field_by_field(a, b, f"{path}[{i}]")]
     if type(emitted) is not type(wire) or emitted != wire:
         return [f"{path}: {emitted!r} != {wire!r}"]
     return []
@@ -167,7 +168,8 @@ def test_signing_vectors() -> None:
     assert rest_payload(dict(pairs)) == v["rest"]["payload"]
     params = v["wsapi"]["params"]
     assert signer.sign(ws_payload(params)) == v["wsapi"]["signature"]
-    assert signer.sign_params({k: p for k, p in params.items() if k != "apiKey"})["signature"] == v["wsapi"]["signature"]
+    unsigned = {k: p for k, p in params.items() if k != "apiKey"}
+    assert signer.sign_params(unsigned)["signature"] == v["wsapi"]["signature"]
 
 
 def test_error_envelopes() -> None:
@@ -204,7 +206,8 @@ def test_exchange_info_filters() -> None:
     price, lot, market, max_orders, percent = _symbol_record()["filters"]
     assert (info.min_price, info.max_price, info.tick_size) == tuple(
         Decimal(price[k]) for k in ("minPrice", "maxPrice", "tickSize"))
-    assert (info.min_qty, info.max_qty, info.step_size) == tuple(Decimal(lot[k]) for k in ("minQty", "maxQty", "stepSize"))
+    assert (info.min_qty, info.max_qty, info.step_size) == tuple(
+        Decimal(lot[k]) for k in ("minQty", "maxQty", "stepSize"))
     assert (info.market_min_qty, info.market_max_qty, info.market_step_size) == tuple(
         Decimal(market[k]) for k in ("minQty", "maxQty", "stepSize"))
     assert info.max_num_orders == max_orders["limit"] == 200
