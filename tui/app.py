@@ -447,6 +447,9 @@ class CoinmApp(App[int]):
         self.liquidation_tape.cycle_min_size()
 
     def action_toggle_tapes(self) -> None:
+        if not self.has_class("-compact"):  # every panel is shown: say so rather than nothing
+            self.notify(f"t swaps the chart and the tapes below {COMPACT_WIDTH} columns; both are shown now")
+            return
         self.toggle_class("-show-tapes")
 
     def action_journal(self) -> None:
@@ -458,6 +461,9 @@ class CoinmApp(App[int]):
         self.push_screen(JournalScreen(journal))
 
     def action_toggle_positions(self) -> None:
+        if not self.has_class("-compact"):
+            self.notify(f"p swaps open orders and positions below {COMPACT_WIDTH} columns; both are shown now")
+            return
         self.toggle_class("-show-positions")
 
     def action_toggle_dark(self) -> None:

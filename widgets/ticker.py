@@ -16,7 +16,7 @@ from feeds.decimals import fmt_compact, fmt_grouped
 from feeds.market import MarketState, annualised_funding
 from widgets.render import KeptStyles, text_strip
 
-__all__ = ["TickerBar", "countdown"]
+__all__ = ["TickerBar", "countdown", "long_countdown"]
 
 
 def countdown(ms: int) -> str:
@@ -24,6 +24,32 @@ def countdown(ms: int) -> str:
     s = max(0, ms) // 1000
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
+
+
+def long_countdown(ms: int) -> str:
+    """``12d 03h`` beyond a day, else ``HH:MM:SS``; ``delivered`` once past."""
+    if ms <= 0:
+        return "delivered"
+    s = ms // 1000
+    if s < 86_400:
+        return countdown(ms)
+    return f"{s // 86_400}d {s % 86_400 // 3600:02d}h"
+
+
+def _fit(pieces: list[tuple[int, Text]], width: int) -> Text:
+    """The pieces in order, leaving out the least important (highest number) first until the
+    line fits ``width`` (0 or less: everything)."""
+    kept = list(pieces)
+    while width > 0 and sum(p.cell_len for _n, p in kept) > width:
+        least = max(n for n, _p in kept)
+        if least == 0:
+            break
+        i = max(i for i, (n, _p) in enumerate(kept) if n == least)
+        del kept[i]
+    out = Text()
+    for _n, piece in kept:
+        out.append_text(piece)
+    return out
 
 
 def _arrow(direction: int) -> str:
@@ -110,58 +136,80 @@ class TickerBar(KeptStyles, Widget):
         return Text(text)
 
     def lines(self) -> tuple[Text, ...]:
-        """The two lines of figures as they are now."""
+        """The two lines of figures as they are now, fitted to the width: the least important
+        pieces go first (basis, volume, the annualised rate, high/low), so the ones left are
+        whole; a line is cut with an ellipsis only when even the essentials do not fit."""
         m = self._market
         if m is None:
             return (Text("waiting for the market…"),)
         label = self.kept_style("ticker--label")
         info = m.info
         tick = info.tick_size
-        out = Text()
-        out.append(f"{info.symbol} ", self.kept_style("ticker--symbol"))
+        first: list[tuple[int, Text]] = []
+        first.append((0, Text(f"{info.symbol} ", self.kept_style("ticker--symbol"))))
         stale = self._stale()
         if stale:
-            out.append(f"STALE ({stale}) ", self.kept_style("ticker--stale"))
+            first.append((0, Text(f"STALE ({stale}) ", self.kept_style("ticker--stale"))))
 
-        def fig(name: str, value: Decimal | None, direction: int = 0, step: Decimal = tick) -> None:
-            out.append(f" {name} ", label)
-            text = "—" if value is None else fmt_grouped(value, step)
+        def fig(name: str, value: Decimal | None, direction: int = 0) -> Text:
+            out = Text(f" {name} ", label)
+            text = "—" if value is None else fmt_grouped(value, tick)
             out.append_text(self._styled(text + (_arrow(direction) if direction else ""), direction))
+            return out
 
-        fig("Last", m.last_price, m.last_direction)
-        fig("Mark", m.mark.mark_price if m.mark else None, m.mark_direction)
-        fig("Index", m.index_price)
+        first.append((0, fig("Last", m.last_price, m.last_direction)))
+        first.append((1, fig("Mark", m.mark.mark_price if m.mark else None, m.mark_direction)))
+        first.append((2, fig("Index", m.index_price)))
         basis = m.basis
         if basis is not None:
             pct = m.basis_percent or Decimal(0)
-            out.append(" Basis ", label)
-            out.append_text(self._styled(f"{fmt_grouped(basis, tick)} ({pct:+.3f}%)",
-                                         1 if basis > 0 else -1 if basis < 0 else 0))
-        second = Text()
+            piece = Text(" Basis ", label)
+            piece.append_text(self._styled(f"{fmt_grouped(basis, tick)} ({pct:+.3f}%)",
+                                           1 if basis > 0 else -1 if basis < 0 else 0))
+            first.append((4, piece))
+        second: list[tuple[int, Text]] = []
         t = m.ticker
         if t is not None:
-            second.append(" 24h ", label)
-            second.append_text(self._styled(f"{t.price_change_percent:+.2f}%", 1 if t.price_change > 0 else -1 if t.price_change < 0 else 0))
-            second.append(" H ", label)
-            second.append(fmt_grouped(t.high, tick))
-            second.append(" L ", label)
-            second.append(fmt_grouped(t.low, tick))
-            second.append(" Vol ", label)
-            second.append(f"{fmt_compact(t.volume)} cont / {fmt_compact(t.base_volume)} {info.base_asset or info.margin_asset}")
+            piece = Text(" 24h ", label)
+            piece.append_text(self._styled(f"{t.price_change_percent:+.2f}%",
+                                           1 if t.price_change > 0 else -1 if t.price_change < 0 else 0))
+            second.append((1, piece))
+            piece = Text(" H ", label)
+            piece.append(fmt_grouped(t.high, tick))
+            piece.append(" L ", label)
+            piece.append(fmt_grouped(t.low, tick))
+            second.append((3, piece))
+            piece = Text(" Vol ", label)
+            piece.append(f"{fmt_compact(t.volume)} cont / {fmt_compact(t.base_volume)} "
+                         f"{info.base_asset or info.margin_asset}")
+            second.append((5, piece))
         else:
-            second.append(" 24h —", label)
+            second.append((1, Text(" 24h —", label)))
         mark = m.mark
+        now = self._server_ms()
         if mark is not None and mark.funding_rate is not None and mark.next_funding_time:
             rate = mark.funding_rate
-            second.append("  Funding ", label)
-            second.append_text(self._styled(f"{rate * 100:.4f}%", 1 if rate > 0 else -1 if rate < 0 else 0))
-            second.append(f" ({annualised_funding(rate) * 100:.2f}%/y)", label)
-            second.append(" in ", label)
-            second.append(countdown(mark.next_funding_time - self._server_ms()))
-        elif mark is not None:
-            second.append("  Est. settle ", label)
-            second.append(fmt_grouped(mark.est_settle_price, tick))
-        return out, second
+            piece = Text("  Funding ", label)
+            piece.append_text(self._styled(f"{rate * 100:.4f}%", 1 if rate > 0 else -1 if rate < 0 else 0))
+            second.append((0, piece))
+            second.append((4, Text(f" ({annualised_funding(rate) * 100:.2f}%/y)", label)))
+            piece = Text(" in ", label)
+            piece.append(countdown(mark.next_funding_time - now))
+            second.append((0, piece))
+        if not info.is_perpetual:
+            # a delivery contract: when it settles, and how long until then
+            piece = Text("  Delivery ", label)
+            piece.append(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(info.delivery_date / 1000)))
+            second.append((0, piece))
+            piece = Text(" in ", label)
+            piece.append(long_countdown(info.delivery_date - now))
+            second.append((2, piece))
+            if mark is not None and mark.est_settle_price:
+                piece = Text("  Est. settle ", label)
+                piece.append(fmt_grouped(mark.est_settle_price, tick))
+                second.append((3, piece))
+        width = self.content_size.width
+        return _fit(first, width), _fit(second, width)
 
     def render(self) -> Text:
         """The figures as one text (what the screen shows, for tests and screen readers)."""
