@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from feeds.backoff import Backoff
 from feeds.errors import OutcomeUnknown, VenueError
 from feeds.models import ListenKeyExpired, parse_user_event
 from feeds.streams import FeedState, FeedStatus, StreamClient
@@ -183,7 +184,7 @@ class UserDataStream:
 
     async def run(self) -> None:
         """Get a key, stream it, renew it when it expires; until :meth:`close`."""
-        delay = self.retry_s
+        retry = Backoff(self.retry_s, max(self.retry_s, 30.0), jitter=0.0)
         reconnects = 0
         while not self._closed:
             self._client = None
@@ -195,13 +196,13 @@ class UserDataStream:
                 key = await self.wsapi.user_stream_start()
             except (VenueError, OutcomeUnknown, ConnectionError) as exc:
                 why = f"{exc.code} {exc.msg}" if isinstance(exc, VenueError) else str(exc)
+                delay = retry.failed()
                 self._set_own(FeedStatus.RECONNECTING,
                               f"cannot start listenKey: {why}; retrying in {delay:.1f} s",
                               f"userDataStream.start failed: {why}")
                 await self._sleep(delay)
-                delay = min(30.0, delay * 2)
                 continue
-            delay = self.retry_s
+            retry.reset()
             if self._closed:
                 break
             self._key = key
