@@ -36,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from feeds.account import AccountState
+from feeds.backoff import Backoff
 from feeds.errors import OutcomeUnknown, VenueError, human_error
 from feeds.filters import OrderRequest, Rejection, validate_order
 from feeds.journal import Journal, JournalEntry, JournalError
@@ -270,6 +271,12 @@ class OrderManager:
             ACCEPTED, cid, algo_id, status, result=result,
             message=f"The venue takes {order.type} as an algo order: {algo_id} is {status}."), "algoOrder")
 
+    def _between_queries(self) -> Backoff:
+        """The waits between ``order.status`` queries about a lost reply: ``resolve_backoff``
+        doubling, for ``resolve_tries`` queries."""
+        longest = self.resolve_backoff * 2 ** max(0, self.resolve_tries - 2)
+        return Backoff(self.resolve_backoff, longest, jitter=0.0)
+
     def _accepted(self, result: Any, cid: str | None, *, resolved: bool = False, message: str = "") -> OrderOutcome:
         if isinstance(result, Mapping) and "orderId" in result:
             self.account.load_order_result(result)
@@ -283,11 +290,10 @@ class OrderManager:
         assert cid is not None
         self._journal("unknown", {"why": why}, method="order.place", client_order_id=cid)
         log.warning("order.place %s: %s; asking the venue", cid, why)
-        delay = self.resolve_backoff
+        between = self._between_queries()
         for attempt in range(self.resolve_tries):
             if attempt:
-                await asyncio.sleep(delay)
-                delay *= 2
+                await asyncio.sleep(between.failed())
             try:
                 result = await self.wsapi.order_status(order.symbol, client_id=cid)
             except VenueError as exc:
@@ -419,12 +425,11 @@ class OrderManager:
                                 took_effect: Callable[[Mapping[str, Any]], bool],
                                 request_id: int | None) -> OrderOutcome:
         self._journal("unknown", {"why": "no reply"}, method=method, client_order_id=client_id, order_id=order_id)
-        delay = self.resolve_backoff
+        between = self._between_queries()
         last: Mapping[str, Any] | None = None
         for attempt in range(self.resolve_tries):
             if attempt:
-                await asyncio.sleep(delay)
-                delay *= 2
+                await asyncio.sleep(between.failed())
             try:
                 last = await self.wsapi.order_status(symbol, order_id=order_id, client_id=client_id)
             except (VenueError, OutcomeUnknown, ConnectionError):
