@@ -140,7 +140,8 @@ async def test_book_and_price_tickers(venue: SimExchange, rest: Rest) -> None:
 async def _open_positions(venue: SimExchange) -> None:
     """The demo account long 3 (the richest), another account short 1: the house holds -2."""
     poor, _ = venue.add_account({"BTC": Decimal("0.5")})
-    place_order(venue.accounts, venue.default_account, {"symbol": PERP, "side": "BUY", "type": "MARKET", "quantity": "3"})
+    place_order(venue.accounts, venue.default_account,
+                {"symbol": PERP, "side": "BUY", "type": "MARKET", "quantity": "3"})
     place_order(venue.accounts, poor, {"symbol": PERP, "side": "SELL", "type": "MARKET", "quantity": "1"})
 
 
@@ -217,7 +218,7 @@ async def test_taker_volume_and_basis_come_from_the_candles(venue: SimExchange, 
     klines = await rest.get("/dapi/v1/klines", symbol=PERP, interval="1h", limit=4)
     closed = klines[:-1]  # the last candle is still open
     assert [v["timestamp"] for v in vol] == [k[0] for k in closed]
-    for v, k in zip(vol, closed):
+    for v, k in zip(vol, closed, strict=True):
         assert v["takerBuyVol"] == k[9] and int(v["takerSellVol"]) == int(k[5]) - int(k[9])
         assert Decimal(v["takerBuyVolValue"]) == Decimal(k[10])
         assert Decimal(v["takerSellVolValue"]) == Decimal(k[7]) - Decimal(k[10])

@@ -442,7 +442,7 @@ class MarketRest:
         for sym in self._contract_symbols(pair, contract):
             series = self.sim.engine.syms[sym].trades
             assert series is not None
-            for bar, closed in self._stat_bars(series, period, start, end, limit):
+            for bar, _closed in self._stat_bars(series, period, start, end, limit):
                 t = totals.setdefault(bar.t, [0, 0, 0, 0])
                 t[0] += bar.tbv
                 t[1] += bar.v - bar.tbv
