@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Self
 
+from feeds.backoff import Backoff
 from feeds.book import OrderBook
 from feeds.config import Config, Credentials
 from feeds.depth import DepthFeed
@@ -39,6 +40,11 @@ WSAPI_CHECK_S = 2.0
 RULES_RETRY_S = (5.0, 300.0)
 """While some listed symbols' rules cannot be read, exchangeInfo is fetched again after the
 first delay, doubling up to the second (the venue may fix its answer)."""
+
+CANDLES_TRIES = 5
+CANDLES_RETRY_S = (1.0, 15.0)
+"""Candles are asked for up to CANDLES_TRIES times, waiting the first delay after a failure,
+doubling up to the second."""
 
 
 class SessionError(Exception):
@@ -207,11 +213,11 @@ class DashboardSession:
 
     async def _rules_retry_loop(self) -> None:
         """Fetch exchangeInfo again, with backoff, while some listed symbols are unreadable."""
-        delay, cap = RULES_RETRY_S
+        retry = Backoff(*RULES_RETRY_S, jitter=0.0)
         while self.symbols.errors:
+            delay = retry.failed()
             self._rules_retry_at = asyncio.get_running_loop().time() + delay
             await asyncio.sleep(delay)
-            delay = min(delay * 2, cap)
             try:
                 self._set_rules(await self.rest.exchange_info())
             except (RestError, VenueError, MalformedFrame, SymbolRulesError) as exc:
@@ -266,13 +272,14 @@ class DashboardSession:
         market = self.market
         assert market is not None
         info, kind, interval = market.info, market.kline_kind, market.interval
-        for attempt in range(5):
+        retry = Backoff(*CANDLES_RETRY_S, jitter=0.0)
+        for _attempt in range(CANDLES_TRIES):
             try:
                 rows = await self.rest.klines(info.symbol, interval, limit=500, kind=kind, pair=info.pair)
                 break
             except (RestError, VenueError) as exc:
                 self.note_error(f"candles: {exc}")
-                await asyncio.sleep(min(2 ** attempt, 15))
+                await asyncio.sleep(retry.failed())
         else:
             return
         # the user may have switched while we waited: drop a stale answer
