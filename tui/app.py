@@ -22,6 +22,7 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.worker import Worker, WorkerState
 
+from feeds.backoff import Backoff
 from feeds.config import Config
 from feeds.filters import OrderRequest
 from feeds.market import KLINE_KINDS
@@ -61,7 +62,8 @@ candles are in by then)."""
 
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between collections of the youngest generation once start-up is frozen (see
-:func:`_freeze_startup_objects`; CPython's default is 700)."""
+:func:`_freeze_startup_objects`); larger than CPython's default, so each young pass has more
+to free for its fixed cost, and small enough that repaint garbage is freed young."""
 
 CHART_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 """The intervals the chart cycles through (the venue also has 3d/1w/1M)."""
@@ -240,7 +242,7 @@ class CoinmApp(App[int]):
     async def _connect(self) -> None:
         """Start a session; a venue that cannot be used yet (unreachable, rules unreadable,
         any failure of start-up) is shown with its reason and tried again with backoff."""
-        delay = CONNECT_RETRY_S[0]
+        retry = Backoff(*CONNECT_RETRY_S, jitter=0.0)
         while True:
             session = self._starting = await self._session_factory()
             try:
@@ -257,11 +259,11 @@ class CoinmApp(App[int]):
                 self._boot_error = message
                 self.notify(message, title="Cannot start", severity="error", timeout=60)
                 return
+            delay = retry.failed()
             self._boot_error = f"{message}; trying again in {delay:g} s"
             log.warning("venue not usable: %s; trying again in %g s", message, delay)
             self.notify(self._boot_error, title="Venue not usable", severity="error", timeout=delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, CONNECT_RETRY_S[1])
         self._starting = None
         self._boot_error = ""
         self.session = session
@@ -704,19 +706,17 @@ def _freeze_startup_objects() -> None:
     """Collect once, then move every object alive now (Textual's DOM and CSS, modules, symbol
     tables, the first book) to the collector's permanent generation.
 
-    CPython's full (generation 2) collection walks every tracked object; with the ~120,000 of a
-    running dashboard that took 110 ms (p50) to 190 ms, seven times in 20 s under a 100x
-    firehose: the event loop froze for that long, the worst event-to-screen and keystroke
-    times. Frozen, a full pass walks only what was made since: 20 ms p50, 34 ms at most.
-    Frozen objects are still freed by reference counting; only cycles among them would stay.
+    Why: a full (generation 2) collection walks every tracked object, and the event loop stands
+    still while it does; a running dashboard holds well over 100,000 of them, almost all built
+    at start-up and alive for good. Frozen, they are no longer walked: a full pass costs only
+    what was made since. Frozen objects are still freed by reference counting; only cycles
+    among them would stay, and start-up objects are not garbage.
 
-    Then the youngest generation is collected every ``GC_YOUNG_THRESHOLD`` allocations instead
-    of 700. Every strip Textual paints referred to itself through its own caches (``divide``
-    cached the strip itself; ``widgets.strip_divide`` now stops that), so each repaint left
-    cyclic garbage that only the collector frees; collected young it costs little, promoted it
-    piled up in the oldest generation and full passes grew again (8 -> 100 ms over a minute of
-    order forms at 100x).
-    With 10,000: ``b`` -> form painted p99 97 -> 48 ms in back-to-back runs.
+    Then the youngest generation is collected every ``GC_YOUNG_THRESHOLD`` allocations. The
+    garbage the dashboard makes while running is short-lived (painted strips, parsed frames);
+    freed young it costs little, while garbage that survives into the older generations makes
+    their passes, and the pauses they cause, grow again. The measured pauses, before and
+    after, are in the README ("Performance and resilience") and the commits that introduced this.
     """
     gc.collect()
     gc.freeze()
