@@ -219,7 +219,7 @@ class ClosePlan:
     def text(self) -> str:
         kind = f"LIMIT {self.order.price}" if self.order.type == "LIMIT" else "MARKET"
         leg = f" {self.order.position_side}" if self.order.position_side in ("LONG", "SHORT") else ""
-        pnl = (f"{self.realised_pnl:+} {self.margin_asset}" if self.realised_pnl is not None
+        pnl = (f"{self.realised_pnl:+f} {self.margin_asset}" if self.realised_pnl is not None
                else "unknown (no price)")
         at = f" at ~{self.price}" if self.price is not None and self.order.type != "LIMIT" else ""
         return (f"{self.order.side} {self.quantity} {self.order.symbol}{leg} {kind}{at}; "

@@ -47,7 +47,8 @@ _GLOBAL = "global_"
 """Prefix of the namespace names of options given before the command (see :func:`parse`)."""
 _VENUE_OPTIONS = ("venue", "rest_url", "stream_url", "wsapi_url", "config")
 _DASHBOARD_OPTIONS = (*_VENUE_OPTIONS, "symbol", "theme", "seed")
-_TRADING_COMMANDS = ("order", "cancel", "orders")
+_TRADING_COMMANDS = ("order", "cancel", "orders", "account", "leverage", "margin-type", "margin", "position-mode",
+                     "close")
 
 
 class UsageError(Exception):
@@ -110,12 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("order", "validate and place one order (or --dry-run to print the signed request)"),
         ("cancel", "cancel one order or all orders of a symbol"),
-        ("orders", "list open orders of a symbol"),
+        ("orders", "list open orders of a symbol (every symbol without --symbol)"),
     ):
         command = sub.add_parser(name, help=help_text)
         command.set_defaults(command=name)
         _add_venue_arguments(command)
         _register(command, "tui.order_cli", f"add_{name}_arguments", f"run_{name}")
+    for name, help_text in (
+        ("account", "balances, positions and margin ratios"),
+        ("leverage", "a symbol's leverage and the largest position it allows (--set N to change it)"),
+        ("margin-type", "a symbol's margin type (--set ISOLATED|CROSSED to change it)"),
+        ("margin", "add or remove isolated margin, the new liquidation price previewed"),
+        ("position-mode", "one-way or hedge mode (--set HEDGE|ONE_WAY to change it)"),
+        ("close", "close a position: MARKET, or LIMIT with --price"),
+    ):
+        command = sub.add_parser(name, help=help_text)
+        command.set_defaults(command=name)
+        _add_venue_arguments(command)
+        snake = name.replace("-", "_")
+        _register(command, "tui.risk_cli", f"add_{snake}_arguments", f"run_{snake}")
     return parser
 
 

@@ -86,7 +86,7 @@ def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_orders_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--symbol", required=True, help="contract, e.g. BTCUSD_PERP")
+    parser.add_argument("--symbol", help="contract, e.g. BTCUSD_PERP (default: every symbol)")
     _add_no_journal(parser)
 
 
@@ -230,7 +230,9 @@ async def _open_journal(ctx: _Ctx, args: argparse.Namespace) -> int | None:
     try:
         ctx.journal = await asyncio.to_thread(Journal.open_default, ctx.venue.name)
     except Exception as exc:  # noqa: BLE001 - JournalError, or anything else that keeps it shut
-        if ctx.command == "order" and not getattr(args, "dry_run", False):
+        # what changes something at the venue (an order; args.changes for the risk commands) is
+        # refused without a record; reads and dry runs go ahead
+        if getattr(args, "changes", ctx.command == "order") and not getattr(args, "dry_run", False):
             _err(ctx.command, f"{exc}; nothing sent (fix or move the file aside, or pass --no-journal to send "
                               "without a record)")
             return EXIT_JOURNAL
@@ -366,6 +368,6 @@ async def _cancel(ctx: _Ctx, args: argparse.Namespace) -> int:
 
 
 async def _orders(ctx: _Ctx, args: argparse.Namespace) -> int:
-    rows = await ctx.signed_rest("GET", "openOrders", {"symbol": args.symbol.upper()})
+    rows = await ctx.signed_rest("GET", "openOrders", {"symbol": args.symbol.upper()} if args.symbol else {})
     _print_json(rows)
     return EXIT_OK
