@@ -179,8 +179,9 @@ def test_position_mode_and_hedge_closes(handle: SimHandle, capsys: pytest.Captur
     rc, done, err = run(handle, capsys, "position-mode", "--set", "hedge")
     assert rc == 0, err
     assert handle.call(lambda: acct(handle).dual_side) is True
-    # both legs open (coinm order has no --position-side: through the WebSocket API): a close must say which
-    _place_legs(handle)
+    # both legs open: a close must say which
+    market(handle, capsys, "BUY", 4, "--position-side", "LONG")
+    market(handle, capsys, "SELL", 2, "--position-side", "SHORT")
     assert (position(handle, "LONG"), position(handle, "SHORT")) == (4, -2)
     rc, _, err = run(handle, capsys, "close", "--symbol", SYM)
     assert rc == 1 and "--position-side" in err and "nothing sent" in err
@@ -197,30 +198,6 @@ def test_position_mode_and_hedge_closes(handle: SimHandle, capsys: pytest.Captur
     assert (closed["result"]["type"], closed["result"]["price"], closed["result"]["origQty"]) == ("LIMIT", price, "4")
     rc, _, err = run(handle, capsys, "close", "--symbol", SYM, "--position-side", "BOTH")
     assert rc == 2 and "invalid choice" in err
-
-
-def _place_legs(h: SimHandle) -> None:
-    """Open a 4-contract LONG and a 2-contract SHORT leg through the venue's WebSocket API."""
-    import asyncio
-
-    from feeds.filters import OrderRequest
-    from feeds.wsapi import WsApiClient
-    from tui.venue import resolve_credentials
-
-    async def go() -> None:
-        from feeds.config import load_config
-
-        config = load_config(cli={"venue": "sim", "rest_url": h.urls.rest, "stream_url": h.urls.stream,
-                                  "wsapi_url": h.urls.wsapi}, env=os.environ)
-        creds = resolve_credentials(config.venue, os.environ)
-        ws = WsApiClient(h.urls.wsapi, signer=creds.signer())
-        try:
-            await ws.place_order(OrderRequest(SYM, "BUY", "MARKET", quantity=D(4), position_side="LONG"))
-            await ws.place_order(OrderRequest(SYM, "SELL", "MARKET", quantity=D(2), position_side="SHORT"))
-        finally:
-            await ws.close()
-
-    asyncio.run(go())
 
 
 def test_account_margin_ratio_agrees_with_the_venue(handle: SimHandle, capsys: pytest.CaptureFixture[str]) -> None:

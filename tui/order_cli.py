@@ -61,6 +61,8 @@ def add_order_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-price", help="trigger price (STOP*, TAKE_PROFIT*)")
     parser.add_argument("--tif", type=str.upper, help="time in force: GTC (default for priced orders), IOC, FOK, GTX")
     parser.add_argument("--reduce-only", action="store_true", help="only reduce the position")
+    parser.add_argument("--position-side", type=str.upper, choices=("BOTH", "LONG", "SHORT"),
+                        help="hedge mode: the leg the order opens or closes (LONG/SHORT)")
     parser.add_argument("--callback-rate", help="TRAILING_STOP_MARKET distance in percent (0.1-10)")
     parser.add_argument("--activation-price", help="TRAILING_STOP_MARKET activation price")
     parser.add_argument("--working-type", type=str.upper, choices=("MARK_PRICE", "CONTRACT_PRICE"))
@@ -258,6 +260,7 @@ def _order_params(args: argparse.Namespace) -> dict[str, Any]:
         "reduceOnly": "true" if args.reduce_only else None,
         "callbackRate": args.callback_rate, "activationPrice": args.activation_price,
         "workingType": args.working_type, "newClientOrderId": args.client_id,
+        "positionSide": args.position_side,
     }
     return {k: v for k, v in params.items() if v is not None}
 
