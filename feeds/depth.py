@@ -20,10 +20,11 @@ The book is live only while depth events arrive in sequence:
   ``grace``). A newer id (and no event within a quarter of ``grace`` more), or no answer: the
   stream lost events; the book goes stale with the reason and is rebuilt.
 
-Rebuilding backs off: the first snapshot after a healthy period (the book kept ``healthy_after``
-seconds, 5) goes at once, the next ones after growing, jittered delays (``retry_initial`` doubling,
-up to ``retry_max``), whatever the cause (failed, unusable or lost again), so a venue sending
-nothing but malformed depth costs a few snapshots a minute, not one per frame. Every REST call
+Rebuilding backs off: the first ``free_resyncs`` (2) snapshots after a healthy period (the book
+kept ``healthy_after`` seconds, 5) go at once, the next ones after growing, jittered delays
+(``retry_initial`` doubling, up to ``retry_max``: 0.25 s to 30 s), whatever the cause (failed,
+unusable or lost again), so a venue sending nothing but malformed depth costs a few snapshots a
+minute, not one per frame, while a fault now and then is repaired at once. Every REST call
 also goes through the client's weight budget, and a 429/418 cool-down is waited out.
 
 The UI reads ``book`` (``top``, ``grouped``, ...) when ``version`` changed, and shows
@@ -66,7 +67,8 @@ class DepthFeed:
             so the snapshot is not older than the stream (the spec's step 2 before step 3).
         retry_initial, retry_max: bounds of the delay between snapshots while the book cannot
             be kept (doubling, jittered between half and all of it).
-        healthy_after: a book kept this long makes the next rebuild start without delay again.
+        free_resyncs: snapshots that go without delay after a healthy period.
+        healthy_after: a book kept this long makes the next rebuilds go without delay again.
         grace: seconds without a depth event before the book is checked (see the module text;
             a few times the stream's cadence).
         probe_timeout: seconds to wait for the venue's answer to that check.
@@ -80,8 +82,9 @@ class DepthFeed:
         *,
         limit: int = 1000,
         first_event_wait: float = 1.0,
-        retry_initial: float = 0.5,
+        retry_initial: float = 0.25,
         retry_max: float = 30.0,
+        free_resyncs: int = 2,
         healthy_after: float = 5.0,
         grace: float = DEFAULT_GRACE_S,
         probe_timeout: float = 2.0,
@@ -93,6 +96,7 @@ class DepthFeed:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.healthy_after = healthy_after
+        self.free_resyncs = free_resyncs
         self.grace = grace
         self.probe_timeout = probe_timeout
         self.book = OrderBook(symbol, tick_size)
@@ -229,13 +233,14 @@ class DepthFeed:
     # ---- snapshot task -----------------------------------------------------------------------
 
     def _backoff(self) -> float:
-        """The delay before the next snapshot: none for the first since the book was healthy,
-        then ``retry_initial`` doubling up to ``retry_max``, each between half and all of it."""
-        n = self._attempts
+        """The delay before the next snapshot: none for the first ``free_resyncs`` since the book
+        was healthy, then ``retry_initial`` doubling up to ``retry_max``, each between half and
+        all of it."""
+        n = self._attempts - self.free_resyncs
         self._attempts += 1
-        if n == 0:
+        if n < 0:
             return 0.0
-        base = min(self.retry_max, self.retry_initial * 2 ** min(n - 1, 30))
+        base = min(self.retry_max, self.retry_initial * 2 ** min(n, 30))
         return base * (0.5 + 0.5 * self._rng.random())
 
     async def run(self) -> None:
