@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import random
 import re
 import time
 import urllib.parse
@@ -43,6 +42,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from feeds.backoff import Backoff
 from feeds.errors import MalformedFrame
 from feeds.models import unwrap_combined
 
@@ -205,9 +205,9 @@ class StreamClient:
         self.stale_after = stale_after
         self.silent_reconnect_after = silent_reconnect_after
         self.max_age = max_age
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
-        self.healthy_after = healthy_after
+        self._reconnect = Backoff(backoff_initial, backoff_max, healthy_after=healthy_after)
+        """Delays between connections: doubling, jittered, reset by a connection that lived
+        ``healthy_after``."""
         self.open_timeout = open_timeout
         self.request_timeout = request_timeout
         self.ping_interval = ping_interval
@@ -226,7 +226,6 @@ class StreamClient:
         self._stop = asyncio.Event()
         self._close_reason: str | None = None
         """Why we are closing the current connection ourselves (watchdog, age, close())."""
-        self._rng = random.Random()
 
     # ---- public ----------------------------------------------------------------------------
 
@@ -239,9 +238,18 @@ class StreamClient:
     def connected(self) -> bool:
         return self._ws is not None
 
+    @property
+    def healthy_after(self) -> float:
+        """Seconds a connection must live for the reconnect delay to start over."""
+        return self._reconnect.healthy_after
+
+    @healthy_after.setter
+    def healthy_after(self, seconds: float) -> None:
+        self._reconnect.healthy_after = seconds
+
     async def run(self) -> None:
         """Connect and keep the connection up until :meth:`close` (reconnecting as needed)."""
-        attempt = 0
+        backoff = self._reconnect
         first = True
         while not self._closed:
             if not first:
@@ -256,8 +264,7 @@ class StreamClient:
                     break
                 reason = self._connect_failure(exc)
                 self.state.last_error = reason
-                delay = self._backoff(attempt)
-                attempt += 1
+                delay = backoff.failed()
                 self._set_status(FeedStatus.RECONNECTING, f"{reason}; retrying in {delay:.1f} s")
                 log.warning("%s stream: %s; retrying in %.1f s", self.name, reason, delay)
                 await self._sleep(delay)
@@ -265,17 +272,13 @@ class StreamClient:
             if opened_ws is None:  # closed while connecting
                 break
             ws, url_streams = opened_ws
-            opened = time.monotonic()
+            backoff.succeeded()  # connected: healthy from now
             reason = await self._session(ws, url_streams)
             if self._closed:
                 break
-            lived = time.monotonic() - opened
-            if lived >= self.healthy_after:
-                attempt = 0
+            backoff.succeeded()  # it lived healthy_after: the delays start over
             proactive = reason.startswith("24h cut-off")
-            delay = 0.0 if proactive else self._backoff(attempt)
-            if not proactive:
-                attempt += 1
+            delay = 0.0 if proactive else backoff.failed()
             log.info("%s stream: %s; reconnecting in %.2f s", self.name, reason, delay)
             self._set_status(FeedStatus.RECONNECTING, reason)
             if delay:
@@ -397,10 +400,6 @@ class StreamClient:
         if isinstance(exc, OSError):
             return f"cannot connect: {exc.strerror or exc}"
         return f"cannot connect: {type(exc).__name__}: {exc}"
-
-    def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_max, self.backoff_initial * (2 ** min(attempt, 30)))
-        return base * (0.5 + 0.5 * self._rng.random())
 
     async def _sleep(self, seconds: float) -> None:
         try:
