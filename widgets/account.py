@@ -20,18 +20,25 @@ __all__ = ["OpenOrders", "Positions", "balance_title", "order_cells", "position_
 _COIN = Decimal("0.00000001")
 
 
+_SHORT_TYPES = {"STOP_MARKET": "STOP-M", "TAKE_PROFIT": "TP", "TAKE_PROFIT_MARKET": "TP-M",
+                "TRAILING_STOP_MARKET": "TRAIL"}
+"""Order types in a narrow column (the help and the cancel question use the full names)."""
+_SHORT_STATUS = {"PARTIALLY_FILLED": "PART"}
+
+
 def order_cells(o: OpenOrder, info: SymbolInfo | None) -> tuple[str, ...]:
-    """The text of one open-order row."""
+    """The text of one open-order row (the table lists the shown symbol's orders: its title
+    names the symbol, so no column repeats it)."""
     tick = info.tick_size if info else Decimal("0.1")
     step = info.step_size if info else Decimal(1)
-    price = fmt_grouped(o.price, tick) if o.price else "MARKET"
+    price = fmt_grouped(o.price, tick) if o.price else ("MARKET" if not o.stop_price else "")
     if o.stop_price:
-        price = f"{price} @{fmt_grouped(o.stop_price, tick)}"
+        price = f"{price} @{fmt_grouped(o.stop_price, tick)}".strip()
     flags = ("R" if o.reduce_only else "") + ("C" if o.close_position else "")
     return (
-        o.symbol, o.side, o.type, price,
+        o.side, _SHORT_TYPES.get(o.type, o.type), price,
         f"{fmt_step(o.executed_qty, step)}/{fmt_step(o.orig_qty, step)}",
-        o.status, o.time_in_force or "", flags, str(o.order_id),
+        _SHORT_STATUS.get(o.status, o.status), o.time_in_force or "", flags, str(o.order_id),
     )
 
 
@@ -62,9 +69,17 @@ def position_cells(
         fmt_grouped(pos.entry_price, tick),
         fmt_grouped(mark_price, tick) if mark_price else "—",
         fmt_grouped(liq, tick) if liq else "—",
-        f"{fmt_step(upnl, _COIN)}",
-        f"{pct:+.2f}%" if pct is not None else "—",
+        _unsigned_zero(fmt_step(upnl, _COIN)),
+        _unsigned_zero(f"{pct:+.2f}%") if pct is not None else "—",
     )
+
+
+def _unsigned_zero(text: str) -> str:
+    """``0.00000000`` for a figure that rounds to zero, not ``-0.00000000`` (or ``+0.00%``'s
+    negative twin ``-0.00%``)."""
+    if text[:1] == "-" and not any(c in "123456789" for c in text):
+        return ("+" if text.endswith("%") else "") + text[1:]
+    return text
 
 
 def ratio_text(ratio: Decimal | None) -> str:
@@ -95,7 +110,34 @@ def balance_title(account: AccountState, asset: str) -> str:
     return title
 
 
-class OpenOrders(DataTable[Any]):
+class _FitColumns:
+    """Columns by priority: below ``NARROW_BELOW`` cells of width the table shows only
+    ``NARROW_COLUMNS`` (the most important, left to right), so that no column the trader
+    needs is scrolled out of sight; the table is rebuilt when the width crosses the line."""
+
+    COLUMNS: tuple[str, ...] = ()
+    NARROW_COLUMNS: tuple[str, ...] = ()
+    NARROW_BELOW = 72
+    _columns: tuple[str, ...] = ()
+
+    def _fit_columns(self) -> bool:
+        """Show the columns for the current width; True when they changed (rows cleared)."""
+        table: Any = self
+        width = table.size.width
+        names = self.NARROW_COLUMNS if 0 < width < self.NARROW_BELOW else self.COLUMNS
+        if names == self._columns:
+            return False
+        self._columns = names
+        table.clear(columns=True)
+        for name in names:
+            table.add_column(name, key=name)
+        return True
+
+    def _shown_cells(self, cells: tuple[str, ...]) -> list[str]:
+        return [cells[self.COLUMNS.index(name)] for name in self._columns]
+
+
+class OpenOrders(_FitColumns, DataTable[Any]):
     """The account's open orders for the shown symbol; ``c`` cancels, ``C`` cancels all."""
 
     BINDINGS = [
@@ -119,19 +161,24 @@ class OpenOrders(DataTable[Any]):
             self.order = order
             super().__init__()
 
-    COLUMNS = ("Symbol", "Side", "Type", "Price", "Filled", "Status", "TIF", "RC", "Id")
+    COLUMNS = ("Side", "Type", "Price", "Filled", "Status", "TIF", "RC", "Id")
+    NARROW_COLUMNS = ("Side", "Type", "Price", "Filled", "RC")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._account: AccountState | None = None
         self._symbol: Callable[[], str] = lambda: ""
         self._info: Callable[[str], SymbolInfo | None] = lambda _s: None
-        self._seen: tuple[int, str] | None = None
+        self._seen: tuple[Any, ...] | None = None
         self.border_title = "Open orders"
 
     def on_mount(self) -> None:
-        for name in self.COLUMNS:
-            self.add_column(name, key=name)
+        self._fit_columns()
+
+    def on_resize(self) -> None:
+        if self._fit_columns():
+            self._seen = None  # the rows go with the columns: the next poll adds them again
+            self.poll()
 
     def bind_source(self, account: AccountState, symbol: Callable[[], str],
                     info: Callable[[str], SymbolInfo | None]) -> None:
@@ -146,7 +193,7 @@ class OpenOrders(DataTable[Any]):
         if account is None:
             return
         symbol = self._symbol()
-        key = (account.version, symbol)
+        key = (account.version, symbol, self._columns)
         if key == self._seen:
             return
         self._seen = key
@@ -156,16 +203,16 @@ class OpenOrders(DataTable[Any]):
             for row_key in shown - wanted.keys():
                 self.remove_row(row_key)
             for key_text, order in wanted.items():
-                cells = order_cells(order, self._info(order.symbol))
+                cells = self._shown_cells(order_cells(order, self._info(order.symbol)))
                 if key_text in shown:
-                    for column, value in zip(self.COLUMNS, cells):
-                        if self.get_cell(key_text, column) != value:
-                            self.update_cell(key_text, column, value)
+                    for column, value in zip(self._columns, cells):
+                        if column != "Side" and self.get_cell(key_text, column) != value:
+                            self.update_cell(key_text, column, value, update_width=True)
                 else:
-                    styled = [Text(c, style="green" if order.side == "BUY" else "red") if i == 1 else c
-                              for i, c in enumerate(cells)]
+                    styled = [Text(c, style="green" if order.side == "BUY" else "red") if name == "Side" else c
+                              for name, c in zip(self._columns, cells)]
                     self.add_row(*styled, key=key_text)
-        self.border_title = f"Open orders ({len(wanted)})"
+        self.border_title = f"Open orders {symbol} ({len(wanted)})"
 
     def selected_order(self) -> OpenOrder | None:
         if self._account is None or not self.row_count:
@@ -196,10 +243,11 @@ class OpenOrders(DataTable[Any]):
         self.post_message(self.ModifyRequested(order))
 
 
-class Positions(DataTable[Any]):
+class Positions(_FitColumns, DataTable[Any]):
     """Position of the shown symbol (and any other open ones) plus the margin balance."""
 
     COLUMNS = ("Symbol", "Size", "Entry", "Mark", "Liq.", "uPnL", "uPnL%")
+    NARROW_COLUMNS = ("Symbol", "Size", "Liq.", "uPnL")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
@@ -211,8 +259,12 @@ class Positions(DataTable[Any]):
         self.border_title = "Positions"
 
     def on_mount(self) -> None:
-        for name in self.COLUMNS:
-            self.add_column(name, key=name)
+        self._fit_columns()
+
+    def on_resize(self) -> None:
+        if self._fit_columns():
+            self._shown = {}
+            self.poll()
 
     def bind_source(self, account: AccountState, symbol: Callable[[], str],
                     marks: Callable[[str], Decimal | None],
@@ -234,7 +286,7 @@ class Positions(DataTable[Any]):
                 continue
             cells = position_cells(account, info, symbol, self._marks(symbol))
             if cells is not None:
-                rows[symbol] = cells
+                rows[symbol] = tuple(self._shown_cells(cells))
         self._update_title()
         if rows == self._shown:
             return
@@ -244,9 +296,9 @@ class Positions(DataTable[Any]):
                     self.remove_row(symbol)
             for symbol, cells in rows.items():
                 if symbol in self._shown:
-                    for column, old, new in zip(self.COLUMNS, self._shown[symbol], cells):
+                    for column, old, new in zip(self._columns, self._shown[symbol], cells):
                         if old != new:
-                            self.update_cell(symbol, column, new)
+                            self.update_cell(symbol, column, new, update_width=True)
                 else:
                     self.add_row(*cells, key=symbol)
         self._shown = rows
