@@ -1,0 +1,228 @@
+"""Chart studies over candles: SMA, EMA, Bollinger bands, RSI and the session VWAP.
+
+Pure functions on ``Decimal`` (no Textual, no floats): each takes the candles' closes (or the
+candles) oldest first and returns one value per candle, ``None`` while the study has too few
+candles to say anything (its warm-up). The chart turns them into plot coordinates; a figure
+shown as text is rounded to the contract's tick by the caller.
+
+Definitions (the usual ones, stated so the tests can be worked by hand):
+
+- SMA(n): the mean of the last n closes.
+- EMA(n): seeded with the SMA of the first n closes, then ``ema += (close - ema) * 2 / (n + 1)``.
+- Bollinger(n, k): the SMA(n) and SMA ± k population standard deviations of the same n closes.
+- RSI(n), Wilder's: the first average gain/loss is the mean of the first n changes, then
+  ``avg = (avg * (n - 1) + change) / n``; ``RSI = 100 - 100 / (1 + gain / loss)`` (100 when
+  there was no loss).
+- Session VWAP: from the first candle of each UTC day, Σ(typical price × coin volume) /
+  Σ(coin volume), typical price = (high + low + close) / 3. COIN-M volume is counted in
+  contracts of a fixed USD value; the coin volume (``base_volume``) is the quantity a price is
+  paid per, so it is the weight. Candles without volume (mark and index series) have no VWAP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+from feeds.models import Kline
+
+__all__ = [
+    "Bollinger",
+    "STUDY_PRESETS",
+    "StudySpec",
+    "bollinger",
+    "ema",
+    "parse_studies",
+    "rsi",
+    "session_vwap",
+    "sma",
+]
+
+DAY_MS = 86_400_000
+
+_PRECISION = 34
+"""Digits the studies' arithmetic keeps (more than any price or volume has)."""
+
+Series = list[Decimal | None]
+
+
+def sma(values: Sequence[Decimal], n: int) -> Series:
+    """Simple moving average of ``n`` values (a running sum: exact additions, one division)."""
+    _check_length(n)
+    out: Series = []
+    total = Decimal(0)
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        for i, v in enumerate(values):
+            total += v
+            if i >= n:
+                total -= values[i - n]
+            out.append(total / n if i >= n - 1 else None)
+    return out
+
+
+def ema(values: Sequence[Decimal], n: int) -> Series:
+    """Exponential moving average, seeded with the SMA of the first ``n`` values."""
+    _check_length(n)
+    out: Series = []
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        alpha = Decimal(2) / (n + 1)
+        current: Decimal | None = None
+        for i, v in enumerate(values):
+            if i < n - 1:
+                out.append(None)
+                continue
+            if current is None:
+                current = sum(values[: n], Decimal(0)) / n
+            else:
+                current = current + (v - current) * alpha
+            out.append(current)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Bollinger:
+    """Bollinger bands, one value per candle in each list."""
+
+    middle: Series
+    upper: Series
+    lower: Series
+
+
+def bollinger(values: Sequence[Decimal], n: int = 20, k: Decimal = Decimal(2)) -> Bollinger:
+    """The SMA(n) and the bands ``k`` population standard deviations above and below it."""
+    _check_length(n)
+    middle = sma(values, n)
+    upper: Series = []
+    lower: Series = []
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        for i, mid in enumerate(middle):
+            if mid is None:
+                upper.append(None)
+                lower.append(None)
+                continue
+            window = values[i - n + 1: i + 1]
+            variance = sum(((v - mid) ** 2 for v in window), Decimal(0)) / n
+            width = k * variance.sqrt()
+            upper.append(mid + width)
+            lower.append(mid - width)
+    return Bollinger(middle, upper, lower)
+
+
+def rsi(values: Sequence[Decimal], n: int = 14) -> Series:
+    """Wilder's relative strength index (0-100); ``None`` for the first ``n`` values."""
+    _check_length(n)
+    out: Series = [None] * min(len(values), n)
+    if len(values) <= n:
+        return out
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        changes = [values[i] - values[i - 1] for i in range(1, len(values))]
+        gain = sum((c for c in changes[:n] if c > 0), Decimal(0)) / n
+        loss = sum((-c for c in changes[:n] if c < 0), Decimal(0)) / n
+        out.append(_rsi(gain, loss))
+        for c in changes[n:]:
+            gain = (gain * (n - 1) + (c if c > 0 else 0)) / n
+            loss = (loss * (n - 1) + (-c if c < 0 else 0)) / n
+            out.append(_rsi(gain, loss))
+    return out
+
+
+def _rsi(gain: Decimal, loss: Decimal) -> Decimal:
+    if not loss:
+        return Decimal(100) if gain else Decimal(50)
+    return 100 - 100 / (1 + gain / loss)
+
+
+def session_vwap(bars: Sequence[Kline]) -> Series:
+    """The volume-weighted average price since the start of each candle's UTC day."""
+    out: Series = []
+    day = None
+    paid = Decimal(0)
+    volume = Decimal(0)
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        for k in bars:
+            if k.open_time // DAY_MS != day:
+                day, paid, volume = k.open_time // DAY_MS, Decimal(0), Decimal(0)
+            weight = k.base_volume
+            paid += (k.high + k.low + k.close) / 3 * weight
+            volume += weight
+            out.append(paid / volume if volume else None)
+    return out
+
+
+def _check_length(n: int) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"a study's length must be a whole number of candles, at least 1 (got {n!r})")
+
+
+# ---------------------------------------------------------------------------- what to draw
+
+
+@dataclass(frozen=True, slots=True)
+class StudySpec:
+    """One overlay on the price pane: ``sma``/``ema`` (length), ``bb`` (length, width) or ``vwap``."""
+
+    kind: str
+    length: int = 0
+    width: Decimal = Decimal(2)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "vwap":
+            return "VWAP"
+        if self.kind == "bb":
+            return f"BB {self.length},{self.width}"
+        return f"{self.kind.upper()} {self.length}"
+
+    def compute(self, bars: Sequence[Kline]) -> list[tuple[str, Series]]:
+        """The study's lines over ``bars`` (one for SMA/EMA/VWAP, three for Bollinger)."""
+        closes = [k.close for k in bars]
+        if self.kind == "sma":
+            return [(self.label, sma(closes, self.length))]
+        if self.kind == "ema":
+            return [(self.label, ema(closes, self.length))]
+        if self.kind == "vwap":
+            return [(self.label, session_vwap(bars))]
+        bands = bollinger(closes, self.length, self.width)
+        return [(self.label, bands.middle), ("", bands.upper), ("", bands.lower)]
+
+
+def parse_studies(text: str) -> tuple[StudySpec, ...]:
+    """``"sma:20,ema:50,bb:20:2,vwap"`` as specs (for presets and the config).
+
+    Raises:
+        ValueError: an unknown study or a length that is not a positive whole number.
+    """
+    out = []
+    for part in filter(None, (p.strip().lower() for p in text.split(","))):
+        kind, *args = part.split(":")
+        try:
+            if kind in ("sma", "ema") and len(args) == 1:
+                out.append(StudySpec(kind, int(args[0])))
+            elif kind == "bb" and len(args) in (1, 2):
+                out.append(StudySpec("bb", int(args[0]), Decimal(args[1]) if len(args) == 2 else Decimal(2)))
+            elif kind == "vwap" and not args:
+                out.append(StudySpec("vwap"))
+            else:
+                raise ValueError
+        except (ValueError, ArithmeticError):
+            raise ValueError(f"study {part!r}: expected sma:N, ema:N, bb:N[:K] or vwap") from None
+        if out[-1].kind != "vwap":
+            _check_length(out[-1].length)
+    return tuple(out)
+
+
+STUDY_PRESETS: tuple[tuple[StudySpec, ...], ...] = (
+    (),
+    parse_studies("sma:20,sma:50"),
+    parse_studies("ema:9,ema:21"),
+    parse_studies("bb:20:2"),
+    parse_studies("vwap"),
+    parse_studies("ema:21,bb:20:2,vwap"),
+)
+"""What the chart's study key cycles through (the first: candles alone)."""
