@@ -9,7 +9,7 @@ from tui.app import CoinmApp
 from tui.app import app_for_sim as make_app
 from tui.screenshots import until
 
-__all__ = ["make_app", "ready", "still_market", "until"]
+__all__ = ["make_app", "next_frame", "ready", "still_market", "until"]
 
 
 def ready(app: CoinmApp) -> bool:
@@ -20,6 +20,13 @@ def ready(app: CoinmApp) -> bool:
         and s.book.best_bid() is not None and s.market is not None and s.market.klines_loaded
         and (s.credentials is None or (s.account is not None and s.userdata is not None))
     )
+
+
+async def next_frame(pilot: Any, app: CoinmApp, what: str = "a frame") -> None:
+    """Wait until the frame timer has run once more: every polled widget then shows the state
+    as it is now (a frame polls them all, synchronously)."""
+    seen = app.frames
+    await until(pilot, lambda: app.frames > seen, what)
 
 
 async def still_market(pilot: Any, app: CoinmApp, sim: SimExchange) -> None:
@@ -36,4 +43,4 @@ async def still_market(pilot: Any, app: CoinmApp, sim: SimExchange) -> None:
     true_id = sim.true_book(symbol)[0]
     await until(pilot, lambda: s.book is not None and s.depth is not None and s.depth.synced
                 and s.book.last_update_id == true_id, "the dashboard's book equals the paused venue's")
-    await pilot.pause(0.1)  # one frame for the ladder to show it
+    await next_frame(pilot, app, "a frame for the ladder to show it")

@@ -12,7 +12,7 @@ from feeds.errors import human_error
 from feeds.filters import OrderRequest
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
-from tests.app_support import make_app, ready, still_market, until
+from tests.app_support import make_app, next_frame, ready, still_market, until
 from tui.app import CoinmApp
 from tui.order_form import OrderForm
 from tui.screens import ConfirmScreen, HelpScreen, JournalScreen, ModifyScreen, SymbolSwitcher
@@ -82,7 +82,7 @@ async def test_grouping_widens_rows_to_multiples_of_the_tick(sim: SimExchange) -
         await until(pilot, lambda: ready(app), "ready")
         ladder = app.query_one(Ladder)
         await pilot.press("plus", "plus")
-        await pilot.pause(0.2)
+        await next_frame(pilot, app, "a frame for the ladder to regroup its rows")
         step = ladder.step
         assert step == Decimal("0.5")  # BTCUSD_PERP tick 0.1 × 5
         prices = [p for p in ladder._prices if p is not None]
@@ -102,7 +102,7 @@ async def test_switch_symbol_shows_the_new_contract_only(sim: SimExchange) -> No
         assert s is not None
         await until(pilot, lambda: s.market.info.symbol == "ETHUSD_PERP" and s.depth.synced
                     and s.market.klines_loaded and s.market.trades, "ETH book, candles, trades")
-        await pilot.pause(0.2)
+        await next_frame(pilot, app, "a frame for the ladder to show the ETH book")
         assert s.book.tick_size == Decimal("0.01")
         assert all(t.symbol == "ETHUSD_PERP" for t in s.market.trades)
         assert "ethusd_perp@depth@100ms" in s.stream.streams
@@ -205,6 +205,8 @@ async def test_cancel_all_asks_first_and_no_means_nothing_sent(sim: SimExchange)
         await pilot.press("C")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirmation")
         await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the question answered")
+        # Proves a negative (no cancel goes out after "n"): give a wrongly sent one time to land.
         await pilot.pause(0.3)
         assert len(sim.accounts.open_orders(sim.default_account, "BTCUSD_PERP")) == 2
         await pilot.press("C")
@@ -247,9 +249,8 @@ async def test_without_a_key_order_keys_explain_instead_of_failing(sim: SimExcha
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
         await pilot.press("b")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: any("API key" in n.message for n in app._notifications), "the explanation")
         assert not isinstance(app.screen, OrderForm)
-        assert any("API key" in n.message for n in app._notifications)
         assert "user:off" in status_text(app)
 
 
@@ -381,8 +382,12 @@ async def test_cancel_here_after_a_resize_keeps_the_cursor_row_on_screen(sim: Si
         await cancel_here_and_confirm(app, pilot, sim)
 
 
-async def test_an_unreachable_venue_is_retried_and_an_unknown_symbol_is_not(sim: SimExchange) -> None:
+async def test_an_unreachable_venue_is_retried_and_an_unknown_symbol_is_not(
+        sim: SimExchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tui.app
     from feeds.config import load_config
+
+    monkeypatch.setattr(tui.app, "CONNECT_RETRY_S", (0.3, 1.0))
 
     config = load_config(cli={"venue": "sim", "rest_url": "http://127.0.0.1:9", "stream_url": "ws://127.0.0.1:9",
                               "wsapi_url": "ws://127.0.0.1:9/ws-dapi/v1"}, env={}, config_path=None)
@@ -402,7 +407,8 @@ async def test_an_unreachable_venue_is_retried_and_an_unknown_symbol_is_not(sim:
     app = make_app(sim, trading=False, symbol="NOPEUSD_PERP")
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: any("unknown symbol" in n.message for n in app._notifications), "refused")
-        await pilot.pause(2.5)
+        # Proves a negative (no second attempt): three times the first retry delay, and nothing.
+        await pilot.pause(1.0)
         assert app.session is None
         assert sum("unknown symbol" in n.message for n in app._notifications) == 1  # not retried
 
@@ -414,15 +420,16 @@ async def test_theme_change_recolours_the_cached_rows(sim: SimExchange) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "book shown")
         ladder = app.query_one(Ladder)
-        await pilot.pause(0.2)
 
         def backgrounds() -> set[str]:
             return {str(seg.style.bgcolor) for strip in ladder._strips[1:] for seg in strip
                     if seg.style is not None and seg.style.bgcolor is not None}
 
+        await until(pilot, backgrounds, "the ladder's rows painted")
         before = backgrounds()
         app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
-        await until(pilot, lambda: backgrounds() and backgrounds().isdisjoint(before), "rows in the new theme's colours")
+        await until(pilot, lambda: backgrounds() and backgrounds().isdisjoint(before),
+                    "rows in the new theme's colours")
 
 
 async def test_a_tape_keeps_strips_only_for_the_lines_it_shows(sim: SimExchange) -> None:
@@ -434,8 +441,9 @@ async def test_a_tape_keeps_strips_only_for_the_lines_it_shows(sim: SimExchange)
         tape = app.query_one(TradesTape)
         seen: set[tuple[str, str]] = set()
         for _ in range(8):
+            shown = list(tape._lines)
             sim.step(40)  # two seconds of market at once: the tape scrolls
-            await pilot.pause(0.15)
+            await until(pilot, lambda: tape._lines != shown, "the tape to show new trades")  # noqa: B023
             seen.update(tape._lines)
         assert len(seen) > 2 * len(tape._lines)  # it did scroll past many lines
         assert tape._strips and set(tape._strips) <= set(tape._lines)

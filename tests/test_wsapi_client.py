@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import pytest
@@ -47,6 +47,19 @@ async def ed_client(stepped_sim: SimExchange) -> AsyncIterator[WsApiClient]:
         yield client
     finally:
         await client.close()
+
+
+async def wait_for(condition: Callable[[], object], what: str, timeout: float = 5.0) -> None:
+    """Let the loop run until ``condition()`` holds; fail naming ``what`` after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+def orders_with(sim: SimExchange, cid: str) -> list[object]:
+    return [o for o in sim.account().orders.values() if o.client_order_id == cid]
 
 
 async def test_logon_session_and_every_method(stepped_sim: SimExchange, ed_client: WsApiClient) -> None:
@@ -175,10 +188,7 @@ async def test_reconnects_and_logs_on_again_after_a_drop(stepped_sim: SimExchang
     try:
         await api.connect()
         assert sim.faults.drop_connections("wsapi") == 1
-        for _ in range(100):
-            if api.state.status == FeedStatus.RECONNECTING:
-                break
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: api.state.status == FeedStatus.RECONNECTING, "the drop noticed", 1.0)
         assert api.state.status == FeedStatus.RECONNECTING and not api.logged_on
         status = await api.session_status()  # reconnects lazily, logs on again
         assert status["apiKey"] == DEMO_API_KEY and api.logged_on
@@ -196,7 +206,7 @@ async def test_drop_while_order_in_flight_is_unknown_not_resent(stepped_sim: Sim
         await api.connect()
         sim.faults.delay_reply("order.place", 3.0)
         task = asyncio.create_task(api.place_order(limit(sim, "1", "inflight-1")))
-        await asyncio.sleep(0.2)
+        await wait_for(lambda: orders_with(sim, "inflight-1"), "the order placed, its reply held back")
         sim.faults.drop_connections("wsapi")
         started = time.monotonic()
         with pytest.raises(OutcomeUnknown):
@@ -247,10 +257,12 @@ async def test_an_old_connection_is_replaced_before_a_request_and_still_answers(
         await api.connect()
         sim.faults.delay_reply("order.place", 0.8)
         slow = asyncio.create_task(api.place_order(limit(sim, "1", "renew-slow")))
-        await asyncio.sleep(0.35)  # the connection is now older than max_age, its reply pending
+        await wait_for(lambda: orders_with(sim, "renew-slow"), "the slow order placed, its reply held back")
+        # Connection age is the condition: time itself must pass. Now older than max_age.
+        await asyncio.sleep(0.35)
         for i in range(6):  # across several renewals, and past the venue's cut-off of the first
             assert (await api.place_order(limit(sim, "1", f"renew-{i}")))["status"] == "NEW"
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.15)  # connection age again: 6 x 0.15 s spans several max_age
         assert (await slow)["status"] == "NEW"  # answered on the connection it went out on
         assert api.state.reconnects >= 2 and api.logged_on
         cids = [o.client_order_id for o in sim.account().orders.values()]
@@ -270,7 +282,7 @@ async def test_without_renewal_a_request_on_a_cut_connection_is_unknown(stepped_
     api = WsApiClient(sim.urls.wsapi, signer=ed_signer(sim), timeout=2.0, max_age=None)
     try:
         await api.connect()
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.4)  # connection age is the condition: past the venue's 0.3 s cut-off
         with pytest.raises(OutcomeUnknown):
             await api.place_order(limit(sim, "1", "cut-1"))
     finally:
