@@ -101,6 +101,12 @@ HELP = (
         ("r", "reload balances, positions and open orders"),
         ("j", "order journal (requests, replies, fills; f: fills only)"),
     )),
+    ("Position (shown symbol)", (
+        ("L", "leverage: 1 to the bracket maximum, with the max position at it"),
+        ("M", "margin type: cross ↔ isolated (asks first)"),
+        ("A", "isolated margin: add / remove, new liquidation price previewed"),
+        ("X", "close the position: market, or limit at the ladder cursor (asks first)"),
+    )),
     ("Ladder", (
         ("up / down", "cursor one shown row (the ladder scrolls to it)"),
         ("pgup / pgdn", "cursor ten shown rows"),
@@ -169,6 +175,10 @@ class CoinmApp(App[int]):
         Binding("p", "toggle_positions", "Orders/Positions", show=False),
         Binding("r", "refresh_account", "Reload", show=False),
         Binding("j", "journal", "Journal"),
+        Binding("L", "risk('leverage')", "Leverage", show=False),
+        Binding("M", "risk('margin_type')", "Margin type", show=False),
+        Binding("A", "risk('margin')", "Iso margin", show=False),
+        Binding("X", "risk('close')", "Close position", show=False),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -274,6 +284,8 @@ class CoinmApp(App[int]):
             self.set_timer(GC_FREEZE_AFTER_S, _freeze_startup_objects)
 
     _boot_error = ""
+    risk_hedge: bool | None = None
+    """The account's position mode once read (True: hedge), see tui.risk_screens."""
     _starting: DashboardSession | None = None
     """A session whose start-up has not finished (closed on every exit path)."""
     _account_bound = False
@@ -462,6 +474,13 @@ class CoinmApp(App[int]):
             return
         self.push_screen(JournalScreen(journal))
 
+    @work(group="risk", exit_on_error=False)
+    async def action_risk(self, what: str) -> None:
+        """Leverage, margin type, isolated margin, close (``L``/``M``/``A``/``X``): tui/risk_screens.py."""
+        from tui.risk_screens import run_risk_action
+
+        await run_risk_action(self, what)
+
     def action_toggle_positions(self) -> None:
         if not self.has_class("-compact"):
             self.notify(f"p swaps open orders and positions below {COMPACT_WIDTH} columns; both are shown now")
@@ -575,6 +594,9 @@ class CoinmApp(App[int]):
             if refused is not None:
                 return OrderOutcome(status="rejected", sent=False, message=f"not sent: {refused}")
             mark = market.mark.mark_price if market and market.mark else None
+            from tui.risk_screens import hedge_order, position_mode
+
+            order = hedge_order(order, bool(await position_mode(self)))  # hedge mode: positionSide
             return await orders.submit(order, context.info, mark_price=mark,
                                        last_price=market.last_price if market else None)
 
