@@ -146,6 +146,13 @@ async def test_hedge_mode_form_sends_the_leg_and_close_picks_it(sim: SimExchange
         assert s is not None and s.account is not None
         await until(pilot, lambda: s.account.position(SYM, "SHORT") is not None
                     and s.account.position(SYM, "LONG") is not None, "both legs known")
+        # the positions panel shows each leg on a row of its own
+        from widgets.account import Positions
+
+        table = app.query_one(Positions)
+        await until(pilot, lambda: table.row_count == 2, "two leg rows")
+        assert [str(table.get_row_at(i)[0]) for i in range(2)] == [f"{SYM} LONG", f"{SYM} SHORT"]
+        assert [str(table.get_row_at(i)[1]) for i in range(2)] == ["+4", "-2"]
         await pilot.press("X")  # the ladder cursor is still set: LIMIT closes at its price
         await until(pilot, lambda: isinstance(app.screen, ClosePositionScreen), "close dialog")
         cursor = app.ladder.cursor_price

@@ -43,14 +43,15 @@ def order_cells(o: OpenOrder, info: SymbolInfo | None) -> tuple[str, ...]:
 
 
 def position_cells(
-    account: AccountState, info: SymbolInfo, symbol: str, mark: Decimal | None,
+    account: AccountState, info: SymbolInfo, symbol: str, mark: Decimal | None, position_side: str = "BOTH",
 ) -> tuple[str, ...] | None:
-    """The text of the position row of ``symbol``, or None when flat.
+    """The text of the position row of ``symbol`` (hedge mode: of its LONG or SHORT leg, the
+    symbol cell saying which), or None when flat.
 
     The liquidation price is the account's live figure (recomputed on every event and mark);
     without a live ``mark`` the account's last mark (or the venue's last uPnL) is shown.
     """
-    pos = account.position(symbol)
+    pos = account.position(symbol, position_side)
     if pos is None or not pos.amount:
         return None
     tick = info.tick_size
@@ -64,7 +65,7 @@ def position_cells(
     pct = (upnl / coin_at_entry * 100) if coin_at_entry else None
     liq = risk.liquidation_price if risk is not None else pos.liquidation_price
     return (
-        symbol,
+        symbol if position_side == "BOTH" else f"{symbol} {position_side}",
         f"{pos.amount:+}",
         fmt_grouped(pos.entry_price, tick),
         fmt_grouped(mark_price, tick) if mark_price else "—",
@@ -280,13 +281,13 @@ class Positions(_FitColumns, DataTable[Any]):
         if account is None:
             return
         rows: dict[str, tuple[str, ...]] = {}
-        for (symbol, _side) in sorted(account.positions):
+        for (symbol, side) in sorted(account.positions):
             info = self._info(symbol)
             if info is None:
                 continue
-            cells = position_cells(account, info, symbol, self._marks(symbol))
-            if cells is not None:
-                rows[symbol] = tuple(self._shown_cells(cells))
+            cells = position_cells(account, info, symbol, self._marks(symbol), side)
+            if cells is not None:  # hedge legs are rows of their own
+                rows[symbol if side == "BOTH" else f"{symbol}:{side}"] = tuple(self._shown_cells(cells))
         self._update_title()
         if rows == self._shown:
             return
