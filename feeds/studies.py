@@ -24,13 +24,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import Any
 
+from feeds.decimals import fmt_step
 from feeds.models import Kline
 
 __all__ = [
     "Bollinger",
+    "ChartLevel",
     "STUDY_PRESETS",
     "StudySpec",
+    "account_levels",
     "bollinger",
     "ema",
     "parse_studies",
@@ -226,3 +230,43 @@ STUDY_PRESETS: tuple[tuple[StudySpec, ...], ...] = (
     parse_studies("ema:21,bb:20:2,vwap"),
 )
 """What the chart's study key cycles through (the first: candles alone)."""
+
+
+# ---------------------------------------------------------------------------- the trader's levels
+
+
+@dataclass(frozen=True, slots=True)
+class ChartLevel:
+    """A horizontal line on the price pane: an open order, a position's entry or its liquidation."""
+
+    kind: str
+    """``buy``, ``sell``, ``entry`` or ``liquidation``."""
+    price: Decimal
+    label: str
+
+
+def account_levels(account: object, symbol: str, tick: Decimal) -> tuple[ChartLevel, ...]:
+    """The trader's own prices on ``symbol``: resting orders (their limit or stop price), each
+    position leg's entry and liquidation price (the live figure when the margin maths has one).
+    Labels carry the price to the tick (an entry or liquidation price rounded half-even).
+
+    ``account`` is a :class:`feeds.account.AccountState` (typed loosely: studies stay free of it).
+    """
+    out: list[ChartLevel] = []
+    orders: Any = getattr(account, "open_orders")(symbol)  # noqa: B009 - duck-typed on purpose
+    for o in orders:
+        price = o.price if o.price else o.stop_price
+        if price:
+            out.append(ChartLevel(o.side.lower(), price,
+                                  f"{o.side[0]} {o.remaining.normalize():f} @ {fmt_step(price, tick)}"))
+    risk: Any = getattr(account, "position_risk", {})
+    for (sym, side), pos in getattr(account, "positions", {}).items():
+        if sym != symbol or not pos.amount:
+            continue
+        leg = "" if side == "BOTH" else f" {side[0]}"
+        out.append(ChartLevel("entry", pos.entry_price, f"entry{leg} {fmt_step(pos.entry_price, tick)}"))
+        row = risk.get((sym, side))
+        liq = row.liquidation_price if row is not None else pos.liquidation_price
+        if liq:
+            out.append(ChartLevel("liquidation", liq, f"liq{leg} {fmt_step(liq, tick)}"))
+    return tuple(sorted(out, key=lambda lv: (lv.price, lv.kind)))

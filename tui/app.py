@@ -28,6 +28,7 @@ from feeds.filters import OrderRequest
 from feeds.market import KLINE_KINDS
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession, SessionError
+from feeds.studies import account_levels
 from tui.order_form import OrderContext, OrderForm
 from tui.screens import (
     ConfirmScreen,
@@ -93,6 +94,8 @@ HELP = (
         ("b / s", "buy / sell at the ladder cursor (else best bid/ask)"),
         ("i / I", "next / previous candle interval"),
         ("k", "candles: last price → mark price → index price"),
+        ("v", "chart studies: none → SMA 20/50 → EMA 9/21 → Bollinger 20,2 → VWAP → all"),
+        ("V", "under the candles: volume → RSI 14 → nothing"),
         ("l", "liquidations: this symbol ↔ all symbols"),
         ("m", "liquidations: cycle the minimum size filter"),
         ("t", "show the tapes (trades, liquidations) in compact layouts"),
@@ -179,6 +182,8 @@ class CoinmApp(App[int]):
         Binding("M", "risk('margin_type')", "Margin type", show=False),
         Binding("A", "risk('margin')", "Iso margin", show=False),
         Binding("X", "risk('close')", "Close position", show=False),
+        Binding("v", "studies", "Studies", show=False),
+        Binding("V", "lower_pane", "Volume/RSI", show=False),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -305,6 +310,7 @@ class CoinmApp(App[int]):
         liqs.bind_source(market, session.market_stale)
         liqs.bind_ticks(lambda s: info.tick_size if (info := session.symbol_info(s)) is not None else None)
         self.chart.bind_source(market)
+        self.chart.bind_levels(self._chart_levels)
         self._bind_ladder()
         self._bind_account()
         self.sub_title = f"{market.info.symbol} · {self.venue}"
@@ -354,6 +360,27 @@ class CoinmApp(App[int]):
                     out[order.price] = (side, qty + order.remaining)
             self._own_key, self._own = key, out
         return self._own
+
+    _levels_key: tuple[int, str] | None = None
+    _levels: tuple[Any, ...] = ()
+
+    def _chart_levels(self) -> tuple[Any, ...]:
+        """The trader's orders, entry and liquidation on the shown symbol (rebuilt only when the
+        account changes: the chart asks every frame)."""
+        session = self.session
+        if session is None or session.account is None or session.market is None:
+            return ()
+        key = (session.account.version, session.market.info.symbol)
+        if key != self._levels_key:
+            self._levels_key, self._levels = key, account_levels(session.account, key[1],
+                                                                 session.market.info.tick_size)
+        return self._levels
+
+    def action_studies(self) -> None:
+        self.notify(f"Chart: {self.chart.cycle_studies()}", timeout=2)
+
+    def action_lower_pane(self) -> None:
+        self.notify(f"Under the candles: {self.chart.cycle_lower()}", timeout=2)
 
     def _frame(self) -> None:
         self.frames += 1

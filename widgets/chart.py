@@ -25,6 +25,7 @@ from textual_plotext import PlotextPlot
 
 from feeds.market import MarketState
 from feeds.models import Kline
+from feeds.studies import STUDY_PRESETS, ChartLevel, StudySpec, rsi
 from widgets.render import KeptStyles, text_strip
 
 __all__ = ["KlineChart"]
@@ -36,6 +37,14 @@ _LINE_ENDS = re.compile(r"(?<=\n)")
 """How ``rich.ansi.AnsiDecoder.decode`` splits terminal output into lines."""
 
 _KIND_TITLE = {"trade": "last price", "mark": "mark price", "index": "index price"}
+
+LOWER_PANES = ("volume", "rsi", "none")
+"""What the band under the candles shows (volume only for last-price candles)."""
+
+RSI_LENGTH = 14
+
+_STUDY_COLOURS = ("orange", "cyan", "magenta", "blue", "yellow")
+_LEVEL_COLOURS = {"buy": "green", "sell": "red", "entry": "blue", "liquidation": "magenta"}
 
 
 def _look(bars: list[Kline], height: int) -> tuple[Any, ...]:
@@ -71,6 +80,12 @@ class _Picture:
     width: int
     height: int
     theme: str
+    history: tuple[Kline, ...] = ()
+    """Candles before ``bars`` that the studies need to warm up (oldest first)."""
+    studies: tuple[StudySpec, ...] = ()
+    lower: str = "volume"
+    levels: tuple[ChartLevel, ...] = ()
+    """The trader's own prices (orders, entry, liquidation) as horizontal lines."""
 
 
 class KlineChart(KeptStyles, PlotextPlot):
@@ -102,6 +117,34 @@ class KlineChart(KeptStyles, PlotextPlot):
         self._building = False
         self._waiting: _Picture | None = None
         """A picture asked for while a build was running (only the newest is kept)."""
+        self.presets: tuple[tuple[StudySpec, ...], ...] = STUDY_PRESETS
+        """The study sets the study key cycles through."""
+        self.preset = 0
+        """Index of the studies shown in :attr:`presets`."""
+        self.lower = LOWER_PANES[0]
+        """What the band under the candles shows (one of ``LOWER_PANES``)."""
+        self._levels: Any = lambda: ()
+        """Gives the trader's levels for the shown symbol (cheap: asked on every poll)."""
+
+    def bind_levels(self, levels: Any) -> None:
+        """``levels()`` -> ``tuple[ChartLevel, ...]`` of the shown symbol (cached by the caller)."""
+        self._levels = levels
+
+    @property
+    def studies(self) -> tuple[StudySpec, ...]:
+        return self.presets[self.preset % len(self.presets)]
+
+    def cycle_studies(self) -> str:
+        """Show the next study set (the candles are redrawn, nothing is fetched); its name."""
+        self.preset = (self.preset + 1) % len(self.presets)
+        self.poll()
+        return ", ".join(s.label for s in self.studies) or "no studies"
+
+    def cycle_lower(self) -> str:
+        """Volume -> RSI -> nothing under the candles; the new choice."""
+        self.lower = LOWER_PANES[(LOWER_PANES.index(self.lower) + 1) % len(LOWER_PANES)]
+        self.poll()
+        return self.lower
 
     def bind_source(self, market: MarketState) -> None:
         self._market = market
@@ -119,7 +162,8 @@ class KlineChart(KeptStyles, PlotextPlot):
 
     def _key(self, m: MarketState) -> tuple[object, ...]:
         theme = self.app.theme if self.is_attached else ""
-        return (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded, self.size, theme)
+        return (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded, self.size, theme,
+                self.preset, self.lower, self._levels())
 
     def poll(self) -> None:
         m = self._market
@@ -137,6 +181,10 @@ class KlineChart(KeptStyles, PlotextPlot):
         # one candle needs ~2 cells to read; the y axis labels take ~10
         room = max((max(width, 20) - 12) // 2, 5)
         bars = m.klines[-room:]
+        studies = self.studies
+        warm = (max((max(s.length, 1) for s in studies), default=0)
+                + (RSI_LENGTH if self.lower == "rsi" else 0)) * 3
+        history = tuple(m.klines[-room - warm: -room]) if warm and len(m.klines) > room else ()
         # most trades (and the kline stream's repeats of an unchanged candle) move nothing on
         # screen: a build would put the same cells there at plotext's full cost
         look = _look(bars, height)
@@ -147,7 +195,8 @@ class KlineChart(KeptStyles, PlotextPlot):
         picture = _Picture(
             bars=tuple(bars), title=f"{m.info.symbol} {m.interval} · {_KIND_TITLE[m.kline_kind]}",
             kind=m.kline_kind, interval=m.interval, loaded=m.klines_loaded, width=width, height=height,
-            theme=self._get_plotext_theme_name(str(key[-1])),
+            theme=self._get_plotext_theme_name(str(key[6])), history=history, studies=studies,
+            lower=self.lower, levels=key[-1],
         )
         if self._building:
             self._waiting = picture
@@ -240,15 +289,46 @@ class KlineChart(KeptStyles, PlotextPlot):
             "Low": [float(k.low) for k in bars],
         }
         plt.candlestick(xs, data)
-        if picture.kind == "trade" and height >= 12:
-            # volume as a histogram in a band under the candles (a fifth of the height)
-            lo, hi = min(data["Low"]), max(data["High"])
-            span = (hi - lo) or 1.0
+        lo, hi = min(data["Low"]), max(data["High"])
+        span = (hi - lo) or 1.0
+        legend = self._draw_studies(picture, xs)
+        lower = picture.lower
+        if lower == "volume" and picture.kind != "trade":
+            lower = "none"  # mark and index candles have no volume
+        if lower != "none" and height >= 12:
+            # the lower pane: a band a quarter of the candles' span high under them
             base = lo - span * 0.3
-            top_volume = max(float(k.volume) for k in bars) or 1.0
-            plt.bar(xs, [base + span * 0.25 * float(k.volume) / top_volume for k in bars],
-                    minimum=base, color="gray", width=0.5, marker="sd")
+            band = span * 0.25
+            if lower == "volume":
+                top_volume = max(float(k.volume) for k in bars) or 1.0
+                plt.bar(xs, [base + band * float(k.volume) / top_volume for k in bars],
+                        minimum=base, color="gray", width=0.5, marker="sd")
+            else:
+                closes = [k.close for k in (*picture.history, *bars)]
+                values = rsi(closes, RSI_LENGTH)[-len(bars):]
+                points = [(x, base + band * float(v) / 100) for x, v in zip(xs, values, strict=True)
+                          if v is not None]
+                for level in (30, 70):
+                    plt.hline(base + band * level / 100, "gray")
+                if points:
+                    plt.plot([p[0] for p in points], [p[1] for p in points], color="yellow", marker="braille")
+                    last = values[-1]
+                    legend.append(f"RSI {RSI_LENGTH} {last:.0f}" if last is not None else f"RSI {RSI_LENGTH}")
             plt.ylim(base, hi + span * 0.02)
+        for level in picture.levels:
+            y = float(level.price)
+            colour = _LEVEL_COLOURS.get(level.kind, "gray")
+            # orders labelled on the left, the position's prices on the right: an entry next
+            # to a resting order keeps both labels readable
+            x, align = (xs[0], "left") if level.kind in ("buy", "sell") else (xs[-1], "right")
+            if lo <= y <= hi:
+                plt.hline(y, colour)
+                plt.text(level.label, x=x, y=y, color=colour, alignment=align)
+            else:  # off the candles' range: say where, without squashing the candles to show it
+                plt.text(f"{level.label} {'↑' if y > hi else '↓'}", x=x, y=hi if y > hi else lo,
+                         color=colour, alignment=align)
+        if legend:
+            title = f"{title} · {' '.join(legend)}"
         # time range in the title: plotext's own x labels shift by a cell from run to run;
         # plotext drops a title wider than the plot (the ticker shows the live prices, so the
         # title carries nothing that changes with every trade: see _look)
@@ -257,3 +337,21 @@ class KlineChart(KeptStyles, PlotextPlot):
             parts.pop()
         plt.title(" · ".join(parts))
         plt.xticks([], [])
+
+    def _draw_studies(self, picture: _Picture, xs: list[int]) -> list[str]:
+        """The overlays of ``picture.studies`` on the price pane; their legend entries."""
+        plt = self.plt
+        bars = picture.bars
+        history = (*picture.history, *bars)
+        legend = []
+        for i, spec in enumerate(picture.studies):
+            colour = _STUDY_COLOURS[i % len(_STUDY_COLOURS)]
+            drawn = False
+            for _label, series in spec.compute(history):
+                points = [(x, float(v)) for x, v in zip(xs, series[-len(bars):], strict=True) if v is not None]
+                if points:
+                    plt.plot([p[0] for p in points], [p[1] for p in points], color=colour, marker="braille")
+                    drawn = True
+            if drawn:
+                legend.append(spec.label)
+        return legend
