@@ -29,7 +29,13 @@ stream's watchdog (stale after 1 s, reconnect after 3 s silent instead of 5 s / 
 WebSocket API reply timeout (``--reply-timeout``, 3 s instead of 10 s), the 24 h
 connection cut-off (the sim's ``max_connection_age``, 2 s for one window) and, with it, the
 client's renewal of its WebSocket API connection before the cut-off (1.5 s instead of 23.5 h,
-for the whole run).
+for the whole run), and the time a book must be kept before its snapshot back-off resets (1.5 s
+instead of 5 s: the faults here come faster than any venue's).
+
+Book faults also report how long until the book was marked stale (``stale after s``: a depth
+stream silent while the rest flows, an undecodable depth frame), and the run ends with a flood of
+nothing but undecodable depth frames (``--flood SECONDS``; the issue's case is 300) and what it
+cost in REST weight: full snapshots, weight sent, the venue's highest per-minute weight.
 
 :func:`run_resilience` is what ``tests/test_resilience.py`` runs (one round, asserting).
 """
@@ -97,9 +103,9 @@ class Timing:
     healthy_after: float | None = None
     """Market stream: a connection that lived this long resets the reconnect backoff (None: the
     app's, :class:`feeds.streams.StreamClient`'s default)."""
-    book_healthy_after: float | None = None
-    """Book: kept this long, the next rebuild goes without back-off (None: the app's,
-    :class:`feeds.depth.DepthFeed`'s default)."""
+    book_healthy_after: float | None = 1.5
+    """Book: kept this long, the next rebuilds go without back-off (app: 5 s; None: the app's).
+    Faults here come a second or two after each recovery, which the app would take for a flood."""
     depth_stall: float = 3.0
     """How long only the depth stream goes silent (the issue saw 32 s unnoticed)."""
     flood: float = 30.0
@@ -115,11 +121,19 @@ class Timing:
                 + (f"reconnect backoff reset after {self.healthy_after:g} s healthy (app {_app_healthy_after():g} s)"
                    if self.healthy_after is not None
                    else f"reconnect backoff as the app's (reset after {_app_healthy_after():g} s healthy)")
-                + (f"; book back-off reset after {self.book_healthy_after:g} s kept" if self.book_healthy_after
-                   else "")
+                + (f"; the book's snapshot back-off reset after {self.book_healthy_after:g} s kept "
+                   f"(app {_app_book_healthy_after():g} s)" if self.book_healthy_after else "")
                 + f"; depth-only stall {self.depth_stall:g} s; malformed-depth flood {self.flood:g} s "
                   "(issue: 5 minutes, --flood 300); the book's silence grace and the REST weight budget "
                   "are the app's")
+
+
+def _app_book_healthy_after() -> float:
+    import inspect
+
+    from feeds.depth import DepthFeed
+
+    return float(inspect.signature(DepthFeed).parameters["healthy_after"].default)
 
 
 def _app_healthy_after() -> float:
@@ -255,7 +269,7 @@ class Report:
     rest_sent_weight: int = 0
 
     def rows(self) -> list[tuple[object, ...]]:
-        out = []
+        out: list[tuple[object, ...]] = []
         for st in self.faults.values():
             if not st.injected:
                 continue

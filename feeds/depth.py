@@ -22,9 +22,10 @@ The book is live only while depth events arrive in sequence:
 
 Rebuilding backs off: the first ``free_resyncs`` (2) snapshots after a healthy period (the book
 kept ``healthy_after`` seconds, 5) go at once, the next ones after growing, jittered delays
-(``retry_initial`` doubling, up to ``retry_max``: 0.25 s to 30 s), whatever the cause (failed,
-unusable or lost again), so a venue sending nothing but malformed depth costs a few snapshots a
-minute, not one per frame, while a fault now and then is repaired at once. Every REST call
+(``retry_initial`` doubling, up to ``retry_max``: 0.25 s to 10 s), whatever the cause (failed,
+unusable or lost again), so a venue sending nothing but malformed depth costs a snapshot every
+5-10 s (about 160 weight a minute of the 2,400), not one per frame, while a fault now and then is
+repaired at once. Every REST call
 also goes through the client's weight budget, and a 429/418 cool-down is waited out.
 
 The UI reads ``book`` (``top``, ``grouped``, ...) when ``version`` changed, and shows
@@ -83,7 +84,7 @@ class DepthFeed:
         limit: int = 1000,
         first_event_wait: float = 1.0,
         retry_initial: float = 0.25,
-        retry_max: float = 30.0,
+        retry_max: float = 10.0,
         free_resyncs: int = 2,
         healthy_after: float = 5.0,
         grace: float = DEFAULT_GRACE_S,
