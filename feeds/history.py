@@ -63,7 +63,8 @@ from feeds.rest import endpoint_weight
 
 __all__ = [
     "DEFAULT_SHARE", "FINAL_STATUSES", "History", "HistoryCache", "HistoryClient", "HistoryError", "Income",
-    "Order", "PnlDay", "PositionFunding", "Trade", "WeightPacer", "csv_rows", "default_history_path",
+    "Order", "PnlDay", "PositionFunding", "Report", "Trade", "WeightPacer", "collect", "csv_rows",
+    "default_history_path", "open_history",
     "funding_by_position", "iso_ms", "parse_date", "pnl_by_day", "write_csv",
 ]
 
@@ -282,6 +283,11 @@ class Income:
 Row = TypeVar("Row", Trade, Order, Income)
 
 
+def _income_order(row: Income) -> tuple[int, int, str, str]:
+    """Time, then the venue's transaction id (numeric text: shorter is smaller)."""
+    return (row.time, len(row.tran_id), row.tran_id, row.type)
+
+
 def _rows(payload: Any, parse: Callable[[Any], Row], where: str) -> list[Row]:
     if not isinstance(payload, list):
         raise MalformedFrame(f"{where}: expected a list, got {type(payload).__name__}")
@@ -496,7 +502,7 @@ class HistoryClient:
                 else:
                     page += 1
             s = e + 1
-        return sorted(out.values(), key=lambda r: (r.time, r.type, r.tran_id))
+        return sorted(out.values(), key=_income_order)
 
 
 # ---------------------------------------------------------------------------- the cache
@@ -616,21 +622,22 @@ class HistoryCache:
         await self._run(run)
 
     async def trades(self, symbol: str | None = None) -> list[Trade]:
-        sql, args = "SELECT raw FROM trades", ()
+        sql, args = "SELECT raw FROM trades", tuple[str, ...]()
         if symbol:
             sql, args = sql + " WHERE symbol=?", (symbol,)
         rows = await self._run(lambda db: db.execute(sql + " ORDER BY time, id", args).fetchall())
         return [Trade.from_wire(orjson.loads(r[0])) for r in rows]
 
     async def orders(self, symbol: str | None = None) -> list[Order]:
-        sql, args = "SELECT raw FROM orders", ()
+        sql, args = "SELECT raw FROM orders", tuple[str, ...]()
         if symbol:
             sql, args = sql + " WHERE symbol=?", (symbol,)
         rows = await self._run(lambda db: db.execute(sql + " ORDER BY time, order_id", args).fetchall())
         return [Order.from_wire(orjson.loads(r[0])) for r in rows]
 
     async def income(self) -> list[Income]:
-        rows = await self._run(lambda db: db.execute("SELECT raw FROM income ORDER BY time, type, tran_id").fetchall())
+        sql = "SELECT raw FROM income ORDER BY time, length(tran_id), tran_id, type"
+        rows = await self._run(lambda db: db.execute(sql).fetchall())
         return [Income.from_wire(orjson.loads(r[0])) for r in rows]
 
     async def coverage(self, kind: str, scope: str) -> tuple[int, int] | None:
@@ -869,7 +876,7 @@ def pnl_by_day(income: Iterable[Income], usd: Callable[[Income], Decimal | None]
     """Income rows summed per UTC day and coin (days in order, coins by name within a day)."""
     usd = usd or (lambda _row: None)
     days: dict[tuple[str, str], list[Any]] = {}
-    for row in sorted(income, key=lambda r: (r.time, r.type, r.tran_id)):
+    for row in sorted(income, key=_income_order):
         bucket = days.setdefault((day_of(row.time), row.asset), [ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO])
         slot = {REALIZED: 0, FEES: 1, FUNDING: 2}.get(row.type, 3)
         bucket[slot] += row.amount
@@ -973,3 +980,98 @@ def write_csv(kind: str, rows: Sequence[Any], out: IO[str]) -> int:
     writer.writerow(header)
     writer.writerows(body)
     return len(body)
+
+
+# ---------------------------------------------------------------------------- wiring
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything the views show for one period."""
+
+    start: int
+    end: int
+    symbols: list[str]
+    trades: list[Trade] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    income: list[Income] = field(default_factory=list)
+    pnl: list[PnlDay] = field(default_factory=list)
+    funding: list[PositionFunding] = field(default_factory=list)
+    rebuilt: list[str] = field(default_factory=list)
+
+
+async def collect(history: History, start: int, end: int, *, symbol: str | None = None,
+                  kinds: Iterable[str] = ("trades", "orders", "income", "pnl"), cached_only: bool = False,
+                  ) -> Report:
+    """Trades, orders and income of ``[start, end]`` (one symbol, or every symbol with income rows
+    in the period plus those already cached), the P&L and funding per open position.
+    ``cached_only`` reads the cache alone (instant; the venue is not asked)."""
+    kinds = set(kinds)
+    if "pnl" in kinds:
+        kinds |= {"trades", "income"}
+    if cached_only:
+        income = [r for r in await history.cache.income() if start <= r.time <= end]
+        trades = [t for t in await history.cache.trades(symbol) if start <= t.time <= end]
+        orders = [o for o in await history.cache.orders(symbol) if start <= o.time <= end]
+        symbols = sorted({r.symbol for r in income if r.symbol} | {t.symbol for t in trades}
+                         | {o.symbol for o in orders}) if symbol is None else [symbol]
+    else:
+        income = await history.sync_income(start, end) if (kinds & {"income", "trades", "orders"}) else []
+        if symbol is not None:
+            symbols = [symbol]
+        else:
+            cached = {t.symbol for t in await history.cache.trades()} | {o.symbol for o in await history.cache.orders()}
+            symbols = sorted({r.symbol for r in income if r.symbol} | cached)
+        trades, orders = [], []
+        for sym in symbols:
+            if "trades" in kinds:
+                trades += await history.sync_trades(sym, start, end)
+            if "orders" in kinds:
+                orders += await history.sync_orders(sym, start, end)
+    if symbol is not None:
+        income = [r for r in income if r.symbol == symbol]
+    trades.sort(key=lambda t: (t.time, t.symbol, t.id))
+    orders.sort(key=lambda o: (o.time, o.symbol, o.order_id))
+    report = Report(start, end, symbols, trades, orders, income, rebuilt=list(history.rebuilt))
+    if "pnl" in kinds:
+        usd = (await history.usd_prices(income, trades)) if not cached_only else await _cached_pricer(history, trades)
+        report.pnl = pnl_by_day(income, usd)
+        report.funding = funding_by_position(trades, income)
+    return report
+
+
+async def _cached_pricer(history: History, trades: Iterable[Trade]) -> Callable[[Income], Decimal | None]:
+    by_trade = {(t.symbol, str(t.id)): t.price for t in trades}
+    known = await history.cache.prices()
+
+    def usd(row: Income) -> Decimal | None:
+        price = by_trade.get((row.symbol, row.trade_id)) if row.trade_id else None
+        if price is None:
+            price = known.get((f"{row.asset}USD", row.time - row.time % 60_000))
+        return row.amount * price if price is not None else None
+
+    return usd
+
+
+def open_history(rest: Any, signer: Any, *, venue: str, recv_window: int = 5000, path: str | Path | None = None,
+                 share: float = DEFAULT_SHARE) -> History:
+    """A :class:`History` over ``rest`` (a :class:`feeds.rest.RestClient`) signing with ``signer``:
+    every call not urgent, paced under ``share`` of the weight limit; index prices from
+    ``indexPriceKlines`` (1m)."""
+    from feeds.errors import VenueError
+    from feeds.rest import RestError
+
+    async def fetch(path: str, params: dict[str, Any]) -> Any:
+        return await rest.signed("GET", path, params, signer, recv_window=recv_window, urgent=False)
+
+    async def price(pair: str, minute: int) -> Decimal | None:
+        try:
+            rows = await rest.klines(pair, "1m", kind="index", pair=pair, start_time=minute, limit=1)
+        except (VenueError, RestError, MalformedFrame, ConnectionError) as exc:
+            log.info("history: no index price for %s at %s: %s", pair, iso_ms(minute), exc)
+            return None
+        return rows[0].open if rows and rows[0].open_time == minute else None
+
+    pacer = WeightPacer(lambda: int(rest.weight_limit), rest.server_now_ms, share=share)
+    client = HistoryClient(fetch, pacer, price=price)
+    return History(client, HistoryCache(path), identity_of(venue, rest.base_url, signer.api_key))

@@ -48,7 +48,7 @@ _GLOBAL = "global_"
 _VENUE_OPTIONS = ("venue", "rest_url", "stream_url", "wsapi_url", "config")
 _DASHBOARD_OPTIONS = (*_VENUE_OPTIONS, "symbol", "theme", "seed")
 _TRADING_COMMANDS = ("order", "cancel", "orders", "account", "leverage", "margin-type", "margin", "position-mode",
-                     "close")
+                     "close", "history")
 
 
 class UsageError(Exception):
@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         _add_venue_arguments(command)
         snake = name.replace("-", "_")
         _register(command, "tui.risk_cli", f"add_{snake}_arguments", f"run_{snake}")
+    history = sub.add_parser("history", help="trades, orders, income or daily P&L (cached locally); a table or --csv")
+    history.set_defaults(command="history")
+    _add_venue_arguments(history)
+    _register(history, "tui.history_cli", "add_history_arguments", "run_history")
     return parser
 
 
