@@ -406,7 +406,7 @@ async def test_context_provider_keeps_percent_price_live() -> None:
         await pilot.press("1")
         assert form.reason("price") == ""
         contexts.append(None)  # a provider with nothing to say keeps the last snapshot
-        await pilot.pause(OrderForm.POLL_INTERVAL * 2)
+        await pilot.pause(OrderForm.POLL_INTERVAL * 2)  # proves a negative: two polls, still the first
         assert form.context is first
         # The mark rallies to 90000: a sell at 84000 is now below 90000 x 0.95 = 85500.
         contexts.append(make_context(mark_price=Decimal("90000.0")))

@@ -294,17 +294,16 @@ async def test_a_closed_form_stops_polling_its_context() -> None:
     app = ReuseHost(RecordingWorkflow(first), first, context_provider=provider)
     async with app.run_test(size=(100, 40)) as pilot:
         await opened(pilot, app)
-        await pilot.pause(OrderForm.POLL_INTERVAL * 3)
-        assert polls
+        await until(pilot, lambda: polls, "the open form polls its context")
         await pilot.press("escape")
         await closed(pilot, app)
         polls.clear()
+        # Proves a negative (a closed form does not poll): four poll intervals, and no poll.
         await pilot.pause(OrderForm.POLL_INTERVAL * 4)
         assert polls == []
         app.reopen(first)
         await opened(pilot, app)
-        await pilot.pause(OrderForm.POLL_INTERVAL * 3)
-        assert polls
+        await until(pilot, lambda: polls, "the reopened form polls again")
 
 
 async def test_a_type_with_rows_not_built_yet_is_read_at_once() -> None:
@@ -321,7 +320,8 @@ async def test_a_type_with_rows_not_built_yet_is_read_at_once() -> None:
         for order_type in ("TRAILING_STOP_MARKET", "TAKE_PROFIT_MARKET", "LIMIT"):
             form.query_one("#in-type", Choice).value = order_type
             form._poll_context()
-        await pilot.pause(OrderForm.POLL_INTERVAL * 2)
+        await until(pilot, lambda: shown(form, "price") and not shown(form, "stop_price"),
+                    "the LIMIT rows shown")
         assert form.order_type == "LIMIT" and shown(form, "price") and not shown(form, "stop_price")
 
 
@@ -395,10 +395,11 @@ async def test_the_dashboard_builds_the_form_before_the_first_press(sim: SimExch
                     "the order form built in the background")
         form = app._order_form
         assert form is not None
-        await pilot.pause(0.2)
+        await until(pilot, lambda: len(app.screen_stack) == 1, "the built form popped")
         assert app.screen_stack == [app.screen] and not isinstance(app.screen, OrderForm)
         assert app.ladder.has_focus  # the dashboard never noticed
         polls.clear()
+        # Proves a negative: four poll intervals, and no poll.
         await pilot.pause(OrderForm.POLL_INTERVAL * 4)
         assert polls == []  # built, closed: not polling
         await pilot.press("b")
@@ -413,6 +414,7 @@ async def test_without_a_key_no_form_is_built(sim: SimExchange) -> None:
     app = make_app(sim, trading=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
+        # Proves a negative: past the first prebuild (ORDER_FORM_PREBUILD_S after start), no form.
         await pilot.pause(1.5)
         assert app._order_form is None
 

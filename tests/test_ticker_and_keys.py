@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from feeds.sim import SimExchange
-from tests.app_support import make_app, ready, until
+from tests.app_support import make_app, next_frame, ready, until
 from tui.app import CoinmApp
 from widgets.ticker import TickerBar
 
@@ -40,7 +40,7 @@ async def test_at_80_columns_the_funding_countdown_is_whole(sim: SimExchange) ->
         s = app.session
         assert s is not None
         await until(pilot, lambda: s.market.mark is not None and s.market.ticker is not None, "figures")
-        await pilot.pause(0.1)
+        await next_frame(pilot, app, "a frame for the ticker to show them")
         width = app.query_one(TickerBar).content_size.width
         for line in ticker_text(app):
             assert len(line) <= width and not line.endswith("…")

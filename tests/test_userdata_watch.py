@@ -46,7 +46,7 @@ async def test_a_stalled_user_stream_shows_stale_with_the_reason_then_reconnects
     try:
         await until(lambda: user.state.status == FeedStatus.LIVE and len(connects) == 1, what="live")
         key = next(iter(sim.listen_keys))
-        await asyncio.sleep(1.0)  # pongs come back: nothing is reported
+        await asyncio.sleep(1.0)  # proves a negative: pongs come back, nothing is reported
         assert user.state.status == FeedStatus.LIVE and user.stalls == 0
 
         stalled_at = time.monotonic()
