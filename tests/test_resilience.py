@@ -187,7 +187,8 @@ async def test_market_stream_backoff_resets_after_a_healthy_connection(sim: SimE
         for n in range(3):  # short-lived connections: the delay grows (up to 1-2 s by now)
             sim.faults.drop_connections("market")
             await live_again(n)
-        await asyncio.sleep(client.healthy_after + 0.3)  # then one healthy connection
+        # then one healthy connection: its age is the condition, time itself must pass
+        await asyncio.sleep(client.healthy_after + 0.3)
         sim.faults.drop_connections("market")
         assert await live_again(3) < 0.8  # back to the first delay (at most 0.25 s)
     finally:

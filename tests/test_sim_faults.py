@@ -217,7 +217,7 @@ async def test_scheduled_gap_waits_for_a_depth_client(stepped_sim: SimExchange) 
     sim.on_fault = lambda r: fired.append(r.kind)
     sim.faults.schedule("gap:BTCUSD_PERP")
     sim.step(10)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # proves a negative: time for a wrongly fired gap to show
     assert "depth_gap" not in fired  # nobody to see it yet
     async with connect(sim.urls.stream + "/ws/btcusd_perp@depth@100ms") as ws:
         await wait_for(lambda: "depth_gap" in fired, "the scheduled gap")
@@ -336,7 +336,7 @@ async def test_bad_exchange_info_until_fixed(stepped_sim: SimExchange) -> None:
     assert await entry() == good
     sim.faults.bad_exchange_info("BTCUSD_PERP", "nolot", seconds=0.2)
     assert flt(await entry(), "LOT_SIZE") is None
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.25)  # the fault's 0.2 s is the condition: time itself must pass
     assert await entry() == good  # the fault's time is over
 
 

@@ -133,7 +133,7 @@ async def test_every_stream_kind_delivers_frames_models_parse(stepped_sim: SimEx
             if len(seen) == len(ALL_KINDS):
                 break
         assert set(seen) == set(ALL_KINDS)
-    assert isinstance(seen["btcusd@markPrice@1s"], list) and len(seen["btcusd@markPrice@1s"]) == 2
+    assert isinstance(seen["btcusd@markPrice@1s"], list) and len(seen["btcusd@markPrice@1s"]) == 3
     depth5 = seen["btcusd_perp@depth5"]
     assert isinstance(depth5, DepthUpdate) and len(depth5.bids) == 5
     assert seen["btcusd_current_quarter@continuousKline_1m"].contract_type == "CURRENT_QUARTER"
@@ -242,7 +242,7 @@ async def test_realtime_market_moves_and_pause_stops_it(sim: SimExchange) -> Non
         assert second.prev_final_update_id == first.final_update_id
         sim.pause()
         ticks = sim.engine.ticks
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # proves a negative: a paused engine does not tick
         assert sim.engine.ticks == ticks
         paused_at = sim.engine.syms["BTCUSD_PERP"].book.update_id
         sim.resume()
