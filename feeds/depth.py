@@ -37,10 +37,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from decimal import Decimal
 
+from feeds.backoff import Backoff
 from feeds.book import BookSync, OrderBook, SyncAction
 from feeds.errors import MalformedFrame, VenueError
 from feeds.models import DepthUpdate
@@ -94,8 +94,8 @@ class DepthFeed:
         self.symbol = symbol
         self.limit = limit
         self.first_event_wait = first_event_wait
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
+        self._retry = Backoff(retry_initial, retry_max)
+        """Delays between snapshots once the free ones are spent (jittered, half to all)."""
         self.healthy_after = healthy_after
         self.free_resyncs = free_resyncs
         self.grace = grace
@@ -128,9 +128,9 @@ class DepthFeed:
         self.next_snapshot_delay = 0.0
         """The back-off before the latest snapshot (seconds)."""
         self._attempts = 0
-        """Snapshots asked for since the book was last healthy (drives the back-off)."""
+        """Snapshots asked for since the book was last healthy (the first ``free_resyncs`` go
+        at once)."""
         self._synced_at: float | None = None
-        self._rng = random.Random()
         self._sub = symbol.lower()
         self._need = asyncio.Event()
         self._need.set()
@@ -220,6 +220,7 @@ class DepthFeed:
         if self._synced_at is not None:
             if now - self._synced_at >= self.healthy_after:
                 self._attempts = 0  # it was a healthy book: rebuild at once
+                self._retry.reset()
             self._synced_at = None
         if self.stale_since is None:
             self.stale_since = now
@@ -237,12 +238,20 @@ class DepthFeed:
         """The delay before the next snapshot: none for the first ``free_resyncs`` since the book
         was healthy, then ``retry_initial`` doubling up to ``retry_max``, each between half and
         all of it."""
-        n = self._attempts - self.free_resyncs
         self._attempts += 1
-        if n < 0:
+        if self._attempts <= self.free_resyncs:
             return 0.0
-        base = min(self.retry_max, self.retry_initial * 2 ** min(n, 30))
-        return base * (0.5 + 0.5 * self._rng.random())
+        return self._retry.failed()
+
+    @property
+    def retry_initial(self) -> float:
+        """The first delay between snapshots once the free ones are spent."""
+        return self._retry.initial
+
+    @property
+    def retry_max(self) -> float:
+        """The longest delay between snapshots."""
+        return self._retry.cap
 
     async def run(self) -> None:
         """Fetch snapshots whenever the book needs one and watch the stream, until :meth:`close`."""
