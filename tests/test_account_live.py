@@ -10,7 +10,7 @@ figures against hand-derived ones.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction as F
 from pathlib import Path
@@ -28,17 +28,11 @@ from feeds.sim.accounts import Position as SimPosition
 from feeds.streams import FeedStatus
 from feeds.userdata import UserDataStream
 from feeds.wsapi import WsApiClient
+from tests.waiting import eventually
 
 SYM = "BTCUSD_PERP"
 
 
-async def until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"not in time: {what}")
-        await asyncio.sleep(0.01)
 
 
 class Rig:
@@ -56,7 +50,7 @@ class Rig:
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self.user.run())
-        await until(lambda: self.user.state.status == FeedStatus.LIVE and self.user.has_key, "user stream")
+        await eventually(lambda: self.user.state.status == FeedStatus.LIVE and self.user.has_key, "user stream")
         self.account.load_balances(await self.api.balance())
         self.account.load_positions(await self.api.positions())
         self.account.load_open_orders([])
@@ -102,7 +96,7 @@ class Rig:
             client_open = {o.order_id: int(o.executed_qty) for o in self.account.orders.values()}
             return (bal is not None and bal.cross_wallet == self.venue.balances["BTC"]
                     and (mine.amount if mine else 0) == pos.amt and venue_open == client_open)
-        await until(same, what)
+        await eventually(same, what)
 
 
 def assert_same_figures(rig: Rig) -> None:

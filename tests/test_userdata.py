@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,15 +17,7 @@ from feeds.sim import DEMO_API_KEY, SimExchange
 from feeds.streams import FeedStatus
 from feeds.userdata import UserDataStream
 from feeds.wsapi import WsApiClient
-
-
-async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+from tests.waiting import eventually
 
 
 class Rig:
@@ -50,7 +42,7 @@ class Rig:
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self.user.run())
-        await until(lambda: self.user.state.status == FeedStatus.LIVE and self.user.has_key)
+        await eventually(lambda: self.user.state.status == FeedStatus.LIVE and self.user.has_key)
 
     async def stop(self) -> None:
         await self.user.close()
@@ -80,14 +72,14 @@ async def test_events_reach_the_account_and_fills_move_the_position(rig: Rig) ->
     price = Decimal(book.best_bid()) / 100  # join the best bid: the flow will hit it
     placed = await rig.api.place_order(rig.order("ETHUSD_PERP", "BUY", 2, price))
     oid = placed["orderId"]
-    await until(lambda: oid in rig.account.orders)
+    await eventually(lambda: oid in rig.account.orders)
     assert rig.account.orders[oid].status == "NEW" and rig.account.orders[oid].price == price
     for _ in range(400):
         sim.step(10)
         if sim.account().orders[oid].status == "FILLED":
             break
     assert sim.account().orders[oid].status == "FILLED"
-    await until(lambda: (pos := rig.account.position("ETHUSD_PERP")) is not None and pos.amount == 2)
+    await eventually(lambda: (pos := rig.account.position("ETHUSD_PERP")) is not None and pos.amount == 2)
     assert oid not in rig.account.orders  # terminal orders leave the open set
     assert rig.account.order(oid).status == "FILLED"  # type: ignore[union-attr]
     fills = [f for f in rig.account.fills if f.order_id == oid]
@@ -105,7 +97,7 @@ async def test_events_reach_the_account_and_fills_move_the_position(rig: Rig) ->
     assert rig.account.unrealized_pnl("ETHUSD_PERP", mark, contract_size=10) == expected > 0
     # Close it with a market order: the position leaves, realized PnL shows on the fill.
     await rig.api.place_order(rig.order("ETHUSD_PERP", "SELL", 2, type_="MARKET", reduce_only=True))
-    await until(lambda: rig.account.position("ETHUSD_PERP") is None)
+    await eventually(lambda: rig.account.position("ETHUSD_PERP") is None)
     assert any(isinstance(e, AccountUpdate) for e in rig.events)
     assert rig.account.fills[-1].side == "SELL"
 
@@ -114,14 +106,14 @@ async def test_expired_listen_key_is_replaced_and_events_flow_again(rig: Rig) ->
     sim = rig.sim
     first = next(iter(sim.listen_keys))
     assert sim.faults.expire_listen_key() == 1
-    await until(lambda: rig.user.key_renewals == 1 and rig.user.state.status == FeedStatus.LIVE
+    await eventually(lambda: rig.user.key_renewals == 1 and rig.user.state.status == FeedStatus.LIVE
                 and rig.user.has_key and bool(sim.listen_keys))
     assert any(isinstance(e, ListenKeyExpired) for e in rig.events)
     assert first not in sim.listen_keys and len(sim.listen_keys) == 1
     assert rig.user.state.reconnects >= 1
     price = Decimal(sim.engine.syms["BTCUSD_PERP"].book.best_bid() - 500) / 10
     placed = await rig.api.place_order(rig.order("BTCUSD_PERP", "BUY", 1, price))
-    await until(lambda: placed["orderId"] in rig.account.orders)
+    await eventually(lambda: placed["orderId"] in rig.account.orders)
     assert isinstance(rig.events[-1], OrderTradeUpdate)
 
 
@@ -129,12 +121,12 @@ async def test_keepalive_pings_and_recovers_from_1125(stepped_sim: SimExchange) 
     r = Rig(stepped_sim, keepalive_s=0.15)
     await r.start()
     try:
-        await until(lambda: r.user.keepalives >= 1)
+        await eventually(lambda: r.user.keepalives >= 1)
         key = next(iter(stepped_sim.listen_keys))
         del stepped_sim.listen_keys[key]  # silently gone: the next ping answers -1125
-        await until(lambda: r.user.key_renewals == 1 and r.user.has_key and bool(stepped_sim.listen_keys))
+        await eventually(lambda: r.user.key_renewals == 1 and r.user.has_key and bool(stepped_sim.listen_keys))
         assert key not in stepped_sim.listen_keys
-        await until(lambda: r.user.state.status == FeedStatus.LIVE)
+        await eventually(lambda: r.user.state.status == FeedStatus.LIVE)
     finally:
         await r.stop()
     assert not stepped_sim.listen_keys  # close() released the key
@@ -146,8 +138,8 @@ async def test_dropped_stream_reconnects_with_the_same_key(rig: Rig) -> None:
     key = next(iter(sim.listen_keys))
     assert rig.connects == 1
     assert sim.faults.drop_connections("user") == 1
-    await until(lambda: rig.connects == 2 and rig.user.state.status == FeedStatus.LIVE, timeout=8)
+    await eventually(lambda: rig.connects == 2 and rig.user.state.status == FeedStatus.LIVE, timeout=8)
     assert rig.user.key_renewals == 0 and list(sim.listen_keys) == [key]
     price = Decimal(sim.engine.syms["BTCUSD_PERP"].book.best_bid() - 500) / 10
     placed = await rig.api.place_order(rig.order("BTCUSD_PERP", "BUY", 1, price))
-    await until(lambda: placed["orderId"] in rig.account.orders)
+    await eventually(lambda: placed["orderId"] in rig.account.orders)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,17 +16,11 @@ from feeds.streams import FeedStatus
 from feeds.userdata import UserDataStream
 from feeds.wsapi import WsApiClient
 from tests.tamper import StallProxy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def until(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"{what}: not met within {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 async def test_a_stalled_user_stream_shows_stale_with_the_reason_then_reconnects_and_reloads(
@@ -44,7 +37,7 @@ async def test_a_stalled_user_stream_shows_stale_with_the_reason_then_reconnects
                           ping_every=0.3, stale_after=0.5, reconnect_after=1.5)
     task = asyncio.create_task(user.run())
     try:
-        await until(lambda: user.state.status == FeedStatus.LIVE and len(connects) == 1, what="live")
+        await eventually(lambda: user.state.status == FeedStatus.LIVE and len(connects) == 1, what="live")
         key = next(iter(sim.listen_keys))
         await asyncio.sleep(1.0)  # proves a negative: pongs come back, nothing is reported
         assert user.state.status == FeedStatus.LIVE and user.stalls == 0
@@ -56,12 +49,12 @@ async def test_a_stalled_user_stream_shows_stale_with_the_reason_then_reconnects
             st = user.state
             states.append((st.status.value, st.reason))
             return st.status == FeedStatus.STALE
-        await until(seen, what="user:stale")
+        await eventually(seen, what="user:stale")
         shown_after = time.monotonic() - stalled_at
         assert "no pong" in user.state.reason
         assert shown_after < 0.3 + 0.5 + 0.5  # one ping period + the pong grace (+ slack)
 
-        await until(lambda: len(connects) == 2 and user.state.status == FeedStatus.LIVE, what="reconnected")
+        await eventually(lambda: len(connects) == 2 and user.state.status == FeedStatus.LIVE, what="reconnected")
         assert user.stalls == 1 and user.key_renewals == 0
         assert list(sim.listen_keys) == [key]  # the same key, started again
         assert proxy.connections == 2
@@ -86,7 +79,7 @@ async def test_silence_with_pongs_is_not_a_stall(stepped_sim: SimExchange) -> No
                           stale_after=0.3, reconnect_after=0.6)
     task = asyncio.create_task(user.run())
     try:
-        await until(lambda: user.state.status == FeedStatus.LIVE and user.has_key)
+        await eventually(lambda: user.state.status == FeedStatus.LIVE and user.has_key)
         seen: set[str] = set()
         end = time.monotonic() + 1.5
         while time.monotonic() < end:
@@ -106,7 +99,7 @@ async def test_an_invalid_api_key_shows_the_venues_reason(stepped_sim: SimExchan
     user = UserDataStream(api, sim.urls.stream, on_event=lambda ev: None, retry_s=0.05)
     task = asyncio.create_task(user.run())
     try:
-        await until(lambda: "-2015" in user.state.reason, what="the venue's -2015 in the reason")
+        await eventually(lambda: "-2015" in user.state.reason, what="the venue's -2015 in the reason")
         st = user.state
         assert st.status == FeedStatus.RECONNECTING
         assert "Invalid API-key" in st.reason and "cannot start listenKey" in st.reason

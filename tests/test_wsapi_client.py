@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -16,6 +16,7 @@ from feeds.signing import Ed25519Signer, HmacSigner, load_ed25519_private_key
 from feeds.sim import DEMO_API_KEY, SimExchange
 from feeds.streams import FeedStatus
 from feeds.wsapi import WsApiClient
+from tests.waiting import eventually
 
 SYM = "BTCUSD_PERP"
 
@@ -47,15 +48,6 @@ async def ed_client(stepped_sim: SimExchange) -> AsyncIterator[WsApiClient]:
         yield client
     finally:
         await client.close()
-
-
-async def wait_for(condition: Callable[[], object], what: str, timeout: float = 5.0) -> None:
-    """Let the loop run until ``condition()`` holds; fail naming ``what`` after ``timeout`` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
 
 
 def orders_with(sim: SimExchange, cid: str) -> list[object]:
@@ -188,7 +180,7 @@ async def test_reconnects_and_logs_on_again_after_a_drop(stepped_sim: SimExchang
     try:
         await api.connect()
         assert sim.faults.drop_connections("wsapi") == 1
-        await wait_for(lambda: api.state.status == FeedStatus.RECONNECTING, "the drop noticed", 1.0)
+        await eventually(lambda: api.state.status == FeedStatus.RECONNECTING, "the drop noticed", 1.0)
         assert api.state.status == FeedStatus.RECONNECTING and not api.logged_on
         status = await api.session_status()  # reconnects lazily, logs on again
         assert status["apiKey"] == DEMO_API_KEY and api.logged_on
@@ -206,7 +198,7 @@ async def test_drop_while_order_in_flight_is_unknown_not_resent(stepped_sim: Sim
         await api.connect()
         sim.faults.delay_reply("order.place", 3.0)
         task = asyncio.create_task(api.place_order(limit(sim, "1", "inflight-1")))
-        await wait_for(lambda: orders_with(sim, "inflight-1"), "the order placed, its reply held back")
+        await eventually(lambda: orders_with(sim, "inflight-1"), "the order placed, its reply held back")
         sim.faults.drop_connections("wsapi")
         started = time.monotonic()
         with pytest.raises(OutcomeUnknown):
@@ -257,7 +249,7 @@ async def test_an_old_connection_is_replaced_before_a_request_and_still_answers(
         await api.connect()
         sim.faults.delay_reply("order.place", 0.8)
         slow = asyncio.create_task(api.place_order(limit(sim, "1", "renew-slow")))
-        await wait_for(lambda: orders_with(sim, "renew-slow"), "the slow order placed, its reply held back")
+        await eventually(lambda: orders_with(sim, "renew-slow"), "the slow order placed, its reply held back")
         # Connection age is the condition: time itself must pass. Now older than max_age.
         await asyncio.sleep(0.35)
         for i in range(6):  # across several renewals, and past the venue's cut-off of the first

@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from feeds.wsapi import WsApiClient, WsApiUnavailable
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -73,14 +74,6 @@ async def scripted() -> AsyncIterator[ScriptedApi]:
         yield api
 
 
-async def until(predicate: Any, what: str, within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + within
-    while not predicate():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
-
-
 async def test_a_retired_connection_closes_once_it_owes_nothing_not_after_the_timeout(
         scripted: ScriptedApi) -> None:
     # The caller of an unanswered request gives up (cancelled); the connection then ages past
@@ -91,7 +84,7 @@ async def test_a_retired_connection_closes_once_it_owes_nothing_not_after_the_ti
     try:
         await api.connect()
         slow = asyncio.create_task(api.request("slow.read"))
-        await until(lambda: scripted.received == [(1, "slow.read")], "the slow request to arrive")
+        await eventually(lambda: scripted.received == [(1, "slow.read")], "the slow request to arrive")
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow
@@ -110,7 +103,7 @@ async def test_a_retired_connection_stays_open_for_the_reply_it_owes_then_closes
     try:
         await api.connect()
         slow = asyncio.create_task(api.request("slow.read"))
-        await until(lambda: scripted.received == [(1, "slow.read")], "the slow request to arrive")
+        await eventually(lambda: scripted.received == [(1, "slow.read")], "the slow request to arrive")
         # The condition here is the connection's age itself: let it pass max_age.
         await asyncio.sleep(0.35)
         assert (await api.request("fast.read")) == {"n": 2}  # on a fresh connection
@@ -121,7 +114,7 @@ async def test_a_retired_connection_stays_open_for_the_reply_it_owes_then_closes
         scripted.held["slow.read"].set()
         assert (await slow) == {"n": 1}  # answered on the connection it went out on
         await asyncio.wait_for(scripted.closed[1].wait(), 3.0)  # then it closes, long before the timeout
-        await until(lambda: not api._retiring, "the retiring task to finish")
+        await eventually(lambda: not api._retiring, "the retiring task to finish")
         assert scripted.received == [(1, "slow.read"), (2, "fast.read")]
     finally:
         await api.close()
