@@ -64,6 +64,7 @@ from feeds.rest import endpoint_weight
 __all__ = [
     "DEFAULT_SHARE", "FINAL_STATUSES", "History", "HistoryCache", "HistoryClient", "HistoryError", "Income",
     "Order", "PnlDay", "PositionFunding", "Report", "Trade", "WeightPacer", "collect", "csv_rows",
+    "cumulative_by_asset",
     "default_history_path", "open_history",
     "funding_by_position", "iso_ms", "parse_date", "pnl_by_day", "write_csv",
 ]
@@ -890,6 +891,16 @@ def pnl_by_day(income: Iterable[Income], usd: Callable[[Income], Decimal | None]
         cum, cum_usd = cum + net, _add(cum_usd, net_usd)
         running[asset] = (cum, cum_usd)
         out.append(PnlDay(day, asset, b[0], b[1], b[2], b[3], net, cum, b[4], b[5], b[6], b[7], net_usd, cum_usd))
+    return out
+
+
+def cumulative_by_asset(income: Iterable[Income]) -> dict[str, list[tuple[int, Decimal]]]:
+    """Per coin, the running sum of every income row in time order: ``(time, cumulative)``."""
+    out: dict[str, list[tuple[int, Decimal]]] = {}
+    totals: dict[str, Decimal] = {}
+    for row in sorted(income, key=_income_order):
+        totals[row.asset] = totals.get(row.asset, ZERO) + row.amount
+        out.setdefault(row.asset, []).append((row.time, totals[row.asset]))
     return out
 
 

@@ -103,6 +103,7 @@ HELP = (
         ("ctrl+t", "light / dark theme"),
         ("r", "reload balances, positions and open orders"),
         ("j", "order journal (requests, replies, fills; f: fills only)"),
+        ("H", "history: trades, orders, income, P&L (keys 1-4)"),
     )),
     ("Position (shown symbol)", (
         ("L", "leverage: 1 to the bracket maximum, with the max position at it"),
@@ -178,6 +179,7 @@ class CoinmApp(App[int]):
         Binding("p", "toggle_positions", "Orders/Positions", show=False),
         Binding("r", "refresh_account", "Reload", show=False),
         Binding("j", "journal", "Journal"),
+        Binding("H", "history", "History", show=False),
         Binding("L", "risk('leverage')", "Leverage", show=False),
         Binding("M", "risk('margin_type')", "Margin type", show=False),
         Binding("A", "risk('margin')", "Iso margin", show=False),
@@ -507,6 +509,19 @@ class CoinmApp(App[int]):
         from tui.risk_screens import run_risk_action
 
         await run_risk_action(self, what)
+
+    def action_history(self) -> None:
+        from feeds.history import open_history
+        from tui.history_screen import HistoryScreen
+
+        session = self.session
+        signer = getattr(session, "_signer", None) if session is not None else None
+        if session is None or signer is None:
+            self.notify("No account history: trading is not set up", severity="warning")
+            return
+        history = open_history(session.rest, signer, venue=session.venue.name, recv_window=session.config.recv_window)
+        self.push_screen(HistoryScreen(history, session.server_ms),
+                         lambda _: self.run_worker(asyncio.to_thread(history.cache.close), exit_on_error=False))
 
     def action_toggle_positions(self) -> None:
         if not self.has_class("-compact"):
