@@ -494,9 +494,13 @@ class HistoryClient:
                 if page > 1:
                     params["page"] = page
                 rows = _rows(await self.call("income", params), Income.from_wire, "income")
+                before = len(out)
                 out.update((r.key, r) for r in rows if s <= r.time <= e)
                 if len(rows) < INCOME_LIMIT:
                     break
+                if page > 1 and len(out) == before:  # the venue ignores `page`: it cannot list them all
+                    raise HistoryError(f"income: {INCOME_LIMIT} or more rows at {iso_ms(cursor)} and the venue "
+                                       "does not page them")
                 last = max(r.time for r in rows)
                 if last > cursor:
                     cursor, page = last, 1

@@ -18,6 +18,7 @@ from feeds.history import (
     History,
     HistoryCache,
     HistoryClient,
+    HistoryError,
     Income,
     Trade,
     WeightPacer,
@@ -200,6 +201,10 @@ def test_income_pages_by_time_when_full_and_by_page_within_one_millisecond() -> 
     assert len(got) == 2700 and len({r.key for r in got}) == 2700
     assert all(p["endTime"] - p["startTime"] <= 365 * DAY_MS for _, p in client.calls)
     assert any(p.get("page", 1) > 1 for _, p in client.calls)
+    # a venue that ignores `page` is said so, not walked forever
+    venue.page_supported = False
+    with pytest.raises(HistoryError, match="does not page"):
+        run(make(venue, clock).income(T0, clock[0]))
 
 
 def test_pacer_keeps_history_under_its_share_of_the_minute() -> None:
