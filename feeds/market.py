@@ -165,12 +165,16 @@ class MarketState:
 
     # ------------------------------------------------------------------ streams
 
+    extra_streams: tuple[str, ...] = ()
+    """Streams wanted whatever symbol is shown (the watchlist's and the alerts' all-market ones)."""
+
     def streams(self) -> list[str]:
         """The market streams this state wants, for the current symbol and settings."""
-        return market_streams(
+        own = market_streams(
             self.info, kline_kind=self.kline_kind, interval=self.interval,
             all_liquidations=self.all_liquidations,
         )
+        return own + [s for s in self.extra_streams if s not in own]
 
     # ------------------------------------------------------------------ apply
 

@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Self
 
+from feeds.alerts import AlertEngine, AlertStore, journal_recorder
 from feeds.backoff import Backoff
 from feeds.book import OrderBook
 from feeds.config import Config, Credentials
@@ -25,6 +26,7 @@ from feeds.models import DepthUpdate, parse_market_event
 from feeds.rest import RestClient, RestError
 from feeds.streams import FeedState, FeedStatus, StreamClient
 from feeds.symbols import ExchangeRules, SymbolInfo, SymbolRulesError
+from feeds.watchlist import WatchState, pair_mark_streams
 
 __all__ = ["DashboardSession", "FeedSummary", "SessionError"]
 
@@ -90,6 +92,10 @@ class DashboardSession:
         """``feeds.orders.OrderManager`` when trading is set up."""
         self.wsapi: Any = None
         self.userdata: Any = None
+        self.alerts: AlertEngine | None = None
+        """Alert rules evaluated on every market event (``feeds.alerts``)."""
+        self.watch: WatchState | None = None
+        """Every contract's mark, index, funding and open interest (``feeds.watchlist``)."""
         self.last_error = ""
         """The most recent problem worth showing (cleared by nothing: the bar shows the newest)."""
         self._tasks: list[asyncio.Task[Any]] = []
@@ -139,6 +145,12 @@ class DashboardSession:
             known = ", ".join(sorted(self.symbols)[:12])
             raise SessionError(f"unknown symbol {self.config.symbol}; the venue lists {known}…")
         self.market = MarketState(info, contract_sizes=self.contract_sizes(), interval=self.config.kline_interval)
+        self.alerts = AlertEngine(AlertStore(), contract_sizes=self.contract_sizes(), record=journal_recorder(
+            lambda: self.orders.journal if self.orders is not None else None, self.venue.name))
+        if self.alerts.error:
+            self.note_error(f"alerts: {self.alerts.error}")
+        self.watch = WatchState(self.symbols)
+        self.market.extra_streams = self.all_market_streams()
         self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit)
         self.stream = StreamClient(
             self.venue.stream_url or "", name="market", streams=self.market.streams(),
@@ -148,6 +160,7 @@ class DashboardSession:
         self._spawn(self.stream.run(), "market stream")
         self._depth_task = self._spawn(self.depth.run(), "depth")
         self._spawn(self._time_sync_loop(), "clock")
+        self._spawn(self.watch.poll_open_interest(self.rest), "open interest")
         self._load_klines()
         if self.symbols.errors:
             self._spawn(self._rules_retry_loop(), "rules")
@@ -248,6 +261,9 @@ class DashboardSession:
             # a MalformedFrame goes up to the stream client, which counts it and keeps reading
             event = parse_market_event(data)
             self.market.apply(event)
+            if self.alerts is not None and self.watch is not None:
+                self.alerts.on_market(event)
+                self.watch.apply(event)
             if self.account is not None:
                 self.account.on_market(event)  # marks move available, margin ratio, liquidation
 
@@ -316,6 +332,25 @@ class DashboardSession:
         market.set_series(kline_kind=kline_kind, interval=interval)
         self._load_klines()
         await stream.set_streams(market.streams())
+
+    def all_market_streams(self) -> tuple[str, ...]:
+        """Every pair's mark stream (the watchlist, term structure, mark and funding alerts) and
+        ``!forceOrder@arr`` while a liquidation alert watches another symbol than the shown one."""
+        streams = pair_mark_streams(self.symbols.values())
+        shown = self.market.info.symbol if self.market is not None else ""
+        if self.alerts is not None and self.alerts.wants_all_liquidations(shown):
+            streams.append("!forceOrder@arr")
+        return tuple(streams)
+
+    async def update_streams(self) -> None:
+        """Subscribe to what the alerts and the shown symbol need now (after the rules changed)."""
+        market, stream = self.market, self.stream
+        if market is None or stream is None:
+            return
+        wanted = self.all_market_streams()
+        if wanted != market.extra_streams:
+            market.extra_streams = wanted
+            await stream.set_streams(market.streams())
 
     async def set_all_liquidations(self, on: bool) -> None:
         """Switch the liquidation tape between this symbol and every symbol."""
