@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -47,6 +48,9 @@ __all__ = ["RateLimited", "RestClient", "RestError", "RestUnavailable", "WeightD
 log = logging.getLogger(__name__)
 
 _API = "/dapi/v1"
+_VERSIONED = re.compile(r"^/dapi/v\d+/")
+"""A path naming its own API version (``/dapi/v2/leverageBracket``) goes to the venue as it is;
+any other path is under ``/dapi/v1``."""
 _DEFAULT_WEIGHT_LIMIT = 2400
 """Binance's COIN-M REQUEST_WEIGHT per minute, until exchangeInfo says otherwise."""
 
@@ -104,6 +108,7 @@ _FIXED_WEIGHTS: dict[tuple[str, str], int] = {
     ("GET", "/balance"): 1, ("GET", "/positionRisk"): 1, ("GET", "/leverageBracket"): 1,
     ("POST", "/leverage"): 1, ("POST", "/marginType"): 1, ("POST", "/positionMargin"): 1,
     ("GET", "/income"): 20, ("GET", "/commissionRate"): 20, ("GET", "/adlQuantile"): 5,
+    ("GET", "/positionSide/dual"): 30, ("POST", "/positionSide/dual"): 1,
 }
 _KLINE_PATHS = ("/klines", "/markPriceKlines", "/indexPriceKlines", "/continuousKlines", "/premiumIndexKlines")
 
@@ -113,11 +118,19 @@ def endpoint_weight(method: str, path: str, params: dict[str, Any] | None = None
 
     ``/depth``: 2 up to 50 levels, 5 for 100, 10 for 500 (the default), 20 for 1000. Candles: 1
     under 100 rows, 2 under 500, 5 up to 1000 (500 is the default), 10 above. ``/ticker/24hr``
-    and ``/openOrders``: 1 for one symbol, 40 for all. Endpoints not in the table count 1 until the
-    venue's ``X-MBX-USED-WEIGHT-1M`` says what they cost.
+    and ``/openOrders``: 1 for one symbol, 40 for all. ``/dapi/v2/leverageBracket``: 1 for one
+    symbol, 2 for all. Endpoints not in the table count 1 until the venue's
+    ``X-MBX-USED-WEIGHT-1M`` says what they cost. ``path`` is under ``/dapi/v1`` unless it names
+    its version (``/dapi/v1/depth`` and ``/depth`` are the same endpoint).
     """
     params = params or {}
     path = "/" + path.lstrip("/")
+    if path.startswith(_API + "/"):
+        path = path[len(_API):]
+    elif _VERSIONED.match(path):
+        if path == "/dapi/v2/leverageBracket":
+            return 1 if params.get("symbol") else 2
+        return 1
 
     def limit(default: int) -> int:
         try:
@@ -309,7 +322,9 @@ class RestClient:
         urgent: bool | None = None,
         defer: bool = True,
     ) -> Any:
-        where = f"{method} {_API}{path}"
+        path = "/" + path.lstrip("/")
+        full = path if _VERSIONED.match(path) else f"{_API}{path}"
+        where = f"{method} {full}"
         left = self._blocked_until - time.monotonic()
         if left > 0:
             raise RateLimited(left, self._blocked_status, f"{where} not sent")
@@ -323,7 +338,7 @@ class RestClient:
         self._inflight += weight
         self.sent_weight += weight
         try:
-            return await self._send(method, path, where, params, weight, keyed=keyed, data=data,
+            return await self._send(method, full, where, params, weight, keyed=keyed, data=data,
                                     signed_query=signed_query, api_key=api_key)
         finally:
             self._inflight -= weight
@@ -331,7 +346,7 @@ class RestClient:
     async def _send(
         self,
         method: str,
-        path: str,
+        full: str,
         where: str,
         params: dict[str, Any] | None,
         cost: int,
@@ -348,7 +363,7 @@ class RestClient:
                 raise ValueError(f"{where} needs an API key and this client has none")
             headers["X-MBX-APIKEY"] = key
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
-        url: str | URL = f"{self.base_url}{_API}{path}"
+        url: str | URL = f"{self.base_url}{full}"
         if signed_query is not None:
             # sent byte for byte as signed: aiohttp must not re-encode it
             url, query = URL(f"{url}?{signed_query}", encoded=True), {}
@@ -424,6 +439,8 @@ class RestClient:
 
         ``urgent=False`` (history, reports) waits for the weight budget like market data does;
         the weight is the endpoint's for these parameters (``allOrders`` 20 with a symbol, 40 without).
+        ``path`` is under ``/dapi/v1`` (``"leverageBracket"``) unless it names its version
+        (``"/dapi/v2/leverageBracket"``).
 
         Raises:
             VenueError: the venue's ``{code, msg}``.

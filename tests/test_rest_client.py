@@ -233,6 +233,36 @@ def test_endpoint_weights_follow_binance_table() -> None:
     assert endpoint_weight("POST", "/order", {}) == 1
 
 
+def test_account_endpoint_weights_follow_the_simulators_table() -> None:
+    from feeds.sim.rest_account import WEIGHTS
+
+    assert WEIGHTS["GET /dapi/v1/positionSide/dual"] == "30"
+    assert endpoint_weight("GET", "/positionSide/dual", {}) == 30
+    assert endpoint_weight("GET", "/dapi/v1/positionSide/dual", {}) == 30  # the same endpoint
+    assert endpoint_weight("POST", "/positionSide/dual", {}) == 1
+    assert endpoint_weight("GET", "/dapi/v2/leverageBracket", {"symbol": "BTCUSD_PERP"}) == 1
+    assert endpoint_weight("GET", "/dapi/v2/leverageBracket", {}) == 2
+    assert endpoint_weight("GET", "/leverageBracket", {}) == 1
+
+
+async def test_signed_calls_reach_dapi_v2_and_are_weighed_as_the_simulator_charges(
+        stepped_sim: SimExchange) -> None:
+    """``/dapi/v2/leverageBracket`` (brackets by symbol) goes to v2, not under /dapi/v1 (where the
+    path 404s); ``GET positionSide/dual`` costs 30, as the venue charges."""
+    signer = stepped_sim.credentials.as_credentials().signer()
+    async with rest_for(stepped_sim) as rest:
+        await rest.sync_time(samples=1)
+        rows = await rest.signed("GET", "/dapi/v2/leverageBracket", {"symbol": "BTCUSD_PERP"}, signer)
+        assert [r["symbol"] for r in rows] == ["BTCUSD_PERP"] and rows[0]["brackets"]
+        every = await rest.signed("GET", "/dapi/v2/leverageBracket", {}, signer)
+        assert {r["symbol"] for r in every} == set(stepped_sim.symbols)
+        by_pair = await rest.signed("GET", "leverageBracket", {"pair": "BTCUSD"}, signer)  # v1
+        assert [r["pair"] for r in by_pair] == ["BTCUSD"]
+        mode = await rest.signed("GET", "positionSide/dual", {}, signer)
+        assert mode == {"dualSidePosition": False}
+        assert rest.sent_weight == 1 + 1 + 2 + 1 + 30 == stepped_sim._window.weight
+
+
 async def test_every_call_is_counted_like_the_simulator_charges(stepped_sim: SimExchange) -> None:
     async with rest_for(stepped_sim) as rest:
         await rest.sync_time(samples=2)
