@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the key unencrypted (required when stdin is not a terminal)")
     keygen.set_defaults(handler=_run_keygen, command="keygen")
 
+    alert = sub.add_parser("alert", help="price, move, funding and liquidation alerts: add, list, rm")
+    alert.set_defaults(command="alert")
+    _register(alert, "tui.alert_cli", "add_alert_arguments", "run_alert")
+
     for name, help_text in (
         ("order", "validate and place one order (or --dry-run to print the signed request)"),
         ("cancel", "cancel one order or all orders of a symbol"),
