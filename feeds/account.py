@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -32,6 +32,7 @@ from feeds.margin import (
     default_brackets,
 )
 from feeds.models import (
+    AccountConfigUpdate,
     AccountUpdate,
     ListenKeyExpired,
     MarginCall,
@@ -44,9 +45,11 @@ __all__ = [
     "AccountState",
     "Balance",
     "Fill",
+    "Liquidation",
     "OpenOrder",
     "Position",
     "inverse_unrealized_pnl",
+    "is_venue_close",
 ]
 
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
@@ -207,6 +210,55 @@ class Fill:
     realized_pnl: Decimal
 
 
+FILL_EXECUTIONS = frozenset({"TRADE", "CALCULATED"})
+"""Execution types that are fills: TRADE, and CALCULATED (Binance: "Liquidation Execution")."""
+
+
+def is_venue_close(order_type: str, client_order_id: str) -> str | None:
+    """Whether an order is the venue's own closing of a position: "LIQUIDATION" (order type
+    LIQUIDATION, or Binance's client id ``autoclose-…``), "ADL" (``adl_autoclose``), else None.
+    Delivery settlement orders (``settlement_autoclose-``) are not a liquidation."""
+    if client_order_id.startswith("settlement_autoclose"):
+        return None
+    if client_order_id.startswith("adl_autoclose"):
+        return "ADL"
+    if order_type == "LIQUIDATION" or client_order_id.startswith("autoclose-"):
+        return "LIQUIDATION"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidation:
+    """The venue closing one of our positions by itself (liquidation or auto-deleverage), as
+    its ORDER_TRADE_UPDATE events tell it: one per order, updated as it fills."""
+
+    seq: int
+    """1 for the session's first; a newer liquidation has a larger number."""
+    kind: str
+    """LIQUIDATION or ADL."""
+    symbol: str
+    side: str
+    """The closing order's side (SELL closes a long)."""
+    position_side: str
+    order_id: int
+    client_order_id: str
+    time: int
+    filled: Decimal = ZERO
+    avg_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    """Realised PnL of its fills (coin), before commission."""
+    commission: Decimal = ZERO
+    margin_asset: str = ""
+    status: str = "NEW"
+
+    @property
+    def closed_side(self) -> str:
+        """The position that was closed: LONG or SHORT."""
+        if self.position_side in ("LONG", "SHORT"):
+            return self.position_side
+        return "LONG" if self.side == "SELL" else "SHORT"
+
+
 class AccountState:
     """Open orders, positions, balances and fills of one account; bump ``version`` on change.
 
@@ -253,6 +305,8 @@ class AccountState:
         self._wallet_at_snapshot: dict[str, Decimal] = {}
         self._seen_trades: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._asset_of: dict[str, str] = {}
+        self.liquidations: deque[Liquidation] = deque(maxlen=50)
+        """The venue's closings of our positions this session (liquidation, ADL), newest last."""
 
     # ------------------------------------------------------------------ queries
     def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
@@ -338,7 +392,12 @@ class AccountState:
             o = event.order
             if o.margin_asset:
                 self._asset_of[o.symbol] = o.margin_asset
-            if o.execution_type == "TRADE" and o.last_filled_qty > 0:
+            fill = o.execution_type in FILL_EXECUTIONS and o.last_filled_qty > 0
+            new_fill = fill and (o.order_id, o.trade_id) not in self._seen_trades
+            kind = is_venue_close(o.order_type, o.client_order_id)
+            if kind is not None:
+                changed |= self._note_liquidation(kind, event, new_fill)
+            if fill:
                 key = (o.order_id, o.trade_id)
                 if key not in self._seen_trades:
                     self._seen_trades[key] = None
@@ -385,6 +444,16 @@ class AccountState:
             self._recompute(assets)
             self.version += 1
             return True
+        if isinstance(event, AccountConfigUpdate):
+            if event.leverage <= 0 or self.leverage.get(event.symbol) == event.leverage:
+                return False
+            self.leverage[event.symbol] = event.leverage
+            for key, pos in list(self.positions.items()):
+                if key[0] == event.symbol:
+                    self.positions[key] = replace(pos, leverage=event.leverage)
+            self._recompute({self.asset_of(event.symbol)})
+            self.version += 1
+            return True
         if isinstance(event, MarginCall):
             self.margin_call = event
             self.version += 1
@@ -392,6 +461,29 @@ class AccountState:
         if isinstance(event, ListenKeyExpired):
             return False
         return False
+
+    def _note_liquidation(self, kind: str, event: OrderTradeUpdate, new_fill: bool) -> bool:
+        """Record (or update) the venue's closing order ``event`` is about; returns whether
+        anything changed (a replayed or older event changes nothing)."""
+        o = event.order
+        found = next((i for i, liq in enumerate(self.liquidations) if liq.order_id == o.order_id), None)
+        created = found is None
+        if found is None:
+            prev = self.liquidations[-1].seq if self.liquidations else 0
+            self.liquidations.append(Liquidation(
+                seq=prev + 1, kind=kind, symbol=o.symbol, side=o.side, position_side=o.position_side,
+                order_id=o.order_id, client_order_id=o.client_order_id,
+                time=event.transaction_time or o.trade_time, margin_asset=o.margin_asset))
+            found = len(self.liquidations) - 1
+        liq = self.liquidations[found]
+        if o.filled_accumulated_qty < liq.filled:
+            return False  # older than what we have
+        updated = replace(
+            liq, status=o.status, filled=o.filled_accumulated_qty, avg_price=o.avg_price or liq.avg_price,
+            realized_pnl=liq.realized_pnl + (o.realized_profit if new_fill else ZERO),
+            commission=liq.commission + ((o.commission or ZERO) if new_fill else ZERO))
+        self.liquidations[found] = updated
+        return created or updated != liq
 
     def on_market(self, event: Any) -> None:
         """A parsed market event (or a list of them): mark prices move the margin figures."""

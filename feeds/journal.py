@@ -325,7 +325,17 @@ class Journal:
         if isinstance(event, OrderTradeUpdate):
             cid, oid = event.order.client_order_id, event.order.order_id
         self.record("event", wire, method=kind_name, client_order_id=cid, order_id=oid, venue=venue)
-        if isinstance(event, OrderTradeUpdate) and event.order.execution_type == "TRADE":
+        if isinstance(event, OrderTradeUpdate) and event.order.execution_type == "NEW":
+            from feeds.account import is_venue_close
+
+            o = event.order
+            closed_by = is_venue_close(o.order_type, o.client_order_id)
+            if closed_by is not None:  # the venue closes our position: a row of its own
+                self.record("liquidation", {"kind": closed_by, "symbol": o.symbol, "side": o.side,
+                                            "positionSide": o.position_side, "qty": o.orig_qty},
+                            method=kind_name, client_order_id=cid, order_id=oid, venue=venue)
+        # CALCULATED is Binance's execution type of a liquidation's fills
+        if isinstance(event, OrderTradeUpdate) and event.order.execution_type in ("TRADE", "CALCULATED"):
             o = event.order
             self.record("fill", {"symbol": o.symbol, "side": o.side, "qty": o.last_filled_qty,
                                  "price": o.last_filled_price, "tradeId": o.trade_id,

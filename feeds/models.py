@@ -28,6 +28,7 @@ from feeds.decimals import D, DecimalParseError
 from feeds.errors import MalformedFrame
 
 __all__ = [
+    "AccountConfigUpdate",
     "AccountUpdate",
     "AggTrade",
     "BalanceUpdate",
@@ -932,6 +933,19 @@ class MarginCall(_Wire):
 
 @_wire_model
 @dataclass(frozen=True, slots=True)
+class AccountConfigUpdate(_Wire):
+    """``ACCOUNT_CONFIG_UPDATE``: the account's configuration of a symbol changed; on COIN-M
+    the leverage (``ac: {s, l}``)."""
+
+    EVENT: ClassVar[str] = "ACCOUNT_CONFIG_UPDATE"
+    event_time: int = wire("E", INT)
+    transaction_time: int = wire("T", INT)
+    symbol: str = wire(("ac", "s"), STR)
+    leverage: int = wire(("ac", "l"), INT)
+
+
+@_wire_model
+@dataclass(frozen=True, slots=True)
 class ListenKeyExpired(_Wire):
     """``listenKeyExpired``: the user-data stream stops; make a new key and reconnect."""
 
@@ -961,7 +975,7 @@ MarketEvent = (
     | ForceOrder
     | ContractInfo
 )
-UserEvent = OrderTradeUpdate | AccountUpdate | MarginCall | ListenKeyExpired
+UserEvent = OrderTradeUpdate | AccountUpdate | AccountConfigUpdate | MarginCall | ListenKeyExpired
 
 _MARKET: dict[str, Callable[[Any], Any]] = {
     "depthUpdate": DepthUpdate.from_wire,
@@ -979,6 +993,7 @@ _USER: dict[str, Callable[[Any], Any]] = {
     "ORDER_TRADE_UPDATE": OrderTradeUpdate.from_wire,
     "ACCOUNT_UPDATE": AccountUpdate.from_wire,
     "MARGIN_CALL": MarginCall.from_wire,
+    "ACCOUNT_CONFIG_UPDATE": AccountConfigUpdate.from_wire,
     "listenKeyExpired": ListenKeyExpired.from_wire,
 }
 

@@ -43,6 +43,7 @@ from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
 from widgets.footer import KeyFooter
 from widgets.ladder import Ladder
+from widgets.liquidation import LiquidationBanner
 from widgets.status import FeedLine, StatusBar, StatusSnapshot
 from widgets.strip_divide import install as install_strip_divide
 from widgets.tapes import LiquidationTape, TradesTape
@@ -110,6 +111,7 @@ HELP = (
         ("M", "margin type: cross ↔ isolated (asks first)"),
         ("A", "isolated margin: add / remove, new liquidation price previewed"),
         ("X", "close the position: market, or limit at the ladder cursor (asks first)"),
+        ("!", "acknowledge a liquidation (the red banner; bell and toast when it happens)"),
     )),
     ("Ladder", (
         ("up / down", "cursor one shown row (the ladder scrolls to it)"),
@@ -184,6 +186,7 @@ class CoinmApp(App[int]):
         Binding("M", "risk('margin_type')", "Margin type", show=False),
         Binding("A", "risk('margin')", "Iso margin", show=False),
         Binding("X", "risk('close')", "Close position", show=False),
+        Binding("exclamation_mark", "acknowledge_liquidation", "Acknowledge", show=False),
         Binding("v", "studies", "Studies", show=False),
         Binding("V", "lower_pane", "Volume/RSI", show=False),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
@@ -218,6 +221,7 @@ class CoinmApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield TickerBar(id="ticker")
+        yield LiquidationBanner(id="liquidation-banner")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield Ladder(id="ladder")
@@ -239,8 +243,9 @@ class CoinmApp(App[int]):
         self.ladder, self.ticker_bar, self.trades_tape = q(Ladder), q(TickerBar), q(TradesTape)
         self.liquidation_tape, self.chart, self.status_bar = q(LiquidationTape), q(KlineChart), q(StatusBar)
         self.open_orders, self.positions = q(OpenOrders), q(Positions)
+        self.liquidation_banner = q(LiquidationBanner)
         self._polled = (self.ladder, self.ticker_bar, self.trades_tape, self.liquidation_tape, self.chart,
-                        self.status_bar, self.open_orders, self.positions)
+                        self.status_bar, self.open_orders, self.positions, self.liquidation_banner)
         self.ladder.focus()
         self.status_bar.bind_source(self._status_snapshot)
         self._apply_layout(self.size.width)
@@ -331,6 +336,7 @@ class CoinmApp(App[int]):
 
         self.open_orders.bind_source(session.account, lambda: market.info.symbol, info_of)
         self.positions.bind_source(session.account, lambda: market.info.symbol, mark_of, info_of)
+        self.liquidation_banner.bind_source(session.account)
         self._account_bound = True
 
     def _bind_ladder(self) -> None:
@@ -528,6 +534,10 @@ class CoinmApp(App[int]):
             self.notify(f"p swaps open orders and positions below {COMPACT_WIDTH} columns; both are shown now")
             return
         self.toggle_class("-show-positions")
+
+    def action_acknowledge_liquidation(self) -> None:
+        if not self.liquidation_banner.acknowledge():
+            self.notify("No liquidation to acknowledge", timeout=2)
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"

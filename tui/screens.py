@@ -253,6 +253,9 @@ def journal_rows(entries: Iterable[JournalEntry]) -> list[tuple[str, ...]]:
                 what += f" fee {p.get('commission')} {p.get('commissionAsset') or ''}".rstrip()
             if p.get("maker") is not None:
                 what += " maker" if p.get("maker") else " taker"
+        elif e.kind == "liquidation":
+            what = (f"{p.get('kind', 'LIQUIDATION')}: the venue closes {p.get('symbol', '')} "
+                    f"{p.get('positionSide', '')} with {p.get('side', '')} {p.get('qty', '')}")
         elif e.kind == "event" and isinstance(p.get("o"), dict):
             what = _order_event(p["o"])
         elif e.kind == "event" and isinstance(p.get("a"), dict):
@@ -277,7 +280,7 @@ def _order_event(o: dict[str, Any]) -> str:
         parts.append(f"@ {o['p']}")
     if _nonzero(o.get("sp")):
         parts.append(f"stop {o['sp']}")
-    if o.get("x") == "TRADE" and _nonzero(o.get("l")):
+    if o.get("x") in ("TRADE", "CALCULATED") and _nonzero(o.get("l")):
         parts.append(f"filled {o['l']} @ {o.get('L', '')}")
         if o.get("n") not in (None, ""):
             parts.append(f"fee {o['n']} {o.get('N') or ''}".rstrip())

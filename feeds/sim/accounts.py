@@ -37,6 +37,7 @@ from feeds.decimals import fmt_plain, fmt_step
 from feeds.filters import OrderRequest, validate_order
 from feeds.margin import Bracket, default_brackets
 from feeds.models import (
+    AccountConfigUpdate,
     AccountUpdate,
     BalanceUpdate,
     MarginCall,
@@ -708,8 +709,8 @@ class Accounts:
                                      q8(coin), fee, asset, eng.now_ms, order.position_side, maker))
         order.status = "FILLED" if order.executed >= order.qty else "PARTIALLY_FILLED"
         order.update_time = eng.now_ms
-        self._event(order, "TRADE", last_qty=qty, last_price=price, fee=fee, realized=realized,
-                    maker=maker, trade_id=trade_id)
+        self._event(order, "CALCULATED" if order.auto_close == "LIQUIDATION" else "TRADE", last_qty=qty,
+                    last_price=price, fee=fee, realized=realized, maker=maker, trade_id=trade_id)
         self._account_event(acct, "ORDER", [pos], {asset: realized - fee})
         self._pending_triggers = True
 
@@ -795,6 +796,10 @@ class Accounts:
         if leverage < old and m["margin"] - m["pos_im"] - m["ord_im"] < 0:
             acct.leverage[symbol] = old
             raise ApiError(-2028, "Leverage is smaller than permitted: insufficient margin balance.")
+        if leverage != old:
+            now = self.engine.now_ms
+            self.send(acct, AccountConfigUpdate(event_time=now, transaction_time=now, symbol=symbol,
+                                                leverage=leverage).to_wire())
         return {"leverage": leverage, "maxQty": self.max_qty_text(symbol, leverage), "symbol": symbol}
 
     def set_margin_type(self, acct: Account, symbol: str, margin_type: str) -> None:
@@ -978,19 +983,49 @@ class Accounts:
                     self._finish(o, "CANCELED")
             oid = next(self._oid)
             now = self.engine.now_ms
-            order = UserOrder(acct, oid, f"autoclose-{oid}", sym, "SELL" if pos.amt > 0 else "BUY", "MARKET",
-                              "MARKET", "IOC", ZERO, ZERO, abs(pos.amt), pos.side == "BOTH", False,
+            # Binance's user stream: order type LIQUIDATION, client id "autoclose-…", NEW then
+            # each fill with execution type CALCULATED ("Liquidation Execution")
+            order = UserOrder(acct, oid, f"autoclose-{oid}", sym, "SELL" if pos.amt > 0 else "BUY", "LIQUIDATION",
+                              "LIQUIDATION", "IOC", ZERO, ZERO, abs(pos.amt), pos.side == "BOTH", False,
                               "CONTRACT_PRICE", False, None, None, "NONE", "NONE", now, now,
                               position_side=pos.side, auto_close="LIQUIDATION")
             acct.orders[oid] = order
+            asset = self.engine.symbols[sym].margin_asset
+            wallet_before, iso_before = acct.balances.get(asset, ZERO), pos.isolated_wallet
             self._event(order, "NEW")
             self._execute(order)
+            self._publish_force_order(order)
+            if sym in acct.isolated:
+                # an isolated position loses at most its own wallet: the insurance fund pays
+                # for a close beyond its bankruptcy price
+                beyond = -iso_before - (acct.balances.get(asset, ZERO) - wallet_before)
+                if beyond > 0:
+                    acct.balances[asset] += beyond
+                    self.record_income(acct, "INSURANCE_CLEAR", asset, beyond, sym, "INSURANCE_CLEAR")
+                    self._account_event(acct, "INSURANCE_CLEAR", [], {asset: beyond})
         for asset in sorted(assets):
             wallet = acct.balances.get(asset, ZERO)
             if wallet < 0:
                 acct.balances[asset] = ZERO
                 self.record_income(acct, "INSURANCE_CLEAR", asset, -wallet, info="INSURANCE_CLEAR")
                 self._account_event(acct, "INSURANCE_CLEAR", [], {asset: -wallet})
+
+    def _publish_force_order(self, order: UserOrder) -> None:
+        """The venue's liquidation of a paper account on ``<symbol>@forceOrder`` too (the
+        public stream every trader sees), as the latest one of its second."""
+        if not order.executed:
+            return
+        from feeds.models import ForceOrder
+
+        st = self.engine.syms[order.symbol]
+        tick = st.info.tick_size
+        avg = q8(order.avg_price).quantize(tick)
+        st.last_force = ForceOrder(
+            event_time=self.engine.now_ms, symbol=order.symbol, pair=st.info.pair, side=order.side,
+            order_type="LIMIT", time_in_force="IOC", orig_qty=Decimal(order.qty), price=avg, avg_price=avg,
+            status=order.status, last_filled_qty=Decimal(order.executed),
+            filled_accumulated_qty=Decimal(order.executed), trade_time=self.engine.now_ms)
+        st.last_force_ms = self.engine.now_ms
 
     def on_funding(self, now: int) -> None:
         for acct in self.accounts.values():

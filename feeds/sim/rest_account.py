@@ -448,6 +448,10 @@ class AccountRest:
         out = []
         for o in rows:
             r = self.accounts.order_result(o, full=True)
+            # Binance's forceOrders rows are IOC LIMIT orders priced at their fill (its example:
+            # type/origType LIMIT, price = avgPrice); the user stream calls them LIQUIDATION
+            r["type"] = r["origType"] = "LIMIT"
+            r["price"] = self.accounts._fmt_price(o, o.avg_price) if o.executed else "0"
             out.append({k: r[k] for k in ("orderId", "symbol", "pair", "status", "clientOrderId", "price",
                                           "avgPrice", "origQty", "executedQty", "cumBase", "timeInForce",
                                           "type", "reduceOnly", "closePosition", "side", "positionSide",
