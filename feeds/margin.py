@@ -56,6 +56,7 @@ __all__ = [
     "account_risk",
     "bracket_for",
     "brackets_from_rest",
+    "contracts_at",
     "default_brackets",
     "initial_margin",
     "liquidation_price",
@@ -189,6 +190,14 @@ def notional(amount: Decimal, cs: int | Decimal, price: Decimal) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = _PREC
         return abs(amount) * Decimal(cs) / price
+
+
+def contracts_at(notional_coin: Decimal, cs: int | Decimal, price: Decimal) -> Decimal:
+    """How many contracts ``notional_coin`` coin is at ``price``: notional × price / cs, the
+    inverse of :func:`notional` (unrounded; callers round to their step)."""
+    with localcontext() as ctx:
+        ctx.prec = _PREC
+        return notional_coin * price / Decimal(cs)
 
 
 def unrealized_pnl(amount: Decimal, cs: int | Decimal, entry: Decimal, mark: Decimal) -> Decimal:

@@ -8,13 +8,14 @@ It builds the form once and calls :meth:`~OrderForm.reopen` before every later o
 Every keystroke rebuilds an :class:`~feeds.filters.OrderRequest` and runs it through
 :func:`~feeds.filters.validate_order`, the very function the simulator rejects orders with,
 so the reason shown next to a field is what the venue would answer. Nothing here does
-float arithmetic: prices, quantities and margins are ``Decimal`` end to end.
+float arithmetic: prices, quantities and margins are ``Decimal`` end to end, and every figure
+the preview shows (reference price, notional, margin, sizing, position effect, warnings) comes
+from :mod:`feeds.order_maths`; this module holds the widgets and their wiring.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
@@ -38,8 +39,18 @@ from feeds.filters import (
     ORDER_TYPES,
     OrderRequest,
     Rejection,
-    nearest_valid_quantity,
     validate_order,
+)
+from feeds.order_maths import (
+    COIN_PLACES,
+    OrderContext,
+    distance_from_mark,
+    order_cost,
+    order_warnings,
+    position_effect,
+    preview_quantity,
+    reference_price,
+    size_order,
 )
 from feeds.orders import ACCEPTED, REJECTED, OrderOutcome
 from feeds.symbols import SymbolInfo
@@ -98,36 +109,8 @@ _LABELS = {
     "position_side": "Position side",
 }
 
-COIN_PLACES = Decimal("0.00000001")
-"""Margin-coin amounts (notional, margin) are shown to 8 decimals, Binance's asset precision."""
-FAR_THROUGH_BOOK = Decimal("0.01")
-"""A limit price more than this fraction through the opposite best price earns a loud warning."""
-_PERCENT_PLACES = Decimal("0.01")
-_HUNDRED = Decimal(100)
-
-
-@dataclass(frozen=True)
-class OrderContext:
-    """A snapshot of what the form needs to know, taken when it opens (and on each poll)."""
-
-    info: SymbolInfo
-    venue: str
-    """``"sim"``, ``"testnet"`` or ``"live"``."""
-    real_money: bool
-    confirm: bool
-    """Whether submitting goes through the confirmation step first."""
-    mark_price: Decimal | None
-    last_price: Decimal | None
-    best_bid: Decimal | None
-    best_ask: Decimal | None
-    position_qty: Decimal
-    """Signed contracts in one-way mode (+long, -short)."""
-    position_entry: Decimal | None
-    available_balance: Decimal
-    """Available balance in the margin coin."""
-    leverage: int
-    open_orders: int
-    """Open orders on this symbol (MAX_NUM_ORDERS)."""
+_LOUD = "bold $text on $error"
+"""The style of a loud warning (sweeping the book, real money)."""
 
 
 class Choice(Widget, can_focus=True):
@@ -790,24 +773,6 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
 
     # ------------------------------------------------------------------ preview
 
-    def _reference_price(self, order: OrderRequest) -> Decimal | None:
-        """The price a fill would roughly happen at, for notional and margin."""
-        ctx = self.context
-        candidates: list[Decimal | None]
-        if order.type in ("LIMIT", "STOP", "TAKE_PROFIT"):
-            candidates = [order.price]
-        elif order.type in ("STOP_MARKET", "TAKE_PROFIT_MARKET"):
-            candidates = [order.stop_price]
-        elif order.type == "TRAILING_STOP_MARKET":
-            candidates = [order.activation_price, ctx.mark_price]
-        else:
-            book = ctx.best_ask if order.side == "BUY" else ctx.best_bid
-            candidates = [book, ctx.mark_price, ctx.last_price]
-        for price in candidates:
-            if price is not None and price > 0:
-                return price
-        return None
-
     def _preview(self, order: OrderRequest | None) -> Content:
         """What the order means: notional, margin, distance from mark, effect on the position."""
         if order is None:
@@ -816,108 +781,36 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         tick = info.tick_size
         coin = info.margin_asset or info.base_asset
         lines: list[Content] = []
-        price = self._reference_price(order)
-        qty = order.quantity
-        if order.close_position:
-            qty = abs(ctx.position_qty) if ctx.position_qty else None
         mark = ctx.mark_price
         bid = fmt_step(ctx.best_bid, tick) if ctx.best_bid is not None else "—"
         ask = fmt_step(ctx.best_ask, tick) if ctx.best_ask is not None else "—"
         mark_text = fmt_step(mark, tick) if mark is not None else "—"
         lines.append(Content.assemble(
             ("Market     ", "$text-muted"), f"mark {mark_text}  bid {bid}  ask {ask}"))
-        if qty is not None and qty > 0 and price is not None:
-            usd = qty * info.contract_size
-            notional = usd / price
-            margin = notional / ctx.leverage if ctx.leverage > 0 else notional
+        cost = order_cost(preview_quantity(order, ctx), reference_price(order, ctx), info.contract_size,
+                          ctx.leverage)
+        if cost is not None:
             lines.append(Content.assemble(
                 ("Notional   ", "$text-muted"),
-                f"{fmt_step(notional, COIN_PLACES)} {coin} · {fmt_plain(usd)} USD"))
-            margin_line = Content.assemble(
+                f"{fmt_step(cost.notional, COIN_PLACES)} {coin} · {fmt_plain(cost.usd)} USD"))
+            lines.append(Content.assemble(
                 ("Margin     ", "$text-muted"),
-                f"{fmt_step(margin, COIN_PLACES)} {coin} at {ctx.leverage}x · "
-                f"available {fmt_step(ctx.available_balance, COIN_PLACES)} {coin}")
-            lines.append(margin_line)
+                f"{fmt_step(cost.margin, COIN_PLACES)} {coin} at {ctx.leverage}x · "
+                f"available {fmt_step(ctx.available_balance, COIN_PLACES)} {coin}"))
         else:
             lines.append(Content.assemble(("Notional   ", "$text-muted"), "—"))
-        shown = order.price if order.type in ("LIMIT", "STOP", "TAKE_PROFIT") else (
-            order.stop_price if order.stop_price is not None else order.activation_price)
-        if shown is not None and shown > 0 and mark is not None and mark > 0:
-            distance = shown - mark
-            percent = (distance / mark * _HUNDRED).quantize(_PERCENT_PLACES)
+        away = distance_from_mark(order, mark)
+        if away is not None:
+            distance, pct = away
             sign = "+" if distance > 0 else ""
             lines.append(Content.assemble(
                 ("From mark  ", "$text-muted"),
-                f"{sign}{fmt_step(distance, tick)} ({sign}{fmt_plain(percent) if percent else '0'}%)"))
-        lines.append(Content.assemble(("Position   ", "$text-muted"), self._position_effect(order)))
-        lines.extend(self._warnings(order, qty, price))
+                f"{sign}{fmt_step(distance, tick)} ({sign}{fmt_plain(pct) if pct else '0'}%)"))
+        lines.append(Content.assemble(("Position   ", "$text-muted"),
+                                      position_effect(ctx.position_qty, order)))
+        lines.extend(Content.styled(f" {w.text} ", _LOUD) if w.loud else Content.styled(w.text, "$warning")
+                     for w in order_warnings(order, ctx, cost))
         return Content("\n").join(lines)
-
-    def _position_effect(self, order: OrderRequest) -> str:
-        pos = self.context.position_qty
-        current = _signed(pos)
-        if order.close_position:
-            if pos == 0:
-                return f"{current} → nothing to close (the order waits for a position)"
-            return f"{current} → 0 (closes the whole position on trigger)"
-        qty = order.quantity
-        if qty is None or qty <= 0:
-            return current
-        delta = qty if order.side == "BUY" else -qty
-        new = pos + delta
-        if order.reduce_only:
-            if pos == 0 or (pos > 0) == (delta > 0):
-                return f"{current} → nothing to reduce (a reduce-only order is refused)"
-            if abs(delta) > abs(pos):
-                new = ZERO
-        if pos == 0:
-            effect = "opens long" if new > 0 else "opens short"
-        elif new == 0:
-            effect = "closes the position"
-        elif (new > 0) != (pos > 0):
-            effect = f"flips to {'long' if new > 0 else 'short'}"
-        elif abs(new) > abs(pos):
-            effect = f"adds to the {'long' if pos > 0 else 'short'}"
-        else:
-            effect = f"reduces the {'long' if pos > 0 else 'short'}"
-        return f"{current} → {_signed(new)} ({effect})"
-
-    def _warnings(self, order: OrderRequest, qty: Decimal | None, price: Decimal | None) -> list[Content]:
-        ctx, tick = self.context, self.info.tick_size
-        out: list[Content] = []
-        loud = "bold $text on $error"
-        if order.price is not None and order.type in ("LIMIT", "STOP", "TAKE_PROFIT"):
-            if order.side == "BUY" and ctx.best_ask is not None and ctx.best_ask > 0:
-                through = (order.price - ctx.best_ask) / ctx.best_ask
-                if through > FAR_THROUGH_BOOK:
-                    out.append(Content.styled(
-                        f" ⚠ BUY {_percent(through)}% above best ask {fmt_step(ctx.best_ask, tick)}:"
-                        " it would sweep the book ", loud))
-                elif order.time_in_force == "GTX" and order.price >= ctx.best_ask:
-                    out.append(Content.styled(
-                        "post-only (GTX) at or above the best ask would be expired, not filled",
-                        "$warning"))
-            if order.side == "SELL" and ctx.best_bid is not None and ctx.best_bid > 0:
-                through = (ctx.best_bid - order.price) / ctx.best_bid
-                if through > FAR_THROUGH_BOOK:
-                    out.append(Content.styled(
-                        f" ⚠ SELL {_percent(through)}% below best bid {fmt_step(ctx.best_bid, tick)}:"
-                        " it would sweep the book ", loud))
-                elif order.time_in_force == "GTX" and order.price <= ctx.best_bid:
-                    out.append(Content.styled(
-                        "post-only (GTX) at or below the best bid would be expired, not filled",
-                        "$warning"))
-        if (qty is not None and qty > 0 and price is not None and not order.reduce_only
-                and not order.close_position and ctx.leverage > 0):
-            margin = qty * self.info.contract_size / price / ctx.leverage
-            if margin > ctx.available_balance:
-                out.append(Content.styled(
-                    f"needs {fmt_step(margin, COIN_PLACES)} margin, more than the available "
-                    f"{fmt_step(ctx.available_balance, COIN_PLACES)}", "$warning"))
-        if ctx.real_money:
-            out.append(Content.styled(
-                f" ⚠ REAL MONEY: this order goes to the {ctx.venue} venue ", loud))
-        return out
 
     # ------------------------------------------------------------------ helpers (keys)
 
@@ -1009,32 +902,14 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         if order is None or not self._visible("quantity"):
             self._status("this order takes no quantity", "-warning")
             return
-        ctx, info = self.context, self.info
-        share = Decimal(percent) / _HUNDRED
-        market = order.is_market_lot
-        step, floor = ((info.market_step_size, info.market_min_qty) if market
-                       else (info.step_size, info.min_qty))
-        if order.reduce_only:
-            if ctx.position_qty == 0:
-                self._status("no position to reduce", "-warning")
-                return
-            raw = abs(ctx.position_qty) * share
-            source = "of the position"
-        else:
-            price = self._reference_price(order)
-            if price is None:
-                self._status("enter a price first: sizing needs one", "-warning")
-                return
-            raw = ctx.available_balance * ctx.leverage * price / info.contract_size * share
-            source = "of the available margin"
-        if raw < floor:
-            self._status(f"{percent}% {source} is less than the minimum {fmt_plain(floor)}", "-warning")
+        sizing = size_order(percent, order, self.context)
+        if sizing.quantity is None:
+            self._status(sizing.message, "-warning")
             return
-        qty = nearest_valid_quantity(info, raw, market=market, mode="down")
         field = self._input("quantity")
-        field.value = fmt_step(qty, step)
+        field.value = fmt_step(sizing.quantity, sizing.step)
         self._refresh()
-        self._status(f"{fmt_plain(qty)} contracts = {percent}% {source}", "")
+        self._status(sizing.message, "")
 
     # ------------------------------------------------------------------ submit, confirm, outcome
 
@@ -1171,15 +1046,3 @@ def refusal(text: str, label: str) -> str:
         reason = "only digits and one '.'"
     shown = repr(refused) if refused.strip() else "a space"
     return f"{shown} not typed in {label.lower()}: {reason}"
-
-
-def _signed(qty: Decimal) -> str:
-    if qty == 0:
-        return "flat"
-    if qty > 0:
-        return f"+{fmt_plain(qty)}"
-    return fmt_plain(qty)
-
-
-def _percent(fraction: Decimal) -> str:
-    return fmt_plain((fraction * _HUNDRED).quantize(_PERCENT_PLACES))
