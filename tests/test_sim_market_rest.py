@@ -20,6 +20,7 @@ from feeds.sim.wsapi import place_order
 
 PERP = "BTCUSD_PERP"
 QUARTER = "BTCUSD_261225"
+NEXT_QUARTER = "BTCUSD_270326"
 BOUNDARY = 62327 * 8 * 3600 * 1000
 """A funding time (every 8 h) and so also a 5-minute statistics sample time."""
 
@@ -122,7 +123,7 @@ async def test_book_and_price_tickers(venue: SimExchange, rest: Rest) -> None:
     every = await rest.get("/dapi/v1/ticker/bookTicker")
     assert rest.weight == 5 and {b["symbol"] for b in every} == set(venue.symbols)
     pair = await rest.get("/dapi/v1/ticker/bookTicker", pair="BTCUSD")
-    assert rest.weight == 5 and {b["symbol"] for b in pair} == {PERP, QUARTER}
+    assert rest.weight == 5 and {b["symbol"] for b in pair} == {PERP, QUARTER, NEXT_QUARTER}
 
     day = {t["symbol"]: t for t in await rest.get("/dapi/v1/ticker/24hr", pair="BTCUSD")}
     price = await rest.get("/dapi/v1/ticker/price", symbol=PERP)
@@ -224,7 +225,8 @@ async def test_taker_volume_and_basis_come_from_the_candles(venue: SimExchange, 
         assert Decimal(v["takerSellVolValue"]) == Decimal(k[7]) - Decimal(k[10])
     both = await rest.get("/futures/data/takerBuySellVol", pair="BTCUSD", contractType="ALL", period="1h", limit=1)
     quarter = (await rest.get("/dapi/v1/klines", symbol=QUARTER, interval="1h", limit=2))[0]
-    assert int(both[0]["takerBuyVol"]) == int(closed[-1][9]) + int(quarter[9])
+    later = (await rest.get("/dapi/v1/klines", symbol=NEXT_QUARTER, interval="1h", limit=2))[0]
+    assert int(both[0]["takerBuyVol"]) == int(closed[-1][9]) + int(quarter[9]) + int(later[9])
 
     basis = await rest.get("/futures/data/basis", pair="BTCUSD", contractType="CURRENT_QUARTER", period="1h",
                            limit=2)

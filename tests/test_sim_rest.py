@@ -29,7 +29,7 @@ async def test_time_and_exchange_info(stepped_sim: SimExchange) -> None:
     assert headers["X-MBX-USED-WEIGHT-1M"] == "1"
     status, body, _ = await get(stepped_sim, "exchangeInfo")
     symbols = parse_exchange_info(body)
-    assert len(symbols) == 11 and "BTCUSD_261225" in symbols
+    assert len(symbols) == 14 and "BTCUSD_261225" in symbols
     btc, eth, doge = symbols["BTCUSD_PERP"], symbols["ETHUSD_PERP"], symbols["DOGEUSD_PERP"]
     assert (btc.contract_size, btc.tick_size, btc.step_size) == (100, Decimal("0.1"), Decimal(1))
     assert (eth.contract_size, eth.tick_size) == (10, Decimal("0.01"))
@@ -110,19 +110,19 @@ async def test_premium_index_and_ticker(stepped_sim: SimExchange) -> None:
     stepped_sim.step(40)
     _, rows, _ = await get(stepped_sim, "premiumIndex")
     by = {r["symbol"]: r for r in rows}
-    assert len(by) == 11
+    assert len(by) == 14
     perp, quarter = by["BTCUSD_PERP"], by["BTCUSD_261225"]
     assert Decimal(perp["lastFundingRate"]) != 0 and perp["nextFundingTime"] % (8 * 3600 * 1000) == 0
     assert quarter["lastFundingRate"] == "" and quarter["nextFundingTime"] == 0
     assert Decimal(quarter["markPrice"]) > Decimal(perp["indexPrice"])  # delivery trades at a premium
     _, rows, _ = await get(stepped_sim, "premiumIndex", pair="BTCUSD")
-    assert {r["symbol"] for r in rows} == {"BTCUSD_PERP", "BTCUSD_261225"}
+    assert {r["symbol"] for r in rows} == {"BTCUSD_PERP", "BTCUSD_261225", "BTCUSD_270326"}
     _, rows, headers = await get(stepped_sim, "ticker/24hr", symbol="SOLUSD_PERP")
     t = rows[0]
     assert t["symbol"] == "SOLUSD_PERP" and int(t["count"]) > 0
     assert Decimal(t["lowPrice"]) <= Decimal(t["lastPrice"]) <= Decimal(t["highPrice"])
     _, rows, _ = await get(stepped_sim, "ticker/24hr")
-    assert len(rows) == 11
+    assert len(rows) == 14
 
 
 async def test_listen_key_lifecycle_and_errors(stepped_sim: SimExchange) -> None:

@@ -131,6 +131,8 @@ class UserOrder:
     position_side: str = "BOTH"
     auto_close: str | None = None
     """LIQUIDATION (or ADL) for the venue's own closing orders (``forceOrders``)."""
+    expiry_code: str = ""
+    """``er`` when the venue expires the order for a reason of its own (7: symbol delivered)."""
 
     @property
     def is_open(self) -> bool:
@@ -236,6 +238,8 @@ def expiry_reason(order: UserOrder, exec_type: str) -> str:
     to reduce, 9 MARKET not filled in full, 10 FOK not filled in full, 11 GTX would have taken."""
     if exec_type != "EXPIRED":
         return "0"
+    if order.expiry_code:
+        return order.expiry_code
     if order.tif == "GTX":
         return "11"
     if order.tif == "FOK":
@@ -507,6 +511,8 @@ class Accounts:
             raise ApiError(exc.code, exc.msg) from None
         info = self.info(req.symbol)
         sym = req.symbol
+        if info.status != "TRADING":  # a delivered (or delivering) quarterly takes no orders
+            raise ApiError(-4022, "market status sent is not valid.")
         rejections = validate_order(req, info, mark_price=self._mark(sym),
                                     open_orders=len(self.open_orders(acct, sym)),
                                     last_price=self.engine.last_price(sym))

@@ -30,7 +30,16 @@ from feeds.models import (
     Ticker,
 )
 from feeds.sim.candles import INTERVALS, Bar, aggregate, bucket_start, generate_back, next_bucket, to_kline
-from feeds.sim.market import CONTRACTS, ContractSpec, Fill, MatchingBook, RestingOrder, build_symbols
+from feeds.sim.delivery import Delivery
+from feeds.sim.market import (
+    ContractSpec,
+    Fill,
+    MatchingBook,
+    RestingOrder,
+    contracts_at,
+    premium_at,
+    symbol_info,
+)
 from feeds.sim.streams import StreamSpec, parse_stream
 from feeds.symbols import SymbolInfo
 
@@ -199,6 +208,8 @@ class SymState:
     last_book_top: tuple[Any, ...] = ()
     price_minute_ago: int = 0
     sim_oid: int = 0
+    rng: random.Random | None = None
+    """A quarterly's own random flow (listing or delivering one leaves the others' market as it was)."""
     coin_per_qty_tick: int = 0
     base_qty: int = 1
     taker_qty: int = 1
@@ -229,7 +240,8 @@ class MarketEngine:
         self.start_ms = self.now_ms
         self._minute = self.now_ms // 60_000
         self.ticks = 0
-        self.symbols = build_symbols()
+        specs = contracts_at(self.now_ms)
+        self.symbols = {spec.symbol: symbol_info(spec) for spec in specs}
         self.syms: dict[str, SymState] = {}
         self.pairs: dict[str, PairState] = {}
         self.accounts: Any = None
@@ -246,10 +258,21 @@ class MarketEngine:
         """Called with the new minute's start after each minute boundary (statistics sampling)."""
         self._symbol_set = set(self.symbols)
         self._pair_set = {i.pair for i in self.symbols.values()}
-        for spec in CONTRACTS:
+        for spec in specs:
             self._init_symbol(spec)
         for st in self.syms.values():
             self._init_marks(st)
+        self.delivery = Delivery(self)
+        """The quarterlies' settle price, delivery and listing of the next quarter (its clock is this one)."""
+
+    def list_contract(self, spec: ContractSpec) -> None:
+        """List a new contract now (a new quarterly after a delivery): its book, candles and streams."""
+        self.symbols[spec.symbol] = symbol_info(spec)
+        self._symbol_set.add(spec.symbol)
+        self._pair_set.add(self.symbols[spec.symbol].pair)
+        self._parsed.clear()  # a stream of the new symbol named before it was listed
+        self._init_symbol(spec)
+        self._init_marks(self.syms[spec.symbol])
 
     # ------------------------------------------------------------------ initial state
     def _sub_rng(self, *parts: Any) -> random.Random:
@@ -274,6 +297,8 @@ class MarketEngine:
         st.agg_id = st.trade_id // 3
         if spec.contract_type == "PERPETUAL":
             st.funding_rate = Decimal("0.00010000")
+        else:
+            st.rng = self._sub_rng(spec.symbol, "flow")
         self.syms[spec.symbol] = st
         pair = info.pair
         if pair not in self.pairs:
@@ -446,7 +471,8 @@ class MarketEngine:
         for pair in self.pairs.values():
             self._walk_index(pair)
         for st in self.syms.values():
-            self._activity(st)
+            if st.info.status == "TRADING":
+                self._activity(st)
         if now % 1000 == 0:
             for st in self.syms.values():
                 self._update_marks(st)
@@ -456,6 +482,7 @@ class MarketEngine:
                     pair.index_updates += 1
             if self.accounts is not None:
                 self.accounts.on_marks(now)
+        self.delivery.on_tick(now)
         if self.accounts is not None:
             self.accounts.on_tick(now)
         self._flush(now)
@@ -497,20 +524,25 @@ class MarketEngine:
         sigma = 0.000006 * math.sqrt(max(self.speed, 0.01))
         drift = 0.0
         for st in self.syms.values():
-            if st.info.pair == pair.pair and st.burst_ticks:
+            if st.info.pair == pair.pair and st.info.is_perpetual and st.burst_ticks:
                 drift = st.burst_dir * sigma * 0.5
                 break
         pair.index = max(1, round(pair.index * (1 + rng.gauss(drift, sigma))))
 
+    def _basis(self, st: SymState) -> float:
+        """A quarterly's premium over the index now (shrinking to zero over ``CONVERGE_MS``)."""
+        basis = float(st.spec.basis)
+        return premium_at(basis, st.info.delivery_date, self.now_ms) if basis else 0.0
+
     def _activity(self, st: SymState) -> None:
-        rng = self.rng
+        rng = st.rng or self.rng
         speed = self.speed
         pair = self.pairs[st.info.pair]
         if st.info.is_perpetual:
             st.premium = st.premium * 0.999 + rng.gauss(0, 0.000004)
             st.fair = int(pair.index * (1 + st.premium))
         else:
-            st.fair = int(pair.index * (1 + float(st.spec.basis)))
+            st.fair = int(pair.index * (1 + self._basis(st)))
         if st.burst_ticks:
             st.burst_ticks -= 1
         elif rng.random() < 0.0015 * speed:
@@ -599,10 +631,9 @@ class MarketEngine:
         move = (st.last_price - st.price_minute_ago) / max(1, st.price_minute_ago)
         lam = 0.0006 * speed * (1 + min(20.0, abs(move) * 4000))
         if rng.random() < lam:
-            self._liquidate(st, "SELL" if move < 0 or (move == 0 and rng.random() < 0.5) else "BUY")
+            self._liquidate(st, "SELL" if move < 0 or (move == 0 and rng.random() < 0.5) else "BUY", rng)
 
-    def _liquidate(self, st: SymState, side: str) -> None:
-        rng = self.rng
+    def _liquidate(self, st: SymState, side: str, rng: random.Random) -> None:
         qty = max(1, int(st.taker_qty * rng.uniform(2, 30)))
         best = st.book.best_bid() if side == "SELL" else st.book.best_ask()
         if best is None:
@@ -630,7 +661,7 @@ class MarketEngine:
         bb, ba = book.best_bid(), book.best_ask()
         if bb is not None and ba is not None:
             mid = (bb + ba) * st.tick_units // 2
-            ref = pair.index if st.info.is_perpetual else int(pair.index * (1 + float(st.spec.basis)))
+            ref = pair.index if st.info.is_perpetual else int(pair.index * (1 + self._basis(st)))
             basis = (mid - ref) / ref
             st.basis_ema = st.basis_ema * 0.9 + basis * 0.1 if count else basis
             st.mark = int(ref * (1 + st.basis_ema))
@@ -733,9 +764,11 @@ class MarketEngine:
         st = self.syms[symbol]
         pair = self.pairs[st.info.pair]
         perp = st.info.is_perpetual
+        settle = None if perp else self.delivery.estimated_settle_units(symbol)
         return MarkPriceUpdate(
             event_time=self.now_ms, symbol=symbol, mark_price=fmt_units(st.mark, 8),
-            est_settle_price=fmt_units(pair.index, 8), index_price=fmt_units(pair.index, 8),
+            est_settle_price=fmt_units(pair.index if settle is None else settle, 8),
+            index_price=fmt_units(pair.index, 8),
             funding_rate=st.funding_rate if perp else None,
             next_funding_time=self._next_funding if perp else 0,
         )

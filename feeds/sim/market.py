@@ -7,6 +7,9 @@ contract here has a step of one contract), so matching is exact by construction.
 from __future__ import annotations
 
 import bisect
+import calendar
+import datetime
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,11 +20,20 @@ from feeds.symbols import SymbolInfo
 
 __all__ = [
     "CONTRACTS",
+    "PERPETUALS",
+    "QUARTERLIES",
     "ContractSpec",
     "Fill",
     "MatchingBook",
+    "QuarterlyTemplate",
     "RestingOrder",
     "build_symbols",
+    "contracts_at",
+    "premium_at",
+    "quarter_deliveries",
+    "quarterly_spec",
+    "quarterly_symbol",
+    "symbol_info",
 ]
 
 
@@ -46,7 +58,7 @@ class ContractSpec:
 
 
 # Start prices near late-2026 levels; grids chosen so hundreds of levels span ~1% a side.
-CONTRACTS: tuple[ContractSpec, ...] = (
+PERPETUALS: tuple[ContractSpec, ...] = (
     ContractSpec("BTCUSD_PERP", "BTC", "0.1", 100, "88000.0", "1", 2),
     ContractSpec("ETHUSD_PERP", "ETH", "0.01", 10, "2920.00", "10", 5),
     ContractSpec("XRPUSD_PERP", "XRP", "0.0001", 10, "2.2400", "10000", 1),
@@ -57,49 +69,158 @@ CONTRACTS: tuple[ContractSpec, ...] = (
     ContractSpec("LINKUSD_PERP", "LINK", "0.001", 10, "12.950", "2000", 1),
     ContractSpec("BCHUSD_PERP", "BCH", "0.01", 10, "533.00", "50", 2),
     ContractSpec("TRXUSD_PERP", "TRX", "0.00001", 10, "0.27300", "80000", 1),
-    ContractSpec(
-        "BTCUSD_261225", "BTC", "0.1", 100, "89100.0", "1", 3,
-        contract_type="CURRENT_QUARTER", delivery_date=1798185600000,
-        onboard_date=1782460800000, basis="0.0125",
-    ),
+)
+
+# ---------------------------------------------------------------------------- the quarterly calendar
+QUARTER_MONTHS = (3, 6, 9, 12)
+DELIVERY_HOUR_UTC = 8
+"""Binance's quarterlies deliver on the last Friday of March, June, September and December at
+08:00:00 UTC (its FAQ "Delivery & Settlement of Quarterly Futures"). When the current quarter
+delivers, the next quarter becomes the current one and a new next quarter (the quarter after it)
+is listed at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuarterlyTemplate:
+    """How a pair's quarterly contracts look: the current one's premium over the perpetual and
+    the next one's (larger: it has longer to run)."""
+
+    base: str
+    tick: str
+    contract_size: int
+    grid: int
+    current_basis: str
+    next_basis: str
+
+
+QUARTERLIES: tuple[QuarterlyTemplate, ...] = (
+    QuarterlyTemplate("BTC", "0.1", 100, 3, "0.0125", "0.0250"),
+    QuarterlyTemplate("ETH", "0.01", 10, 5, "0.0125", "0.0250"),
 )
 
 
-def build_symbols() -> dict[str, SymbolInfo]:
-    """exchangeInfo records for every simulated contract, built on the shared SymbolInfo."""
-    out: dict[str, SymbolInfo] = {}
-    for spec in CONTRACTS:
-        tick = Decimal(spec.tick)
-        start = Decimal(spec.start_price)
-        out[spec.symbol] = SymbolInfo(
-            symbol=spec.symbol,
-            pair=f"{spec.base}USD",
-            contract_type=spec.contract_type,
-            contract_size=spec.contract_size,
-            tick_size=tick,
-            min_price=tick * 10,
-            max_price=(start * 100).quantize(tick),
-            step_size=Decimal(1),
-            min_qty=Decimal(1),
-            max_qty=Decimal(1000000),
-            market_step_size=Decimal(1),
-            market_min_qty=Decimal(1),
-            market_max_qty=Decimal(60000 if spec.base == "BTC" else 100000),
-            multiplier_up=Decimal("1.0500"),
-            multiplier_down=Decimal("0.9500"),
-            multiplier_decimal=4,
-            max_num_orders=200,
-            max_num_algo_orders=100,
-            base_asset=spec.base,
-            quote_asset="USD",
-            margin_asset=spec.base,
-            price_precision=decimals_of(tick),
-            quantity_precision=0,
-            delivery_date=spec.delivery_date,
-            onboard_date=spec.onboard_date,
-            status="TRADING",
-        )
+CONVERGE_MS = 14 * 86_400_000
+"""A quarterly's premium over the index shrinks linearly to zero over its last 14 days, so it
+delivers near the index."""
+
+
+def premium_at(basis: float, delivery_ms: int, now_ms: int) -> float:
+    """A quarterly's premium over the index at ``now_ms`` (``basis`` until its last 14 days)."""
+    return basis * max(0.0, min(1.0, (delivery_ms - now_ms) / CONVERGE_MS))
+
+
+def _last_friday_ms(year: int, month: int) -> int:
+    last = calendar.monthrange(year, month)[1]
+    day = datetime.date(year, month, last)
+    day -= datetime.timedelta(days=(day.weekday() - calendar.FRIDAY) % 7)
+    at = datetime.datetime(day.year, day.month, day.day, DELIVERY_HOUR_UTC, tzinfo=datetime.timezone.utc)
+    return int(at.timestamp()) * 1000
+
+
+def quarter_deliveries(after_ms: int, n: int, before: int = 0) -> list[int]:
+    """Delivery times (ms) of ``n`` consecutive quarterlies: the first one strictly after
+    ``after_ms``, preceded by the ``before`` deliveries before it (oldest first)."""
+    d = datetime.datetime.fromtimestamp(after_ms / 1000, tz=datetime.timezone.utc)
+    year, q = d.year, (d.month - 1) // 3
+    while _last_friday_ms(year, QUARTER_MONTHS[q]) <= after_ms:
+        q += 1
+        if q == 4:
+            year, q = year + 1, 0
+    for _ in range(before):
+        q -= 1
+        if q < 0:
+            year, q = year - 1, 3
+    out = []
+    for _ in range(n + before):
+        out.append(_last_friday_ms(year, QUARTER_MONTHS[q]))
+        q += 1
+        if q == 4:
+            year, q = year + 1, 0
     return out
+
+
+def quarterly_symbol(base: str, delivery_ms: int) -> str:
+    """Binance's name of a quarterly: the pair and the delivery date as YYMMDD (``BTCUSD_261225``)."""
+    d = datetime.datetime.fromtimestamp(delivery_ms / 1000, tz=datetime.timezone.utc)
+    return f"{base}USD_{d:%y%m%d}"
+
+
+def _perp_of(base: str) -> ContractSpec:
+    return next(p for p in PERPETUALS if p.base == base)
+
+
+def quarterly_spec(template: QuarterlyTemplate, contract_type: str, delivery_ms: int, onboard_ms: int,
+                   start_price: str | None = None, now_ms: int | None = None) -> ContractSpec:
+    """The spec of one quarterly (start price: the perpetual's start plus the premium at
+    ``now_ms`` unless given)."""
+    perp = _perp_of(template.base)
+    basis = template.current_basis if contract_type == "CURRENT_QUARTER" else template.next_basis
+    if start_price is None:
+        tick = Decimal(template.tick)
+        premium = premium_at(float(basis), delivery_ms, onboard_ms if now_ms is None else now_ms)
+        start_price = format((Decimal(perp.start_price) * (1 + Decimal(repr(premium)))).quantize(tick), "f")
+    return ContractSpec(
+        quarterly_symbol(template.base, delivery_ms), template.base, template.tick, template.contract_size,
+        start_price, perp.balance, template.grid, contract_type=contract_type, delivery_date=delivery_ms,
+        onboard_date=onboard_ms, basis=basis,
+    )
+
+
+def contracts_at(now_ms: int) -> tuple[ContractSpec, ...]:
+    """Every contract listed at ``now_ms``: the perpetuals, then for each quarterly pair its
+    CURRENT_QUARTER and NEXT_QUARTER on Binance's calendar. Each quarterly was listed when the
+    quarterly two deliveries before it delivered (the current quarter's onboard date is the
+    delivery before last, the next quarter's the last delivery)."""
+    before_last, last, current, nxt = quarter_deliveries(now_ms, 2, before=2)
+    out = list(PERPETUALS)
+    for t in QUARTERLIES:
+        out.append(quarterly_spec(t, "CURRENT_QUARTER", current, before_last, now_ms=now_ms))
+        out.append(quarterly_spec(t, "NEXT_QUARTER", nxt, last, now_ms=now_ms))
+    return tuple(out)
+
+
+CONTRACTS: tuple[ContractSpec, ...] = contracts_at(int(time.time() * 1000))
+"""The contracts listed now (at import). A simulator lists ``contracts_at`` its own start time."""
+
+
+def symbol_info(spec: ContractSpec, status: str = "TRADING") -> SymbolInfo:
+    """The exchangeInfo record of one simulated contract, built on the shared SymbolInfo."""
+    tick = Decimal(spec.tick)
+    start = Decimal(spec.start_price)
+    return SymbolInfo(
+        symbol=spec.symbol,
+        pair=f"{spec.base}USD",
+        contract_type=spec.contract_type,
+        contract_size=spec.contract_size,
+        tick_size=tick,
+        min_price=tick * 10,
+        max_price=(start * 100).quantize(tick),
+        step_size=Decimal(1),
+        min_qty=Decimal(1),
+        max_qty=Decimal(1000000),
+        market_step_size=Decimal(1),
+        market_min_qty=Decimal(1),
+        market_max_qty=Decimal(60000 if spec.base == "BTC" else 100000),
+        multiplier_up=Decimal("1.0500"),
+        multiplier_down=Decimal("0.9500"),
+        multiplier_decimal=4,
+        max_num_orders=200,
+        max_num_algo_orders=100,
+        base_asset=spec.base,
+        quote_asset="USD",
+        margin_asset=spec.base,
+        price_precision=decimals_of(tick),
+        quantity_precision=0,
+        delivery_date=spec.delivery_date,
+        onboard_date=spec.onboard_date,
+        status=status,
+    )
+
+
+def build_symbols(now_ms: int | None = None) -> dict[str, SymbolInfo]:
+    """exchangeInfo records for every contract listed at ``now_ms`` (default: now)."""
+    specs = CONTRACTS if now_ms is None else contracts_at(now_ms)
+    return {spec.symbol: symbol_info(spec) for spec in specs}
 
 
 @dataclass(slots=True)
