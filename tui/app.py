@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.worker import Worker, WorkerState
 
+from feeds.alerts import Alert, AlertError, desktop_notification, notification_protocol
 from feeds.backoff import Backoff
 from feeds.config import Config
 from feeds.filters import OrderRequest
@@ -29,6 +31,7 @@ from feeds.market import KLINE_KINDS
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession, SessionError
 from feeds.studies import account_levels
+from tui.alerts_screen import AlertsScreen
 from tui.order_form import OrderContext, OrderForm
 from tui.screens import (
     ConfirmScreen,
@@ -39,6 +42,7 @@ from tui.screens import (
     describe_order,
     symbol_rows,
 )
+from tui.watch_screens import TermStructureScreen, WatchlistScreen
 from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
 from widgets.footer import KeyFooter
@@ -97,6 +101,10 @@ HELP = (
         ("k", "candles: last price → mark price → index price"),
         ("v", "chart studies: none → SMA 20/50 → EMA 9/21 → Bollinger 20,2 → VWAP → all"),
         ("V", "under the candles: volume → RSI 14 → nothing"),
+        ("w", "watchlist: every contract live (o sort, f pin, Enter show it)"),
+        ("T", "term structure: perpetual and quarters, basis annualised (o sort)"),
+        ("n", "alert when the price reaches the ladder cursor's price (else the last)"),
+        ("N", "alerts: list, d delete (coinm alert add|list|rm from a shell)"),
         ("l", "liquidations: this symbol ↔ all symbols"),
         ("m", "liquidations: cycle the minimum size filter"),
         ("t", "show the tapes (trades, liquidations) in compact layouts"),
@@ -189,6 +197,10 @@ class CoinmApp(App[int]):
         Binding("exclamation_mark", "acknowledge_liquidation", "Acknowledge", show=False),
         Binding("v", "studies", "Studies", show=False),
         Binding("V", "lower_pane", "Volume/RSI", show=False),
+        Binding("w", "watchlist", "Watchlist", show=False),
+        Binding("T", "term_structure", "Term structure", show=False),
+        Binding("n", "new_alert", "Alert here", show=False),
+        Binding("N", "alerts", "Alerts", show=False),
         Binding("ctrl+t", "toggle_dark", "Theme", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -250,6 +262,7 @@ class CoinmApp(App[int]):
         self.status_bar.bind_source(self._status_snapshot)
         self._apply_layout(self.size.width)
         self.set_interval(1 / FRAME_HZ, self._frame, name="frame")
+        self.notify_protocol = notification_protocol()
         self._connect()
 
     def on_resize(self, event: Any) -> None:
@@ -337,6 +350,7 @@ class CoinmApp(App[int]):
         self.open_orders.bind_source(session.account, lambda: market.info.symbol, info_of)
         self.positions.bind_source(session.account, lambda: market.info.symbol, mark_of, info_of)
         self.liquidation_banner.bind_source(session.account)
+        self.ticker_bar.bind_position_text(session.account.leverage_text)
         self._account_bound = True
 
     def _bind_ladder(self) -> None:
@@ -390,8 +404,82 @@ class CoinmApp(App[int]):
     def action_lower_pane(self) -> None:
         self.notify(f"Under the candles: {self.chart.cycle_lower()}", timeout=2)
 
+    _alerts_seen = 0
+    _alert_rules_seen = -1
+    notify_protocol: str | None = None
+    """How a fired alert reaches the desktop (``feeds.alerts.notification_protocol``), set at mount."""
+
+    def _check_alerts(self) -> None:
+        """Ring, toast and notify the desktop for alerts fired since the last frame; resubscribe
+        when the rules changed (a liquidation alert on another symbol needs every symbol's)."""
+        engine = self.session.alerts if self.session is not None else None
+        if engine is None:
+            return
+        if engine.version != self._alert_rules_seen:
+            self._alert_rules_seen = engine.version
+            self._update_streams()
+        new = engine.fired_total - self._alerts_seen
+        if new <= 0:
+            return
+        self._alerts_seen = engine.fired_total
+        for firing in list(engine.fired)[-min(new, 3):]:  # a burst: the newest three, one bell
+            self.notify(firing.text, title=f"Alert {firing.alert.id}", severity="warning", timeout=10)
+            sequence = desktop_notification(self.notify_protocol, "coinm alert", firing.text,
+                                            tmux=bool(os.environ.get("TMUX")))
+            if sequence and not self.is_headless and self._driver is not None:
+                self._driver.write(sequence)  # through the driver's writer, between frames
+        self.bell()
+
+    @work(exclusive=True, group="alert streams", exit_on_error=False)
+    async def _update_streams(self) -> None:
+        if self.session is not None:
+            await self.session.update_streams()
+
+    def action_new_alert(self) -> None:
+        """An alert at the ladder cursor's price (else the last price): above it when the price
+        is under it, below it otherwise."""
+        session = self.session
+        if session is None or session.market is None or session.alerts is None:
+            return
+        market = session.market
+        price = self.ladder.cursor_price or market.last_price
+        last = market.last_price
+        if price is None or last is None:
+            self.notify("No price yet to set an alert at", severity="warning")
+            return
+        if price == last:
+            self.notify("The cursor is at the last price: move it up or down first (a/z, arrows)",
+                        severity="warning")
+            return
+        try:
+            alert = session.alerts.add(Alert(0, market.info.symbol, "above" if price > last else "below", price))
+        except AlertError as exc:
+            self.notify(str(exc), title="Alert not set", severity="error")
+            return
+        self.notify(f"Alert {alert.id}: {alert.describe()}", title="Alert set")
+
+    def action_alerts(self) -> None:
+        if self.session is not None and self.session.alerts is not None:
+            self.push_screen(AlertsScreen(self.session.alerts))
+
+    def action_watchlist(self) -> None:
+        session = self.session
+        if session is None or session.market is None:
+            return
+
+        def done(symbol: str | None) -> None:
+            if symbol and session.market is not None and symbol != session.market.info.symbol:
+                self.switch_symbol(symbol)
+
+        self.push_screen(WatchlistScreen(session), done)
+
+    def action_term_structure(self) -> None:
+        if self.session is not None and self.session.watch is not None:
+            self.push_screen(TermStructureScreen(self.session))
+
     def _frame(self) -> None:
         self.frames += 1
+        self._check_alerts()
         if not self._account_bound and self.session is not None and self.session.account is not None:
             self._bind_account()
         for widget in self._polled:
