@@ -38,7 +38,7 @@ Q8 = Decimal("0.00000001")
 
 
 def utc_ms(y: int, m: int, d: int, hour: int = 8) -> int:
-    return int(datetime.datetime(y, m, d, hour, tzinfo=datetime.timezone.utc).timestamp()) * 1000
+    return int(datetime.datetime(y, m, d, hour, tzinfo=datetime.UTC).timestamp()) * 1000
 
 
 # Worked out by hand from a calendar: 31 Dec 2026 is a Thursday (last Friday: the 25th);
@@ -175,8 +175,9 @@ async def test_delivery_settles_expires_and_lists_the_next_quarter(venue: SimExc
     entry = acct.positions[quarter].entry
     bid = sim.engine.syms[quarter].book.best_bid()
     assert bid is not None
+    far = str((bid - 3000) * Decimal("0.1"))  # 300 USD under the bid: it rests until delivery
     status, resting = await rest(sim, "POST", "/dapi/v1/order", signed=True, symbol=quarter, side="BUY",
-                                 type="LIMIT", timeInForce="GTC", quantity="2", price=str((bid - 3000) * Decimal("0.1")))
+                                 type="LIMIT", timeInForce="GTC", quantity="2", price=far)
     assert status == 200 and resting["status"] == "NEW", resting
     status, key = await rest(sim, "POST", "/dapi/v1/listenKey")
     assert status == 200

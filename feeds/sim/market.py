@@ -113,14 +113,14 @@ def _last_friday_ms(year: int, month: int) -> int:
     last = calendar.monthrange(year, month)[1]
     day = datetime.date(year, month, last)
     day -= datetime.timedelta(days=(day.weekday() - calendar.FRIDAY) % 7)
-    at = datetime.datetime(day.year, day.month, day.day, DELIVERY_HOUR_UTC, tzinfo=datetime.timezone.utc)
+    at = datetime.datetime(day.year, day.month, day.day, DELIVERY_HOUR_UTC, tzinfo=datetime.UTC)
     return int(at.timestamp()) * 1000
 
 
 def quarter_deliveries(after_ms: int, n: int, before: int = 0) -> list[int]:
     """Delivery times (ms) of ``n`` consecutive quarterlies: the first one strictly after
     ``after_ms``, preceded by the ``before`` deliveries before it (oldest first)."""
-    d = datetime.datetime.fromtimestamp(after_ms / 1000, tz=datetime.timezone.utc)
+    d = datetime.datetime.fromtimestamp(after_ms / 1000, tz=datetime.UTC)
     year, q = d.year, (d.month - 1) // 3
     while _last_friday_ms(year, QUARTER_MONTHS[q]) <= after_ms:
         q += 1
@@ -141,7 +141,7 @@ def quarter_deliveries(after_ms: int, n: int, before: int = 0) -> list[int]:
 
 def quarterly_symbol(base: str, delivery_ms: int) -> str:
     """Binance's name of a quarterly: the pair and the delivery date as YYMMDD (``BTCUSD_261225``)."""
-    d = datetime.datetime.fromtimestamp(delivery_ms / 1000, tz=datetime.timezone.utc)
+    d = datetime.datetime.fromtimestamp(delivery_ms / 1000, tz=datetime.UTC)
     return f"{base}USD_{d:%y%m%d}"
 
 
