@@ -22,7 +22,7 @@ from feeds.config import Config, Credentials
 from feeds.depth import DepthFeed
 from feeds.errors import MalformedFrame, OutcomeUnknown, VenueError
 from feeds.market import MarketState
-from feeds.models import DepthUpdate, parse_market_event
+from feeds.models import ContractInfo, DepthUpdate, parse_market_event
 from feeds.rest import RestClient, RestError
 from feeds.streams import FeedState, FeedStatus, StreamClient
 from feeds.symbols import ExchangeRules, SymbolInfo, SymbolRulesError
@@ -218,7 +218,44 @@ class DashboardSession:
             return bad
         if symbol not in self.symbols:
             return f"{symbol}: no trading rules from the venue (not listed in exchangeInfo)"
+        status = self.symbols[symbol].status
+        if status != "TRADING":  # delivered, delivering or not yet trading: the venue refuses orders
+            return f"{symbol} is {status.lower().replace('_', ' ')}: the venue takes no orders for it"
         return None
+
+    _rules_reload: asyncio.Task[Any] | None = None
+
+    async def _reload_rules(self) -> None:
+        """A contract was listed, delivered or changed (``!contractInfo``): load exchangeInfo
+        again, so a new contract can be shown and a delivered one refuses orders; if the shown
+        contract stopped trading, the status bar says so and names what to switch to."""
+        try:
+            self._set_rules(await self.rest.exchange_info())
+        except (RestError, VenueError, MalformedFrame, SymbolRulesError) as exc:
+            self.note_error(f"rules: cannot reload the venue's rules: {exc}")
+            return
+        finally:
+            self._rules_reload = None
+        if self.watch is not None:
+            self.watch.symbols = self.symbols
+        if self.account is not None:
+            self.account.symbols = dict(self.symbols)
+        notice = self.contract_notice()
+        if notice:
+            self.note_error(notice)
+        await self.update_streams()
+
+    def contract_notice(self) -> str:
+        """What the status bar says when the shown contract no longer trades ("" while it does)."""
+        if self.market is None:
+            return ""
+        info = self.symbols.find(self.market.info.symbol)
+        if info is None or info.status == "TRADING":
+            return ""
+        now = [s for s, i in self.symbols.items() if i.pair == info.pair and i.status == "TRADING"
+               and i.contract_type == info.contract_type.removesuffix("_DELIVERING")]
+        offer = f"; press / for {now[0]}" if now else "; press / for another contract"
+        return f"{info.symbol} {info.status.lower().replace('_', ' ')}: trading refused{offer}"
 
     def symbol_info(self, symbol: str) -> SymbolInfo | None:
         """The symbol's rules, or None when unknown or unreadable (never raises: for display)."""
@@ -260,6 +297,8 @@ class DashboardSession:
         if self.market is not None:
             # a MalformedFrame goes up to the stream client, which counts it and keeps reading
             event = parse_market_event(data)
+            if isinstance(event, ContractInfo) and self._rules_reload is None:
+                self._rules_reload = self._spawn(self._reload_rules(), "rules")
             self.market.apply(event)
             if self.alerts is not None and self.watch is not None:
                 self.alerts.on_market(event)
@@ -337,6 +376,7 @@ class DashboardSession:
         """Every pair's mark stream (the watchlist, term structure, mark and funding alerts) and
         ``!forceOrder@arr`` while a liquidation alert watches another symbol than the shown one."""
         streams = pair_mark_streams(self.symbols.values())
+        streams.append("!contractInfo")  # listings and deliveries: the rules are loaded again
         shown = self.market.info.symbol if self.market is not None else ""
         if self.alerts is not None and self.alerts.wants_all_liquidations(shown):
             streams.append("!forceOrder@arr")

@@ -277,3 +277,40 @@ async def test_delivery_settles_expires_and_lists_the_next_quarter(venue: SimExc
         assert frame["r"] == "" and frame["T"] == 0
     status, premium = await rest(sim, "GET", "/dapi/v1/premiumIndex", pair="BTCUSD")
     assert {r["symbol"] for r in premium} == {"BTCUSD_PERP", quarter, nxt, new}
+
+
+async def test_dashboard_session_follows_a_delivery(venue: SimExchange) -> None:
+    """The client: the shown quarterly delivers; the session reloads the rules (``!contractInfo``),
+    refuses orders for it, says so for the status bar naming the new current quarter, and lists
+    the new next quarter for the switcher."""
+    from feeds.session import DashboardSession
+
+    sim = venue
+    session = DashboardSession.for_sim(sim, symbol="BTCUSD_261225", trading=False)
+    await session.start()
+    try:
+        loop = asyncio.get_running_loop()
+
+        async def until(pred: Any, what: str) -> None:
+            end = loop.time() + 10
+            while not pred():
+                assert loop.time() < end, f"timed out: {what}"
+                await asyncio.sleep(0.02)
+
+        await until(lambda: session.stream is not None and "!contractInfo" in session.stream.streams
+                    and "!contractInfo" in sim.hub.subs, "subscribed to !contractInfo")
+        assert session.rules_error("BTCUSD_261225") is None and session.contract_notice() == ""
+        assert "BTCUSD_270625" not in session.symbols
+        sim.step(41 * 20)  # past 08:00 UTC
+        await until(lambda: "BTCUSD_270625" in session.symbols, "the new quarter listed")
+        await until(lambda: session.symbols["BTCUSD_261225"].status == "DELIVERED", "the delivery seen")
+        assert session.rules_error("BTCUSD_261225") == (
+            "BTCUSD_261225 is delivered: the venue takes no orders for it")
+        assert session.rules_error("BTCUSD_270625") is None
+        assert session.symbols["BTCUSD_270326"].contract_type == "CURRENT_QUARTER"
+        notice = "BTCUSD_261225 delivered: trading refused; press / for BTCUSD_270326"
+        assert session.contract_notice() == notice
+        await until(lambda: session.last_error == notice, "the status bar's notice")
+        assert session.watch is not None and "BTCUSD_270625" in session.watch.symbols
+    finally:
+        await session.close()
