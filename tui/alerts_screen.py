@@ -63,7 +63,7 @@ class AlertsScreen(ModalScreen[None]):
         if not engine.alerts:
             table.add_row("", engine.error or "no alerts: n at a ladder price, or coinm alert add", "")
         self.query_one("#alerts-title", Static).update(
-            f" Alerts · {len(engine.alerts) or 'none'} · {engine.store.path}")
+            f" Alerts · {len(engine.alerts) or 'none'} · {engine.store.path.name} beside the order journal")
         fired = list(engine.fired)[-6:]
         lines = [f"{time.strftime('%H:%M:%S', time.gmtime(f.time_ms / 1000))}  {f.text}" for f in reversed(fired)]
         self.query_one("#alerts-fired", Static).update(

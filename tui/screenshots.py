@@ -134,6 +134,11 @@ SHOTS: dict[str, tuple[tuple[int, int], Callable[[Pilot[Any]], Awaitable[None]] 
     "order-form": ((160, 48), _press("z", "down", "down", "b", "5")),
     "symbol-switcher": ((160, 48), _press("slash", "U", "S", "D", "_")),
     "help": ((160, 48), _press("question_mark")),
+    "chart-studies": ((160, 48), _press("v", "v", "v", "v", "v", "V")),
+    "watchlist": ((160, 48), _press("w")),
+    "watchlist-80x24": ((80, 24), _press("w")),
+    "term-structure": ((160, 48), _press("T")),
+    "alerts": ((160, 48), _press("a", "up", "n", "N")),
 }
 """Screenshot name -> (terminal size, keys pressed once the market has settled)."""
 
