@@ -314,3 +314,22 @@ async def test_dashboard_session_follows_a_delivery(venue: SimExchange) -> None:
         assert session.watch is not None and "BTCUSD_270625" in session.watch.symbols
     finally:
         await session.close()
+
+
+async def test_real_time_simulator_started_before_a_delivery_delivers(tmp_path: Path) -> None:
+    """``start_time_ms`` in real time: the venue's clock starts there, so a test (or a user) can
+    watch a delivery seconds after start."""
+    sim = SimExchange(seed=3, data_dir=tmp_path / "sim", realtime=True, start_time_ms=DEC_2026 - 2000)
+    await sim.start()
+    try:
+        status, body = await rest(sim, "GET", "/dapi/v1/time")
+        assert status == 200 and abs(body["serverTime"] - (DEC_2026 - 2000)) < 1000
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 15
+        while "BTCUSD_270625" not in sim.symbols:
+            assert loop.time() < end, "no delivery within 15 s"
+            await asyncio.sleep(0.05)
+        assert sim.symbols["BTCUSD_261225"].status == "DELIVERED"
+        assert abs(sim.engine.now_ms - sim.server_ms()) < 1000
+    finally:
+        await sim.stop()

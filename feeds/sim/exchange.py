@@ -201,6 +201,8 @@ class SimExchange:
         """Like the live venue: conditional types only through ``POST /dapi/v1/algoOrder``."""
         self.hub = Hub()
         start = start_time_ms if start_time_ms is not None else int(time.time() * 1000)
+        self._clock_offset_ms = start - int(time.time() * 1000) if realtime and start_time_ms is not None else 0
+        """Real time with a start time: the venue's clock runs from it (e.g. seconds before a delivery)."""
         self.engine = MarketEngine(seed=seed, speed=speed, start_ms=start, hub=self.hub)
         self.accounts = Accounts(self.engine, self._send_user)
         self.symbols = self.engine.symbols
@@ -302,8 +304,9 @@ class SimExchange:
         self._expire_listen_keys()
 
     def server_ms(self) -> int:
-        """The venue's clock for /time, serverTime and timestamp checks (always wall time)."""
-        return int(time.time() * 1000)
+        """The venue's clock for /time, serverTime and timestamp checks: wall time (shifted to
+        ``start_time_ms`` in real time, so the market clock and the venue's agree)."""
+        return int(time.time() * 1000) + self._clock_offset_ms
 
     async def _run_clock(self) -> None:
         eng, hub = self.engine, self.hub
