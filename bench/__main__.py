@@ -6,6 +6,7 @@ Arguments from the first one starting with ``-`` are passed on to the benches (e
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -33,7 +34,8 @@ def main(argv: list[str]) -> int:
         return 2 if unknown else 0
     for name in names or list(bench.REGISTRY):
         b = bench.REGISTRY[name]
-        print(f"== {b.name}: {b.description}")
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"== {b.name}: {b.description} [load average {load}, {os.cpu_count()} cores]")
         b.run(options)
         print()
     return 0
