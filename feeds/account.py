@@ -305,6 +305,12 @@ class AccountState:
         self._wallet_at_snapshot: dict[str, Decimal] = {}
         self._seen_trades: OrderedDict[tuple[int, int], None] = OrderedDict()
         self._asset_of: dict[str, str] = {}
+        self.margin_types: dict[str, str] = {}
+        """``cross`` or ``isolated`` by symbol, as the venue last reported it (positions, snapshots)."""
+        self.adl: dict[tuple[str, str], int] = {}
+        """ADL quantile (0-4) of each position by (symbol, positionSide), from ``adlQuantile``."""
+        self.adl_time = 0
+        """When the ADL quantiles were last loaded (the caller's clock, ms; 0: never)."""
         self.liquidations: deque[Liquidation] = deque(maxlen=50)
         """The venue's closings of our positions this session (liquidation, ADL), newest last."""
 
@@ -358,6 +364,48 @@ class AccountState:
 
     def leverage_of(self, symbol: str) -> int:
         return self.leverage.get(symbol, DEFAULT_LEVERAGE)
+
+    def margin_type_of(self, symbol: str) -> str | None:
+        """``cross`` or ``isolated`` (None until the venue has said)."""
+        pos = next((p for (s, _side), p in self.positions.items() if s == symbol), None)
+        if pos is not None:
+            return "isolated" if pos.isolated else "cross"
+        return self.margin_types.get(symbol)
+
+    def leverage_text(self, symbol: str) -> str:
+        """``20x cross``, ``125x isolated``: leverage and margin type of ``symbol`` (the leverage
+        is marked ``?`` while it is only the venue's default, not yet reported)."""
+        lev = f"{self.leverage[symbol]}x" if symbol in self.leverage else f"{DEFAULT_LEVERAGE}x?"
+        kind = self.margin_type_of(symbol)
+        return f"{lev} {kind}" if kind else lev
+
+    def adl_of(self, symbol: str, position_side: str = "BOTH") -> int | None:
+        """The ADL quantile of a position (None: not loaded)."""
+        return self.adl.get((symbol, position_side))
+
+    def load_adl(self, rows: Iterable[Mapping[str, Any]], now_ms: int = 0) -> None:
+        """``GET /dapi/v1/adlQuantile`` (every symbol): replaces the quantiles. One-way positions
+        take ``BOTH``, hedge legs ``LONG``/``SHORT`` (``HEDGE`` is only a marker).
+
+        Raises:
+            ValueError: a malformed row (the quantiles already known are kept).
+        """
+        fresh: dict[tuple[str, str], int] = {}
+        for row in rows:
+            q = row.get("adlQuantile") if isinstance(row, Mapping) else None
+            if not isinstance(q, Mapping) or not row.get("symbol"):
+                raise ValueError(f"adlQuantile row without a symbol or quantiles: {row!r}")
+            for side in ("BOTH", "LONG", "SHORT"):
+                value = q.get(side)
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 4:
+                    raise ValueError(f"adlQuantile {side} of {row['symbol']} is not 0-4: {value!r}")
+                fresh[(str(row["symbol"]), side)] = value
+        self.adl_time = now_ms
+        if fresh != self.adl:
+            self.adl = fresh
+            self.version += 1
 
     def brackets_of(self, symbol: str) -> tuple[Bracket, ...]:
         """The venue's brackets of ``symbol`` (by symbol, then by pair), else the defaults."""
@@ -428,6 +476,8 @@ class AccountState:
             for p in event.positions:
                 pkey = (p.symbol, p.position_side)
                 assets.add(self.asset_of(p.symbol))
+                if p.margin_type:
+                    self.margin_types[p.symbol] = "isolated" if p.margin_type.lower().startswith("isol") else "cross"
                 prev_pos = self.positions.get(pkey)
                 if p.position_amount == 0:
                     self.positions.pop(pkey, None)
@@ -635,6 +685,8 @@ class AccountState:
             mark = _dec(r.get("markPrice"))
             if mark > 0:
                 self.marks[key[0]] = mark
+            if r.get("marginType"):
+                self.margin_types[key[0]] = "isolated" if str(r["marginType"]).lower().startswith("isol") else "cross"
             if amount == 0:
                 self.positions.pop(key, None)
                 continue

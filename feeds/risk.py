@@ -40,7 +40,9 @@ from feeds.filters import OrderRequest
 from feeds.margin import Bracket, brackets_from_rest, liquidation_price, notional, q8, unrealized_pnl
 
 __all__ = [
+    "MARGIN_DANGER",
     "MARGIN_TYPES",
+    "MARGIN_WARN",
     "ClosePlan",
     "MarginPreview",
     "RiskClient",
@@ -51,6 +53,7 @@ __all__ = [
     "max_contracts",
     "max_leverage",
     "max_notional",
+    "margin_level",
     "max_removable",
     "parse_amount",
     "preview_isolated_margin",
@@ -261,6 +264,24 @@ def close_plan(symbol: str, position_amt: Decimal, entry: Decimal, contract_size
             at = mark
     pnl = unrealized_pnl(position_amt, contract_size, entry, at) if at is not None and at > 0 else None
     return ClosePlan(order, qty, at, pnl, margin_asset)
+
+
+MARGIN_WARN = Decimal("0.5")
+"""Margin ratio from which a position is shown as a warning (amber, marked ``!``)."""
+MARGIN_DANGER = Decimal("0.8")
+"""Margin ratio from which it is shown as danger (red, marked ``!!``); the venue liquidates at 1."""
+
+
+def margin_level(ratio: Decimal | None, warn: Decimal = MARGIN_WARN, danger: Decimal = MARGIN_DANGER) -> str:
+    """How near liquidation a margin ratio is: "" (not near, or unknown), "warn" from ``warn``,
+    "danger" from ``danger`` (an infinite ratio, a margin balance at or below zero, too)."""
+    if ratio is None:
+        return ""
+    if ratio >= danger:
+        return "danger"
+    if ratio >= warn:
+        return "warn"
+    return ""
 
 
 def upnl_by_asset(rows: Iterable[tuple[str, Decimal]]) -> dict[str, Decimal]:

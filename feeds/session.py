@@ -37,6 +37,10 @@ TIME_SYNC_EVERY_S = 300.0
 
 
 WSAPI_CHECK_S = 2.0
+ADL_EVERY_S = 30.0
+"""How often the ADL quantiles of open positions are read (``GET /dapi/v1/adlQuantile``, weight
+5, not urgent: it waits for the REST weight budget); a new position is read within ADL_CHECK_S."""
+ADL_CHECK_S = 2.0
 """How often a dropped WebSocket API connection is re-opened without waiting for a request."""
 
 RULES_RETRY_S = (5.0, 300.0)
@@ -432,6 +436,7 @@ class DashboardSession:
         )
         self._spawn(self.userdata.run(), "user stream")
         self._spawn(self._keep_wsapi_connected(), "api")
+        self._spawn(self._adl_loop(), "adl")
         self._spawn(self.orders.reconcile(wait=True, report=lambda r: self.note_error(f"journal: {r.message}")),
                     "journal")
 
@@ -447,6 +452,26 @@ class DashboardSession:
                     await self.wsapi.connect()
                 except ConnectionError as exc:
                     self.note_error(f"api: {exc}")
+
+    async def _adl_loop(self) -> None:
+        """The ADL quantile of each open position: read every ADL_EVERY_S while there are
+        positions, and soon after a position the quantiles do not cover yet."""
+        loop = asyncio.get_running_loop()
+        last = float("-inf")
+        while True:
+            await asyncio.sleep(ADL_CHECK_S)
+            account = self.account
+            if account is None or not account.positions:
+                continue
+            uncovered = any(k not in account.adl for k in account.positions)
+            if not uncovered and loop.time() - last < ADL_EVERY_S:
+                continue
+            last = loop.time()
+            try:
+                rows = await self._signed_rest("GET", "adlQuantile", {}, urgent=False)
+                account.load_adl(rows, self.rest.server_now_ms())
+            except (VenueError, RestError, ValueError) as exc:
+                self.note_error(f"ADL quantiles: {exc}")
 
     async def _on_user_connect(self) -> None:
         # events may have been missed while the stream was down: reload what they would have told
@@ -468,9 +493,10 @@ class DashboardSession:
         result: list[dict[str, Any]] = await self._signed_rest("GET", "openOrders", {})
         return result
 
-    async def _signed_rest(self, method: str, path: str, params: dict[str, Any]) -> Any:
+    async def _signed_rest(self, method: str, path: str, params: dict[str, Any], *, urgent: bool = True) -> Any:
         assert self._signer is not None
-        return await self.rest.signed(method, path, params, self._signer, recv_window=self.config.recv_window)
+        return await self.rest.signed(method, path, params, self._signer, recv_window=self.config.recv_window,
+                                      urgent=urgent)
 
     # ------------------------------------------------------------------ status
 

@@ -13,6 +13,7 @@ from textual.widgets import DataTable
 
 from feeds.account import AccountState, OpenOrder, inverse_unrealized_pnl
 from feeds.decimals import fmt_grouped, fmt_step
+from feeds.risk import MARGIN_DANGER, MARGIN_WARN, margin_level
 from feeds.symbols import SymbolInfo
 
 __all__ = ["OpenOrders", "Positions", "balance_title", "order_cells", "position_cells", "ratio_text"]
@@ -64,6 +65,7 @@ def position_cells(
     coin_at_entry = abs(pos.amount) * info.contract_size / pos.entry_price if pos.entry_price else None
     pct = (upnl / coin_at_entry * 100) if coin_at_entry else None
     liq = risk.liquidation_price if risk is not None else pos.liquidation_price
+    adl = account.adl_of(symbol, pos.position_side)
     return (
         symbol if position_side == "BOTH" else f"{symbol} {position_side}",
         f"{pos.amount:+}",
@@ -72,6 +74,10 @@ def position_cells(
         fmt_grouped(liq, tick) if liq else "—",
         _unsigned_zero(fmt_step(upnl, _COIN)),
         _unsigned_zero(f"{pct:+.2f}%") if pct is not None else "—",
+        account.leverage_text(symbol).replace("isolated", "iso"),
+        fmt_step(risk.maint_margin, _COIN) if risk is not None else "—",
+        ratio_text(risk.margin_ratio) if risk is not None else "—",
+        str(adl) if adl is not None else "—",
     )
 
 
@@ -245,10 +251,19 @@ class OpenOrders(_FitColumns, DataTable[Any]):
 
 
 class Positions(_FitColumns, DataTable[Any]):
-    """Position of the shown symbol (and any other open ones) plus the margin balance."""
+    """Position of the shown symbol (and any other open ones) plus the margin balance.
 
-    COLUMNS = ("Symbol", "Size", "Entry", "Mark", "Liq.", "uPnL", "uPnL%")
+    Each row has the position's leverage and margin type, maintenance margin, margin ratio
+    (of the cross account, or of the isolated position) and ADL quantile; the ratio is amber
+    and marked ``!`` from ``warn_at``, red and marked ``!!`` from ``danger_at`` (the venue
+    liquidates at 100 %), so it reads without colour too (narrow: the liquidation price is).
+    """
+
+    COLUMNS = ("Symbol", "Size", "Entry", "Mark", "Liq.", "uPnL", "uPnL%", "Lev", "Maint.", "Ratio", "ADL")
     NARROW_COLUMNS = ("Symbol", "Size", "Liq.", "uPnL")
+    """(Narrow: no room for the ratio; the liquidation price carries its colour and mark.)"""
+    warn_at: Decimal = MARGIN_WARN
+    danger_at: Decimal = MARGIN_DANGER
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
@@ -287,7 +302,13 @@ class Positions(_FitColumns, DataTable[Any]):
                 continue
             cells = position_cells(account, info, symbol, self._marks(symbol), side)
             if cells is not None:  # hedge legs are rows of their own
-                rows[symbol if side == "BOTH" else f"{symbol}:{side}"] = tuple(self._shown_cells(cells))
+                risk = account.position_risk.get((symbol, side))
+                shown: list[Any] = self._shown_cells(cells)
+                marked = "Ratio" if "Ratio" in self._columns else "Liq." if "Liq." in self._columns else None
+                if marked is not None:
+                    i = self._columns.index(marked)
+                    shown[i] = self._ratio_cell(shown[i], risk.margin_ratio if risk is not None else None)
+                rows[symbol if side == "BOTH" else f"{symbol}:{side}"] = tuple(shown)
         self._update_title()
         if rows == self._shown:
             return
@@ -303,6 +324,22 @@ class Positions(_FitColumns, DataTable[Any]):
                 else:
                     self.add_row(*cells, key=symbol)
         self._shown = rows
+
+    def set_margin_levels(self, warn: Decimal, danger: Decimal) -> None:
+        """Mark margin ratios from ``warn`` (amber, ``!``) and ``danger`` (red, ``!!``)."""
+        self.warn_at, self.danger_at = warn, danger
+        self.clear()  # every row again, with the new marks
+        self._shown = {}
+        self.poll()
+
+    def _ratio_cell(self, text: str, ratio: Decimal | None) -> str | Text:
+        """``text`` marked and coloured by how near liquidation ``ratio`` is."""
+        level = margin_level(ratio, self.warn_at, self.danger_at)
+        if level == "danger":
+            return Text(f"{text} !!", style="bold red")
+        if level == "warn":
+            return Text(f"{text} !", style="dark_orange")
+        return text
 
     def _update_title(self) -> None:
         account = self._account

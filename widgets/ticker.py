@@ -85,6 +85,14 @@ class TickerBar(KeptStyles, Widget):
         self._lines: tuple[Text, ...] = ()
         """The lines as of the last refresh: a poll that would show the same lines repaints nothing."""
         self._strips: list[Strip] = []
+        self._position_text: Callable[[str], str] = lambda _symbol: ""
+        """Leverage and margin type of a symbol (``20x cross``), once the account is known."""
+
+    def bind_position_text(self, text: Callable[[str], str]) -> None:
+        """Show ``text(symbol)`` (the account's leverage and margin type) after the symbol."""
+        self._position_text = text
+        self._seen = ()
+        self.poll()
 
     def bind_source(self, market: MarketState, server_ms: Callable[[], int],
                     stale: Callable[[], str] = lambda: "") -> None:
@@ -107,7 +115,7 @@ class TickerBar(KeptStyles, Widget):
             return
         # the countdown moves once a second even when no event arrives
         key = (m.ticker_version, m.trades_version, m.info.symbol, self._server_ms() // 1000,
-               self.size.width, self._stale())
+               self.size.width, self._stale(), self._position_text(m.info.symbol))
         if key != self._seen:
             self._seen = key
             # many events leave every figure as it was (the 24 h ticker repeats itself): build
@@ -147,6 +155,9 @@ class TickerBar(KeptStyles, Widget):
         tick = info.tick_size
         first: list[tuple[int, Text]] = []
         first.append((0, Text(f"{info.symbol} ", self.kept_style("ticker--symbol"))))
+        position_text = self._position_text(info.symbol)
+        if position_text:
+            first.append((3, Text(f"{position_text} ", self.kept_style("ticker--label"))))
         stale = self._stale()
         if stale:
             first.append((0, Text(f"STALE ({stale}) ", self.kept_style("ticker--stale"))))
