@@ -119,6 +119,7 @@ HELP = (
         ("M", "margin type: cross ↔ isolated (asks first)"),
         ("A", "isolated margin: add / remove, new liquidation price previewed"),
         ("X", "close the position: market, or limit at the ladder cursor (asks first)"),
+        ("D", "position mode: one-way ↔ hedge, every symbol (asks first)"),
         ("!", "acknowledge a liquidation (the red banner; bell and toast when it happens)"),
     )),
     ("Ladder", (
@@ -194,6 +195,7 @@ class CoinmApp(App[int]):
         Binding("M", "risk('margin_type')", "Margin type", show=False),
         Binding("A", "risk('margin')", "Iso margin", show=False),
         Binding("X", "risk('close')", "Close position", show=False),
+        Binding("D", "risk('position_mode')", "Position mode", show=False),
         Binding("exclamation_mark", "acknowledge_liquidation", "Acknowledge", show=False),
         Binding("v", "studies", "Studies", show=False),
         Binding("V", "lower_pane", "Volume/RSI", show=False),

@@ -8,6 +8,8 @@ Keys (bound in :mod:`tui.app`, acting on the shown symbol):
 * ``M`` margin type: cross ↔ isolated, after a yes/no question.
 * ``A`` isolated margin: add or remove (up/down switch), the new liquidation price previewed
   while typing; Enter sends.
+* ``D`` position mode: one-way ↔ hedge (every symbol), after a question; refused in words
+  while positions (-4068) or orders (-4067) are open.
 * ``X`` close the position: one row per open leg with size, price and the estimated realised
   PnL in coin; MARKET (reduce-only; hedge mode: the leg's positionSide), or LIMIT at the ladder
   cursor when it is set. Enter/y sends through the order path (validated, journaled, once).
@@ -302,6 +304,8 @@ async def run_risk_action(app: CoinmApp, what: str) -> None:
             await _margin(app, client, info)
         elif what == "close":
             await _close(app, info)
+        elif what == "position_mode":
+            await _position_mode(app, client)
     except RiskRefused as exc:
         app.notify(f"{exc.code}: {exc.human}", title="Not sent", severity="error", timeout=10)
     except JournalError as exc:
@@ -356,6 +360,35 @@ async def _margin_type(app: CoinmApp, client: Any, info: Any) -> None:
     if outcome.ok:
         await session.refresh_account()
     _toast(app, "Margin type", outcome, f"{info.symbol} is now {target} margin")
+
+
+async def _position_mode(app: CoinmApp, client: Any) -> None:
+    """One-way ↔ hedge for the whole account, after a question; Binance refuses it while
+    orders (-4067) or positions (-4068) are open: said in words, before asking when the
+    dashboard already knows, and again if the venue refuses."""
+    session = app.session
+    assert session is not None and session.account is not None
+    hedge = await client.position_mode()  # read fresh: another terminal may have changed it
+    app.risk_hedge = hedge
+    now, target = ("hedge", "one-way") if hedge else ("one-way", "hedge")
+    account = session.account
+    if account.positions:
+        raise RiskRefused(-4068, "Position side cannot be changed if there exists position.",
+                          f"{len(account.positions)} open: {', '.join(sorted({k[0] for k in account.positions}))}")
+    if account.orders:
+        raise RiskRefused(-4067, "Position side cannot be changed if there exists open orders.",
+                          f"{len(account.orders)} open")
+    if not await app.push_screen_wait(_confirm(f"Switch the account's position mode from {now} to {target}? "
+                                               "(every symbol)")):
+        return
+    outcome = await client.set_position_mode(not hedge)
+    if outcome.ok:
+        app.risk_hedge = not hedge
+        await session.refresh_account()
+    elif outcome.status == "unknown":
+        app.risk_hedge = None  # read it again before the next order
+    _toast(app, "Position mode", outcome, f"Position mode is now {target}"
+                                          + (": orders carry positionSide LONG/SHORT" if target == "hedge" else ""))
 
 
 def _confirm(question: str) -> Any:
