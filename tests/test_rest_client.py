@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
-from feeds.book import book_checksum
 from feeds.errors import VenueError
 from feeds.models import Kline
 from feeds.rest import RateLimited, RestClient, RestUnavailable, WeightDeferred, endpoint_weight
@@ -54,11 +53,13 @@ async def test_depth_snapshot_exact(stepped_sim: SimExchange) -> None:
     stepped_sim.step(20)
     async with rest_for(stepped_sim) as rest:
         last, bids, asks = await rest.depth("BTCUSD_PERP", 1000)
-        true_last, checksum = stepped_sim.true_book("BTCUSD_PERP")
-        assert last == true_last
+        assert last == stepped_sim.true_book("BTCUSD_PERP")[0]
         assert all(isinstance(p, str) and isinstance(q, str) for p, q in bids + asks)
-        assert book_checksum([(Decimal(p), Decimal(q)) for p, q in bids],
-                             [(Decimal(p), Decimal(q)) for p, q in asks]) == checksum
+        # every level, price and quantity, against the venue's own book (not through a checksum)
+        true_bids, true_asks = stepped_sim.book_levels("BTCUSD_PERP")
+        assert [(Decimal(p), Decimal(q)) for p, q in bids] == true_bids
+        assert [(Decimal(p), Decimal(q)) for p, q in asks] == true_asks
+        assert len(true_bids) > 10 and len(true_asks) > 10
         assert rest.used_weight == 20
         last5, bids5, asks5 = await rest.depth("ETHUSD_PERP", 5)
         assert len(bids5) == len(asks5) == 5
