@@ -1,7 +1,8 @@
 """The ``coinm`` command: the dashboard by default, plus ``sim``, ``keygen`` and order commands.
 
-Heavy modules (Textual, the simulator) are imported only by the subcommand that needs them,
-so ``coinm --help`` and the headless commands start fast.
+Heavy modules (Textual, the simulator, aiohttp) are imported only by the subcommand that needs
+them, arguments included (a subcommand's module adds its arguments when that subcommand is
+parsed), so ``coinm --help`` and the headless commands start fast.
 
 An option given before the command (``coinm --testnet order ...``) means what it means after it
 (``coinm order --testnet ...``); one that does not apply to the command is refused, as is a
@@ -16,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from feeds.config import Config
@@ -56,7 +57,32 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (``coinm order: ...``), exit status 2."""
+    """An argument parser whose errors are one line (``coinm order: ...``), exit status 2.
+
+    A subcommand's parser gets its module's arguments only when it is used (parsed, or its help
+    shown): :func:`_register` defers the import, so ``coinm --help`` and every other command
+    import nothing of it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list[tuple[str, str, str]] = []
+
+    def _load_deferred(self) -> None:
+        while self._deferred:
+            _load(self, *self._deferred.pop(0))
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._load_deferred()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._load_deferred()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._load_deferred()
+        return super().format_usage()
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
@@ -201,7 +227,15 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def _register(parser: argparse.ArgumentParser, module: str, add_name: str, run_name: str) -> None:
-    """Let a module add its own arguments; defer its import cost to when it runs if possible."""
+    """Let ``module`` add its own arguments (``add_name(parser)``) and run the command
+    (``run_name(args)``), imported only when the command is used or its help shown."""
+    if isinstance(parser, _Parser):
+        parser._deferred.append((module, add_name, run_name))
+    else:
+        _load(parser, module, add_name, run_name)
+
+
+def _load(parser: argparse.ArgumentParser, module: str, add_name: str, run_name: str) -> None:
     import importlib
 
     try:

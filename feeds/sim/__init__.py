@@ -11,11 +11,35 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from feeds.sim.credentials import DEMO_API_KEY, DemoCredentials, demo_credentials
-from feeds.sim.exchange import SimExchange, SimUrls
-from feeds.sim.faults import FaultRecord
+if TYPE_CHECKING:
+    from feeds.sim.credentials import DEMO_API_KEY, DemoCredentials, demo_credentials
+    from feeds.sim.exchange import SimExchange, SimUrls
+    from feeds.sim.faults import FaultRecord
+
+_LAZY = {
+    "DEMO_API_KEY": "feeds.sim.credentials",
+    "DemoCredentials": "feeds.sim.credentials",
+    "demo_credentials": "feeds.sim.credentials",
+    "SimExchange": "feeds.sim.exchange",
+    "SimUrls": "feeds.sim.exchange",
+    "FaultRecord": "feeds.sim.faults",
+}
+"""Names imported on first use: importing one part of the simulator (``feeds.sim.faults`` for
+``coinm sim``'s help, ``feeds.sim.credentials`` for the demo key) does not load the exchange and
+aiohttp with it."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "DEMO_API_KEY",
@@ -86,6 +110,8 @@ class SimHandle:
 
 def start_in_thread(host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> SimHandle:
     """Start a :class:`SimExchange` (``kwargs`` go to its constructor) in a daemon thread."""
+    from feeds.sim.exchange import SimExchange
+
     loop = asyncio.new_event_loop()
     ready: concurrent.futures.Future[tuple[SimExchange, SimUrls]] = concurrent.futures.Future()
 

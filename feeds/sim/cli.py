@@ -9,9 +9,12 @@ import math
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from feeds.sim.exchange import SimExchange
 from feeds.sim.faults import FAULTS_HELP, parse_fault_spec
+
+if TYPE_CHECKING:  # the exchange (and aiohttp) load when the simulator runs, not for --help
+    from feeds.sim.exchange import SimExchange
 
 __all__ = ["add_arguments", "run"]
 
@@ -67,6 +70,8 @@ def apply_faults(sim: SimExchange, spec: str) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    from feeds.sim.exchange import SimExchange
+
     sim = SimExchange(seed=args.seed, speed=args.speed, data_dir=args.data_dir, algo_orders=args.algo_orders)
     from feeds.sim.keys import register
 
