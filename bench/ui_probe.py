@@ -291,6 +291,30 @@ async def _keystrokes(app: Any, presses: int) -> dict[str, Any]:
     return {k: {**_summary(v), "missed": missed[k]} for k, v in out.items()}
 
 
+async def _table_keys(app: Any, presses: int) -> dict[str, Any]:
+    """down/up in the table of the open screen (the watchlist): press to the paint showing the
+    moved cursor."""
+    from textual.widgets import DataTable
+
+    table = app.screen.query_one(DataTable)
+
+    def moved(_old: Any, _new: Any) -> None:
+        PROBE.cursor_moved = True
+
+    table.watch_cursor_coordinate = moved  # Textual looks the watcher up on the instance
+    rng = random.Random(7)
+    took_all: list[float] = []
+    missed = 0
+    for i in range(presses):
+        await asyncio.sleep(rng.uniform(0.05, 0.15))
+        took = await _press(app, "down" if i % 2 == 0 else "up")
+        if took is None:
+            missed += 1
+        else:
+            took_all.append(took)
+    return {"table_down_up": {**_summary(took_all), "missed": missed}}
+
+
 async def _held_key(app: Any, seconds: float, rate: float) -> dict[str, Any]:
     """Hold the arrow keys (up, down, up... at ``rate`` a second, like key repeat): can the UI
     paint that fast while the firehose runs? Every press moves the cursor, so every press
@@ -350,6 +374,10 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
         if args.all_liquidations:
             _send_key(app, "l")
             await _until(lambda: market.all_liquidations, "all-market liquidations", 10)
+        if args.open:  # a screen over the dashboard (w: the watchlist) for the whole window
+            _send_key(app, args.open)
+            await _until(lambda: len(app.screen_stack) > 1, f"the screen of {args.open!r}", 10)
+            result["screen"] = type(app.screen).__name__
         result["streams_subscribed"] = list(session.stream.streams)
         await asyncio.sleep(args.warmup)
 
@@ -387,7 +415,9 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
             frame_hz=tui.app.FRAME_HZ,
             spent_per_wall=spent,
         )
-        if args.keys:
+        if args.keys and args.open:
+            result["keys"] = await _table_keys(app, args.keys)
+        elif args.keys:
             result["keys"] = await _keystrokes(app, args.keys)
         if args.held:
             await asyncio.sleep(0.5)
@@ -489,6 +519,7 @@ def main(argv: list[str]) -> None:
     fh.add_argument("--warmup", type=float, default=2)
     fh.add_argument("--size", default="160x48")
     fh.add_argument("--all-liquidations", action="store_true")
+    fh.add_argument("--open", default="", help="press this key once ready (w: the watchlist) and measure under it")
     fh.add_argument("--keys", type=int, default=0, help="presses of each key to time after the window")
     fh.add_argument("--held", type=float, default=0, help="then hold up/down for N seconds")
     fh.add_argument("--held-rate", type=float, default=60, help="key repeats a second while held")

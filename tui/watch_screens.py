@@ -12,7 +12,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
@@ -23,7 +23,7 @@ from widgets.watchlist import REFRESH_S, TermTable, WatchlistTable
 __all__ = ["TermStructureScreen", "WatchlistScreen"]
 
 
-class WatchlistScreen(ModalScreen[str | None]):
+class WatchlistScreen(Screen[str | None]):
     """Every COIN-M contract in one live table."""
 
     BINDINGS = [
