@@ -167,6 +167,24 @@ def _startup_once(tmp: Path, env: dict[str, str], size: tuple[int, int]) -> dict
     return {name: t - spawned for name, t in marks.items()}
 
 
+class Busy:
+    """``n`` processes spinning on the CPU beside the app (a trader's other work), stopped on exit."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> Busy:
+        self.procs = [subprocess.Popen([PY, "-c", "while True: pass"]) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait()
+
+
 def _ms(summary: dict[str, Any] | None, key: str) -> str:
     value = (summary or {}).get(key)
     return "—" if value is None else f"{value:.1f}"
@@ -182,7 +200,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seconds", type=float, default=15, help="measured window of each scenario")
     parser.add_argument("--speeds", default="1,100", help="simulator speeds to run (comma separated)")
     parser.add_argument("--keys", type=int, default=100,
-                        help="presses of b and of down, timed under the fastest speed (100: the p99 is not just the max)")
+                        help="presses of b and of down, timed under the fastest speed "
+                             "(100: the p99 is not just the max)")
     parser.add_argument("--held", type=float, default=5,
                         help="seconds of held up/down arrows under the fastest speed (paint capacity; 0: skip)")
     parser.add_argument("--held-rate", type=float, default=60, help="key repeats a second while held")
@@ -193,11 +212,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--only", choices=("firehose", "startup"), help="run one part")
     parser.add_argument("--profile", type=float, default=0, help="print a cProfile of N s of each UI run")
     parser.add_argument("--json", action="store_true", help="also print the raw figures")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="keep N cores busy beside the app (N processes spinning) for the whole run")
     args, _others = parser.parse_known_args(argv)  # `python -m bench` gives every bench the same options
     speeds = [float(s) for s in args.speeds.split(",") if s]
     fast = max(speeds)
 
-    with tempfile.TemporaryDirectory(prefix="coinm-bench-ui-") as tmp_name:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load} before the run"
+          + (f"; {args.busy} more kept busy by spinning processes throughout" if args.busy else ""))
+    with tempfile.TemporaryDirectory(prefix="coinm-bench-ui-") as tmp_name, Busy(args.busy):
         tmp = Path(tmp_name)
         env = _clean_env(tmp)
         runs: list[tuple[str, dict[str, Any]]] = []
@@ -259,7 +283,8 @@ def _print_firehose(runs: list[tuple[str, dict[str, Any]]], args: argparse.Names
     print(f"targets at 100x: ≥{TARGETS['fps']:g} paints/s, lag p99 ≤{TARGETS['lag_p99_ms']:g}, ev→scr p99 "
           f"≤{TARGETS['event_p99_ms']:g}, keys p99 ≤{TARGETS['key_p99_ms']:g}; at 1x CPU ≤{TARGETS['cpu_1x']:g}; "
           "✗ = missed")
-    parts = sorted({k for _, r in runs for k in r["spent_per_wall"]}, key=lambda k: -runs[-1][1]["spent_per_wall"].get(k, 0))
+    parts = sorted({k for _, r in runs for k in r["spent_per_wall"]},
+                   key=lambda k: -runs[-1][1]["spent_per_wall"].get(k, 0))
     print()
     print_table(("where the UI's time goes (ms per wall s)", *(label for label, _ in runs)),
                 [(part, *(f"{r['spent_per_wall'].get(part, 0) * 1000:.1f}" for _, r in runs)) for part in parts]
