@@ -142,7 +142,7 @@ class SymbolInfo:
             symbol=record["symbol"],
             pair=_text(record, "pair", record["symbol"].split("_")[0]),
             contract_type=_text(record, "contractType", "PERPETUAL"),
-            contract_size=_int(record, "contractSize", 10),
+            contract_size=_int(record, "contractSize"),
             tick_size=_dec(price, "PRICE_FILTER", "tickSize"),
             min_price=_dec(price, "PRICE_FILTER", "minPrice"),
             max_price=_dec(price, "PRICE_FILTER", "maxPrice"),
@@ -182,18 +182,11 @@ class SymbolInfo:
             "contractStatus": self.status,
             "contractSize": self.contract_size,
             "marginAsset": self.margin_asset,
-            "maintMarginPercent": "2.5000",
-            "requiredMarginPercent": "5.0000",
             "baseAsset": self.base_asset,
             "quoteAsset": self.quote_asset,
             "pricePrecision": self.price_precision,
             "quantityPrecision": self.quantity_precision,
-            "baseAssetPrecision": 8,
-            "quotePrecision": 8,
-            "equalQtyPrecision": 4,
             "triggerProtect": f"{self.trigger_protect:.4f}",
-            "underlyingType": "COIN",
-            "underlyingSubType": [],
             "filters": [
                 {
                     "filterType": "PRICE_FILTER",
@@ -224,8 +217,8 @@ class SymbolInfo:
             ],
             "orderTypes": list(self.order_types),
             "timeInForce": list(self.time_in_force),
-            "liquidationFee": "0.010000",
-            "marketTakeBound": "0.05",
+            # Everything else the venue sent (liquidationFee, marketTakeBound, margin percents,
+            # precisions, underlying type...) as it sent it: the client invents none of it.
             **self.extra,
         }
 
@@ -247,8 +240,10 @@ def _dec(f: dict[str, Any], filter_type: str, key: str, default: Any = _ABSENT) 
         raise _Bad(f"{filter_type} {key} {value!r:.30} is not a finite decimal") from None
 
 
-def _int(f: dict[str, Any], key: str, default: int, where: str = "") -> int:
+def _int(f: dict[str, Any], key: str, default: Any = _ABSENT, where: str = "") -> int:
     value = f.get(key, default)
+    if value is _ABSENT:
+        raise _Bad(f"{where}no {key}")
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)

@@ -54,6 +54,8 @@ BAD = [
     (lambda rec: rec.__setitem__("filters", [{"tickSize": "0.1"}]), "without a filterType"),
     (lambda rec: rec.__setitem__("contractSize", 0), "contractSize is 0"),
     (lambda rec: rec.__setitem__("contractSize", "ten"), "contractSize 'ten' is not an integer"),
+    # every coin amount is contracts x contractSize / price: never a guessed size
+    (lambda rec: rec.pop("contractSize"), "no contractSize"),
     (lambda rec: rec.__setitem__("orderTypes", "LIMIT"), "orderTypes is not a list"),
 ]
 
@@ -99,3 +101,16 @@ def test_a_duplicate_record_that_is_malformed_spoils_the_symbol() -> None:
     for order in ([GOOD[SYM], bad], [bad, GOOD[SYM]]):
         rules = parse_exchange_info({"symbols": order})
         assert SYM not in rules and rules.error(SYM)
+
+
+def test_the_venues_own_record_fields_pass_through_as_sent() -> None:
+    # liquidationFee, marketTakeBound and the rest are the venue's to say: a client that wrote
+    # its own constants back would hide a venue that changed them.
+    record = copy.deepcopy(GOOD[SYM])
+    record.update(liquidationFee="0.015000", marketTakeBound="0.30", maintMarginPercent="3.1000",
+                  underlyingSubType=["PoW"])
+    wire = SymbolInfo.from_wire(record).to_wire()
+    assert (wire["liquidationFee"], wire["marketTakeBound"]) == ("0.015000", "0.30")
+    assert (wire["maintMarginPercent"], wire["underlyingSubType"]) == ("3.1000", ["PoW"])
+    bare = {k: v for k, v in record.items() if k not in {"liquidationFee", "marketTakeBound"}}
+    assert "liquidationFee" not in SymbolInfo.from_wire(bare).to_wire()  # nothing invented

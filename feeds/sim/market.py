@@ -214,7 +214,24 @@ def symbol_info(spec: ContractSpec, status: str = "TRADING") -> SymbolInfo:
         delivery_date=spec.delivery_date,
         onboard_date=spec.onboard_date,
         status=status,
+        trigger_protect=Decimal("0.0500"),
+        extra={**VENUE_RECORD_EXTRAS, "underlyingSubType": []},  # a list of its own per record
     )
+
+
+VENUE_RECORD_EXTRAS: dict[str, object] = {
+    "maintMarginPercent": "2.5000",
+    "requiredMarginPercent": "5.0000",
+    "baseAssetPrecision": 8,
+    "quotePrecision": 8,
+    "equalQtyPrecision": 4,
+    "underlyingType": "COIN",
+    "underlyingSubType": [],
+    "liquidationFee": "0.010000",
+    "marketTakeBound": "0.05",
+}
+"""The rest of an exchangeInfo record as Binance's COIN-M venue serves it: values the
+simulator publishes and the client only passes through (it computes nothing from them)."""
 
 
 def build_symbols(now_ms: int | None = None) -> dict[str, SymbolInfo]:
