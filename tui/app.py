@@ -119,6 +119,7 @@ HELP = (
         ("M", "margin type: cross ↔ isolated (asks first)"),
         ("A", "isolated margin: add / remove, new liquidation price previewed"),
         ("X", "close the position: market, or limit at the ladder cursor (asks first)"),
+        ("E", "open orders of every symbol; positions' uPnL summed per coin (toggle)"),
         ("D", "position mode: one-way ↔ hedge, every symbol (asks first)"),
         ("!", "acknowledge a liquidation (the red banner; bell and toast when it happens)"),
     )),
@@ -196,6 +197,7 @@ class CoinmApp(App[int]):
         Binding("A", "risk('margin')", "Iso margin", show=False),
         Binding("X", "risk('close')", "Close position", show=False),
         Binding("D", "risk('position_mode')", "Position mode", show=False),
+        Binding("E", "every_symbol", "Every symbol", show=False),
         Binding("exclamation_mark", "acknowledge_liquidation", "Acknowledge", show=False),
         Binding("v", "studies", "Studies", show=False),
         Binding("V", "lower_pane", "Volume/RSI", show=False),
@@ -624,6 +626,12 @@ class CoinmApp(App[int]):
             self.notify(f"p swaps open orders and positions below {COMPACT_WIDTH} columns; both are shown now")
             return
         self.toggle_class("-show-positions")
+
+    def action_every_symbol(self) -> None:
+        every = not self.open_orders.every
+        self.open_orders.set_every(every)
+        self.positions.every = every
+        self.notify("Every symbol's orders and positions" if every else "The shown symbol's orders", timeout=2)
 
     def action_acknowledge_liquidation(self) -> None:
         if not self.liquidation_banner.acknowledge():

@@ -13,10 +13,11 @@ from textual.widgets import DataTable
 
 from feeds.account import AccountState, OpenOrder, inverse_unrealized_pnl
 from feeds.decimals import fmt_grouped, fmt_step
-from feeds.risk import MARGIN_DANGER, MARGIN_WARN, margin_level
+from feeds.risk import MARGIN_DANGER, MARGIN_WARN, margin_level, upnl_by_asset
 from feeds.symbols import SymbolInfo
 
-__all__ = ["OpenOrders", "Positions", "balance_title", "order_cells", "position_cells", "ratio_text"]
+__all__ = ["OpenOrders", "Positions", "balance_title", "every_symbol_title", "order_cells", "position_cells",
+           "ratio_text"]
 
 _COIN = Decimal("0.00000001")
 
@@ -98,6 +99,17 @@ def ratio_text(ratio: Decimal | None) -> str:
     return f"{(ratio * 100).quantize(Decimal('0.01'))}%"
 
 
+def every_symbol_title(account: AccountState) -> str:
+    """The positions panel's title over every symbol: how many positions, and their live
+    unrealised PnL summed per margin coin (``feeds.risk.upnl_by_asset``)."""
+    sums = upnl_by_asset((account.asset_of(sym), r.unrealized_pnl) for (sym, _side), r in account.position_risk.items())
+    n = len(account.positions)
+    title = f"Positions · every symbol ({n})"
+    if sums:
+        title += " · uPnL " + " · ".join(f"{_unsigned_zero(fmt_step(v, _COIN))} {a}" for a, v in sums.items())
+    return title
+
+
 def balance_title(account: AccountState, asset: str) -> str:
     """The positions panel's title: wallet, available, margin in use and margin ratio of
     ``asset``, all live (see :class:`feeds.account.AccountState`)."""
@@ -132,6 +144,7 @@ class _FitColumns:
         table: Any = self
         width = table.size.width
         names = self.NARROW_COLUMNS if 0 < width < self.NARROW_BELOW else self.COLUMNS
+        names = self._extra_columns() + names
         if names == self._columns:
             return False
         self._columns = names
@@ -140,8 +153,12 @@ class _FitColumns:
             table.add_column(name, key=name)
         return True
 
+    def _extra_columns(self) -> tuple[str, ...]:
+        """Columns shown before the others (the symbol, when every symbol is listed)."""
+        return ()
+
     def _shown_cells(self, cells: tuple[str, ...]) -> list[str]:
-        return [cells[self.COLUMNS.index(name)] for name in self._columns]
+        return [cells[self.COLUMNS.index(name)] for name in self._columns if name in self.COLUMNS]
 
 
 class OpenOrders(_FitColumns, DataTable[Any]):
@@ -177,6 +194,8 @@ class OpenOrders(_FitColumns, DataTable[Any]):
         self._symbol: Callable[[], str] = lambda: ""
         self._info: Callable[[str], SymbolInfo | None] = lambda _s: None
         self._seen: tuple[Any, ...] | None = None
+        self.every = False
+        """Every symbol's open orders (a Symbol column first), not only the shown symbol's."""
         self.border_title = "Open orders"
 
     def on_mount(self) -> None:
@@ -200,17 +219,19 @@ class OpenOrders(_FitColumns, DataTable[Any]):
         if account is None:
             return
         symbol = self._symbol()
-        key = (account.version, symbol, self._columns)
+        key = (account.version, symbol, self._columns, self.every)
         if key == self._seen:
             return
         self._seen = key
-        wanted = {str(o.order_id): o for o in account.open_orders(symbol)}
+        wanted = {str(o.order_id): o for o in account.open_orders(None if self.every else symbol)}
         with self.app.batch_update():
             shown = {k.value for k in self.rows}
             for row_key in shown - wanted.keys():
                 self.remove_row(row_key)
             for key_text, order in wanted.items():
                 cells = self._shown_cells(order_cells(order, self._info(order.symbol)))
+                if self.every:
+                    cells = [order.symbol, *cells]
                 if key_text in shown:
                     for column, value in zip(self._columns, cells):
                         if column != "Side" and self.get_cell(key_text, column) != value:
@@ -219,7 +240,20 @@ class OpenOrders(_FitColumns, DataTable[Any]):
                     styled = [Text(c, style="green" if order.side == "BUY" else "red") if name == "Side" else c
                               for name, c in zip(self._columns, cells)]
                     self.add_row(*styled, key=key_text)
-        self.border_title = f"Open orders {symbol} ({len(wanted)})"
+        self.border_title = f"Open orders {'· every symbol' if self.every else symbol} ({len(wanted)})"
+
+    def _extra_columns(self) -> tuple[str, ...]:
+        return ("Symbol",) if self.every else ()
+
+    def set_every(self, on: bool) -> None:
+        """List every symbol's orders (``on``) or the shown symbol's."""
+        if on == self.every:
+            return
+        self.every = on
+        self.clear()
+        self._fit_columns()
+        self._seen = None
+        self.poll()
 
     def selected_order(self) -> OpenOrder | None:
         if self._account is None or not self.row_count:
@@ -264,6 +298,8 @@ class Positions(_FitColumns, DataTable[Any]):
     """(Narrow: no room for the ratio; the liquidation price carries its colour and mark.)"""
     warn_at: Decimal = MARGIN_WARN
     danger_at: Decimal = MARGIN_DANGER
+    every = False
+    """The title sums unrealised PnL per margin coin over every position (``E``)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
@@ -347,5 +383,7 @@ class Positions(_FitColumns, DataTable[Any]):
         if account is None or info is None:
             return
         title = balance_title(account, info.margin_asset)
+        if self.every:
+            title = every_symbol_title(account)
         if title != self.border_title:
             self.border_title = title
