@@ -13,16 +13,44 @@ active bindings equal the ones on show, and removing a node should drop the watc
 ``data_bind`` registered for it (today they go only when the watched reactive next changes).
 Both behaviours read Textual internals (``_bindings_ready``, the ``__watchers`` mapping), so
 they are on only for the Textual version they were tested with (:mod:`widgets.textual_pin`);
-on any other, ``KeyFooter`` is Textual's ``Footer``.
+on any other, ``KeyFooter`` recomposes as Textual's ``Footer`` does.
+
+The footer also fits its keys to its width (Textual's cuts them off at the right edge: at 80
+columns the dashboard lost ``j`` and ``q``): keys are shown by priority, the most important
+first, each only whole, and a key whose panel is not on screen in this layout is not shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.cells import cell_len
+from textual.widget import Widget
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 from widgets.textual_pin import patch_allowed
 
-__all__ = ["KeyFooter"]
+__all__ = ["DASHBOARD_PRIORITY", "DASHBOARD_SHOWN_WITH", "KeyFooter"]
+
+DASHBOARD_PRIORITY = (
+    "quit", "help", "order('BUY')", "order('SELL')", "cancel_selected", "switch_symbol", "journal",
+    "pick", "cancel_all", "modify_selected", "interval(1)", "kline_kind", "all_liquidations",
+    "group(1)", "group(-1)",
+)
+"""The dashboard's keys by action, most important first: leaving, help and trading, then what
+the focused panel does, then the views. Keys not listed come after these (in the order Textual
+lists them), the command palette last (``/`` opens the same switcher)."""
+DASHBOARD_SHOWN_WITH = {
+    "interval(1)": "#chart",
+    "kline_kind": "#chart",
+    "all_liquidations": "#liquidations",
+}
+"""Keys that act on one panel, by action: shown only while that panel is on screen (the compact
+layouts hide the tapes, or show them instead of the chart)."""
+FIT_INTERVAL = 0.25
+"""Seconds between checks of which panels are on screen (a layout toggle sends no message)."""
 
 
 class KeyFooter(Footer):
@@ -38,6 +66,62 @@ class KeyFooter(Footer):
     _shown_for: object = None
     """The bindings the keys on show were composed for (None: not composed yet)."""
 
+    def __init__(self, *children: Widget, priority: Sequence[str] = DASHBOARD_PRIORITY,
+                 shown_with: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*children, **kwargs)
+        self.priority = tuple(priority)
+        """Actions, most important first: the keys shown when not all fit."""
+        self.shown_with = dict(DASHBOARD_SHOWN_WITH if shown_with is None else shown_with)
+        """``action -> selector``: the key shows only while that widget is on screen."""
+
+    def on_mount(self) -> None:  # Footer's own on_mount runs too (Textual calls both)
+        self.set_interval(FIT_INTERVAL, self.fit_keys, name="footer-fit")
+
+    def on_resize(self) -> None:
+        self.fit_keys()
+
+    def fit_keys(self) -> None:
+        """Show the keys that fit the width, by priority, each whole; hide the rest and the keys
+        whose panel is not on screen."""
+        keys = list(self.query(FooterKey))
+        width = self.size.width
+        if not keys or width <= 0:
+            return
+        rank = {action: i for i, action in enumerate(self.priority)}
+        last = len(rank)
+
+        def order(i: int) -> tuple[int, int]:
+            key = keys[i]
+            palette = key.has_class("-command-palette")
+            return (last + 1 if palette else rank.get(key.action, last), i)
+
+        show: set[int] = set()
+        used = 0
+        for i in sorted(range(len(keys)), key=order):
+            if not self._acts_here(keys[i].action):
+                continue
+            need = _key_width(keys[i])
+            if used + need <= width:
+                show.add(i)
+                used += need
+        for i, key in enumerate(keys):
+            if key.display != (i in show):
+                key.display = i in show
+
+    def _acts_here(self, action: str) -> bool:
+        selector = self.shown_with.get(action)
+        if selector is None:
+            return True
+        found = self.screen.query(selector)
+        if not found:
+            return True
+        node: Any = found.first()
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
     def _bindings_shown(self) -> object:
         if not self._bindings_ready:
             return None
@@ -48,13 +132,26 @@ class KeyFooter(Footer):
     async def recompose(self) -> None:
         if not patch_allowed("KeyFooter"):
             await super().recompose()
+            self.fit_keys()
             return
         shown = self._bindings_shown()
         if shown is not None and shown == self._shown_for:
             return
         await super().recompose()
+        self.fit_keys()
         self._shown_for = shown
         watchers = getattr(self, "__watchers", {}).get("compact")
         if watchers:
             watchers[:] = [(node, callback) for node, callback in watchers
                            if not (node._closing or node._closed)]
+
+
+def _key_width(key: FooterKey) -> int:
+    """Columns ``key`` takes: its key and description with their padding (as FooterKey renders
+    them), its own padding and border, and its margin."""
+    key_pad = key.get_component_styles("footer-key--key").padding
+    width = key_pad.left + cell_len(key.key_display) + key_pad.right
+    if key.description:
+        desc_pad = key.get_component_styles("footer-key--description").padding
+        width += desc_pad.left + cell_len(key.description) + desc_pad.right
+    return width + key.styles.gutter.width + key.styles.margin.width
