@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from feeds.sim import SimExchange
+from feeds.sim import SimExchange, SimHandle
+from tests.cli_support import sim_in_thread
 
 SIM_SEED = 7
 SIM_START_MS = 1_795_000_020_000
@@ -44,3 +46,20 @@ async def stepped_sim(tmp_path: Path) -> AsyncIterator[SimExchange]:
         yield exchange
     finally:
         await exchange.stop()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of ``coinm`` commands: none of the user's ``COINM_*`` settings reach the command,
+    and the XDG data and config dirs (journal, config file, the simulator's demo key) are the test's."""
+    for var in [v for v in os.environ if v.startswith("COINM_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+@pytest.fixture
+def handle() -> Iterator[SimHandle]:
+    """A stepped simulator (seed 7) serving on loopback from its own thread, for ``coinm`` commands."""
+    with sim_in_thread(SIM_SEED) as h:
+        yield h

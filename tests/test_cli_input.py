@@ -20,14 +20,7 @@ from feeds.sim import cli as sim_cli
 from tui.cli import main
 
 COINM = Path(sys.executable).parent / "coinm"
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in [v for v in os.environ if v.startswith("COINM_")]:
-        monkeypatch.delenv(var)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ import pytest
 import feeds.config
 from feeds.config import PROFILES, ConfigError, VenueProfile, load_config
 from feeds.sim import DEMO_API_KEY, SimHandle, start_in_thread
+from tests.cli_support import SYM, price_under_bid
 from tui.cli import dashboard_config, main, parse
 
-SYM = "BTCUSD_PERP"
+pytestmark = pytest.mark.usefixtures("cli_env")
 VENUES = ("sim", "testnet", "live")
 """``sim`` is a simulator named by its URLs; ``testnet`` and ``live`` stand in for the real ones."""
 
@@ -37,20 +38,11 @@ def sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SimHand
         for name, h in handles.items():  # a resting order that says which venue answers `orders`
             place(h, f"mark-{name}")
         global PRICE
-        sim = handles["sim"]
-        PRICE = sim.call(lambda: str(Decimal(sim.sim.engine.syms[SYM].book.best_bid() - 500) / 10))
+        PRICE = price_under_bid(handles["sim"])
         yield handles
     finally:
         for h in handles.values():
             h.stop()
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in [v for v in os.environ if v.startswith("COINM_")]:
-        monkeypatch.delenv(var)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 @pytest.fixture

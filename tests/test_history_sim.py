@@ -15,33 +15,17 @@ import pytest
 
 from feeds.decimals import fmt_plain
 from feeds.history import iso_ms
-from feeds.sim import SimHandle, start_in_thread
+from feeds.sim import SimHandle
+from tests.cli_support import SYM, sim_in_thread, urls
 from tui.cli import main
 
-pytestmark = pytest.mark.timeout(120)
-SYM = "BTCUSD_PERP"
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for var in ("COINM_API_KEY", "COINM_ED25519_KEY_FILE", "COINM_HMAC_SECRET", "COINM_HMAC_SECRET_FILE",
-                "COINM_VENUE", "COINM_REST_URL", "COINM_STREAM_URL", "COINM_WSAPI_URL", "COINM_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("cli_env")]
 
 
 @pytest.fixture
 def handle() -> Iterator[SimHandle]:
-    h = start_in_thread(seed=11, realtime=False)
-    try:
+    with sim_in_thread(seed=11) as h:
         yield h
-    finally:
-        h.stop()
-
-
-def urls(h: SimHandle) -> list[str]:
-    return ["--venue", "sim", "--rest-url", h.urls.rest, "--stream-url", h.urls.stream, "--wsapi-url", h.urls.wsapi]
 
 
 def place(h: SimHandle, **params: str) -> dict[str, Any]:

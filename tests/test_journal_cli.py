@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,33 +20,14 @@ import pytest
 import feeds.journal as journal_mod
 from feeds.journal import Journal, default_journal_path
 from feeds.orders import FOUND
-from feeds.sim import SimHandle, start_in_thread
-from tests.test_order_cli import price_under_bid, urls, venue_orders
+from feeds.sim import SimHandle
+from tests.cli_support import SYM, price_under_bid, urls, venue_orders
 from tui.cli import main
 from tui.order_cli import EXIT_JOURNAL
 
-SYM = "BTCUSD_PERP"
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for var in ("COINM_API_KEY", "COINM_ED25519_KEY_FILE", "COINM_HMAC_SECRET", "COINM_HMAC_SECRET_FILE",
-                "COINM_VENUE", "COINM_REST_URL", "COINM_STREAM_URL", "COINM_WSAPI_URL", "COINM_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def handle() -> Iterator[SimHandle]:
-    h = start_in_thread(seed=7, realtime=False)
-    try:
-        yield h
-    finally:
-        h.stop()
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("cli_env")]
 
 
 def order_args(h: SimHandle, *extra: str, qty: str = "1") -> list[str]:

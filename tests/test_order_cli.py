@@ -3,49 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from feeds.errors import human_error
 from feeds.journal import Journal, default_journal_path
-from feeds.sim import DEMO_API_KEY, SimHandle, start_in_thread
+from feeds.sim import DEMO_API_KEY, SimHandle
+from tests.cli_support import SYM, price_under_bid, urls, venue_orders
 from tui.cli import main
 
-SYM = "BTCUSD_PERP"
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for var in ("COINM_API_KEY", "COINM_ED25519_KEY_FILE", "COINM_HMAC_SECRET", "COINM_HMAC_SECRET_FILE",
-                "COINM_VENUE", "COINM_REST_URL", "COINM_STREAM_URL", "COINM_WSAPI_URL", "COINM_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def handle() -> Iterator[SimHandle]:
-    h = start_in_thread(seed=7, realtime=False)
-    try:
-        yield h
-    finally:
-        h.stop()
-
-
-def urls(h: SimHandle) -> list[str]:
-    return ["--venue", "sim", "--rest-url", h.urls.rest, "--stream-url", h.urls.stream, "--wsapi-url", h.urls.wsapi]
-
-
-def price_under_bid(h: SimHandle, ticks: int = 500) -> str:
-    bid = h.call(lambda: h.sim.engine.syms[SYM].book.best_bid())
-    return str(Decimal(bid - ticks) / 10)
-
-
-def venue_orders(h: SimHandle) -> list[tuple[int, str, str]]:
-    return h.call(lambda: [(o.order_id, o.client_order_id, o.status) for o in h.sim.account().orders.values()])
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def test_order_places_and_prints_the_venue_reply(handle: SimHandle, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,44 +5,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from feeds.errors import human_error
 from feeds.journal import Journal, default_journal_path
-from feeds.sim import SimHandle, start_in_thread
+from feeds.sim import SimHandle
+from tests.cli_support import SYM, urls
 from tui.cli import main
 from tui.order_cli import EXIT_JOURNAL
 
-SYM = "BTCUSD_PERP"
 D = Decimal
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    for var in ("COINM_API_KEY", "COINM_ED25519_KEY_FILE", "COINM_HMAC_SECRET", "COINM_HMAC_SECRET_FILE",
-                "COINM_VENUE", "COINM_REST_URL", "COINM_STREAM_URL", "COINM_WSAPI_URL", "COINM_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def handle() -> Iterator[SimHandle]:
-    h = start_in_thread(seed=7, realtime=False)
-    try:
-        yield h
-    finally:
-        h.stop()
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def run(h: SimHandle, capsys: pytest.CaptureFixture[str], command: str, *args: str) -> tuple[int, Any, str]:
-    rc = main([command, "--venue", "sim", "--rest-url", h.urls.rest, "--stream-url", h.urls.stream,
-               "--wsapi-url", h.urls.wsapi, *args])
+    rc = main([command, *urls(h), *args])
     out = capsys.readouterr()
     assert "Traceback" not in out.err
     return rc, (json.loads(out.out) if out.out.strip() else None), out.err
