@@ -53,6 +53,7 @@ __all__ = [
     "max_contracts",
     "max_leverage",
     "max_notional",
+    "deliveries_near",
     "margin_level",
     "max_removable",
     "parse_amount",
@@ -282,6 +283,26 @@ def margin_level(ratio: Decimal | None, warn: Decimal = MARGIN_WARN, danger: Dec
     if ratio >= warn:
         return "warn"
     return ""
+
+
+DELIVERY_WARN_HOURS = 24
+"""Hours before a delivery contract settles from which an open position is warned about."""
+
+
+def deliveries_near(symbols: Iterable[str], info_of: Callable[[str], Any], now_ms: int,
+                    hours: float = DELIVERY_WARN_HOURS) -> list[tuple[str, int]]:
+    """``(symbol, ms left)`` of each delivery contract among ``symbols`` (those with an open
+    position) that settles within ``hours`` of ``now_ms``, soonest first; perpetuals and
+    unknown symbols are left out."""
+    out = []
+    for symbol in sorted(set(symbols)):
+        info = info_of(symbol)
+        if info is None or info.is_perpetual or not info.delivery_date:
+            continue
+        left = int(info.delivery_date) - now_ms
+        if left <= hours * 3_600_000:
+            out.append((symbol, left))
+    return sorted(out, key=lambda x: x[1])
 
 
 def upnl_by_asset(rows: Iterable[tuple[str, Decimal]]) -> dict[str, Decimal]:

@@ -84,6 +84,8 @@ ORDER_FORM_PREBUILD_S = 1.0
 """Seconds after the session starts (and between retries) before the order form is built."""
 
 LATENCY_REFRESH_S = 0.5
+DELIVERY_CHECK_S = 5.0
+"""How often open positions in delivery contracts are checked against their delivery time."""
 """How often the status bar's latency figure is refreshed."""
 
 COMPACT_WIDTH = 120
@@ -266,6 +268,7 @@ class CoinmApp(App[int]):
         self.status_bar.bind_source(self._status_snapshot)
         self._apply_layout(self.size.width)
         self.set_interval(1 / FRAME_HZ, self._frame, name="frame")
+        self.set_interval(DELIVERY_CHECK_S, self._check_deliveries, name="deliveries")
         self.notify_protocol = notification_protocol()
         self._connect()
 
@@ -354,6 +357,7 @@ class CoinmApp(App[int]):
         self.open_orders.bind_source(session.account, lambda: market.info.symbol, info_of)
         self.positions.bind_source(session.account, lambda: market.info.symbol, mark_of, info_of)
         self.liquidation_banner.bind_source(session.account)
+        self.positions.server_ms = session.server_ms
         self.ticker_bar.bind_position_text(session.account.leverage_text)
         self._account_bound = True
 
@@ -626,6 +630,29 @@ class CoinmApp(App[int]):
             self.notify(f"p swaps open orders and positions below {COMPACT_WIDTH} columns; both are shown now")
             return
         self.toggle_class("-show-positions")
+
+    delivery_warn_hours: float = 24.0
+    """An open position in a delivery contract this many hours before it settles is warned
+    about (toast and status bar), once per symbol."""
+    _delivery_warned: frozenset[str] = frozenset()
+
+    def _check_deliveries(self) -> None:
+        from feeds.risk import deliveries_near
+        from widgets.ticker import long_countdown
+
+        session = self.session
+        if session is None or session.account is None:
+            return
+        near = deliveries_near((k[0] for k in session.account.positions), session.symbol_info,
+                               session.server_ms(), self.delivery_warn_hours)
+        for symbol, left in near:
+            if symbol in self._delivery_warned:
+                continue
+            self._delivery_warned = self._delivery_warned | {symbol}
+            text = (f"{symbol} delivers in {long_countdown(left)} with your position open: it will be "
+                    "settled at the delivery price")
+            self.notify(text, title="Delivery soon", severity="warning", timeout=30)
+            session.note_error(text)
 
     def action_every_symbol(self) -> None:
         every = not self.open_orders.every

@@ -46,6 +46,7 @@ def order_cells(o: OpenOrder, info: SymbolInfo | None) -> tuple[str, ...]:
 
 def position_cells(
     account: AccountState, info: SymbolInfo, symbol: str, mark: Decimal | None, position_side: str = "BOTH",
+    now_ms: int | None = None,
 ) -> tuple[str, ...] | None:
     """The text of the position row of ``symbol`` (hedge mode: of its LONG or SHORT leg, the
     symbol cell saying which), or None when flat.
@@ -67,8 +68,13 @@ def position_cells(
     pct = (upnl / coin_at_entry * 100) if coin_at_entry else None
     liq = risk.liquidation_price if risk is not None else pos.liquidation_price
     adl = account.adl_of(symbol, pos.position_side)
+    name = symbol if position_side == "BOTH" else f"{symbol} {position_side}"
+    if now_ms is not None and not info.is_perpetual and info.delivery_date:
+        from widgets.ticker import long_countdown
+
+        name += f" ⏱{long_countdown(int(info.delivery_date) - now_ms)}"  # time to delivery
     return (
-        symbol if position_side == "BOTH" else f"{symbol} {position_side}",
+        name,
         f"{pos.amount:+}",
         fmt_grouped(pos.entry_price, tick),
         fmt_grouped(mark_price, tick) if mark_price else "—",
@@ -300,6 +306,8 @@ class Positions(_FitColumns, DataTable[Any]):
     danger_at: Decimal = MARGIN_DANGER
     every = False
     """The title sums unrealised PnL per margin coin over every position (``E``)."""
+    server_ms: Callable[[], int] | None = None
+    """The venue's clock: a delivery contract's row says how long until it settles."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
@@ -336,7 +344,8 @@ class Positions(_FitColumns, DataTable[Any]):
             info = self._info(symbol)
             if info is None:
                 continue
-            cells = position_cells(account, info, symbol, self._marks(symbol), side)
+            cells = position_cells(account, info, symbol, self._marks(symbol), side,
+                                   self.server_ms() if self.server_ms is not None else None)
             if cells is not None:  # hedge legs are rows of their own
                 risk = account.position_risk.get((symbol, side))
                 shown: list[Any] = self._shown_cells(cells)
