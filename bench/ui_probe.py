@@ -58,6 +58,8 @@ class Probe:
         self.ladder_refreshed = False
         self.cursor_moved = False
         self.key_wait: tuple[str, float, asyncio.Future[float]] | None = None
+        self.key_cpu: dict[str, list[float]] = {}
+        """CPU seconds of the process from each timed press to its paint, by key."""
         self.lags: list[float] = []
         self.streams: Counter[str] = Counter()
         self.spent: Counter[str] = Counter()
@@ -256,9 +258,14 @@ async def _press(app: Any, key: str, timeout: float = 5.0) -> float | None:
     PROBE.cursor_moved = False
     future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
     PROBE.key_wait = (key, perf(), future)
+    cpu = time.process_time()
     _send_key(app, key)
     try:
-        return await asyncio.wait_for(future, timeout)
+        took = await asyncio.wait_for(future, timeout)
+        # the process's CPU time from the press to the paint (every thread): what the key cost,
+        # whatever share of a core the machine left the app
+        PROBE.key_cpu.setdefault(key, []).append(time.process_time() - cpu)
+        return took
     except TimeoutError:
         return None
     finally:
@@ -288,7 +295,9 @@ async def _keystrokes(app: Any, presses: int) -> dict[str, Any]:
         if isinstance(app.screen, OrderForm):
             _send_key(app, "escape")
             await _until(lambda: not isinstance(app.screen, OrderForm), "the order form to close", 5)
-    return {k: {**_summary(v), "missed": missed[k]} for k, v in out.items()}
+    return {k: {**_summary(v), "missed": missed[k],
+                **{f"cpu_{name}": value for name, value in _summary(PROBE.key_cpu.get(k, [])).items()}}
+            for k, v in out.items()}
 
 
 async def _table_keys(app: Any, presses: int) -> dict[str, Any]:
