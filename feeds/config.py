@@ -128,6 +128,9 @@ KLINE_INTERVALS = (
     "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
 )
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+BOOK_GRACE_RANGE = (0.5, 60.0)
+"""Seconds without a depth event before the book is checked: at least five times the @100ms
+cadence (each check of a quiet book costs weight 2), at most a minute."""
 _SYMBOL_RE = re.compile(r"^[A-Z0-9_]{1,20}$")
 _SECRET_NAME_RE = re.compile(r"secret|passphrase|password|private|api_?key|token", re.I)
 
@@ -143,6 +146,7 @@ _SETTINGS: dict[str, tuple[str, Any, str]] = {
     "confirm_orders": ("bool", None, "COINM_CONFIRM_ORDERS"),
     "kline_interval": ("kline_interval", "1m", "COINM_KLINE_INTERVAL"),
     "depth_limit": ("depth_limit", 1000, "COINM_DEPTH_LIMIT"),
+    "book_grace_s": ("book_grace", 1.0, "COINM_BOOK_GRACE_S"),
     "ladder_levels": ("positive_int", 20, "COINM_LADDER_LEVELS"),
     "sim_seed": ("int", 1, "COINM_SIM_SEED"),
     "sim_speed": ("speed", "1", "COINM_SIM_SPEED"),
@@ -179,6 +183,9 @@ class Config:
     kline_interval: str = "1m"
     depth_limit: int = 1000
     """Depth snapshot size for the local book (5..1000)."""
+    book_grace_s: float = 1.0
+    """Seconds without a depth event before the book is checked with the venue, and marked stale
+    if it missed events (:class:`feeds.depth.DepthFeed`'s ``grace``)."""
     ladder_levels: int = 20
     sim_seed: int = 1
     sim_speed: str = "1"
@@ -216,6 +223,7 @@ class Config:
             ("recv_window", str(self.recv_window)),
             ("kline_interval", self.kline_interval),
             ("depth_limit", str(self.depth_limit)),
+            ("book_grace_s", format(self.book_grace_s, "g")),
             ("ladder_levels", str(self.ladder_levels)),
             ("sim_seed", str(self.sim_seed)),
             ("sim_speed", self.sim_speed),
@@ -281,6 +289,20 @@ def _convert(name: str, kind: str, raw: Any, where: str, *, typed: bool = False)
         if kind == "depth_limit" and raw_int not in DEPTH_LIMITS:
             raise fail(f"expected one of {', '.join(map(str, DEPTH_LIMITS))}")
         return raw_int
+    if kind == "book_grace":
+        low, high = BOOK_GRACE_RANGE
+        expected = f"expected seconds from {low:g} to {high:g}, like 1 or 2.5"
+        if isinstance(raw, bool):
+            raise fail(expected)
+        if isinstance(raw, str) and not typed and re.fullmatch(r"\s*(\d+(\.\d*)?|\.\d+)\s*", raw):
+            seconds = float(raw)
+        elif isinstance(raw, (int, float)):
+            seconds = float(raw)
+        else:
+            raise fail(expected + (" (a number, without quotes)" if typed else ""))
+        if not (math.isfinite(seconds) and low <= seconds <= high):
+            raise fail(expected)
+        return seconds
     if kind == "speed":
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             if not math.isfinite(raw) or raw <= 0:
@@ -670,6 +692,7 @@ def load_config(
         recv_window=values["recv_window"],
         kline_interval=values["kline_interval"],
         depth_limit=values["depth_limit"],
+        book_grace_s=values["book_grace_s"],
         ladder_levels=values["ladder_levels"],
         sim_seed=values["sim_seed"],
         sim_speed=values["sim_speed"],

@@ -44,8 +44,12 @@ ADL_CHECK_S = 2.0
 """How often a dropped WebSocket API connection is re-opened without waiting for a request."""
 
 RULES_RETRY_S = (5.0, 300.0)
-"""While some listed symbols' rules cannot be read, exchangeInfo is fetched again after the
-first delay, doubling up to the second (the venue may fix its answer)."""
+"""While some listed symbols' rules cannot be read (or exchangeInfo cannot be loaded again), it
+is fetched again after the first delay, doubling up to the second (the venue may fix its answer)."""
+
+RULES_REFRESH_S = 60.0
+"""exchangeInfo is loaded again this often while every listed symbol's rules read well (weight 1
+a minute): rules can change, or stop being readable, without a ``!contractInfo`` event."""
 
 CANDLES_TRIES = 5
 CANDLES_RETRY_S = (1.0, 15.0)
@@ -76,6 +80,10 @@ class DashboardSession:
 
     wsapi_timeout = 10.0
     """Seconds a WebSocket API request may wait for its reply before its outcome is unknown."""
+    rules_refresh_s = RULES_REFRESH_S
+    """Seconds between exchangeInfo reloads while the rules read well (set before :meth:`start`)."""
+    rules_retry_s: tuple[float, float] | None = None
+    """The reload back-off while rules are unreadable (None: :data:`RULES_RETRY_S`)."""
 
     def __init__(self, config: Config, credentials: Credentials | None = None) -> None:
         if not config.venue.ready:
@@ -155,7 +163,8 @@ class DashboardSession:
             self.note_error(f"alerts: {self.alerts.error}")
         self.watch = WatchState(self.symbols)
         self.market.extra_streams = self.all_market_streams()
-        self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit)
+        self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit,
+                               grace=self.config.book_grace_s)
         self.stream = StreamClient(
             self.venue.stream_url or "", name="market", streams=self.market.streams(),
             on_message=self._on_market, on_connect=self._on_market_connect,
@@ -166,8 +175,7 @@ class DashboardSession:
         self._spawn(self._time_sync_loop(), "clock")
         self._spawn(self.watch.poll_open_interest(self.rest), "open interest")
         self._load_klines()
-        if self.symbols.errors:
-            self._spawn(self._rules_retry_loop(), "rules")
+        self._spawn(self._rules_loop(), "rules")
         if self.credentials is not None:
             self._spawn(self._start_account(), "account")
 
@@ -211,6 +219,8 @@ class DashboardSession:
             log.warning("exchangeInfo: %d symbol(s) not tradable: %s", len(errors),
                         "; ".join(str(e) for e in errors.values()))
             self.note_error(f"rules: {first}{more}")
+            if self._rules_wake is not None:
+                self._rules_wake.set()  # the reload loop backs off from now, not after a refresh
         elif self.last_error.startswith("rules:"):
             log.info("exchangeInfo: every listed symbol's rules are readable again")
             self.last_error = ""
@@ -229,15 +239,16 @@ class DashboardSession:
 
     _rules_reload: asyncio.Task[Any] | None = None
 
-    async def _reload_rules(self) -> None:
-        """A contract was listed, delivered or changed (``!contractInfo``): load exchangeInfo
-        again, so a new contract can be shown and a delivered one refuses orders; if the shown
-        contract stopped trading, the status bar says so and names what to switch to."""
+    async def _reload_rules(self) -> bool:
+        """A contract was listed, delivered or changed (``!contractInfo``), or it is time to look
+        again: load exchangeInfo, so a new contract can be shown and a delivered one refuses
+        orders; if the shown contract stopped trading, the status bar says so and names what to
+        switch to. False when exchangeInfo could not be loaded (the rules stay as they were)."""
         try:
             self._set_rules(await self.rest.exchange_info())
         except (RestError, VenueError, MalformedFrame, SymbolRulesError) as exc:
             self.note_error(f"rules: cannot reload the venue's rules: {exc}")
-            return
+            return False
         finally:
             self._rules_reload = None
         if self.watch is not None:
@@ -248,6 +259,7 @@ class DashboardSession:
         if notice:
             self.note_error(notice)
         await self.update_streams()
+        return True
 
     def contract_notice(self) -> str:
         """What the status bar says when the shown contract no longer trades ("" while it does)."""
@@ -265,20 +277,29 @@ class DashboardSession:
         """The symbol's rules, or None when unknown or unreadable (never raises: for display)."""
         return self.symbols.find(symbol)
 
-    async def _rules_retry_loop(self) -> None:
-        """Fetch exchangeInfo again, with backoff, while some listed symbols are unreadable."""
-        retry = Backoff(*RULES_RETRY_S, jitter=0.0)
-        while self.symbols.errors:
-            delay = retry.failed()
-            self._rules_retry_at = asyncio.get_running_loop().time() + delay
-            await asyncio.sleep(delay)
-            try:
-                self._set_rules(await self.rest.exchange_info())
-            except (RestError, VenueError, MalformedFrame, SymbolRulesError) as exc:
-                self.note_error(f"rules: cannot reload the venue's rules: {exc}")
-        self._rules_retry_at = None
+    async def _rules_loop(self) -> None:
+        """Load exchangeInfo again every ``rules_refresh_s``; while some listed symbols' rules are
+        unreadable, or the reload fails, sooner, with backoff (the venue may fix its answer)."""
+        retry: Backoff | None = None
+        failing = False
+        while True:
+            if self.symbols.errors or failing:
+                if retry is None:
+                    retry = Backoff(*(self.rules_retry_s or RULES_RETRY_S), jitter=0.0)
+                delay = retry.failed()
+                self._rules_retry_at = asyncio.get_running_loop().time() + delay
+            else:
+                retry, self._rules_retry_at = None, None
+                delay = self.rules_refresh_s
+            wake = self._rules_wake = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+            if wake.is_set():
+                continue  # another reload (!contractInfo) found unreadable rules: back off from now
+            failing = not await self._reload_rules()
 
     _rules_retry_at: float | None = None
+    _rules_wake: asyncio.Event | None = None
 
     def note_error(self, text: str) -> None:
         """Record a problem for the status bar."""
@@ -358,7 +379,8 @@ class DashboardSession:
             return
         market.switch_symbol(info)
         old_depth, old_task = self.depth, self._depth_task
-        self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit)
+        self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit,
+                               grace=self.config.book_grace_s)
         if old_depth is not None:
             await old_depth.close()
         if old_task is not None:
