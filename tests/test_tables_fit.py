@@ -47,7 +47,8 @@ def fits(table: DataTable[Any]) -> None:
     assert table.virtual_size.width <= table.size.width, [c.label.plain for c in table.columns.values()]
     for row in range(table.row_count):
         for column, cell in zip(table.columns.values(), table.get_row_at(row)):
-            assert len(str(cell)) <= column.content_width, (column.label.plain, str(cell))
+            for line in str(cell).split("\n"):  # a cell of two lines is as wide as its longer
+                assert len(line) <= column.content_width, (column.label.plain, str(cell))
 
 
 def labels(table: DataTable[Any]) -> list[str]:
@@ -78,13 +79,16 @@ async def test_a_prioritised_subset_fits_at_80x24(sim: SimExchange) -> None:
         orders, positions = app.query_one(OpenOrders), app.query_one(Positions)
         await until(pilot, lambda: orders.row_count == 3, "orders")
         await pilot.pause(0.1)
-        assert labels(orders) == list(OpenOrders.NARROW_COLUMNS)
+        # 48 columns: side 4+2, type 6+2, price 18+2 ('89,001.0 @89,000.0'), filled 6+2, RC 2+2 = 46;
+        # status (6+2) no longer fits, nor TIF (3+2) after it, nor the id
+        assert labels(orders) == ["Side", "Type", "Price", "Filled", "RC"]
         fits(orders)
         await pilot.press("p")
         await until(pilot, lambda: positions.display and positions.row_count == 1, "positions")
         await until(pilot, lambda: "," in str(positions.get_row_at(0)[2]), "liquidation price")
         await pilot.pause(0.1)
-        assert labels(positions) == list(Positions.NARROW_COLUMNS)
+        # symbol 11+2, size 5+2, liq. 9+2 (6 digits), uPnL 10 or 11+2 = 44 at most; ratio 5+2 is over 48
+        assert labels(positions) == ["Symbol", "Size", "Liq.", "uPnL"]
         fits(positions)
         await pilot.resize_terminal(160, 48)  # wide again: every column back
         await until(pilot, lambda: labels(positions) == list(Positions.COLUMNS)
@@ -103,3 +107,37 @@ def test_a_figure_that_rounds_to_zero_has_no_sign() -> None:
     cells = position_cells(acct, info, "BTCUSD_PERP", Decimal("87999.9"))  # -1.3e-11 BTC
     assert cells is not None
     assert cells[5] == "0.00000000" and cells[6] == "+0.00%"
+
+
+async def test_the_most_important_columns_fit_at_60x20(sim: SimExchange) -> None:
+    """60 columns leave the tables 28: the side, price (a stop limit's price above its trigger)
+    and quantity of each order, the symbol and size of the position; nothing cut."""
+    app = make_app(sim)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await trade(app)
+        orders, positions = app.query_one(OpenOrders), app.query_one(Positions)
+        await until(pilot, lambda: orders.row_count == 3, "orders")
+        await pilot.pause(0.1)
+        assert orders.size.width == 28
+        assert {"Side", "Price", "Filled"} <= set(labels(orders)), labels(orders)
+        fits(orders)
+        prices = [str(orders.get_row_at(r)[labels(orders).index("Price")]) for r in range(orders.row_count)]
+        stop_limit = next(p for p in prices if p.count("@") == 1 and not p.startswith("@"))
+        limit, trigger = stop_limit.split("\n")  # the stop limit's price above its trigger, each whole
+        assert len(limit) == len("89,001.0") and trigger.startswith("@") and len(trigger) == len("@89,000.0")
+        await pilot.press("p")
+        await until(pilot, lambda: positions.display and positions.row_count == 1, "positions")
+        account = app.session.account if app.session is not None else None
+        await until(pilot, lambda: account is not None and any(
+            r.liquidation_price for r in account.position_risk.values()), "liquidation price")
+        await pilot.pause(0.1)
+        assert labels(positions)[:2] == ["Symbol", "Size"]
+        fits(positions)
+        await pilot.resize_terminal(61, 20)  # one more column: still nothing cut
+        await pilot.pause(0.1)
+        fits(positions)
+        await pilot.press("p")
+        await until(pilot, lambda: orders.display, "orders again")
+        await pilot.pause(0.1)
+        fits(orders)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -136,35 +137,69 @@ def balance_title(account: AccountState, asset: str) -> str:
 
 
 class _FitColumns:
-    """Columns by priority: below ``NARROW_BELOW`` cells of width the table shows only
-    ``NARROW_COLUMNS`` (the most important, left to right), so that no column the trader
-    needs is scrolled out of sight; the table is rebuilt when the width crosses the line."""
+    """Columns by priority: the table shows every column that fits its width, measured on the
+    cells it is about to show, dropping the least important first (``PRIORITY``, most important
+    first; a narrower column further down still shows when it fits), so that a number is never
+    cut at any width; shown columns keep ``COLUMNS``' order, after any extra leading columns
+    (which come first in priority too). The table is rebuilt when the set changes."""
 
     COLUMNS: tuple[str, ...] = ()
-    NARROW_COLUMNS: tuple[str, ...] = ()
-    NARROW_BELOW = 72
+    PRIORITY: tuple[str, ...] = ()
     _columns: tuple[str, ...] = ()
 
-    def _fit_columns(self) -> bool:
-        """Show the columns for the current width; True when they changed (rows cleared)."""
+    def _all_columns(self) -> tuple[str, ...]:
+        """Every column a row has a cell for: the extra ones, then ``COLUMNS``."""
+        return self._extra_columns() + self.COLUMNS
+
+    def _extra_columns(self) -> tuple[str, ...]:
+        """Columns shown before the others (the symbol, when every symbol is listed)."""
+        return ()
+
+    def _choose_columns(self, rows: Iterable[Sequence[str | Text]]) -> tuple[str, ...]:
+        """The columns that fit, for rows of full cells (one per :meth:`_all_columns`)."""
         table: Any = self
+        names = self._all_columns()
         width = table.size.width
-        names = self.NARROW_COLUMNS if 0 < width < self.NARROW_BELOW else self.COLUMNS
-        names = self._extra_columns() + names
+        if width <= 0:  # not laid out yet
+            return names
+        need = {name: cell_len(name) for name in names}
+        for column in table.columns.values():  # a shown column never shrinks (cells only widen it)
+            name = str(column.key.value)
+            if name in need:
+                need[name] = max(need[name], column.content_width)
+        lines = 1  # the header
+        for cells in rows:
+            height = 1
+            for name, cell in zip(names, cells, strict=True):
+                parts = (cell.plain if isinstance(cell, Text) else cell).split("\n")
+                height = max(height, len(parts))
+                need[name] = max(need[name], *(cell_len(part) for part in parts))
+            lines += height
+        if lines > table.size.height:  # a vertical scrollbar takes its columns
+            width -= table.styles.scrollbar_size_vertical
+        pad = 2 * table.cell_padding
+        chosen: set[str] = set()
+        used = 0
+        for name in self._extra_columns() + self.PRIORITY:
+            if used + need[name] + pad <= width:
+                chosen.add(name)
+                used += need[name] + pad
+        return tuple(name for name in names if name in chosen)
+
+    def _show_columns(self, names: tuple[str, ...]) -> bool:
+        """Show ``names``; True when they changed (the rows were cleared)."""
         if names == self._columns:
             return False
+        table: Any = self
         self._columns = names
         table.clear(columns=True)
         for name in names:
             table.add_column(name, key=name)
         return True
 
-    def _extra_columns(self) -> tuple[str, ...]:
-        """Columns shown before the others (the symbol, when every symbol is listed)."""
-        return ()
-
-    def _shown_cells(self, cells: tuple[str, ...]) -> list[str]:
-        return [cells[self.COLUMNS.index(name)] for name in self._columns if name in self.COLUMNS]
+    def _shown_cells(self, cells: Sequence[Any]) -> list[Any]:
+        names = self._all_columns()
+        return [cells[names.index(name)] for name in self._columns]
 
 
 class OpenOrders(_FitColumns, DataTable[Any]):
@@ -192,7 +227,9 @@ class OpenOrders(_FitColumns, DataTable[Any]):
             super().__init__()
 
     COLUMNS = ("Side", "Type", "Price", "Filled", "Status", "TIF", "RC", "Id")
-    NARROW_COLUMNS = ("Side", "Type", "Price", "Filled", "RC")
+    PRIORITY = ("Side", "Price", "Filled", "Type", "RC", "Status", "TIF", "Id")
+    ESSENTIAL = frozenset(("Side", "Price", "Filled"))
+    """When these do not all fit on one line, a stop limit's trigger goes under its price."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -202,15 +239,29 @@ class OpenOrders(_FitColumns, DataTable[Any]):
         self._seen: tuple[Any, ...] | None = None
         self.every = False
         """Every symbol's open orders (a Symbol column first), not only the shown symbol's."""
+        self._stack = False
+        """Whether stop limits show their trigger under their price (rows of two lines)."""
         self.border_title = "Open orders"
 
     def on_mount(self) -> None:
-        self._fit_columns()
+        self._show_columns(self._all_columns())
 
     def on_resize(self) -> None:
-        if self._fit_columns():
-            self._seen = None  # the rows go with the columns: the next poll adds them again
-            self.poll()
+        self._seen = None  # fit the columns to the new width
+        self.poll()
+
+    def _restack(self, cells: tuple[str, ...], stack: bool) -> tuple[str, ...]:
+        """``cells`` with a stop limit's price and trigger on two lines (``stack``) or one."""
+        i = self._all_columns().index("Price")
+        price = cells[i].replace(" @", "\n@") if stack else cells[i].replace("\n@", " @")
+        return (*cells[:i], price, *cells[i + 1:])
+
+    def _layout(self, rows: list[tuple[str, ...]]) -> tuple[tuple[str, ...], bool]:
+        """The columns that fit, and whether stop limits stack their trigger to make them fit."""
+        one_line = self._choose_columns(rows)
+        if self.ESSENTIAL <= set(one_line) or not any(" @" in c for cells in rows for c in cells):
+            return one_line, False
+        return self._choose_columns([self._restack(cells, True) for cells in rows]), True
 
     def bind_source(self, account: AccountState, symbol: Callable[[], str],
                     info: Callable[[str], SymbolInfo | None]) -> None:
@@ -225,27 +276,32 @@ class OpenOrders(_FitColumns, DataTable[Any]):
         if account is None:
             return
         symbol = self._symbol()
-        key = (account.version, symbol, self._columns, self.every)
+        key = (account.version, symbol, self.every)
         if key == self._seen:
             return
         self._seen = key
         wanted = {str(o.order_id): o for o in account.open_orders(None if self.every else symbol)}
+        lead = self.every
+        full = {k: ((o.symbol,) if lead else ()) + order_cells(o, self._info(o.symbol)) for k, o in wanted.items()}
+        columns, stack = self._layout(list(full.values()))
         with self.app.batch_update():
+            if stack != self._stack:
+                self._stack = stack
+                self._columns = ()  # the rows change height: build them again
+            self._show_columns(columns)
             shown = {k.value for k in self.rows}
             for row_key in shown - wanted.keys():
                 self.remove_row(row_key)
             for key_text, order in wanted.items():
-                cells = self._shown_cells(order_cells(order, self._info(order.symbol)))
-                if self.every:
-                    cells = [order.symbol, *cells]
+                cells = self._shown_cells(self._restack(full[key_text], stack))
                 if key_text in shown:
-                    for column, value in zip(self._columns, cells):
+                    for column, value in zip(self._columns, cells, strict=True):
                         if column != "Side" and self.get_cell(key_text, column) != value:
                             self.update_cell(key_text, column, value, update_width=True)
                 else:
                     styled = [Text(c, style="green" if order.side == "BUY" else "red") if name == "Side" else c
-                              for name, c in zip(self._columns, cells)]
-                    self.add_row(*styled, key=key_text)
+                              for name, c in zip(self._columns, cells, strict=True)]
+                    self.add_row(*styled, key=key_text, height=1 + max((c.count("\n") for c in cells), default=0))
         self.border_title = f"Open orders {'· every symbol' if self.every else symbol} ({len(wanted)})"
 
     def _extra_columns(self) -> tuple[str, ...]:
@@ -257,7 +313,7 @@ class OpenOrders(_FitColumns, DataTable[Any]):
             return
         self.every = on
         self.clear()
-        self._fit_columns()
+        self._columns = ()  # the columns are fitted again with the symbol's
         self._seen = None
         self.poll()
 
@@ -300,8 +356,8 @@ class Positions(_FitColumns, DataTable[Any]):
     """
 
     COLUMNS = ("Symbol", "Size", "Entry", "Mark", "Liq.", "uPnL", "uPnL%", "Lev", "Maint.", "Ratio", "ADL")
-    NARROW_COLUMNS = ("Symbol", "Size", "Liq.", "uPnL")
-    """(Narrow: no room for the ratio; the liquidation price carries its colour and mark.)"""
+    PRIORITY = ("Symbol", "Size", "Liq.", "uPnL", "Ratio", "Mark", "Entry", "uPnL%", "Lev", "Maint.", "ADL")
+    """(Without room for the ratio, the liquidation price carries its colour and mark.)"""
     warn_at: Decimal = MARGIN_WARN
     danger_at: Decimal = MARGIN_DANGER
     every = False
@@ -314,17 +370,15 @@ class Positions(_FitColumns, DataTable[Any]):
         self._account: AccountState | None = None
         self._marks: Callable[[str], Decimal | None] = lambda _s: None
         self._info: Callable[[str], SymbolInfo | None] = lambda _s: None
-        self._shown: dict[str, tuple[str, ...]] = {}
+        self._shown: dict[str, tuple[str | Text, ...]] = {}
         self._symbol: Callable[[], str] = lambda: ""
         self.border_title = "Positions"
 
     def on_mount(self) -> None:
-        self._fit_columns()
+        self._show_columns(self._all_columns())
 
     def on_resize(self) -> None:
-        if self._fit_columns():
-            self._shown = {}
-            self.poll()
+        self.poll()
 
     def bind_source(self, account: AccountState, symbol: Callable[[], str],
                     marks: Callable[[str], Decimal | None],
@@ -339,7 +393,8 @@ class Positions(_FitColumns, DataTable[Any]):
         account = self._account
         if account is None:
             return
-        rows: dict[str, tuple[str, ...]] = {}
+        full: dict[str, tuple[str, ...]] = {}
+        ratios: dict[str, Decimal | None] = {}
         for (symbol, side) in sorted(account.positions):
             info = self._info(symbol)
             if info is None:
@@ -347,27 +402,37 @@ class Positions(_FitColumns, DataTable[Any]):
             cells = position_cells(account, info, symbol, self._marks(symbol), side,
                                    self.server_ms() if self.server_ms is not None else None)
             if cells is not None:  # hedge legs are rows of their own
+                key = symbol if side == "BOTH" else f"{symbol}:{side}"
                 risk = account.position_risk.get((symbol, side))
-                shown: list[Any] = self._shown_cells(cells)
-                marked = "Ratio" if "Ratio" in self._columns else "Liq." if "Liq." in self._columns else None
-                if marked is not None:
-                    i = self._columns.index(marked)
-                    shown[i] = self._ratio_cell(shown[i], risk.margin_ratio if risk is not None else None)
-                rows[symbol if side == "BOTH" else f"{symbol}:{side}"] = tuple(shown)
+                full[key], ratios[key] = cells, risk.margin_ratio if risk is not None else None
         self._update_title()
+        # measured with both the ratio and the liquidation price marked: either may carry it
+        liq, ratio = self.COLUMNS.index("Liq."), self.COLUMNS.index("Ratio")
+        measured = [tuple(self._ratio_cell(c, ratios[k]) if i in (liq, ratio) else c for i, c in enumerate(cells))
+                    for k, cells in full.items()]
+        if self._show_columns(self._choose_columns(measured)):
+            self._shown = {}
+        marked = "Ratio" if "Ratio" in self._columns else "Liq." if "Liq." in self._columns else None
+        rows: dict[str, tuple[str | Text, ...]] = {}
+        for key, cells in full.items():
+            shown: list[Any] = self._shown_cells(cells)
+            if marked is not None:
+                i = self._columns.index(marked)
+                shown[i] = self._ratio_cell(shown[i], ratios[key])
+            rows[key] = tuple(shown)
         if rows == self._shown:
             return
         with self.app.batch_update():
             for symbol in list(self._shown):
                 if symbol not in rows:
                     self.remove_row(symbol)
-            for symbol, cells in rows.items():
+            for symbol, row in rows.items():
                 if symbol in self._shown:
-                    for column, old, new in zip(self._columns, self._shown[symbol], cells):
+                    for column, old, new in zip(self._columns, self._shown[symbol], row, strict=True):
                         if old != new:
                             self.update_cell(symbol, column, new, update_width=True)
                 else:
-                    self.add_row(*cells, key=symbol)
+                    self.add_row(*row, key=symbol)
         self._shown = rows
 
     def set_margin_levels(self, warn: Decimal, danger: Decimal) -> None:
