@@ -281,7 +281,11 @@ class MarketEngine:
     def _init_symbol(self, spec: ContractSpec) -> None:
         info = self.symbols[spec.symbol]
         tick = info.tick_size
-        decimals = max(0, -tick.as_tuple().exponent)  # type: ignore[operator]
+        # prices are kept in ticks and written with ``decimals`` places: the tick must be 10^-decimals
+        # ("0.000010" is five places, not the six its text has)
+        decimals = max(0, -tick.normalize().as_tuple().exponent)  # type: ignore[operator]
+        if tick != Decimal(1).scaleb(-decimals):
+            raise ValueError(f"{spec.symbol}: the simulator needs a power-of-ten tick, not {tick}")
         tick_units = int(tick * 100_000_000)
         first_id = 1_000_000_000 + self._sub_rng(spec.symbol, "uid").randrange(1_000_000_000)
         st = SymState(spec, info, decimals, tick_units, MatchingBook(spec.symbol, first_id))
