@@ -17,25 +17,37 @@ Checked on every fault and at the end (``python -m bench resilience [--minutes N
   ``book_live()`` — what the ladder shows without STALE — said "live" in none of that time;
 * at the end, the open orders the client shows are the venue's open orders.
 
-Table: ``recovered``/``recovery`` per injection; ``book ok`` = checks against the true book
-that matched; ``orders`` = orders sent while that fault was the latest one injected;
-``unknown`` = outcomes the client reported as unknown (allowed, and listed with whether the
-venue has the order); ``orders lost`` = told accepted but not on the venue, or told
-rejected/not sent but on the venue; ``orders duplicated`` = more than one venue order, or more
-than one ``order.place`` request, for a clientOrderId.
+Table: ``recovered``/``recovery`` per injection; ``detected after s`` = how long until the
+client showed the fault (see below); ``REST weight`` = the REST weight the client sent from the
+injection until it was healthy again and its book checked (snapshots, account reloads, rules);
+``book ok`` = checks against the true book that matched; ``orders`` = orders sent while that
+fault was the latest one injected; ``unknown`` = outcomes the client reported as unknown
+(allowed, and listed with whether the venue has the order); ``orders lost`` = told accepted but
+not on the venue, or told rejected/not sent but on the venue; ``orders duplicated`` = more than
+one venue order, or more than one ``order.place`` request, for a clientOrderId.
 
 Some venue times are scaled down so a round fits in seconds, and the run says so: the market
 stream's watchdog (stale after 1 s, reconnect after 3 s silent instead of 5 s / 20 s), the
 WebSocket API reply timeout (``--reply-timeout``, 3 s instead of 10 s), the 24 h
 connection cut-off (the sim's ``max_connection_age``, 2 s for one window) and, with it, the
 client's renewal of its WebSocket API connection before the cut-off (1.5 s instead of 23.5 h,
-for the whole run), and the time a book must be kept before its snapshot back-off resets (1.5 s
-instead of 5 s: the faults here come faster than any venue's).
+for the whole run), the time a book must be kept before its snapshot back-off resets (1.5 s
+instead of 5 s: the faults here come faster than any venue's), the session's exchangeInfo
+reload (every 1 s instead of 60 s, and 0.5 s doubling to 2 s instead of 5 s to 300 s while
+unreadable) and the user stream's ping/pong watch (a ping every 1 s, stale after 1 s, reconnect
+after 3 s, instead of 5 s / 3 s / 10 s).
 
-Book faults also report how long until the book was marked stale (``stale after s``: a depth
-stream silent while the rest flows, an undecodable depth frame), and the run ends with a flood of
-nothing but undecodable depth frames (``--flood SECONDS``; the issue's case is 300) and what it
-cost in REST weight: full snapshots, weight sent, the venue's highest per-minute weight.
+Faults the client must notice by itself report how long that took (``detected after s``): a
+depth stream silent while the rest flows and an undecodable depth frame until ``book:stale``;
+malformed exchangeInfo for the shown symbol (``badinfo``: tickSize 0, stepSize "abc", no
+PRICE_FILTER, no LOT_SIZE, in turn) until ``rules:bad`` and ``session.rules_error`` refuse it,
+and a user-data stream that goes silent without closing (no events, no pongs) until
+``user:stale``. The venue serves the bad rules until the trader has been refused an order, then
+good ones again; their recovery counts from then, until the symbol is tradable and ``rules:``
+gone. The user stream's recovery counts from the stall, until it reconnected (the watch's
+``reconnect_after``) and is live. The run ends with a flood of nothing but undecodable depth
+frames (``--flood SECONDS``; the issue's case is 300) and what it cost in REST weight: full
+snapshots, weight sent, the venue's highest per-minute weight.
 
 :func:`run_resilience` is what ``tests/test_resilience.py`` runs (one round, asserting).
 """
@@ -78,8 +90,10 @@ FAULTS = (
     "stall < watchdog (gap)", "stall > watchdog (reconnect)", "lose reply order.place",
     "lose reply order.cancel", "delay reply < timeout", "delay reply > timeout", "listenKey expiry",
     "malformed market", "malformed user", "REST 429 + gap", "max connection age",
-    "depth-only stall", "undecodable depth",
+    "depth-only stall", "undecodable depth", "malformed exchangeInfo", "user-stream stall",
 )
+BAD_INFO = ("tick0", "step", "noprice", "nolot")
+"""The malformed exchangeInfo fault's ways, one per injection in turn (feeds.sim.faults)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,18 @@ class Timing:
     """How long only the depth stream goes silent (the issue saw 32 s unnoticed)."""
     flood: float = 30.0
     """Seconds of nothing but malformed depth frames at the end of the run (issue: 5 minutes)."""
+    rules_refresh: float = 1.0
+    """The session loads exchangeInfo again this often (app: 60 s)."""
+    rules_retry: tuple[float, float] = (0.5, 2.0)
+    """...and this soon, doubling, while some rules are unreadable (app: 5 s to 300 s)."""
+    user_ping_every: float = 1.0
+    """The user stream's watch pings this often (app: 5 s)..."""
+    user_stale_after: float = 1.0
+    """...shows it stale when a pong is this late (app: 3 s)..."""
+    user_reconnect_after: float = 3.0
+    """...and reconnects when it is this late (app: 10 s)."""
+    user_stall: float = 5.0
+    """How long the venue's user-data connections stay silent (longer than the reconnect)."""
     pause_between: float = 0.3
 
     def describe(self) -> str:
@@ -123,9 +149,30 @@ class Timing:
                    else f"reconnect backoff as the app's (reset after {_app_healthy_after():g} s healthy)")
                 + (f"; the book's snapshot back-off reset after {self.book_healthy_after:g} s kept "
                    f"(app {_app_book_healthy_after():g} s)" if self.book_healthy_after else "")
+                + f"; exchangeInfo reloaded every {self.rules_refresh:g} s (app {_app('RULES_REFRESH_S'):g} s), "
+                  f"while unreadable {self.rules_retry[0]:g} s doubling to {self.rules_retry[1]:g} s "
+                  f"(app {_app('RULES_RETRY_S')[0]:g} s to {_app('RULES_RETRY_S')[1]:g} s); user stream watch: "
+                  f"ping every {self.user_ping_every:g} s, stale after {self.user_stale_after:g} s, reconnect after "
+                  f"{self.user_reconnect_after:g} s (app {_app_user('ping_every'):g} s / "
+                  f"{_app_user('stale_after'):g} s / {_app_user('reconnect_after'):g} s), user stall "
+                  f"{self.user_stall:g} s"
                 + f"; depth-only stall {self.depth_stall:g} s; malformed-depth flood {self.flood:g} s "
                   "(issue: 5 minutes, --flood 300); the book's silence grace and the REST weight budget "
                   "are the app's")
+
+
+def _app(name: str) -> Any:
+    import feeds.session
+
+    return getattr(feeds.session, name)
+
+
+def _app_user(name: str) -> float:
+    import inspect
+
+    from feeds.userdata import UserDataStream
+
+    return float(inspect.signature(UserDataStream).parameters[name].default)
 
 
 def _app_book_healthy_after() -> float:
@@ -215,7 +262,9 @@ class FaultStats:
     book_mismatches: int = 0
     notes: list[str] = field(default_factory=list)
     detect: list[float] = field(default_factory=list)
-    """Seconds from the injection until the book was marked stale (book faults)."""
+    """Seconds from the injection until the client showed it (book stale, rules bad, user stale)."""
+    rest_weight: int = 0
+    """REST weight the client sent from each injection until healthy and checked again (summed)."""
 
 
 @dataclass
@@ -267,6 +316,10 @@ class Report:
     rest_peak_weight: int = 0
     """The highest per-minute weight the venue reported to the client's REST calls, whole run."""
     rest_sent_weight: int = 0
+    refused_no_rules: int = 0
+    """Orders the trader was refused because the symbol's rules were unreadable."""
+    sent_while_rules_bad: int = 0
+    """order.place requests the venue received while the client showed the rules unreadable."""
 
     def rows(self) -> list[tuple[object, ...]]:
         out: list[tuple[object, ...]] = []
@@ -279,18 +332,18 @@ class Report:
             book = f"{st.book_checks - st.book_mismatches}/{st.book_checks}"
             sent = sum(1 for o in self.orders if o.window == st.name)
             detect = f"{max(st.detect):.2f}" if st.detect else "-"
-            out.append((st.name, st.injected, st.recovered, detect, p50, mx, book, sent,
+            out.append((st.name, st.injected, st.recovered, detect, p50, mx, f"{st.rest_weight:,}", book, sent,
                         len(self.unknown.get(st.name, [])), len(self.lost.get(st.name, [])),
                         len(self.duplicated.get(st.name, []))))
         sent = sum(1 for o in self.orders if o.window == "baseline")
         if sent:
-            out.append(("(before the first fault)", "-", "-", "-", "-", "-", "-", sent,
+            out.append(("(before the first fault)", "-", "-", "-", "-", "-", "-", "-", sent,
                         len(self.unknown.get("baseline", [])), len(self.lost.get("baseline", [])),
                         len(self.duplicated.get("baseline", []))))
         return out
 
-    HEADERS = ("fault", "injected", "recovered", "stale after s", "recovery p50 s", "max s", "book ok", "orders",
-               "unknown", "orders lost", "orders duplicated")
+    HEADERS = ("fault", "injected", "recovered", "detected after s", "recovery p50 s", "max s", "REST weight",
+               "book ok", "orders", "unknown", "orders lost", "orders duplicated")
 
 
 # ---- the harness -------------------------------------------------------------------------------
@@ -324,6 +377,8 @@ class Harness:
         self.samples = self.crossed = self.crossed_synced = 0
         self.frozen_live_s = self.frozen_live_max = 0.0
         self.frozen_shown_live = 0
+        self.refused_no_rules = 0
+        self.sent_while_rules_bad = 0
         self._n = self._sides = 0
         self._stop = False
 
@@ -400,6 +455,9 @@ class Harness:
 
     # -- orders
     def _request(self, *, market: bool) -> OrderRequest | None:
+        if self.s.rules_error(SYMBOL) is not None:  # as the order form: no rules, no order
+            self.refused_no_rules += 1
+            return None
         book = self.s.book
         info = self.s.symbols[SYMBOL]
         self._sides += 1
@@ -496,6 +554,37 @@ class Harness:
         pred: Callable[[], bool]
         order_fault: Callable[[], Awaitable[bool]] | None = None
         detect: Callable[[], bool] | None = None
+        weight0 = s.rest.sent_weight
+
+        def shown(feed: str, status: str) -> bool:
+            return any(f.name == feed and f.status == status for f in s.feed_summaries())
+
+        async def rules_fault() -> bool:
+            how = BAD_INFO[(st.injected - 1) % len(BAD_INFO)]
+            t0 = time.monotonic()
+            faults.bad_exchange_info(SYMBOL, how)
+            try:
+                if not await self.until(lambda: s.rules_error(SYMBOL) is not None and shown("rules", "bad"),
+                                        self.recovery_timeout):
+                    st.notes.append(f"{how}: the unreadable rules were never shown")
+                    return False
+                st.detect.append(time.monotonic() - t0)
+                async with self.order_lock:  # no order of the trader's in flight from here on
+                    placed, refused = sum(self.counter.place.values()), self.refused_no_rules
+                # the venue keeps serving them until the trader has tried (and been refused) an order
+                if not await self.until(lambda: self.refused_no_rules > refused, self.recovery_timeout):
+                    st.notes.append(f"{how}: the trader never tried an order while the rules were bad")
+                self.sent_while_rules_bad += sum(self.counter.place.values()) - placed
+            finally:
+                faults.fix_exchange_info(SYMBOL)
+            t_fix = time.monotonic()
+            ok = await self.until(lambda: s.rules_error(SYMBOL) is None and not shown("rules", "bad")
+                                  and not shown("rules", "partial"), self.recovery_timeout)
+            if ok:
+                st.times.append(time.monotonic() - t_fix)
+            else:
+                st.notes.append(f"{how}: still not tradable: {s.rules_error(SYMBOL)}")
+            return ok
 
         async def reply_fault(method: str, how: str, seconds: float = 0.0) -> bool:
             async with self.order_lock:
@@ -613,6 +702,14 @@ class Harness:
             faults.bad_depth(SYMBOL, frames=1)
             detect = lambda: not depth.synced  # noqa: E731
             pred = resynced
+        elif name == "malformed exchangeInfo":
+            order_fault = rules_fault
+        elif name == "user-stream stall":
+            # the connection stays open; no events, no pongs: only the ping/pong watch can tell
+            stalls = user.stalls
+            faults.user_stall(tm.user_stall)
+            detect = lambda: shown("user", "stale")  # noqa: E731
+            pred = lambda: user.stalls > stalls and self.user_live()  # noqa: E731
         else:
             raise ValueError(name)
         st.injected += 1
@@ -625,7 +722,7 @@ class Harness:
                 if seen:
                     st.detect.append(time.monotonic() - t0)
                 else:
-                    st.notes.append("the book was never marked stale")
+                    st.notes.append("never shown (stale)")
             ok = await self.until(pred, self.recovery_timeout)
             if ok:
                 st.times.append(time.monotonic() - t0)
@@ -639,6 +736,7 @@ class Harness:
         # everything live before the book check and the next fault
         await self.until(self.healthy, self.recovery_timeout)
         await self.check_book(st)
+        st.rest_weight += s.rest.sent_weight - weight0
 
     async def flood(self, seconds: float) -> FloodStats:
         """Every depth frame undecodable for ``seconds`` (each way in turn); the REST weight it
@@ -684,6 +782,7 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
     try:
         with counter.installed():
             session = DashboardSession.for_sim(sim, symbol=SYMBOL)
+            session.rules_refresh_s, session.rules_retry_s = timing.rules_refresh, timing.rules_retry
             await session.start()
             h = Harness(sim, session, counter, recovery_timeout=recovery_timeout, timing=timing, say=say)
             if not await h.until(lambda: session.orders is not None and session.stream is not None, 20):
@@ -698,6 +797,10 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
                 session.stream.healthy_after = timing.healthy_after
             if timing.book_healthy_after is not None and session.depth is not None:
                 session.depth.healthy_after = timing.book_healthy_after
+            user = session.userdata
+            assert user is not None  # built with the order manager
+            user.ping_every, user.stale_after = timing.user_ping_every, timing.user_stale_after
+            user.reconnect_after = timing.user_reconnect_after
             if not await h.until(h.healthy, 30):
                 raise RuntimeError(f"session not healthy: {session.feed_summaries()}")
             background = [asyncio.create_task(h.sample_book()), asyncio.create_task(h.trade())]
@@ -739,6 +842,7 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
             rep = _reconcile(sim, session, h, counter, stats, errors, started, timing)
             rep.flood = flood
             rep.rest_peak_weight, rep.rest_sent_weight = session.rest.peak_weight, session.rest.sent_weight
+            rep.refused_no_rules, rep.sent_while_rules_bad = h.refused_no_rules, h.sent_while_rules_bad
             return rep
     finally:
         logging.getLogger().removeHandler(errors)
@@ -815,6 +919,9 @@ def print_report(rep: Report) -> None:
         print(f"unknown outcomes [{window}]: {', '.join(items)}")
     for window, items in rep.lost.items():
         print(f"LOST [{window}]: {', '.join(items)}")
+    if "malformed exchangeInfo" in rep.faults:
+        print(f"orders refused while the symbol's rules were unreadable: {rep.refused_no_rules}; order.place "
+              f"requests the venue received meanwhile: {rep.sent_while_rules_bad}")
     print(f"REST: {rep.rest_sent_weight:,} weight sent in {rep.seconds:.0f} s; highest per-minute weight the venue "
           f"reported {rep.rest_peak_weight:,} of 2,400")
     fl = rep.flood

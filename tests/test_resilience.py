@@ -15,10 +15,12 @@ from feeds.sim import SimExchange
 
 pytestmark = pytest.mark.timeout(90)
 
-# Everything scaled down further than the bench, so one round of all 16 faults fits in ~30 s.
+# Everything scaled down further than the bench, so one round of all 20 faults fits in ~40 s.
 FAST = Timing(stale_after=0.5, silent_reconnect_after=2.0, short_stall=0.6, long_stall=2.5,
               reply_timeout=1.0, short_delay=0.4, max_connection_age=1.0, healthy_after=1.5,
-              book_healthy_after=1.5, depth_stall=2.0, flood=6.0, pause_between=0.1)
+              book_healthy_after=1.5, depth_stall=2.0, flood=6.0, rules_refresh=0.5, rules_retry=(0.3, 1.0),
+              user_ping_every=0.5, user_stale_after=0.5, user_reconnect_after=1.5, user_stall=3.0,
+              pause_between=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_every_fault_injected_and_recovered(report: Report) -> None:
         assert st.injected == 1, name
         assert st.recovered == 1, (name, st.notes)
         assert len(st.times) == 1 and st.times[0] < 15.0, name
-    assert report.seconds < 55
+    assert report.seconds < 70
 
 
 def test_a_book_that_is_not_kept_is_marked_stale_within_two_seconds(report: Report) -> None:
@@ -58,6 +60,36 @@ def test_a_book_that_is_not_kept_is_marked_stale_within_two_seconds(report: Repo
         st = report.faults[name]
         assert len(st.detect) == 1 and st.detect[0] <= 2.0, (name, st.detect, st.notes)
     assert report.faults["undecodable depth"].detect[0] < 0.5  # no waiting for silence
+
+
+def test_unreadable_rules_are_shown_within_a_reload_and_no_order_goes_out_meanwhile(report: Report) -> None:
+    """Issue 12 §3: the venue starts serving the shown symbol's rules malformed. The session's
+    next exchangeInfo reload shows ``rules:bad`` and refuses orders; once the venue serves them
+    well again, the back-off's next reload makes the symbol tradable again."""
+    st = report.faults["malformed exchangeInfo"]
+    assert len(st.detect) == 1 and st.detect[0] <= FAST.rules_refresh + 1.0, (st.detect, st.notes)
+    assert len(st.times) == 1 and st.times[0] <= FAST.rules_retry[1] + 1.0, (st.times, st.notes)
+    assert report.refused_no_rules >= 1 and report.sent_while_rules_bad == 0
+    assert 1 <= st.rest_weight < 200, st.rest_weight  # the reloads (weight 1) and the account reload
+
+
+def test_a_silent_user_stream_is_shown_stale_within_a_ping_and_reconnected(report: Report) -> None:
+    """Issue 12 §2: a 40 s stall of the user-data stream was never shown. The ping/pong watch
+    shows ``user:stale`` within ``stale_after`` of the first unanswered ping (so at most one ping
+    interval more after the stall began), then reconnects."""
+    st = report.faults["user-stream stall"]
+    slack = 0.2  # the event loop and the harness's 10 ms polling
+    assert len(st.detect) == 1, st.notes
+    assert st.detect[0] <= FAST.user_stale_after + FAST.user_ping_every + slack, st.detect
+    assert len(st.times) == 1 and st.times[0] <= FAST.user_reconnect_after + FAST.user_ping_every + 2.0, st.times
+
+
+def test_every_fault_reports_the_rest_weight_it_cost(report: Report) -> None:
+    for st in report.faults.values():
+        assert st.rest_weight >= 0, st.name
+    # a resync costs a 1000-level snapshot (20)
+    assert report.faults["depth gap"].rest_weight >= 20
+    assert sum(st.rest_weight for st in report.faults.values()) <= report.rest_sent_weight
 
 
 def test_malformed_depth_flood_stays_under_half_the_weight_limit(report: Report) -> None:
