@@ -30,6 +30,7 @@ import asyncio
 import logging
 import re
 import time
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -582,6 +583,18 @@ class RestClient:
         if not isinstance(payload, list):
             raise MalformedFrame("/ticker/24hr: expected a list")
         return [_decimalize(rec, _TICKER_DECIMALS, "/ticker/24hr") for rec in payload]
+
+    async def open_interest(self, symbol: str) -> Decimal:
+        """Open interest of one contract, in contracts (``/openInterest``, weight 1).
+
+        Not urgent: near the minute's weight limit it waits for the next minute, so trading
+        keeps its room.
+        """
+        record = await self._request("GET", "/openInterest", {"symbol": symbol}, urgent=False)
+        value = _decimalize(record, ("openInterest",), f"/openInterest {symbol}").get("openInterest")
+        if not isinstance(value, Decimal):
+            raise MalformedFrame(f"/openInterest {symbol}: no openInterest in the answer")
+        return value
 
     # ---- user-data stream key ---------------------------------------------------------------
 
