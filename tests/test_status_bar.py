@@ -38,3 +38,40 @@ def test_weight_level() -> None:
     assert weight_level("1200/2400") == "warn"
     assert weight_level("1920/2400 (3 held)") == "bad"
     assert weight_level("") == "ok" and weight_level("x/y") == "ok"
+
+
+def _busy() -> StatusSnapshot:
+    feeds = tuple(FeedLine(n, "live") for n in ("market", "book", "user", "api"))
+    return StatusSnapshot("sim", feeds, 12, 0, "56/2400", "", "96/2400")
+
+
+async def test_at_80_columns_the_weights_show_whole_and_less_important_segments_go() -> None:
+    """Issue 13: at 80 columns the bar cut 'weight' off. Segments now go whole, least important
+    first (the clock offset, then the latency); the venue, feeds and weights stay; no figure is
+    ever cut."""
+    app = _BarApp()
+    async with app.run_test(size=(80, 3)):
+        bar = app.query_one(StatusBar)
+        bar.bind_source(_busy)
+        text = bar.render().plain
+        assert len(text) <= 80
+        assert text.startswith(" SIM  market:live book:live user:live api:live")
+        assert "weight api 56/2400 rest 96/2400" in text
+        assert "offset" not in text
+        assert ("lat" in text) == ("lat 12ms" in text)  # whole or not at all
+
+
+async def test_a_narrow_bar_keeps_the_venue_and_an_error_ends_in_an_ellipsis() -> None:
+    app = _BarApp()
+    async with app.run_test(size=(60, 3)):
+        bar = app.query_one(StatusBar)
+        bar.bind_source(lambda: StatusSnapshot("live", _busy().feeds, 12, 0, "56/2400", "boom " * 20, "96/2400"))
+        text = bar.render().plain
+        assert len(text) <= 60 and text.startswith(" LIVE ")
+        assert "⚠ boom" in text and text.endswith("…")  # text may end in an ellipsis
+        assert "/2400" not in text or "56/2400" in text  # a figure shows whole or not at all
+    async with _BarApp().run_test(size=(160, 3)) as pilot:
+        bar = pilot.app.query_one(StatusBar)
+        bar.bind_source(_busy)
+        assert bar.render().plain == (" SIM  market:live book:live user:live api:live  lat 12ms  offset +0ms"
+                                      "  weight api 56/2400 rest 96/2400")  # wide: everything, as before

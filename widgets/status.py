@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
@@ -85,36 +87,58 @@ class StatusBar(Widget):
             self._snapshot = snap
             self.refresh()
 
+    ERROR_MIN = 24
+    """Columns an error keeps when the bar is short of room (its text then ends in an ellipsis)."""
+
     def render(self) -> Text:
+        """The segments that fit the width, whole: when not all do, the least important go first
+        (the clock offset, the latency, the REST then the API weight; the venue and the feeds
+        stay). A figure is never cut; only the last error's text may end in an ellipsis."""
         snap = self._snapshot
         out = Text(no_wrap=True, overflow="ellipsis")
         if snap is None:
             return out
         style = self.get_component_rich_style
-        out.append(f" {snap.venue.upper()} ", style(f"status--{snap.venue}-venue"))
+        Part = tuple[str, Any]
+        segments: list[tuple[int, list[Part]]] = []  # (priority, parts), in display order
+        segments.append((0, [(f" {snap.venue.upper()} ", style(f"status--{snap.venue}-venue"))]))
         for feed in snap.feeds:
             kind = {"live": "ok", "stale": "warn", "connecting": "warn", "off": "muted"}.get(feed.status, "bad")
-            out.append(f" {feed.name}:", style("status--muted"))
-            out.append(feed.status, style(f"status--{kind}"))
+            parts: list[Part] = [(f" {feed.name}:", style("status--muted")), (feed.status, style(f"status--{kind}"))]
             if feed.reason and feed.status != "live":
-                out.append(f" ({feed.reason})", style(f"status--{kind}"))
+                parts.append((f" ({feed.reason})", style(f"status--{kind}")))
+            segments.append((1, parts))
         if snap.latency_ms is not None:
-            out.append("  lat ", style("status--muted"))
-            out.append(f"{snap.latency_ms}ms", style("status--warn") if snap.latency_ms > 1000 else "")
+            segments.append((5, [("  lat ", style("status--muted")),
+                                 (f"{snap.latency_ms}ms", style("status--warn") if snap.latency_ms > 1000 else "")]))
         if snap.clock_offset_ms is not None:
-            out.append("  offset ", style("status--muted"))
-            out.append(f"{snap.clock_offset_ms:+d}ms")
-        if snap.weight or snap.rest_weight:
-            for label, text in (("api", snap.weight), ("rest", snap.rest_weight)):
-                if not text:
-                    continue
-                # with the REST figure shown, say which is which
-                head = ("  weight " if label == "api" or not snap.weight else " ")
-                head += f"{label} " if snap.rest_weight else ""
-                out.append(head, style("status--muted"))
-                level = weight_level(text)
-                out.append(text, style(f"status--{level}") if level != "ok" else "")
+            segments.append((6, [("  offset ", style("status--muted")), (f"{snap.clock_offset_ms:+d}ms", "")]))
+        for priority, label, text in ((3, "api", snap.weight), (4, "rest", snap.rest_weight)):
+            if not text:
+                continue
+            # with the REST figure shown, say which is which
+            head = ("  weight " if label == "api" or not snap.weight else " ")
+            head += f"{label} " if snap.rest_weight else ""
+            level = weight_level(text)
+            segments.append((priority, [(head, style("status--muted")),
+                                        (text, style(f"status--{level}") if level != "ok" else "")]))
+        error: list[Part] = []
         if snap.last_error:
-            out.append("  ⚠ ", style("status--bad"))
-            out.append(snap.last_error, style("status--bad"))
+            error = [("  ⚠ ", style("status--bad")), (snap.last_error, style("status--bad"))]
+        width = self.size.width or sum(cell_len(t) for _p, parts in segments for t, _s in parts)
+        error_len = sum(cell_len(t) for t, _s in error)
+        room = width - min(error_len, self.ERROR_MIN)
+        shown: set[int] = set()
+        for i in sorted(range(len(segments)), key=lambda i: (segments[i][0], i)):
+            need = sum(cell_len(t) for t, _s in segments[i][1])
+            if need <= room:
+                shown.add(i)
+                room -= need
+        for i, (_priority, parts) in enumerate(segments):
+            if i in shown:
+                for text, part_style in parts:
+                    out.append(text, part_style)
+        for text, part_style in error:
+            out.append(text, part_style)
+        out.truncate(width, overflow="ellipsis")
         return out
