@@ -208,6 +208,12 @@ class DashboardSession:
             self.note_error(f"{what}: {exc}")
             return None
 
+    @property
+    def signer(self) -> Any:
+        """The account's request signer (None without credentials), for signed REST calls made
+        outside the session (the history screen reads the account's history with it)."""
+        return self._signer
+
     # ------------------------------------------------------------------ rules
 
     def _set_rules(self, rules: dict[str, SymbolInfo]) -> None:
@@ -252,7 +258,7 @@ class DashboardSession:
         finally:
             self._rules_reload = None
         if self.watch is not None:
-            self.watch.symbols = self.symbols
+            self.watch.set_symbols(self.symbols)
         if self.account is not None:
             self.account.symbols = dict(self.symbols)
         notice = self.contract_notice()

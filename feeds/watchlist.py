@@ -78,6 +78,12 @@ class WatchRow:
     volume_usd: Decimal | None
     """Contracts × contract size."""
     tick: Decimal
+    status: str = "TRADING"
+    """The contract's status in the venue's latest exchangeInfo (DELIVERED, DELIVERING...)."""
+
+    @property
+    def trading(self) -> bool:
+        return self.status == "TRADING"
 
 
 SORT_KEYS = ("symbol", "last", "change_pct", "mark", "basis_pct", "funding_rate", "next_funding_ms",
@@ -86,7 +92,8 @@ SORT_KEYS = ("symbol", "last", "change_pct", "mark", "basis_pct", "funding_rate"
 
 
 def sort_rows(rows: Iterable[WatchRow], key: str, *, descending: bool = False) -> list[WatchRow]:
-    """Favourites first, then by ``key`` (unknown values last whatever the direction)."""
+    """Favourites first, then by ``key`` (unknown values last whatever the direction); contracts
+    that no longer trade (delivered, delivering) after every trading one."""
     rows = list(rows)
 
     def value(r: WatchRow) -> Any:
@@ -97,7 +104,8 @@ def sort_rows(rows: Iterable[WatchRow], key: str, *, descending: bool = False) -
     known.sort(key=lambda r: (value(r), r.symbol), reverse=descending)
     unknown.sort(key=lambda r: r.symbol)
     ordered = known + unknown
-    return [r for r in ordered if r.favourite] + [r for r in ordered if not r.favourite]
+    return ([r for r in ordered if r.favourite and r.trading] + [r for r in ordered if not r.favourite and r.trading]
+            + [r for r in ordered if not r.trading])
 
 
 class Favourites:
@@ -141,7 +149,9 @@ class Favourites:
 class WatchState:
     """Mark, index and funding of every contract (from the pair mark streams) and open interest.
 
-    ``version`` grows with every change (the UI polls it).
+    The contracts are the venue's latest exchangeInfo: the session hands each reload to
+    :meth:`set_symbols` (a new quarterly gets a row, a delivered one is marked). ``version``
+    grows with every change (the UI polls it).
     """
 
     def __init__(self, symbols: Mapping[str, SymbolInfo], favourites: Favourites | None = None) -> None:
@@ -151,6 +161,15 @@ class WatchState:
         self.open_interest_error = ""
         self.favourites = favourites if favourites is not None else Favourites()
         self.version = 0
+        self._listed = asyncio.Event()
+        """Set when a contract is listed: its open interest is asked at once, not minutes later."""
+
+    def set_symbols(self, symbols: Mapping[str, SymbolInfo]) -> None:
+        """The venue's rules were loaded again: follow its contracts (listed, delivered)."""
+        if set(symbols) - set(self.symbols):
+            self._listed.set()
+        self.symbols = symbols
+        self.version += 1
 
     def apply(self, event: Any) -> None:
         """Fold a parsed market event (or a list) in: mark price updates only."""
@@ -183,27 +202,41 @@ class WatchState:
                 next_funding_ms=(mark.next_funding_time or None) if mark is not None else None,
                 open_interest=self.open_interest.get(symbol), volume=volume,
                 volume_usd=volume * info.contract_size if volume is not None else None,
-                tick=info.tick_size,
+                tick=info.tick_size, status=info.status,
             ))
         return out
 
     async def poll_open_interest(self, rest: Any, every_s: float = OPEN_INTEREST_EVERY_S) -> None:
-        """Ask ``openInterest`` of every contract now and every ``every_s`` (non-urgent: the
-        weight budget defers it when trading needs the room)."""
-        from feeds.errors import VenueError
+        """Ask ``openInterest`` of every trading contract now and every ``every_s``, and of a
+        newly listed one as soon as it is listed (non-urgent: the weight budget defers it when
+        trading needs the room). A delivered contract keeps its last figure."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._listed.clear()
+            await self._ask_open_interest(rest, self._trading())
+            deadline = loop.time() + every_s
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    await asyncio.wait_for(self._listed.wait(), left)
+                except TimeoutError:
+                    break
+                self._listed.clear()
+                await self._ask_open_interest(rest, [s for s in self._trading() if s not in self.open_interest])
+
+    def _trading(self) -> list[str]:
+        return sorted(s for s, i in self.symbols.items() if i.status == "TRADING")
+
+    async def _ask_open_interest(self, rest: Any, symbols: Iterable[str]) -> None:
+        from feeds.errors import MalformedFrame, VenueError
         from feeds.rest import RestError
 
-        while True:
-            for symbol in sorted(self.symbols):
-                try:
-                    # RestClient has no openInterest method of its own: the generic request, not urgent
-                    record = await rest._request("GET", "/openInterest", {"symbol": symbol}, urgent=False)
-                    self.open_interest[symbol] = Decimal(str(record["openInterest"]))
-                    self.open_interest_error = ""
-                    self.version += 1
-                except (RestError, VenueError, KeyError, TypeError, ArithmeticError) as exc:
-                    self.open_interest_error = f"open interest: {exc}"
-            await asyncio.sleep(every_s)
+        for symbol in symbols:
+            try:
+                self.open_interest[symbol] = await rest.open_interest(symbol)
+                self.open_interest_error = ""
+                self.version += 1
+            except (RestError, VenueError, MalformedFrame) as exc:
+                self.open_interest_error = f"open interest: {exc}"
 
 
 # ---------------------------------------------------------------------------- term structure
@@ -241,7 +274,8 @@ def term_structure(symbols: Mapping[str, SymbolInfo], marks: Mapping[str, MarkPr
     quarter that delivers within the hour shows no annualised figure (it would divide by ~0).
     """
     coins: dict[str, list[TermRow]] = {}
-    for info in sorted(symbols.values(), key=lambda i: (_TERM_ORDER.get(i.contract_type, 9), i.delivery_date)):
+    trading = (i for i in symbols.values() if i.status == "TRADING")  # not a delivered quarter
+    for info in sorted(trading, key=lambda i: (_TERM_ORDER.get(i.contract_type, 9), i.delivery_date)):
         coin = info.base_asset or info.pair.removesuffix("USD")
         mark = marks.get(info.symbol)
         price = mark.mark_price if mark is not None else None

@@ -617,7 +617,7 @@ class CoinmApp(App[int]):
         from tui.history_screen import HistoryScreen
 
         session = self.session
-        signer = getattr(session, "_signer", None) if session is not None else None
+        signer = session.signer if session is not None else None
         if session is None or signer is None:
             self.notify("No account history: trading is not set up", severity="warning")
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -68,7 +68,14 @@ def _coloured(text: str, value: Decimal | None) -> Text:
 
 
 def watch_cells(row: WatchRow, now_ms: int) -> tuple[Any, ...]:
-    """The table's cells for one row."""
+    """The table's cells for one row (a contract that no longer trades: marked ✕, dimmed, its
+    status where the funding countdown goes)."""
+    if not row.trading:
+        cells = watch_cells(replace(row, status="TRADING", favourite=False), now_ms)
+        status = row.status.lower().replace("_", " ")
+        return (Text("✕ " + row.symbol, style="dim"),
+                *(Text(c.plain, style="dim", justify="right") for c in cells[1:8]),
+                Text(status, style="dim", justify="right"), *cells[9:])
     star = "★ " if row.favourite else "  "
     return (
         star + row.symbol, Text(_price(row.last, row.tick), justify="right"),
