@@ -302,7 +302,10 @@ class OpenOrders(_FitColumns, DataTable[Any]):
                     styled = [Text(c, style="green" if order.side == "BUY" else "red") if name == "Side" else c
                               for name, c in zip(self._columns, cells, strict=True)]
                     self.add_row(*styled, key=key_text, height=1 + max((c.count("\n") for c in cells), default=0))
-        self.border_title = f"Open orders {'· every symbol' if self.every else symbol} ({len(wanted)})"
+        title = f"Open orders {'· every symbol' if self.every else symbol} ({len(wanted)})"
+        if 0 < self.size.width < cell_len(title) + 2:  # the count is a figure: never cut it
+            title = f"Open orders ({len(wanted)})"
+        self.border_title = title
 
     def _extra_columns(self) -> tuple[str, ...]:
         return ("Symbol",) if self.every else ()

@@ -116,9 +116,9 @@ class StatusBar(Widget):
         for priority, label, text in ((3, "api", snap.weight), (4, "rest", snap.rest_weight)):
             if not text:
                 continue
-            # with the REST figure shown, say which is which
-            head = ("  weight " if label == "api" or not snap.weight else " ")
-            head += f"{label} " if snap.rest_weight else ""
+            # with the REST figure shown, say which is which; the REST figure's own label is
+            # measured whole ("  weight rest "), as it reads without the API's when that goes
+            head = "  weight " + (f"{label} " if snap.rest_weight else "")
             level = weight_level(text)
             segments.append((priority, [(head, style("status--muted")),
                                         (text, style(f"status--{level}") if level != "ok" else "")]))
@@ -129,15 +129,22 @@ class StatusBar(Widget):
         error_len = sum(cell_len(t) for t, _s in error)
         room = width - min(error_len, self.ERROR_MIN)
         shown: set[int] = set()
+        shorter = cell_len("  weight rest ") - cell_len(" rest ")
         for i in sorted(range(len(segments)), key=lambda i: (segments[i][0], i)):
             need = sum(cell_len(t) for t, _s in segments[i][1])
+            if segments[i][0] == 4 and any(segments[j][0] == 3 for j in shown):
+                need -= shorter  # after the API figure it reads " rest 2/2400"
             if need <= room:
                 shown.add(i)
                 room -= need
-        for i, (_priority, parts) in enumerate(segments):
+        api_shown = False
+        for i, (priority, parts) in enumerate(segments):
             if i in shown:
                 for text, part_style in parts:
+                    if priority == 4 and api_shown and text == "  weight rest ":
+                        text = " rest "  # right after the API figure: "weight api 1/2400 rest 2/2400"
                     out.append(text, part_style)
+                api_shown = api_shown or priority == 3
         for text, part_style in error:
             out.append(text, part_style)
         out.truncate(width, overflow="ellipsis")
