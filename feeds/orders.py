@@ -18,10 +18,9 @@
 * A request whose outcome the run did not learn (killed after sending, reply lost for good)
   stays pending in the journal; :func:`reconcile_journal` asks the venue about each one at
   the next start (``order.status`` by client order id) and journals what it says.
-* Conditional types answered with ``-4120`` (the live venue's "use the algo-order API") are
-  reported as rejected with that explanation; this client does not fall back to
-  ``POST /dapi/v1/algoOrder`` (the simulator accepts conditional orders directly, so such a
-  fallback could not be exercised honestly).
+* Conditional types answered with ``-4120`` (the live venue's "use the algo-order API") go to
+  ``POST /dapi/v1/algoOrder`` once (``algo_rest``); :meth:`OrderManager.cancel_algo` cancels
+  them there (``DELETE``). The simulator's ``algo_orders`` mode answers like the live venue.
 """
 
 from __future__ import annotations
@@ -113,13 +112,16 @@ class OrderManager:
             without it :meth:`cancel_all` cancels the known open orders one by one.
         algo_rest: ``async (params) -> result`` doing ``POST /dapi/v1/algoOrder``: where a
             conditional order goes when ``order.place`` answers ``-4120`` (the live venue).
+        algo_cancel_rest: ``async (params) -> result`` doing ``DELETE /dapi/v1/algoOrder``
+            (``algoId`` or ``clientAlgoId``): how such an order is cancelled.
     """
 
     def __init__(self, wsapi: Any, account: AccountState, *, journal: Journal | None = None,
                  journal_error: str | None = None, no_journal: bool = False,
                  venue: str | None = None, resolve_tries: int = 4, resolve_backoff: float = 0.25,
                  cancel_all_rest: Callable[[str], Awaitable[Any]] | None = None,
-                 algo_rest: Callable[[dict[str, Any]], Awaitable[Any]] | None = None) -> None:
+                 algo_rest: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
+                 algo_cancel_rest: Callable[[dict[str, Any]], Awaitable[Any]] | None = None) -> None:
         self.wsapi = wsapi
         self.account = account
         self.journal = journal
@@ -130,6 +132,9 @@ class OrderManager:
         self.resolve_backoff = resolve_backoff
         self.cancel_all_rest = cancel_all_rest
         self.algo_rest = algo_rest
+        self.algo_cancel_rest = algo_cancel_rest
+        self.listeners: list[Callable[[Any], None]] = []
+        """Called with each user-data event after the account applied it (``feeds.brackets``)."""
         self._inflight_ids: set[str] = set()
         self._inflight_keys: set[tuple[tuple[str, Any], ...]] = set()
 
@@ -178,6 +183,11 @@ class OrderManager:
                 self.journal.record_event(event, venue=self.venue)
             except Exception as exc:  # noqa: BLE001
                 log.warning("journal write failed: %s", exc)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - one listener's bug must not stop the stream
+                log.exception("user event listener")
 
     def _finish(self, outcome: OrderOutcome, method: str, request_id: int | None = None) -> OrderOutcome:
         """Journal the outcome; a final one (accepted/rejected) settles the pending request."""
@@ -363,6 +373,43 @@ class OrderManager:
         self._journal("reply", result, method="order.cancel", client_order_id=client_id,
                       order_id=result.get("orderId"))
         return self._finish(self._accepted(result, client_id), "order.cancel", rid)
+
+    async def cancel_algo(self, symbol: str, algo_id: int | None = None,
+                          client_id: str | None = None) -> OrderOutcome:
+        """Cancel an algo order (placed through ``POST /dapi/v1/algoOrder``) with ``DELETE
+        /dapi/v1/algoOrder`` by ``algoId`` (else ``clientAlgoId``). Like :meth:`cancel`, sent even
+        when its request cannot be journaled."""
+        if self.algo_cancel_rest is None:
+            return OrderOutcome(REJECTED, client_id, algo_id, sent=False,
+                                message="Not sent: no algo-order endpoint is configured to cancel it.")
+        params: dict[str, Any] = {"algoId": algo_id} if algo_id is not None else {"clientAlgoId": client_id}
+        unjournaled = ""
+        try:
+            await self._journal_request("algoOrder.cancel", {"symbol": symbol, **params}, client_order_id=client_id,
+                                        order_id=algo_id, pending=False)
+        except JournalError as exc:
+            unjournaled = f" (not in the journal: {exc})"
+        try:
+            result = await self.algo_cancel_rest(params)
+        except VenueError as exc:
+            self._journal("error", {"code": exc.code, "msg": exc.msg}, method="algoOrder.cancel",
+                          client_order_id=client_id, order_id=algo_id)
+            return self._finish(OrderOutcome(REJECTED, client_id, algo_id, code=exc.code,
+                                             message=exc.human + unjournaled,
+                                             result={"code": exc.code, "msg": exc.msg}), "algoOrder.cancel")
+        except ConnectionError as exc:
+            return self._finish(OrderOutcome(UNKNOWN, client_id, algo_id, message=(
+                f"No answer from the algo-order endpoint ({exc}): check open orders (client id {client_id})."
+                + unjournaled)), "algoOrder.cancel")
+        self._journal("reply", result, method="algoOrder.cancel", client_order_id=client_id, order_id=algo_id)
+        known = self.account.find_client_id(client_id) if client_id else None
+        if known is not None and known.is_open:
+            self.account.load_order_result({"orderId": known.order_id, "symbol": known.symbol, "status": "CANCELED",
+                                            "clientOrderId": known.client_order_id,
+                                            "updateTime": known.update_time})
+        return self._finish(OrderOutcome(ACCEPTED, client_id, algo_id, "CANCELED", result=result,
+                                         message=f"Algo order {algo_id or client_id} cancelled.{unjournaled}"),
+                            "algoOrder.cancel")
 
     async def cancel_all(self, symbol: str) -> list[OrderOutcome]:
         """Cancel every open order of ``symbol`` (one REST call when configured)."""

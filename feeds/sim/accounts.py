@@ -133,6 +133,9 @@ class UserOrder:
     """LIQUIDATION (or ADL) for the venue's own closing orders (``forceOrders``)."""
     expiry_code: str = ""
     """``er`` when the venue expires the order for a reason of its own (7: symbol delivered)."""
+    algo: bool = False
+    """Placed through ``POST /dapi/v1/algoOrder``: until it triggers, ``order.status`` and
+    ``order.cancel`` do not find it (the algo service holds it), ``DELETE /dapi/v1/algoOrder`` does."""
 
     @property
     def is_open(self) -> bool:

@@ -498,6 +498,7 @@ class SimExchange:
         r.add_get("/dapi/v1/openOrders", self._r_open_orders)
         r.add_post("/dapi/v1/order", self._r_order)
         r.add_post("/dapi/v1/algoOrder", self._r_algo_order)
+        r.add_delete("/dapi/v1/algoOrder", self._r_cancel_algo_order)
         r.add_get("/dapi/v1/order", self._r_order)
         r.add_delete("/dapi/v1/order", self._r_order)
         r.add_delete("/dapi/v1/allOpenOrders", self._r_cancel_all)
@@ -746,6 +747,7 @@ class SimExchange:
         renamed = {"triggerPrice": "stopPrice", "activatePrice": "activationPrice", "clientAlgoId": "newClientOrderId"}
         skip = {"algoType", "timestamp", "recvWindow", "signature"}
         order = self.accounts.place(acct, {renamed.get(k, k): v for k, v in params.items() if k not in skip})
+        order.algo = True
         r = self.accounts.order_result(order, full=True)
         return self._json({
             "algoId": r["orderId"], "clientAlgoId": r["clientOrderId"], "algoType": "CONDITIONAL",
@@ -757,6 +759,22 @@ class SimExchange:
             "activatePrice": r.get("activatePrice"), "callbackRate": r.get("priceRate"),
             "createTime": r.get("updateTime"), "updateTime": r.get("updateTime"),
         })
+
+    async def _r_cancel_algo_order(self, request: web.Request) -> web.Response:
+        """Cancel an algo order by ``algoId`` or ``clientAlgoId`` (one that has not triggered:
+        after that it is an order of the matching engine)."""
+        acct, params = await self._signed(request)
+        self._charge(1)
+        algo_id, client_id = params.get("algoId"), params.get("clientAlgoId")
+        if not algo_id and not client_id:
+            raise ApiError(-1102, "Param 'algoId' or 'clientAlgoId' must be sent, but both were empty/null!")
+        found = [o for o in acct.orders.values() if o.algo and o.is_open and not o.triggered
+                 and (str(o.order_id) == algo_id if algo_id else o.client_order_id == client_id)]
+        if not found:
+            raise ApiError(-2011, "Unknown order sent.")
+        order = self.accounts.cancel(found[0])
+        return self._json({"algoId": order.order_id, "clientAlgoId": order.client_order_id,
+                           "code": "200", "msg": "success"})
 
     async def _r_cancel_all(self, request: web.Request) -> web.Response:
         acct, params = await self._signed(request)

@@ -148,7 +148,10 @@ def find_order(accounts: Any, acct: Account, params: dict[str, Any]) -> Any:
     symbol = params.get("symbol")
     if not symbol:
         raise ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
-    return accounts.find(acct, symbol, params.get("orderId"), params.get("origClientOrderId"))
+    order = accounts.find(acct, symbol, params.get("orderId"), params.get("origClientOrderId"))
+    if order.algo and not order.triggered:  # the algo service holds it, not the matching engine
+        raise ApiError(-2013, "Order does not exist.")
+    return order
 
 
 class WsApiSession:
