@@ -14,8 +14,9 @@
 * The stream is watched: a user stream is legitimately silent for hours, so silence proves
   nothing; instead a WebSocket ping goes out every ``ping_every`` seconds. No pong (and no
   frame) within ``stale_after`` shows the feed STALE with the reason; none within
-  ``reconnect_after`` counts a stall (:attr:`UserDataStream.stalls`) and reconnects (the key
-  is started again, so a dead key is noticed too, and ``on_connect`` reloads the account).
+  ``reconnect_after`` counts a stall (:attr:`UserDataStream.stalls`), drops the connection (no
+  closing handshake: it would only wait out its timeout) and reconnects (the key is started
+  again, so a dead key is noticed too, and ``on_connect`` reloads the account).
 * Why a key cannot be started (the venue's code and words, e.g. ``-2015 Invalid API-key...``)
   is the feed's reason, for the status bar.
 
@@ -179,6 +180,11 @@ class UserDataStream:
                 self.stalls += 1
                 self._restart_stalled = True
                 self._renew_key(f"stalled: no pong for {self.reconnect_after:g} s")
+                # a dead connection cannot complete a closing handshake: drop it rather than wait
+                # the close timeout for one before the next connection opens
+                transport = getattr(ws, "transport", None)
+                if transport is not None:
+                    transport.abort()
                 return
             self._stale_reason = ""
 

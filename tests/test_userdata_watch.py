@@ -55,6 +55,9 @@ async def test_a_stalled_user_stream_shows_stale_with_the_reason_then_reconnects
         assert shown_after < 0.3 + 0.5 + 0.5  # one ping period + the pong grace (+ slack)
 
         await eventually(lambda: len(connects) == 2 and user.state.status == FeedStatus.LIVE, what="reconnected")
+        # one ping period + reconnect_after (+ slack): the dead connection is dropped, not closed
+        # with a handshake that can only time out (2 s) before the next one opens
+        assert connects[1] - stalled_at < 0.3 + 1.5 + 0.6, connects[1] - stalled_at
         assert user.stalls == 1 and user.key_renewals == 0
         assert list(sim.listen_keys) == [key]  # the same key, started again
         assert proxy.connections == 2
