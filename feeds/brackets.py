@@ -786,9 +786,17 @@ class BracketManager:
             for ex in b.exits.values():
                 self._by_exit[ex.client_id] = (b, ex.kind)
             restored.append(b)
+        positions_known = False
+        if restored:
+            try:  # a bracket whose position was closed while we were away is finished
+                self.account.load_positions(await self.orders.wsapi.positions())
+                positions_known = True
+            except Exception as exc:  # noqa: BLE001 - VenueError, OutcomeUnknown, ConnectionError
+                self.notify(f"TP/SL: positions could not be read ({exc}): brackets wait for the next update")
         for b in restored:
             await self._reconcile(b)
-            self._position_check(b)
+            if positions_known:
+                self._position_check(b)
             self._save(b)
             self._kick(b)
         self._bump()

@@ -102,6 +102,9 @@ class DashboardSession:
         """``feeds.account.AccountState`` when trading is set up."""
         self.orders: Any = None
         """``feeds.orders.OrderManager`` when trading is set up."""
+        self.brackets: Any = None
+        """``feeds.brackets.BracketManager`` (TP/SL attached to entries) when trading is set up."""
+        self._brackets_restored = False
         self.wsapi: Any = None
         self.userdata: Any = None
         self.alerts: AlertEngine | None = None
@@ -181,7 +184,7 @@ class DashboardSession:
 
     async def close(self) -> None:
         """Stop every worker and close every connection."""
-        for closer in (self.userdata, self.wsapi, self.stream, self.depth, self.orders):
+        for closer in (self.brackets, self.userdata, self.wsapi, self.stream, self.depth, self.orders):
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer.close()
@@ -436,6 +439,7 @@ class DashboardSession:
 
     async def _start_account(self) -> None:
         from feeds.account import AccountState
+        from feeds.brackets import BracketManager
         from feeds.journal import Journal
         from feeds.orders import OrderManager
         from feeds.userdata import UserDataStream
@@ -457,7 +461,11 @@ class DashboardSession:
             self.wsapi, self.account, journal=journal, journal_error=journal_error, venue=self.venue.name,
             cancel_all_rest=lambda symbol: self._signed_rest("DELETE", "allOpenOrders", {"symbol": symbol}),
             algo_rest=lambda params: self._signed_rest("POST", "algoOrder", params),
+            algo_cancel_rest=lambda params: self._signed_rest("DELETE", "algoOrder", params),
         )
+        self.brackets = BracketManager(self.orders, info=self.symbol_info, prices=self._prices,
+                                       notify=self.note_error)
+        self.orders.listeners.append(self.brackets.on_event)
         self.userdata = UserDataStream(
             self.wsapi, self.venue.stream_url or "", on_event=self.orders.on_user_event,
             on_connect=self._on_user_connect,
@@ -504,6 +512,17 @@ class DashboardSession:
     async def _on_user_connect(self) -> None:
         # events may have been missed while the stream was down: reload what they would have told
         await self.refresh_account()
+        if not self._brackets_restored and self.brackets is not None:
+            # after the positions are loaded: a bracket whose position is gone is finished
+            self._brackets_restored = True
+            self._spawn(self.brackets.restore(), "brackets")
+
+    def _prices(self, symbol: str) -> tuple[Any, Any]:
+        """(mark, last) of ``symbol`` as far as known (the validator's would-trigger check)."""
+        mark = self.account.marks.get(symbol) if self.account is not None else None
+        market = self.market
+        last = market.last_price if market is not None and market.info.symbol == symbol else None
+        return mark, last
 
     async def refresh_account(self) -> None:
         """Reload balances, positions and open orders from the venue."""

@@ -365,3 +365,19 @@ async def test_conditional_exits_go_through_the_algo_endpoint_when_the_venue_say
     for ex in b.exits.values():
         methods = [e.method for e in rig.journal.recent(50, client_order_id=ex.client_id) if e.kind == "request"]
         assert methods[-1] == "algoOrder.cancel"  # DELETE /dapi/v1/algoOrder: order.cancel cannot see them
+
+
+async def test_a_position_closed_while_away_ends_its_bracket_at_restart(rig: Rig) -> None:
+    spec = BracketSpec(ExitLevel(percent=D(3)), ExitLevel(percent=D(2)))
+    await rig.entry(OrderRequest(symbol=SYM, side="BUY", type="MARKET", quantity=D(2)), spec)
+    await eventually(lambda: sized(rig, 2), "exits")
+    await rig.brackets.settle()
+    await rig.brackets.close()
+    rig.om.listeners.clear()  # the dashboard is not running: nobody watches the position
+    await rig.om.submit(OrderRequest(symbol=SYM, side="SELL", type="MARKET", quantity=D(2), reduce_only=True),
+                        rig.sim.symbols[SYM])
+    assert rig.position() == 0 and sized(rig, 2)
+    rig.brackets = rig.manager()
+    [b] = await rig.brackets.restore()
+    await eventually(lambda: not rig.exits(TP) and not rig.exits(SL) and b.state == "done", "exits cancelled")
+    assert b.note.startswith("position closed")
