@@ -63,3 +63,16 @@ def handle() -> Iterator[SimHandle]:
     """A stepped simulator (seed 7) serving on loopback from its own thread, for ``coinm`` commands."""
     with sim_in_thread(SIM_SEED) as h:
         yield h
+
+
+@pytest.fixture
+def stepped(tmp_path: Path) -> Iterator[SimHandle]:
+    """The snapshots' simulator (tui/screenshots.py: fixed seed and start, moves only when stepped)
+    serving from its own thread, for dashboard tests that take pictures or read the venue's state."""
+    from tui.screenshots import stepped_sim  # imports Textual: only for the tests that ask
+
+    handle = stepped_sim(tmp_path / "sim")
+    try:
+        yield handle
+    finally:
+        handle.stop()

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from feeds.decimals import fmt_plain
 from feeds.sim import SimHandle
 from tui.app import CoinmApp
 from tui.history_screen import HistoryScreen
-from tui.screenshots import FROZEN_NOW_MS, FrozenSession, dashboard, settle, stepped_sim, until
+from tui.screenshots import FROZEN_NOW_MS, FrozenSession, dashboard, settle, until
 
 pytestmark = pytest.mark.timeout(120)
 SYM = "BTCUSD_PERP"
@@ -27,15 +26,6 @@ class HourLaterSession(FrozenSession):
 
     def server_ms(self) -> int:
         return FROZEN_NOW_MS + 3_600_000
-
-
-@pytest.fixture
-def stepped(tmp_path: Path) -> Iterator[SimHandle]:
-    handle = stepped_sim(tmp_path / "sim")
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 def script(h: SimHandle) -> None:

@@ -230,17 +230,6 @@ async def test_a_replayed_liquidation_event_is_counted_once(recorder: Recorder) 
 # ---------------------------------------------------------------------------- the dashboard
 
 
-@pytest.fixture
-def stepped(tmp_path: Path) -> Any:
-    from tui.screenshots import stepped_sim
-
-    handle = stepped_sim(tmp_path / "sim")
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
 @pytest.mark.timeout(120)
 async def test_the_dashboard_shows_the_liquidation_unmistakably(stepped: Any) -> None:
     """Banner (red, persistent until ``!``), bell, error toast, journal row; positions empty."""

@@ -5,9 +5,7 @@ and the row through ACCOUNT_CONFIG_UPDATE, without a reload."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal, localcontext
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,21 +15,12 @@ from feeds.account import AccountState
 from feeds.risk import margin_level
 from feeds.sim import SimHandle
 from tests.app_support import next_frame
-from tui.screenshots import dashboard, settle, stepped_sim, until
+from tui.screenshots import dashboard, settle, until
 from widgets.account import ratio_text
 
 pytestmark = pytest.mark.timeout(120)
 SYM = "BTCUSD_PERP"
 Q8 = Decimal("0.00000001")
-
-
-@pytest.fixture
-def stepped(tmp_path: Path) -> Iterator[SimHandle]:
-    handle = stepped_sim(tmp_path / "sim")
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 def test_margin_level_thresholds() -> None:

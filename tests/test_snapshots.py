@@ -8,26 +8,15 @@ taken once the client's book equals the simulator's true book and the feeds are 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
 from feeds.sim import SimHandle
-from tui.screenshots import dashboard, settle, stepped_sim
+from tui.screenshots import dashboard, settle
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def stepped(tmp_path: Path) -> Iterator[SimHandle]:
-    handle = stepped_sim(tmp_path / "sim")
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 def keys(*pressed: str) -> Any:

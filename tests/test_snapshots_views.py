@@ -6,9 +6,7 @@ countdown, the days to delivery), the rules file in the test's own data director
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,18 +14,9 @@ from textual.pilot import Pilot
 
 from feeds.alerts import Alert, AlertStore
 from feeds.sim import SimHandle
-from tui.screenshots import START_MS, dashboard, settle, stepped_sim
+from tui.screenshots import START_MS, dashboard, settle
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def stepped(tmp_path: Path) -> Iterator[SimHandle]:
-    handle = stepped_sim(tmp_path / "sim")
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 def keys(*pressed: str) -> Any:
