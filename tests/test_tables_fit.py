@@ -46,7 +46,7 @@ def fits(table: DataTable[Any]) -> None:
     """Every column inside the table's width, and every cell inside its column."""
     assert table.virtual_size.width <= table.size.width, [c.label.plain for c in table.columns.values()]
     for row in range(table.row_count):
-        for column, cell in zip(table.columns.values(), table.get_row_at(row)):
+        for column, cell in zip(table.columns.values(), table.get_row_at(row), strict=True):
             for line in str(cell).split("\n"):  # a cell of two lines is as wide as its longer
                 assert len(line) <= column.content_width, (column.label.plain, str(cell))
 
