@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import urllib.parse
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -33,21 +32,16 @@ from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrde
 
 from feeds.margin import BTC_BRACKETS, GENERIC_BRACKETS
 from feeds.sim import SimExchange
-from tests.test_sdk_compat import Sdk, _sdk_parses_strictly, resting_bid, until  # noqa: F401 (autouse fixture)
+from tests import test_sdk_compat
+from tests.test_sdk_compat import Sdk, resting_bid, until
 
 pytestmark = pytest.mark.filterwarnings("ignore:parameter 'timeout' of type 'float':DeprecationWarning")
 
+_sdk_parses_strictly = test_sdk_compat._sdk_parses_strictly  # the SDK's fixtures, found here by pytest too
+sdk = test_sdk_compat.sdk
+
 SYMBOL = "BTCUSD_PERP"
 Q8 = Decimal("0.00000001")
-
-
-@pytest.fixture
-async def sdk(stepped_sim: SimExchange) -> AsyncIterator[Sdk]:
-    client = Sdk(stepped_sim)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def refused(sdk: Sdk, method: str, **kwargs: Any) -> tuple[int | None, str]:
