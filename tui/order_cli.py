@@ -266,13 +266,8 @@ def _order_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _order(ctx: _Ctx, args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from feeds.account import AccountState
     from feeds.errors import human_error
-    from feeds.filters import CONDITIONAL_TYPES, OrderRequest, ValidationError, validate_order
-    from feeds.orders import OrderManager
-    from feeds.signing import mask_key
+    from feeds.filters import CONDITIONAL_TYPES, OrderRequest, ValidationError
 
     try:
         order = OrderRequest.from_params(_order_params(args))
@@ -290,6 +285,27 @@ async def _order(ctx: _Ctx, args: argparse.Namespace) -> int:
     if order.type in CONDITIONAL_TYPES:
         tickers = await ctx.rest.ticker_24h(order.symbol)
         last = tickers[0].get("lastPrice") if tickers else None
+    return await _place(ctx, args, order, info, mark=mark, last=last)
+
+
+async def _place(ctx: _Ctx, args: argparse.Namespace, order: Any, info: Any, *, mark: Any, last: Any = None,
+                 estimate: dict[str, Any] | None = None) -> int:
+    """The one way an order leaves the command line (``coinm order``, ``coinm close``): the
+    symbol's open orders read for the MAX_NUM_ORDERS check; with ``--dry-run`` validated and
+    printed as the signed ``order.place`` request with signature and API key masked; else through
+    :class:`feeds.orders.OrderManager` (validated, journaled first, sent once).
+
+    ``estimate`` (``coinm close``) is printed beside the request or the venue's result; without
+    it the result alone is printed, a resolved lost reply is said on stderr and a venue refusal's
+    body is printed too.
+    """
+    from dataclasses import replace
+
+    from feeds.account import AccountState
+    from feeds.filters import validate_order
+    from feeds.orders import OrderManager
+    from feeds.signing import mask_key
+
     account = AccountState()
     try:
         account.load_open_orders(await ctx.signed_rest("GET", "openOrders", {"symbol": order.symbol}), order.symbol)
@@ -304,7 +320,8 @@ async def _order(ctx: _Ctx, args: argparse.Namespace) -> int:
         signed = ctx.ws().signed_params(order.to_params())
         signed["signature"] = "****"
         signed["apiKey"] = mask_key(signed.get("apiKey"))
-        _print_json({"method": "order.place", "params": signed, "url": ctx.venue.wsapi_url, "sent": False})
+        extra = {"estimate": estimate} if estimate is not None else {}
+        _print_json({"method": "order.place", "params": signed, "url": ctx.venue.wsapi_url, "sent": False, **extra})
         return EXIT_OK
     manager = OrderManager(ctx.ws(), account, journal=ctx.journal, no_journal=args.no_journal, venue=ctx.venue.name,
                            algo_rest=lambda params: ctx.signed_rest("POST", "algoOrder", params))
@@ -313,21 +330,32 @@ async def _order(ctx: _Ctx, args: argparse.Namespace) -> int:
         _err(ctx.command, f"{outcome.message} Nothing sent (pass --no-journal to send without a record).")
         return EXIT_JOURNAL
     if outcome.status == "accepted":
+        if estimate is not None:
+            _print_json({"result": outcome.result, "estimate": estimate})
+            return EXIT_OK
         _print_json(outcome.result if outcome.result is not None else outcome.to_dict())
         if outcome.resolved:
             _err(ctx.command, outcome.message)
         return EXIT_OK
     if outcome.rejection is not None:
         return _rejected(ctx, outcome.rejection)
+    code = _not_done(ctx, outcome)
+    if code == EXIT_REJECTED and estimate is None and outcome.result is not None:
+        _print_json(outcome.result)
+    return code
+
+
+def _not_done(ctx: _Ctx, outcome: Any, no_code: int = EXIT_UNREACHABLE) -> int:
+    """Say on stderr why the venue did not take a request that was not accepted; its exit code:
+    unknown outcome, ``no_code`` when there is no Binance code (nothing reached the venue to
+    refuse it), else Binance's refusal."""
     if outcome.status == "unknown":
         _err(ctx.command, f"outcome unknown: {outcome.message}")
         return EXIT_UNKNOWN
-    if not outcome.sent and outcome.code is None:
+    if outcome.code is None:
         _err(ctx.command, outcome.message)
-        return EXIT_UNREACHABLE
+        return no_code
     _err(ctx.command, f"rejected {outcome.code}: {outcome.message}")
-    if outcome.result is not None:
-        _print_json(outcome.result)
     return EXIT_REJECTED
 
 
@@ -360,14 +388,7 @@ async def _cancel(ctx: _Ctx, args: argparse.Namespace) -> int:
     if outcome.status == "accepted":
         _print_json(outcome.result)
         return EXIT_OK
-    if outcome.status == "unknown":
-        _err(ctx.command, f"outcome unknown: {outcome.message}")
-        return EXIT_UNKNOWN
-    if outcome.code is None:
-        _err(ctx.command, outcome.message)
-        return EXIT_UNREACHABLE
-    _err(ctx.command, f"rejected {outcome.code}: {outcome.message}")
-    return EXIT_REJECTED
+    return _not_done(ctx, outcome)
 
 
 async def _orders(ctx: _Ctx, args: argparse.Namespace) -> int:

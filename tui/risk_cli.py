@@ -25,13 +25,12 @@ from tui.order_cli import (
     EXIT_JOURNAL,
     EXIT_OK,
     EXIT_REJECTED,
-    EXIT_UNKNOWN,
-    EXIT_UNREACHABLE,
     _add_no_journal,
     _Ctx,
     _err,
+    _not_done,
+    _place,
     _print_json,
-    _rejected,
     _run,
 )
 
@@ -177,14 +176,7 @@ def _finish(ctx: _Ctx, outcome: Any, **extra: Any) -> int:
     if outcome.status == "accepted":
         _print_json({"result": outcome.result, **extra} if extra else outcome.result)
         return EXIT_OK
-    if outcome.status == "unknown":
-        _err(ctx.command, f"outcome unknown: {outcome.message}")
-        return EXIT_UNKNOWN
-    if outcome.code is None:
-        _err(ctx.command, outcome.message)
-        return EXIT_REJECTED
-    _err(ctx.command, f"rejected {outcome.code}: {outcome.message}")
-    return EXIT_REJECTED
+    return _not_done(ctx, outcome, no_code=EXIT_REJECTED)
 
 
 async def _change(ctx: _Ctx, call: Any, **extra: Any) -> int:
@@ -411,14 +403,8 @@ async def _position_mode(ctx: _Ctx, args: argparse.Namespace) -> int:
 async def _close(ctx: _Ctx, args: argparse.Namespace) -> int:
     """Close a position (or a hedge leg): MARKET, or LIMIT at ``--price``; through the order
     path (validated, journaled, sent once) like ``coinm order``."""
-    from dataclasses import replace
-
-    from feeds.account import AccountState
     from feeds.decimals import D, DecimalParseError
-    from feeds.filters import validate_order
-    from feeds.orders import OrderManager
     from feeds.risk import RiskRefused, close_plan
-    from feeds.signing import mask_key
 
     price = None
     if args.price is not None:
@@ -450,38 +436,4 @@ async def _close(ctx: _Ctx, args: argparse.Namespace) -> int:
     _err(ctx.command, plan.text())
     estimate = {"quantity": _fmt(plan.quantity), "price": _fmt(plan.price),
                 "estimatedRealizedPnl": _fmt(plan.realised_pnl), "asset": plan.margin_asset}
-    order = plan.order
-    account = AccountState()
-    try:
-        account.load_open_orders(await ctx.signed_rest("GET", "openOrders", {"symbol": info.symbol}), info.symbol)
-    except Exception:  # noqa: BLE001 - only the MAX_NUM_ORDERS check needs it; the venue checks again
-        pass
-    if args.dry_run:
-        order = replace(order, new_client_order_id=order.new_client_order_id or OrderManager.new_client_id())
-        rejections = validate_order(order, info, mark_price=mark, open_orders=len(account.open_orders(info.symbol)))
-        if rejections:
-            return _rejected(ctx, rejections[0])
-        signed = ctx.ws().signed_params(order.to_params())
-        signed["signature"] = "****"
-        signed["apiKey"] = mask_key(signed.get("apiKey"))
-        _print_json({"method": "order.place", "params": signed, "url": ctx.venue.wsapi_url, "sent": False,
-                     "estimate": estimate})
-        return EXIT_OK
-    manager = OrderManager(ctx.ws(), account, journal=ctx.journal, no_journal=args.no_journal, venue=ctx.venue.name)
-    outcome = await manager.submit(order, info, mark_price=mark)
-    if outcome.unrecorded:
-        _err(ctx.command, f"{outcome.message} Nothing sent (pass --no-journal to send without a record).")
-        return EXIT_JOURNAL
-    if outcome.status == "accepted":
-        _print_json({"result": outcome.result, "estimate": estimate})
-        return EXIT_OK
-    if outcome.rejection is not None:
-        return _rejected(ctx, outcome.rejection)
-    if outcome.status == "unknown":
-        _err(ctx.command, f"outcome unknown: {outcome.message}")
-        return EXIT_UNKNOWN
-    if not outcome.sent and outcome.code is None:
-        _err(ctx.command, outcome.message)
-        return EXIT_UNREACHABLE
-    _err(ctx.command, f"rejected {outcome.code}: {outcome.message}")
-    return EXIT_REJECTED
+    return await _place(ctx, args, plan.order, info, mark=mark, estimate=estimate)
