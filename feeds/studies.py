@@ -1,4 +1,4 @@
-"""Chart studies over candles: SMA, EMA, Bollinger bands, RSI and the session VWAP.
+"""Chart studies over candles: SMA, EMA, Bollinger bands, RSI and the session VWAP; the depth chart.
 
 Pure functions on ``Decimal`` (no Textual, no floats): each takes the candles' closes (or the
 candles) oldest first and returns one value per candle, ``None`` while the study has too few
@@ -17,11 +17,14 @@ Definitions (the usual ones, stated so the tests can be worked by hand):
   Σ(coin volume), typical price = (high + low + close) / 3. COIN-M volume is counted in
   contracts of a fixed USD value; the coin volume (``base_volume``) is the quantity a price is
   paid per, so it is the weight. Candles without volume (mark and index series) have no VWAP.
+- Depth chart: around the mid (halfway between the best bid and ask), at each bid price the
+  contracts bid at or above it, at each ask price the contracts offered at or below it, out to
+  ``span`` of the mid (or the nearer side's deepest known level).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any
@@ -32,10 +35,17 @@ from feeds.models import Kline
 __all__ = [
     "Bollinger",
     "ChartLevel",
+    "DEPTH_POINTS",
+    "DEPTH_SPAN",
+    "DepthCurve",
+    "DepthStep",
     "STUDY_PRESETS",
     "StudySpec",
     "account_levels",
     "bollinger",
+    "book_depth",
+    "depth_curve",
+    "depth_group_ticks",
     "ema",
     "parse_studies",
     "rsi",
@@ -270,3 +280,124 @@ def account_levels(account: object, symbol: str, tick: Decimal) -> tuple[ChartLe
         if liq:
             out.append(ChartLevel("liquidation", liq, f"liq{leg} {fmt_step(liq, tick)}"))
     return tuple(sorted(out, key=lambda lv: (lv.price, lv.kind)))
+
+
+# ---------------------------------------------------------------------------- the depth chart
+
+
+DEPTH_SPAN = Decimal("0.005")
+"""How far either side of the mid the depth chart reaches (a fraction of the mid: 0.5 %)."""
+DEPTH_POINTS = 60
+"""About how many steps each side of the depth chart has (levels are grouped to fit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DepthStep:
+    """One step of a side's cumulative depth: at ``price``, ``cum`` contracts rest from the touch
+    to this price (bids at or above it, asks at or below it)."""
+
+    price: Decimal
+    cum: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DepthCurve:
+    """Cumulative bids and asks around the mid, each side best first.
+
+    The curve reaches ``reach`` either side of the mid: ``span`` of the mid, or less when one
+    side of the book ends sooner (past its deepest level nothing is known, so neither side is
+    drawn further than the shorter one).
+    """
+
+    mid: Decimal
+    reach: Decimal
+    bids: tuple[DepthStep, ...]
+    asks: tuple[DepthStep, ...]
+    contract_size: int
+
+    @property
+    def low(self) -> Decimal:
+        return self.mid - self.reach
+
+    @property
+    def high(self) -> Decimal:
+        return self.mid + self.reach
+
+    @property
+    def bid_total(self) -> Decimal:
+        """Contracts bid within the reach."""
+        return self.bids[-1].cum if self.bids else Decimal(0)
+
+    @property
+    def ask_total(self) -> Decimal:
+        return self.asks[-1].cum if self.asks else Decimal(0)
+
+    def usd(self, contracts: Decimal) -> Decimal:
+        """The USD value of ``contracts`` (each is ``contract_size`` USD, exact)."""
+        return contracts * self.contract_size
+
+    @property
+    def imbalance(self) -> Decimal | None:
+        """``(bids - asks) / (bids + asks)`` within the reach (None when both are empty)."""
+        total = self.bid_total + self.ask_total
+        if not total:
+            return None
+        with localcontext() as ctx:
+            ctx.prec = _PRECISION
+            return (self.bid_total - self.ask_total) / total
+
+
+def depth_curve(bids: Iterable[tuple[Decimal, Decimal]], asks: Iterable[tuple[Decimal, Decimal]], *,
+                span: Decimal = DEPTH_SPAN, contract_size: int = 1, mid: Decimal | None = None) -> DepthCurve | None:
+    """Cumulative depth from ``(price, qty)`` levels (any order; grouped levels work alike).
+
+    The mid is halfway between the best bid and ask given (pass the book's own ``mid`` for
+    grouped levels: a group's price is rounded away from it); the reach is ``span`` × mid, cut
+    to the distance of the nearer of the two deepest levels given (the book may go deeper; what
+    was not given is not drawn). Sums are exact. None when either side has no level.
+    """
+    bid_levels = sorted(((p, q) for p, q in bids if q), reverse=True)
+    ask_levels = sorted((p, q) for p, q in asks if q)
+    if not bid_levels or not ask_levels:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        if mid is None:
+            mid = (bid_levels[0][0] + ask_levels[0][0]) / 2
+        reach = min(mid * span, mid - bid_levels[-1][0], ask_levels[-1][0] - mid)
+        low, high = mid - reach, mid + reach
+
+        def side(levels: list[tuple[Decimal, Decimal]], inside: Any) -> tuple[DepthStep, ...]:
+            out = []
+            cum = Decimal(0)
+            for price, qty in levels:
+                if not inside(price):
+                    break
+                cum += qty
+                out.append(DepthStep(price, cum))
+            return tuple(out)
+
+        return DepthCurve(mid, reach, side(bid_levels, lambda p: p >= low), side(ask_levels, lambda p: p <= high),
+                          contract_size)
+
+
+def depth_group_ticks(mid: Decimal, tick: Decimal, *, span: Decimal = DEPTH_SPAN, points: int = DEPTH_POINTS) -> int:
+    """Ticks per step so that ``span`` of the mid is about ``points`` steps (at least one tick)."""
+    if points < 1 or tick <= 0 or mid <= 0:
+        raise ValueError(f"points, tick and mid must be positive: {points}, {tick}, {mid}")
+    return max(1, int((mid * span / tick / points).to_integral_value(rounding="ROUND_CEILING")))
+
+
+def book_depth(book: Any, *, span: Decimal = DEPTH_SPAN, points: int = DEPTH_POINTS,
+               contract_size: int = 1) -> DepthCurve | None:
+    """The depth curve of a :class:`feeds.book.OrderBook` (levels grouped into steps of
+    :func:`depth_group_ticks`: bids rounded down, asks up, so each step's sum is every level at
+    or beyond its price). None for a book with an empty side."""
+    mid = book.mid()
+    if mid is None:
+        return None
+    group = depth_group_ticks(mid, book.tick_size, span=span, points=points)
+    # two groups more than the span needs: a side that has them reaches past the span
+    top = book.grouped(points + 2, group)
+    return depth_curve(((lv.price, lv.qty) for lv in top.bids), ((lv.price, lv.qty) for lv in top.asks),
+                       span=span, contract_size=contract_size, mid=mid)

@@ -45,6 +45,7 @@ from tui.screens import (
 from tui.watch_screens import TermStructureScreen, WatchlistScreen
 from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
+from widgets.depth_chart import DepthChart
 from widgets.footer import KeyFooter
 from widgets.ladder import Ladder
 from widgets.liquidation import LiquidationBanner
@@ -103,6 +104,7 @@ HELP = (
         ("k", "candles: last price → mark price → index price"),
         ("v", "chart studies: none → SMA 20/50 → EMA 9/21 → Bollinger 20,2 → VWAP → all"),
         ("V", "under the candles: volume → RSI 14 → nothing"),
+        ("d", "chart: candles ↔ depth chart (the book summed)"),
         ("w", "watchlist: every contract live (o sort, f pin, Enter show it)"),
         ("T", "term structure: perpetual and quarters, basis annualised (o sort)"),
         ("n", "alert when the price reaches the ladder cursor's price (else the last)"),
@@ -203,6 +205,7 @@ class CoinmApp(App[int]):
         Binding("exclamation_mark", "acknowledge_liquidation", "Acknowledge", show=False),
         Binding("v", "studies", "Studies", show=False),
         Binding("V", "lower_pane", "Volume/RSI", show=False),
+        Binding("d", "depth_chart", "Depth chart", show=False),
         Binding("w", "watchlist", "Watchlist", show=False),
         Binding("T", "term_structure", "Term structure", show=False),
         Binding("n", "new_alert", "Alert here", show=False),
@@ -246,6 +249,7 @@ class CoinmApp(App[int]):
             with Vertical(id="work"):
                 with Horizontal(id="upper"):
                     yield KlineChart(id="chart")
+                    yield DepthChart(id="depth-chart")
                     with Vertical(id="right"):
                         yield TradesTape(id="trades")
                         yield LiquidationTape(id="liquidations")
@@ -262,8 +266,10 @@ class CoinmApp(App[int]):
         self.liquidation_tape, self.chart, self.status_bar = q(LiquidationTape), q(KlineChart), q(StatusBar)
         self.open_orders, self.positions = q(OpenOrders), q(Positions)
         self.liquidation_banner = q(LiquidationBanner)
+        self.depth_chart = q(DepthChart)
         self._polled = (self.ladder, self.ticker_bar, self.trades_tape, self.liquidation_tape, self.chart,
-                        self.status_bar, self.open_orders, self.positions, self.liquidation_banner)
+                        self.status_bar, self.open_orders, self.positions, self.liquidation_banner,
+                        self.depth_chart)
         self.ladder.focus()
         self.status_bar.bind_source(self._status_snapshot)
         self._apply_layout(self.size.width)
@@ -374,6 +380,9 @@ class CoinmApp(App[int]):
             last_price=lambda: market.last_price if market else None,
             own_orders=self._own_orders,
         )
+        if market is not None:
+            self.depth_chart.bind_source(depth.book, symbol=market.info.symbol,
+                                         contract_size=market.info.contract_size, synced=session.book_live)
 
     def _own_orders(self) -> dict[Decimal, tuple[str, Decimal]]:
         """The user's resting LIMIT orders of the shown symbol by price (rebuilt only when the
@@ -411,6 +420,10 @@ class CoinmApp(App[int]):
 
     def action_lower_pane(self) -> None:
         self.notify(f"Under the candles: {self.chart.cycle_lower()}", timeout=2)
+
+    def action_depth_chart(self) -> None:
+        """The chart pane shows the book's depth instead of the candles, or back."""
+        self.toggle_class("-depth-chart")
 
     _alerts_seen = 0
     _alert_rules_seen = -1

@@ -113,6 +113,8 @@ def settle(
         await until(pilot, lambda: app.chart.up_to_date, "chart drawn", 10)
         if then is not None:
             await then(pilot)
+            if app.has_class("-depth-chart"):  # built in a worker thread, as the candles are
+                await until(pilot, lambda: app.depth_chart.up_to_date, "depth chart drawn", 10)
             await pilot.pause(0.3)
         for field in app.screen.query(Input):
             field.cursor_blink = False
@@ -139,6 +141,7 @@ SHOTS: dict[str, tuple[tuple[int, int], Callable[[Pilot[Any]], Awaitable[None]] 
     "watchlist-80x24": ((80, 24), _press("w")),
     "term-structure": ((160, 48), _press("T")),
     "alerts": ((160, 48), _press("a", "up", "n", "N")),
+    "depth-chart": ((160, 48), _press("d")),
 }
 """Screenshot name -> (terminal size, keys pressed once the market has settled)."""
 
