@@ -89,9 +89,11 @@ def test_title_fits_its_width() -> None:
     assert full == ("BTCUSD_PERP depth ±1.00% of mid 100.00 · bids 1.20k ($120k) · asks 800 ($80.0k) · imb +20%")
     for width in (90, 70, 45, 30, 12):
         assert len(depth_title("BTCUSD_PERP", curve, D("0.1"), width=width)) <= width
-    assert depth_title("BTCUSD_PERP", curve, D("0.1"), width=60) == "BTCUSD_PERP ±1.00% · bids 1.20k · asks 800 · imb +20%"
+    title = depth_title("BTCUSD_PERP", curve, D("0.1"), width=60)
+    assert title == "BTCUSD_PERP ±1.00% · bids 1.20k · asks 800 · imb +20%"
     assert depth_title("BTCUSD_PERP", curve, D("0.1"), width=40) == "±1.00% · bids 1.20k · asks 800"
-    assert depth_title("BTCUSD_PERP", None, D("0.1"), "the book is not live") == "BTCUSD_PERP depth · the book is not live"
+    title = depth_title("BTCUSD_PERP", None, D("0.1"), "the book is not live")
+    assert title == "BTCUSD_PERP depth · the book is not live"
 
 
 def cum_at_or_beyond(true: list[tuple[Decimal, Decimal]], price: Decimal, bids: bool) -> Decimal:
