@@ -138,32 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
     alert.set_defaults(command="alert")
     _register(alert, "tui.alert_cli", "add_alert_arguments", "run_alert")
 
-    for name, help_text in (
-        ("order", "validate and place one order (or --dry-run to print the signed request)"),
-        ("cancel", "cancel one order or all orders of a symbol"),
-        ("orders", "list open orders of a symbol (every symbol without --symbol)"),
-    ):
-        command = sub.add_parser(name, help=help_text)
-        command.set_defaults(command=name)
-        _add_venue_arguments(command)
-        _register(command, "tui.order_cli", f"add_{name}_arguments", f"run_{name}")
-    for name, help_text in (
-        ("account", "balances, positions and margin ratios"),
-        ("leverage", "a symbol's leverage and the largest position it allows (--set N to change it)"),
-        ("margin-type", "a symbol's margin type (--set ISOLATED|CROSSED to change it)"),
-        ("margin", "add or remove isolated margin, the new liquidation price previewed"),
-        ("position-mode", "one-way or hedge mode (--set HEDGE|ONE_WAY to change it)"),
-        ("close", "close a position: MARKET, or LIMIT with --price"),
+    for module, name, help_text in (  # the commands that talk to a venue: its options, their own lazily
+        ("tui.order_cli", "order", "validate and place one order (or --dry-run to print the signed request)"),
+        ("tui.order_cli", "cancel", "cancel one order or all orders of a symbol"),
+        ("tui.order_cli", "orders", "list open orders of a symbol (every symbol without --symbol)"),
+        ("tui.risk_cli", "account", "balances, positions and margin ratios"),
+        ("tui.risk_cli", "leverage", "a symbol's leverage and the largest position it allows (--set N to change it)"),
+        ("tui.risk_cli", "margin-type", "a symbol's margin type (--set ISOLATED|CROSSED to change it)"),
+        ("tui.risk_cli", "margin", "add or remove isolated margin, the new liquidation price previewed"),
+        ("tui.risk_cli", "position-mode", "one-way or hedge mode (--set HEDGE|ONE_WAY to change it)"),
+        ("tui.risk_cli", "close", "close a position: MARKET, or LIMIT with --price"),
+        ("tui.history_cli", "history", "trades, orders, income or daily P&L (cached locally); a table or --csv"),
     ):
         command = sub.add_parser(name, help=help_text)
         command.set_defaults(command=name)
         _add_venue_arguments(command)
         snake = name.replace("-", "_")
-        _register(command, "tui.risk_cli", f"add_{snake}_arguments", f"run_{snake}")
-    history = sub.add_parser("history", help="trades, orders, income or daily P&L (cached locally); a table or --csv")
-    history.set_defaults(command="history")
-    _add_venue_arguments(history)
-    _register(history, "tui.history_cli", "add_history_arguments", "run_history")
+        _register(command, module, f"add_{snake}_arguments", f"run_{snake}")
     return parser
 
 
