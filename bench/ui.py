@@ -123,6 +123,8 @@ def _firehose(speed: float, args: argparse.Namespace, tmp: Path, env: dict[str, 
             cmd += ["--frame-hz", str(frame_hz)]
         if args.profile:
             cmd += ["--profile", str(args.profile)]
+        if args.open:
+            cmd += ["--open", args.open]
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
         sim_cpu = sim.cpu_per_wall()
     finally:
@@ -212,6 +214,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--only", choices=("firehose", "startup"), help="run one part")
     parser.add_argument("--profile", type=float, default=0, help="print a cProfile of N s of each UI run")
     parser.add_argument("--json", action="store_true", help="also print the raw figures")
+    parser.add_argument("--open", default="", help="press this key once the dashboard is ready and measure "
+                        "under the screen it opens (w: the watchlist)")
     parser.add_argument("--busy", type=int, default=0,
                         help="keep N cores busy beside the app (N processes spinning) for the whole run")
     args, _others = parser.parse_known_args(argv)  # `python -m bench` gives every bench the same options
