@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from rich.cells import cell_len
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -45,6 +46,40 @@ _SHOWN: dict[str, tuple[str, ...]] = {
     "pnl": ("day", "asset", "realizedPnl", "fees", "funding", "other", "net", "cumulative", "netUsd",
             "cumulativeUsd"),
 }
+
+
+_PRIORITY: dict[str, tuple[str, ...]] = {
+    "trades": ("time", "side", "price", "qty", "realizedPnl", "commission", "symbol", "commissionAsset", "maker",
+               "orderId"),
+    "orders": ("time", "side", "type", "status", "executedQty", "avgPrice", "price", "symbol", "origQty", "endedBy",
+               "orderId"),
+    "income": ("time", "incomeType", "income", "asset", "symbol", "tradeId"),
+    "pnl": ("day", "asset", "net", "cumulative", "realizedPnl", "fees", "funding", "netUsd", "cumulativeUsd",
+            "other"),
+}
+"""Each table's columns, most important first: a narrow screen shows those that fit, whole."""
+
+_PAD = 2
+"""A DataTable cell's padding (one column each side)."""
+_SCROLLBAR = 2
+"""Kept free for the vertical scrollbar (a long history has one)."""
+
+
+def fit_columns(kind: str, header: Sequence[str], body: Sequence[Sequence[str]], width: int) -> list[int]:
+    """Indices of the columns of ``header`` to show in ``width`` cells: by :data:`_PRIORITY`,
+    each whole (header and every cell), so no figure is ever cut; shown in ``header``'s order.
+    Every column when the width is not known yet (0)."""
+    if width <= 0:
+        return list(range(len(header)))
+    need = [max([cell_len(name), *(cell_len(row[i]) for row in body)]) + _PAD for i, name in enumerate(header)]
+    room = width - _SCROLLBAR
+    chosen: set[int] = set()
+    for name in _PRIORITY[kind]:
+        i = header.index(name)
+        if need[i] <= room:
+            chosen.add(i)
+            room -= need[i]
+    return sorted(chosen)
 
 
 def table_rows(kind: str, rows: Sequence[Any]) -> tuple[tuple[str, ...], list[list[str]]]:
@@ -160,18 +195,31 @@ class HistoryScreen(ModalScreen[None]):
         rebuilt = f" · cache rebuilt: {'; '.join(report.rebuilt)}" if report.rebuilt else ""
         self._title(f"up to date {time.strftime('%H:%M:%S', time.gmtime(end / 1000))}{rebuilt}")
 
+    _fitted_width = -1
+
+    def on_resize(self) -> None:
+        width = self.query_one(TabbedContent).size.width
+        if self.report is not None and width != self._fitted_width:
+            self._show(self.report)  # the columns that fit the new width
+
     def _show(self, report: Report) -> None:
         self.report = report
+        width = self._fitted_width = self.query_one(TabbedContent).size.width
         for kind, rows in (("trades", report.trades), ("orders", report.orders), ("income", report.income),
                            ("pnl", report.pnl)):
             table = self.query_one(f"#{kind}-table", DataTable)
             header, body = table_rows(kind, rows)
-            table.clear(columns=True)
-            table.add_columns(*header)
-            for row in body:
-                table.add_row(*row)
             if not body:
-                table.add_row(*([""] * (len(header) - 1)), f"no {_TITLES[kind].lower()} in the period")
+                empty = f"no {_TITLES[kind].lower()} in the period"
+                table.clear(columns=True)
+                table.add_columns(*header[:1], "")
+                table.add_row("", empty)
+                continue
+            shown = fit_columns(kind, header, body, width)
+            table.clear(columns=True)
+            table.add_columns(*(header[i] for i in shown))
+            for row in body:
+                table.add_row(*(row[i] for i in shown))
         self._funding(report)
         self._chart(report)
 
