@@ -125,7 +125,8 @@ _TABLE: tuple[tuple[int, str, str, tuple[str, ...]], ...] = (
      ("You are not authorized to execute this request.",)),
     (-1003, "TOO_MANY_REQUESTS",
      "Too many requests: slow down and wait for the rate limit window to pass.",
-     ("Too many requests; current limit is %s requests per minute. Please use the websocket for live updates to avoid polling the API.",
+     ("Too many requests; current limit is %s requests per minute. "
+      "Please use the websocket for live updates to avoid polling the API.",
       "Way too many requests; IP banned until %s. Please use the websocket for live updates to avoid bans.")),
     (-1004, "DUPLICATE_IP",
      "This IP address is already on the API key's allow-list: nothing to do.",
@@ -162,7 +163,8 @@ _TABLE: tuple[tuple[int, str, str, tuple[str, ...]], ...] = (
      "This operation is not supported by the venue.",
      ("This operation is not supported.",)),
     (-1021, "INVALID_TIMESTAMP",
-     "The request's timestamp is outside the allowed window: the computer clock is off; coinm will resync with server time.",
+     "The request's timestamp is outside the allowed window: the computer clock is off; "
+     "coinm will resync with server time.",
      ("Timestamp for this request is outside of the recvWindow.",
       "Timestamp for this request was 1000ms ahead of the server's time.")),
     (-1022, "INVALID_SIGNATURE",

@@ -367,7 +367,8 @@ class StreamClient:
             included.append(s)
         if not included:
             return f"{self.base_url}/stream", []
-        return f"{self.base_url}/stream?streams=" + "/".join(urllib.parse.quote(s, safe="@!_") for s in included), included
+        query = "/".join(urllib.parse.quote(s, safe="@!_") for s in included)
+        return f"{self.base_url}/stream?streams={query}", included
 
     async def _open(self) -> tuple[ClientConnection, list[str]] | None:
         async with self._ctl_lock:
@@ -430,8 +431,8 @@ class StreamClient:
                 helpers.append(
                     asyncio.create_task(self._resubscribe(ws, url_streams), name=f"{self.name}-resubscribe")
                 )
-            exc = await self._read(ws)
-            return self._close_reason or _describe_close(exc, ws)
+            read_error = await self._read(ws)
+            return self._close_reason or _describe_close(read_error, ws)
         finally:
             self._ws = None
             st.connected_at = None

@@ -486,7 +486,8 @@ class Accounts:
             try:
                 oid = int(order_id)
             except (TypeError, ValueError):
-                raise ApiError(-1102, "Mandatory parameter 'orderId' was not sent, was empty/null, or malformed.") from None
+                raise ApiError(
+                    -1102, "Mandatory parameter 'orderId' was not sent, was empty/null, or malformed.") from None
             o = acct.orders.get(oid)
             if o is not None and o.symbol == symbol:
                 return o
@@ -576,7 +577,10 @@ class Accounts:
         pos = acct.peek(sym, pside)
         amt = pos.amt if pos else 0
         signed = qty if side == "BUY" else -qty
-        increase = max(0, abs(amt + signed) - abs(amt)) if (amt == 0 or (amt > 0) == (signed > 0)) else max(0, qty - abs(amt))
+        if amt == 0 or (amt > 0) == (signed > 0):
+            increase = max(0, abs(amt + signed) - abs(amt))
+        else:
+            increase = max(0, qty - abs(amt))
         if increase <= 0:
             return
         ref = price if price > 0 else self._mark(sym)

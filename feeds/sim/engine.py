@@ -8,6 +8,7 @@ the client parses.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import zlib
@@ -325,7 +326,7 @@ class MarketEngine:
         for b in bars[-1439:]:
             st.window.append(b)
         self._recompute_window(st)
-        st.trades = Series(st.decimals, lambda interval, st=st: self._trade_history(st, interval))
+        st.trades = Series(st.decimals, functools.partial(self._trade_history, st))
         for interval in INTERVALS:
             start = bucket_start(interval, self.now_ms)
             end = next_bucket(interval, start)
@@ -647,7 +648,7 @@ class MarketEngine:
         filled = sum(f.qty for f in fills)
         if not filled:
             return
-        avg = sum(Decimal(f.ticks * f.qty) for f in fills) / filled
+        avg = sum((Decimal(f.ticks * f.qty) for f in fills), Decimal(0)) / filled
         d = st.decimals
         st.last_force = ForceOrder(
             event_time=self.now_ms, symbol=st.spec.symbol, pair=st.info.pair, side=side,
@@ -805,7 +806,9 @@ class MarketEngine:
         last = st.last_price
         change = last - o
         pct = (Decimal(change) * 100 / Decimal(o)).quantize(Decimal("0.001")) if o else Decimal("0.000")
-        wavg = (Decimal(v * st.spec.contract_size) / Decimal(base).scaleb(-8)).quantize(Decimal("0.00000001")) if base else Decimal(0)
+        wavg = Decimal(0)
+        if base:
+            wavg = (Decimal(v * st.spec.contract_size) / Decimal(base).scaleb(-8)).quantize(Decimal("0.00000001"))
         open_time = st.window[0].t if st.window else cur.t
         return Ticker(
             event_time=self.now_ms, symbol=symbol, pair=st.info.pair,

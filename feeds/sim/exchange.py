@@ -392,17 +392,23 @@ class SimExchange:
         self.listen_keys[key] = ListenKey(key, acct, self.server_ms() + LISTEN_KEY_TTL_MS)
         return key
 
-    def _keepalive(self, acct: Account, key: str | None) -> str:
-        lk = self.listen_keys.get(key) if key else next((k for k in self.listen_keys.values() if k.account is acct), None)
+    def _own_listen_key(self, acct: Account, key: str | None) -> ListenKey:
+        """The account's listen key (``key``, or its only one when none is given); -1125 otherwise."""
+        if key:
+            lk = self.listen_keys.get(key)
+        else:
+            lk = next((k for k in self.listen_keys.values() if k.account is acct), None)
         if lk is None or lk.account is not acct:
             raise ApiError(-1125, "This listenKey does not exist.")
+        return lk
+
+    def _keepalive(self, acct: Account, key: str | None) -> str:
+        lk = self._own_listen_key(acct, key)
         lk.expires_ms = self.server_ms() + LISTEN_KEY_TTL_MS
         return lk.key
 
     def _close_listen_key(self, acct: Account, key: str | None) -> None:
-        lk = self.listen_keys.get(key) if key else next((k for k in self.listen_keys.values() if k.account is acct), None)
-        if lk is None or lk.account is not acct:
-            raise ApiError(-1125, "This listenKey does not exist.")
+        lk = self._own_listen_key(acct, key)
         del self.listen_keys[lk.key]
         for conn in list(self.hub.subs.get(lk.key, ())):
             asyncio.ensure_future(conn.ws.close(1000, "listenKey closed"))
@@ -529,7 +535,8 @@ class SimExchange:
         try:
             return int(raw)
         except ValueError:
-            raise ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.") from None
+            raise ApiError(
+                -1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.") from None
 
     async def _r_sim_fault(self, request: web.Request) -> web.Response:
         """``POST /sim/fault?spec=SPEC`` (or ``kind=SPEC``): fire a fault now, or start its
