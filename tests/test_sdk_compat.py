@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -30,11 +29,11 @@ from binance_common.errors import BadRequestError
 from binance_sdk_derivatives_trading_coin_futures.derivatives_trading_coin_futures import (
     DerivativesTradingCoinFutures,
 )
+from binance_sdk_derivatives_trading_coin_futures.rest_api.models import CancelOrderResponse as RestCancelOrderResponse
 from binance_sdk_derivatives_trading_coin_futures.rest_api.models import (
     ExchangeInformationResponse,
     OrderBookResponse,
 )
-from binance_sdk_derivatives_trading_coin_futures.rest_api.models import CancelOrderResponse as RestCancelOrderResponse
 from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrderResponse as RestNewOrderResponse
 from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrderSideEnum as RestSide
 from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrderTimeInForceEnum as RestTif
@@ -57,6 +56,7 @@ from binance_sdk_derivatives_trading_coin_futures.websocket_streams.models impor
 )
 
 from feeds.sim import SimExchange
+from tests.waiting import eventually
 
 # The SDK passes aiohttp a float ws_connect timeout, which aiohttp deprecates: theirs, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:parameter 'timeout' of type 'float':DeprecationWarning")
@@ -139,14 +139,6 @@ def resting_bid(sim: SimExchange, ticks_below: int = 500) -> str:
     bid = sim.engine.syms[SYMBOL].book.best_bid()
     assert bid is not None
     return str((bid - ticks_below) * TICK)
-
-
-async def until(pred: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 # ---------------------------------------------------------------------------- WebSocket API
@@ -235,7 +227,7 @@ async def test_streams_deliver_parsed_market_and_user_events(stepped_sim: SimExc
 
     sim.step(40)
     last_update_id = sim.true_book(SYMBOL)[0]
-    await until(lambda: bool(depth) and depth[-1].u == last_update_id, "the depth stream to catch up")
+    await eventually(lambda: bool(depth) and depth[-1].u == last_update_id, "the depth stream to catch up")
     assert trades, "no aggTrade in 40 ticks"
     assert all(isinstance(t, AggregateTradeStreamsResponse) and t.s == SYMBOL for t in trades)
     assert all(Decimal(t.p) > 0 and int(t.q) > 0 for t in trades)
@@ -253,7 +245,7 @@ async def test_streams_deliver_parsed_market_and_user_events(stepped_sim: SimExc
     def events() -> list[Any]:
         return [u.actual_instance for u in user]
 
-    await until(lambda: any(isinstance(e, AccountUpdate) for e in events()), "an ACCOUNT_UPDATE")
+    await eventually(lambda: any(isinstance(e, AccountUpdate) for e in events()), "an ACCOUNT_UPDATE")
     orders = [e.o for e in events() if isinstance(e, OrderTradeUpdate)]
     mine = [(o.x, o.X) for o in orders if o.c == "sdk-stream"]
     assert mine == [("NEW", "NEW"), ("CANCELED", "CANCELED")]

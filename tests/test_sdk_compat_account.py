@@ -33,7 +33,8 @@ from binance_sdk_derivatives_trading_coin_futures.rest_api.models import NewOrde
 from feeds.margin import BTC_BRACKETS, GENERIC_BRACKETS
 from feeds.sim import SimExchange
 from tests import test_sdk_compat
-from tests.test_sdk_compat import Sdk, resting_bid, until
+from tests.test_sdk_compat import Sdk, resting_bid
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.filterwarnings("ignore:parameter 'timeout' of type 'float':DeprecationWarning")
 
@@ -502,7 +503,7 @@ async def test_countdown_cancel_all(stepped_sim: SimExchange, sdk: Sdk) -> None:
     assert stopped.countdown_time == "0" and not sim.account_rest.countdown_pending(acct, SYMBOL)
     assert len(sim.accounts.open_orders(acct, SYMBOL)) == 1  # stopped: nothing cancelled
     await sdk.rest("auto_cancel_all_open_orders", symbol=SYMBOL, countdown_time=150)
-    await until(lambda: not sim.accounts.open_orders(acct, SYMBOL), "the countdown to cancel the orders")
+    await eventually(lambda: not sim.accounts.open_orders(acct, SYMBOL), "the countdown to cancel the orders")
     assert not sim.account_rest.countdown_pending(acct, SYMBOL)
 
 

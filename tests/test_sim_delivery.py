@@ -33,6 +33,7 @@ from feeds.models import MarkPriceUpdate, parse_market_event
 from feeds.sim import SimExchange
 from feeds.sim.delivery import SETTLE_WINDOW_MS
 from feeds.sim.market import contracts_at, quarter_deliveries
+from tests.waiting import eventually
 
 Q8 = Decimal("0.00000001")
 
@@ -126,24 +127,14 @@ class Reader:
         assert all(isinstance(m, MarkPriceUpdate) for m in out)
         return out  # type: ignore[return-value]
 
-    async def wait_for(self, pred: Any, what: str, timeout: float = 5.0) -> None:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while not pred():
-            if loop.time() > end:
-                raise AssertionError(f"timed out: {what}")
-            await asyncio.sleep(0.01)
-
     async def wait(self, pred: Any, what: str, timeout: float = 5.0) -> Any:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while True:
-            for f in self.frames:
-                if pred(f):
-                    return f
-            if loop.time() > end:
-                raise AssertionError(f"no frame: {what}")
-            await asyncio.sleep(0.01)
+        """The first frame ``pred`` accepts, once one has come."""
+
+        def first() -> Any:
+            return next((f for f in self.frames if pred(f)), None)
+
+        await eventually(lambda: first() is not None, f"a frame: {what}", timeout)
+        return first()
 
 
 async def test_exchange_info_lists_btc_and_eth_quarterlies(stepped_sim: SimExchange) -> None:
@@ -186,7 +177,7 @@ async def test_delivery_settles_expires_and_lists_the_next_quarter(venue: SimExc
         await asyncio.sleep(0.2)  # (the subscriptions are registered on connect; nothing moves until a step)
         # 39 s of market time, up to 07:59:59: all inside the 30-minute settlement window
         sim.step(39 * 20)
-        await market.wait_for(lambda: len(market.marks()) == 39, "a markPrice frame a second")
+        await eventually(lambda: len(market.marks()) == 39, "a markPrice frame a second", 5)
         # P is the average of the index of every second of the window so far (not the index)
         indexes: list[Decimal] = []
         for m in market.marks():
@@ -289,28 +280,20 @@ async def test_dashboard_session_follows_a_delivery(venue: SimExchange) -> None:
     session = DashboardSession.for_sim(sim, symbol="BTCUSD_261225", trading=False)
     await session.start()
     try:
-        loop = asyncio.get_running_loop()
-
-        async def until(pred: Any, what: str) -> None:
-            end = loop.time() + 10
-            while not pred():
-                assert loop.time() < end, f"timed out: {what}"
-                await asyncio.sleep(0.02)
-
-        await until(lambda: session.stream is not None and "!contractInfo" in session.stream.streams
+        await eventually(lambda: session.stream is not None and "!contractInfo" in session.stream.streams
                     and "!contractInfo" in sim.hub.subs, "subscribed to !contractInfo")
         assert session.rules_error("BTCUSD_261225") is None and session.contract_notice() == ""
         assert "BTCUSD_270625" not in session.symbols
         sim.step(41 * 20)  # past 08:00 UTC
-        await until(lambda: "BTCUSD_270625" in session.symbols, "the new quarter listed")
-        await until(lambda: session.symbols["BTCUSD_261225"].status == "DELIVERED", "the delivery seen")
+        await eventually(lambda: "BTCUSD_270625" in session.symbols, "the new quarter listed")
+        await eventually(lambda: session.symbols["BTCUSD_261225"].status == "DELIVERED", "the delivery seen")
         assert session.rules_error("BTCUSD_261225") == (
             "BTCUSD_261225 is delivered: the venue takes no orders for it")
         assert session.rules_error("BTCUSD_270625") is None
         assert session.symbols["BTCUSD_270326"].contract_type == "CURRENT_QUARTER"
         notice = "BTCUSD_261225 delivered: trading refused; press / for BTCUSD_270326"
         assert session.contract_notice() == notice
-        await until(lambda: session.last_error == notice, "the status bar's notice")
+        await eventually(lambda: session.last_error == notice, "the status bar's notice")
         assert session.watch is not None and "BTCUSD_270625" in session.watch.symbols
     finally:
         await session.close()
@@ -324,11 +307,7 @@ async def test_real_time_simulator_started_before_a_delivery_delivers(tmp_path: 
     try:
         status, body = await rest(sim, "GET", "/dapi/v1/time")
         assert status == 200 and abs(body["serverTime"] - (DEC_2026 - 2000)) < 1000
-        loop = asyncio.get_running_loop()
-        end = loop.time() + 15
-        while "BTCUSD_270625" not in sim.symbols:
-            assert loop.time() < end, "no delivery within 15 s"
-            await asyncio.sleep(0.05)
+        await eventually(lambda: "BTCUSD_270625" in sim.symbols, "the delivery (BTCUSD_270625 listed)", 15)
         assert sim.symbols["BTCUSD_261225"].status == "DELIVERED"
         assert abs(sim.engine.now_ms - sim.server_ms()) < 1000
     finally:

@@ -16,21 +16,39 @@ from feeds.models import DepthUpdate, parse_user_event
 from feeds.signing import Ed25519Signer, load_ed25519_private_key
 from feeds.sim import DEMO_API_KEY, SimExchange
 from feeds.sim.faults import FaultSpecError, Schedule, parse_fault_spec
+from tests.waiting import eventually
 
 
 async def recv(ws: Any, timeout: float = 5.0) -> Any:
     return await asyncio.wait_for(ws.recv(), timeout)
 
 
+async def depth_events(ws: Any) -> list[DepthUpdate]:
+    """The depth events on their way to ``ws``: read until none comes for 50 ms."""
+    events = []
+    while True:
+        try:
+            events.append(DepthUpdate.from_wire(orjson.loads(await recv(ws, 0.05))))
+        except TimeoutError:
+            return events
+
+
+async def streams_seen(ws: Any, since: int, seconds: float) -> set[str]:
+    """The streams of the combined-stream frames timed after ``since`` that arrive in ``seconds``."""
+    seen = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = orjson.loads(await recv(ws))
+        if frame["data"]["E"] > since:
+            seen.add(frame["stream"])
+    return seen
+
+
 async def test_drop_connections_closes_abruptly(stepped_sim: SimExchange) -> None:
     assert stepped_sim.urls is not None
     async with connect(stepped_sim.urls.stream + "/ws/btcusd_perp@aggTrade") as market, \
             connect(stepped_sim.urls.wsapi) as api:
-        await asyncio.sleep(0)  # let the server register both connections
-        for _ in range(50):
-            if stepped_sim._conns and stepped_sim._wsapi_conns:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: stepped_sim._conns and stepped_sim._wsapi_conns, "the server to register both")
         assert stepped_sim.faults.drop_connections() == 2
         for ws in (market, api):
             with pytest.raises(ConnectionClosed) as info:
@@ -48,11 +66,7 @@ async def test_depth_gap_breaks_pu_chain(stepped_sim: SimExchange) -> None:
             if i == 10:
                 sim.faults.depth_gap("BTCUSD_PERP")
             sim.step(2)
-            while True:
-                try:
-                    events.append(DepthUpdate.from_wire(orjson.loads(await recv(ws, 0.05))))
-                except TimeoutError:
-                    break
+            events += await depth_events(ws)
     breaks = [b for a, b in zip(events, events[1:]) if b.prev_final_update_id != a.final_update_id]
     assert len(breaks) == 1
     assert any(r.kind == "depth_gap" and r.detail == "BTCUSD_PERP" for r in sim.fault_log)
@@ -105,10 +119,7 @@ async def test_listen_key_expiry_pushes_event(stepped_sim: SimExchange) -> None:
         async with http.post(f"{sim.urls.rest}/dapi/v1/listenKey", headers={"X-MBX-APIKEY": DEMO_API_KEY}) as r:
             key = (await r.json())["listenKey"]
     async with connect(f"{sim.urls.stream}/ws/{key}") as ws:
-        for _ in range(50):
-            if sim.hub.wants(key):
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: sim.hub.wants(key), "the user stream")
         assert sim.faults.expire_listen_key() == 1
         ev = parse_user_event(orjson.loads(await recv(ws)))
         assert type(ev).__name__ == "ListenKeyExpired" and ev.listen_key == key
@@ -121,10 +132,7 @@ async def test_listen_key_expiry_pushes_event(stepped_sim: SimExchange) -> None:
 async def test_malformed_frame(stepped_sim: SimExchange) -> None:
     assert stepped_sim.urls is not None
     async with connect(stepped_sim.urls.stream + "/ws/btcusd_perp@aggTrade") as ws:
-        for _ in range(50):
-            if stepped_sim._conns:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: stepped_sim._conns, "the server to register the stream")
         assert stepped_sim.faults.malformed_frame() == 1
         with pytest.raises(orjson.JSONDecodeError):
             orjson.loads(await recv(ws))
@@ -201,14 +209,6 @@ def test_coinm_sim_bad_faults_exit_2_with_one_line(capsys: pytest.CaptureFixture
     assert len(lines) == 1 and "stall:abc" in lines[0] and "Traceback" not in out.err
 
 
-async def wait_for(cond: Any, what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 async def test_scheduled_gap_waits_for_a_depth_client(stepped_sim: SimExchange) -> None:
     """``--faults gap:BTCUSD_PERP`` used to fire at start-up, before anyone listened."""
     sim = stepped_sim
@@ -220,15 +220,11 @@ async def test_scheduled_gap_waits_for_a_depth_client(stepped_sim: SimExchange) 
     await asyncio.sleep(0.2)  # proves a negative: time for a wrongly fired gap to show
     assert "depth_gap" not in fired  # nobody to see it yet
     async with connect(sim.urls.stream + "/ws/btcusd_perp@depth@100ms") as ws:
-        await wait_for(lambda: "depth_gap" in fired, "the scheduled gap")
+        await eventually(lambda: "depth_gap" in fired, "the scheduled gap")
         events = []
         for _ in range(30):
             sim.step(2)
-            while True:
-                try:
-                    events.append(DepthUpdate.from_wire(orjson.loads(await recv(ws, 0.05))))
-                except TimeoutError:
-                    break
+            events += await depth_events(ws)
     breaks = [b for a, b in zip(events, events[1:], strict=False) if b.prev_final_update_id != a.final_update_id]
     assert len(breaks) == 0 and events  # the gap came before the first event we saw...
     assert sim.engine._dropped_depth == {}  # ...and it was spent on a connected client's stream
@@ -238,7 +234,7 @@ async def test_scheduled_stall_repeats_while_connected(sim: SimExchange) -> None
     assert sim.urls is not None
     sim.faults.schedule("stall:BTCUSD_PERP@every=0.4s,for=0.2s,times=3")
     async with connect(sim.urls.stream + "/stream?streams=btcusd_perp@depth@100ms/ethusd_perp@depth@100ms") as ws:
-        await wait_for(lambda: sum(r.kind == "stall" for r in sim.fault_log) == 3, "three stalls", 6)
+        await eventually(lambda: sum(r.kind == "stall" for r in sim.fault_log) == 3, "three stalls", 6)
         stalls = [r for r in sim.fault_log if r.kind == "stall"]
         assert all("symbol=BTCUSD_PERP" in r.detail and "connections=1" in r.detail for r in stalls)
         gaps = [b.time_ms - a.time_ms for a, b in zip(stalls, stalls[1:], strict=False)]
@@ -246,13 +242,7 @@ async def test_scheduled_stall_repeats_while_connected(sim: SimExchange) -> None
         # only the stalled symbol's streams went silent: ETH kept flowing through the stall
         sim.faults.stall(1.0, symbol="BTCUSD_PERP")
         since = sim.engine.now_ms + 100  # frames already on their way may still arrive
-        seen = set()
-        deadline = time.monotonic() + 0.8
-        while time.monotonic() < deadline:
-            frame = orjson.loads(await recv(ws))
-            if frame["data"]["E"] > since:
-                seen.add(frame["stream"])
-        assert seen == {"ethusd_perp@depth@100ms"}
+        assert await streams_seen(ws, since, 0.8) == {"ethusd_perp@depth@100ms"}
 
 
 async def test_depth_stall_keeps_trades_flowing(sim: SimExchange) -> None:
@@ -262,12 +252,7 @@ async def test_depth_stall_keeps_trades_flowing(sim: SimExchange) -> None:
         await recv(ws)
         assert sim.faults.depth_stall(1.5, "BTCUSD_PERP") == 1
         since = sim.engine.now_ms + 100  # frames already on their way may still arrive
-        seen: set[str] = set()
-        deadline = time.monotonic() + 1.2
-        while time.monotonic() < deadline:
-            frame = orjson.loads(await recv(ws))
-            if frame["data"]["E"] > since:
-                seen.add(frame["stream"])
+        seen = await streams_seen(ws, since, 1.2)
         assert "btcusd_perp@depth@100ms" not in seen and "btcusd_perp@markPrice@1s" in seen
         while "btcusd_perp@depth@100ms" not in seen:
             seen.add(orjson.loads(await recv(ws, 3))["stream"])  # and depth comes back
@@ -301,7 +286,7 @@ async def test_user_stall_is_silent_and_answers_no_ping(stepped_sim: SimExchange
         async with http.post(f"{sim.urls.rest}/dapi/v1/listenKey", headers={"X-MBX-APIKEY": DEMO_API_KEY}) as r:
             key = (await r.json())["listenKey"]
     async with connect(f"{sim.urls.stream}/ws/{key}", ping_interval=None) as ws:
-        await wait_for(lambda: sim.hub.wants(key), "the user stream")
+        await eventually(lambda: sim.hub.wants(key), "the user stream")
         pong = await ws.ping()
         await asyncio.wait_for(pong, 2)  # answered before the stall
         assert sim.faults.user_stall(0.6) == 1
