@@ -446,9 +446,9 @@ class AccountState:
             if kind is not None:
                 changed |= self._note_liquidation(kind, event, new_fill)
             if fill:
-                key = (o.order_id, o.trade_id)
-                if key not in self._seen_trades:
-                    self._seen_trades[key] = None
+                trade_key = (o.order_id, o.trade_id)
+                if trade_key not in self._seen_trades:
+                    self._seen_trades[trade_key] = None
                     if len(self._seen_trades) > 2000:
                         self._seen_trades.popitem(last=False)
                     self.fills.append(Fill(

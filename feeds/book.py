@@ -44,11 +44,11 @@ _BOOKC_ABI = 3
 try:
     from feeds import _bookc
 except ImportError:  # built only where a C compiler was found at install time
-    _bookc = None  # type: ignore[assignment]
+    _bookc = None  # type: ignore[assignment]  # the module, or None where it was not built
 if _bookc is not None and getattr(_bookc, "ABI", None) != _BOOKC_ABI:
     # built from another version of _bookc.c (``pip install -e .`` rebuilds it): the Python
     # loops are right, a stale extension would fail on every update
-    _bookc = None  # type: ignore[assignment]
+    _bookc = None  # type: ignore[assignment]  # the module, or None where it is stale
 
 __all__ = [
     "BookSync",
@@ -346,6 +346,7 @@ class OrderBook:
             if not qd.is_finite() or qd < 0 or q != q.strip():
                 raise MalformedFrame(f"quantity {q!r} is not a non-negative number")
             _, digits, exponent = qd.as_tuple()
+            assert isinstance(exponent, int)  # finite: checked above
             whole, places = len(digits) + exponent, -exponent  # whole digits <= 0 for 0.00x
         if whole > self._qty_whole or places > self._qty_places:
             self._qty_whole = max(self._qty_whole, whole)

@@ -99,6 +99,9 @@ def snap(value: Decimal, step: Decimal, base: Decimal = ZERO, mode: str = "neare
     """
     if step == 0:
         return value
+    exponent = step.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"step {step} is not a finite number")
     steps = (value - base) / step
     if mode == "down":
         n = steps.to_integral_value(rounding=ROUND_FLOOR)
@@ -106,7 +109,7 @@ def snap(value: Decimal, step: Decimal, base: Decimal = ZERO, mode: str = "neare
         n = steps.to_integral_value(rounding=ROUND_CEILING)
     else:
         n = (steps + Decimal("0.5")).to_integral_value(rounding=ROUND_FLOOR)
-    return (base + n * step).quantize(step) if step.as_tuple().exponent < 0 else base + n * step
+    return (base + n * step).quantize(step) if exponent < 0 else base + n * step
 
 
 def to_ticks(price: Decimal, tick: Decimal) -> int:

@@ -35,6 +35,13 @@ def test_multiples_and_snapping():
         to_ticks(Decimal("88000.15"), tick)
 
 
+def test_snap_refuses_a_step_that_is_not_a_number():
+    # a rule that is not a finite number says so (it used to fail on comparing 'F' with 0)
+    for step in (Decimal("Infinity"), Decimal("-Infinity"), Decimal("NaN")):
+        with pytest.raises(ValueError, match="not a finite number"):
+            snap(Decimal("35000.05"), step)
+
+
 def test_core_never_imports_textual():
     import pathlib
     import re

@@ -62,7 +62,7 @@ def _ed25519(name: str, path: Path) -> str:
     return pem
 
 
-def _hmac(name: str, path: Path) -> Secret:
+def _hmac(name: str, path: Path) -> str:
     try:
         check_private_file(path, "HMAC secret file")
         text = path.read_text().strip()
@@ -72,7 +72,7 @@ def _hmac(name: str, path: Path) -> Secret:
         raise AccountSpecError(f"account {name}: cannot read {path}: {exc.strerror}") from None
     if not text or any(c.isspace() for c in text):
         raise AccountSpecError(f"account {name}: {path} holds no single-line HMAC secret")
-    return Secret(text)
+    return text
 
 
 def _make(name: str, kind: str, path: Path, api_key: str | None = None,
@@ -83,8 +83,8 @@ def _make(name: str, kind: str, path: Path, api_key: str | None = None,
         pem = _ed25519(name, path)
         material, secret = pem.strip(), None
     elif kind == "hmac":
-        secret = _hmac(name, path)
-        material, pem = secret.reveal(), None
+        material, pem = _hmac(name, path), None
+        secret = Secret(material)
     else:
         raise AccountSpecError(f"account {name}: key type {kind!r} is not ed25519 or hmac")
     if api_key is None:

@@ -417,9 +417,13 @@ class MarketRest:
         contract = self._contract_type(request.query, ("CURRENT_QUARTER", "NEXT_QUARTER", "PERPETUAL"),
                                        optional=True)
         pair, period, start, end, limit = self._stat_query(request)
-        rows = [self._ratio(*getattr(s, field).get(contract, (0, 0)), names, pair, s.time)
-                for s in self._samples(pair, period, None, None, _KEPT_SAMPLES)]
-        kept = [r for r in rows if r is not None]
+        kept: list[dict[str, Any]] = []
+        for s in self._samples(pair, period, None, None, _KEPT_SAMPLES):
+            counts: dict[str, tuple[int, int]] = getattr(s, field)
+            long, short = counts.get(contract, (0, 0))
+            row = self._ratio(long, short, names, pair, s.time)
+            if row is not None:
+                kept.append(row)
         return self.sim._json(self._select(kept, lambda r: r["timestamp"], start, end, limit))
 
     async def top_account_ratio(self, request: web.Request) -> web.Response:

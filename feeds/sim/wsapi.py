@@ -275,8 +275,8 @@ class WsApiSession:
             self._logout()
             return self._session_result()
         if method == "session.logon":
-            entry_key = params.get("apiKey")
             self._authenticate(params, "SIGNED", logon=True)
+            entry_key = params["apiKey"]  # present and a known key: _authenticate checked
             entry = sim.keys[entry_key]
             if entry.ed25519_public is None:
                 raise ApiError(-4056, "Invalid api key type.")
