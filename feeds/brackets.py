@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from typing import Any
 
-from feeds.decimals import D, DecimalParseError, fmt_plain, snap
+from feeds.decimals import D, DecimalParseError, fmt_plain, fmt_step, snap
 from feeds.filters import OrderRequest, validate_order
 from feeds.journal import JournalError
 from feeds.models import AccountUpdate, OrderTradeUpdate
@@ -416,10 +416,12 @@ class BracketManager:
 
     def position_text(self, symbol: str, position_side: str = "BOTH") -> str:
         """``TP 51000.0 SL 49000.0`` for a position row (the working exits of its brackets)."""
+        info = self.info(symbol)
         parts = []
         for m in self.marks(symbol):
             if m.state != "planned" and (position_side == "BOTH" or m.position_side == position_side):
-                parts.append(f"{m.kind} {fmt_plain(m.trigger)}")
+                price = fmt_step(m.trigger, info.tick_size) if info is not None else fmt_plain(m.trigger)
+                parts.append(f"{m.kind} {price}")
         return " ".join(parts)
 
     # ------------------------------------------------------------------ placing an entry

@@ -329,7 +329,7 @@ class CoinmApp(App[int]):
     _account_bound = False
     _latency_at = float("-inf")
     _latency_shown: int | None = None
-    _own_key: tuple[int, str] | None = None
+    _own_key: tuple[int, str, int] | None = None
     _own: dict[Decimal, tuple[str, Decimal]] = {}
 
     def _bind_widgets(self) -> None:
@@ -364,6 +364,9 @@ class CoinmApp(App[int]):
         self.positions.bind_source(session.account, lambda: market.info.symbol, mark_of, info_of)
         self.liquidation_banner.bind_source(session.account)
         self.positions.server_ms = session.server_ms
+        # TP/SL working on a position show on its row (the bracket manager may come a moment later)
+        self.positions.exits = lambda symbol, side: (session.brackets.position_text(symbol, side)
+                                                     if session.brackets is not None else "")
         self.ticker_bar.bind_position_text(session.account.leverage_text)
         self._account_bound = True
 
@@ -390,13 +393,16 @@ class CoinmApp(App[int]):
         session = self.session
         if session is None or session.account is None or session.market is None:
             return {}
-        key = (session.account.version, session.market.info.symbol)
+        brackets = session.brackets
+        key = (session.account.version, session.market.info.symbol, brackets.version if brackets else 0)
         if key != self._own_key:
             out: dict[Decimal, tuple[str, Decimal]] = {}
             for order in session.account.open_orders(key[1]):
                 if order.price and order.type == "LIMIT":
                     side, qty = out.get(order.price, (order.side, Decimal(0)))
                     out[order.price] = (side, qty + order.remaining)
+            for exit_ in brackets.marks(key[1]) if brackets else ():  # TP/SL triggers: "TP"/"SL" rows
+                out.setdefault(exit_.trigger, (exit_.kind, exit_.quantity))
             self._own_key, self._own = key, out
         return self._own
 
@@ -776,7 +782,7 @@ class CoinmApp(App[int]):
         orders = session.orders
         market = session.market
 
-        async def submit(order: OrderRequest) -> OrderOutcome:
+        async def submit(order: OrderRequest, bracket: Any = None) -> OrderOutcome:
             if order.symbol != context.info.symbol:  # the form closes itself first; belt and braces
                 return OrderOutcome(status="rejected", sent=False,
                                     message=f"not sent: the form was opened for {context.info.symbol}")
@@ -787,8 +793,11 @@ class CoinmApp(App[int]):
             from tui.risk_screens import hedge_order, position_mode
 
             order = hedge_order(order, bool(await position_mode(self)))  # hedge mode: positionSide
-            return await orders.submit(order, context.info, mark_price=mark,
-                                       last_price=market.last_price if market else None)
+            last = market.last_price if market else None
+            if bracket is not None:  # a TP/SL attached (feeds.brackets): placed as the entry fills
+                return await session.brackets.submit_entry(order, bracket, context.info, mark_price=mark,
+                                                           last_price=last)
+            return await orders.submit(order, context.info, mark_price=mark, last_price=last)
 
         def done(outcome: OrderOutcome | None) -> None:
             if outcome is not None:

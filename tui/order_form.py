@@ -32,6 +32,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Static
 
+from feeds.brackets import TP, BracketSpec, ExitLevel, check_spec, exit_trigger
 from feeds.decimals import ZERO, D, DecimalParseError, fmt_plain, fmt_step, snap
 from feeds.filters import (
     CALLBACK_RATE_MAX,
@@ -65,9 +66,13 @@ NUMERIC_FIELDS = ("price", "stop_price", "callback_rate", "activation_price", "q
 """The :class:`OrderRequest` fields typed as text."""
 PRICE_FIELDS = frozenset({"price", "stop_price", "activation_price"})
 
+BRACKET_FIELDS = ("take_profit", "stop_loss", "tpsl_unit", "tpsl_trigger")
+"""The take-profit / stop-loss attached to an entry (:mod:`feeds.brackets`): LIMIT and MARKET."""
+BRACKET_NUMBERS = ("take_profit", "stop_loss")
+
 _FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    "LIMIT": ("price", "quantity", "time_in_force", "reduce_only"),
-    "MARKET": ("quantity", "reduce_only"),
+    "LIMIT": ("price", "quantity", "time_in_force", "reduce_only", *BRACKET_FIELDS),
+    "MARKET": ("quantity", "reduce_only", *BRACKET_FIELDS),
     "STOP": ("price", "stop_price", "quantity", "time_in_force", "working_type", "reduce_only"),
     "TAKE_PROFIT": ("price", "stop_price", "quantity", "time_in_force", "working_type",
                     "reduce_only"),
@@ -80,18 +85,24 @@ _FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
 """Which optional rows each order type shows (side, type and position side always show)."""
 
 ROWS = ("side", "type", "price", "stop_price", "callback_rate", "activation_price", "quantity",
-        "time_in_force", "working_type", "reduce_only", "close_position", "position_side")
+        "time_in_force", "working_type", "reduce_only", "close_position", *BRACKET_FIELDS, "position_side")
 """The form's rows, top to bottom."""
 _BUILT_FIRST = frozenset(("side", "type", "position_side", *_FIELDS_BY_TYPE["LIMIT"],
                           *_FIELDS_BY_TYPE["MARKET"]))
 """Rows built with the form; the rest (conditional orders only) when an order type first shows
 them: every opening restyles every widget built, and the Inputs cost the most."""
 
-_CHOICES = {"type": ORDER_TYPES, "time_in_force": TIME_IN_FORCE, "working_type": WORKING_TYPES}
+TPSL_UNITS = ("price", "% from entry")
+TPSL_TRIGGERS = ("last", "mark")
+_TPSL_WORKING = {"last": "CONTRACT_PRICE", "mark": "MARK_PRICE"}
+_CHOICES = {"type": ORDER_TYPES, "time_in_force": TIME_IN_FORCE, "working_type": WORKING_TYPES,
+            "tpsl_unit": TPSL_UNITS, "tpsl_trigger": TPSL_TRIGGERS}
 """The pickers besides the side, and their values (the first is a new form's)."""
 _PLACEHOLDERS = {
     "callback_rate": f"{fmt_plain(CALLBACK_RATE_MIN)} to {fmt_plain(CALLBACK_RATE_MAX)}",
     "activation_price": "optional",
+    "take_profit": "optional",
+    "stop_loss": "optional",
 }
 
 _LABELS = {
@@ -106,6 +117,10 @@ _LABELS = {
     "working_type": "Trigger on",
     "reduce_only": "Reduce-only",
     "close_position": "Close all",
+    "take_profit": "Take profit",
+    "stop_loss": "Stop loss",
+    "tpsl_unit": "TP/SL in",
+    "tpsl_trigger": "TP/SL on",
     "position_side": "Position side",
 }
 
@@ -406,7 +421,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         side: str = "BUY",
         price: Decimal | None = None,
         order_type: str = "LIMIT",
-        submit: Callable[[OrderRequest], Awaitable[OrderOutcome]],
+        submit: Callable[..., Awaitable[OrderOutcome]],
         context_provider: Callable[[], OrderContext | None] | None = None,
         price_source: str = "",
     ) -> None:
@@ -434,6 +449,10 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         self._rejections: list[Rejection] = []
         self._parse_errors: dict[str, str] = {}
         self._pending: OrderRequest | None = None
+        self._bracket: BracketSpec | None = None
+        """The take-profit / stop-loss the form attaches to its order (None: none)."""
+        self._bracket_error = ""
+        self._pending_bracket: BracketSpec | None = None
         self._unknown_outcome: OrderOutcome | None = None
         self._submit_calls = 0
 
@@ -444,7 +463,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         side: str = "BUY",
         price: Decimal | None = None,
         order_type: str = "LIMIT",
-        submit: Callable[[OrderRequest], Awaitable[OrderOutcome]] | None = None,
+        submit: Callable[..., Awaitable[OrderOutcome]] | None = None,
         price_source: str = "",
     ) -> None:
         """Make this form, closed, into a fresh one for its next push.
@@ -500,7 +519,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             field = Choice(_CHOICES[name], _CHOICES[name][0], id=f"in-{name}")
         elif name in ("reduce_only", "close_position"):
             field = TickBox("", False, id=f"in-{name}", compact=True)
-        elif name in NUMERIC_FIELDS:
+        elif name in NUMERIC_FIELDS or name in BRACKET_NUMBERS:
             hint = self._price_hint if name in ("price", "stop_price") else _PLACEHOLDERS.get(name, "")
             field = StepInput(name, "", hint)
         text = "BOTH (one-way mode)" if name == "position_side" else ""
@@ -555,7 +574,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
                 elif isinstance(field, Checkbox):
                     field.value = False
                 elif isinstance(field, StepInput):
-                    field.value = values[name]
+                    field.value = values.get(name, "")
                     field.cursor_position = len(field.value)
                     if name in ("price", "stop_price"):
                         field.placeholder = self._price_hint
@@ -605,6 +624,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         fields = set(_FIELDS_BY_TYPE[self.order_type])
         if "close_position" in fields and self._checked("close_position"):
             fields -= {"quantity", "reduce_only"}
+        if "reduce_only" in fields and self._checked("reduce_only"):
+            fields -= set(BRACKET_FIELDS)  # exits attach to an order that opens a position
         return fields | {"side", "type", "position_side"}
 
     def _visible(self, name: str) -> bool:
@@ -652,6 +673,59 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         )
         return order, errors
 
+    def _read_bracket(self) -> tuple[BracketSpec | None, dict[str, str]]:
+        """The take-profit / stop-loss typed (None when neither is), and the fields that are not
+        numbers."""
+        visible = self._visible_fields()
+        errors: dict[str, str] = {}
+        levels: dict[str, ExitLevel] = {}
+        percent = "tpsl_unit" in visible and self._choice("tpsl_unit").value != "price"
+        for name in BRACKET_NUMBERS:
+            field = self._field(name)
+            if name not in visible or not isinstance(field, StepInput) or not field.value.strip():
+                continue
+            text = field.value.strip()
+            try:
+                value = D(text)
+            except DecimalParseError:
+                errors[name] = f"{text!r} is not a number"
+                continue
+            levels[name] = ExitLevel(percent=value) if percent else ExitLevel(price=value)
+        if not levels:
+            return None, errors
+        trigger = _TPSL_WORKING[self._choice("tpsl_trigger").value]
+        return BracketSpec(levels.get("take_profit"), levels.get("stop_loss"), trigger), errors
+
+    def _bracket_problem(self, order: OrderRequest, spec: BracketSpec) -> tuple[str, str] | None:
+        ctx = self.context
+        if ctx.position_qty and (ctx.position_qty > 0) != (order.side == "BUY"):
+            return ("order", "TP/SL attach to an order that opens or adds to a position: this one "
+                             f"reduces your {'long' if ctx.position_qty > 0 else 'short'}.")
+        return check_spec(order, spec, ctx.info, reference=reference_price(order, ctx),
+                          mark_price=ctx.mark_price, last_price=ctx.last_price)
+
+    def _bracket_lines(self, order: OrderRequest, spec: BracketSpec) -> list[str]:
+        """Each exit as it will be sent once the entry fills (a percentage: from the fill price,
+        shown at the order's reference price)."""
+        tick = self.info.tick_size
+        ref = reference_price(order, self.context)
+        exit_side = "SELL" if order.side == "BUY" else "BUY"
+        on = "mark" if spec.working_type == "MARK_PRICE" else "last"
+        lines = []
+        for kind in spec.kinds:
+            level = spec.level(kind)
+            assert level is not None
+            name = "TAKE_PROFIT_MARKET" if kind == TP else "STOP_MARKET"
+            if level.price is not None:
+                at = fmt_step(level.price, tick)
+            else:
+                est = exit_trigger(kind, order.side, ref, level, tick) if ref else None
+                now = f" (≈{fmt_step(est, tick)} at {fmt_step(ref, tick)})" if est is not None and ref else ""
+                sign = "+" if (kind == TP) == (order.side == "BUY") else "-"
+                at = f"{sign}{fmt_plain(level.percent or ZERO)}% from the fill{now}"
+            lines.append(f"{kind} {name} {exit_side} at {at} on {on}")
+        return lines
+
     # ------------------------------------------------------------------ live validation
 
     def _refresh(self) -> None:
@@ -662,10 +736,21 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             order, ctx.info, mark_price=ctx.mark_price, open_orders=ctx.open_orders,
             last_price=ctx.last_price,
         )
+        spec, spec_errors = self._read_bracket()
+        errors.update(spec_errors)
         self._order, self._rejections, self._parse_errors = order, rejections, errors
+        self._bracket = spec
+        problem = self._bracket_problem(order, spec) if spec is not None and not spec_errors else None
+        self._bracket_error = problem[1] if problem else ""
         visible = self._visible_fields()
         reasons: dict[str, str] = {}
         general: list[str] = []
+        if problem is not None:
+            target = {"tp": "take_profit", "sl": "stop_loss"}.get(problem[0])
+            if target is not None:
+                reasons[target] = problem[1]
+            else:
+                general.append(problem[1])
         for rejection in rejections:
             text = rejection.detail or rejection.msg
             if rejection.field in visible:
@@ -675,7 +760,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         reasons.update(errors)
         for name, row in self._rows.items():
             row.reason = reason = reasons.get(name, "")
-            if name in NUMERIC_FIELDS:
+            if name in NUMERIC_FIELDS or name in BRACKET_NUMBERS:
                 self._input(name).set_class(bool(reason), "-invalid")
         general_line = self.query_one("#general", Static)
         general_line.update("\n".join(general))
@@ -690,7 +775,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
     @property
     def invalid(self) -> bool:
         """Whether the venue would refuse the order as the form stands."""
-        return bool(self._rejections or self._parse_errors)
+        return bool(self._rejections or self._parse_errors or self._bracket_error)
 
     def _show_rows(self) -> None:
         visible = self._visible_fields()
@@ -808,6 +893,9 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
                 f"{sign}{fmt_step(distance, tick)} ({sign}{fmt_plain(pct) if pct else '0'}%)"))
         lines.append(Content.assemble(("Position   ", "$text-muted"),
                                       position_effect(ctx.position_qty, order)))
+        if self._bracket is not None and self._visible("take_profit"):
+            lines.extend(Content.assemble(("TP/SL      " if i == 0 else "           ", "$text-muted"), text)
+                         for i, text in enumerate(self._bracket_lines(order, self._bracket)))
         lines.extend(Content.styled(f" {w.text} ", _LOUD) if w.loud else Content.styled(w.text, "$warning")
                      for w in order_warnings(order, ctx, cost))
         return Content("\n").join(lines)
@@ -932,11 +1020,11 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             return
         if self._stage == "confirm":
             assert self._pending is not None
-            self._send(self._pending)
+            self._send(self._pending, self._pending_bracket)
             return
         self._refresh()
         if self.invalid or self._order is None:
-            count = len({r.field for r in self._rejections} | set(self._parse_errors))
+            count = len({r.field for r in self._rejections} | set(self._parse_errors)) + bool(self._bracket_error)
             self._status(
                 f"not sent: {count} problem{'s' if count != 1 else ''} to fix "
                 "(ctrl+n snaps numbers to valid values)", "-error")
@@ -944,15 +1032,19 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         if self.context.confirm:
             self._show_confirm(self._order)
         else:
-            self._send(self._order)
+            self._send(self._order, self._bracket)
 
     def _show_confirm(self, order: OrderRequest) -> None:
         self._stage = "confirm"
         self._pending = order
+        self._pending_bracket = bracket = self._bracket
         params = order.to_params()
         width = max(len(k) for k in [*params, "newClientOrderId"])
         lines = [f"{k.ljust(width)}  {v}" for k, v in params.items()]
         lines.append(f"{'newClientOrderId'.ljust(width)}  (added by the workflow)")
+        if bracket is not None:
+            lines.append("then, as it fills (each sized to the filled part, reduce-only; OCO):")
+            lines.extend(f"  {line}" for line in self._bracket_lines(order, bracket))
         title = Content.styled(
             f"Send this {order.side} {order.type} on {self.context.venue.upper()}? "
             "These exact parameters will be signed:", "bold $warning")
@@ -973,18 +1065,19 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         self._refresh()
         self._focus_first()
 
-    def _send(self, order: OrderRequest) -> None:
+    def _send(self, order: OrderRequest, bracket: BracketSpec | None = None) -> None:
         # The stage flips before anything can yield, so a second press finds "sending".
         self._stage = "sending"
         self._pending = None
         self._submit_calls += 1
         self._status("sending…", "-warning")
         self.query_one("#keys", Static).update("waiting for the venue's answer")
-        self.run_worker(self._run_submit(order), group="order-submit", exit_on_error=False)
+        self.run_worker(self._run_submit(order, bracket), group="order-submit", exit_on_error=False)
 
-    async def _run_submit(self, order: OrderRequest) -> None:
+    async def _run_submit(self, order: OrderRequest, bracket: BracketSpec | None = None) -> None:
         try:
-            outcome = await self._submit(order)
+            # with a TP/SL the workflow takes it as a second argument (feeds.brackets)
+            outcome = await (self._submit(order, bracket) if bracket is not None else self._submit(order))
         except Exception as exc:  # the workflow should answer "unknown" itself; be safe anyway
             self._lock(None, f"sending failed ({exc}): the order may or may not be on the venue; "
                              "check open orders before sending again")

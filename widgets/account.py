@@ -367,6 +367,9 @@ class Positions(_FitColumns, DataTable[Any]):
     """The title sums unrealised PnL per margin coin over every position (``E``)."""
     server_ms: Callable[[], int] | None = None
     """The venue's clock: a delivery contract's row says how long until it settles."""
+    exits: Callable[[str, str], str] | None = None
+    """``(symbol, positionSide) -> "TP 51000.0 SL 49000.0"``: the TP/SL working on a position,
+    shown after its symbol (``feeds.brackets``)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
@@ -405,6 +408,9 @@ class Positions(_FitColumns, DataTable[Any]):
             cells = position_cells(account, info, symbol, self._marks(symbol), side,
                                    self.server_ms() if self.server_ms is not None else None)
             if cells is not None:  # hedge legs are rows of their own
+                exits = self.exits(symbol, side) if self.exits is not None else ""
+                if exits:
+                    cells = (f"{cells[0]} {exits}", *cells[1:])
                 key = symbol if side == "BOTH" else f"{symbol}:{side}"
                 risk = account.position_risk.get((symbol, side))
                 full[key], ratios[key] = cells, risk.margin_ratio if risk is not None else None

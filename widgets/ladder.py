@@ -57,11 +57,15 @@ class _Row(NamedTuple):
     """Cells of depth bar behind the row."""
     cursor: bool
     own: str
-    """``BUY``/``SELL`` when the user has an order at this price."""
+    """``BUY``/``SELL`` when the user has an order at this price; ``TP``/``SL`` when an exit of
+    theirs triggers there (``feeds.brackets``)."""
     last: bool
 
 
 _EMPTY_ROW = _Row("empty", None, "", 0, False, "", False)
+_EXIT_MARKS = {"TP": "T", "SL": "S"}
+"""The mark of a row where one of the user's take-profits (T) or stop-losses (S) triggers; ◆ is
+a resting order."""
 
 
 class Ladder(KeptStyles, Widget, can_focus=True):
@@ -404,6 +408,10 @@ class Ladder(KeptStyles, Widget, can_focus=True):
     def _own_by_row(self, own: OwnOrders, step: Decimal) -> dict[tuple[str, Decimal], str]:
         out: dict[tuple[str, Decimal], str] = {}
         for price, (side, _qty) in own.items():
+            if side in _EXIT_MARKS:  # a trigger: on whichever side of the book its price is
+                for kind in ("bid", "ask"):
+                    out.setdefault((kind, self._row_price(price, step, kind)), side)
+                continue
             kind = "bid" if side == "BUY" else "ask"
             out[(kind, self._row_price(price, step, kind))] = side
         return out
@@ -478,7 +486,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             style += cursor
             bar_style = style
         # the cursor's row is marked in text too (▸), readable without colour
-        mark = ("◆" if row.own else " ") + ("▸" if row.cursor else " ")
+        mark = (_EXIT_MARKS.get(row.own, "◆") if row.own else " ") + ("▸" if row.cursor else " ")
         text = (mark + row.text)[:width].ljust(width)
         bar = min(row.bar, width)
         # the bar grows from the right edge, behind the figures
