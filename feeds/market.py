@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from feeds.models import (
     AggTrade,
@@ -27,6 +27,7 @@ from feeds.symbols import SymbolInfo
 
 __all__ = [
     "KLINE_KINDS",
+    "KlineKind",
     "Liquidation",
     "MarketState",
     "annualised_funding",
@@ -34,8 +35,9 @@ __all__ = [
     "market_streams",
 ]
 
-KLINE_KINDS = ("trade", "mark", "index")
+KlineKind = Literal["trade", "mark", "index"]
 """The three candle series the chart can show: last trade, mark price and index price."""
+KLINE_KINDS: tuple[KlineKind, ...] = get_args(KlineKind)
 
 MAX_CANDLES = 500
 """Candles kept per series: REST history plus live updates."""
@@ -109,7 +111,7 @@ class MarketState:
         info: SymbolInfo,
         *,
         contract_sizes: dict[str, int] | None = None,
-        kline_kind: str = "trade",
+        kline_kind: KlineKind = "trade",
         interval: str = "1m",
         all_liquidations: bool = False,
         trades_kept: int = 200,
@@ -119,7 +121,7 @@ class MarketState:
         """The selected contract."""
         self.contract_sizes = contract_sizes or {info.symbol: info.contract_size}
         """USD per contract of every symbol (all-market liquidations need other symbols')."""
-        self.kline_kind = kline_kind
+        self.kline_kind: KlineKind = kline_kind
         """``trade``, ``mark`` or ``index``."""
         self.interval = interval
         """The chart's candle interval, e.g. ``1m``."""
@@ -298,9 +300,10 @@ class MarketState:
     def set_series(self, *, kline_kind: str | None = None, interval: str | None = None) -> None:
         """Change the chart's series; its candles are cleared until history is loaded."""
         if kline_kind is not None:
-            if kline_kind not in KLINE_KINDS:
+            kind = next((k for k in KLINE_KINDS if k == kline_kind), None)
+            if kind is None:
                 raise ValueError(f"kline kind must be one of {', '.join(KLINE_KINDS)}")
-            self.kline_kind = kline_kind
+            self.kline_kind = kind
         if interval is not None:
             self.interval = interval
         self.klines = []

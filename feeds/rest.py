@@ -32,7 +32,7 @@ import re
 import time
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import aiohttp
 import orjson
@@ -40,6 +40,7 @@ from yarl import URL
 
 from feeds.decimals import D, DecimalParseError
 from feeds.errors import MalformedFrame, VenueError
+from feeds.market import KlineKind
 from feeds.models import Kline
 from feeds.signing import Signer
 from feeds.symbols import SymbolInfo, parse_exchange_info
@@ -161,8 +162,6 @@ def endpoint_weight(method: str, path: str, params: dict[str, Any] | None = None
 _URGENT_PATHS = {"/time", "/ping", "/exchangeInfo", "/listenKey"}
 """Public calls that are never held back by the weight budget (cheap, and needed to trade)."""
 
-
-KlineKind = Literal["trade", "mark", "index"]
 
 _PREMIUM_DECIMALS = ("markPrice", "indexPrice", "estimatedSettlePrice", "lastFundingRate", "interestRate")
 _TICKER_DECIMALS = (
