@@ -83,3 +83,23 @@ async def test_watchlist_marks_a_delivery_and_lists_the_next_quarter(
         assert DELIVERED not in contracts and CURRENT in contracts
         assert not [r for r in term._shown if "this qtr" in cell_text(r[1]) and CURRENT not in cell_text(r[1])
                     and cell_text(r[0]) == "BTC"]
+
+
+async def test_watchlist_fits_80_columns(sim: SimExchange) -> None:
+    """At 80x24 the watchlist shows the columns that fit, whole, by importance (it was cut at the
+    right edge: the funding rate showed as '+0.0'); no negative zero in a basis."""
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, WatchlistScreen), "the watchlist")
+        table = app.screen.query_one(WatchlistTable)
+        await until(pilot, lambda: table.row_count >= 10 and all(
+            cell_text(table.get_row(s)[3]) != "—" for s in table._order), "every mark in")
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[:4] == ["Symbol", "Last", "24h %", "Mark"] and "Funding" in labels, labels
+        assert table.max_scroll_x == 0, labels  # nothing cut at the right edge
+        used = sum(c.get_render_width(table) for c in table.columns.values())
+        assert used <= table.scrollable_content_region.width
+        cells = [cell_text(c) for s in table._order for c in table.get_row(s)]
+        assert not [c for c in cells if c.startswith("-") and not c.strip("-0.%")]

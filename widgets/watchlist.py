@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
@@ -33,6 +34,29 @@ _HEADERS = {
 }
 _COLUMNS = ("symbol", "last", "change_pct", "mark", "index", "basis", "basis_pct", "funding_rate",
             "next_funding_ms", "open_interest", "volume", "volume_usd")
+_PRIORITY = ("symbol", "last", "change_pct", "mark", "funding_rate", "basis_pct", "volume_usd", "next_funding_ms",
+             "open_interest", "index", "basis", "volume")
+"""The columns by importance: a narrow table shows those that fit, each whole (never cut)."""
+_PAD = 2
+_SCROLLBAR = 2
+
+
+def fit_columns(cells: list[tuple[Any, ...]], width: int) -> tuple[str, ...]:
+    """The columns of ``cells`` rows that fit ``width`` cells by :data:`_PRIORITY`, in table order
+    (every column while the width is not known)."""
+    if width <= 0:
+        return _COLUMNS
+    need = {name: cell_len(_HEADERS[name]) for name in _COLUMNS}
+    for row in cells:
+        for name, cell in zip(_COLUMNS, row, strict=True):
+            need[name] = max(need[name], cell_len(cell.plain if isinstance(cell, Text) else cell))
+    room = width - _SCROLLBAR
+    chosen = set()
+    for name in _PRIORITY:
+        if need[name] + _PAD <= room:
+            chosen.add(name)
+            room -= need[name] + _PAD
+    return tuple(name for name in _COLUMNS if name in chosen)
 
 
 def compact(value: Decimal | None) -> str:
@@ -55,11 +79,15 @@ def countdown(target_ms: int | None, now_ms: int) -> str:
 def _pct(value: Decimal | None, places: int = 2, sign: bool = True) -> str:
     if value is None:
         return "—"
-    return f"{value:+.{places}f}%" if sign else f"{value:.{places}f}%"
+    text = f"{value:+.{places}f}%" if sign else f"{value:.{places}f}%"
+    return "+" + text[1:] if text.startswith("-") and not text.strip("-0.%") else text  # no "-0.000%"
 
 
 def _price(value: Decimal | None, tick: Decimal) -> str:
-    return "—" if value is None else fmt_step(value, tick)
+    if value is None:
+        return "—"
+    text = fmt_step(value, tick)
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.00"
 
 
 def _coloured(text: str, value: Decimal | None) -> Text:
@@ -114,9 +142,21 @@ class WatchlistTable(DataTable[Any]):
         self.refreshes = 0
         """Table updates so far (tests and benchmarks read it)."""
 
+    _columns: tuple[str, ...] = ()
+    """The columns shown (those that fit the width, see :func:`fit_columns`)."""
+
     def on_mount(self) -> None:
-        for name in _COLUMNS:
+        self._show_columns(_COLUMNS)
+
+    def _show_columns(self, columns: tuple[str, ...]) -> None:
+        self.clear(columns=True)
+        for name in columns:
             self.add_column(_HEADERS[name], key=name)
+        self._columns, self._order = columns, []  # the rows are added again
+
+    def on_resize(self) -> None:
+        self._seen = object()
+        self.poll(force=True)
 
     def bind_source(self, rows: Callable[[], list[WatchRow]], now_ms: Callable[[], int],
                     version: Callable[[], Any]) -> None:
@@ -152,20 +192,24 @@ class WatchlistTable(DataTable[Any]):
         order = [r.symbol for r in rows]
         cells = {r.symbol: watch_cells(r, now_ms) for r in rows}
         self.refreshes += 1
+        columns = fit_columns(list(cells.values()), self.size.width)
+        shown = [_COLUMNS.index(name) for name in columns]
         with self.app.batch_update():
+            keep = self.selected_symbol()
+            if columns != self._columns:
+                self._show_columns(columns)
             if order != self._order:
-                keep = self.selected_symbol()
                 self.clear()
                 for symbol in order:
-                    self.add_row(*cells[symbol], key=symbol)
+                    self.add_row(*(cells[symbol][i] for i in shown), key=symbol)
                 if keep in order:
                     self.move_cursor(row=order.index(keep))
             else:
                 for symbol in order:
                     old = self._cells.get(symbol)
-                    for i, (name, cell) in enumerate(zip(_COLUMNS, cells[symbol], strict=True)):
-                        if old is None or old[i] != cell:
-                            self.update_cell(symbol, name, cell)
+                    for i in shown:
+                        if old is None or old[i] != cells[symbol][i]:
+                            self.update_cell(symbol, _COLUMNS[i], cells[symbol][i], update_width=True)
         self._order, self._cells = order, cells
 
     def action_select_cursor(self) -> None:
