@@ -2,30 +2,18 @@
 
 The fixtures that go with them live in ``tests/conftest.py``: ``cli_env`` (none of the user's
 ``COINM_*`` settings, XDG dirs under the test's tmp_path) and ``handle`` (a stepped simulator,
-seed 7, in a thread).
+seed 7, in a thread: :func:`tests.sim_support.sim_in_thread`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
-from feeds.sim import SimHandle, start_in_thread
+from feeds.sim import SimHandle
 
-__all__ = ["SYM", "price_under_bid", "sim_in_thread", "urls", "venue_orders"]
+__all__ = ["SYM", "price_under_bid", "urls", "venue_orders"]
 
 SYM = "BTCUSD_PERP"
-
-
-@contextmanager
-def sim_in_thread(seed: int) -> Iterator[SimHandle]:
-    """A stepped simulator (its market moves only when told) serving on loopback from a thread."""
-    h = start_in_thread(seed=seed, realtime=False)
-    try:
-        yield h
-    finally:
-        h.stop()
 
 
 def urls(h: SimHandle) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from feeds.sim import SimExchange, SimHandle
-from tests.cli_support import sim_in_thread
+from tests.sim_support import serving, sim_in_thread
 
 SIM_SEED = 7
 SIM_START_MS = 1_795_000_020_000
@@ -28,24 +28,16 @@ def _sim_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[SimExchange]:
     """A live (real-time) simulator with a fixed seed, serving on loopback."""
-    exchange = SimExchange(seed=SIM_SEED, speed=1.0, data_dir=tmp_path / "sim", realtime=True)
-    await exchange.start()
-    try:
+    async with serving(seed=SIM_SEED, speed=1.0, data_dir=tmp_path / "sim", realtime=True) as exchange:
         yield exchange
-    finally:
-        await exchange.stop()
 
 
 @pytest.fixture
 async def stepped_sim(tmp_path: Path) -> AsyncIterator[SimExchange]:
     """A simulator whose market moves only on ``step()``: deterministic to the byte."""
-    exchange = SimExchange(seed=SIM_SEED, data_dir=tmp_path / "sim", realtime=False,
-                           start_time_ms=SIM_START_MS)
-    await exchange.start()
-    try:
+    async with serving(seed=SIM_SEED, data_dir=tmp_path / "sim", realtime=False,
+                       start_time_ms=SIM_START_MS) as exchange:
         yield exchange
-    finally:
-        await exchange.stop()
 
 
 @pytest.fixture

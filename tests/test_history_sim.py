@@ -17,7 +17,8 @@ import pytest
 from feeds.decimals import fmt_plain
 from feeds.history import iso_ms
 from feeds.sim import SimHandle, start_in_thread
-from tests.cli_support import SYM, sim_in_thread, urls
+from tests.cli_support import SYM, urls
+from tests.sim_support import sim_in_thread
 from tests.test_sim_delivery import DEC_2026
 from tui.cli import main
 

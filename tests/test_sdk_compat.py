@@ -56,6 +56,7 @@ from binance_sdk_derivatives_trading_coin_futures.websocket_streams.models impor
 )
 
 from feeds.sim import SimExchange
+from tests.sim_support import serving
 from tests.waiting import eventually
 
 # The SDK passes aiohttp a float ws_connect timeout, which aiohttp deprecates: theirs, not ours.
@@ -329,12 +330,8 @@ FUNDING_AT = 62327 * 8 * 3600 * 1000
 @pytest.fixture
 async def funding_sim(tmp_path: Any) -> AsyncIterator[SimExchange]:
     """A stepped simulator one second before a funding settlement."""
-    sim = SimExchange(seed=7, data_dir=tmp_path / "fsim", realtime=False, start_time_ms=FUNDING_AT - 1000)
-    await sim.start()
-    try:
+    async with serving(seed=7, data_dir=tmp_path / "fsim", realtime=False, start_time_ms=FUNDING_AT - 1000) as sim:
         yield sim
-    finally:
-        await sim.stop()
 
 
 async def test_rest_trades_tickers_funding_and_statistics(funding_sim: SimExchange) -> None:

@@ -33,6 +33,7 @@ from feeds.models import MarkPriceUpdate, parse_market_event
 from feeds.sim import SimExchange
 from feeds.sim.delivery import SETTLE_WINDOW_MS
 from feeds.sim.market import contracts_at, quarter_deliveries
+from tests.sim_support import serving
 from tests.waiting import eventually
 
 Q8 = Decimal("0.00000001")
@@ -76,12 +77,8 @@ def test_calendar_rolls_at_the_delivery_instant() -> None:
 @pytest.fixture
 async def venue(tmp_path: Path) -> AsyncIterator[SimExchange]:
     """A stepped simulator whose market clock stands 40 s before December's delivery."""
-    sim = SimExchange(seed=11, data_dir=tmp_path / "sim", realtime=False, start_time_ms=DEC_2026 - 40_000)
-    await sim.start()
-    try:
+    async with serving(seed=11, data_dir=tmp_path / "sim", realtime=False, start_time_ms=DEC_2026 - 40_000) as sim:
         yield sim
-    finally:
-        await sim.stop()
 
 
 async def rest(sim: SimExchange, method: str, path: str, signed: bool = False, **params: Any) -> tuple[int, Any]:
@@ -302,13 +299,9 @@ async def test_dashboard_session_follows_a_delivery(venue: SimExchange) -> None:
 async def test_real_time_simulator_started_before_a_delivery_delivers(tmp_path: Path) -> None:
     """``start_time_ms`` in real time: the venue's clock starts there, so a test (or a user) can
     watch a delivery seconds after start."""
-    sim = SimExchange(seed=3, data_dir=tmp_path / "sim", realtime=True, start_time_ms=DEC_2026 - 2000)
-    await sim.start()
-    try:
+    async with serving(seed=3, data_dir=tmp_path / "sim", realtime=True, start_time_ms=DEC_2026 - 2000) as sim:
         status, body = await rest(sim, "GET", "/dapi/v1/time")
         assert status == 200 and abs(body["serverTime"] - (DEC_2026 - 2000)) < 1000
         await eventually(lambda: "BTCUSD_270625" in sim.symbols, "the delivery (BTCUSD_270625 listed)", 15)
         assert sim.symbols["BTCUSD_261225"].status == "DELIVERED"
         assert abs(sim.engine.now_ms - sim.server_ms()) < 1000
-    finally:
-        await sim.stop()

@@ -17,6 +17,7 @@ import pytest
 
 from feeds.sim import SimExchange
 from feeds.sim.wsapi import place_order
+from tests.sim_support import serving
 
 PERP = "BTCUSD_PERP"
 QUARTER = "BTCUSD_261225"
@@ -27,12 +28,8 @@ BOUNDARY = 62327 * 8 * 3600 * 1000
 
 @pytest.fixture
 async def venue(tmp_path: Path) -> AsyncIterator[SimExchange]:
-    sim = SimExchange(seed=7, data_dir=tmp_path / "sim", realtime=False, start_time_ms=BOUNDARY - 1000)
-    await sim.start()
-    try:
+    async with serving(seed=7, data_dir=tmp_path / "sim", realtime=False, start_time_ms=BOUNDARY - 1000) as sim:
         yield sim
-    finally:
-        await sim.stop()
 
 
 class Rest:
