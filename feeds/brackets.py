@@ -620,6 +620,14 @@ class BracketManager:
             if ex is None and want is not None and b.refused.get(kind) != want:
                 await self._place_exit(b, kind, want, info)
                 return True
+            level = b.spec.level(kind)
+            if want is None and level is not None and kind not in b.dropped and b.filled > 0:
+                side = "above" if b.long == (kind == TP) else "below"
+                note = f"{kind} {level.text()} is not {side} the fill price {fmt_plain(b.avg_price)}: not placed"
+                if b.note != note:
+                    b.note = note
+                    self.notify(f"{b.symbol} TP/SL: {note}")
+                    self._bump()
         return False
 
     async def _step_closing(self, b: Bracket) -> bool:

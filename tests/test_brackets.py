@@ -25,6 +25,7 @@ from feeds.brackets import (
     exit_order,
     exit_trigger,
 )
+from feeds.decimals import fmt_plain
 from feeds.filters import OrderRequest
 from feeds.journal import Journal
 from feeds.orders import OrderManager
@@ -381,3 +382,34 @@ async def test_a_position_closed_while_away_ends_its_bracket_at_restart(rig: Rig
     [b] = await rig.brackets.restore()
     await eventually(lambda: not rig.exits(TP) and not rig.exits(SL) and b.state == "done", "exits cancelled")
     assert b.note.startswith("position closed")
+
+
+async def test_hedge_mode_exits_name_the_leg_instead_of_reduce_only(rig: Rig) -> None:
+    rig.sim.accounts.set_dual_side(rig.venue, True)
+    spec = BracketSpec(ExitLevel(percent=D(3)), ExitLevel(percent=D(2)))
+    entry = await rig.entry(OrderRequest(symbol=SYM, side="SELL", type="MARKET", quantity=D(2),
+                                         position_side="SHORT"), spec)
+    await eventually(lambda: sized(rig, 2), "exits on the SHORT leg")
+    b = rig.brackets.brackets[entry]
+    for o in rig.exits(TP) + rig.exits(SL):
+        assert o.side == "BUY" and o.position_side == "SHORT"
+    avg = b.avg_price
+    assert rig.exits(TP)[0].stop_price == exit_trigger(TP, "SELL", avg, ExitLevel(percent=D(3)), TICK) < avg
+    assert rig.exits(SL)[0].stop_price == exit_trigger(SL, "SELL", avg, ExitLevel(percent=D(2)), TICK) > avg
+    # the leg closed by hand: the exits go
+    await rig.om.submit(OrderRequest(symbol=SYM, side="BUY", type="MARKET", quantity=D(2), position_side="SHORT"),
+                        rig.sim.symbols[SYM])
+    await eventually(lambda: not rig.exits(TP) and not rig.exits(SL) and b.state == "done", "exits cancelled")
+
+
+async def test_an_absolute_exit_the_fill_went_past_is_not_placed_and_said(rig: Rig) -> None:
+    # a market buy's TP at a price the fill is already above (checked against the mark when sent)
+    ask = rig.book().best_ask() * TICK
+    qty = rig.book().available("BUY", rig.book().best_ask(), rig.venue) + 1  # past the best ask
+    spec = BracketSpec(ExitLevel(price=ask), ExitLevel(percent=D(2)))
+    entry = await rig.entry(OrderRequest(symbol=SYM, side="BUY", type="MARKET", quantity=D(qty)), spec)
+    await eventually(lambda: len(rig.exits(SL)) == 1, "SL placed")
+    await rig.brackets.settle()
+    b = rig.brackets.brackets[entry]
+    assert b.avg_price > ask and rig.exits(TP, open_only=False) == []
+    assert b.note == f"TP {ask} is not above the fill price {fmt_plain(b.avg_price)}: not placed"
