@@ -836,8 +836,13 @@ class BracketManager:
                 if code == -2013 and ex.state in (LIVE, CANCELLING) and not ex.algo:
                     ex.state = GONE  # cancelled unfilled long enough ago for the venue to forget it
                     del b.exits[ex.kind]
-                else:
-                    ex.state = UNKNOWN  # an algo order, or one still on its way: never placed twice
+                else:  # an algo order, or one still on its way: never placed twice
+                    ex.state = UNKNOWN
+                    b.note = (f"{ex.kind} {ex.client_id}: an algo order, which order.status cannot see; kept as it "
+                              "was (not resized), cancelled when the trade ends" if ex.algo else
+                              f"{ex.kind} {ex.client_id}: the venue does not show it yet ({code or exc}); "
+                              "not placed again: check open orders")
+                    self.notify(f"{b.symbol} TP/SL: {b.note}")
                 continue
             if not isinstance(found, Mapping):
                 ex.state = UNKNOWN
