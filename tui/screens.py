@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -146,13 +147,13 @@ class SymbolSwitcher(ModalScreen[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
 
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", "")
-        if key in ("up", "down", "pageup", "pagedown"):
+    def on_key(self, event: events.Key) -> None:
+        if event.key in ("up", "down", "pageup", "pagedown"):
             options = self.query_one(OptionList)
-            getattr(options, {"up": "action_cursor_up", "down": "action_cursor_down",
-                              "pageup": "action_page_up", "pagedown": "action_page_down"}[key])()
-            getattr(event, "stop")()
+            move = {"up": options.action_cursor_up, "down": options.action_cursor_down,
+                    "pageup": options.action_page_up, "pagedown": options.action_page_down}[event.key]
+            move()
+            event.stop()
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -242,9 +243,13 @@ class ModifyScreen(ModalScreen["tuple[Decimal, Decimal] | None"]):
             self.query_one("#modify-error", Static).update(result)
 
 
+_SUMMARY_KEYS = ("symbol", "side", "type", "quantity", "price", "status")
+"""What a journal row of any other kind shows of its payload."""
+
+
 def journal_rows(entries: Iterable[JournalEntry]) -> list[tuple[str, ...]]:
     """Table rows for journal entries, newest first: time, kind, method, ids and a summary."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for e in reversed(list(entries)):
         p = e.payload if isinstance(e.payload, dict) else {}
         if e.kind == "fill":
@@ -265,7 +270,7 @@ def journal_rows(entries: Iterable[JournalEntry]) -> list[tuple[str, ...]]:
         elif e.kind == "error":
             what = f"{p.get('code', '')} {p.get('msg', '')}"
         else:
-            what = " ".join(f"{k}={v}" for k, v in p.items() if k in ("symbol", "side", "type", "quantity", "price", "status"))
+            what = " ".join(f"{k}={v}" for k, v in p.items() if k in _SUMMARY_KEYS)
         stamp = time.strftime("%m-%d %H:%M:%S", time.gmtime(e.ts_ms / 1000))
         rows.append((stamp, e.venue, e.kind, e.method or "", e.client_order_id or "",
                      str(e.order_id or ""), what[:120]))

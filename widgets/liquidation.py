@@ -78,13 +78,13 @@ class LiquidationBanner(Static):
         return True
 
     def poll(self) -> None:
-        liq = self.active
-        if liq is None:
+        account, liq = self._account, self.active
+        if account is None or liq is None:
             if self._shown is not None:
                 self._shown = None
                 self.remove_class("-shown")
             return
-        unseen = sum(1 for x in self._account.liquidations if x.seq > self._acknowledged)  # type: ignore[union-attr]
+        unseen = sum(1 for x in account.liquidations if x.seq > self._acknowledged)
         text = liquidation_text(liq, unseen)
         if liq.seq > self._announced and (liq.filled or liq.status != "NEW"):  # once its fills are in
             self._announced = liq.seq
