@@ -103,3 +103,23 @@ async def test_watchlist_fits_80_columns(sim: SimExchange) -> None:
         assert used <= table.scrollable_content_region.width
         cells = [cell_text(c) for s in table._order for c in table.get_row(s)]
         assert not [c for c in cells if c.startswith("-") and not c.strip("-0.%")]
+
+
+async def test_term_structure_fits_80_columns(sim: SimExchange) -> None:
+    """At 80x24 the term structure keeps the contract, its annualised basis, basis % and price
+    whole (the annualised column was cut to '+12.19% (fun')."""
+    from tui.watch_screens import TermStructureScreen
+    from widgets.watchlist import TermTable
+
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await pilot.press("T")
+        await until(pilot, lambda: isinstance(app.screen, TermStructureScreen), "the term structure")
+        table = app.screen.query_one(TermTable)
+        await until(pilot, lambda: table.row_count >= 10 and all(cell_text(r[5]) != "—" for r in table._shown
+                                                                 if "perp" in cell_text(r[1])), "marks in")
+        await pilot.pause(0.2)
+        labels = [str(c.label) for c in table.columns.values()]
+        assert {"Contract", "Price", "Basis %", "Annualised"} <= set(labels), labels
+        assert table.max_scroll_x == 0, labels

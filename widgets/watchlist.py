@@ -221,11 +221,17 @@ class WatchlistTable(DataTable[Any]):
 _TERM_COLUMNS = ("Coin", "Contract", "Price", "Basis USD", "Basis %", "Annualised", "Days", "Funding (8h)")
 
 
-def term_cells(row: TermRow) -> tuple[Any, ...]:
+_TERM_PRIORITY = (1, 5, 4, 2, 6, 7, 3, 0)
+"""Contract, annualised, basis %, price, days, funding, basis USD, coin: what a narrow table keeps."""
+
+
+def term_cells(row: TermRow, short: bool = False) -> tuple[Any, ...]:
+    """A term-structure row; ``short``: the perpetual's annualised funding without its
+    "(funding)" label (the contract cell says perp)."""
     kind = {"PERPETUAL": "perp", "CURRENT_QUARTER": "this qtr", "NEXT_QUARTER": "next qtr"}.get(
         row.contract_type, row.contract_type.lower())
     annual = _pct(row.annualised_pct, 2)
-    if row.contract_type == "PERPETUAL" and row.annualised_pct is not None:
+    if row.contract_type == "PERPETUAL" and row.annualised_pct is not None and not short:
         annual += " (funding)"
     return (
         row.coin, f"{row.symbol} · {kind}", Text(_price(row.price, row.tick), justify="right"),
@@ -244,11 +250,34 @@ class TermTable(DataTable[Any]):
         self.by_annualised = False
         """Sorted by annualised basis (largest first) instead of by coin and delivery."""
         self._shown: list[tuple[Any, ...]] = []
+        """The full cells of every row on show (whatever columns fit)."""
+        self._columns: tuple[int, ...] = ()
+        self._curves: dict[str, list[TermRow]] = {}
 
     def on_mount(self) -> None:
+        self._columns = tuple(range(len(_TERM_COLUMNS)))
         self.add_columns(*_TERM_COLUMNS)
 
+    def on_resize(self) -> None:
+        self._shown = []
+        self.show(self._curves)
+
+    def _fit(self, cells: list[tuple[Any, ...]]) -> tuple[int, ...]:
+        """The columns that fit the width, whole, by :data:`_TERM_PRIORITY` (all before layout)."""
+        width = self.size.width
+        if width <= 0:
+            return tuple(range(len(_TERM_COLUMNS)))
+        need = [max([cell_len(h), *(cell_len(c[i].plain if isinstance(c[i], Text) else c[i]) for c in cells)]) + _PAD
+                for i, h in enumerate(_TERM_COLUMNS)]
+        room, chosen = width - _SCROLLBAR, set()
+        for i in _TERM_PRIORITY:
+            if need[i] <= room:
+                chosen.add(i)
+                room -= need[i]
+        return tuple(sorted(chosen))
+
     def show(self, curves: dict[str, list[TermRow]]) -> None:
+        self._curves = curves
         rows = [r for coin in curves.values() for r in coin]
         if self.by_annualised:
             rows.sort(key=lambda r: (r.annualised_pct is None, -(r.annualised_pct or 0), r.symbol))
@@ -256,10 +285,18 @@ class TermTable(DataTable[Any]):
         if cells == self._shown:
             return
         self._shown = cells
+        columns = self._fit(cells)
+        if len(columns) < len(_TERM_COLUMNS):  # narrow: the perpetual's label goes before any column
+            cells = [term_cells(r, short=True) for r in rows]
+            columns = self._fit(cells)
         cursor = self.cursor_row
         with self.app.batch_update():
+            if columns != self._columns:
+                self._columns = columns
+                self.clear(columns=True)
+                self.add_columns(*(_TERM_COLUMNS[i] for i in columns))
             self.clear()
             for c in cells:
-                self.add_row(*c)
+                self.add_row(*(c[i] for i in columns))
             if cells:
                 self.move_cursor(row=min(cursor, len(cells) - 1))
