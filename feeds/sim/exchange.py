@@ -33,6 +33,7 @@ from feeds.sim.credentials import DEMO_API_KEY, demo_credentials
 from feeds.sim.engine import TICK_MS, MarketEngine
 from feeds.sim.faults import FaultInjector, FaultRecord
 from feeds.sim.limits import RateGuard, RateRefused
+from feeds.sim.params import int_param, limit_param, mandatory
 from feeds.sim.streams import well_formed
 
 __all__ = ["SimExchange", "SimUrls"]
@@ -516,27 +517,13 @@ class SimExchange:
 
         self.account_rest = rest_account.install(self, r)
 
-    @staticmethod
-    def _mandatory(name: str) -> ApiError:
-        return ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-
     def _symbol(self, q: Any, name: str = "symbol") -> str:
         sym = q.get(name)
         if not sym:
-            raise self._mandatory(name)
+            raise mandatory(name)
         if sym not in self.symbols:
             raise ApiError(-1121, "Invalid symbol.")
         return sym
-
-    def _int(self, q: Any, name: str, default: int | None = None) -> int | None:
-        raw = q.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ApiError(
-                -1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.") from None
 
     async def _r_sim_fault(self, request: web.Request) -> web.Response:
         """``POST /sim/fault?spec=SPEC`` (or ``kind=SPEC``): fire a fault now, or start its
@@ -591,7 +578,7 @@ class SimExchange:
     async def _r_depth(self, request: web.Request) -> web.Response:
         q = request.query
         sym = self._symbol(q)
-        limit = self._int(q, "limit", 500)
+        limit = int_param(q, "limit", 500)
         assert limit is not None
         if limit not in DEPTH_LIMITS:
             raise ApiError(-4021, f"'{limit}' is not valid depth limit.")
@@ -604,17 +591,17 @@ class SimExchange:
         if path == "indexPriceKlines":
             key = q.get("pair")
             if not key:
-                raise self._mandatory("pair")
+                raise mandatory("pair")
             if key not in {i.pair for i in self.symbols.values()}:
                 raise ApiError(-4087, "Invalid pair.")
             kind = "index"
         elif path == "continuousKlines":
             pair = q.get("pair")
             if not pair:
-                raise self._mandatory("pair")
+                raise mandatory("pair")
             ct = q.get("contractType")
             if not ct:
-                raise self._mandatory("contractType")
+                raise mandatory("contractType")
             if pair not in {i.pair for i in self.symbols.values()}:
                 raise ApiError(-4087, "Invalid pair.")
             found = self.engine.symbol_for(pair, ct)
@@ -626,14 +613,11 @@ class SimExchange:
             kind = "mark" if path == "markPriceKlines" else "trade"
         interval = q.get("interval")
         if not interval:
-            raise self._mandatory("interval")
+            raise mandatory("interval")
         if interval not in INTERVALS:
             raise ApiError(-1120, "Invalid interval.")
-        limit = self._int(q, "limit", 500)
-        assert limit is not None
-        if limit < 1 or limit > 1500:
-            raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
-        start, end = self._int(q, "startTime"), self._int(q, "endTime")
+        limit = limit_param(q, 500, 1500)
+        start, end = int_param(q, "startTime"), int_param(q, "endTime")
         if start is not None and end is not None and start > end:
             raise ApiError(-1023, "Start time is greater than end time.")
         self._charge(1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10)
@@ -709,7 +693,7 @@ class SimExchange:
         params = dict(urllib.parse.parse_qsl(payload, keep_blank_values=True))
         check_timestamp(self, params)
         if not sigs or not sigs[-1]:
-            raise self._mandatory("signature")
+            raise mandatory("signature")
         if not signature_ok(entry, payload, urllib.parse.unquote(sigs[-1])):
             raise ApiError(-1022, "Signature for this request is not valid.")
         return entry.account, params

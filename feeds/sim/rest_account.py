@@ -25,6 +25,7 @@ from aiohttp import web
 
 from feeds.decimals import D, DecimalParseError, fmt_plain
 from feeds.sim.accounts import INCOME_TYPES, UNCAPPED_QTY, Account, ApiError, UserOrder, q8
+from feeds.sim.params import int_param, limit_param, mandatory
 
 if TYPE_CHECKING:
     from feeds.sim.exchange import SimExchange
@@ -87,33 +88,10 @@ def _numbers_json(data: Any) -> bytes:
     return body
 
 
-def _mandatory(name: str) -> ApiError:
-    return ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-
-
-def _int(params: dict[str, str], name: str, default: int | None = None) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(-1100, f"Illegal characters found in parameter '{name}'; "
-                              "legal range is '^-?[0-9]{1,20}$'.") from None
-
-
-def _limit(params: dict[str, str], default: int, most: int) -> int:
-    limit = _int(params, "limit", default)
-    assert limit is not None
-    if limit < 1 or limit > most:
-        raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
-    return limit
-
-
 def _window(params: dict[str, str], now: int, span: int) -> tuple[int, int]:
     """startTime/endTime as Binance reads them for a history of at most ``span`` ms: neither
     sent → the last ``span``; one sent → ``span`` from or to it; both → at most ``span`` apart."""
-    start, end = _int(params, "startTime"), _int(params, "endTime")
+    start, end = int_param(params, "startTime"), int_param(params, "endTime")
     if start is not None and end is not None:
         if start > end:
             raise ApiError(-1023, "Start time is greater than end time.")
@@ -169,12 +147,7 @@ class AccountRest:
         return acct, params
 
     def _symbol(self, params: dict[str, str], name: str = "symbol") -> str:
-        sym = params.get(name)
-        if not sym:
-            raise _mandatory(name)
-        if sym not in self.sim.symbols:
-            raise ApiError(-1121, "Invalid symbol.")
-        return sym
+        return self.sim._symbol(params, name)
 
     def _pair(self, pair: str) -> list[str]:
         syms = [s for s, i in self.sim.symbols.items() if i.pair == pair]
@@ -250,9 +223,9 @@ class AccountRest:
     async def leverage(self, request: web.Request) -> web.Response:
         acct, params = await self._auth(request, 1)
         sym = self._symbol(params)
-        lev = _int(params, "leverage")
+        lev = int_param(params, "leverage")
         if lev is None:
-            raise _mandatory("leverage")
+            raise mandatory("leverage")
         return self._json(self.accounts.set_leverage(acct, sym, lev))
 
     async def margin_type(self, request: web.Request) -> web.Response:
@@ -260,7 +233,7 @@ class AccountRest:
         sym = self._symbol(params)
         kind = params.get("marginType")
         if not kind:
-            raise _mandatory("marginType")
+            raise mandatory("marginType")
         self.accounts.set_margin_type(acct, sym, kind)
         return self._ok()
 
@@ -269,14 +242,14 @@ class AccountRest:
         sym = self._symbol(params)
         raw = params.get("amount")
         if not raw:
-            raise _mandatory("amount")
+            raise mandatory("amount")
         try:
             amount = D(raw)
         except DecimalParseError:
-            raise _mandatory("amount") from None
-        kind = _int(params, "type")
+            raise mandatory("amount") from None
+        kind = int_param(params, "type")
         if kind is None:
-            raise _mandatory("type")
+            raise mandatory("type")
         self.accounts.modify_isolated_margin(acct, sym, params.get("positionSide") or "BOTH", amount, kind)
         body = {"amount": q8(amount), "code": 200, "msg": "Successfully modify position margin.", "type": kind}
         return web.Response(body=_numbers_json(body), content_type="application/json")
@@ -284,11 +257,11 @@ class AccountRest:
     async def position_margin_history(self, request: web.Request) -> web.Response:
         acct, params = await self._auth(request, 1)
         sym = self._symbol(params)
-        kind = _int(params, "type")
-        start, end = _int(params, "startTime"), _int(params, "endTime")
+        kind = int_param(params, "type")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
         if start is not None and end is not None and start > end:
             raise ApiError(-1023, "Start time is greater than end time.")
-        limit = _limit(params, 50, 500)
+        limit = limit_param(params, 50, 500)
         rows = [r for r in acct.margin_changes if r["symbol"] == sym and (kind is None or r["type"] == kind)
                 and (start is None or r["time"] >= start) and (end is None or r["time"] <= end)]
         rows = rows[:limit] if start is not None else rows[-limit:]
@@ -301,7 +274,7 @@ class AccountRest:
         acct, params = await self._auth(request, 1)
         raw = (params.get("dualSidePosition") or "").lower()
         if raw not in ("true", "false"):
-            raise _mandatory("dualSidePosition")
+            raise mandatory("dualSidePosition")
         self.accounts.set_dual_side(acct, raw == "true")
         return self._ok()
 
@@ -349,10 +322,10 @@ class AccountRest:
         acct, params = await self.sim._signed(request)
         syms, by_pair = self._symbol_or_pair(params)
         self.sim._charge(40 if by_pair else 20)
-        oid = _int(params, "orderId")
+        oid = int_param(params, "orderId")
         if oid is not None and by_pair:
             raise ApiError(-1128, "Combination of optional parameters invalid.")
-        limit = _limit(params, 50, 100)
+        limit = limit_param(params, 50, 100)
         start, end = _window(params, self.sim.engine.now_ms, WINDOW_MS)
         rows = [o for o in self._orders_of(acct, syms) if start <= o.time <= end]
         if oid is not None:
@@ -370,13 +343,13 @@ class AccountRest:
         acct, params = await self.sim._signed(request)
         syms, by_pair = self._symbol_or_pair(params)
         self.sim._charge(40 if by_pair else 20)
-        from_id, oid = _int(params, "fromId"), _int(params, "orderId")
+        from_id, oid = int_param(params, "fromId"), int_param(params, "orderId")
         timed = bool(params.get("startTime") or params.get("endTime"))
         if by_pair and (from_id is not None or oid is not None):
             raise ApiError(-1128, "Combination of optional parameters invalid.")
         if from_id is not None and timed:
             raise ApiError(-1128, "Combination of optional parameters invalid.")
-        limit = _limit(params, 50, 1000)
+        limit = limit_param(params, 50, 1000)
         trades = sorted((t for t in acct.trades if t.symbol in syms), key=lambda t: (t.time, t.symbol, t.id))
         if oid is not None:
             trades = [t for t in trades if t.order_id == oid]
@@ -407,14 +380,14 @@ class AccountRest:
         kind = params.get("incomeType") or None
         if kind is not None and kind not in INCOME_TYPES:
             raise ApiError(-1130, "Data sent for parameter 'incomeType' is not valid.")
-        start, end = _int(params, "startTime"), _int(params, "endTime")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
         if start is not None and end is not None:
             if start > end:
                 raise ApiError(-1023, "Start time is greater than end time.")
             if end - start > INCOME_WINDOW_MS:
                 raise ApiError(-4088, "Maximum time interval is 365 days.")
-        limit = _limit(params, 100, 1000)
-        page = _int(params, "page", 1)
+        limit = limit_param(params, 100, 1000)
+        page = int_param(params, "page", 1)
         assert page is not None
         if page < 1:
             raise ApiError(-1130, "Data sent for parameter 'page' is not valid.")
@@ -436,10 +409,10 @@ class AccountRest:
         kind = params.get("autoCloseType") or None
         if kind is not None and kind not in ("LIQUIDATION", "ADL"):
             raise ApiError(-1130, "Data sent for parameter 'autoCloseType' is not valid.")
-        start, end = _int(params, "startTime"), _int(params, "endTime")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
         if start is not None and end is not None and start > end:
             raise ApiError(-1023, "Start time is greater than end time.")
-        limit = _limit(params, 50, 100)
+        limit = limit_param(params, 50, 100)
         rows = [o for o in sorted(acct.orders.values(), key=lambda o: o.order_id)
                 if o.auto_close is not None and (kind is None or o.auto_close == kind)
                 and (sym is None or o.symbol == sym)
@@ -466,10 +439,10 @@ class AccountRest:
         if not oid and not cid:
             raise ApiError(-1102, "Param 'orderId' or 'origClientOrderId' must be sent, but both were empty/null!")
         order = self.accounts.find(acct, sym, oid or None, cid or None)
-        start, end = _int(params, "startTime"), _int(params, "endTime")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
         if start is not None and end is not None and start > end:
             raise ApiError(-1023, "Start time is greater than end time.")
-        limit = _limit(params, 50, 100)
+        limit = limit_param(params, 50, 100)
         rows = [a for a in acct.amendments if a["orderId"] == order.order_id
                 and (start is None or a["time"] >= start) and (end is None or a["time"] <= end)]
         rows = rows[:limit] if start is not None else rows[-limit:]
@@ -483,7 +456,7 @@ class AccountRest:
 
         acct, params = await self._auth(request, 1, 1)
         if not params.get("side"):
-            raise _mandatory("side")
+            raise mandatory("side")
         if not params.get("quantity") and not params.get("price"):
             raise ApiError(-1102, "Param 'quantity' or 'price' must be sent, but both were empty/null!")
         order = find_order(self.accounts, acct, params)
@@ -493,7 +466,7 @@ class AccountRest:
     def _batch(params: dict[str, str], name: str, most: int) -> list[Any]:
         raw = params.get(name)
         if not raw:
-            raise _mandatory(name)
+            raise mandatory(name)
         try:
             items = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -549,7 +522,7 @@ class AccountRest:
             try:
                 p = self._wire_item(item)
                 if not p.get("side"):
-                    raise _mandatory("side")
+                    raise mandatory("side")
                 order = find_order(self.accounts, acct, p)
                 result = self.accounts.order_result(self.accounts.modify(order, p))
                 if p.get("modifyId") is not None:
@@ -587,9 +560,9 @@ class AccountRest:
         ``countdownTime`` ms pass without another call (0 stops the timer)."""
         acct, params = await self._auth(request, 10)
         sym = self._symbol(params)
-        countdown = _int(params, "countdownTime")
+        countdown = int_param(params, "countdownTime")
         if countdown is None:
-            raise _mandatory("countdownTime")
+            raise mandatory("countdownTime")
         if countdown < 0:
             raise ApiError(-1130, "Data sent for parameter 'countdownTime' is not valid.")
         key = (acct.uid, sym)

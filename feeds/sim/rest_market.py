@@ -30,6 +30,7 @@ from aiohttp import web
 from feeds.sim.accounts import ApiError
 from feeds.sim.candles import INTERVALS
 from feeds.sim.engine import fmt_units
+from feeds.sim.params import int_param, limit_param, mandatory
 
 if TYPE_CHECKING:
     from feeds.sim.exchange import SimExchange
@@ -165,15 +166,8 @@ class MarketRest:
             router.add_get(path, handler)
 
     # ------------------------------------------------------------------ parameters
-    def _limit(self, q: Any, default: int, maximum: int) -> int:
-        limit = self.sim._int(q, "limit", default)
-        assert limit is not None
-        if limit < 1 or limit > maximum:
-            raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
-        return limit
-
     def _window(self, q: Any) -> tuple[int | None, int | None]:
-        start, end = self.sim._int(q, "startTime"), self.sim._int(q, "endTime")
+        start, end = int_param(q, "startTime"), int_param(q, "endTime")
         if start is not None and end is not None and start > end:
             raise ApiError(-1023, "Start time is greater than end time.")
         return start, end
@@ -195,7 +189,7 @@ class MarketRest:
     def _pair(self, q: Any) -> str:
         pair = q.get("pair")
         if not pair:
-            raise self.sim._mandatory("pair")
+            raise mandatory("pair")
         if pair not in {i.pair for i in self.sim.symbols.values()}:
             raise ApiError(-4087, "Invalid pair.")
         return pair
@@ -203,7 +197,7 @@ class MarketRest:
     def _period(self, q: Any) -> str:
         period = q.get("period")
         if not period:
-            raise self.sim._mandatory("period")
+            raise mandatory("period")
         if period not in STAT_PERIODS:
             raise ApiError(-1130, "Data sent for parameter 'period' is not valid.")
         return period
@@ -213,7 +207,7 @@ class MarketRest:
         if not ct:
             if optional:
                 return "ALL"
-            raise self.sim._mandatory("contractType")
+            raise mandatory("contractType")
         if ct not in allowed:
             raise ApiError(-4104, "Invalid contract type.")
         return ct
@@ -240,7 +234,7 @@ class MarketRest:
         """Recent trades: the latest ``limit`` (default 500, max 1000), oldest first. Weight 5."""
         q = request.query
         sym = self.sim._symbol(q)
-        limit = self._limit(q, 500, 1000)
+        limit = limit_param(q, 500, 1000)
         self.sim._charge(5)
         tape = self.sim.engine.syms[sym].tape
         return self.sim._json([self._trade_row(sym, t) for t in list(tape)[-limit:]])
@@ -256,8 +250,8 @@ class MarketRest:
             raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         q = request.query
         sym = sim._symbol(q)
-        limit = self._limit(q, 100, 500)
-        from_id = sim._int(q, "fromId")
+        limit = limit_param(q, 100, 500)
+        from_id = int_param(q, "fromId")
         sim._charge(200)
         tape = list(sim.engine.syms[sym].tape)
         if from_id is None:
@@ -272,8 +266,8 @@ class MarketRest:
         sim = self.sim
         q = request.query
         sym = sim._symbol(q)
-        limit = self._limit(q, 500, 1000)
-        from_id = sim._int(q, "fromId")
+        limit = limit_param(q, 500, 1000)
+        from_id = int_param(q, "fromId")
         start, end = self._window(q)
         if start is not None and end is not None and end - start >= _HOUR_MS:
             raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
@@ -331,7 +325,7 @@ class MarketRest:
         sim = self.sim
         q = request.query
         sym = sim._symbol(q)
-        limit = self._limit(q, 100, 1000)
+        limit = limit_param(q, 100, 1000)
         start, end = self._window(q)
         sim._charge(1)
         history = list(sim.engine.funding_history.get(sym, ()))
@@ -355,10 +349,10 @@ class MarketRest:
         sym = sim._symbol(q)
         interval = q.get("interval")
         if not interval:
-            raise sim._mandatory("interval")
+            raise mandatory("interval")
         if interval not in INTERVALS:
             raise ApiError(-1120, "Invalid interval.")
-        limit = self._limit(q, 500, 1500)
+        limit = limit_param(q, 500, 1500)
         start, end = self._window(q)
         sim._charge(1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10)
         series = sim.engine.syms[sym].premiums
@@ -375,7 +369,7 @@ class MarketRest:
         q = request.query
         pair = self._pair(q)
         period = self._period(q)
-        limit = self._limit(q, 30, 500)
+        limit = limit_param(q, 30, 500)
         start, end = self._window(q)
         self.sim._charge(1)
         return pair, period, start, end, limit

@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from feeds.signing import KeyFileError, verify_ed25519, verify_hmac, ws_payload
 from feeds.sim.accounts import CONDITIONAL, Account, ApiError
+from feeds.sim.params import mandatory
 
 if TYPE_CHECKING:
     from feeds.sim.exchange import SimExchange
@@ -119,11 +120,11 @@ def check_wire_types(params: dict[str, Any]) -> None:
             continue
         if name == "quantity" and type(value) is int:
             continue
-        raise ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+        raise mandatory(name)
     for name in INT_PARAMS:
         value = params.get(name)
         if value is not None and type(value) is not int:
-            raise ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+            raise mandatory(name)
 
 
 ALGO_ONLY_MSG = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
