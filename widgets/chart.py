@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from rich.ansi import AnsiDecoder
 from rich.style import Style
@@ -95,7 +96,7 @@ class KlineChart(KeptStyles, PlotextPlot):
     KlineChart { height: 1fr; min-height: 8; }
     """
 
-    def __init__(self, *, id: str | None = None, clock: object = time.monotonic) -> None:
+    def __init__(self, *, id: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(id=id)
         self._market: MarketState | None = None
         self._seen: tuple[object, ...] = ()
@@ -123,10 +124,10 @@ class KlineChart(KeptStyles, PlotextPlot):
         """Index of the studies shown in :attr:`presets`."""
         self.lower = LOWER_PANES[0]
         """What the band under the candles shows (one of ``LOWER_PANES``)."""
-        self._levels: Any = lambda: ()
+        self._levels: Callable[[], tuple[ChartLevel, ...]] = lambda: ()
         """Gives the trader's levels for the shown symbol (cheap: asked on every poll)."""
 
-    def bind_levels(self, levels: Any) -> None:
+    def bind_levels(self, levels: Callable[[], tuple[ChartLevel, ...]]) -> None:
         """``levels()`` -> ``tuple[ChartLevel, ...]`` of the shown symbol (cached by the caller)."""
         self._levels = levels
 
@@ -158,21 +159,22 @@ class KlineChart(KeptStyles, PlotextPlot):
         waiting, and no change held back by the redraw cap)."""
         m = self._market
         return (m is not None and not self._building and self._waiting is None
-                and self._key(m) == self._seen and bool(self._strips))
+                and self._key(m, self._levels()) == self._seen and bool(self._strips))
 
-    def _key(self, m: MarketState) -> tuple[object, ...]:
+    def _key(self, m: MarketState, levels: tuple[ChartLevel, ...]) -> tuple[object, ...]:
         theme = self.app.theme if self.is_attached else ""
         return (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded, self.size, theme,
-                self.preset, self.lower, self._levels())
+                self.preset, self.lower, levels)
 
     def poll(self) -> None:
         m = self._market
         if m is None or self.size.width <= 0:
             return
-        key = self._key(m)
+        levels = self._levels()
+        key = self._key(m, levels)
         if key == self._seen:
             return
-        now = self._clock()  # type: ignore[operator]
+        now = self._clock()
         structural = not self._seen or key[1:] != self._seen[1:]
         if not structural and now - self._drawn_at < _MIN_REDRAW_S:
             return
@@ -196,7 +198,7 @@ class KlineChart(KeptStyles, PlotextPlot):
             bars=tuple(bars), title=f"{m.info.symbol} {m.interval} · {_KIND_TITLE[m.kline_kind]}",
             kind=m.kline_kind, interval=m.interval, loaded=m.klines_loaded, width=width, height=height,
             theme=self._get_plotext_theme_name(str(key[6])), history=history, studies=studies,
-            lower=self.lower, levels=key[-1],
+            lower=self.lower, levels=levels,
         )
         if self._building:
             self._waiting = picture
@@ -288,7 +290,8 @@ class KlineChart(KeptStyles, PlotextPlot):
             "High": [float(k.high) for k in bars],
             "Low": [float(k.low) for k in bars],
         }
-        plt.candlestick(xs, data)
+        # plotext takes numbers as x positions; textual-plotext's stub allows only date strings
+        plt.candlestick(xs, data)  # type: ignore[arg-type]
         lo, hi = min(data["Low"]), max(data["High"])
         span = (hi - lo) or 1.0
         legend = self._draw_studies(picture, xs)
@@ -308,8 +311,8 @@ class KlineChart(KeptStyles, PlotextPlot):
                 values = rsi(closes, RSI_LENGTH)[-len(bars):]
                 points = [(x, base + band * float(v) / 100) for x, v in zip(xs, values, strict=True)
                           if v is not None]
-                for level in (30, 70):
-                    plt.hline(base + band * level / 100, "gray")
+                for bound in (30, 70):
+                    plt.hline(base + band * bound / 100, "gray")
                 if points:
                     plt.plot([p[0] for p in points], [p[1] for p in points], color="yellow", marker="braille")
                     last = values[-1]
@@ -320,6 +323,7 @@ class KlineChart(KeptStyles, PlotextPlot):
             colour = _LEVEL_COLOURS.get(level.kind, "gray")
             # orders labelled on the left, the position's prices on the right: an entry next
             # to a resting order keeps both labels readable
+            align: Literal["left", "right"]
             x, align = (xs[0], "left") if level.kind in ("buy", "sell") else (xs[-1], "right")
             if lo <= y <= hi:
                 plt.hline(y, colour)

@@ -88,7 +88,7 @@ class DepthChart(KlineChart):
     DepthChart { height: 1fr; min-height: 8; }
     """
 
-    def __init__(self, *, id: str | None = None, clock: object = time.monotonic) -> None:
+    def __init__(self, *, id: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(id=id, clock=clock)
         self._book: OrderBook | None = None
         self._symbol = ""
@@ -125,7 +125,7 @@ class DepthChart(KlineChart):
         key = self._depth_key()
         if key == self._seen:
             return
-        now = self._clock()  # type: ignore[operator]
+        now = self._clock()
         structural = not self._seen or key[1:] != self._seen[1:]
         if not structural and now - self._drawn_at < REDRAW_S:
             return
