@@ -365,16 +365,18 @@ class Accounts:
         """Notional, initial and maintenance margin of one position at the mark (8 decimals)."""
         return self._figures(acct, acct.peek(symbol, side))
 
-    def order_margin(self, acct: Account, symbol: str) -> Decimal:
-        """Initial margin held by the open orders of ``symbol``: resting LIMIT orders that can
-        open a position (not closing ones; a conditional order holds none until it triggers)."""
+    def order_margin(self, acct: Account, symbol: str, side: str | None = None) -> Decimal:
+        """Initial margin held by the open orders of ``symbol`` (of the hedge leg ``side`` only,
+        when given): resting LIMIT orders that can open a position (not closing ones; a
+        conditional order holds none until it triggers)."""
         lev = acct.leverage.get(symbol, 20)
         cs = self._cs(symbol)
         total = ZERO
         with localcontext() as ctx:
             ctx.prec = 50
             for o in acct.orders.values():
-                if o.symbol != symbol or not o.is_open or o.closes or o.type in CONDITIONAL:
+                if (o.symbol != symbol or (side is not None and o.position_side != side) or not o.is_open
+                        or o.closes or o.type in CONDITIONAL):
                     continue
                 price = o.price if o.price > 0 else self._mark(symbol)
                 total += q8(Decimal((o.qty - o.executed) * cs) / price / lev)
@@ -1212,7 +1214,7 @@ class Accounts:
                 pos = acct.peek(sym, side) or Position(sym, side=side)
                 fig = self._figures(acct, pos)
                 # a hedge leg holds the margin of the orders that open it
-                held = self._leg_order_margin(acct, sym, side) if acct.dual_side else ord_im
+                held = self.order_margin(acct, sym, side) if acct.dual_side else ord_im
                 positions.append({
                     "symbol": sym, "initialMargin": fmt_plain(fig["im"] + held),
                     "maintMargin": fmt_plain(fig["maint"]),
@@ -1228,16 +1230,3 @@ class Accounts:
         return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
                 "updateTime": self.engine.now_ms, "assets": assets, "positions": positions}
 
-    def _leg_order_margin(self, acct: Account, symbol: str, side: str) -> Decimal:
-        lev = acct.leverage.get(symbol, 20)
-        cs = self._cs(symbol)
-        total = ZERO
-        with localcontext() as ctx:
-            ctx.prec = 50
-            for o in acct.orders.values():
-                if (o.symbol != symbol or o.position_side != side or not o.is_open or o.closes
-                        or o.type in CONDITIONAL):
-                    continue
-                price = o.price if o.price > 0 else self._mark(symbol)
-                total += q8(Decimal((o.qty - o.executed) * cs) / price / lev)
-        return total
