@@ -652,12 +652,7 @@ class SimExchange:
 
     async def _r_listen_key(self, request: web.Request) -> web.Response:
         self._charge(1)
-        api_key = request.headers.get("X-MBX-APIKEY")
-        if not api_key:
-            raise ApiError(-2014, "API-key format invalid.", 401)
-        entry = self.keys.get(api_key)
-        if entry is None:
-            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        entry = self._key_entry(request)
         if request.method == "POST":
             return self._json({"listenKey": self._new_listen_key(entry.account)})
         params = dict(request.query)
@@ -670,6 +665,17 @@ class SimExchange:
         self._close_listen_key(entry.account, params.get("listenKey"))
         return self._json({})
 
+    def _key_entry(self, request: web.Request) -> KeyEntry:
+        """The registered key of the request's ``X-MBX-APIKEY`` header, or Binance's 401 refusal:
+        -2014 without a key, -2015 for a key the venue does not know."""
+        api_key = request.headers.get("X-MBX-APIKEY")
+        if not api_key:
+            raise ApiError(-2014, "API-key format invalid.", 401)
+        entry = self.keys.get(api_key)
+        if entry is None:
+            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        return entry
+
     async def _signed(self, request: web.Request) -> tuple[Account, dict[str, str]]:
         """Authenticate a signed (TRADE/USER_DATA) REST request, as Binance does.
 
@@ -678,12 +684,7 @@ class SimExchange:
         """
         from feeds.sim.wsapi import check_timestamp, signature_ok
 
-        api_key = request.headers.get("X-MBX-APIKEY")
-        if not api_key:
-            raise ApiError(-2014, "API-key format invalid.", 401)
-        entry = self.keys.get(api_key)
-        if entry is None:
-            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        entry = self._key_entry(request)
         raw = request.rel_url.raw_query_string  # as sent: a JSON parameter is signed percent-encoded
         body = await request.text() if request.can_read_body else ""
         total = "&".join(p for p in (raw, body) if p)

@@ -243,11 +243,7 @@ class MarketRest:
         """Older trades from ``fromId`` (inclusive), or the latest; limit default 100, max 500.
         MARKET_DATA: the API key header is required (no signature). Weight 200."""
         sim = self.sim
-        api_key = request.headers.get("X-MBX-APIKEY")
-        if not api_key:
-            raise ApiError(-2014, "API-key format invalid.", 401)
-        if api_key not in sim.keys:
-            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        sim._key_entry(request)
         q = request.query
         sym = sim._symbol(q)
         limit = limit_param(q, 100, 500)
