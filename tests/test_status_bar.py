@@ -75,3 +75,21 @@ async def test_a_narrow_bar_keeps_the_venue_and_an_error_ends_in_an_ellipsis() -
         bar.bind_source(_busy)
         assert bar.render().plain == (" SIM  market:live book:live user:live api:live  lat 12ms  offset +0ms"
                                       "  weight api 56/2400 rest 96/2400")  # wide: everything, as before
+
+
+async def test_a_feed_whose_reason_does_not_fit_keeps_its_state() -> None:
+    # At 80 columns a long reason (an unreachable venue's whole error) dropped the feed's segment
+    # and with it the only word saying the venue was closed.
+    reason = "cannot load the venue's rules from http://127.0.0.1:9: GET /dapi/v1/time: venue unreachable"
+    app = _BarApp()
+    async with app.run_test(size=(80, 3)):
+        bar = app.query_one(StatusBar)
+        bar.bind_source(lambda: StatusSnapshot("sim", (FeedLine("venue", "closed", reason),), None, None,
+                                               "", reason, ""))
+        text = bar.render().plain
+        assert len(text) <= 80 and "venue:closed" in text and "⚠ cannot load" in text
+    async with _BarApp().run_test(size=(200, 3)) as pilot:
+        bar = pilot.app.query_one(StatusBar)
+        bar.bind_source(lambda: StatusSnapshot("sim", (FeedLine("venue", "closed", "short"),), None, None,
+                                               "", "", ""))
+        assert "venue:closed (short)" in bar.render().plain  # with room, the reason stays

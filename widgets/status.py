@@ -101,11 +101,14 @@ class StatusBar(Widget):
         style = self.get_component_rich_style
         Part = tuple[str, Any]
         segments: list[tuple[int, list[Part]]] = []  # (priority, parts), in display order
+        # a feed whose reason does not fit is shown without it (its state never goes)
+        without_reason: dict[int, list[Part]] = {}
         segments.append((0, [(f" {snap.venue.upper()} ", style(f"status--{snap.venue}-venue"))]))
         for feed in snap.feeds:
             kind = {"live": "ok", "stale": "warn", "connecting": "warn", "off": "muted"}.get(feed.status, "bad")
             parts: list[Part] = [(f" {feed.name}:", style("status--muted")), (feed.status, style(f"status--{kind}"))]
             if feed.reason and feed.status != "live":
+                without_reason[len(segments)] = list(parts)
                 parts.append((f" ({feed.reason})", style(f"status--{kind}")))
             segments.append((1, parts))
         if snap.latency_ms is not None:
@@ -134,6 +137,9 @@ class StatusBar(Widget):
             need = sum(cell_len(t) for t, _s in segments[i][1])
             if segments[i][0] == 4 and any(segments[j][0] == 3 for j in shown):
                 need -= shorter  # after the API figure it reads " rest 2/2400"
+            if need > room and i in without_reason:
+                segments[i] = (segments[i][0], without_reason[i])
+                need = sum(cell_len(t) for t, _s in segments[i][1])
             if need <= room:
                 shown.add(i)
                 room -= need
