@@ -28,12 +28,11 @@ from websockets.exceptions import ConnectionClosed
 
 from feeds.models import ListenKeyExpired
 from feeds.sim.accounts import Account, Accounts, ApiError
-from feeds.sim.candles import INTERVALS
 from feeds.sim.credentials import DEMO_API_KEY, demo_credentials
 from feeds.sim.engine import TICK_MS, MarketEngine
 from feeds.sim.faults import FaultInjector, FaultRecord
 from feeds.sim.limits import RateGuard, RateRefused
-from feeds.sim.params import int_param, limit_param, mandatory
+from feeds.sim.params import int_param, kline_params, kline_weight, mandatory
 from feeds.sim.streams import well_formed
 
 __all__ = ["SimExchange", "SimUrls"]
@@ -611,16 +610,8 @@ class SimExchange:
         else:
             key = self._symbol(q)
             kind = "mark" if path == "markPriceKlines" else "trade"
-        interval = q.get("interval")
-        if not interval:
-            raise mandatory("interval")
-        if interval not in INTERVALS:
-            raise ApiError(-1120, "Invalid interval.")
-        limit = limit_param(q, 500, 1500)
-        start, end = int_param(q, "startTime"), int_param(q, "endTime")
-        if start is not None and end is not None and start > end:
-            raise ApiError(-1023, "Start time is greater than end time.")
-        self._charge(1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10)
+        interval, limit, start, end = kline_params(q)
+        self._charge(kline_weight(limit))
         return self._json(self.engine.kline_rows(kind, key, interval, start, end, limit))
 
     async def _r_premium(self, request: web.Request) -> web.Response:

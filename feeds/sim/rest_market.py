@@ -30,7 +30,7 @@ from aiohttp import web
 from feeds.sim.accounts import ApiError
 from feeds.sim.candles import INTERVALS
 from feeds.sim.engine import fmt_units
-from feeds.sim.params import int_param, limit_param, mandatory
+from feeds.sim.params import int_param, kline_params, kline_weight, limit_param, mandatory, window_params
 
 if TYPE_CHECKING:
     from feeds.sim.exchange import SimExchange
@@ -166,12 +166,6 @@ class MarketRest:
             router.add_get(path, handler)
 
     # ------------------------------------------------------------------ parameters
-    def _window(self, q: Any) -> tuple[int | None, int | None]:
-        start, end = int_param(q, "startTime"), int_param(q, "endTime")
-        if start is not None and end is not None and start > end:
-            raise ApiError(-1023, "Start time is greater than end time.")
-        return start, end
-
     def _symbols_of(self, q: Any) -> tuple[list[str], bool]:
         """The symbols a ``symbol`` or ``pair`` selects (all if neither), and whether one symbol."""
         sim = self.sim
@@ -264,7 +258,7 @@ class MarketRest:
         sym = sim._symbol(q)
         limit = limit_param(q, 500, 1000)
         from_id = int_param(q, "fromId")
-        start, end = self._window(q)
+        start, end = window_params(q)
         if start is not None and end is not None and end - start >= _HOUR_MS:
             raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
         sim._charge(20)
@@ -322,7 +316,7 @@ class MarketRest:
         q = request.query
         sym = sim._symbol(q)
         limit = limit_param(q, 100, 1000)
-        start, end = self._window(q)
+        start, end = window_params(q)
         sim._charge(1)
         history = list(sim.engine.funding_history.get(sym, ()))
         rows = self._select(history, lambda r: r[0], start, end, limit)
@@ -343,14 +337,8 @@ class MarketRest:
         sim = self.sim
         q = request.query
         sym = sim._symbol(q)
-        interval = q.get("interval")
-        if not interval:
-            raise mandatory("interval")
-        if interval not in INTERVALS:
-            raise ApiError(-1120, "Invalid interval.")
-        limit = limit_param(q, 500, 1500)
-        start, end = self._window(q)
-        sim._charge(1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10)
+        interval, limit, start, end = kline_params(q)
+        sim._charge(kline_weight(limit))
         series = sim.engine.syms[sym].premiums
         assert series is not None
 
@@ -366,7 +354,7 @@ class MarketRest:
         pair = self._pair(q)
         period = self._period(q)
         limit = limit_param(q, 30, 500)
-        start, end = self._window(q)
+        start, end = window_params(q)
         self.sim._charge(1)
         return pair, period, start, end, limit
 
