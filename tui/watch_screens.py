@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
+from textual.widgets.data_table import ColumnKey
 from textual_plotext import PlotextPlot
 
 from feeds.session import DashboardSession
@@ -74,8 +75,11 @@ class WatchlistScreen(Screen[str | None]):
                  if n]
         stale = self._session.market_stale()
         order = "↓" if table.descending else "↑"
-        text = (f" Watchlist · {len(table._order)} contracts · sorted by {table.columns[table.sort_key].label}"
-                f" {order} · open interest by REST every 5 min") if table.columns else " Watchlist"
+        text = " Watchlist"
+        if table.columns:
+            sorted_by = table.columns[ColumnKey(table.sort_key)].label
+            text = (f" Watchlist · {len(table._order)} contracts · sorted by {sorted_by}"
+                    f" {order} · open interest by REST every 5 min")
         if stale:
             text += f" · market {stale}"
         if notes:

@@ -289,7 +289,7 @@ class OpenOrders(_FitColumns, DataTable[Any]):
                 self._stack = stack
                 self._columns = ()  # the rows change height: build them again
             self._show_columns(columns)
-            shown = {k.value for k in self.rows}
+            shown = {k.value for k in self.rows if k.value is not None}  # every row is added by its order id
             for row_key in shown - wanted.keys():
                 self.remove_row(row_key)
             for key_text, order in wanted.items():

@@ -217,13 +217,13 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         old_header = self._strips[0] if self._strips else None
         self._rows = rows
         self._strips = [header] + self._render_rows(rows, width)
-        self._prices = [None] + [r.price for r in rows]
+        self._prices = [None, *(r.price for r in rows)]
         if len(old_rows) != len(rows) or key[-1] != (self._painted_theme):
             self._painted_theme = key[-1]
             self.refresh()
             return
         changed = [0] if old_header is None or old_header.text != header.text else []
-        changed.extend(y for y, (a, b) in enumerate(zip(old_rows, rows), start=1) if a != b)
+        changed.extend(y for y, (a, b) in enumerate(zip(old_rows, rows, strict=True), start=1) if a != b)
         if changed:
             # one refresh for every changed row (each call costs a message), runs of rows merged
             regions = []
