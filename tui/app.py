@@ -152,14 +152,11 @@ class SymbolCommands(Provider):
 
     async def search(self, query: str) -> Hits:
         app = self.app
-        if not isinstance(app, CoinmApp):
-            return
-        session = app.session
-        market = session.market if session is not None else None
-        if session is None or market is None:
+        if not isinstance(app, CoinmApp) or app.session is None or app.session.market is None:
             return
         matcher = self.matcher(query)
-        for name, label in symbol_rows(session.symbols, market.mini_tickers):
+        session = app.session
+        for name, label in symbol_rows(session.symbols, session.market.mini_tickers):
             text = f"Switch to {label}"
             score = matcher.match(text)
             if score > 0:
@@ -526,9 +523,7 @@ class CoinmApp(App[int]):
         session = self.session
         if session is None:
             reason = self._boot_error or "starting"
-            venue = FeedLine("venue", "closed" if self._boot_error else "connecting", reason)
-            return StatusSnapshot(self.venue, (venue,), latency_ms=None, clock_offset_ms=None, weight="",
-                                  last_error=self._boot_error)
+            return StatusSnapshot(self.venue, (FeedLine("venue", "connecting" if not self._boot_error else "closed", reason),), None, None, "", self._boot_error)
         feeds = tuple(FeedLine(f.name, f.status, f.reason) for f in session.feed_summaries())
         # the latency moves with every depth event: show a fresh figure twice a second, so the
         # bar does not repaint at the depth stream's rate for a number nobody reads that fast
@@ -648,11 +643,8 @@ class CoinmApp(App[int]):
             self.notify("No account history: trading is not set up", severity="warning")
             return
         history = open_history(session.rest, signer, venue=session.venue.name, recv_window=session.config.recv_window)
-
-        def close_cache(_: None) -> None:
-            self.run_worker(asyncio.to_thread(history.cache.close), exit_on_error=False)
-
-        self.push_screen(HistoryScreen(history, session.server_ms), close_cache)
+        self.push_screen(HistoryScreen(history, session.server_ms),
+                         lambda _: self.run_worker(asyncio.to_thread(history.cache.close), exit_on_error=False))
 
     def action_toggle_positions(self) -> None:
         if not self.has_class("-compact"):
