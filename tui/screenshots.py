@@ -155,17 +155,20 @@ def take(name: str, out_dir: Path) -> Path:
         try:
             app = dashboard(handle)
             run_before = settle(handle, then=keys)
+            shots: list[str] = []
 
             async def auto_pilot(pilot: Pilot[Any]) -> None:
                 await run_before(pilot)
                 await pilot.pause()
-                app.exit(app.export_screenshot(title=f"coinm · {name}"))
+                shots.append(app.export_screenshot(title=f"coinm · {name}"))
+                app.exit()
 
-            svg = app.run(headless=True, size=size, auto_pilot=auto_pilot)
+            app.run(headless=True, size=size, auto_pilot=auto_pilot)
         finally:
             handle.stop()
-    if not isinstance(svg, str):
+    if not shots:
         raise RuntimeError(f"screenshot {name} failed")
+    svg = shots[0]
     path = out_dir / f"{name}.svg"
     path.write_text(svg, encoding="utf-8")
     return path
