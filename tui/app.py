@@ -46,6 +46,7 @@ from tui.watch_screens import TermStructureScreen, WatchlistScreen
 from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
 from widgets.compositor_crop import install as install_compositor_crop
+from widgets.compositor_crop import install as install_compositor_crop
 from widgets.depth_chart import DepthChart
 from widgets.footer import KeyFooter
 from widgets.ladder import Ladder
@@ -56,6 +57,7 @@ from widgets.tapes import LiquidationTape, TradesTape
 from widgets.ticker import TickerBar
 
 install_strip_divide()  # every painted line freed by reference counting, not left to the collector
+install_compositor_crop()  # a partial repaint renders the widgets it touches, not all of them
 install_compositor_crop()  # a partial repaint renders the widgets it touches, not all of them
 
 __all__ = ["CoinmApp", "app_for_sim", "run_dashboard"]
