@@ -46,7 +46,6 @@ from tui.watch_screens import TermStructureScreen, WatchlistScreen
 from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
 from widgets.compositor_crop import install as install_compositor_crop
-from widgets.compositor_crop import install as install_compositor_crop
 from widgets.depth_chart import DepthChart
 from widgets.footer import KeyFooter
 from widgets.ladder import Ladder
@@ -57,7 +56,6 @@ from widgets.tapes import LiquidationTape, TradesTape
 from widgets.ticker import TickerBar
 
 install_strip_divide()  # every painted line freed by reference counting, not left to the collector
-install_compositor_crop()  # a partial repaint renders the widgets it touches, not all of them
 install_compositor_crop()  # a partial repaint renders the widgets it touches, not all of them
 
 __all__ = ["CoinmApp", "app_for_sim", "run_dashboard"]
@@ -154,11 +152,14 @@ class SymbolCommands(Provider):
 
     async def search(self, query: str) -> Hits:
         app = self.app
-        if not isinstance(app, CoinmApp) or app.session is None or app.session.market is None:
+        if not isinstance(app, CoinmApp):
+            return
+        session = app.session
+        market = session.market if session is not None else None
+        if session is None or market is None:
             return
         matcher = self.matcher(query)
-        session = app.session
-        for name, label in symbol_rows(session.symbols, session.market.mini_tickers):
+        for name, label in symbol_rows(session.symbols, market.mini_tickers):
             text = f"Switch to {label}"
             score = matcher.match(text)
             if score > 0:
@@ -525,7 +526,9 @@ class CoinmApp(App[int]):
         session = self.session
         if session is None:
             reason = self._boot_error or "starting"
-            return StatusSnapshot(self.venue, (FeedLine("venue", "connecting" if not self._boot_error else "closed", reason),), None, None, "", self._boot_error)
+            venue = FeedLine("venue", "closed" if self._boot_error else "connecting", reason)
+            return StatusSnapshot(self.venue, (venue,), latency_ms=None, clock_offset_ms=None, weight="",
+                                  last_error=self._boot_error)
         feeds = tuple(FeedLine(f.name, f.status, f.reason) for f in session.feed_summaries())
         # the latency moves with every depth event: show a fresh figure twice a second, so the
         # bar does not repaint at the depth stream's rate for a number nobody reads that fast
@@ -645,8 +648,11 @@ class CoinmApp(App[int]):
             self.notify("No account history: trading is not set up", severity="warning")
             return
         history = open_history(session.rest, signer, venue=session.venue.name, recv_window=session.config.recv_window)
-        self.push_screen(HistoryScreen(history, session.server_ms),
-                         lambda _: self.run_worker(asyncio.to_thread(history.cache.close), exit_on_error=False))
+
+        def close_cache(_: None) -> None:
+            self.run_worker(asyncio.to_thread(history.cache.close), exit_on_error=False)
+
+        self.push_screen(HistoryScreen(history, session.server_ms), close_cache)
 
     def action_toggle_positions(self) -> None:
         if not self.has_class("-compact"):
