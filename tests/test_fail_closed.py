@@ -100,7 +100,7 @@ async def test_an_unreadable_symbol_is_refused_and_the_others_stay_tradable(
         await until(pilot, lambda: ready(app), "ready on the well-formed symbol")
         s = app.session
         assert s is not None
-        assert "rules:partial (not tradable: ETHUSD_PERP)" in status_text(app)
+        await until(pilot, lambda: "rules:partial (not tradable: ETHUSD_PERP)" in status_text(app), "rules:partial shown")
         assert s.rules_error(SYM) is None and "stepSize 'abc'" in (s.rules_error("ETHUSD_PERP") or "")
 
         app.switch_symbol("ETHUSD_PERP")  # refused, with the reason
@@ -118,7 +118,7 @@ async def test_an_unreadable_symbol_is_refused_and_the_others_stay_tradable(
             breaking(SYM, "PRICE_FILTER", "tickSize", "0")(payload)
         tamper.tamper = both
         await until(pilot, lambda: s.rules_error(SYM) is not None, "reloaded rules (backoff)")
-        assert "rules:bad" in status_text(app)
+        await until(pilot, lambda: "rules:bad" in status_text(app), "rules:bad shown (next frame)")
         await pilot.press("b")
         await until(pilot, lambda: any("No orders on this symbol" in t and "tickSize is 0" in t
                                        for t in toasts(app)), "b refused")
