@@ -908,8 +908,9 @@ def print_report(rep: Report) -> None:
           f"{rep.crossed_while_synced})")
     print(f"book synced but frozen (market stream down or silent): {rep.frozen_live_s:.1f} s in all, longest "
           f"{rep.frozen_live_max:.1f} s; shown as live (no STALE) in {rep.frozen_shown_live} of those samples")
-    print(f"open orders shown by the client == venue's: {'yes' if not rep.open_orders_mismatch else rep.open_orders_mismatch}")
-    print(f"worker errors logged: {len(rep.worker_errors)}" + (f" e.g. {rep.worker_errors[:3]}" if rep.worker_errors else ""))
+    print(f"open orders shown by the client == venue's: {rep.open_orders_mismatch or 'yes'}")
+    errors = f" e.g. {rep.worker_errors[:3]}" if rep.worker_errors else ""
+    print(f"worker errors logged: {len(rep.worker_errors)}{errors}")
     if rep.cancel_failures:
         print(f"cancels refused: {rep.cancel_failures[:5]}")
     for st in rep.faults.values():

@@ -449,7 +449,8 @@ async def _profile(seconds: float) -> str:
     await asyncio.sleep(seconds)
     prof.disable()
     out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats(os.environ.get("BENCH_UI_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_UI_ROWS", "30")))
+    stats = pstats.Stats(prof, stream=out).sort_stats(os.environ.get("BENCH_UI_SORT", "tottime"))
+    stats.print_stats(int(os.environ.get("BENCH_UI_ROWS", "30")))
     return out.getvalue()
 
 
