@@ -11,12 +11,13 @@ from feeds.account import AccountState, inverse_unrealized_pnl
 from feeds.models import parse_user_event
 
 
-def otu(oid: int, status: str, x: str = "NEW", *, t: int = 1000, z: str = "0", l: str = "0", L: str = "0",
-        tid: int = 0, sym: str = "BTCUSD_PERP", cid: str = "c1", price: str = "50000.0", q: str = "3") -> Any:
+def otu(oid: int, status: str, x: str = "NEW", *, t: int = 1000, filled: str = "0", last_qty: str = "0",
+        last_price: str = "0", tid: int = 0, sym: str = "BTCUSD_PERP", cid: str = "c1", price: str = "50000.0",
+        q: str = "3") -> Any:
     return parse_user_event({
         "e": "ORDER_TRADE_UPDATE", "E": t, "T": t,
         "o": {"s": sym, "c": cid, "S": "BUY", "o": "LIMIT", "f": "GTC", "q": q, "p": price, "ap": "0",
-              "sp": "0", "x": x, "X": status, "i": oid, "l": l, "z": z, "L": L, "ma": "BTC",
+              "sp": "0", "x": x, "X": status, "i": oid, "l": last_qty, "z": filled, "L": last_price, "ma": "BTC",
               "N": "BTC", "n": "0.00000012", "T": t, "t": tid, "rp": "0", "b": "0", "a": "0", "m": True,
               "R": False, "wt": "CONTRACT_PRICE", "ot": "LIMIT", "ps": "BOTH", "cp": False}})
 
@@ -41,11 +42,12 @@ def test_order_lifecycle_fills_and_versions() -> None:
     assert acct.apply(otu(1, "NEW")) is False and acct.version == 1  # nothing new: no repaint
     o = acct.orders[1]
     assert o.price == Decimal("50000.0") and o.orig_qty == 3 and o.remaining == 3
-    acct.apply(otu(1, "PARTIALLY_FILLED", "TRADE", t=1001, z="1", l="1", L="50000.0", tid=7))
+    acct.apply(otu(1, "PARTIALLY_FILLED", "TRADE", t=1001, filled="1", last_qty="1", last_price="50000.0", tid=7))
     assert acct.orders[1].executed_qty == 1 and len(acct.fills) == 1
-    acct.apply(otu(1, "PARTIALLY_FILLED", "TRADE", t=1001, z="1", l="1", L="50000.0", tid=7))  # replayed
+    # replayed
+    acct.apply(otu(1, "PARTIALLY_FILLED", "TRADE", t=1001, filled="1", last_qty="1", last_price="50000.0", tid=7))
     assert len(acct.fills) == 1
-    acct.apply(otu(1, "FILLED", "TRADE", t=1002, z="3", l="2", L="50000.0", tid=8))
+    acct.apply(otu(1, "FILLED", "TRADE", t=1002, filled="3", last_qty="2", last_price="50000.0", tid=8))
     assert 1 not in acct.orders and acct.order(1).status == "FILLED"  # type: ignore[union-attr]
     assert [f.qty for f in acct.fills] == [1, 2] and acct.fills[-1].commission == Decimal("0.00000012")
     # A late order.place reply (ACK, NEW) must not bring the filled order back.
@@ -112,7 +114,8 @@ def test_inverse_unrealized_pnl_in_coin() -> None:
 def test_fills_are_bounded() -> None:
     acct = AccountState(max_fills=5)
     for i in range(20):
-        acct.apply(otu(100 + i, "FILLED", "TRADE", t=1000 + i, z="1", l="1", L="50000.0", tid=i, q="1"))
+        acct.apply(otu(100 + i, "FILLED", "TRADE", t=1000 + i, filled="1", last_qty="1", last_price="50000.0",
+                       tid=i, q="1"))
     assert len(acct.fills) == 5 and acct.fills[-1].trade_id == 19 and acct.orders == {}
 
 
@@ -158,7 +161,7 @@ def test_margin_figures_follow_orders_positions_and_mark() -> None:
 def test_order_reply_does_not_undo_fills() -> None:
     """The order.place reply (0 filled) after the stream's fills of the same millisecond."""
     acct = AccountState()
-    acct.apply(otu(1, "PARTIALLY_FILLED", "TRADE", z="2", l="2", L="50000.0", tid=1))
+    acct.apply(otu(1, "PARTIALLY_FILLED", "TRADE", filled="2", last_qty="2", last_price="50000.0", tid=1))
     assert acct.load_order_result({**result(1, "NEW"), "origQty": "3"}) is False
     assert acct.orders[1].executed_qty == 2
 

@@ -16,7 +16,9 @@ from tui.app import CoinmApp
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_start_up_objects_frozen_once_the_dashboard_is_up(sim: SimExchange, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_start_up_objects_frozen_once_the_dashboard_is_up(
+    sim: SimExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tui.app, "GC_FREEZE_AFTER_S", 0.2)
     calls = []
     freeze = gc.freeze
@@ -41,7 +43,9 @@ async def test_start_up_objects_frozen_once_the_dashboard_is_up(sim: SimExchange
         gc.set_threshold(*threshold)
 
 
-async def test_apps_built_for_tests_leave_the_collector_alone(sim: SimExchange, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_apps_built_for_tests_leave_the_collector_alone(
+    sim: SimExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tui.app, "GC_FREEZE_AFTER_S", 0.05)  # what a freezing app would do by then
 
     async def factory() -> DashboardSession:

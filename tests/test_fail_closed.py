@@ -100,7 +100,8 @@ async def test_an_unreadable_symbol_is_refused_and_the_others_stay_tradable(
         await until(pilot, lambda: ready(app), "ready on the well-formed symbol")
         s = app.session
         assert s is not None
-        await until(pilot, lambda: "rules:partial (not tradable: ETHUSD_PERP)" in status_text(app), "rules:partial shown")
+        await until(pilot, lambda: "rules:partial (not tradable: ETHUSD_PERP)" in status_text(app),
+                    "rules:partial shown")
         assert s.rules_error(SYM) is None and "stepSize 'abc'" in (s.rules_error("ETHUSD_PERP") or "")
 
         app.switch_symbol("ETHUSD_PERP")  # refused, with the reason

@@ -28,5 +28,6 @@ def test_the_ui_contracts_cover_the_packages() -> None:
     contracts = _contracts().values()
     assert any(c["source_modules"] == ["feeds"] and {"tui", "widgets", "textual"} <= set(c["forbidden_modules"])
                for c in contracts)
-    assert any(c["source_modules"] == ["widgets"] and {"websockets", "aiohttp", "feeds.sim"} <= set(c["forbidden_modules"])
+    assert any(c["source_modules"] == ["widgets"]
+               and {"websockets", "aiohttp", "feeds.sim"} <= set(c["forbidden_modules"])
                for c in contracts)

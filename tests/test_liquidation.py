@@ -91,7 +91,8 @@ def assert_figures_equal_the_venues(r: Recorder, isolated: bool) -> None:
             assert pos is not None
             with localcontext() as ctx:
                 ctx.prec = 50
-                venue_ratio = (fig["maint"] / (pos.isolated_wallet + sim.accounts.unrealized(acct, SYM, side))).quantize(Q8)
+                equity = pos.isolated_wallet + sim.accounts.unrealized(acct, SYM, side)
+                venue_ratio = (fig["maint"] / equity).quantize(Q8)
             assert pr.margin_ratio == venue_ratio, side
         else:
             assert pr.margin_ratio == sim.accounts.margin_ratio(acct, "BTC"), side

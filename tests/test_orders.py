@@ -195,7 +195,7 @@ async def test_journal_survives_restart_and_holds_no_secrets(rig: Rig, tmp_path:
         assert placed.client_order_id == out.client_order_id and placed.payload["symbol"] == SYM
     finally:
         reopened.close()
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("journal.sqlite3*"))
+    raw = await asyncio.to_thread(lambda: b"".join(p.read_bytes() for p in tmp_path.glob("journal.sqlite3*")))
     secret = rig.sim.credentials.hmac_secret.reveal()
     assert isinstance(secret, str)
     for needle in (DEMO_API_KEY, secret, "abc123sig", "zzz", "signature"):

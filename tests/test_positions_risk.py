@@ -76,7 +76,8 @@ async def test_positions_row_has_leverage_maintenance_ratio_and_adl_as_the_venue
         pos = acct.positions[SYM]
         with localcontext() as ctx:
             ctx.prec = 50
-            venue_ratio = (fig["maint"] / (pos.isolated_wallet + h.call(sim.accounts.unrealized, acct, SYM))).quantize(Q8)
+            equity = pos.isolated_wallet + h.call(sim.accounts.unrealized, acct, SYM)
+            venue_ratio = (fig["maint"] / equity).quantize(Q8)
         venue_adl = h.call(sim.accounts.adl_quantile, acct, pos)
         await until(pilot, lambda: account.position(SYM) is not None and account.leverage.get(SYM) == 100,
                     "the position and its leverage on the dashboard")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 from rich.cells import cached_cell_len, cell_len
 from rich.segment import Segment
@@ -71,9 +72,11 @@ def test_dividing_a_strip_answers_as_textual_does_and_leaves_no_cycle() -> None:
     for _ in range(2000):
         text = "".join(rng.choice(_PIECES[:9]) for _ in range(rng.randint(0, 6)))
         cut = sorted(rng.sample(range(len(text) + 1), rng.randint(0, min(3, len(text) + 1))))
-        segments = [Segment(part, rng.choice(styles)) for part in (text[a:b] for a, b in zip([0, *cut], [*cut, len(text)])) if part]
+        parts = (text[a:b] for a, b in pairwise([0, *cut, len(text)]))
+        segments = [Segment(part, rng.choice(styles)) for part in parts if part]
         length = cell_width(text)
-        cuts = sorted({*rng.sample(range(length + 3), min(length + 3, rng.randint(1, 4))), *([length] if rng.random() < 0.5 else [])})
+        picked = rng.sample(range(length + 3), min(length + 3, rng.randint(1, 4)))
+        cuts = sorted({*picked, *([length] if rng.random() < 0.5 else [])})
         ours = Strip(segments, length).divide(cuts)
         theirs = strip_divide._textual_divide(Strip(segments, length), cuts)
         assert [(s.text, s.cell_length, list(s)) for s in ours] == [(s.text, s.cell_length, list(s)) for s in theirs]

@@ -6,6 +6,7 @@ through its OrderManager, and the invariants asserted instead of printed.
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -188,7 +189,7 @@ def test_depth_gap_breaks_every_cadence(tmp_path: Path) -> None:
             first = evs[before[name]]
             prev = evs[before[name] - 1] if before[name] else None
             assert prev is not None and first.prev_final_update_id != prev.final_update_id, (trial, name)
-            for a, b in zip(evs[before[name]:], evs[before[name] + 1:]):  # one gap, then a chain
+            for a, b in pairwise(evs[before[name]:]):  # one gap, then a chain
                 assert b.prev_final_update_id == a.final_update_id, (trial, name)
 
 

@@ -76,9 +76,10 @@ async def test_klines_trade_mark_index(stepped_sim: SimExchange) -> None:
         assert isinstance(trade[-1].close, Decimal) and trade[-1].symbol == "BTCUSD_PERP"
         assert trade[0].open_time < trade[-1].open_time
         mark = await rest.klines("BTCUSD_PERP", "1m", limit=10, kind="mark")
-        assert [k.to_rest_row() for k in mark] == stepped_sim.engine.kline_rows("mark", "BTCUSD_PERP", "1m", None, None, 10)
+        engine = stepped_sim.engine
+        assert [k.to_rest_row() for k in mark] == engine.kline_rows("mark", "BTCUSD_PERP", "1m", None, None, 10)
         index = await rest.klines("BTCUSD_PERP", "1m", limit=10, kind="index")
-        assert [k.to_rest_row() for k in index] == stepped_sim.engine.kline_rows("index", "BTCUSD", "1m", None, None, 10)
+        assert [k.to_rest_row() for k in index] == engine.kline_rows("index", "BTCUSD", "1m", None, None, 10)
         assert index[0].symbol == "BTCUSD"
         by_pair = await rest.klines("ignored", "5m", limit=3, kind="index", pair="ETHUSD")
         assert len(by_pair) == 3 and by_pair[0].interval == "5m"
@@ -93,7 +94,8 @@ async def test_premium_index_and_ticker(stepped_sim: SimExchange) -> None:
         perp = await rest.premium_index("BTCUSD_PERP")
         assert perp["symbol"] == "BTCUSD_PERP" and perp["pair"] == "BTCUSD"
         assert perp["markPrice"] == stepped_sim.engine.mark_price("BTCUSD_PERP")
-        assert isinstance(perp["indexPrice"], Decimal) and perp["lastFundingRate"] == stepped_sim.engine.syms["BTCUSD_PERP"].funding_rate
+        assert isinstance(perp["indexPrice"], Decimal)
+        assert perp["lastFundingRate"] == stepped_sim.engine.syms["BTCUSD_PERP"].funding_rate
         delivery = await rest.premium_index("BTCUSD_261225")
         assert delivery["lastFundingRate"] is None and delivery["nextFundingTime"] == 0
         one = await rest.ticker_24h("ETHUSD_PERP")

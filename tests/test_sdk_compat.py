@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -234,7 +235,7 @@ async def test_streams_deliver_parsed_market_and_user_events(stepped_sim: SimExc
     assert all(Decimal(t.p) > 0 and int(t.q) > 0 for t in trades)
     assert [t.a for t in trades] == sorted(t.a for t in trades)
     assert all(isinstance(d, DiffBookDepthStreamsResponse) and d.s == SYMBOL for d in depth)
-    assert all(later.pu == earlier.u for earlier, later in zip(depth, depth[1:]))  # no gap
+    assert all(later.pu == earlier.u for earlier, later in pairwise(depth))  # no gap
 
     price = resting_bid(sim)
     placed = (await api.new_order(symbol=SYMBOL, side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,

@@ -166,7 +166,8 @@ async def test_leverage_changes_margin_and_refusals(stepped_sim: SimExchange, sd
     assert sim.accounts.margins(acct, "BTC")["ord_im"] == (Decimal(500_000) / Decimal(price) / 10).quantize(Q8)
     info = (await sdk.rest("account_information")).data()
     row = next(p for p in info.positions if p.symbol == SYMBOL)
-    assert row.leverage == "10" and D(row.open_order_initial_margin) == (Decimal(500_000) / Decimal(price) / 10).quantize(Q8)
+    assert row.leverage == "10"
+    assert D(row.open_order_initial_margin) == (Decimal(500_000) / Decimal(price) / 10).quantize(Q8)
 
     assert await refused(sdk, "change_initial_leverage", symbol=SYMBOL, leverage=126) == (
         -4028, "Leverage 126 is not valid")

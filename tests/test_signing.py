@@ -125,7 +125,7 @@ def test_ed25519_round_trip_and_tamper() -> None:
 
 def test_secret_and_signer_reprs_mask() -> None:
     secret = Secret(SECRET)
-    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r:>20}", "%s" % secret):
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r:>20}", "%s" % secret):  # noqa: UP031 - %-formatting is one way a secret gets printed
         assert SECRET not in text
         assert "****" in text
     assert secret.reveal() == SECRET

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import pairwise
 from typing import Any
 
 import aiohttp
@@ -67,7 +68,7 @@ async def test_depth_gap_breaks_pu_chain(stepped_sim: SimExchange) -> None:
                 sim.faults.depth_gap("BTCUSD_PERP")
             sim.step(2)
             events += await depth_events(ws)
-    breaks = [b for a, b in zip(events, events[1:]) if b.prev_final_update_id != a.final_update_id]
+    breaks = [b for a, b in pairwise(events) if b.prev_final_update_id != a.final_update_id]
     assert len(breaks) == 1
     assert any(r.kind == "depth_gap" and r.detail == "BTCUSD_PERP" for r in sim.fault_log)
 
@@ -81,7 +82,7 @@ async def test_stall_is_silent_then_resumes(sim: SimExchange) -> None:
         while arrivals[-1] - arrivals[0] < 1.2:
             await recv(ws, 3)
             arrivals.append(time.monotonic())
-        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        gaps = [b - a for a, b in pairwise(arrivals)]
         assert max(gaps) >= 0.45  # a 100 ms stream went silent...
         assert ws.state.name == "OPEN"  # ...without closing, and came back
     assert sim.fault_log[-1].kind == "stall"

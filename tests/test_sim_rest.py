@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 
 import aiohttp
 import pytest
@@ -74,8 +75,8 @@ async def test_klines_history_and_live_candle(stepped_sim: SimExchange) -> None:
     status, rows, _ = await get(stepped_sim, "klines", symbol="BTCUSD_PERP", interval="1m", limit=500)
     assert status == 200 and len(rows) == 500
     candles = [Kline.from_rest_row(r, "1m", "BTCUSD_PERP") for r in rows]
-    assert all(b.open_time - a.open_time == 60_000 for a, b in zip(candles, candles[1:]))
-    assert all(a.close == b.open for a, b in zip(candles, candles[1:]))
+    assert all(b.open_time - a.open_time == 60_000 for a, b in pairwise(candles))
+    assert all(a.close == b.open for a, b in pairwise(candles))
     assert all(c.low <= min(c.open, c.close) and c.high >= max(c.open, c.close) for c in candles)
     stepped_sim.step(200)  # 10 s of trading into the live candle
     _, rows2, _ = await get(stepped_sim, "klines", symbol="BTCUSD_PERP", interval="1m", limit=2)

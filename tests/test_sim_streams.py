@@ -34,7 +34,8 @@ async def recv_reply(ws: Any, rid: int) -> Any:
 async def test_subscribe_list_unsubscribe_properties(sim: SimExchange) -> None:
     assert sim.urls is not None
     async with connect(sim.urls.stream + "/ws") as ws:
-        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusd_perp@aggTrade", "ethusd_perp@bookTicker"], "id": 1}).decode())
+        params = ["btcusd_perp@aggTrade", "ethusd_perp@bookTicker"]
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}).decode())
         assert await recv_reply(ws, 1) == {"result": None, "id": 1}
         await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}).decode())
         assert (await recv_reply(ws, 2))["result"] == ["btcusd_perp@aggTrade", "ethusd_perp@bookTicker"]
@@ -151,7 +152,9 @@ async def test_local_book_from_snapshot_and_diffs_equals_true_book(stepped_sim: 
             nonlocal events
             sim.step(2)
             target = sim.engine.syms["BTCUSD_PERP"].book.update_id
-            while sync.book.last_update_id != target and (not sync._buffer or sync._buffer[-1].final_update_id != target):
+            while sync.book.last_update_id != target and (
+                not sync._buffer or sync._buffer[-1].final_update_id != target
+            ):
                 ev = DepthUpdate.from_wire(await recv(ws))
                 events += ev.final_update_id - ev.first_update_id + 1
                 result = sync.on_event(ev)
@@ -195,7 +198,8 @@ async def collect(seed: int, tmp: Any, n: int) -> list[Any]:
     urls = await sim.start()
     out: list[Any] = []
     try:
-        async with connect(urls.stream + "/stream?streams=ethusd_perp@aggTrade/ethusd_perp@depth@100ms/btcusd_perp@aggTrade") as ws:
+        streams = "ethusd_perp@aggTrade/ethusd_perp@depth@100ms/btcusd_perp@aggTrade"
+        async with connect(urls.stream + "/stream?streams=" + streams) as ws:
             while len(out) < n:
                 sim.step(40)
                 while True:

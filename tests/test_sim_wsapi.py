@@ -155,7 +155,8 @@ async def test_resting_order_fills_against_flow_and_position_follows(stepped_sim
                 if sim.account().orders[oid].status == "FILLED":
                     break
             assert sim.account().orders[oid].status == "FILLED"
-            events = await user_events(user, lambda e: isinstance(e, AccountUpdate) and e.positions[0].position_amount == 2)
+            events = await user_events(
+                user, lambda e: isinstance(e, AccountUpdate) and e.positions[0].position_amount == 2)
             trades = [e for e in events if isinstance(e, OrderTradeUpdate) and e.order.execution_type == "TRADE"]
             assert trades and trades[-1].order.is_maker and trades[-1].order.commission_asset == "ETH"
         pos = await api.call("account.position", {"pair": "ETHUSD"})

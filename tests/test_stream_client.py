@@ -61,7 +61,9 @@ class Probe:
     def on_connect(self) -> None:
         self.connects += 1
 
-    async def until(self, pred: Callable[[], bool], timeout: float = 10.0, step: Callable[[], None] | None = None) -> None:
+    async def until(
+        self, pred: Callable[[], bool], timeout: float = 10.0, step: Callable[[], None] | None = None
+    ) -> None:
         async def wait() -> None:
             while not pred():
                 if step is not None:
@@ -222,8 +224,8 @@ async def test_reconnect_after_drop_resubscribes(stepped_sim: SimExchange) -> No
     reasons = [r for s, r in probe.statuses if s is FeedStatus.RECONNECTING]
     assert reasons and reasons[0].startswith("connection lost (1006")
     n = len(probe.frames)
-    await probe.until(lambda: {s for s, _ in probe.frames[n:]} == {"btcusd_perp@depth@100ms", "ethusd_perp@depth@100ms"},
-                      step=lambda: sim.step(2))
+    both = {"btcusd_perp@depth@100ms", "ethusd_perp@depth@100ms"}
+    await probe.until(lambda: {s for s, _ in probe.frames[n:]} == both, step=lambda: sim.step(2))
     assert await c.list_subscriptions() == ["btcusd_perp@depth@100ms", "ethusd_perp@depth@100ms"]
     states = [s for s, _ in probe.statuses]
     assert states[:3] == [FeedStatus.LIVE, FeedStatus.RECONNECTING, FeedStatus.LIVE]
