@@ -645,11 +645,12 @@ class Accounts:
         left = order.qty - order.executed
         if left <= 0:
             return
-        if order.type == "MARKET" or order.tif in ("IOC", "FOK") or (order.reduce_only and order.type != "LIMIT"):
+        # only LIMIT and MARKET orders come here (a triggered stop has become one): no limit is MARKET
+        if limit is None or order.tif in ("IOC", "FOK") or (order.reduce_only and order.type != "LIMIT"):
             self._finish(order, "EXPIRED")
             return
         st.book.begin(eng.now_ms)
-        order.resting = RestingOrder(order.order_id, order.side, limit, left, order)  # type: ignore[arg-type]
+        order.resting = RestingOrder(order.order_id, order.side, limit, left, order)
         st.book.add(order.resting)
 
     def _finish(self, order: UserOrder, status: str, from_book: bool = True) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from feeds.decimals import decimals_of
 from feeds.models import (
     AggTrade,
     BookTicker,
@@ -249,7 +250,7 @@ class MarketEngine:
         """The paper-trading side (``feeds.sim.accounts.Accounts``), told about trades and marks."""
         self.trade_listeners: list[Callable[[str, int, int, str], None]] = []
         self._parsed: dict[str, StreamSpec | None] = {}
-        self._sent_versions: dict[str, int] = {}
+        self._sent_versions: dict[str, tuple[int, int]] = {}
         self._dropped_depth: dict[str, set[int]] = {}
         """symbol -> cadences whose next diff is still to be dropped (the depth_gap fault)."""
         self._next_funding = (self.now_ms // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
@@ -284,7 +285,7 @@ class MarketEngine:
         tick = info.tick_size
         # prices are kept in ticks and written with ``decimals`` places: the tick must be 10^-decimals
         # ("0.000010" is five places, not the six its text has)
-        decimals = max(0, -tick.normalize().as_tuple().exponent)  # type: ignore[operator]
+        decimals = decimals_of(tick)
         if tick != Decimal(1).scaleb(-decimals):
             raise ValueError(f"{spec.symbol}: the simulator needs a power-of-ten tick, not {tick}")
         tick_units = int(tick * 100_000_000)
@@ -1005,7 +1006,7 @@ class MarketEngine:
         key = spec.name
         if not force and self._sent_versions.get(key) == (bar.t, bar.version):
             return None
-        self._sent_versions[key] = (bar.t, bar.version)  # type: ignore[assignment]
+        self._sent_versions[key] = (bar.t, bar.version)
         return self._kline_event(spec, bar, now, closed=False)
 
     def _kline_event(self, spec: StreamSpec, bar: Bar, now: int, closed: bool) -> dict[str, Any]:
