@@ -96,7 +96,7 @@ class Secret:
             return NotImplemented
         return hmac.compare_digest(self.reveal_bytes(), other.reveal_bytes())
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as __eq__ compares secrets; typeshed wants a method
 
     def __reduce__(self) -> Any:
         raise TypeError("a Secret cannot be pickled")

@@ -64,5 +64,5 @@ def install(*, textual_version: str | None = None) -> bool:
     """
     if not patch_allowed("compositor_crop", version=textual_version):
         return False
-    Compositor._get_renders = _get_renders  # type: ignore[method-assign]
+    Compositor._get_renders = _get_renders  # type: ignore[method-assign]  # the patch itself
     return True

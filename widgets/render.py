@@ -35,7 +35,7 @@ class KeptStyles:
         return style
 
     def notify_style_update(self) -> None:
-        super().notify_style_update()  # type: ignore[misc]
+        super().notify_style_update()  # type: ignore[misc]  # a mixin: the Widget after it in the MRO has it
         self.__dict__.get("_kept_styles", {}).clear()
 
 

@@ -43,5 +43,5 @@ def install(*, textual_version: str | None = None) -> bool:
     """
     if not patch_allowed("strip_divide", version=textual_version):
         return False
-    Strip.divide = _divide  # type: ignore[method-assign]
+    Strip.divide = _divide  # type: ignore[method-assign]  # the patch itself: Textual's method replaced
     return True
