@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml setup.py feeds/_bookc.c constraints.txt  # the C loops 
 run: $(STAMP)  ## the dashboard on the embedded simulated exchange
 	$(VENV)/bin/coinm $(ARGS)
 
-test: $(STAMP)  ## the whole test suite
+test: lint  ## the static checks, then the whole test suite (what CI runs)
 	$(PY) -m pytest -q $(ARGS)
 
 lint: $(STAMP)  ## ruff, mypy and the import contract (the layers), as CI runs them
