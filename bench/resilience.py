@@ -76,6 +76,7 @@ from feeds.filters import OrderRequest
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
+from feeds.sim.session import sim_session
 from feeds.streams import FeedStatus
 
 __all__ = ["FAULTS", "Report", "run_resilience"]
@@ -781,7 +782,7 @@ async def run_resilience(*, rounds: int | None = None, minutes: float | None = N
     stats = {name: FaultStats(name) for name in faults}
     try:
         with counter.installed():
-            session = DashboardSession.for_sim(sim, symbol=SYMBOL)
+            session = sim_session(sim, symbol=SYMBOL)
             session.rules_refresh_s, session.rules_retry_s = timing.rules_refresh, timing.rules_retry
             await session.start()
             h = Harness(sim, session, counter, recovery_timeout=recovery_timeout, timing=timing, say=say)

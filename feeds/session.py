@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from feeds.alerts import AlertEngine, AlertStore, journal_recorder
 from feeds.backoff import Backoff
@@ -118,22 +118,6 @@ class DashboardSession:
         self._depth_task: asyncio.Task[Any] | None = None
         self._signer = credentials.signer() if credentials is not None else None
         self._latency: int | None = None
-
-    @classmethod
-    def for_sim(cls, sim: Any, *, trading: bool = True, **cli: Any) -> Self:
-        """A session on a started simulator (``SimExchange``), ignoring the user's own config and
-        environment; trading with the simulator's demo account unless ``trading`` is False.
-
-        Tests, screenshots and benchmarks build sessions (and apps) through this one factory.
-        """
-        from feeds.config import load_config
-
-        config = load_config(
-            cli={"venue": "sim", "rest_url": sim.urls.rest, "stream_url": sim.urls.stream,
-                 "wsapi_url": sim.urls.wsapi, **cli},
-            env={}, config_path=None,
-        )
-        return cls(config, sim.credentials.as_credentials() if trading else None)
 
     # ------------------------------------------------------------------ lifecycle
 

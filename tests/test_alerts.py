@@ -25,6 +25,7 @@ from feeds.journal import Journal
 from feeds.models import AggTrade, ForceOrder, MarkPriceUpdate
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
+from feeds.sim.session import sim_session
 from tests.conftest import SIM_SEED, SIM_START_MS
 
 pytestmark = pytest.mark.timeout(90)
@@ -185,7 +186,7 @@ async def test_a_stepped_simulator_crossing_the_level_fires_exactly_once(stepped
     crosses it several times without ever falling back by the hysteresis (0.1 %, ~88 USD at
     BTC's price): a second run over the same path, the alert stored first, fires exactly once."""
     sim = stepped_sim
-    session = DashboardSession.for_sim(sim, trading=False)
+    session = sim_session(sim, trading=False)
     await session.start()
     try:
         assert session.market is not None and session.alerts is not None
@@ -223,7 +224,7 @@ async def test_a_stepped_simulator_crossing_the_level_fires_exactly_once(stepped
     again = SimExchange(seed=SIM_SEED, data_dir=tmp_path / "sim2", realtime=False, start_time_ms=SIM_START_MS)
     await again.start()
     AlertStore().add(Alert(0, SYM, "above", level))
-    session = DashboardSession.for_sim(again, trading=False)
+    session = sim_session(again, trading=False)
     await session.start()
     try:
         assert session.alerts is not None and len(session.alerts.alerts) == 1

@@ -10,6 +10,7 @@ import pytest
 import tui.app
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
+from feeds.sim.session import sim_session
 from tests.app_support import ready, until
 from tui.app import CoinmApp
 
@@ -27,7 +28,7 @@ async def test_start_up_objects_frozen_once_the_dashboard_is_up(
     threshold = gc.get_threshold()
 
     async def factory() -> DashboardSession:
-        return DashboardSession.for_sim(sim, trading=False)
+        return sim_session(sim, trading=False)
 
     app = CoinmApp(factory, venue="sim", freeze_gc=True)
     try:
@@ -49,7 +50,7 @@ async def test_apps_built_for_tests_leave_the_collector_alone(
     monkeypatch.setattr(tui.app, "GC_FREEZE_AFTER_S", 0.05)  # what a freezing app would do by then
 
     async def factory() -> DashboardSession:
-        return DashboardSession.for_sim(sim, trading=False)
+        return sim_session(sim, trading=False)
 
     threshold = gc.get_threshold()  # the interpreter's own (700 before CPython 3.13, 2000 after)
     app = CoinmApp(factory, venue="sim")

@@ -11,8 +11,8 @@ import pytest
 
 from feeds.config import BOOK_GRACE_RANGE, ConfigError, load_config
 from feeds.depth import DEFAULT_GRACE_S
-from feeds.session import DashboardSession
 from feeds.sim import SimExchange
+from feeds.sim.session import sim_session
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -68,14 +68,14 @@ def test_bad_values_from_the_environment_are_refused(raw: str) -> None:
 
 
 async def test_the_session_gives_every_book_the_configured_grace(sim: SimExchange) -> None:
-    session = DashboardSession.for_sim(sim, trading=False, book_grace_s="2.5")
+    session = sim_session(sim, trading=False, book_grace_s="2.5")
     assert session.config.book_grace_s == 2.5
     await session.start()
     try:
         assert session.depth is not None and session.depth.grace == 2.5
         await session.switch_symbol("ETHUSD_PERP")
         assert session.depth.symbol == "ETHUSD_PERP" and session.depth.grace == 2.5
-        default = DashboardSession.for_sim(sim, trading=False)
+        default = sim_session(sim, trading=False)
         await default.start()
         try:
             assert default.depth is not None and default.depth.grace == DEFAULT_GRACE_S

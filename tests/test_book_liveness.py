@@ -7,6 +7,7 @@ import pytest
 
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
+from feeds.sim.session import sim_session
 from feeds.streams import FeedStatus
 from tests.waiting import eventually
 
@@ -19,7 +20,7 @@ def book_line(session: DashboardSession) -> tuple[str, str]:
 
 
 async def test_depth_only_stall_and_bad_frame_are_shown_stale(sim: SimExchange) -> None:
-    session = DashboardSession.for_sim(sim, trading=False)
+    session = sim_session(sim, trading=False)
     await session.start()
     try:
         await eventually(session.book_live, "the book live")

@@ -14,6 +14,7 @@ from textual.widget import Widget
 import widgets.compositor_crop as compositor_crop
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
+from feeds.sim.session import sim_session
 from tests.app_support import ready, until
 from tui.app import CoinmApp
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.timeout(60)
 
 async def _dashboard(sim: SimExchange, pilot_size: tuple[int, int] = (160, 48)) -> CoinmApp:
     async def factory() -> DashboardSession:
-        return DashboardSession.for_sim(sim, trading=False)
+        return sim_session(sim, trading=False)
 
     return CoinmApp(factory, venue="sim")
 

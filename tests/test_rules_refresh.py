@@ -8,6 +8,7 @@ import pytest
 
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
+from feeds.sim.session import sim_session
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(40)
@@ -20,7 +21,7 @@ def rules_shown(session: DashboardSession) -> str:
 
 
 async def test_rules_that_go_bad_mid_session_are_shown_refused_and_recovered(sim: SimExchange) -> None:
-    session = DashboardSession.for_sim(sim, trading=False)
+    session = sim_session(sim, trading=False)
     session.rules_refresh_s, session.rules_retry_s = 0.4, (0.2, 0.4)
     await session.start()
     try:
@@ -42,7 +43,7 @@ async def test_rules_that_go_bad_mid_session_are_shown_refused_and_recovered(sim
 async def test_rules_made_unreadable_by_another_reload_are_retried_with_backoff(sim: SimExchange) -> None:
     """A ``!contractInfo`` reload that finds unreadable rules is followed by the back-off, not by
     the next refresh (a minute away here): the rules were stuck bad until the next event."""
-    session = DashboardSession.for_sim(sim, trading=False)
+    session = sim_session(sim, trading=False)
     session.rules_retry_s = (0.2, 0.4)
     assert session.rules_refresh_s >= 60
     await session.start()

@@ -271,10 +271,10 @@ async def test_dashboard_session_follows_a_delivery(venue: SimExchange) -> None:
     """The client: the shown quarterly delivers; the session reloads the rules (``!contractInfo``),
     refuses orders for it, says so for the status bar naming the new current quarter, and lists
     the new next quarter for the switcher."""
-    from feeds.session import DashboardSession
+    from feeds.sim.session import sim_session
 
     sim = venue
-    session = DashboardSession.for_sim(sim, symbol="BTCUSD_261225", trading=False)
+    session = sim_session(sim, symbol="BTCUSD_261225", trading=False)
     await session.start()
     try:
         await eventually(lambda: session.stream is not None and "!contractInfo" in session.stream.streams

@@ -990,10 +990,11 @@ def app_for_sim(
     sim: Any, *, trading: bool = True, session_class: type[DashboardSession] = DashboardSession,
     **cli: Any,
 ) -> CoinmApp:
-    """The dashboard on a started simulator (see :meth:`DashboardSession.for_sim`)."""
+    """The dashboard on a started simulator (see :func:`feeds.sim.session.sim_session`)."""
+    from feeds.sim.session import sim_session
 
     async def factory() -> DashboardSession:
-        return session_class.for_sim(sim, trading=trading, **cli)
+        return sim_session(sim, trading=trading, session_class=session_class, **cli)
 
     return CoinmApp(factory, venue="sim")
 
