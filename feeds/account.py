@@ -16,7 +16,7 @@ import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 from feeds.decimals import D, DecimalParseError
@@ -30,6 +30,7 @@ from feeds.margin import (
     account_risk,
     brackets_from_rest,
     default_brackets,
+    unrealized_pnl,
 )
 from feeds.models import (
     AccountConfigUpdate,
@@ -56,7 +57,6 @@ OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
 CONDITIONAL_TYPES = frozenset({"STOP", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
 """Order types that hold no margin until they trigger (they become LIMIT/MARKET then)."""
 ZERO = Decimal(0)
-_Q8 = Decimal("0.00000001")
 
 
 def _dec(value: Any, default: Decimal = ZERO) -> Decimal:
@@ -74,18 +74,8 @@ def _bool(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def inverse_unrealized_pnl(amount: Decimal, contract_size: int | Decimal, entry: Decimal, mark: Decimal) -> Decimal:
-    """Unrealized PnL in coin of an inverse position: ``amount × size × (1/entry − 1/mark)``.
-
-    ``amount`` is signed (negative for a short), so the sign follows the side. Rounded to 8
-    decimals (the coin's precision); zero for a flat position or a missing price.
-    """
-    if amount == 0 or entry <= 0 or mark <= 0:
-        return ZERO
-    with localcontext() as ctx:
-        ctx.prec = 40
-        pnl = amount * Decimal(contract_size) * (1 / entry - 1 / mark)
-    return pnl.quantize(_Q8)
+inverse_unrealized_pnl = unrealized_pnl
+"""Unrealized PnL in coin of an inverse position (signed amount): :func:`feeds.margin.unrealized_pnl`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,6 +209,17 @@ def unrealized_pnl(amount: Decimal, cs: int | Decimal, entry: Decimal, mark: Dec
         return q8(amount * Decimal(cs) * (1 / entry - 1 / mark))
 
 
+def pnl_percent_of_entry(pnl: Decimal, amount: Decimal, cs: int | Decimal, entry: Decimal) -> Decimal | None:
+    """``pnl`` as a percentage of the position's notional at its entry price (None when flat or
+    unpriced), as the positions table shows uPnL%."""
+    at_entry = notional(amount, cs, entry)
+    if not at_entry:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = _PREC
+        return pnl / at_entry * 100
+
+
 def initial_margin(amount: Decimal, cs: int | Decimal, mark: Decimal, leverage: int) -> Decimal:
     """A position's initial margin: notional at mark / leverage, 8 decimals."""
     with localcontext() as ctx:

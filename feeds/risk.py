@@ -37,7 +37,7 @@ from typing import Any
 
 from feeds.errors import VenueError, human_error
 from feeds.filters import OrderRequest
-from feeds.margin import Bracket, brackets_from_rest, liquidation_price, notional, q8, unrealized_pnl
+from feeds.margin import Bracket, brackets_from_rest, contracts_at, liquidation_price, notional, q8, unrealized_pnl
 
 __all__ = [
     "MARGIN_DANGER",
@@ -118,9 +118,7 @@ def max_contracts(cap_coin: Decimal | None, price: Decimal, contract_size: int |
         return None
     if price <= 0:
         raise ValueError("no price to convert the cap at")
-    with localcontext() as ctx:
-        ctx.prec = 50
-        return int((cap_coin * price / Decimal(contract_size)).to_integral_value(ROUND_DOWN))
+    return int(contracts_at(cap_coin, contract_size, price).to_integral_value(ROUND_DOWN))
 
 
 # ---------------------------------------------------------------------------- isolated margin

@@ -161,3 +161,13 @@ def test_brackets_from_the_venue() -> None:
     with pytest.raises(ValueError):
         brackets_from_rest([{"symbol": "X", "brackets": [{"bracket": 1, "initialLeverage": 1, "qtyCap": None,
                                                           "maintMarginRatio": "nan"}]}])
+
+
+def test_pnl_percent_of_the_entry_notional() -> None:
+    from feeds.margin import pnl_percent_of_entry
+
+    # 10 contracts x 100 USD at 50,000 = 0.02 BTC at entry; 0.001 BTC of PnL is 5 %
+    assert pnl_percent_of_entry(Decimal("0.001"), Decimal(10), 100, Decimal(50000)) == Decimal(5)
+    assert pnl_percent_of_entry(Decimal("-0.0005"), Decimal(-10), 100, Decimal(50000)) == Decimal("-2.5")
+    assert pnl_percent_of_entry(Decimal("0.001"), Decimal(0), 100, Decimal(50000)) is None
+    assert pnl_percent_of_entry(Decimal("0.001"), Decimal(10), 100, Decimal(0)) is None

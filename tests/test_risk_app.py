@@ -3,6 +3,7 @@ hedge-mode order sides; Pilot against the simulator on loopback."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -38,11 +39,16 @@ async def test_leverage_dialog_shows_the_cap_and_sets_it(sim: SimExchange) -> No
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
+        s = app.session
+        await until(pilot, lambda: s is not None and s.market is not None and s.market.mark is not None, "a mark")
         await pilot.press("L")
         await until(pilot, lambda: isinstance(app.screen, LeverageScreen), "leverage dialog")
         dialog = app.screen
         assert "now 20x (1 to 125x)" in text(dialog, "Static")
-        assert "max position at 20x: 50 BTC" in text(dialog, "#leverage-cap")
+        cap = text(dialog, "#leverage-cap")
+        assert "max position at 20x: 50 BTC" in cap
+        # the mark as the venue quotes prices: to the tick (0.1), grouped (it showed 88004.08930815)
+        assert re.search(r"contracts at mark \d{2},\d{3}\.\d\)", cap), cap
         await pilot.press("up")  # 21x: the 50x bracket's cap, 20 BTC
         await until(pilot, lambda: "at 21x: 20 BTC" in text(dialog, "#leverage-cap"), "21x cap")
         box = dialog.query_one("#leverage-value", Input)

@@ -10,8 +10,8 @@ import pytest
 from textual.pilot import Pilot
 
 from feeds.sim import SimHandle
-from tui.app import CoinmApp
 from tests.app_support import next_frame
+from tui.app import CoinmApp
 from tui.screenshots import dashboard, settle, until
 
 pytestmark = pytest.mark.timeout(120)

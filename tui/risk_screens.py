@@ -32,7 +32,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 
-from feeds.decimals import D, DecimalParseError
+from feeds.decimals import D, DecimalParseError, snap
 from feeds.filters import OrderRequest
 from feeds.margin import Bracket
 from feeds.risk import (
@@ -68,7 +68,7 @@ def _cap_text(brackets: tuple[Bracket, ...], leverage: int, mark: Decimal | None
     if cap is None:
         return f"max position at {leverage}x: no cap"
     contracts = max_contracts(cap, mark, contract_size) if mark else None
-    at_mark = f" (~{contracts:,} contracts at mark {mark})" if contracts is not None else ""
+    at_mark = f" (~{contracts:,} contracts at mark {mark:,})" if contracts is not None else ""
     return f"max position at {leverage}x: {cap} {asset}{at_mark}"
 
 
@@ -334,7 +334,9 @@ async def _leverage(app: CoinmApp, client: Any, info: Any) -> None:
     assert session is not None and session.account is not None
     brackets = await _brackets(session, client, info)
     current = session.account.leverage_of(info.symbol)
-    chosen = await app.push_screen_wait(LeverageScreen(info.symbol, current, brackets, _mark(session),
+    mark = _mark(session)
+    shown_mark = snap(mark, info.tick_size) if mark else None  # the mark as the venue quotes prices
+    chosen = await app.push_screen_wait(LeverageScreen(info.symbol, current, brackets, shown_mark,
                                                        info.contract_size, info.margin_asset))
     if chosen is None or chosen == current:
         return

@@ -122,15 +122,52 @@ def settle(
     return run_before
 
 
-def _press(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
-    async def run(pilot: Pilot[Any]) -> None:
+Shot = Callable[[Pilot[Any], SimHandle], Awaitable[None]]
+"""What a picture does once the market has settled (keys pressed; a set-up on the venue)."""
+
+
+def _press(*keys: str) -> Shot:
+    async def run(pilot: Pilot[Any], _handle: SimHandle) -> None:
         await pilot.press(*keys)
         await pilot.pause(0.5)
 
     return run
 
 
-SHOTS: dict[str, tuple[tuple[int, int], Callable[[Pilot[Any]], Awaitable[None]] | None]] = {
+def _hedged_isolated(*keys: str) -> Shot:
+    """Hedge mode, BTCUSD_PERP isolated at 25x with a LONG and a SHORT leg open, then ``keys``."""
+
+    async def run(pilot: Pilot[Any], handle: SimHandle) -> None:
+        from feeds.sim.wsapi import place_order
+
+        sim = handle.sim
+        app = pilot.app
+        assert isinstance(app, CoinmApp)
+
+        def trade() -> None:
+            acct = sim.account()
+            sim.accounts.set_dual_side(acct, True)
+            sim.accounts.set_margin_type(acct, "BTCUSD_PERP", "ISOLATED")
+            sim.accounts.set_leverage(acct, "BTCUSD_PERP", 25)
+            for side, leg, qty in (("BUY", "LONG", "30"), ("SELL", "SHORT", "12")):
+                place_order(sim.accounts, acct, {"symbol": "BTCUSD_PERP", "side": side, "positionSide": leg,
+                                                 "type": "MARKET", "quantity": qty, "newOrderRespType": "RESULT"})
+            sim.step(4)  # the stepped venue pushes the book's changes when stepped
+
+        handle.call(trade)
+        await pilot.press("r")  # reload: the position mode changed under the dashboard
+        s = app.session
+        await until(pilot, lambda: s is not None and s.account is not None
+                    and len([p for p in s.account.positions.values() if p.amount]) == 2, "both legs")
+        await pilot.pause(0.5)
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause(0.5)
+
+    return run
+
+
+SHOTS: dict[str, tuple[tuple[int, int], Shot | None]] = {
     "main": ((160, 48), _press("z", "down", "down")),
     "main-80x24": ((80, 24), None),
     "order-form": ((160, 48), _press("z", "down", "down", "b", "5")),
@@ -142,6 +179,8 @@ SHOTS: dict[str, tuple[tuple[int, int], Callable[[Pilot[Any]], Awaitable[None]] 
     "term-structure": ((160, 48), _press("T")),
     "alerts": ((160, 48), _press("a", "up", "n", "N")),
     "depth-chart": ((160, 48), _press("d")),
+    "positions-hedge-isolated": ((160, 48), _hedged_isolated()),
+    "leverage-dialog": ((160, 48), _hedged_isolated("L", "down", "down")),
 }
 """Screenshot name -> (terminal size, keys pressed once the market has settled)."""
 
@@ -154,7 +193,13 @@ def take(name: str, out_dir: Path) -> Path:
         handle = stepped_sim(Path(tmp) / "sim")
         try:
             app = dashboard(handle)
-            run_before = settle(handle, then=keys)
+            shot = keys
+
+            async def then(pilot: Pilot[Any]) -> None:
+                if shot is not None:
+                    await shot(pilot, handle)
+
+            run_before = settle(handle, then=then)
             shots: list[str] = []
 
             async def auto_pilot(pilot: Pilot[Any]) -> None:

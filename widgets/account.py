@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 
 from feeds.account import AccountState, OpenOrder, inverse_unrealized_pnl
 from feeds.decimals import fmt_grouped, fmt_step
+from feeds.margin import pnl_percent_of_entry
 from feeds.risk import MARGIN_DANGER, MARGIN_WARN, margin_level, upnl_by_asset
 from feeds.symbols import SymbolInfo
 
@@ -65,8 +66,7 @@ def position_cells(
         upnl = inverse_unrealized_pnl(pos.amount, info.contract_size, pos.entry_price, mark_price)
     else:
         upnl = risk.unrealized_pnl if risk is not None else pos.unrealized_pnl
-    coin_at_entry = abs(pos.amount) * info.contract_size / pos.entry_price if pos.entry_price else None
-    pct = (upnl / coin_at_entry * 100) if coin_at_entry else None
+    pct = pnl_percent_of_entry(upnl, pos.amount, info.contract_size, pos.entry_price)
     liq = risk.liquidation_price if risk is not None else pos.liquidation_price
     adl = account.adl_of(symbol, pos.position_side)
     name = symbol if position_side == "BOTH" else f"{symbol} {position_side}"
