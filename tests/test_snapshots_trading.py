@@ -52,6 +52,7 @@ def with_a_position_and_a_stop(handle: SimHandle) -> Any:
         await until(pilot, lambda: len(account.open_orders(SYM)) == 2
                     and any(p.amount == -40 for p in account.positions.values()),
                     "the position and both orders in the account")
+        await until(pilot, lambda: account.adl_of(SYM) is not None, "the ADL quantile (asked for a new position)")
         await until(pilot, lambda: app.positions.row_count >= 1 and app.open_orders.row_count >= 2, "both tables drawn")
         sim_book = lambda: handle.true_book(SYM)[0]  # noqa: E731
         await until(pilot, lambda: s.book_live() and s.book is not None and s.book.last_update_id == sim_book(),
