@@ -80,3 +80,27 @@ async def test_the_keys_follow_a_resize(sim: SimExchange) -> None:
         assert len(on_screen(app)) == len([k for k in footer.query(FooterKey) if k.display])
         await pilot.resize_terminal(160, 48)
         await until(pilot, lambda: {"l", "i", "k", "^p"} <= shown(app), "wide again")
+
+
+async def test_the_footer_measures_its_keys_only_when_something_changed(sim: SimExchange,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """It checks the layout four times a second; measuring a dozen keys each time cost ~4 ms a
+    check at idle. Unchanged keys, width and panels: nothing measured; a layout toggle: refit."""
+    import widgets.footer as footer_module
+
+    measured: list[int] = []
+    real = footer_module._key_width
+    monkeypatch.setattr(footer_module, "_key_width", lambda key: (measured.append(1), real(key))[1])
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        footer = app.screen.query_one(KeyFooter)
+        footer.fit_keys()
+        measured.clear()
+        footer.fit_keys()
+        footer.fit_keys()
+        assert measured == []
+        before = shown(app)
+        await pilot.press("t")  # the compact layout swaps the chart for the tapes
+        await until(pilot, lambda: shown(app) != before, "refitted for the tapes")
+        assert measured

@@ -80,13 +80,21 @@ class KeyFooter(Footer):
     def on_resize(self) -> None:
         self.fit_keys()
 
+    _fitted: object = None
+    """What the keys on show were fitted for (the keys, the width, which panels are on screen)."""
+
     def fit_keys(self) -> None:
         """Show the keys that fit the width, by priority, each whole; hide the rest and the keys
-        whose panel is not on screen."""
+        whose panel is not on screen. Does nothing when none of that changed since the last fit
+        (it runs four times a second to notice layout toggles; measuring keys is not free)."""
         keys = list(self.query(FooterKey))
         width = self.size.width
         if not keys or width <= 0:
             return
+        fitted = (tuple(map(id, keys)), width, tuple(self._acts_here(a) for a in self.shown_with))
+        if fitted == self._fitted:
+            return
+        self._fitted = fitted
         rank = {action: i for i, action in enumerate(self.priority)}
         last = len(rank)
 
@@ -132,12 +140,14 @@ class KeyFooter(Footer):
     async def recompose(self) -> None:
         if not patch_allowed("KeyFooter"):
             await super().recompose()
+            self._fitted = None  # new key widgets: fit them whatever ids they reuse
             self.fit_keys()
             return
         shown = self._bindings_shown()
         if shown is not None and shown == self._shown_for:
             return
         await super().recompose()
+        self._fitted = None  # new key widgets: fit them whatever ids they reuse
         self.fit_keys()
         self._shown_for = shown
         watchers = getattr(self, "__watchers", {}).get("compact")
