@@ -140,9 +140,9 @@ async def test_alert_from_the_ladder_cursor_fires_and_is_deleted(sim: SimExchang
         # the price reaching it (an event as the stream would give it): one toast, one journal row
         rung: list[int] = []
         app.bell = lambda: rung.append(1)  # type: ignore[method-assign]
-        last = s.market.last_price
-        assert last is not None and last < price
-        for p in (last, price, price):
+        # from below the level (past the 0.1 % re-arm band) whatever the live market did meanwhile
+        below = (price * Decimal("0.998")).quantize(s.market.info.tick_size)
+        for p in (below, price, price):
             s.alerts.on_market(AggTrade(event_time=s.server_ms(), symbol=alert.symbol, agg_id=1, price=p,
                                         qty=Decimal(1), first_trade_id=1, last_trade_id=1, trade_time=1,
                                         is_buyer_maker=False))

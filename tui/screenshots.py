@@ -55,6 +55,11 @@ class FrozenSession(DashboardSession):
     async def start(self) -> None:
         await super().start()
         self.rest.clock_offset_ms = 0
+        if self.stream is not None:
+            # the stepped venue is silent between steps by design (a real one never is): a
+            # picture must not depend on how long the machine took to take it
+            self.stream.stale_after = 0
+            self.stream.silent_reconnect_after = None
 
 
 def stepped_sim(data_dir: Path) -> SimHandle:
