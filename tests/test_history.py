@@ -372,3 +372,17 @@ def test_pnl_per_day_and_funding_per_open_position() -> None:
     [pos] = funding_by_position(trades, rows)
     assert (pos.symbol, pos.position, pos.since, pos.funding, pos.payments) == (
         "BTCUSD_PERP", Decimal(-1), day + DAY_MS, Decimal("0.00001"), 1)
+
+
+def test_the_pnl_chart_series_is_the_running_sum_per_coin_in_time_order() -> None:
+    from feeds.history import Income, cumulative_by_asset
+
+    def row(t: int, amount: str, asset: str = "BTC") -> Income:
+        return Income("BTCUSD_PERP", "COMMISSION", Decimal(amount), asset, "", t, str(t), "", {})
+
+    rows = [row(30, "-0.0001"), row(10, "0.0005"), row(20, "-0.00002", "ETH"), row(10, "0.0001")]
+    series = cumulative_by_asset(rows)
+    # BTC in time order: 10 -> +0.0005 and +0.0001 (two rows in one millisecond), 30 -> -0.0001
+    assert [v for _t, v in series["BTC"]] == [Decimal("0.0005"), Decimal("0.0006"), Decimal("0.0005")]
+    assert [t for t, _v in series["BTC"]] == [10, 10, 30]
+    assert series["ETH"] == [(20, Decimal("-0.00002"))]

@@ -68,6 +68,12 @@ def open_history(h: SimHandle, *tab: str) -> Callable[[Pilot[Any]], Awaitable[No
                     and pilot.app.screen.state == "live", "history read from the venue", 30)
         if tab:
             await pilot.press(*tab)
+        if tab == ("4",):
+            # The P&L chart's time axis has one tick per distinct income time, and whether two of
+            # the scripted session's rows share a millisecond differs between runs (4 or 5 ticks
+            # on clean-clone CI runs). The series it draws is tested by hand in tests/test_history.py;
+            # the picture holds the table and the funding line.
+            pilot.app.screen.query_one("#pnl-chart").display = False
 
     return then
 
