@@ -4,8 +4,6 @@ the hours are configurable. Pilot on the stepped simulator (its quarterly BTCUSD
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from feeds.risk import deliveries_near
 from feeds.sim import SimHandle
 from tests.app_support import next_frame
-from tui.screenshots import dashboard, settle, stepped_sim, until
+from tui.screenshots import dashboard, settle, until
 from widgets.ticker import long_countdown
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,14 +27,6 @@ def test_deliveries_near_by_hours() -> None:
     assert [s for s, _ in deliveries_near(infos, infos.get, 0, hours=30)] == ["A_1", "A_2"]
     assert deliveries_near(infos, infos.get, 0, hours=9) == []
 
-
-@pytest.fixture
-def stepped(tmp_path: Path) -> Iterator[SimHandle]:
-    handle = stepped_sim(tmp_path / "sim")
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 async def test_delivery_countdown_on_the_row_and_one_warning(stepped: SimHandle) -> None:

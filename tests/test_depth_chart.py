@@ -8,9 +8,7 @@ it. Snapshots at 160x48 and 80x24.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Context, Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,16 +133,6 @@ async def test_depth_chart_on_the_dashboard_is_the_venues_book(sim: SimExchange)
         assert not app.has_class("-depth-chart")
         await until(pilot, lambda: app.chart.size.width > 0 and not chart.display, "the candles back")
 
-
-@pytest.fixture
-def stepped(tmp_path: Path) -> Iterator[SimHandle]:
-    from tui.screenshots import stepped_sim
-
-    handle = stepped_sim(tmp_path / "sim")
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)], ids=["160x48", "80x24"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +10,7 @@ from textual.widgets import DataTable
 from feeds.sim import SimHandle
 from tests.test_history_screen import app_for, open_history
 from tui.history_screen import HistoryScreen, fit_columns
-from tui.screenshots import settle, stepped_sim
+from tui.screenshots import settle
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,14 +27,6 @@ def test_fit_columns_by_priority() -> None:
     # a narrower column further down still shows when a wider one did not fit
     assert fit_columns("income", header, body, 38) == [0, 2, 4]
 
-
-@pytest.fixture
-def stepped(tmp_path: Path) -> Iterator[SimHandle]:
-    handle = stepped_sim(tmp_path / "sim")
-    try:
-        yield handle
-    finally:
-        handle.stop()
 
 
 async def test_history_tables_fit_80_columns(stepped: SimHandle) -> None:
