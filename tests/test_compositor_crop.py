@@ -28,24 +28,29 @@ async def _dashboard(sim: SimExchange, pilot_size: tuple[int, int] = (160, 48)) 
     return CoinmApp(factory, venue="sim")
 
 
-def _partial(app: CoinmApp, regions: list[Region], get_renders: object) -> tuple[str, Counter[str]]:
-    """The terminal text of a partial update of ``regions``, and the widgets asked for lines."""
+_TEXTUAL = (compositor_crop._textual_get_renders, compositor_crop._textual_render_partial_update)
+_CROP_ONLY = (compositor_crop._get_renders, compositor_crop._textual_render_partial_update)
+_OURS = (compositor_crop._get_renders, compositor_crop._render_partial_update)
+
+
+def _partial(app: CoinmApp, regions: list[Region], patches: tuple[object, object]) -> tuple[str, Counter[str]]:
+    """The terminal text of a partial update of ``regions``, and the lines each widget rendered."""
     rendered: Counter[str] = Counter()
     original = Widget.render_lines
 
     def counting(self: Widget, crop: Region) -> object:
-        rendered[type(self).__name__] += 1
+        rendered[type(self).__name__] += crop.height
         return original(self, crop)
 
     compositor = app.screen._compositor
-    saved = Compositor._get_renders
-    Compositor._get_renders = get_renders  # type: ignore[method-assign]
+    saved = Compositor._get_renders, Compositor.render_partial_update
+    Compositor._get_renders, Compositor.render_partial_update = patches  # type: ignore[method-assign, assignment]
     Widget.render_lines = counting  # type: ignore[method-assign, assignment]
     try:
         compositor._dirty_regions.update(regions)
         update = compositor.render_update(screen_stack=app._background_screens)
     finally:
-        Compositor._get_renders = saved  # type: ignore[method-assign]
+        Compositor._get_renders, Compositor.render_partial_update = saved  # type: ignore[method-assign]
         Widget.render_lines = original  # type: ignore[method-assign]
     assert update is not None
     return update.render_segments(Console(width=160, height=48, color_system="truecolor")), rendered
@@ -58,36 +63,49 @@ async def test_partial_repaints_send_the_same_bytes_and_render_only_what_they_to
         sim.pause()
         await pilot.pause(0.3)
         from widgets.ladder import Ladder
+        from widgets.status import StatusBar
         from widgets.tapes import TradesTape
         from widgets.ticker import TickerBar
 
         ladder = app.screen.query_one(Ladder).region
         ticker = app.screen.query_one(TickerBar).region
         trades = app.screen.query_one(TradesTape).region
+        status = app.screen.query_one(StatusBar).region
         cases = [
             [ladder],
             [Region(ladder.x, ladder.y + 10, ladder.width, 3)],
             [ticker, Region(ladder.x, ladder.y + 20, ladder.width, 2)],
             [trades, Region(0, 46, 160, 1)],
             [Region(30, 10, 20, 5)],  # across the ladder's edge and the chart's
+            [ticker, Region(ladder.x, ladder.y + 5, ladder.width, 1), status],  # the crop is the screen
+            [Region(ladder.right, 12, 3, 2), Region(trades.x - 1, 30, 2, 1)],  # spans ending on an edge
+            [Region(0, y, 160, 1) for y in range(0, 48, 7)],
         ]
         for regions in cases:
-            theirs, rendered_before = _partial(app, regions, compositor_crop._textual_get_renders)
-            ours, rendered_after = _partial(app, regions, compositor_crop._get_renders)
-            assert theirs and ours == theirs, regions
-            assert sum(rendered_after.values()) <= sum(rendered_before.values())
+            theirs, rendered_textual = _partial(app, regions, _TEXTUAL)
+            crop_only, rendered_crop = _partial(app, regions, _CROP_ONLY)
+            ours, rendered_ours = _partial(app, regions, _OURS)
+            assert theirs and crop_only == theirs and ours == theirs, regions
+            assert sum(rendered_ours.values()) <= sum(rendered_crop.values()) <= sum(rendered_textual.values())
         # a repaint of ladder rows alone: Textual asked the ticker, status bar, footer... too
-        _, before = _partial(app, [Region(ladder.x, ladder.y + 10, ladder.width, 3)],
-                             compositor_crop._textual_get_renders)
-        _, after = _partial(app, [Region(ladder.x, ladder.y + 10, ladder.width, 3)], compositor_crop._get_renders)
-        assert before["TickerBar"] == 1 and before["StatusBar"] == 1
-        assert after["Ladder"] == 1 and after["TickerBar"] == after["StatusBar"] == after["KeyFooter"] == 0
+        rows = [Region(ladder.x, ladder.y + 10, ladder.width, 3)]
+        _, before = _partial(app, rows, _TEXTUAL)
+        _, after = _partial(app, rows, _OURS)
+        assert before["TickerBar"] >= 1 and before["StatusBar"] == 1
+        assert after["Ladder"] == 3 and set(after) <= {"Ladder", "Vertical", "Horizontal", "Screen"}
+        assert max(after.values()) == 3  # the three lines, also of the containers behind
+        # a ticker line, a ladder row and the status bar: Textual renders every line of every widget
+        _, before = _partial(app, cases[5], _TEXTUAL)
+        _, after = _partial(app, cases[5], _OURS)
+        assert sum(before.values()) > 150
+        assert after["Ladder"] == 1 and after["StatusBar"] == 1 and after["TickerBar"] == ticker.height
+        assert after["Screen"] <= 2 * (ticker.height + 2)  # the lines of those widgets, not all 48
 
 
 def test_installed_on_the_tested_textual_only() -> None:
-    saved = Compositor._get_renders
+    saved = Compositor._get_renders, Compositor.render_partial_update
     try:
         assert compositor_crop.install(textual_version="0.0.1") is False
-        assert Compositor._get_renders is saved
+        assert (Compositor._get_renders, Compositor.render_partial_update) == saved
     finally:
-        Compositor._get_renders = saved  # type: ignore[method-assign]
+        Compositor._get_renders, Compositor.render_partial_update = saved  # type: ignore[method-assign]

@@ -13,16 +13,28 @@ widget is rendered when its *visible part* (region within clip) overlaps the cro
 does not is in none of the changed regions, so the lines sent are the same, and the cells of
 every changed region are covered by the widgets that do overlap it.
 
+:func:`_render_partial_update` goes one step further: Textual renders every line of every
+widget the crop touches, and the crop is the box around *all* changed regions, so a changed
+ticker line (top) and a changed status bar (bottom) make the crop the whole screen and every
+widget renders every line (~230 lines a paint at 1x, for the ~30 that changed). Here a widget
+renders only the lines where a changed span meets it, and only those lines are cut into chops.
+The chops that the update's spans read are the same as Textual's: a span ``(y, x1, x2)`` reads
+the chops of line ``y`` that start at or before ``x2`` and end after ``x1`` (``ChopsUpdate``),
+each filled by the frontmost widget covering it among those the crop overlaps; every such widget
+meets the span (``x1 < right`` and ``x2 >= left``), so it is rendered on that line here too, in
+the same front-to-back order. Lines not rendered stay dirty in the widget's styles cache.
+
 Upstream fix (what Textual should change): in ``_get_renders``, test ``crop.overlaps(region
-& clip)`` instead of ``crop.overlaps(clip)``. Installed only on the Textual version it was
-tested with (:mod:`widgets.textual_pin`).
+& clip)`` instead of ``crop.overlaps(clip)``; in ``render_partial_update``, render only the
+lines of each widget that the update's spans cross. Installed only on the Textual version it
+was tested with (:mod:`widgets.textual_pin`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from textual._compositor import Compositor
+from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
 from textual.strip import Strip
 
@@ -31,6 +43,7 @@ from widgets.textual_pin import patch_allowed
 __all__ = ["install"]
 
 _textual_get_renders = Compositor._get_renders
+_textual_render_partial_update = Compositor.render_partial_update
 
 
 def _get_renders(self: Compositor, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
@@ -56,13 +69,67 @@ def _get_renders(self: Compositor, crop: Region | None = None) -> Iterable[tuple
                 )
 
 
+_JOIN_GAP = 3
+"""Lines of a widget this close are rendered in one call (the lines between come from its cache)."""
+
+
+def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
+    """Textual's ``render_partial_update`` rendering only the widget lines its spans cross."""
+    update_regions = self._dirty_regions.copy()
+    self._dirty_regions.clear()
+    if not update_regions:
+        return None
+    crop = Region.from_union(list(update_regions)).intersection(self.size.region)
+    spans = list(self._regions_to_spans(update_regions))
+    line_spans: dict[int, list[tuple[int, int]]] = {}
+    for y, x1, x2 in spans:
+        line_spans.setdefault(y, []).append((x1, x2))
+    cuts = self.cuts
+    chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+    intersection = Region.intersection
+    crop_overlaps = crop.overlaps
+    get_spans = line_spans.get
+    for widget, (region, clip) in self.visible_widgets.items():
+        visible = intersection(region, clip)
+        if not crop_overlaps(visible):
+            continue
+        left, top, width, height = visible
+        right = left + width
+        lines = [y for y in range(max(top, crop.y), min(top + height, crop.bottom))
+                 if any(x1 < right and x2 >= left for x1, x2 in get_spans(y, ()))]
+        if not lines:
+            continue
+        # a call per run of lines, runs a few lines apart joined (a call costs more than a line)
+        runs = [[lines[0], lines[0]]]
+        for y in lines[1:]:
+            if y - runs[-1][1] <= _JOIN_GAP:
+                runs[-1][1] = y
+            else:
+                runs.append([y, y])
+        for first, last in runs:
+            strips = widget.render_lines(Region(left - region.x, first - region.y, width, last - first + 1))
+            for y in lines:
+                if y < first or y > last:
+                    continue
+                chops_line = chops[y]
+                final_cuts = [cut for cut in cuts[y] if right >= cut >= left]
+                get_chop = chops_line.get
+                pieces = strips[y - first].divide([cut - left for cut in final_cuts[1:]])
+                for cut, piece in zip(final_cuts, pieces):
+                    if get_chop(cut) is None:  # front to back: the first widget on a cut wins
+                        chops_line[cut] = piece
+    return ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in cuts])
+
+
 def install(*, textual_version: str | None = None) -> bool:
-    """Use :func:`_get_renders` for ``Compositor._get_renders`` (idempotent) on the tested
-    Textual only.
+    """Use :func:`_get_renders` for ``Compositor._get_renders`` and
+    :func:`_render_partial_update` for ``Compositor.render_partial_update`` (idempotent) on the
+    tested Textual only.
 
     Returns whether it is installed; on another Textual version it logs why not.
     """
     if not patch_allowed("compositor_crop", version=textual_version):
         return False
     Compositor._get_renders = _get_renders  # type: ignore[method-assign]  # the patch itself
+    Compositor.render_partial_update = _render_partial_update  # type: ignore[method-assign]
     return True
