@@ -448,6 +448,8 @@ async def _profile(seconds: float) -> str:
     prof.enable()
     await asyncio.sleep(seconds)
     prof.disable()
+    if os.environ.get("BENCH_UI_PROFILE_OUT"):  # the raw stats, for pstats by hand
+        prof.dump_stats(os.environ["BENCH_UI_PROFILE_OUT"])
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out).sort_stats(os.environ.get("BENCH_UI_SORT", "tottime"))
     stats.print_stats(int(os.environ.get("BENCH_UI_ROWS", "30")))

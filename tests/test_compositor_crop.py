@@ -92,14 +92,15 @@ async def test_partial_repaints_send_the_same_bytes_and_render_only_what_they_to
         _, before = _partial(app, rows, _TEXTUAL)
         _, after = _partial(app, rows, _OURS)
         assert before["TickerBar"] >= 1 and before["StatusBar"] == 1
-        assert after["Ladder"] == 3 and set(after) <= {"Ladder", "Vertical", "Horizontal", "Screen"}
-        assert max(after.values()) == 3  # the three lines, also of the containers behind
+        # its three lines; the container behind it only where a span's end touches its edge (Textual
+        # sends a chop starting at a span's end: a cursor move and nothing)
+        assert after["Ladder"] == 3 and sum(after.values()) <= 6, after
         # a ticker line, a ladder row and the status bar: Textual renders every line of every widget
         _, before = _partial(app, cases[5], _TEXTUAL)
         _, after = _partial(app, cases[5], _OURS)
         assert sum(before.values()) > 150
         assert after["Ladder"] == 1 and after["StatusBar"] == 1 and after["TickerBar"] == ticker.height
-        assert after["Screen"] <= 2 * (ticker.height + 2)  # the lines of those widgets, not all 48
+        assert sum(after.values()) <= 2 * (ticker.height + 2), after
 
 
 def test_installed_on_the_tested_textual_only() -> None:

@@ -17,12 +17,14 @@ every changed region are covered by the widgets that do overlap it.
 widget the crop touches, and the crop is the box around *all* changed regions, so a changed
 ticker line (top) and a changed status bar (bottom) make the crop the whole screen and every
 widget renders every line (~230 lines a paint at 1x, for the ~30 that changed). Here a widget
-renders only the lines where a changed span meets it, and only those lines are cut into chops.
+renders only the lines where it fills a chop of a changed span, and only those are cut.
 The chops that the update's spans read are the same as Textual's: a span ``(y, x1, x2)`` reads
 the chops of line ``y`` that start at or before ``x2`` and end after ``x1`` (``ChopsUpdate``),
 each filled by the frontmost widget covering it among those the crop overlaps; every such widget
 meets the span (``x1 < right`` and ``x2 >= left``), so it is rendered on that line here too, in
-the same front-to-back order. Lines not rendered stay dirty in the widget's styles cache.
+the same front-to-back order; a widget whose chops on a line are all taken by widgets in front
+of it (a container behind its children, the screen) is not asked for that line at all. Lines
+not rendered stay dirty in the widget's styles cache.
 
 Upstream fix (what Textual should change): in ``_get_renders``, test ``crop.overlaps(region
 & clip)`` instead of ``crop.overlaps(clip)``; in ``render_partial_update``, render only the
@@ -74,29 +76,37 @@ _JOIN_GAP = 3
 
 
 def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
-    """Textual's ``render_partial_update`` rendering only the widget lines its spans cross."""
+    """Textual's ``render_partial_update``, rendering only the widget lines that fill a chop
+    the update sends."""
     update_regions = self._dirty_regions.copy()
     self._dirty_regions.clear()
     if not update_regions:
         return None
     crop = Region.from_union(list(update_regions)).intersection(self.size.region)
     spans = list(self._regions_to_spans(update_regions))
-    line_spans: dict[int, list[tuple[int, int]]] = {}
-    for y, x1, x2 in spans:
-        line_spans.setdefault(y, []).append((x1, x2))
     cuts = self.cuts
+    # the chops each span line sends (ChopsUpdate: those starting at or before x2, ending after
+    # x1), by their start; a line leaves this as its chops are filled
+    wanted: dict[int, list[int]] = {}
+    for y, x1, x2 in spans:
+        line_cuts = cuts[y]
+        starts = wanted.setdefault(y, [])
+        starts.extend(c for c, end in zip(line_cuts, line_cuts[1:]) if c <= x2 and end > x1 and c not in starts)
     chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
     intersection = Region.intersection
     crop_overlaps = crop.overlaps
-    get_spans = line_spans.get
     for widget, (region, clip) in self.visible_widgets.items():
+        if not wanted:
+            break
         visible = intersection(region, clip)
         if not crop_overlaps(visible):
             continue
         left, top, width, height = visible
         right = left + width
-        lines = [y for y in range(max(top, crop.y), min(top + height, crop.bottom))
-                 if any(x1 < right and x2 >= left for x1, x2 in get_spans(y, ()))]
+        bottom = top + height
+        # the lines where this widget is the frontmost on a chop still to fill
+        lines = sorted(y for y, starts in wanted.items()
+                       if top <= y < bottom and any(left <= c < right for c in starts))
         if not lines:
             continue
         # a call per run of lines, runs a few lines apart joined (a call costs more than a line)
@@ -106,11 +116,12 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
                 runs[-1][1] = y
             else:
                 runs.append([y, y])
+        at = 0
         for first, last in runs:
             strips = widget.render_lines(Region(left - region.x, first - region.y, width, last - first + 1))
-            for y in lines:
-                if y < first or y > last:
-                    continue
+            while at < len(lines) and lines[at] <= last:
+                y = lines[at]
+                at += 1
                 chops_line = chops[y]
                 final_cuts = [cut for cut in cuts[y] if right >= cut >= left]
                 get_chop = chops_line.get
@@ -118,6 +129,11 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
                 for cut, piece in zip(final_cuts, pieces):
                     if get_chop(cut) is None:  # front to back: the first widget on a cut wins
                         chops_line[cut] = piece
+                left_over = [c for c in wanted[y] if not (left <= c < right)]
+                if left_over:
+                    wanted[y] = left_over
+                else:
+                    del wanted[y]
     return ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in cuts])
 
 
