@@ -103,28 +103,64 @@ plain_ticks(PyObject *p, int places, long long units)
     return scaled / units;
 }
 
+/* Attribute names of feeds.book._Side, interned once at import. */
+static PyObject *s_fixed, *s_floor, *s_hi, *s_top, *s_keys, *s_qty, *s_near_min, *s_near_max;
+
+static int
+get_ll(PyObject *obj, PyObject *name, long long *out)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    *out = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static int
+set_ll(PyObject *obj, PyObject *name, long long value)
+{
+    PyObject *v = PyLong_FromLongLong(value);
+    if (v == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(obj, name, v);
+    Py_DECREF(v);
+    return rc;
+}
+
 PyDoc_STRVAR(apply_side_doc,
-"apply_side(fixed, floor, hi, levels) -> hi\n\n"
-"OrderBook._apply_side's loop: set or remove each [price, qty] of ``levels`` in ``qty`` (and in\n"
-"the sorted ``keys`` for keys >= ``floor``). ``fixed`` is the side's tuple of what never changes\n"
-"(qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign). A plain price is\n"
-"parsed here (no cache: parsing costs what a lookup of a fresh text does, and a cache of every\n"
-"price seen only holds memory); any other is looked up in ``key_of``, else key_miss(side, p)\n"
-"parses or rejects it. A missing quantity goes to qty_miss(q). Returns the best key changed\n"
-"(``hi`` if none was larger).");
+"apply_side(side, levels) -> None\n\n"
+"OrderBook._apply_side's loop: set or remove each [price, qty] of ``levels`` in ``side.qty`` (and\n"
+"in the sorted ``side.keys`` for keys >= ``side.floor``), raise ``side.hi`` to the best key\n"
+"changed, then call rebalance(side) if ``side.keys`` grew past ``side.near_max`` or fell below\n"
+"``side.near_min`` with deeper levels left. ``side.fixed`` is the side's tuple of what never\n"
+"changes (qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign, rebalance).\n"
+"A plain price is parsed here (no cache: parsing costs what a lookup of a fresh text does, and\n"
+"a cache of every price seen only holds memory); any other is looked up in ``key_of``, else\n"
+"key_miss(side, p) parses or rejects it. A missing quantity goes to qty_miss(q). On an error\n"
+"the levels before the bad one stay applied and ``side.hi`` is left as it was (the caller\n"
+"drops the side's cached top).");
 
 static PyObject *
 apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 10) {
-        PyErr_SetString(PyExc_TypeError, "apply_side() takes (fixed 10-tuple, floor, hi, levels)");
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "apply_side() takes (side, levels)");
         return NULL;
     }
-    PyObject *fixed = args[0];
+    PyObject *side_obj = args[0], *levels = args[1];
+    PyObject *fixed = PyObject_GetAttr(side_obj, s_fixed);
+    if (fixed == NULL)
+        return NULL;
+    Py_DECREF(fixed); /* the side keeps it alive */
+    if (!PyTuple_CheckExact(fixed) || PyTuple_GET_SIZE(fixed) != 11) {
+        PyErr_SetString(PyExc_TypeError, "apply_side(): side.fixed is not the 11-tuple");
+        return NULL;
+    }
     PyObject *book = PyTuple_GET_ITEM(fixed, 0), *keys = PyTuple_GET_ITEM(fixed, 1);
     PyObject *key_of = PyTuple_GET_ITEM(fixed, 2), *qty_of = PyTuple_GET_ITEM(fixed, 3);
     PyObject *key_miss = PyTuple_GET_ITEM(fixed, 4), *side = PyTuple_GET_ITEM(fixed, 5);
-    PyObject *qty_miss = PyTuple_GET_ITEM(fixed, 6), *levels = args[3];
+    PyObject *qty_miss = PyTuple_GET_ITEM(fixed, 6), *rebalance = PyTuple_GET_ITEM(fixed, 10);
     if (!PyDict_CheckExact(book) || !PyList_CheckExact(keys) || !PyDict_Check(key_of) || !PyDict_Check(qty_of)) {
         PyErr_SetString(PyExc_TypeError, "apply_side(): qty, key_of and qty_of must be dicts and keys a list");
         return NULL;
@@ -132,14 +168,17 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     long places = PyLong_AsLong(PyTuple_GET_ITEM(fixed, 7));
     long long units = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 8));
     long long sign = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 9));
-    long long floor = PyLong_AsLongLong(args[1]);
-    long long hi = PyLong_AsLongLong(args[2]);
     if (PyErr_Occurred())
+        return NULL;
+    long long floor, hi, near_min, near_max;
+    if (get_ll(side_obj, s_floor, &floor) < 0 || get_ll(side_obj, s_hi, &hi) < 0
+        || get_ll(side_obj, s_near_min, &near_min) < 0 || get_ll(side_obj, s_near_max, &near_max) < 0)
         return NULL;
     if (units <= 0 || places < 0 || places > 18) {
         PyErr_SetString(PyExc_ValueError, "apply_side(): bad plain-price parameters");
         return NULL;
     }
+    long long hi_before = hi;
 
     PyObject *it = PyObject_GetIter(levels);
     if (it == NULL)
@@ -236,40 +275,30 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(it);
     if (PyErr_Occurred())
         return NULL;
-    return PyLong_FromLongLong(hi);
+    if (hi != hi_before && set_ll(side_obj, s_hi, hi) < 0)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    if (n > near_max || (n < near_min && PyDict_GET_SIZE(book) > n)) {
+        PyObject *r = PyObject_CallOneArg(rebalance, side_obj);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(build_top_doc,
-"build_top(top, keys, qty, price_of, hi, want, level, add) -> None\n\n"
-"OrderBook._side_top's rebuild: keep the cached levels of ``top`` better than ``hi`` (the best\n"
-"key changed since the last build), rebuild the rest down to ``want`` levels as\n"
-"level(price_of[k], qty[k], cum). ``add`` is None for Decimal's own + (the current context)\n"
-"or a callable (a wider context's add).");
-
-static PyObject *
-build_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* OrderBook._side_top's rebuild: keep the cached levels of ``top`` better than ``hi`` (the best
+   key changed since the last build), rebuild the rest down to ``want`` levels as
+   level(price_of[k], qty[k], cum). ``add`` is NULL for Decimal's own + (the current context) or a
+   callable (a wider context's add). 0, or -1 with an exception set. */
+static int
+build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, long long hi, Py_ssize_t want,
+           PyTypeObject *level_type, PyObject *add)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "build_top() takes 8 arguments");
-        return NULL;
+    if (!PyList_CheckExact(top) || !PyList_CheckExact(keys) || !PyDict_Check(qty)) {
+        PyErr_SetString(PyExc_TypeError, "read_top(): a side's top or keys is not a list, or qty not a dict");
+        return -1;
     }
-    PyObject *top = args[0], *keys = args[1], *qty = args[2], *price_of = args[3];
-    PyObject *level = args[6], *add = args[7];
-    if (!PyList_CheckExact(top) || !PyList_CheckExact(keys) || !PyDict_Check(qty) || !PyDict_Check(price_of)
-        || !PyType_Check(level) || !PyType_IsSubtype((PyTypeObject *)level, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "build_top(): bad argument types");
-        return NULL;
-    }
-    PyTypeObject *level_type = (PyTypeObject *)level;
-    long long hi = PyLong_AsLongLong(args[4]);
-    if (hi == -1 && PyErr_Occurred())
-        return NULL;
-    Py_ssize_t want = PyLong_AsSsize_t(args[5]);
-    if (want == -1 && PyErr_Occurred())
-        return NULL;
-    if (add == Py_None)
-        add = NULL;
-
     Py_ssize_t total = PyList_GET_SIZE(keys);
     Py_ssize_t count = want < total ? want : total;
     Py_ssize_t have = PyList_GET_SIZE(top);
@@ -277,19 +306,19 @@ build_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (hi != NO_CHANGE) {
         Py_ssize_t at = bisect_ll(keys, hi, 1);
         if (at < 0)
-            return NULL;
+            return -1;
         if (total - at < valid)
             valid = total - at;
     }
     if (!(valid < count || have != count))
-        Py_RETURN_NONE;
+        return 0;
 
     PyObject *cum = NULL;
     if (valid) {
         PyObject *last = PyList_GET_ITEM(top, valid - 1);
         if (!PyTuple_Check(last) || PyTuple_GET_SIZE(last) != 3) {
-            PyErr_SetString(PyExc_TypeError, "build_top(): a cached level is not a 3-tuple");
-            return NULL;
+            PyErr_SetString(PyExc_TypeError, "read_top(): a cached level is not a 3-tuple");
+            return -1;
         }
         cum = PyTuple_GET_ITEM(last, 2);
         Py_INCREF(cum);
@@ -354,15 +383,98 @@ build_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto fail;
     }
     Py_XDECREF(cum);
-    Py_RETURN_NONE;
+    return 0;
 fail:
     Py_XDECREF(cum);
-    return NULL;
+    return -1;
+}
+
+/* One side of read_top: rebuild the side's cached ``top`` if a change reached it (or it is
+   shorter than ``want``), mark it clean, and return a new list of its best ``n`` levels. */
+static PyObject *
+read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyTypeObject *level_type,
+          PyObject *add)
+{
+    long long hi;
+    if (get_ll(side, s_hi, &hi) < 0)
+        return NULL;
+    PyObject *top = PyObject_GetAttr(side, s_top);
+    if (top == NULL)
+        return NULL;
+    if (!PyList_CheckExact(top)) {
+        Py_DECREF(top);
+        PyErr_SetString(PyExc_TypeError, "read_top(): side.top is not a list");
+        return NULL;
+    }
+    if (hi != NO_CHANGE || PyList_GET_SIZE(top) < want) {
+        PyObject *keys = PyObject_GetAttr(side, s_keys);
+        PyObject *qty = keys == NULL ? NULL : PyObject_GetAttr(side, s_qty);
+        int rc = qty == NULL ? -1 : build_side(top, keys, qty, price_of, hi, want, level_type, add);
+        Py_XDECREF(keys);
+        Py_XDECREF(qty);
+        if (rc < 0 || (hi != NO_CHANGE && set_ll(side, s_hi, NO_CHANGE) < 0)) {
+            Py_DECREF(top);
+            return NULL;
+        }
+    }
+    Py_ssize_t have = PyList_GET_SIZE(top);
+    PyObject *out = PyList_GetSlice(top, 0, n < have ? n : have);
+    Py_DECREF(top);
+    return out;
+}
+
+PyDoc_STRVAR(read_top_doc,
+"read_top(fixed, n, add) -> BookTop\n\n"
+"OrderBook.top's read: ``fixed`` is (bids side, asks side, price_of, Level, BookTop, want). Each\n"
+"side's cached top (``want`` levels) is rebuilt below ``side.hi``, the best key changed since it\n"
+"was built (kept as it is when nothing reached it), as Level(price, qty, cum); the result holds\n"
+"new lists of the best ``n`` of each. ``add`` is None for Decimal's own + or a wider context's add.");
+
+static PyObject *
+read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 6) {
+        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 6-tuple, n, add)");
+        return NULL;
+    }
+    PyObject *fixed = args[0];
+    PyObject *price_of = PyTuple_GET_ITEM(fixed, 2), *level = PyTuple_GET_ITEM(fixed, 3);
+    PyObject *book_top = PyTuple_GET_ITEM(fixed, 4);
+    if (!PyDict_Check(price_of) || !PyType_Check(level) || !PyType_IsSubtype((PyTypeObject *)level, &PyTuple_Type)
+        || !PyType_Check(book_top) || !PyType_IsSubtype((PyTypeObject *)book_top, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "read_top(): bad argument types");
+        return NULL;
+    }
+    Py_ssize_t want = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 5));
+    Py_ssize_t n = PyLong_AsSsize_t(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (n < 0)
+        n = 0;
+    PyObject *add = args[2] == Py_None ? NULL : args[2];
+    PyTypeObject *level_type = (PyTypeObject *)level, *top_type = (PyTypeObject *)book_top;
+    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), price_of, want, n, level_type, add);
+    if (bids == NULL)
+        return NULL;
+    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), price_of, want, n, level_type, add);
+    if (asks == NULL) {
+        Py_DECREF(bids);
+        return NULL;
+    }
+    PyObject *out = top_type->tp_alloc(top_type, 2);
+    if (out == NULL) {
+        Py_DECREF(bids);
+        Py_DECREF(asks);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(out, 0, bids); /* steals the references */
+    PyTuple_SET_ITEM(out, 1, asks);
+    return out;
 }
 
 static PyMethodDef methods[] = {
     {"apply_side", (PyCFunction)(void (*)(void))apply_side, METH_FASTCALL, apply_side_doc},
-    {"build_top", (PyCFunction)(void (*)(void))build_top, METH_FASTCALL, build_top_doc},
+    {"read_top", (PyCFunction)(void (*)(void))read_top, METH_FASTCALL, read_top_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -381,11 +493,17 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 3
+#define BOOKC_ABI 4
 
 PyMODINIT_FUNC
 PyInit__bookc(void)
 {
+    static PyObject **names[] = {&s_fixed, &s_floor, &s_hi, &s_top, &s_keys, &s_qty, &s_near_min, &s_near_max};
+    static const char *texts[] = {"fixed", "floor", "hi", "top", "keys", "qty", "near_min", "near_max"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (*names[i] == NULL && (*names[i] = PyUnicode_InternFromString(texts[i])) == NULL)
+            return NULL;
+    }
     PyObject *m = PyModule_Create(&module_def);
     if (m != NULL && PyModule_AddIntConstant(m, "ABI", BOOKC_ABI) < 0) {
         Py_DECREF(m);

@@ -4,24 +4,14 @@ Kept in step with the C file's ``BOOKC_ABI``: feeds/book.py uses the extension o
 ``ABI`` is the one both were written for.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 ABI: int
 
-def apply_side(fixed: tuple[Any, ...], floor: int, hi: int, levels: Iterable[Any], /) -> int:
-    """Set or remove each [price, qty] of ``levels`` on one side; the best key changed."""
+def apply_side(side: Any, levels: Iterable[Any], /) -> None:
+    """Set or remove each [price, qty] of ``levels`` on one side (a ``feeds.book._Side``)."""
 
-def build_top(
-    top: list[Any],
-    keys: list[int],
-    qty: Mapping[int, Decimal],
-    price_of: Mapping[int, Decimal],
-    hi: int,
-    want: int,
-    level: Callable[[Decimal, Decimal, Decimal], Any],
-    add: Callable[[Decimal, Decimal], Decimal] | None,
-    /,
-) -> None:
-    """Rebuild ``top`` below ``hi`` down to ``want`` levels as ``level(price, qty, cum)``."""
+def read_top(fixed: tuple[Any, ...], n: int, add: Callable[[Decimal, Decimal], Decimal] | None, /) -> Any:
+    """Both sides' best ``n`` levels (a ``BookTop``), rebuilding each side's cached top below its ``hi``."""

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 3
+_BOOKC_ABI = 4
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -154,7 +154,7 @@ class _Side:
     insert or removal deep in the book is one dict operation instead of a list shift.
     """
 
-    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "hi", "fixed")
+    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "hi", "fixed", "near_min", "near_max")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
@@ -171,6 +171,9 @@ class _Side:
         """The best (largest) key changed since ``top`` was built."""
         self.fixed: tuple[Any, ...] = ()
         """What ``_bookc.apply_side`` needs that never changes (set by the book)."""
+        self.near_min = 1
+        self.near_max = 2 * _NEAR_KEEP
+        """The book's ``_near_min``/``_near_max`` (when ``keys`` is rebalanced), for the C loop."""
 
     def clear(self) -> None:
         self.qty.clear()
@@ -231,7 +234,9 @@ class OrderBook:
         for side in (self._bids, self._asks):
             # the C loop's arguments that never change: built once, not per update
             side.fixed = (side.qty, side.keys, side.key_of, self._qty_of, self._key_miss, side, self._qty_miss,
-                          self._places, self._units, side.sign)
+                          self._places, self._units, side.sign, self._rebalance)
+        self._read_fixed = (self._bids, self._asks, self._price_of, Level, BookTop, 0)
+        """What ``_bookc.read_top`` needs that changes only when a wider top is asked for."""
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -268,18 +273,33 @@ class OrderBook:
                 applied; callers resync (``BookSync`` does).
         """
         self.version += 1
+        if _bookc is not None:
+            # one C call a side (it rebalances the side's ordered keys itself when due)
+            side = self._bids
+            try:
+                _bookc.apply_side(side, bids)
+                side = self._asks
+                _bookc.apply_side(side, asks)
+            except (TypeError, ValueError) as exc:
+                side.top, side.hi = [], _NO_CHANGE
+                n = len(side.keys)
+                if n > self._near_max or (n < self._near_min and len(side.qty) > n):
+                    self._rebalance(side)
+                name = "bids" if side is self._bids else "asks"
+                if isinstance(exc, MalformedFrame):
+                    raise MalformedFrame(f"{self.symbol} {name}: {exc}") from None
+                raise MalformedFrame(f"{self.symbol} {name}: a level is not a [price, qty] pair") from None
+            return
         self._apply_side(self._bids, bids, "bids")
         self._apply_side(self._asks, asks, "asks")
 
     def _apply_side(self, side: _Side, levels: Iterable[Any], name: str) -> None:
+        """The Python loop (no C extension)."""
         book = side.qty
         keys = side.keys
         floor = side.floor
         hi = side.hi
         try:
-            if _bookc is not None:
-                hi = _bookc.apply_side(side.fixed, floor, hi, levels)
-                return
             key_of = side.key_of
             qty_of = self._qty_of
             for p, q in levels:
@@ -394,6 +414,9 @@ class OrderBook:
         """
         if n > self._top_n:
             self._widen(n)
+        if _bookc is not None:
+            # The context's own add is exact while the quantities span <= 18 digits (see _side_top).
+            return _bookc.read_top(self._read_fixed, n, _CTX.add if self._wide_qty or getcontext().prec < 28 else None)
         return _new_tuple(BookTop, (self._side_top(self._bids, n), self._side_top(self._asks, n)))
 
     def _widen(self, n: int) -> None:
@@ -402,7 +425,9 @@ class OrderBook:
         self._near_min = n
         self._near_keep = max(_NEAR_KEEP, 2 * n)
         self._near_max = 2 * self._near_keep
+        self._read_fixed = (*self._read_fixed[:5], n)
         for side in (self._bids, self._asks):
+            side.near_min, side.near_max = self._near_min, self._near_max
             if len(side.keys) < n and len(side.keys) < len(side.qty):
                 self._rebalance(side)
 
@@ -415,10 +440,6 @@ class OrderBook:
             # most whole digits to the most decimal places: sums of up to 10**10 of them fit in
             # 28); wider quantities switch to the 60-digit context.
             add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
-            if _bookc is not None:
-                _bookc.build_top(top, side.keys, side.qty, self._price_of, hi, want, Level, add)
-                side.hi = _NO_CHANGE
-                return top[:n]
             keys = side.keys
             total = len(keys)
             count = want if want < total else total

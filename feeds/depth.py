@@ -42,6 +42,7 @@ from decimal import Decimal
 
 from feeds.backoff import Backoff
 from feeds.book import BookSync, OrderBook, SyncAction
+from feeds.depthwire import DepthEvent
 from feeds.errors import MalformedFrame, VenueError
 from feeds.models import DepthUpdate
 from feeds.rest import RateLimited, RestClient, RestError, RestUnavailable
@@ -164,8 +165,9 @@ class DepthFeed:
 
     # ---- stream side (hot path) --------------------------------------------------------------
 
-    def on_depth(self, ev: DepthUpdate) -> None:
-        """Feed one diff-depth event of this symbol (others are ignored)."""
+    def on_depth(self, ev: DepthUpdate | DepthEvent) -> None:
+        """Feed one diff-depth event of this symbol (others are ignored): a ``DepthUpdate``, or the
+        same event as the market stream decodes it (:class:`feeds.depthwire.DepthEvent`)."""
         if ev.symbol != self.symbol:
             return
         self.last_event_at = time.monotonic()

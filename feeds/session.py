@@ -20,6 +20,7 @@ from feeds.backoff import Backoff
 from feeds.book import OrderBook
 from feeds.config import Config, Credentials
 from feeds.depth import DepthFeed
+from feeds.depthwire import DepthEvent, decode_depth_frame
 from feeds.errors import MalformedFrame, OutcomeUnknown, VenueError
 from feeds.market import MarketState
 from feeds.models import ContractInfo, DepthUpdate, parse_market_event
@@ -157,6 +158,7 @@ class DashboardSession:
             on_message=self._on_market, on_connect=self._on_market_connect,
             on_bad_frame=lambda stream, why: self.depth is not None and self.depth.on_bad_frame(stream, why),
         )
+        self.stream.fast_decode = decode_depth_frame  # depth frames straight to typed events (msgspec)
         self._spawn(self.stream.run(), "market stream")
         self._depth_task = self._spawn(self.depth.run(), "depth")
         self._spawn(self._time_sync_loop(), "clock")
@@ -307,7 +309,7 @@ class DashboardSession:
     def _on_market(self, stream: str | None, data: Any) -> None:
         depth = self.depth
         if stream is not None and "@depth" in stream:
-            ev = DepthUpdate.from_wire(data)
+            ev = data if type(data) is DepthEvent else DepthUpdate.from_wire(data)
             if depth is not None and ev.symbol == depth.symbol:
                 depth.on_depth(ev)
                 self._latency = self.rest.server_now_ms() - ev.event_time

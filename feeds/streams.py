@@ -173,6 +173,11 @@ class StreamClient:
         request_timeout: seconds to wait for a control reply.
     """
 
+    fast_decode: Callable[[Any], tuple[str, Any] | None] | None = None
+    """Combined mode only: tried on each raw frame first; ``(stream, typed event)`` when it
+    decodes the frame itself (the session sets :func:`feeds.depthwire.decode_depth_frame`, whose
+    events replace ``DepthUpdate``), else None and the frame is decoded the general way."""
+
     def __init__(
         self,
         base_url: str,
@@ -494,6 +499,7 @@ class StreamClient:
         decode_error = orjson.JSONDecodeError
         on_message = self.on_message
         combined = self.raw is None
+        fast = self.fast_decode if combined else None
         mono = time.monotonic
         live = FeedStatus.LIVE
         recv = ws.recv
@@ -505,26 +511,31 @@ class StreamClient:
             st.last_message = mono()
             if st.status is not live:
                 self._set_status(live, "receiving")
-            try:
-                payload = loads(frame)
-            except decode_error as exc:
-                self._malformed(f"bad JSON: {exc}", _stream_of(frame) if combined else None)
-                continue
-            if type(payload) is dict:
-                if "id" in payload and ("result" in payload or "error" in payload) and "e" not in payload:
-                    self._reply(payload)
+            typed = fast(frame) if fast is not None else None
+            stream: str | None
+            if typed is not None:
+                stream, data = typed
+            else:
+                try:
+                    payload = loads(frame)
+                except decode_error as exc:
+                    self._malformed(f"bad JSON: {exc}", _stream_of(frame) if combined else None)
                     continue
-                if combined:
-                    try:
-                        stream, data = unwrap_combined(payload)
-                    except MalformedFrame as exc:
-                        name = payload.get("stream")
-                        self._malformed(str(exc), name if type(name) is str else None)
+                if type(payload) is dict:
+                    if "id" in payload and ("result" in payload or "error" in payload) and "e" not in payload:
+                        self._reply(payload)
                         continue
+                    if combined:
+                        try:
+                            stream, data = unwrap_combined(payload)
+                        except MalformedFrame as exc:
+                            name = payload.get("stream")
+                            self._malformed(str(exc), name if type(name) is str else None)
+                            continue
+                    else:
+                        stream, data = None, payload
                 else:
                     stream, data = None, payload
-            else:
-                stream, data = None, payload
             st.messages += 1
             try:
                 on_message(stream, data)
