@@ -471,3 +471,57 @@ async def test_the_app_closing_while_the_form_is_being_built_is_not_an_error(sim
             await asyncio.sleep(0)
         # leaving the block closes the app while the form may still be mounting
     assert app._exception is None and app.return_code in (None, 0)
+
+
+def count_restyles(form: OrderForm, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each full restyle of the form (Textual's screen-wide CSS pass), counted."""
+    calls: list[int] = []
+    restyle = form.update_node_styles
+
+    def counted(animate: bool = True) -> None:
+        calls.append(1)
+        restyle(animate=animate)
+
+    monkeypatch.setattr(form, "update_node_styles", counted)
+    return calls
+
+
+async def test_reopening_restyles_the_form_only_when_the_apps_styles_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pushing a screen re-applies the CSS to all of it (a third of an opening's cost): a reopened
+    form skips that unless the theme, the app's classes or pseudo-classes changed meanwhile, and
+    then looks as a restyled one does."""
+    context = make_context()
+    app = ReuseHost(RecordingWorkflow(context), context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        first = app.export_screenshot()
+        restyles = count_restyles(form, monkeypatch)
+        await pilot.press(*"12", "f2")
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert restyles == []
+        assert app.export_screenshot() == first  # same picture as the first, restyled, opening
+
+        dialog = form.query_one("#dialog")
+        dark = dialog.styles.background
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.theme = "textual-light"  # while the form is closed: its styles are stale now
+        await pilot.pause()
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert restyles == [1]
+        light = dialog.styles.background
+        assert light != dark
+        form.update_node_styles(animate=False)
+        assert dialog.styles.background == light
+
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.add_class("-compact")  # an app class (the dashboard's narrow layout) may restyle it
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert len(restyles) == 3  # that reopening, and the explicit one above

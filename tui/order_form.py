@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -546,12 +546,30 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         if self._context_provider is not None:
             self._poll_timer = self.set_interval(self.POLL_INTERVAL, self._poll_context)
 
+    _styled_as: tuple[object, ...] | None = None
+    """The app's CSS generation, classes and pseudo-classes when the form last left the screen
+    (None while it is on it): its styles were current then."""
+
+    def _app_styles(self) -> tuple[object, ...]:
+        app = self.app
+        return app._css_update_count, app.classes, app.pseudo_classes
+
     def on_screen_suspend(self) -> None:
         # a closed form kept for reuse must not keep asking for market data
         if self._poll_timer is not None:
             self._poll_timer.pause()
+        self._styled_as = self._app_styles()
 
-    def on_screen_resume(self) -> None:
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Named with the underscore so that it runs before Screen's own handler (Textual calls
+        # one handler per class, most derived first) and can spare it its full restyle: pushing
+        # a screen re-applies the CSS to every node of it (a third of an opening's cost), which
+        # a reopened form needs only if the app's CSS (theme), classes (-compact) or
+        # pseudo-classes changed while it was closed. Its own class changes since (_fill) were
+        # applied as they were made, on and off the screen alike.
+        if self._styled_as is not None and self._styled_as == self._app_styles():
+            event.refresh_styles = False
+        self._styled_as = None
         if self._poll_timer is not None:
             self._poll_timer.resume()
 
