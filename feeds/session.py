@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +119,8 @@ class DashboardSession:
         self._depth_task: asyncio.Task[Any] | None = None
         self._signer = credentials.signer() if credentials is not None else None
         self._latency: int | None = None
+        self.market_listeners: list[Callable[[], None]] = []
+        """Called after every market message is applied (the dashboard schedules a frame)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -313,6 +315,8 @@ class DashboardSession:
             if depth is not None and ev.symbol == depth.symbol:
                 depth.on_depth(ev)
                 self._latency = self.rest.server_now_ms() - ev.event_time
+                for listener in self.market_listeners:
+                    listener()
             return
         if self.market is not None:
             # a MalformedFrame goes up to the stream client, which counts it and keeps reading
@@ -325,6 +329,8 @@ class DashboardSession:
                 self.watch.apply(event)
             if self.account is not None:
                 self.account.on_market(event)  # marks move available, margin ratio, liquidation
+            for listener in self.market_listeners:
+                listener()
 
     def _on_market_connect(self) -> None:
         if self.depth is not None:

@@ -1,12 +1,17 @@
 """The coinm dashboard: one screen of widgets bound to a :class:`DashboardSession`.
 
-Widgets read the session's plain state objects on one frame timer (``FRAME_HZ``), so the
-render rate is bounded whatever the message rate; each widget repaints only what changed.
+Widgets read the session's plain state objects in frames: a frame polls every widget, and each
+repaints only what changed. Frames are event-driven: a market message that changed something
+shown, a user-data event or a key asks for one, run as soon as ``FRAME_HZ`` allows (so the
+render rate is bounded whatever the message rate); with nothing arriving, a frame still runs
+``IDLE_FRAME_HZ`` times a second for the texts that move with time alone (ages, countdowns,
+the market watchdog's "no data for N s", the latency).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import os
@@ -16,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -64,6 +69,12 @@ log = logging.getLogger("coinm.app")
 
 FRAME_HZ = 40
 """Widgets are polled (and repaint what changed) at most this often."""
+
+IDLE_FRAME_HZ = 4
+"""Frames a second when nothing asks for one: what moves with time alone (the status bar's
+ages and latency, the market watchdog's display, the funding countdown) and what arrives
+outside the streams (REST replies: a book snapshot, candles, an account reload) is shown
+within 1/IDLE_FRAME_HZ s."""
 
 GC_FREEZE_AFTER_S = 2.0
 """How long after the session is up the start-up objects are frozen (the first book and
@@ -239,7 +250,13 @@ class CoinmApp(App[int]):
         self.venue = venue
         self._clock = clock
         self.frames = 0
-        """Frame timer ticks, for benchmarks and tests."""
+        """Frames run (each polls every widget), for benchmarks and tests."""
+        self._frame_pending = False
+        self._frame_at = float("-inf")
+        """Event-loop time of the last frame."""
+        self._shown_data: tuple[int, ...] = ()
+        """:meth:`_data_versions` as of the last frame."""
+        self._frame_context: contextvars.Context | None = None
         if theme:
             self.theme = theme
 
@@ -278,7 +295,8 @@ class CoinmApp(App[int]):
         self.ladder.focus()
         self.status_bar.bind_source(self._status_snapshot)
         self._apply_layout(self.size.width)
-        self.set_interval(1 / FRAME_HZ, self._frame, name="frame")
+        self._frame_context = contextvars.copy_context()  # the app's: frames asked for from a stream's task
+        self.set_interval(1 / IDLE_FRAME_HZ, self.request_frame, name="idle frame")
         self.set_interval(DELIVERY_CHECK_S, self._check_deliveries, name="deliveries")
         self.notify_protocol = notification_protocol()
         self._connect()
@@ -298,6 +316,7 @@ class CoinmApp(App[int]):
         retry = Backoff(*CONNECT_RETRY_S, jitter=0.0)
         while True:
             session = self._starting = await self._session_factory()
+            session.market_listeners.append(self._market_changed)
             try:
                 await session.start()
                 break
@@ -374,6 +393,9 @@ class CoinmApp(App[int]):
                                                      if session.brackets is not None else "")
         self.ticker_bar.bind_position_text(session.account.leverage_text)
         self._account_bound = True
+        orders = session.orders
+        if orders is not None and self._user_event not in orders.listeners:
+            orders.listeners.append(self._user_event)  # an order or fill: a frame at once
 
     def _bind_ladder(self) -> None:
         session = self.session
@@ -509,8 +531,63 @@ class CoinmApp(App[int]):
         if self.session is not None and self.session.watch is not None:
             self.push_screen(TermStructureScreen(self.session))
 
+    def _user_event(self, _event: Any) -> None:
+        self.request_frame()
+
+    def _data_versions(self) -> tuple[int, ...]:
+        """The version counters of what the polled widgets show from the market streams."""
+        session = self.session
+        if session is None:
+            return ()
+        market, depth, account, alerts = session.market, session.depth, session.account, session.alerts
+        return (
+            depth.version if depth is not None else -1,
+            depth.book.version if depth is not None else -1,
+            *((market.ticker_version, market.trades_version, market.liquidations_version, market.klines_version)
+              if market is not None else ()),
+            account.version if account is not None else -1,
+            *((alerts.version, alerts.fired_total) if alerts is not None else ()),
+        )
+
+    def _market_changed(self) -> None:
+        """After every market message: a frame if it changed something the widgets show (most
+        of the other symbols' marks and the all-market tickers change nothing here)."""
+        if not self._frame_pending and self._data_versions() != self._shown_data:
+            self.request_frame()
+
+    def request_frame(self) -> None:
+        """Poll every widget once, as soon as ``FRAME_HZ`` allows (requests meanwhile join it)."""
+        if self._frame_pending or self._frame_context is None:
+            return
+        self._frame_pending = True
+        loop = asyncio.get_running_loop()
+        delay = self._frame_at + 1 / FRAME_HZ - loop.time()
+        if delay > 0:
+            loop.call_later(delay, self._run_frame, context=self._frame_context)
+        else:
+            loop.call_soon(self._run_frame, context=self._frame_context)
+
+    def _run_frame(self) -> None:
+        self._frame_pending = False
+        if not self.is_running or self._closing or self._exit:
+            return
+        self._frame_at = asyncio.get_running_loop().time()
+        try:
+            self._frame()
+        except Exception:  # noqa: BLE001 - a frame's bug must not stop the frames that follow
+            log.exception("frame")
+
+    async def run_action(self, action: Any, default_namespace: Any = None) -> bool:
+        """Every action (a key's binding, a palette command): a frame right after it, so what it
+        changed in a polled widget shows at once."""
+        try:
+            return await super().run_action(action, default_namespace)
+        finally:
+            self.request_frame()
+
     def _frame(self) -> None:
         self.frames += 1
+        self._shown_data = self._data_versions()
         self._check_alerts()
         if not self._account_bound and self.session is not None and self.session.account is not None:
             self._bind_account()
