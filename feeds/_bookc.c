@@ -104,7 +104,8 @@ plain_ticks(PyObject *p, int places, long long units)
 }
 
 /* Attribute names of feeds.book._Side, interned once at import. */
-static PyObject *s_fixed, *s_floor, *s_hi, *s_top, *s_keys, *s_qty, *s_near_min, *s_near_max;
+static PyObject *s_fixed, *s_floor, *s_hi, *s_top, *s_keys, *s_qty, *s_near_min, *s_near_max, *s_last_update_id,
+    *s_prev_final_update_id, *s_final_update_id, *s_version, *s_bids, *s_asks;
 
 static int
 get_ll(PyObject *obj, PyObject *name, long long *out)
@@ -141,21 +142,16 @@ PyDoc_STRVAR(apply_side_doc,
 "the levels before the bad one stay applied and ``side.hi`` is left as it was (the caller\n"
 "drops the side's cached top).");
 
-static PyObject *
-apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+static int
+apply_levels(PyObject *side_obj, PyObject *levels)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "apply_side() takes (side, levels)");
-        return NULL;
-    }
-    PyObject *side_obj = args[0], *levels = args[1];
     PyObject *fixed = PyObject_GetAttr(side_obj, s_fixed);
     if (fixed == NULL)
-        return NULL;
+        return -1;
     Py_DECREF(fixed); /* the side keeps it alive */
     if (!PyTuple_CheckExact(fixed) || PyTuple_GET_SIZE(fixed) != 11) {
         PyErr_SetString(PyExc_TypeError, "apply_side(): side.fixed is not the 11-tuple");
-        return NULL;
+        return -1;
     }
     PyObject *book = PyTuple_GET_ITEM(fixed, 0), *keys = PyTuple_GET_ITEM(fixed, 1);
     PyObject *key_of = PyTuple_GET_ITEM(fixed, 2), *qty_of = PyTuple_GET_ITEM(fixed, 3);
@@ -163,26 +159,26 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *qty_miss = PyTuple_GET_ITEM(fixed, 6), *rebalance = PyTuple_GET_ITEM(fixed, 10);
     if (!PyDict_CheckExact(book) || !PyList_CheckExact(keys) || !PyDict_Check(key_of) || !PyDict_Check(qty_of)) {
         PyErr_SetString(PyExc_TypeError, "apply_side(): qty, key_of and qty_of must be dicts and keys a list");
-        return NULL;
+        return -1;
     }
     long places = PyLong_AsLong(PyTuple_GET_ITEM(fixed, 7));
     long long units = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 8));
     long long sign = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 9));
     if (PyErr_Occurred())
-        return NULL;
+        return -1;
     long long floor, hi, near_min, near_max;
     if (get_ll(side_obj, s_floor, &floor) < 0 || get_ll(side_obj, s_hi, &hi) < 0
         || get_ll(side_obj, s_near_min, &near_min) < 0 || get_ll(side_obj, s_near_max, &near_max) < 0)
-        return NULL;
+        return -1;
     if (units <= 0 || places < 0 || places > 18) {
         PyErr_SetString(PyExc_ValueError, "apply_side(): bad plain-price parameters");
-        return NULL;
+        return -1;
     }
     long long hi_before = hi;
 
     PyObject *it = PyObject_GetIter(levels);
     if (it == NULL)
-        return NULL;
+        return -1;
     PyObject *item;
     while ((item = PyIter_Next(it)) != NULL) {
         PyObject *hold, *p, *q, *k, *qd;
@@ -270,21 +266,103 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     fail_item:
         Py_DECREF(item);
         Py_DECREF(it);
-        return NULL;
+        return -1;
     }
     Py_DECREF(it);
     if (PyErr_Occurred())
-        return NULL;
+        return -1;
     if (hi != hi_before && set_ll(side_obj, s_hi, hi) < 0)
-        return NULL;
+        return -1;
     Py_ssize_t n = PyList_GET_SIZE(keys);
     if (n > near_max || (n < near_min && PyDict_GET_SIZE(book) > n)) {
         PyObject *r = PyObject_CallOneArg(rebalance, side_obj);
         if (r == NULL)
-            return NULL;
+            return -1;
         Py_DECREF(r);
     }
+    return 0;
+}
+
+static PyObject *
+apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "apply_side() takes (side, levels)");
+        return NULL;
+    }
+    if (apply_levels(args[0], args[1]) < 0)
+        return NULL;
     Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(apply_event_doc,
+"apply_event(fixed, ev) -> 0, 1 or 2\n\n"
+"BookSync.on_event's usual case in one call: ``fixed`` is (book, bids side, asks side, failed).\n"
+"When ``ev.prev_final_update_id`` is the book's ``last_update_id`` and ``ev.final_update_id`` is\n"
+"newer, bump ``book.version`` and apply ``ev.bids`` then ``ev.asks`` as apply_side does; then\n"
+"return 2 if the book is crossed, else set ``book.last_update_id`` and return 1. Otherwise return\n"
+"0 and change nothing (the caller's general path decides). On an error in a side's levels, that\n"
+"side is appended to the list ``failed`` and the exception propagates.");
+
+static PyObject *
+apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 4
+        || !PyList_CheckExact(PyTuple_GET_ITEM(args[0], 3))) {
+        PyErr_SetString(PyExc_TypeError, "apply_event() takes (fixed 4-tuple, ev)");
+        return NULL;
+    }
+    PyObject *book = PyTuple_GET_ITEM(args[0], 0), *bids = PyTuple_GET_ITEM(args[0], 1);
+    PyObject *asks = PyTuple_GET_ITEM(args[0], 2), *failed = PyTuple_GET_ITEM(args[0], 3), *ev = args[1];
+    long long last, pu, u, version;
+    if (get_ll(book, s_last_update_id, &last) < 0 || get_ll(ev, s_prev_final_update_id, &pu) < 0
+        || get_ll(ev, s_final_update_id, &u) < 0)
+        return NULL;
+    if (pu != last || u <= last)
+        return PyLong_FromLong(0);
+    if (get_ll(book, s_version, &version) < 0 || set_ll(book, s_version, version + 1) < 0)
+        return NULL;
+    PyObject *sides[2] = {bids, asks}, *names[2] = {s_bids, s_asks};
+    for (int i = 0; i < 2; i++) {
+        PyObject *levels = PyObject_GetAttr(ev, names[i]);
+        if (levels == NULL)
+            return NULL;
+        int rc = apply_levels(sides[i], levels);
+        Py_DECREF(levels);
+        if (rc < 0) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            int appended = PyList_Append(failed, sides[i]);
+            PyErr_Restore(type, value, tb);
+            (void)appended; /* the level's error is the one to report */
+            return NULL;
+        }
+    }
+    /* crossed: the best bid at or above the best ask (keys are ticks, negated for asks) */
+    PyObject *bid_keys = PyObject_GetAttr(bids, s_keys);
+    if (bid_keys == NULL)
+        return NULL;
+    PyObject *ask_keys = PyObject_GetAttr(asks, s_keys);
+    if (ask_keys == NULL) {
+        Py_DECREF(bid_keys);
+        return NULL;
+    }
+    int crossed = 0;
+    if (PyList_CheckExact(bid_keys) && PyList_CheckExact(ask_keys) && PyList_GET_SIZE(bid_keys)
+        && PyList_GET_SIZE(ask_keys)) {
+        long long best_bid = PyLong_AsLongLong(PyList_GET_ITEM(bid_keys, PyList_GET_SIZE(bid_keys) - 1));
+        long long best_ask = PyLong_AsLongLong(PyList_GET_ITEM(ask_keys, PyList_GET_SIZE(ask_keys) - 1));
+        crossed = best_bid >= -best_ask;
+    }
+    Py_DECREF(bid_keys);
+    Py_DECREF(ask_keys);
+    if (PyErr_Occurred())
+        return NULL;
+    if (crossed)
+        return PyLong_FromLong(2);
+    if (set_ll(book, s_last_update_id, u) < 0)
+        return NULL;
+    return PyLong_FromLong(1);
 }
 
 /* OrderBook._side_top's rebuild: keep the cached levels of ``top`` better than ``hi`` (the best
@@ -323,9 +401,8 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
         cum = PyTuple_GET_ITEM(last, 2);
         Py_INCREF(cum);
     }
-    if (PyList_SetSlice(top, valid, have, NULL) < 0)
-        goto fail;
-    for (Py_ssize_t i = total - 1 - valid; i >= total - count; i--) {
+    Py_ssize_t j = valid; /* the row being rebuilt */
+    for (Py_ssize_t i = total - 1 - valid; i >= total - count; i--, j++) {
         PyObject *k = PyList_GET_ITEM(keys, i);
         PyObject *q = PyDict_GetItemWithError(qty, k);
         if (q == NULL) {
@@ -362,13 +439,27 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
                 goto fail;
             }
         }
+        PyObject *old = j < PyList_GET_SIZE(top) ? PyList_GET_ITEM(top, j) : NULL;
+        Py_INCREF(cum);
+        if (old != NULL && Py_REFCNT(old) == 1 && Py_IS_TYPE(old, level_type)) {
+            /* Nothing but this cache holds the old row, so nothing can see it change: refill it
+               instead of freeing it and allocating another (as zip() reuses its result tuple). */
+            PyObject *o0 = PyTuple_GET_ITEM(old, 0), *o1 = PyTuple_GET_ITEM(old, 1), *o2 = PyTuple_GET_ITEM(old, 2);
+            PyTuple_SET_ITEM(old, 0, price); /* steals the references */
+            PyTuple_SET_ITEM(old, 1, q);
+            PyTuple_SET_ITEM(old, 2, cum);
+            Py_DECREF(o0);
+            Py_DECREF(o1);
+            Py_DECREF(o2);
+            continue;
+        }
         PyObject *lv = level_type->tp_alloc(level_type, 3);
         if (lv == NULL) {
+            Py_DECREF(cum);
             Py_DECREF(price);
             Py_DECREF(q);
             goto fail;
         }
-        Py_INCREF(cum);
         PyTuple_SET_ITEM(lv, 0, price); /* steals the references */
         PyTuple_SET_ITEM(lv, 1, q);
         PyTuple_SET_ITEM(lv, 2, cum);
@@ -377,11 +468,18 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
         if (PyObject_GC_IsTracked(lv) && !PyObject_GC_IsTracked(price) && !PyObject_GC_IsTracked(q)
             && !PyObject_GC_IsTracked(cum))
             PyObject_GC_UnTrack(lv);
-        int rc = PyList_Append(top, lv);
-        Py_DECREF(lv);
-        if (rc < 0)
-            goto fail;
+        if (old != NULL) {
+            if (PyList_SetItem(top, j, lv) < 0) /* steals lv, releases the old row */
+                goto fail;
+        } else {
+            int rc = PyList_Append(top, lv);
+            Py_DECREF(lv);
+            if (rc < 0)
+                goto fail;
+        }
     }
+    if (PyList_GET_SIZE(top) > j && PyList_SetSlice(top, j, PyList_GET_SIZE(top), NULL) < 0)
+        goto fail;
     Py_XDECREF(cum);
     return 0;
 fail:
@@ -474,6 +572,7 @@ read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"apply_side", (PyCFunction)(void (*)(void))apply_side, METH_FASTCALL, apply_side_doc},
+    {"apply_event", (PyCFunction)(void (*)(void))apply_event, METH_FASTCALL, apply_event_doc},
     {"read_top", (PyCFunction)(void (*)(void))read_top, METH_FASTCALL, read_top_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -493,13 +592,17 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 4
+#define BOOKC_ABI 5
 
 PyMODINIT_FUNC
 PyInit__bookc(void)
 {
-    static PyObject **names[] = {&s_fixed, &s_floor, &s_hi, &s_top, &s_keys, &s_qty, &s_near_min, &s_near_max};
-    static const char *texts[] = {"fixed", "floor", "hi", "top", "keys", "qty", "near_min", "near_max"};
+    static PyObject **names[] = {&s_fixed, &s_floor, &s_hi, &s_top, &s_keys, &s_qty, &s_near_min, &s_near_max,
+                                 &s_last_update_id, &s_prev_final_update_id, &s_final_update_id, &s_version,
+                                 &s_bids, &s_asks};
+    static const char *texts[] = {"fixed", "floor", "hi", "top", "keys", "qty", "near_min", "near_max",
+                                  "last_update_id", "prev_final_update_id", "final_update_id", "version",
+                                  "bids", "asks"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i] == NULL && (*names[i] = PyUnicode_InternFromString(texts[i])) == NULL)
             return NULL;

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 4
+_BOOKC_ABI = 5
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -237,6 +237,10 @@ class OrderBook:
                           self._places, self._units, side.sign, self._rebalance)
         self._read_fixed = (self._bids, self._asks, self._price_of, Level, BookTop, 0)
         """What ``_bookc.read_top`` needs that changes only when a wider top is asked for."""
+        self._failed: list[_Side] = []
+        """Where ``_bookc.apply_event`` names the side whose levels it could not apply."""
+        self._event_fixed = (self, self._bids, self._asks, self._failed)
+        """What ``_bookc.apply_event`` needs (BookSync's usual case in one call)."""
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -281,17 +285,22 @@ class OrderBook:
                 side = self._asks
                 _bookc.apply_side(side, asks)
             except (TypeError, ValueError) as exc:
-                side.top, side.hi = [], _NO_CHANGE
-                n = len(side.keys)
-                if n > self._near_max or (n < self._near_min and len(side.qty) > n):
-                    self._rebalance(side)
-                name = "bids" if side is self._bids else "asks"
-                if isinstance(exc, MalformedFrame):
-                    raise MalformedFrame(f"{self.symbol} {name}: {exc}") from None
-                raise MalformedFrame(f"{self.symbol} {name}: a level is not a [price, qty] pair") from None
+                raise self._apply_failed(side, exc) from None
             return
         self._apply_side(self._bids, bids, "bids")
         self._apply_side(self._asks, asks, "asks")
+
+    def _apply_failed(self, side: _Side, exc: Exception) -> MalformedFrame:
+        """After the C loop failed on a level of ``side``: drop its cached top, rebalance it if
+        due (as the Python loop's ``finally`` does) and say what was wrong."""
+        side.top, side.hi = [], _NO_CHANGE
+        n = len(side.keys)
+        if n > self._near_max or (n < self._near_min and len(side.qty) > n):
+            self._rebalance(side)
+        name = "bids" if side is self._bids else "asks"
+        if isinstance(exc, MalformedFrame):
+            return MalformedFrame(f"{self.symbol} {name}: {exc}")
+        return MalformedFrame(f"{self.symbol} {name}: a level is not a [price, qty] pair")
 
     def _apply_side(self, side: _Side, levels: Iterable[Any], name: str) -> None:
         """The Python loop (no C extension)."""
@@ -657,7 +666,39 @@ class BookSync:
         return SyncResult(SyncAction.RESYNC_NEEDED, reason)
 
     def on_event(self, ev: Any) -> SyncResult:
-        """Feed one depth event (a :class:`feeds.models.DepthUpdate`)."""
+        """Feed one depth event (a :class:`feeds.models.DepthUpdate` or a
+        :class:`feeds.depthwire.DepthEvent`)."""
+        book = self.book
+        if _bookc is not None and not self._first_pending and self.state == self.SYNCED:
+            # the usual case (the next event in sequence on a synced book) in one C call
+            try:
+                done = _bookc.apply_event(book._event_fixed, ev)
+            except (TypeError, ValueError) as exc:
+                failed = book._failed
+                if not failed:
+                    raise  # not a level's fault (an event without its fields): a bug, not the venue
+                error = book._apply_failed(failed.pop(), exc)
+                return self._resync(f"malformed level in update u {ev.final_update_id}: {error}")
+            if done == 1:
+                self.applied += 1
+                return _APPLIED
+            if done == 2:
+                return self._crossed(ev.final_update_id)
+            return self._process(ev)
+        last = book.last_update_id
+        if ev.prev_final_update_id == last and not self._first_pending and ev.final_update_id > last \
+                and self.state == self.SYNCED:
+            # the usual case, inlined: the next event in sequence on a synced book (as _process)
+            try:
+                book.apply(ev.bids, ev.asks)
+            except MalformedFrame as exc:
+                return self._resync(f"malformed level in update u {ev.final_update_id}: {exc}")
+            bid_keys, ask_keys = book._bids.keys, book._asks.keys  # book.is_crossed(), inlined
+            if bid_keys and ask_keys and bid_keys[-1] >= -ask_keys[-1]:
+                return self._crossed(ev.final_update_id)
+            book.last_update_id = ev.final_update_id
+            self.applied += 1
+            return _APPLIED
         if self.state != self.SYNCED:
             self._buffer.append(ev)
             if len(self._buffer) > self.max_buffer:
@@ -691,15 +732,18 @@ class BookSync:
             return self._resync(f"malformed level in update u {u}: {exc}")
         bid_keys, ask_keys = book._bids.keys, book._asks.keys  # book.is_crossed(), inlined
         if bid_keys and ask_keys and bid_keys[-1] >= -ask_keys[-1]:
-            bid, ask = book.best_bid(), book.best_ask()
-            assert bid is not None and ask is not None
-            return self._resync(
-                f"crossed book after update u {u}: best bid {fmt_plain(bid.price)} >= best ask {fmt_plain(ask.price)}"
-            )
+            return self._crossed(u)
         book.last_update_id = u
         self._first_pending = False
         self.applied += 1
         return _APPLIED
+
+    def _crossed(self, u: int) -> SyncResult:
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        assert bid is not None and ask is not None
+        return self._resync(
+            f"crossed book after update u {u}: best bid {fmt_plain(bid.price)} >= best ask {fmt_plain(ask.price)}"
+        )
 
     def on_snapshot(self, last_update_id: int, bids: Sequence[Any], asks: Sequence[Any]) -> SyncResult:
         """Load a REST snapshot and replay the buffered events on top of it.
