@@ -140,3 +140,60 @@ async def test_narrow_positions_mark_the_liquidation_price(stepped: SimHandle) -
         assert isinstance(liq, Text) and liq.plain.endswith(" !!") and "red" in str(liq.style)
         table = app.positions
         assert table.virtual_size.width <= table.size.width
+
+
+async def test_an_unchanged_positions_table_costs_nothing_per_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table is polled 40 times a second: with the same account version, marks, TP/SL text,
+    width and settings it computes no cell; a new mark (or account change) recomputes the row."""
+    from textual.app import App, ComposeResult
+
+    import widgets.account as account_widgets
+    from feeds.models import parse_user_event
+    from feeds.sim.market import build_symbols
+    from widgets.account import Positions
+
+    info = build_symbols()[SYM]
+    acct = AccountState(symbols={SYM: info})
+    acct.load_balances([{"asset": "BTC", "balance": "1", "availableBalance": "1"}])
+    acct.apply(parse_user_event({
+        "e": "ACCOUNT_UPDATE", "E": 1000, "T": 1000,
+        "a": {"m": "ORDER", "B": [{"a": "BTC", "wb": "1", "cw": "1", "bc": "0"}],
+              "P": [{"s": SYM, "pa": "10", "ep": "88000.0", "bep": "88000.0", "cr": "0",
+                     "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}}))
+    marks = {SYM: Decimal("88100.0")}
+    computed: list[str] = []
+    cells_of = account_widgets.position_cells
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        computed.append(args[2])
+        return cells_of(*args, **kwargs)
+
+    monkeypatch.setattr(account_widgets, "position_cells", counted)
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Positions(id="positions")
+
+    app = Host()
+    async with app.run_test(size=(160, 10)) as pilot:
+        table = app.query_one(Positions)
+        table.bind_source(acct, lambda: SYM, marks.get, {SYM: info}.get)
+        await pilot.pause()
+        assert table.row_count == 1 and computed
+        upnl = table.get_row_at(0)[Positions.COLUMNS.index("uPnL")]
+        computed.clear()
+        for _ in range(5):
+            table.poll()
+        assert computed == []  # unchanged: nothing computed (fails before: a row per poll)
+        marks[SYM] = Decimal("88200.0")
+        table.poll()
+        assert computed == [SYM]
+        assert table.get_row_at(0)[Positions.COLUMNS.index("uPnL")] != upnl
+        computed.clear()
+        table.poll()
+        assert computed == []
+        version = acct.version
+        acct.load_balances([{"asset": "BTC", "balance": "2", "availableBalance": "2"}])
+        assert acct.version != version
+        table.poll()
+        assert computed == [SYM]
