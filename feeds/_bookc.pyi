@@ -15,3 +15,6 @@ def apply_side(side: Any, levels: Iterable[Any], /) -> None:
 
 def read_top(fixed: tuple[Any, ...], n: int, add: Callable[[Decimal, Decimal], Decimal] | None, /) -> Any:
     """Both sides' best ``n`` levels (a ``BookTop``), rebuilding each side's cached top below its ``hi``."""
+
+def apply_event(fixed: tuple[Any, ...], ev: Any, /) -> int:
+    """BookSync's usual event in one call: 1 applied, 2 applied but crossed, 0 not in sequence (nothing done)."""

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from feeds.depth import DepthFeed
+from feeds.depthwire import DepthEvent, decode_depth_frame
 from feeds.models import DepthUpdate
 from feeds.rest import RestClient
 from feeds.sim import SimExchange
@@ -74,7 +75,8 @@ async def rig(sim: SimExchange, feed_kw: dict[str, Any] | None = None, **stream_
         feed = DepthFeed(rest, SYMBOL, info.tick_size, limit=1000, first_event_wait=0.5, **(feed_kw or {}))
 
         def on_message(stream: str | None, data: Any) -> None:
-            feed.on_depth(DepthUpdate.from_wire(data))
+            # as the session's market handler: depth frames arrive decoded by the stream client
+            feed.on_depth(data if type(data) is DepthEvent else DepthUpdate.from_wire(data))
             wake.set()
 
         def on_connect() -> None:
@@ -88,6 +90,7 @@ async def rig(sim: SimExchange, feed_kw: dict[str, Any] | None = None, **stream_
 
         client = StreamClient(sim.urls.stream, name="market", streams=[STREAM], on_message=on_message,
                               on_connect=on_connect, on_bad_frame=on_bad_frame, **stream_kw)
+        client.fast_decode = decode_depth_frame  # as the session sets it
         tasks = [asyncio.create_task(client.run()), asyncio.create_task(feed.run())]
         try:
             yield Rig(sim, feed, client, rest, wake)
