@@ -257,22 +257,74 @@ async def test_realtime_market_moves_and_pause_stops_it(sim: SimExchange) -> Non
     assert all(Decimal(p) % Decimal("0.1") == 0 and "E" not in p for p, _ in second.bids + second.asks)
 
 
-def test_clock_spreads_trades_over_the_tick() -> None:
+class _Transport:
+    """What the hub touches of a connection's socket transport: what it wrote, in order."""
+
+    def __init__(self, unsent: int = 0) -> None:
+        self.writes: list[bytes] = []
+        self.unsent = unsent
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class _Ws:
+    def __init__(self, unsent: int = 0) -> None:
+        from websockets.protocol import OPEN
+
+        self.transport = _Transport(unsent)
+        self.protocol = type("P", (), {"state": OPEN, "extensions": []})()
+
+
+def _conn(combined: bool = False, unsent: int = 0) -> Any:
+    from feeds.sim.exchange import StreamConn
+
+    return StreamConn(_Ws(unsent), combined, "market")  # type: ignore[arg-type]
+
+
+def _payloads(conn: Any) -> list[Any]:
+    """The JSON payloads of the text frames a fake connection was written, in order."""
+    from websockets.frames import Frame
+    from websockets.streams import StreamReader
+
+    reader = StreamReader()
+    for chunk in conn.ws.transport.writes:
+        reader.feed_data(chunk)
+    reader.feed_eof()
+    out = []
+    parser = Frame.parse(reader.read_exact, mask=False)
+    while True:
+        try:
+            next(parser)
+        except StopIteration as stop:
+            frame = stop.value
+        except EOFError:
+            return out
+        else:
+            raise AssertionError("a frame cut short")
+        assert frame.fin and frame.opcode == 1  # one unfragmented text frame
+        out.append(orjson.loads(frame.data))
+        parser = Frame.parse(reader.read_exact, mask=False)
+
+
+async def test_clock_spreads_trades_over_the_tick() -> None:
     """While the real-time clock steps, aggTrade frames are held (the clock sends them out over
     the next tick, in order); every other stream goes out with the step."""
     from feeds.sim.exchange import Hub
 
-    class Conn:
-        def __init__(self) -> None:
-            self.streams: set[str] = set()
-            self.got: list[tuple[str, bytes]] = []
-
-        def push(self, name: str, data: bytes) -> None:
-            self.got.append((name, data))
-
-    hub, conn = Hub(), Conn()
+    hub, conn = Hub(), _conn()
     for stream in ("btcusd_perp@aggTrade", "btcusd_perp@depth@100ms"):
-        hub.add(conn, stream)  # type: ignore[arg-type]
+        hub.add(conn, stream)
     held: list[tuple[str, bytes]] = []
     hub.held = held
     for i in range(3):
@@ -280,9 +332,69 @@ def test_clock_spreads_trades_over_the_tick() -> None:
     hub.send("btcusd_perp@depth@100ms", {"u": 1})
     hub.send("ethusd_perp@aggTrade", {"a": 9})  # nobody subscribed: not even held
     hub.held = None
-    assert conn.got == [("btcusd_perp@depth@100ms", b'{"u":1}')]
+    await asyncio.sleep(0)  # the end of the loop's turn: pending frames are written
+    assert _payloads(conn) == [{"u": 1}]
     assert [orjson.loads(d)["a"] for _, d in held] == [0, 1, 2]
     hub.release(held[:2])
     hub.remove(conn, "btcusd_perp@aggTrade")  # unsubscribed before the rest went out
     hub.release(held[2:])
-    assert [orjson.loads(d) for _, d in conn.got[1:]] == [{"a": 0}, {"a": 1}]
+    await asyncio.sleep(0)
+    assert _payloads(conn) == [{"u": 1}, {"a": 0}, {"a": 1}]
+
+
+def test_text_frame_is_what_websockets_writes() -> None:
+    """The hub's pre-built frames are byte for byte websockets' own server text frames, at
+    each length encoding's edges."""
+    from websockets.frames import Frame, Opcode
+
+    from feeds.sim.exchange import text_frame
+
+    for n in (0, 1, 125, 126, 127, 65535, 65536, 70000):
+        payload = b"x" * n
+        assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+async def test_each_event_is_framed_once_per_shape_and_written_once_per_turn() -> None:
+    """An event is serialized once per connection shape (raw or combined), the same bytes for
+    every subscriber of that shape; each connection gets one write per loop turn however many
+    events came; every connection sees every event, in order, in its own shape."""
+    from feeds.sim.exchange import Hub
+
+    hub = Hub()
+    raw = [_conn() for _ in range(3)]
+    combined = [_conn(combined=True) for _ in range(2)]
+    for c in raw + combined:
+        hub.add(c, "btcusd_perp@aggTrade")
+    hub.send("btcusd_perp@aggTrade", {"a": 1})
+    assert len({id(c.pending[0]) for c in raw}) == 1  # one frame object shared by the raw subscribers
+    assert len({id(c.pending[0]) for c in combined}) == 1
+    assert raw[0].pending[0] != combined[0].pending[0]
+    hub.send("btcusd_perp@aggTrade", {"a": 2})
+    await asyncio.sleep(0)
+    for c in raw:
+        assert len(c.ws.transport.writes) == 1
+        assert _payloads(c) == [{"a": 1}, {"a": 2}]
+    for c in combined:
+        assert len(c.ws.transport.writes) == 1
+        assert _payloads(c) == [{"stream": "btcusd_perp@aggTrade", "data": {"a": i}} for i in (1, 2)]
+
+
+async def test_a_slow_client_is_cut_and_the_others_keep_receiving() -> None:
+    """A connection whose socket has more than the limit unsent is cut (as the venue cuts a
+    consumer that slow); the others get their frames; a faulted (stalled) connection's frames
+    go through its queue, not around it."""
+    from feeds.sim.exchange import _WRITE_LIMIT, Hub
+
+    hub = Hub()
+    slow, fine, stalled = _conn(unsent=_WRITE_LIMIT + 1), _conn(combined=True), _conn()
+    stalled.stalled_until = 1e18
+    for c in (slow, fine, stalled):
+        hub.add(c, "btcusd_perp@aggTrade")
+    hub.send("btcusd_perp@aggTrade", {"a": 1})
+    await asyncio.sleep(0)
+    assert slow.ws.transport.aborted and slow.ws.transport.writes == []
+    assert _payloads(fine) == [{"stream": "btcusd_perp@aggTrade", "data": {"a": 1}}]
+    assert stalled.ws.transport.writes == [] and stalled.queue.qsize() == 1
+    hub.send("btcusd_perp@aggTrade", {"a": 2})
+    await asyncio.sleep(0)
+    assert len(fine.ws.transport.writes) == 2 and slow.ws.transport.writes == []

@@ -25,6 +25,7 @@ import orjson
 from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import OPEN
 
 from feeds.models import ListenKeyExpired
 from feeds.sim.accounts import Account, Accounts, ApiError
@@ -86,8 +87,31 @@ class ListenKey:
     expires_ms: int
 
 
+_WRITE_LIMIT = 8 * 2**20
+"""Bytes a stream connection may have unsent in its socket's buffer; past it, the connection is
+cut (a consumer this slow would be cut off by the venue too)."""
+
+
+def text_frame(payload: bytes) -> bytes:
+    """``payload`` as one unmasked, unfragmented WebSocket text frame (a server's), header and
+    all: the bytes ``websockets`` would write for it on a connection without extensions."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
 class StreamConn:
-    """One market/user-data stream connection and its outgoing queue."""
+    """One market/user-data stream connection.
+
+    Frames normally go straight to its socket: the hub serializes each event once per
+    connection shape (raw, or wrapped for combined streams) and appends the same bytes to every
+    subscriber's ``pending``, written in one go at the end of the loop's turn. While a fault
+    holds or slows the connection (or frames it queued are still waiting), frames go through
+    ``queue`` and a writer task instead, in order.
+    """
 
     def __init__(self, ws: ServerConnection, combined: bool, kind: str) -> None:
         self.ws = ws
@@ -95,6 +119,10 @@ class StreamConn:
         self.kind = kind
         self.streams: set[str] = set()
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(maxsize=20000)
+        self.pending: list[bytes] = []
+        """Wire frames (header and payload) to write at the end of the loop's turn."""
+        self.framed = not getattr(getattr(ws, "protocol", None), "extensions", None)
+        """Whether the hub may write pre-built frames (no extension rewrites frames here)."""
         self.stalled_until = 0.0
         self.slow_until = 0.0
         """Fault: until then each frame leaves ``slow_delay`` seconds late (a slow consumer)."""
@@ -102,7 +130,21 @@ class StreamConn:
         self.opened = time.monotonic()
         self.incoming: collections.deque[float] = collections.deque()
 
+    def queued(self) -> bool:
+        """Whether frames must go through the queue: a fault holds or slows this connection,
+        or frames it queued before are still waiting (order is kept). A fault whose time is
+        over is forgotten here once its queue is empty."""
+        if not self.framed or self.queue.qsize():
+            return True
+        if self.stalled_until or self.slow_until:
+            now = time.monotonic()
+            if self.stalled_until > now or self.slow_until > now:
+                return True
+            self.stalled_until = self.slow_until = 0.0
+        return False
+
     def push(self, name: str, data: bytes) -> None:
+        """Queue one frame for the writer task (the path of faulted connections)."""
         frame = b'{"stream":"' + name.encode() + b'","data":' + data + b"}" if self.combined else data
         try:
             self.queue.put_nowait(frame)
@@ -117,7 +159,11 @@ _SLICES = 5
 
 
 class Hub:
-    """Routes engine payloads to the connections subscribed to each stream."""
+    """Routes engine payloads to the connections subscribed to each stream.
+
+    Each event is JSON-encoded once, and framed once per connection shape; writing is one
+    ``transport.write`` per connection per loop turn, whatever the number of frames.
+    """
 
     def __init__(self) -> None:
         self.subs: dict[str, set[StreamConn]] = {}
@@ -127,6 +173,10 @@ class Hub:
         self.filter: Callable[[str, bytes], bytes | None] | None = None
         """Set by the fault injector while a frame fault is active: what each frame becomes
         (None: not sent)."""
+        self._dirty: list[StreamConn] = []
+        """Connections with pending frames, flushed at the end of the loop's turn."""
+        self._prefix: dict[str, bytes] = {}
+        """Stream -> the combined-stream wrapper's head, ``{"stream":"<name>","data":``."""
 
     def wants(self, stream: str) -> bool:
         return bool(self.subs.get(stream))
@@ -147,14 +197,56 @@ class Hub:
         if self.held is not None and stream.endswith("@aggTrade"):
             self.held.append((stream, data))
             return
-        for conn in list(conns):
-            conn.push(stream, data)
+        self._fan(stream, data, conns)
 
     def release(self, frames: list[tuple[str, bytes]]) -> None:
         """Send held frames to the stream's subscribers as of now, in order."""
+        subs = self.subs
         for stream, data in frames:
-            for conn in list(self.subs.get(stream, ())):
+            conns = subs.get(stream)
+            if conns:
+                self._fan(stream, data, conns)
+
+    def _fan(self, stream: str, data: bytes, conns: set[StreamConn]) -> None:
+        raw = wrapped = None
+        dirty = self._dirty
+        was_idle = not dirty
+        for conn in conns:
+            if (conn.stalled_until or conn.slow_until or not conn.framed or conn.queue.qsize()) and conn.queued():
                 conn.push(stream, data)
+                continue
+            if conn.combined:
+                if wrapped is None:
+                    head = self._prefix.get(stream)
+                    if head is None:
+                        head = self._prefix[stream] = b'{"stream":"' + stream.encode() + b'","data":'
+                    wrapped = text_frame(head + data + b"}")
+                frame = wrapped
+            else:
+                if raw is None:
+                    raw = text_frame(data)
+                frame = raw
+            if not conn.pending:
+                dirty.append(conn)
+            conn.pending.append(frame)
+        if was_idle and dirty:
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every connection's pending frames (one write each); cut a connection whose
+        unsent bytes are over ``_WRITE_LIMIT``; skip one that is closing."""
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            out, conn.pending = conn.pending, []
+            ws = conn.ws
+            transport = ws.transport
+            if transport is None or transport.is_closing() or ws.protocol.state is not OPEN:
+                continue
+            if transport.get_write_buffer_size() > _WRITE_LIMIT:
+                log.warning("stream connection cut: %d bytes unsent", transport.get_write_buffer_size())
+                transport.abort()
+                continue
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def add(self, conn: StreamConn, stream: str) -> None:
         self.subs.setdefault(stream, set()).add(conn)
@@ -166,6 +258,7 @@ class Hub:
             s.discard(conn)
             if not s:
                 del self.subs[stream]
+                self._prefix.pop(stream, None)
         conn.streams.discard(stream)
 
     def drop(self, conn: StreamConn) -> None:

@@ -287,6 +287,11 @@ class MatchingBook:
         self.update_id = first_update_id
         self.last_change_ms = 0
         self._pending = {c: _Pending() for c in self.CADENCES}
+        self._recent = _Pending()
+        """Changes since any cadence last flushed: merged into every cadence's pending at each
+        flush (one set add per change instead of one per cadence)."""
+        self._recent_bids = self._recent.bids
+        self._recent_asks = self._recent.asks
         self._last_u = {c: first_update_id for c in self.CADENCES}
 
     # -- reads --------------------------------------------------------------------------
@@ -313,14 +318,13 @@ class MatchingBook:
         """Start one matching-engine operation: a new update id for all it changes."""
         self.update_id += 1
         self.last_change_ms = now_ms
-        for p in self._pending.values():
-            if not p.first_id:
-                p.first_id = self.update_id
+        recent = self._recent
+        if not recent.first_id:
+            recent.first_id = self.update_id
         return self.update_id
 
     def _touch(self, side: str, ticks: int) -> None:
-        for p in self._pending.values():
-            (p.bids if side == "BUY" else p.asks).add(ticks)
+        (self._recent_bids if side == "BUY" else self._recent_asks).add(ticks)
 
     def add(self, order: RestingOrder) -> None:
         """Rest an order at the back of its level's queue (caller has called ``begin``)."""
@@ -418,6 +422,15 @@ class MatchingBook:
     # -- diff streams -------------------------------------------------------------------
     def take_diff(self, cadence: int) -> tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]] | None:
         """Changed levels since this cadence last flushed: (U, u, pu, bids, asks), or None."""
+        recent = self._recent
+        if recent.first_id or recent.bids or recent.asks:
+            for q in self._pending.values():
+                if not q.first_id:
+                    q.first_id = recent.first_id
+                q.bids |= recent.bids
+                q.asks |= recent.asks
+            self._recent = recent = _Pending()
+            self._recent_bids, self._recent_asks = recent.bids, recent.asks
         p = self._pending[cadence]
         if not p.first_id:
             return None
