@@ -18,13 +18,18 @@ widget the crop touches, and the crop is the box around *all* changed regions, s
 ticker line (top) and a changed status bar (bottom) make the crop the whole screen and every
 widget renders every line (~230 lines a paint at 1x, for the ~30 that changed). Here a widget
 renders only the lines where it fills a chop of a changed span, and only those are cut.
-The chops that the update's spans read are the same as Textual's: a span ``(y, x1, x2)`` reads
-the chops of line ``y`` that start at or before ``x2`` and end after ``x1`` (``ChopsUpdate``),
-each filled by the frontmost widget covering it among those the crop overlaps; every such widget
-meets the span (``x1 < right`` and ``x2 >= left``), so it is rendered on that line here too, in
-the same front-to-back order; a widget whose chops on a line are all taken by widgets in front
-of it (a container behind its children, the screen) is not asked for that line at all. Lines
-not rendered stay dirty in the widget's styles cache.
+The chops that the update's spans show are the same as Textual's: a span ``(y, x1, x2)`` shows
+the chops of line ``y`` that start before ``x2`` and end after ``x1``, each filled by the
+frontmost widget covering it among those the crop overlaps; every such widget meets the span, so
+it is rendered on that line here too, in the same front-to-back order; a widget whose chops on
+a line are all taken by widgets in front of it (a container behind its children, the screen)
+is not asked for that line at all. Lines not rendered stay dirty in the widget's styles cache.
+
+One difference in the bytes, none on the screen: ``ChopsUpdate`` also sends the chop that starts
+exactly at a span's end, cropped to nothing: a cursor move followed by nothing (the next write
+is another move or the line's end). Textual renders the widget there for it: for every changed
+ladder row, the chart's (or its container's) line beside it. Here that chop is left empty, so
+neither the render nor the idle move happens.
 
 Upstream fix (what Textual should change): in ``_get_renders``, test ``crop.overlaps(region
 & clip)`` instead of ``crop.overlaps(clip)``; in ``render_partial_update``, render only the
@@ -85,13 +90,13 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
     crop = Region.from_union(list(update_regions)).intersection(self.size.region)
     spans = list(self._regions_to_spans(update_regions))
     cuts = self.cuts
-    # the chops each span line sends (ChopsUpdate: those starting at or before x2, ending after
-    # x1), by their start; a line leaves this as its chops are filled
+    # the chops each span line shows (starting before x2, ending after x1), by their start; a
+    # line leaves this as its chops are filled
     wanted: dict[int, list[int]] = {}
     for y, x1, x2 in spans:
         line_cuts = cuts[y]
         starts = wanted.setdefault(y, [])
-        starts.extend(c for c, end in zip(line_cuts, line_cuts[1:]) if c <= x2 and end > x1 and c not in starts)
+        starts.extend(c for c, end in zip(line_cuts, line_cuts[1:]) if c < x2 and end > x1 and c not in starts)
     chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
     intersection = Region.intersection
     crop_overlaps = crop.overlaps
