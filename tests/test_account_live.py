@@ -9,7 +9,6 @@ figures against hand-derived ones.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction as F
@@ -18,50 +17,21 @@ from typing import Any
 
 import pytest
 
-from feeds.account import AccountState
 from feeds.filters import OrderRequest
 from feeds.journal import Journal
-from feeds.orders import OrderManager
-from feeds.signing import Ed25519Signer, load_ed25519_private_key
-from feeds.sim import DEMO_API_KEY, SimExchange
+from feeds.sim import SimExchange
 from feeds.sim.accounts import Position as SimPosition
-from feeds.streams import FeedStatus
-from feeds.userdata import UserDataStream
-from feeds.wsapi import WsApiClient
+from tests.venue_rig import VenueRig
 from tests.waiting import eventually
 
 SYM = "BTCUSD_PERP"
 
 
-
-
-class Rig:
-    def __init__(self, sim: SimExchange, journal: Journal) -> None:
-        assert sim.urls is not None
-        self.sim = sim
-        signer = Ed25519Signer(DEMO_API_KEY, load_ed25519_private_key(sim.credentials.ed25519_key_path))
-        self.api = WsApiClient(sim.urls.wsapi, signer=signer, timeout=2.0)
-        self.account = AccountState(symbols=sim.symbols)
-        self.journal = journal
-        self.om = OrderManager(self.api, self.account, journal=journal, venue="sim")
-        self.user = UserDataStream(self.api, sim.urls.stream, on_event=self.om.on_user_event)
-        self.task: asyncio.Task[None] | None = None
-        self.venue = sim.account()
-
+class Rig(VenueRig):
     async def start(self) -> None:
-        self.task = asyncio.create_task(self.user.run())
-        await eventually(lambda: self.user.state.status == FeedStatus.LIVE and self.user.has_key, "user stream")
-        self.account.load_balances(await self.api.balance())
-        self.account.load_positions(await self.api.positions())
+        await super().start()
         self.account.load_open_orders([])
         self.mark()
-
-    async def stop(self) -> None:
-        await self.user.close()
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 5)
-        await self.api.close()
-        self.journal.close()
 
     def mark(self) -> None:
         """The simulator's mark price event, as the mark stream delivers it."""

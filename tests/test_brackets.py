@@ -4,7 +4,6 @@ OCO, closed by hand, the entry cancelled unfilled, a restart, and the -4120 algo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from feeds.account import AccountState
 from feeds.brackets import (
     SL,
     TP,
@@ -28,14 +26,11 @@ from feeds.brackets import (
 from feeds.decimals import fmt_plain
 from feeds.filters import OrderRequest
 from feeds.journal import Journal
-from feeds.orders import OrderManager
 from feeds.rest import RestClient
-from feeds.signing import Ed25519Signer, HmacSigner, load_ed25519_private_key
+from feeds.signing import HmacSigner
 from feeds.sim import DEMO_API_KEY, SimExchange
-from feeds.streams import FeedStatus
 from feeds.symbols import SymbolInfo
-from feeds.userdata import UserDataStream
-from feeds.wsapi import WsApiClient
+from tests.venue_rig import VenueRig
 from tests.waiting import eventually
 
 D = Decimal
@@ -150,25 +145,16 @@ def test_bracket_state_survives_the_journal_round_trip() -> None:
 
 
 # ---------------------------------------------------------------------- against the simulator
-class Rig:
+class Rig(VenueRig):
     def __init__(self, sim: SimExchange, journal: Journal) -> None:
         assert sim.urls is not None
-        self.sim = sim
-        signer = Ed25519Signer(DEMO_API_KEY, load_ed25519_private_key(sim.credentials.ed25519_key_path))
-        self.api = WsApiClient(sim.urls.wsapi, signer=signer, timeout=2.0)
-        self.account = AccountState(symbols=sim.symbols)
-        self.journal = journal
         self.notes: list[str] = []
         self.rest = RestClient(sim.urls.rest)
         hmac = HmacSigner(DEMO_API_KEY, sim.credentials.hmac_secret)
-        self.om = OrderManager(
-            self.api, self.account, journal=journal, venue="sim", resolve_backoff=0.05,
-            algo_rest=lambda p: self.rest.signed("POST", "algoOrder", p, hmac),
-            algo_cancel_rest=lambda p: self.rest.signed("DELETE", "algoOrder", p, hmac))
+        super().__init__(sim, journal, resolve_backoff=0.05,
+                         algo_rest=lambda p: self.rest.signed("POST", "algoOrder", p, hmac),
+                         algo_cancel_rest=lambda p: self.rest.signed("DELETE", "algoOrder", p, hmac))
         self.brackets = self.manager()
-        self.user = UserDataStream(self.api, sim.urls.stream, on_event=self.om.on_user_event)
-        self.task: asyncio.Task[None] | None = None
-        self.venue = sim.account()
 
     def manager(self) -> BracketManager:
         m = BracketManager(self.om, info=self.sim.symbols.get,
@@ -177,20 +163,10 @@ class Rig:
         self.om.listeners[:] = [m.on_event]
         return m
 
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self.user.run())
-        await eventually(lambda: self.user.state.status == FeedStatus.LIVE and self.user.has_key, "user stream")
-        self.account.load_balances(await self.api.balance())
-        self.account.load_positions(await self.api.positions())
-
     async def stop(self) -> None:
         await self.brackets.close()
-        await self.user.close()
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 5)
-        await self.api.close()
+        await super().stop()
         await self.rest.close()
-        self.journal.close()
 
     def book(self) -> Any:
         return self.sim.engine.syms[SYM].book
