@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,76 @@ async def test_alert_from_the_ladder_cursor_fires_and_is_deleted(sim: SimExchang
         await until(pilot, lambda: isinstance(app.screen, AlertsScreen), "the alerts screen")
         await pilot.press("d")
         await until(pilot, lambda: s.alerts.alerts == [] and AlertStore().load() == [], "deleted")
+
+
+async def test_a_refresh_measures_each_column_once_and_keeps_the_widths_exact(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The once-a-second refresh changes most cells: each changed cell used to be updated with
+    ``update_width``, and DataTable re-measured the whole column for each one narrower than it
+    (rows x changed cells; a 100 ms stall of the keys every second). Now a column is measured
+    only when its widest cell's width changed, once; the widths stay what a new table's are."""
+    from rich.cells import cell_len
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield WatchlistTable(id="watchlist")
+
+    def rows(last: str) -> list[WatchRow]:
+        return [replace(_row(f"C{i:02d}", "5"), last=Decimal(last) + i, mark=Decimal(last)) for i in range(30)]
+
+    current = {"rows": rows("87000.1"), "version": 0}
+    measured: list[bool] = []
+    update_cell = DataTable.update_cell
+
+    def counted(self: Any, *args: Any, update_width: bool = False, **kwargs: Any) -> None:
+        measured.append(update_width)
+        update_cell(self, *args, update_width=update_width, **kwargs)
+
+    async def widths_settled(pilot: Any, table: WatchlistTable) -> list[int]:
+        await pilot.pause()
+        return [c.content_width for c in table.columns.values()]
+
+    app = Host()
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.query_one(WatchlistTable)
+        table.bind_source(lambda: current["rows"], lambda: 0, lambda: current["version"])
+        table.poll(force=True)
+        assert table._order == [r.symbol for r in current["rows"]]
+        first = await widths_settled(pilot, table)
+        monkeypatch.setattr(DataTable, "update_cell", counted)
+        for last in ("87000.2", "9.5", "123456789.25", "87000.3"):  # same widths, narrower, wider, back
+            current["rows"], current["version"] = rows(last), current["version"] + 1
+            measured.clear()
+            table.poll(force=True)
+            assert len(measured) >= 30  # every last and mark changed
+            assert measured.count(True) <= 2  # fails before: one per changed cell
+            shown = await widths_settled(pilot, table)
+            # what a new table measures: each column as wide as its widest cell or its label
+            assert shown == [max(cell_len(c.label.plain), *(cell_len(str(v)) for v in table.get_column(key)))
+                             for key, c in table.columns.items()], last
+        assert shown == first
+
+
+async def test_the_watchlist_title_is_redrawn_only_when_it_changes(sim: SimExchange) -> None:
+    """Static.update lays the whole screen out again: the 4 Hz tick must not do it for nothing."""
+    from textual.widgets import Static
+
+    app = make_app(sim, trading=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, WatchlistScreen), "the watchlist")
+        screen = app.screen
+        title = screen.query_one("#watch-title", Static)
+        updates: list[str] = []
+        update = title.update
+        title.update = lambda text="": (updates.append(str(text)), update(text))[1]  # type: ignore[method-assign]
+        for _ in range(3):
+            screen._title()
+        assert len(updates) <= 1  # fails before: three
+        text = str(title.render())
+        screen.query_one(WatchlistTable).sort_key = "last"
+        screen._title()
+        assert str(title.render()) != text and "Last" in str(title.render())

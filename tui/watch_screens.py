@@ -44,6 +44,7 @@ class WatchlistScreen(Screen[str | None]):
     def __init__(self, session: DashboardSession) -> None:
         super().__init__()
         self._session = session
+        self._title_text = ""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -84,7 +85,9 @@ class WatchlistScreen(Screen[str | None]):
             text += f" · market {stale}"
         if notes:
             text += " · " + "; ".join(notes)
-        self.query_one("#watch-title", Static).update(text)
+        if text != self._title_text:  # Static.update lays the whole screen out again: only on change
+            self._title_text = text
+            self.query_one("#watch-title", Static).update(text)
 
     def action_sort(self) -> None:
         self.query_one(WatchlistTable).cycle_sort()

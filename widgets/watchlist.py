@@ -41,15 +41,12 @@ _PAD = 2
 _SCROLLBAR = 2
 
 
-def fit_columns(cells: list[tuple[Any, ...]], width: int) -> tuple[str, ...]:
+def fit_columns(cells: list[tuple[Any, ...]], width: int, widths: dict[str, int] | None = None) -> tuple[str, ...]:
     """The columns of ``cells`` rows that fit ``width`` cells by :data:`_PRIORITY`, in table order
     (every column while the width is not known)."""
     if width <= 0:
         return _COLUMNS
-    need = {name: cell_len(_HEADERS[name]) for name in _COLUMNS}
-    for row in cells:
-        for name, cell in zip(_COLUMNS, row, strict=True):
-            need[name] = max(need[name], cell_len(cell.plain if isinstance(cell, Text) else cell))
+    need = column_widths(cells) if widths is None else widths
     room = width - _SCROLLBAR
     chosen = set()
     for name in _PRIORITY:
@@ -57,6 +54,15 @@ def fit_columns(cells: list[tuple[Any, ...]], width: int) -> tuple[str, ...]:
             chosen.add(name)
             room -= need[name] + _PAD
     return tuple(name for name in _COLUMNS if name in chosen)
+
+
+def column_widths(cells: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Each column's width: its widest cell of ``cells`` rows, or its header."""
+    need = {name: cell_len(_HEADERS[name]) for name in _COLUMNS}
+    for row in cells:
+        for name, cell in zip(_COLUMNS, row, strict=True):
+            need[name] = max(need[name], cell_len(_plain(cell)))
+    return need
 
 
 def compact(value: Decimal | None) -> str:
@@ -88,6 +94,10 @@ def _price(value: Decimal | None, tick: Decimal) -> str:
         return "—"
     text = fmt_step(value, tick)
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.00"
+
+
+def _plain(cell: Any) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
 
 
 def _coloured(text: str, value: Decimal | None) -> Text:
@@ -137,6 +147,8 @@ class WatchlistTable(DataTable[Any]):
         self._version: Callable[[], Any] = lambda: None
         self._order: list[str] = []
         self._cells: dict[str, tuple[Any, ...]] = {}
+        self._widths: dict[str, int] = {}
+        """Each column's widest cell on show (:func:`column_widths`)."""
         self._seen: Any = object()
         self._refreshed = float("-inf")
         self.refreshes = 0
@@ -192,7 +204,8 @@ class WatchlistTable(DataTable[Any]):
         order = [r.symbol for r in rows]
         cells = {r.symbol: watch_cells(r, now_ms) for r in rows}
         self.refreshes += 1
-        columns = fit_columns(list(cells.values()), self.size.width)
+        widths = column_widths(list(cells.values()))
+        columns = fit_columns(list(cells.values()), self.size.width, widths)
         shown = [_COLUMNS.index(name) for name in columns]
         with self.app.batch_update():
             keep = self.selected_symbol()
@@ -209,8 +222,17 @@ class WatchlistTable(DataTable[Any]):
                     old = self._cells.get(symbol)
                     for i in shown:
                         if old is None or old[i] != cells[symbol][i]:
-                            self.update_cell(symbol, _COLUMNS[i], cells[symbol][i], update_width=True)
-        self._order, self._cells = order, cells
+                            self.update_cell(symbol, _COLUMNS[i], cells[symbol][i])
+                # A column is measured again only when its widest cell's width changed, once:
+                # DataTable re-measures the whole column for every updated cell narrower than it
+                # (update_width=True on each changed cell), rows x changed cells every second.
+                # Given its widest cell, it takes that width or, narrower, measures the column.
+                for i in shown:
+                    name = _COLUMNS[i]
+                    if order and widths[name] != self._widths.get(name):
+                        widest = max(order, key=lambda s: cell_len(_plain(cells[s][i])))
+                        self.update_cell(widest, name, cells[widest][i], update_width=True)
+        self._order, self._cells, self._widths = order, cells, widths
 
     def action_select_cursor(self) -> None:
         symbol = self.selected_symbol()
