@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
@@ -36,8 +36,6 @@ from feeds.market import KLINE_KINDS
 from feeds.orders import OrderOutcome
 from feeds.session import DashboardSession, SessionError
 from feeds.studies import account_levels
-from tui.alerts_screen import AlertsScreen
-from tui.order_form import OrderContext, OrderForm
 from tui.screens import (
     ConfirmScreen,
     HelpScreen,
@@ -47,7 +45,6 @@ from tui.screens import (
     describe_order,
     symbol_rows,
 )
-from tui.watch_screens import TermStructureScreen, WatchlistScreen
 from widgets.account import OpenOrders, Positions
 from widgets.chart import KlineChart
 from widgets.compositor_crop import install as install_compositor_crop
@@ -59,6 +56,9 @@ from widgets.status import FeedLine, StatusBar, StatusSnapshot
 from widgets.strip_divide import install as install_strip_divide
 from widgets.tapes import LiquidationTape, TradesTape
 from widgets.ticker import TickerBar
+
+if TYPE_CHECKING:  # the screens the first frame does not show are imported when first opened
+    from tui.order_form import OrderContext, OrderForm
 
 install_strip_divide()  # every painted line freed by reference counting, not left to the collector
 install_compositor_crop()  # a partial repaint renders the widgets it touches, not all of them
@@ -514,6 +514,8 @@ class CoinmApp(App[int]):
 
     def action_alerts(self) -> None:
         if self.session is not None and self.session.alerts is not None:
+            from tui.alerts_screen import AlertsScreen
+
             self.push_screen(AlertsScreen(self.session.alerts))
 
     def action_watchlist(self) -> None:
@@ -525,10 +527,14 @@ class CoinmApp(App[int]):
             if symbol and session.market is not None and symbol != session.market.info.symbol:
                 self.switch_symbol(symbol)
 
+        from tui.watch_screens import WatchlistScreen
+
         self.push_screen(WatchlistScreen(session), done)
 
     def action_term_structure(self) -> None:
         if self.session is not None and self.session.watch is not None:
+            from tui.watch_screens import TermStructureScreen
+
             self.push_screen(TermStructureScreen(self.session))
 
     def _user_event(self, _event: Any) -> None:
@@ -789,6 +795,8 @@ class CoinmApp(App[int]):
         pos = account.position(info.symbol)
         bid = book.best_bid() if book is not None else None
         ask = book.best_ask() if book is not None else None
+        from tui.order_form import OrderContext
+
         return OrderContext(
             info=info,
             venue=session.venue.name,
@@ -811,6 +819,8 @@ class CoinmApp(App[int]):
     def _new_order_form(self, context: OrderContext) -> OrderForm:
         async def not_opened(order: OrderRequest) -> OrderOutcome:
             raise RuntimeError("the order form sends only after action_order opened it")
+
+        from tui.order_form import OrderForm
 
         form = self._order_form = OrderForm(context, submit=not_opened, context_provider=self.order_context)
         self.install_screen(form, name="order-form")  # kept (not removed) when it closes
@@ -858,6 +868,8 @@ class CoinmApp(App[int]):
             self.notify(refused, title="No orders on this symbol", severity="error", timeout=15)
             return
         form = self._order_form
+        from tui.order_form import OrderForm
+
         if isinstance(self.screen, OrderForm) or (form is not None and form in self.screen_stack):
             return  # one form at a time: a second b/s press must not stack another
         if price is None:
