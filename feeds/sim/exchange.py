@@ -404,15 +404,18 @@ class SimExchange:
     async def _run_clock(self) -> None:
         eng, hub = self.engine, self.hub
         held: list[tuple[str, bytes]] = []
+        work = 0.0
         while True:
             # A venue's trades arrive whenever they happen, not in 50 ms bursts: the last step's
             # aggTrade frames go out in order over this tick (the other streams are periodic
-            # or single events and went out with the step).
+            # or single events and went out with the step). The tick's wall time less what
+            # stepping took is spent waiting between the slices.
             n = len(held)
+            pause = max(0.0, TICK_MS / 1000 - work) / _SLICES
             for i in range(_SLICES):
                 if n:
                     hub.release(held[i * n // _SLICES:(i + 1) * n // _SLICES])
-                await asyncio.sleep(TICK_MS / 1000 / _SLICES)
+                await asyncio.sleep(pause)
             held = []
             if self._paused:
                 eng.flush_depth()
@@ -421,13 +424,20 @@ class SimExchange:
             if wall - eng.now_ms > 2000:
                 eng.now_ms = wall - wall % TICK_MS - TICK_MS  # fell far behind: skip, don't replay
             budget = 40
+            # Catching up stops after a tick's worth of work: a market faster than the core
+            # lags (and skips ahead, above) instead of shutting out connections and requests.
+            started = time.monotonic()
+            deadline = started + TICK_MS / 1000
             hub.held = held
             try:
                 while eng.now_ms + TICK_MS <= wall and budget:
                     eng.step(1)
                     budget -= 1
+                    if time.monotonic() > deadline:
+                        break
             finally:
                 hub.held = None
+            work = time.monotonic() - started
 
     async def _housekeeping(self) -> None:
         while True:
