@@ -11,7 +11,7 @@ import tui.app
 from feeds.session import DashboardSession
 from feeds.sim import SimExchange
 from feeds.sim.session import sim_session
-from tests.app_support import ready, until
+from tests.app_support import ready, still_market, until
 from tui.app import CoinmApp
 
 pytestmark = pytest.mark.timeout(60)
@@ -87,6 +87,7 @@ async def test_footer_keys_do_not_pile_up(sim: SimExchange) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "dashboard up")
         await until(pilot, lambda: app._order_form is not None, "the order form built in the background")
+        await still_market(pilot, app, sim)  # an idle app: each key press is waited for in ms, not up to 1 s
         before = keys_alive()
         await _open_and_close_order_form(pilot, app, times=8, settle=0.1)
         assert keys_alive() <= before + 15  # one footer's worth at most, not 8 x 24
@@ -105,6 +106,7 @@ async def test_footer_keeps_its_keys_when_the_bindings_come_back_unchanged(sim: 
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "dashboard up")
         await until(pilot, lambda: app._order_form is not None, "the order form built in the background")
+        await still_market(pilot, app, sim)  # an idle app: each key press is waited for in ms, not up to 1 s
 
         def keys() -> list[FooterKey]:
             return list(app.screen.query(FooterKey))

@@ -11,7 +11,7 @@ from textual.widgets import Input, OptionList, Static
 
 from feeds.filters import OrderRequest
 from feeds.sim import SimExchange
-from tests.app_support import make_app, ready, until
+from tests.app_support import make_app, ready, still_market, until
 from tests.test_app import place_from_the_form
 from tests.test_journal import api_for
 from tui.risk_screens import ClosePositionScreen, LeverageScreen, MarginScreen, hedge_order
@@ -41,6 +41,7 @@ async def test_leverage_dialog_shows_the_cap_and_sets_it(sim: SimExchange) -> No
         await until(pilot, lambda: ready(app), "ready")
         s = app.session
         await until(pilot, lambda: s is not None and s.market is not None and s.market.mark is not None, "a mark")
+        await still_market(pilot, app, sim)  # an idle app: each key press is waited for in ms, not up to 1 s
         await pilot.press("L")
         await until(pilot, lambda: isinstance(app.screen, LeverageScreen), "leverage dialog")
         dialog = app.screen
@@ -69,6 +70,7 @@ async def test_a_refused_leverage_is_said_with_binances_code(sim: SimExchange) -
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
+        await still_market(pilot, app, sim)
         api = api_for(sim)
         try:  # resting bids worth more than 5 BTC: 125x is refused by the venue (-2027)
             price = D(sim.engine.syms[SYM].book.best_bid()) / 10 * D("0.9")
@@ -88,6 +90,7 @@ async def test_margin_type_toggle_and_isolated_margin_preview(sim: SimExchange) 
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
+        await still_market(pilot, app, sim)
         await pilot.press("M")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "question")
         await pilot.press("y")
@@ -120,6 +123,7 @@ async def test_close_position_from_the_keyboard(sim: SimExchange) -> None:
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
+        await still_market(pilot, app, sim)
         await market(sim, "BUY", 3)
         s = app.session
         assert s is not None and s.account is not None
@@ -143,6 +147,7 @@ async def test_hedge_mode_form_sends_the_leg_and_close_picks_it(sim: SimExchange
     app = make_app(sim)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: ready(app), "ready")
+        await still_market(pilot, app, sim)
         await place_from_the_form(app, pilot, "2")
         await until(pilot, lambda: any(o.position_side == "LONG" for o in sim.default_account.orders.values()),
                     "a LONG-leg order at the venue")
