@@ -105,7 +105,7 @@ plain_ticks(PyObject *p, int places, long long units)
 
 /* Attribute names of feeds.book._Side, interned once at import. */
 static PyObject *s_fixed, *s_floor, *s_hi, *s_top, *s_keys, *s_qty, *s_near_min, *s_near_max, *s_last_update_id,
-    *s_prev_final_update_id, *s_final_update_id, *s_version, *s_bids, *s_asks;
+    *s_prev_final_update_id, *s_final_update_id, *s_version, *s_bids, *s_asks, *s_qty_whole, *s_qty_places;
 
 static int
 get_ll(PyObject *obj, PyObject *name, long long *out)
@@ -129,16 +129,63 @@ set_ll(PyObject *obj, PyObject *name, long long value)
     return rc;
 }
 
+/* A quantity text in the usual spelling ("125", "0.5": digits, then optionally '.' and digits)
+   whose whole digits (leading zeros aside) and decimal places are within the book's widest so
+   far: the Decimal for it, added to ``qty_of`` (a new reference). NULL without an exception for
+   anything else (the caller hands it to OrderBook._qty_miss, which widens, empties a full cache,
+   or rejects); NULL with one on an error. */
+static PyObject *
+plain_qty(PyObject *q, PyObject *qty_of, PyObject *fixed)
+{
+    if (!PyUnicode_CheckExact(q) || !PyUnicode_IS_ASCII(q))
+        return NULL;
+    const char *c = (const char *)PyUnicode_DATA(q);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(q), i = 0, point = -1;
+    for (; i < n; i++) {
+        if (c[i] == '.' && point < 0 && i > 0)
+            point = i;
+        else if (c[i] < '0' || c[i] > '9')
+            return NULL;
+    }
+    if (n == 0 || point == n - 1)
+        return NULL;
+    Py_ssize_t int_len = point < 0 ? n : point, places = point < 0 ? 0 : n - point - 1, lead = 0;
+    while (lead < int_len && c[lead] == '0')
+        lead++;
+    Py_ssize_t limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 12));
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyDict_GET_SIZE(qty_of) >= limit)
+        return NULL;
+    PyObject *owner = PyTuple_GET_ITEM(fixed, 13);
+    long long widest_whole, widest_places;
+    if (get_ll(owner, s_qty_whole, &widest_whole) < 0 || get_ll(owner, s_qty_places, &widest_places) < 0)
+        return NULL;
+    if (int_len - lead > widest_whole || places > widest_places)
+        return NULL;
+    PyObject *qd = PyObject_CallOneArg(PyTuple_GET_ITEM(fixed, 11), q);
+    if (qd == NULL)
+        return NULL;
+    if (PyDict_SetItem(qty_of, q, qd) < 0) {
+        Py_DECREF(qd);
+        return NULL;
+    }
+    return qd;
+}
+
 PyDoc_STRVAR(apply_side_doc,
 "apply_side(side, levels) -> None\n\n"
 "OrderBook._apply_side's loop: set or remove each [price, qty] of ``levels`` in ``side.qty`` (and\n"
 "in the sorted ``side.keys`` for keys >= ``side.floor``), raise ``side.hi`` to the best key\n"
 "changed, then call rebalance(side) if ``side.keys`` grew past ``side.near_max`` or fell below\n"
 "``side.near_min`` with deeper levels left. ``side.fixed`` is the side's tuple of what never\n"
-"changes (qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign, rebalance).\n"
+"changes (qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign, rebalance,\n"
+"Decimal, the qty_of cache's limit, the book).\n"
 "A plain price is parsed here (no cache: parsing costs what a lookup of a fresh text does, and\n"
 "a cache of every price seen only holds memory); any other is looked up in ``key_of``, else\n"
-"key_miss(side, p) parses or rejects it. A missing quantity goes to qty_miss(q). On an error\n"
+"key_miss(side, p) parses or rejects it. A quantity missing from qty_of in the usual spelling and\n"
+"within the widest seen (book._qty_whole, book._qty_places) is made here, any other goes to\n"
+"qty_miss(q). On an error\n"
 "the levels before the bad one stay applied and ``side.hi`` is left as it was (the caller\n"
 "drops the side's cached top).");
 
@@ -149,8 +196,8 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     if (fixed == NULL)
         return -1;
     Py_DECREF(fixed); /* the side keeps it alive */
-    if (!PyTuple_CheckExact(fixed) || PyTuple_GET_SIZE(fixed) != 11) {
-        PyErr_SetString(PyExc_TypeError, "apply_side(): side.fixed is not the 11-tuple");
+    if (!PyTuple_CheckExact(fixed) || PyTuple_GET_SIZE(fixed) != 14) {
+        PyErr_SetString(PyExc_TypeError, "apply_side(): side.fixed is not the 14-tuple");
         return -1;
     }
     PyObject *book = PyTuple_GET_ITEM(fixed, 0), *keys = PyTuple_GET_ITEM(fixed, 1);
@@ -208,9 +255,14 @@ apply_levels(PyObject *side_obj, PyObject *levels)
         if (qd == NULL) {
             if (PyErr_Occurred())
                 goto fail_key;
-            qd = PyObject_CallOneArg(qty_miss, q);
-            if (qd == NULL)
-                goto fail_key;
+            qd = plain_qty(q, qty_of, fixed);
+            if (qd == NULL) {
+                if (PyErr_Occurred())
+                    goto fail_key;
+                qd = PyObject_CallOneArg(qty_miss, q);
+                if (qd == NULL)
+                    goto fail_key;
+            }
         } else {
             Py_INCREF(qd);
         }
@@ -371,7 +423,7 @@ apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
    callable (a wider context's add). 0, or -1 with an exception set. */
 static int
 build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, long long hi, Py_ssize_t want,
-           PyTypeObject *level_type, PyObject *add)
+           PyTypeObject *level_type, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
 {
     if (!PyList_CheckExact(top) || !PyList_CheckExact(keys) || !PyDict_Check(qty)) {
         PyErr_SetString(PyExc_TypeError, "read_top(): a side's top or keys is not a list, or qty not a dict");
@@ -433,7 +485,16 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
             Py_DECREF(q);
             goto fail;
         } else {
-            price = PyObject_GetItem(price_of, k); /* the cache's __missing__ computes it */
+            if (PyDict_GET_SIZE(price_of) < price_limit) {
+                /* what the cache's __missing__ does, without its Python frame */
+                PyObject *ticks = PyNumber_Absolute(k);
+                price = ticks == NULL ? NULL : PyObject_CallFunctionObjArgs(multiply, ticks, tick, NULL);
+                Py_XDECREF(ticks);
+                if (price != NULL && PyDict_SetItem(price_of, k, price) < 0)
+                    Py_CLEAR(price);
+            } else {
+                price = PyObject_GetItem(price_of, k); /* the cache's __missing__ empties it first */
+            }
             if (price == NULL) {
                 Py_DECREF(q);
                 goto fail;
@@ -491,7 +552,7 @@ fail:
    shorter than ``want``), mark it clean, and return a new list of its best ``n`` levels. */
 static PyObject *
 read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyTypeObject *level_type,
-          PyObject *add)
+          PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
 {
     long long hi;
     if (get_ll(side, s_hi, &hi) < 0)
@@ -507,7 +568,8 @@ read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyT
     if (hi != NO_CHANGE || PyList_GET_SIZE(top) < want) {
         PyObject *keys = PyObject_GetAttr(side, s_keys);
         PyObject *qty = keys == NULL ? NULL : PyObject_GetAttr(side, s_qty);
-        int rc = qty == NULL ? -1 : build_side(top, keys, qty, price_of, hi, want, level_type, add);
+        int rc = qty == NULL ? -1 : build_side(top, keys, qty, price_of, hi, want, level_type, add, multiply, tick,
+                                                      price_limit);
         Py_XDECREF(keys);
         Py_XDECREF(qty);
         if (rc < 0 || (hi != NO_CHANGE && set_ll(side, s_hi, NO_CHANGE) < 0)) {
@@ -523,7 +585,8 @@ read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyT
 
 PyDoc_STRVAR(read_top_doc,
 "read_top(fixed, n, add) -> BookTop\n\n"
-"OrderBook.top's read: ``fixed`` is (bids side, asks side, price_of, Level, BookTop, want). Each\n"
+"OrderBook.top's read: ``fixed`` is (bids side, asks side, price_of, Level, BookTop, want,\n"
+"multiply, tick, price_of's limit); a price missing from price_of is multiply(abs(key), tick). Each\n"
 "side's cached top (``want`` levels) is rebuilt below ``side.hi``, the best key changed since it\n"
 "was built (kept as it is when nothing reached it), as Level(price, qty, cum); the result holds\n"
 "new lists of the best ``n`` of each. ``add`` is None for Decimal's own + or a wider context's add.");
@@ -531,8 +594,8 @@ PyDoc_STRVAR(read_top_doc,
 static PyObject *
 read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 6) {
-        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 6-tuple, n, add)");
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 9) {
+        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 9-tuple, n, add)");
         return NULL;
     }
     PyObject *fixed = args[0];
@@ -544,6 +607,8 @@ read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_ssize_t want = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 5));
+    PyObject *multiply = PyTuple_GET_ITEM(fixed, 6), *tick = PyTuple_GET_ITEM(fixed, 7);
+    Py_ssize_t price_limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 8));
     Py_ssize_t n = PyLong_AsSsize_t(args[1]);
     if (PyErr_Occurred())
         return NULL;
@@ -551,10 +616,12 @@ read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         n = 0;
     PyObject *add = args[2] == Py_None ? NULL : args[2];
     PyTypeObject *level_type = (PyTypeObject *)level, *top_type = (PyTypeObject *)book_top;
-    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), price_of, want, n, level_type, add);
+    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), price_of, want, n, level_type, add, multiply, tick,
+                               price_limit);
     if (bids == NULL)
         return NULL;
-    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), price_of, want, n, level_type, add);
+    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), price_of, want, n, level_type, add, multiply, tick,
+                               price_limit);
     if (asks == NULL) {
         Py_DECREF(bids);
         return NULL;
@@ -592,17 +659,17 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 5
+#define BOOKC_ABI 6
 
 PyMODINIT_FUNC
 PyInit__bookc(void)
 {
     static PyObject **names[] = {&s_fixed, &s_floor, &s_hi, &s_top, &s_keys, &s_qty, &s_near_min, &s_near_max,
                                  &s_last_update_id, &s_prev_final_update_id, &s_final_update_id, &s_version,
-                                 &s_bids, &s_asks};
+                                 &s_bids, &s_asks, &s_qty_whole, &s_qty_places};
     static const char *texts[] = {"fixed", "floor", "hi", "top", "keys", "qty", "near_min", "near_max",
                                   "last_update_id", "prev_final_update_id", "final_update_id", "version",
-                                  "bids", "asks"};
+                                  "bids", "asks", "_qty_whole", "_qty_places"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i] == NULL && (*names[i] = PyUnicode_InternFromString(texts[i])) == NULL)
             return NULL;

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 5
+_BOOKC_ABI = 6
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -72,8 +72,9 @@ _ALL = -(1 << 63)
 _NEAR_KEEP = 128
 _CACHE_LIMIT = 4096
 """Entries in each text -> number cache (price text -> key per side, quantity text -> Decimal,
-key -> price, which has its own smaller limit below); a full cache is emptied and refills with
-the values in use. About 2 MB for all four when full (the C loop leaves the two price-text
+key -> price, which has its own smaller limit below); a full cache keeps only the entries of
+levels now in the book (when they are at most half of it; else it is emptied) and refills with the
+values in use, so the prices and sizes in play are not parsed again after each fill. About 2 MB for all four when full (the C loop leaves the two price-text
 caches nearly empty), reached within minutes even in a fast market, so resident memory stays
 flat."""
 _PRICE_OF_LIMIT = 1024
@@ -133,17 +134,29 @@ def book_checksum(
 class _PriceOf(dict[int, Decimal]):
     """Key (ticks, negated for asks) -> exact price, computed on first use."""
 
-    __slots__ = ("_tick",)
+    __slots__ = ("_tick", "_sides")
 
-    def __init__(self, tick: Decimal) -> None:
+    def __init__(self, tick: Decimal, sides: tuple[_Side, ...] = ()) -> None:
         super().__init__()
         self._tick = tick
+        self._sides = sides
+        """Whose ordered keys (the levels readers ask for) survive a full cache."""
 
     def __missing__(self, key: int) -> Decimal:
         if len(self) >= _PRICE_OF_LIMIT:
-            self.clear()
+            live = {k for side in self._sides for k in side.keys}
+            _prune(self, live.__contains__, _PRICE_OF_LIMIT)
         price = self[key] = _CTX.multiply(abs(key), self._tick)
         return price
+
+
+def _prune(cache: dict[Any, Any], in_use: Any, limit: int) -> None:
+    """Empty a full cache but for the entries ``in_use`` says are (a test on the key or the value
+    of a text -> number cache), when they are at most half its ``limit``."""
+    keep = [(k, v) for k, v in cache.items() if in_use(v if type(k) is str else k)]
+    cache.clear()
+    if len(keep) <= limit // 2:
+        cache.update(keep)
 
 
 class _Side:
@@ -220,7 +233,7 @@ class OrderBook:
         self._bids = _Side(1)
         self._asks = _Side(-1)
         self._qty_of: dict[str, Decimal] = {}
-        self._price_of = _PriceOf(tick_size)
+        self._price_of = _PriceOf(tick_size, (self._bids, self._asks))
         self._top_n = 0
         self._near_keep = _NEAR_KEEP
         self._near_min = 1
@@ -234,8 +247,9 @@ class OrderBook:
         for side in (self._bids, self._asks):
             # the C loop's arguments that never change: built once, not per update
             side.fixed = (side.qty, side.keys, side.key_of, self._qty_of, self._key_miss, side, self._qty_miss,
-                          self._places, self._units, side.sign, self._rebalance)
-        self._read_fixed = (self._bids, self._asks, self._price_of, Level, BookTop, 0)
+                          self._places, self._units, side.sign, self._rebalance, Decimal, _CACHE_LIMIT, self)
+        self._read_fixed = (self._bids, self._asks, self._price_of, Level, BookTop, 0, _CTX.multiply, tick_size,
+                            _PRICE_OF_LIMIT)
         """What ``_bookc.read_top`` needs that changes only when a wider top is asked for."""
         self._failed: list[_Side] = []
         """Where ``_bookc.apply_event`` names the side whose levels it could not apply."""
@@ -354,7 +368,7 @@ class OrderBook:
     def _key_miss(self, side: _Side, p: Any) -> int:
         ticks = self.price_to_ticks(p)
         if len(side.key_of) >= _CACHE_LIMIT:
-            side.key_of.clear()
+            _prune(side.key_of, side.qty.__contains__, _CACHE_LIMIT)  # keep the levels in the book
         key = side.key_of[p] = ticks * side.sign
         return key
 
@@ -382,7 +396,8 @@ class OrderBook:
             self._qty_places = max(self._qty_places, places)
             self._wide_qty = self._qty_whole + self._qty_places > 18
         if len(self._qty_of) >= _CACHE_LIMIT:
-            self._qty_of.clear()
+            in_use = {*self._bids.qty.values(), *self._asks.qty.values()}
+            _prune(self._qty_of, in_use.__contains__, _CACHE_LIMIT)
         self._qty_of[q] = qd
         return qd
 
@@ -434,7 +449,7 @@ class OrderBook:
         self._near_min = n
         self._near_keep = max(_NEAR_KEEP, 2 * n)
         self._near_max = 2 * self._near_keep
-        self._read_fixed = (*self._read_fixed[:5], n)
+        self._read_fixed = (*self._read_fixed[:5], n, *self._read_fixed[6:])
         for side in (self._bids, self._asks):
             side.near_min, side.near_max = self._near_min, self._near_max
             if len(side.keys) < n and len(side.keys) < len(side.qty):
@@ -464,7 +479,7 @@ class OrderBook:
                 stop = total - 1 - count
                 fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
                 qtys = list(map(side.qty.__getitem__, fresh))
-                start_cum = top[valid - 1].cum if valid else None
+                start_cum = top[valid - 1][2] if valid else None
                 if add is not None:
                     cums = accumulate(qtys, add, initial=start_cum)
                 else:

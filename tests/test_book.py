@@ -344,6 +344,27 @@ def test_text_caches_stay_bounded(loops):
     assert book.levels()[0] == sorted(ref.items(), reverse=True)
 
 
+def test_a_full_cache_keeps_the_texts_of_the_levels_in_the_book(loops, monkeypatch):
+    # A wandering market fills the text caches with prices and sizes long gone; emptying a full
+    # cache made every level still in play miss (and be parsed again) once more. Now a full cache
+    # keeps what the book still holds.
+    monkeypatch.setattr(book_module, "_CACHE_LIMIT", 64)
+    monkeypatch.setattr(book_module, "_PRICE_OF_LIMIT", 32)
+    book = OrderBook("BTCUSD_PERP", TICK)
+    live = [(f"{1000 + i}.5", f"{7000 + i}") for i in range(8)]
+    book.apply(live, [])
+    book.top(5)
+    for i in range(200):  # levels that come and go (and sizes seen once)
+        book.apply([(f"{2000 + i}.5", f"{i + 1}.25")], [])
+        book.top(5)
+        book.apply([(f"{2000 + i}.5", "0")], [])
+    assert {p for p, _ in live} <= set(book._bids.key_of) or loops == "c"  # the C loop parses plain prices
+    assert {q for _, q in live} <= set(book._qty_of)
+    assert {k for k in book._bids.keys[-5:]} <= set(book._price_of)
+    assert len(book._qty_of) <= 64 and len(book._price_of) <= 32 and len(book._bids.key_of) <= 64
+    assert book.top(8).bids == _reference_top({D(p): D(q) for p, q in live}, {}, 8).bids
+
+
 def test_checksum_equal_for_books_built_differently():
     rng = random.Random(7)
     incremental = OrderBook("BTCUSD_PERP", TICK)
