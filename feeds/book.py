@@ -73,10 +73,10 @@ _NEAR_KEEP = 128
 _CACHE_LIMIT = 4096
 """Entries in each text -> number cache (price text -> key per side, quantity text -> Decimal,
 key -> price, which has its own smaller limit below); a full cache keeps only the entries of
-levels now in the book (when they are at most half of it; else it is emptied) and refills with the
-values in use, so the prices and sizes in play are not parsed again after each fill. About 2 MB for all four when full (the C loop leaves the two price-text
-caches nearly empty), reached within minutes even in a fast market, so resident memory stays
-flat."""
+levels now in the book (when they are at most half of it; else it is emptied) and refills with
+the values in use, so the prices and sizes in play are not parsed again after each fill. About
+2 MB for all four when full (the C loop leaves the two price-text caches nearly empty), reached
+within minutes even in a fast market, so resident memory stays flat."""
 _PRICE_OF_LIMIT = 1024
 """Entries in the key -> price cache. Only the levels a reader shows are asked for, a few dozen
 at a time, so this is plenty; its Decimals are the largest entries of any cache here."""
