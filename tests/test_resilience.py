@@ -205,6 +205,8 @@ async def test_market_stream_backoff_resets_after_a_healthy_connection(sim: SimE
     client = StreamClient(sim.urls.stream, name="market", streams=["btcusd_perp@depth@100ms"],
                           on_message=lambda _s, _d: None)
     assert client.healthy_after <= 5.0
+    # The reset itself, on a shorter clock: the short-lived connections below live milliseconds.
+    client.healthy_after = 1.5
     task = asyncio.create_task(client.run())
 
     async def live_again(after: int, timeout: float = 10.0) -> float:
