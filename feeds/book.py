@@ -438,10 +438,13 @@ class OrderBook:
         """
         if n > self._top_n:
             self._widen(n)
+        # The context's own add is exact while the quantities span <= 18 digits (from the most
+        # whole digits to the most decimal places: sums of up to 10**10 of them fit in 28); wider
+        # quantities switch to the 60-digit context.
+        add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
         if _bookc is not None:
-            # The context's own add is exact while the quantities span <= 18 digits (see _side_top).
-            return _bookc.read_top(self._read_fixed, n, _CTX.add if self._wide_qty or getcontext().prec < 28 else None)
-        return _new_tuple(BookTop, (self._side_top(self._bids, n), self._side_top(self._asks, n)))
+            return _bookc.read_top(self._read_fixed, n, add)
+        return _new_tuple(BookTop, (self._side_top(self._bids, n, add), self._side_top(self._asks, n, add)))
 
     def _widen(self, n: int) -> None:
         """Keep at least ``n`` levels a side in order from now on (a wider read was asked for)."""
@@ -455,15 +458,11 @@ class OrderBook:
             if len(side.keys) < n and len(side.keys) < len(side.qty):
                 self._rebalance(side)
 
-    def _side_top(self, side: _Side, n: int) -> list[Level]:
+    def _side_top(self, side: _Side, n: int, add: Any) -> list[Level]:
         top = side.top
         hi = side.hi
         want = self._top_n
         if hi != _NO_CHANGE or len(top) < want:
-            # The context's own add is exact while the quantities span <= 18 digits (from the
-            # most whole digits to the most decimal places: sums of up to 10**10 of them fit in
-            # 28); wider quantities switch to the 60-digit context.
-            add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
             keys = side.keys
             total = len(keys)
             count = want if want < total else total
