@@ -152,3 +152,35 @@ async def test_an_empty_book_shows_no_rows_and_keys_do_nothing() -> None:
         await pilot.press("z", "down", "a", "up", "plus", "x")
         assert ladder.cursor_price is None and not shown(ladder)
         assert any("no book yet" in r.text for r in ladder._rows)
+
+
+async def test_the_ladders_own_line_rendering_gives_textuals_lines() -> None:
+    """Ladder.render_lines skips Textual's styles pass for a plain ladder: the strips (every
+    cell and style, after the app's line filters) are the ones the pass gives, whole or cropped,
+    with the cursor, under both themes; a ladder with a border goes through Textual."""
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    book = sparse_book()
+    app = LadderHost(book)
+    async with app.run_test(size=(40, 30)) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("z", "down", "down")
+        crops = [Region(0, 0, 40, 30), Region(0, 7, 40, 3), Region(5, 12, 20, 4)]
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.pause()
+            assert ladder._is_plain()
+            for crop in crops:
+                ours = ladder.render_lines(crop)
+                ladder._styles_cache.clear()
+                theirs = Widget.render_lines(ladder, crop)
+                assert len(ours) == len(theirs) == crop.height
+                assert ours == theirs and [s.cell_length for s in ours] == [s.cell_length for s in theirs]
+        ladder.styles.border = ("round", "red")
+        await pilot.pause()
+        assert not ladder._is_plain()
+        crop = Region(0, 0, ladder.region.width, ladder.region.height)
+        ladder._styles_cache.clear()
+        assert ladder.render_lines(crop) == Widget.render_lines(ladder, crop)
+        assert ladder.render_lines(crop)[0].text.startswith("╭")

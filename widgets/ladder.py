@@ -503,6 +503,47 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             return self._strips[y]
         return Strip.blank(self.size.width, self.kept_style())
 
+    def _is_plain(self) -> bool:
+        """No border, outline, padding, tint, hatch, opacity or text opacity: Textual's styles
+        pass then only wraps each row (its cells already carry the ladder's styles) and runs
+        the app's line filters over it. Read at every render (inline styles change without
+        telling the widget); a few microseconds."""
+        styles = self.styles
+        return (
+            tuple(styles.gutter) == (0, 0, 0, 0)
+            and not any(edge for edge, _color in styles.outline)
+            and not styles.tint.a
+            and styles.text_opacity == 1.0
+            and self.opacity == 1.0
+            and not (styles.has_rule("hatch") and styles.hatch != "none")
+        )
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The rows as Textual's styles pass would give them, without the pass (a third of a
+        repaint's cost per row): for a plain ladder (:meth:`_is_plain`) that pass returns each
+        row's cells unchanged, through the app's line filters. Each row's strip keeps its
+        filtered form (Textual's own per-strip cache), so a row that moves or comes back is not
+        filtered again. Anything else goes through Textual (``tests/test_ladder_cursor.py``
+        compares the two)."""
+        width = self.size.width
+        if (not self._is_plain() or self.region.width != width  # (a scrollbar: not plain either)
+                or (self.auto_links and self.hover_style._link_id)):  # no links here; were there, Textual styles them
+            return super().render_lines(crop)
+        background = self.background_colors[1]
+        filters = self.app.get_line_filters()
+        strips = []
+        for y in crop.line_range:
+            strip = self.render_line(y)
+            if strip.cell_length != width:
+                return super().render_lines(crop)
+            for line_filter in filters:
+                strip = strip.apply_filter(line_filter, background)
+            strips.append(strip)
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, width):
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return container.height
 
