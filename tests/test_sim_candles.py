@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from feeds.sim.candles import INTERVALS, Bar, bucket_start, next_bucket
 from feeds.sim.engine import Series
@@ -51,3 +52,70 @@ def test_series_sums_updates_into_what_each_update_makes() -> None:
                 start = bucket_start(interval, now)
                 plain[interval] = plain[interval].rolled(start, next_bucket(interval, start))
     assert {i: _fields(b) for i, b in series.cur.items()} == {i: _fields(b) for i, b in plain.items()}
+
+
+_HOUR = 3_600_000
+_START = 1_790_000_000_000 - 1_790_000_000_000 % _HOUR + _HOUR - 2_000
+"""Two seconds before an hour: the 1m to 1h candles roll 40 ticks in."""
+
+
+def _candle_state(engine: Any) -> list[Any]:
+    """Everything the generated past shows: live and closed candles of every series, some
+    history, the 24 h window and the ticker of every contract."""
+    out: list[Any] = []
+    btc = sorted(s for s in engine.syms if s.startswith("BTCUSD"))  # the perpetual and the quarterlies
+    for sym in btc:
+        st = engine.syms[sym]
+        for series in (st.trades, st.marks, st.premiums):
+            out += [(sym, i, _fields(b)) for i, b in sorted(series.cur.items())]
+            out += [(sym, i, [_fields(b) for b in d]) for i, d in sorted(series.closed.items())]
+            out += [(sym, i, [_fields(b) for b in series.history(i)]) for i in ("1h", "1w")]
+        out.append((st.win_stats, [b.t for b in st.window]))
+        out.append(engine.ticker(sym).to_wire())
+    index = engine.pairs["BTCUSD"].series
+    out += [(i, _fields(b)) for i, b in sorted(index.cur.items())]
+    out.append([_fields(b) for b in index.history("1h")])
+    return out
+
+
+def test_history_made_late_is_the_history_made_at_listing() -> None:
+    """The generated past is made on first need; made at listing (the eager way), before the
+    candles roll or after, the candles, windows and tickers at the end are the same."""
+    from feeds.sim.engine import MarketEngine
+
+    finals = []
+    for read_at in (0, 20, 59):
+        engine = MarketEngine(seed=3, speed=5, start_ms=_START)
+        assert all(st.unbuilt for st in engine.syms.values())  # nothing made at start
+        for tick in range(60):
+            if tick == read_at:
+                _candle_state(engine)
+                assert not any(st.unbuilt for s, st in engine.syms.items() if s.startswith("BTCUSD"))
+                assert engine.syms["ETHUSD_PERP"].unbuilt  # made only for what was read
+            engine.step(1)
+        finals.append(_candle_state(engine))
+    assert finals[0] == finals[1] == finals[2]
+
+
+def test_history_is_what_it_was() -> None:
+    """Pinned from the eager builder this replaced (seed 3, listing 2 s before an hour):
+    BTCUSD_PERP's 24 h window, its hour and week candles, its mark and index hour candles, and
+    a quarterly's day candle, at listing."""
+    from feeds.sim.engine import MarketEngine
+
+    engine = MarketEngine(seed=3, speed=5, start_ms=_START)
+    st = engine.syms["BTCUSD_PERP"]
+    hour = st.trades.cur["1h"]
+    assert (hour.o, hour.h, hour.l, hour.c, hour.v, hour.n, hour.f, hour.L) == (877958, 880404, 875921, 880000, 38765, 2027, 126622863, 126624889)
+    assert st.win_stats == (880404, 846880, 1030647, 119419532308, 56654, 126568236)
+    week = st.trades.cur["1w"]  # older than the 1m history: its open is invented
+    assert (week.o, week.h, week.l, week.c, week.v, week.n, week.f, week.L) == (
+        858690, 880404, 854114, 880000, 635601, 35250, 126589640, 126624889)
+    mark, index = st.marks.cur["1h"], engine.pairs["BTCUSD"].series.cur["1h"]
+    assert (mark.o, mark.h, mark.l, mark.c, mark.n, mark.f, mark.L) == (
+        8779580000000, 8804040000000, 8759210000000, 8800000000000, 2027, 1789999200000, 1790002799999)
+    assert (index.o, index.h, index.l, index.c, index.n, index.f, index.L) == (
+        8779580000000, 8804040000000, 8759210000000, 8800000000000, 2027, 0, 0)
+    day = engine.syms["BTCUSD_260925"].trades.cur["1d"]
+    assert (day.o, day.h, day.l, day.c, day.v, day.n, day.f, day.L) == (
+        881195, 886811, 874312, 882914, 645764, 34594, 164298221, 164332814)

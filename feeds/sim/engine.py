@@ -120,24 +120,47 @@ class Series:
     every read sees exactly what updating each candle trade by trade would have made.
     """
 
-    __slots__ = ("_acc", "_cur", "_hist", "_history", "closed", "scale")
+    __slots__ = ("_acc", "_build", "_closed", "_cur", "_hist", "_history", "scale")
 
-    def __init__(self, scale: int, history: Callable[[str], list[Bar]]) -> None:
+    def __init__(self, scale: int, history: Callable[[str], list[Bar]],
+                 build: Callable[[], None] | None = None) -> None:
         self.scale = scale
+        self._build = build
+        """Completes the candles with their generated past before anything reads them (the
+        contract's history is made on first need; until then only the live part is kept)."""
         self._cur: dict[str, Bar] = {}
         self._acc: list[int] | None = None
         """Updates not yet applied: [high, low, close, count, volume, base, taker volume,
         taker base, first trade id, last trade id] (ids -1: none)."""
-        self.closed: dict[str, deque[Bar]] = {i: deque(maxlen=HISTORY_BARS) for i in INTERVALS}
+        self._closed: dict[str, deque[Bar]] = {i: deque(maxlen=HISTORY_BARS) for i in INTERVALS}
         self._history = history
         self._hist: dict[str, list[Bar]] = {}
 
     @property
     def cur(self) -> dict[str, Bar]:
         """Interval -> the live candle, up to date."""
+        if self._build is not None:
+            self._build()
         if self._acc is not None:
             self._settle()
         return self._cur
+
+    @property
+    def closed(self) -> dict[str, deque[Bar]]:
+        """Interval -> the candles closed since the simulator started, oldest first."""
+        if self._build is not None:
+            self._build()
+        return self._closed
+
+    def live(self, interval: str, start: int) -> Bar | None:
+        """The candle of ``interval`` opening at ``start`` as the live flow made it (current or
+        closed since), without completing anything: what the history builder merges into."""
+        if self._acc is not None:
+            self._settle()
+        bar = self._cur.get(interval)
+        if bar is not None and bar.t == start:
+            return bar
+        return next((b for b in self._closed[interval] if b.t == start), None)
 
     def update(self, price: int, qty: int = 0, base: int = 0, taker_buy: bool = False,
                trade_id: int = -1) -> None:
@@ -189,16 +212,21 @@ class Series:
 
     def roll(self, now: int) -> list[tuple[str, Bar]]:
         """Close every candle whose time is over; returns (interval, closed bar)."""
+        if self._acc is not None:
+            self._settle()
         done = []
-        for interval, bar in self.cur.items():
+        cur = self._cur
+        for interval, bar in cur.items():
             if now > bar.T:
-                self.closed[interval].append(bar)
+                self._closed[interval].append(bar)
                 start = bucket_start(interval, now)
-                self.cur[interval] = bar.rolled(start, next_bucket(interval, start))
+                cur[interval] = bar.rolled(start, next_bucket(interval, start))
                 done.append((interval, bar))
         return done
 
     def history(self, interval: str) -> list[Bar]:
+        if self._build is not None:
+            self._build()
         if interval not in self._hist:
             self._hist[interval] = self._history(interval)
         return self._hist[interval]
@@ -275,6 +303,13 @@ class SymState:
     coin_per_qty_tick: int = 0
     base_qty: int = 1
     taker_qty: int = 1
+    born: tuple[int, int, int] = (0, 0, 0)
+    """(market time, price in ticks, trade id) at listing: where the generated past ends."""
+    unbuilt: bool = False
+    """The generated past (1m history, 24 h window, earlier part of the live candles) is not
+    made yet: :meth:`MarketEngine.build_history` makes it on first need."""
+    window_cut: int | None = None
+    """The last minute roll's time: the 24 h window keeps bars from a day before it."""
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -374,34 +409,94 @@ class MarketEngine:
         self._seed_book(st)
 
     def _init_history(self, st: SymState, start_ticks: int) -> None:
+        # Only the live candles from now; their generated past is made on first need
+        # (build_history): fourteen contracts' 1500 minutes each were most of the start-up.
+        st.born = (self.now_ms, start_ticks, st.trade_id)
+        st.unbuilt = True
+        st.trades = Series(st.decimals, functools.partial(self._trade_history, st),
+                           functools.partial(self.build_history, st))
+        for interval in INTERVALS:
+            start = bucket_start(interval, self.now_ms)
+            end = next_bucket(interval, start)
+            st.trades._cur[interval] = Bar(start, end - 1, start_ticks, start_ticks, start_ticks, start_ticks)
+
+    def build_history(self, st: SymState) -> None:
+        """Make ``st``'s generated past: its 1m history (the 24 h window's bars), and the part of
+        each live candle from before listing, merged into the candles the flow has made since.
+
+        The same whichever time it runs: everything comes from the symbol's own seeded random
+        stream and its listing state, and the merge gives what updating the eager candles
+        trade by trade gives (tests/test_sim_candles.py).
+        """
+        if not st.unbuilt:
+            return
+        st.unbuilt = False
+        assert st.trades is not None and st.marks is not None and st.premiums is not None
+        pair = self.pairs[st.info.pair]
+        sources = [st.trades, st.marks, st.premiums]
+        if pair.series is not None and pair.series._build is st.trades._build:
+            sources.append(pair.series)
+        for series in sources:
+            series._build = None
+        born_ms, start_ticks, born_tid = st.born
         rng = self._sub_rng(st.spec.symbol, "1m")
-        minute = bucket_start("1m", self.now_ms)
+        minute = bucket_start("1m", born_ms)
         vol = 0.0004
         bars = generate_back(rng, "1m", minute, start_ticks, HISTORY_BARS, vol, st.taker_qty * 3,
                              st.coin_per_qty_tick, int(st.info.min_price / st.info.tick_size), 0)
-        tid = st.trade_id - sum(b.n for b in bars)
+        tid = born_tid - sum(b.n for b in bars)
         for b in bars:
             b.f, b.L = tid, tid + b.n - 1
             tid += b.n
         st.hist1m = bars
-        for b in bars[-1439:]:
-            st.window.append(b)
+        live_window = list(st.window)
+        st.window.clear()
+        st.window.extend(bars[-1439:])
+        st.window.extend(live_window)
+        if st.window_cut is not None:
+            while st.window and st.window[0].t < st.window_cut - 86_400_000 + 60_000:
+                st.window.popleft()
         self._recompute_window(st)
-        st.trades = Series(st.decimals, functools.partial(self._trade_history, st))
+        factor = st.tick_units
         for interval in INTERVALS:
-            start = bucket_start(interval, self.now_ms)
+            start = bucket_start(interval, born_ms)
             end = next_bucket(interval, start)
             first = (start - bars[0].t) // 60_000
             inside = bars[max(0, first):] if first < len(bars) else []
-            cur = aggregate(inside, start, end) if inside and start <= bars[-1].t else None
-            if cur is None:
-                cur = Bar(start, end - 1, start_ticks, start_ticks, start_ticks, start_ticks)
-            else:
-                cur.c = start_ticks
-                if first < 0:  # bucket older than the 1m history: invent its earlier part
-                    cur.o = int(cur.o * math.exp(rng.gauss(0, vol * math.sqrt(-first))))
-                    cur.h, cur.l = max(cur.h, cur.o), min(cur.l, cur.o)
-            st.trades.cur[interval] = cur
+            past = aggregate(inside, start, end) if inside and start <= bars[-1].t else None
+            if past is None:
+                continue  # the candle opened at listing: the live one is all of it
+            past.c = start_ticks
+            if first < 0:  # bucket older than the 1m history: invent its earlier part
+                past.o = int(past.o * math.exp(rng.gauss(0, vol * math.sqrt(-first))))
+                past.h, past.l = max(past.h, past.o), min(past.l, past.o)
+            # The past's close is the listing price, inside its range: the merged high and low
+            # are the flow's extremes against the past's.
+            bar = st.trades.live(interval, start)
+            if bar is not None:
+                bar.o, bar.h, bar.l = past.o, max(bar.h, past.h), min(bar.l, past.l)
+                bar.n += past.n
+                bar.v += past.v
+                bar.base += past.base
+                bar.tbv += past.tbv
+                bar.tbb += past.tbb
+                if past.f >= 0:
+                    bar.f = past.f
+                if bar.L < 0:
+                    bar.L = past.L
+            for series in sources[1:]:
+                if series is st.premiums:
+                    continue  # premium candles start from the premium at listing
+                bar = series.live(interval, start)
+                if bar is not None:
+                    bar.o = past.o * factor
+                    bar.h, bar.l = max(bar.h, past.h * factor), min(bar.l, past.l * factor)
+                    bar.n += past.n
+
+    def _ensure_history(self, symbol: str) -> None:
+        st = self.syms.get(symbol)
+        if st is not None and st.unbuilt:
+            self.build_history(st)
 
     def _trade_history(self, st: SymState, interval: str) -> list[Bar]:
         one = st.hist1m
@@ -438,16 +533,17 @@ class MarketEngine:
         factor = st.tick_units
         assert st.trades is not None
         trades = st.trades
-        st.marks = Series(8, lambda i: [b.scaled(factor) for b in trades.history(i)])
-        for interval, bar in trades.cur.items():
-            st.marks.cur[interval] = bar.scaled(factor)
+        build = trades._build
+        st.marks = Series(8, lambda i: [b.scaled(factor) for b in trades.history(i)], build)
+        for interval, bar in trades._cur.items():
+            st.marks._cur[interval] = bar.scaled(factor)
         pair = self.pairs[st.info.pair]
         if pair.series is None and st.info.is_perpetual:
-            pair.series = Series(8, lambda i: [b.scaled(factor) for b in trades.history(i)])
-            for interval, bar in trades.cur.items():
+            pair.series = Series(8, lambda i: [b.scaled(factor) for b in trades.history(i)], build)
+            for interval, bar in trades._cur.items():
                 s = bar.scaled(factor)
                 s.f = s.L = 0
-                pair.series.cur[interval] = s
+                pair.series._cur[interval] = s
         self._update_marks(st, count=False)
         self._init_premiums(st)
 
@@ -469,10 +565,10 @@ class MarketEngine:
             idx = {b.t: b for b in index.history(interval)} if index is not None else {}
             return [ratio(b, idx.get(b.t)) for b in marks.history(interval)]
 
-        st.premiums = Series(8, history)
+        st.premiums = Series(8, history, marks._build)
         now_p = self.premium_units(st.info.symbol)
-        for interval, bar in marks.cur.items():
-            st.premiums.cur[interval] = Bar(bar.t, bar.T, now_p, now_p, now_p, now_p)
+        for interval, bar in marks._cur.items():
+            st.premiums._cur[interval] = Bar(bar.t, bar.T, now_p, now_p, now_p, now_p)
 
     def premium_units(self, symbol: str) -> int:
         """The premium index now, (mark - index) / index, in 1e-8 units."""
@@ -561,9 +657,11 @@ class MarketEngine:
             for interval, bar in closed:
                 if interval == "1m":
                     st.window.append(bar)
+                    st.window_cut = now
                     while st.window and st.window[0].t < now - 86_400_000 + 60_000:
                         st.window.popleft()
-                    self._recompute_window(st)
+                    if not st.unbuilt:
+                        self._recompute_window(st)
                 self._emit_closed_kline(st, interval, bar)
             for interval, bar in st.marks.roll(now):
                 self._emit_mark_kline(st, interval, bar, closed=True)
@@ -857,6 +955,8 @@ class MarketEngine:
 
     def ticker(self, symbol: str) -> Ticker:
         st = self.syms[symbol]
+        if st.unbuilt:
+            self.build_history(st)
         assert st.trades is not None
         cur = st.trades.cur["1m"]
         hi, lo, v, base, n, first = st.win_stats
@@ -1098,6 +1198,13 @@ class MarketEngine:
                     continue
             elif spec.key != key or spec.arg != interval:
                 continue
+            # (the rolled candle is completed in place if its past was not made yet)
+            if kind == "indexPriceKline":
+                for st in self.syms.values():
+                    if st.info.pair == key and st.unbuilt:
+                        self.build_history(st)
+            else:
+                self._ensure_history(key)
             self.hub.send(name, self._kline_event(spec, bar, self.now_ms, closed=True))
 
     def _emit_closed_kline(self, st: SymState, interval: str, bar: Bar) -> None:
