@@ -1,12 +1,14 @@
-"""Decode throughput: stdlib ``json`` vs ``orjson`` (the parser coinm uses) vs ``msgspec``
-(optional, not a project dependency: skipped with a note when missing), on the same frames.
+"""Decode throughput: stdlib ``json`` vs ``orjson`` (the parser coinm uses for most frames) vs
+``msgspec`` (which coinm uses for diff-depth frames, feeds/depthwire.py), on the same frames.
 
 The frames are what the simulator sends for the dashboard's streams, captured from a stepped
 market (fixed seed): diff depth ``@100ms``, ``aggTrade``, ``markPrice@1s`` and the all-market
 ``!miniTicker@arr``, each raw and inside a combined-stream wrapper
 (``{"stream": ..., "data": ...}``, as the dashboard receives them). A second table adds the
 typed parse: ``unwrap_combined`` + ``DepthUpdate.from_wire`` / ``parse_market_event`` from
-:mod:`feeds.models`, i.e. what the market handler does per frame.
+:mod:`feeds.models`, i.e. what the market handler does per frame, and for depth frames coinm's
+own decoder (``feeds.depthwire.decode_depth_frame``: msgspec straight into typed events, which is
+what the stream client does with them now).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import orjson
 
 from bench import print_table, register
+from feeds.depthwire import decode_depth_frame
 from feeds.models import DepthUpdate, parse_market_event, unwrap_combined
 
 SYMBOL = "BTCUSD_PERP"
@@ -84,7 +87,7 @@ def decoders() -> tuple[list[tuple[str, Callable[[bytes], Any]]], list[str]]:
     try:
         import msgspec
     except ImportError:
-        notes.append("skipped msgspec: not installed (optional, not a coinm dependency: pip install msgspec)")
+        notes.append("skipped msgspec: not installed (a coinm dependency: pip install -e .)")
     else:
         out.append(("msgspec", msgspec.json.Decoder().decode))
     return out, notes
@@ -176,7 +179,8 @@ def main(argv: list[str]) -> None:
 
     print()
     print("decode + typed parse (unwrap_combined, then DepthUpdate.from_wire or parse_market_event); "
-          "'msgspec Struct': depth frames decoded straight into typed msgspec Structs:")
+          "'msgspec Struct': depth frames decoded straight into bare msgspec Structs; 'coinm depth decoder': "
+          "feeds.depthwire.decode_depth_frame, what the stream client does with depth frames:")
     depth_struct = msgspec_depth()
     rows = []
     for label, frames in sets:
@@ -184,12 +188,13 @@ def main(argv: list[str]) -> None:
             continue
         per = {name: _time(over(typed(loads)), frames, args.min_time, args.repeats) for name, loads in decs}
         decode_only = _time(over(orjson.loads), frames, args.min_time, args.repeats)
-        struct = "-"
+        struct = ours = "-"
         if depth_struct is not None and label.startswith("depth"):
             struct = f"{1 / _time(over(depth_struct), frames, args.min_time, args.repeats):,.0f}"
-        rows.append((label, *(f"{1 / per[name]:,.0f}" for name in names), struct,
+            ours = f"{1 / _time(over(decode_depth_frame), frames, args.min_time, args.repeats):,.0f}"
+        rows.append((label, *(f"{1 / per[name]:,.0f}" for name in names), struct, ours,
                      f"{per['orjson'] * 1e6:.1f}", f"{100 * decode_only / per['orjson']:.0f}%"))
-    print_table(("frames", *(f"{n} + parse /s" for n in names), "msgspec Struct /s", "orjson + parse µs/frame",
-                 "orjson decode share"), rows)
+    print_table(("frames", *(f"{n} + parse /s" for n in names), "msgspec Struct /s", "coinm depth decoder /s",
+                 "orjson + parse µs/frame", "orjson decode share"), rows)
     for note in dict.fromkeys(notes):
         print(note)
