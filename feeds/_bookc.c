@@ -274,18 +274,14 @@ apply_levels(PyObject *side_obj, PyObject *levels)
             goto fail_qty;
         int changed = 1;
         if (nonzero) {
-            if (kv >= floor) {
-                int has = PyDict_Contains(book, k);
-                if (has < 0)
-                    goto fail_qty;
-                if (!has) {
-                    Py_ssize_t at = bisect_ll(keys, kv, 1);
-                    if (at < 0 || PyList_Insert(keys, at, k) < 0)
-                        goto fail_qty;
-                }
-            }
+            Py_ssize_t size = PyDict_GET_SIZE(book);
             if (PyDict_SetItem(book, k, qd) < 0)
                 goto fail_qty;
+            if (kv >= floor && PyDict_GET_SIZE(book) != size) { /* a new level (one hash lookup) */
+                Py_ssize_t at = bisect_ll(keys, kv, 1);
+                if (at < 0 || PyList_Insert(keys, at, k) < 0)
+                    goto fail_qty;
+            }
         } else {
             PyObject *old = PyDict_GetItemWithError(book, k);
             if (old == NULL) {
