@@ -842,49 +842,55 @@ class MarketEngine:
                       expired: list[RestingOrder] | None = None) -> list[Fill]:
         """Match a taker order against the book, recording trades and telling makers' owners."""
         st = self.syms[symbol]
-        st.book.begin(self.now_ms)
+        now = self.now_ms
+        st.book.begin(now)
         fills = st.book.match(side, qty, limit, owner, expired)
         if not fills:
             return fills
         d = st.decimals
+        taker_buy = side == "BUY"
+        buyer_maker = not taker_buy
+        name = f"{symbol.lower()}@aggTrade"
+        wanted = self.hub.wants(name)  # (nothing below subscribes or unsubscribes)
+        accounts = self.accounts
+        trades = st.trades
+        assert trades is not None
+        update = trades.update
+        tape = st.tape.append
+        cpq = st.coin_per_qty_tick
+        n_fills = len(fills)
         i = 0
-        while i < len(fills):
-            j = i
-            while j + 1 < len(fills) and fills[j + 1].ticks == fills[i].ticks:
+        while i < n_fills:
+            ticks = fills[i].ticks
+            j = i + 1
+            while j < n_fills and fills[j].ticks == ticks:
                 j += 1
-            group = fills[i : j + 1]
             first = st.trade_id + 1
             total = 0
-            for f in group:
-                st.trade_id += 1
-                self._record_trade(st, f.ticks, f.qty, side == "BUY", st.trade_id)
-                st.tape.append(TapeTrade(st.trade_id, f.ticks, f.qty, f.qty * st.coin_per_qty_tick // f.ticks,
-                                         self.now_ms, side == "SELL"))
-                total += f.qty
-                if f.maker.owner is not None and self.accounts is not None:
-                    self.accounts.on_maker_fill(f.maker.owner, f.qty, f.ticks, st.trade_id)
+            for f in fills[i:j]:
+                fq = f.qty
+                tid = st.trade_id = st.trade_id + 1
+                base = fq * cpq // ticks
+                update(ticks, fq, base, taker_buy, tid)
+                st.last_price = ticks
+                st.last_qty = fq
+                st.changed_since_arr = True
+                tape(TapeTrade(tid, ticks, fq, base, now, buyer_maker))
+                total += fq
+                if f.maker.owner is not None and accounts is not None:
+                    accounts.on_maker_fill(f.maker.owner, fq, ticks, tid)
             st.agg_id += 1
-            st.agg_tape.append(TapeAgg(st.agg_id, group[0].ticks, total, first, st.trade_id, self.now_ms,
-                                       side == "SELL"))
-            name = f"{symbol.lower()}@aggTrade"
-            if self.hub.wants(name):
+            st.agg_tape.append(TapeAgg(st.agg_id, ticks, total, first, st.trade_id, now, buyer_maker))
+            if wanted:
                 self.hub.send(name, AggTrade(
-                    event_time=self.now_ms, agg_id=st.agg_id, symbol=symbol,
-                    price=fmt_units(group[0].ticks, d), qty=Decimal(total), first_trade_id=first,
-                    last_trade_id=st.trade_id, trade_time=self.now_ms, is_buyer_maker=side == "SELL",
+                    event_time=now, agg_id=st.agg_id, symbol=symbol,
+                    price=fmt_units(ticks, d), qty=Decimal(total), first_trade_id=first,
+                    last_trade_id=st.trade_id, trade_time=now, is_buyer_maker=buyer_maker,
                 ).to_wire())
-            i = j + 1
+            i = j
         for listener in self.trade_listeners:
             listener(symbol, fills[-1].ticks, sum(f.qty for f in fills), side)
         return fills
-
-    def _record_trade(self, st: SymState, ticks: int, qty: int, taker_buy: bool, trade_id: int) -> None:
-        base = qty * st.coin_per_qty_tick // ticks
-        assert st.trades is not None
-        st.trades.update(ticks, qty, base, taker_buy, trade_id)
-        st.last_price = ticks
-        st.last_qty = qty
-        st.changed_since_arr = True
 
     # ------------------------------------------------------------------ reads
     def book_levels(self, symbol: str) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:

@@ -336,7 +336,7 @@ class MatchingBook:
             self.qty[side][t] = 0
         lvl.append(order)
         self.qty[side][t] += order.qty
-        self._touch(side, t)
+        (self._recent_bids if side == "BUY" else self._recent_asks).add(t)
 
     def grow(self, order: RestingOrder, by: int) -> None:
         """Add ``by`` contracts to a resting order at the back of its level (caller has called
@@ -358,7 +358,7 @@ class MatchingBook:
                 pass
             if not lvl:
                 self._drop_level(side, t)
-        self._touch(side, t)
+        (self._recent_bids if side == "BUY" else self._recent_asks).add(t)
 
     def _drop_level(self, side: str, t: int) -> None:
         del self.levels[side][t]
