@@ -257,3 +257,32 @@ def test_the_stream_client_hands_over_typed_depth_events_and_declined_frames_go_
     assert seen[2][1]["b"] == [[9517.6, "10"]]  # declined: the general decode, which the consumer rejects
     assert type(seen[3][1]) is dict  # a text frame: the general decode
     assert len(bad) == 1 and bad[0][0] is None and "bad JSON" in bad[0][1]
+
+
+async def test_the_dashboard_session_feeds_its_book_depth_events_decoded_this_way(stepped_sim: Any) -> None:
+    from feeds.sim.session import sim_session
+
+    session = sim_session(stepped_sim, trading=False)
+    await session.start()
+    try:
+        assert session.stream is not None and session.depth is not None
+        assert session.stream.fast_decode is decode_depth_frame
+        kinds: list[type] = []
+        on_depth = session.depth.on_depth
+
+        def spy(ev: Any) -> None:
+            kinds.append(type(ev))
+            on_depth(ev)
+
+        session.depth.on_depth = spy  # type: ignore[method-assign]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while not (session.depth.synced and len(kinds) >= 5):
+            assert loop.time() < deadline, "the book never synced"
+            stepped_sim.step(2)
+            await asyncio.sleep(0.01)
+        assert set(kinds) == {DepthEvent}
+        top = session.depth.book.top(5)
+        assert top.bids and top.asks and top.bids[0].price < top.asks[0].price
+    finally:
+        await session.close()
