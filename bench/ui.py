@@ -46,10 +46,11 @@ TARGETS = {
     "lag_p99_ms": 50.0,
     "event_p99_ms": 100.0,
     "key_p99_ms": 50.0,
-    "cpu_1x": 0.10,
+    "cpu_1x": 0.05,
     "startup_s": 1.5,
 }
-"""The issue's targets (fps, loop lag, event-to-screen and keys at 100x; CPU at 1x)."""
+"""The issue's targets (fps, loop lag, event-to-screen and keys at 100x, also with ``--busy 1``;
+CPU at 1x: issue 19 lowered it from 0.10 to 0.05 of a core)."""
 IDLE_LAG_PERIOD_S = 0.1
 """The lag probe's sleep at 1x (10 ms at higher speeds)."""
 
@@ -257,7 +258,7 @@ def main(argv: list[str]) -> None:
 
 def _print_firehose(runs: list[tuple[str, dict[str, Any]]], args: argparse.Namespace) -> None:
     first = runs[0][1]
-    print(f"dashboard: CoinmApp headless at {args.size}, frame timer {first['frame_hz']:g} Hz, "
+    print(f"dashboard: CoinmApp headless at {args.size}, frames at most {first['frame_hz']:g} a second, "
           f"{args.seconds:g} s measured per scenario after a 2 s warm-up; simulator in its own process")
     print("streams: " + " ".join(first["streams_subscribed"]))
     print()
@@ -288,7 +289,9 @@ def _print_firehose(runs: list[tuple[str, dict[str, Any]]], args: argparse.Names
         ))
     print_table(("scenario", "paints/s", "polls/s", "ms/paint", "lag p50", "lag p99", "ev→scr p50",
                  "ev→scr p99", "CPU s/s", "peak RSS MB"), rows)
-    print("paints/s: compositor updates written (App._display); polls/s: frame-timer ticks; "
+    print("paints/s: compositor updates written (App._display); polls/s: frames run (each polls every widget: "
+          "asked for by a message that changed something shown, a user event or a key, at most FRAME_HZ a "
+          "second, and IDLE_FRAME_HZ a second with nothing new); "
           "lag: lateness of a 10 ms asyncio sleep (100 ms at 1x); ev→scr: depth event in _on_market → end of the "
           "paint showing it; CPU s/s: UI process CPU per wall second (1.0 = one core); ms in ms")
     print(f"targets at 100x: ≥{TARGETS['fps']:g} paints/s, lag p99 ≤{TARGETS['lag_p99_ms']:g}, ev→scr p99 "
@@ -324,7 +327,7 @@ def _print_firehose(runs: list[tuple[str, dict[str, Any]]], args: argparse.Names
               f"{h['cpu_per_wall']:.3f}")
              for label, h in held],
         )
-        print("data-driven paints are bounded by the frame timer (a frame with nothing new paints nothing); "
+        print("data-driven paints are bounded by FRAME_HZ (a frame with nothing new paints nothing); "
               "held keys need a paint per press")
     for label, r in runs:
         if r.get("profile"):

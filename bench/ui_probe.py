@@ -204,8 +204,10 @@ def _session_class() -> type:
                 depth = self.depth
                 if depth is not None and depth.synced:
                     PROBE.arrivals.append((depth.book.version, arrived))
-                    if PROBE.recording:
-                        PROBE.level_changes += len(data.get("b", ())) + len(data.get("a", ()))
+                    if PROBE.recording:  # a typed DepthEvent (feeds.depthwire) or the wire dict
+                        bids, asks = ((data.get("b", ()), data.get("a", ())) if isinstance(data, dict)
+                                      else (data.bids, data.asks))
+                        PROBE.level_changes += len(bids) + len(asks)
                 return
             super()._on_market(stream, data)
 
