@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench import print_table, register
 
+_DEPTH_HEAD = '{"stream":"btcusd_perp@depth@100ms"'
 STREAMS = ("btcusd_perp@depth@100ms", "btcusd_perp@aggTrade", "btcusd_perp@markPrice@1s", "btcusd@indexPrice@1s",
            "btcusd_perp@ticker", "btcusd_perp@kline_1m", "btcusd_perp@forceOrder", "!miniTicker@arr")
 
@@ -29,6 +30,9 @@ async def _clients(url: str, n: int, warmup: float, seconds: float, sim: object)
     counts = [0] * n
     sizes = [0] * n
     recording = False
+    depth = [0]
+    """Client 0's diff-depth frames: one per 100 ms of market time the engine stepped (its book
+    changes every step at these speeds), so they say whether it kept up."""
 
     async def client(i: int) -> None:
         async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
@@ -36,6 +40,8 @@ async def _clients(url: str, n: int, warmup: float, seconds: float, sim: object)
                 if recording:
                     counts[i] += 1
                     sizes[i] += len(frame)
+                    if not i and frame.startswith(_DEPTH_HEAD):
+                        depth[0] += 1
 
     tasks = [asyncio.create_task(client(i)) for i in range(n)]
     await asyncio.sleep(warmup)
@@ -48,7 +54,8 @@ async def _clients(url: str, n: int, warmup: float, seconds: float, sim: object)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"sim_cpu": cpu / wall, "clients_cpu": (time.process_time() - own0) / wall,
+    pace = depth[0] / 10 / wall
+    return {"sim_cpu": cpu / wall, "clients_cpu": (time.process_time() - own0) / wall, "pace": pace,
             "frames_per_s": sum(counts) / wall / n, "kb_per_s": sum(sizes) / wall / n / 1024,
             "slowest_client_frames_per_s": min(counts) / wall}
 
@@ -77,7 +84,9 @@ def main(argv: list[str]) -> None:
             finally:
                 sim.stop()
             rows.append((f"{speed:g}x", f"{r['sim_cpu']:.2f}", f"{r['frames_per_s']:,.0f}", f"{r['kb_per_s']:,.0f}",
-                         f"{r['slowest_client_frames_per_s']:,.0f}", f"{r['clients_cpu']:.2f}"))
+                         f"{r['slowest_client_frames_per_s']:,.0f}", f"{r['pace']:.2f}", f"{r['clients_cpu']:.2f}"))
     print_table(("speed", "sim CPU (cores)", "frames/s per client", "KiB/s per client", "slowest client frames/s",
-                 "clients' CPU"), rows)
+                 "market pace", "clients' CPU"), rows)
+    print("market pace: market time stepped per wall second, from the 100 ms diff-depth frames (speed multiplies "
+          "activity, not time: 1.00 is the engine keeping up; below, it lags and skips ahead)")
     print("clients' CPU: this process's, reading (not decoding) every frame of every client")
