@@ -223,11 +223,22 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     }
     long long hi_before = hi;
 
-    PyObject *it = PyObject_GetIter(levels);
-    if (it == NULL)
+    /* a list (what decoders make) is walked by index, anything else through an iterator */
+    int by_index = PyList_CheckExact(levels);
+    PyObject *it = by_index ? NULL : PyObject_GetIter(levels);
+    if (!by_index && it == NULL)
         return -1;
+    Py_ssize_t next = 0;
     PyObject *item;
-    while ((item = PyIter_Next(it)) != NULL) {
+    while (1) {
+        if (by_index) {
+            if (next >= PyList_GET_SIZE(levels))
+                break;
+            item = PyList_GET_ITEM(levels, next++);
+            Py_INCREF(item);
+        } else if ((item = PyIter_Next(it)) == NULL) {
+            break;
+        }
         PyObject *hold, *p, *q, *k, *qd;
         if (unpack_pair(item, &hold, &p, &q) < 0)
             goto fail_item;
@@ -313,10 +324,10 @@ apply_levels(PyObject *side_obj, PyObject *levels)
         Py_XDECREF(hold);
     fail_item:
         Py_DECREF(item);
-        Py_DECREF(it);
+        Py_XDECREF(it);
         return -1;
     }
-    Py_DECREF(it);
+    Py_XDECREF(it);
     if (PyErr_Occurred())
         return -1;
     if (hi != hi_before && set_ll(side_obj, s_hi, hi) < 0)
