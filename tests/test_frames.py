@@ -1,0 +1,57 @@
+"""tui/app.py's event-driven frames (issue 19): a frame runs when something shown may have
+changed, never more than FRAME_HZ a second, and IDLE_FRAME_HZ a second with nothing arriving,
+so texts that move with time alone still move."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import tui.app
+from feeds.session import DashboardSession
+from feeds.sim import SimExchange
+from feeds.sim.session import sim_session
+from tests.app_support import ready, until
+from tui.app import CoinmApp
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_frames_follow_the_data_and_idle_frames_still_show_what_time_changes(stepped_sim: SimExchange) -> None:
+    async def factory() -> DashboardSession:
+        return sim_session(stepped_sim, trading=False)
+
+    app = CoinmApp(factory, venue="sim")
+    async with app.run_test(size=(160, 48)) as pilot:
+        stepped_sim.step(3)
+        await until(pilot, lambda: ready(app), "dashboard up")
+        session = app.session
+        assert session is not None and session.depth is not None
+        # the market stands still (a stepped simulator moves only when stepped): no polling at
+        # FRAME_HZ, only idle frames
+        await until(pilot, lambda: not app._frame_pending and app._data_versions() == app._shown_data, "caught up")
+        start, seen = time.monotonic(), app.frames
+        await until(pilot, lambda: app.frames >= seen + 3, "three idle frames")
+        assert time.monotonic() - start >= 2 / tui.app.IDLE_FRAME_HZ * 0.9
+        # a message that changes nothing shown asks for no frame
+        app._market_changed()
+        assert not app._frame_pending
+        # a message that changes the book does (the ladder shows it at the next frame)
+        version = session.depth.book.version
+        stepped_sim.step(1)
+        await until(pilot, lambda: session.depth is not None and session.depth.book.version != version, "a depth event")
+        assert app._frame_pending or app._shown_data[1] != version
+        await until(pilot, lambda: app.ladder._seen[0] == session.depth.book.version, "the ladder shows it")
+        # what changes with no message at all (here the status bar's last error; in use the ages,
+        # the watchdog's "no data for N s", the latency) is shown by the idle frames
+        session.note_error("shown without any market message")
+        await until(pilot, lambda: app.status_bar._snapshot is not None
+                    and app.status_bar._snapshot.last_error == "shown without any market message", "error shown")
+        # many requests in one turn of the loop make one frame
+        await until(pilot, lambda: not app._frame_pending, "no frame pending")
+        seen = app.frames
+        for _ in range(50):
+            app.request_frame()
+        await until(pilot, lambda: app.frames > seen, "the frame")
+        assert app.frames - seen <= 2  # the requested one (and at most an idle one beside it)
