@@ -119,3 +119,19 @@ def test_history_is_what_it_was() -> None:
     day = engine.syms["BTCUSD_260925"].trades.cur["1d"]
     assert (day.o, day.h, day.l, day.c, day.v, day.n, day.f, day.L) == (
         881195, 886811, 874312, 882914, 645764, 34594, 164298221, 164332814)
+
+
+def test_fixed_size_history_is_the_general_loops() -> None:
+    """The fixed-size fast path draws and rounds exactly as the general (calendar) loop does,
+    down to a floor price and a listing date that cut the history short."""
+    from feeds.sim.candles import _generate_back_calendar, generate_back
+
+    start = 1_790_000_000_000 - 1_790_000_000_000 % (7 * 86_400_000) + 4 * 86_400_000  # a Monday
+    for interval in ("1m", "5m", "1h", "1d", "1w"):
+        assert bucket_start(interval, start) == start  # (the fast path's case)
+        for floor, not_before in ((1, 0), (879_000, 0), (1, start - 300 * INTERVALS[interval])):
+            args = (interval, start, 880_000, 400, 0.0004, 75, 10**12, floor, not_before)
+            fast = generate_back(random.Random(9), *args)
+            general = _generate_back_calendar(random.Random(9), *args)
+            assert [_fields(b) for b in fast] == [_fields(b) for b in general]
+            assert fast and len(fast) <= 400
