@@ -4,8 +4,10 @@
 connections, each subscribed to the dashboard's market streams for BTCUSD_PERP (diff depth
 @100ms, aggTrade, markPrice@1s, indexPrice@1s, ticker, kline_1m, forceOrder, !miniTicker@arr),
 reads everything for ``--seconds`` after a warm-up, and prints the simulator's CPU per wall
-second (1.0 = one core) beside what each client received. The clients only count frames (no
-decode), so their cost says nothing of the simulator's; they run in this process, beside it.
+second (1.0 = one core) beside what each client received, and the market's pace (the share of
+market time the engine stepped: below 1.00 it could not keep up and skipped ahead). The clients
+only count frames (no decode), so their cost says nothing of the simulator's; they run in this
+process, beside it.
 """
 
 from __future__ import annotations
