@@ -42,7 +42,7 @@ async def _clients(url: str, n: int, warmup: float, seconds: float, sim: object)
                 if recording:
                     counts[i] += 1
                     sizes[i] += len(frame)
-                    if not i and frame.startswith(_DEPTH_HEAD):
+                    if not i and isinstance(frame, str) and frame.startswith(_DEPTH_HEAD):
                         depth[0] += 1
 
     tasks = [asyncio.create_task(client(i)) for i in range(n)]

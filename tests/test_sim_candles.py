@@ -105,18 +105,21 @@ def test_history_is_what_it_was() -> None:
 
     engine = MarketEngine(seed=3, speed=5, start_ms=_START)
     st = engine.syms["BTCUSD_PERP"]
+    index_series, quarterly = engine.pairs["BTCUSD"].series, engine.syms["BTCUSD_260925"].trades
+    assert st.trades is not None and st.marks is not None and index_series is not None and quarterly is not None
     hour = st.trades.cur["1h"]
-    assert (hour.o, hour.h, hour.l, hour.c, hour.v, hour.n, hour.f, hour.L) == (877958, 880404, 875921, 880000, 38765, 2027, 126622863, 126624889)
+    assert (hour.o, hour.h, hour.l, hour.c, hour.v, hour.n, hour.f, hour.L) == (
+        877958, 880404, 875921, 880000, 38765, 2027, 126622863, 126624889)
     assert st.win_stats == (880404, 846880, 1030647, 119419532308, 56654, 126568236)
     week = st.trades.cur["1w"]  # older than the 1m history: its open is invented
     assert (week.o, week.h, week.l, week.c, week.v, week.n, week.f, week.L) == (
         858690, 880404, 854114, 880000, 635601, 35250, 126589640, 126624889)
-    mark, index = st.marks.cur["1h"], engine.pairs["BTCUSD"].series.cur["1h"]
+    mark, index = st.marks.cur["1h"], index_series.cur["1h"]
     assert (mark.o, mark.h, mark.l, mark.c, mark.n, mark.f, mark.L) == (
         8779580000000, 8804040000000, 8759210000000, 8800000000000, 2027, 1789999200000, 1790002799999)
     assert (index.o, index.h, index.l, index.c, index.n, index.f, index.L) == (
         8779580000000, 8804040000000, 8759210000000, 8800000000000, 2027, 0, 0)
-    day = engine.syms["BTCUSD_260925"].trades.cur["1d"]
+    day = quarterly.cur["1d"]
     assert (day.o, day.h, day.l, day.c, day.v, day.n, day.f, day.L) == (
         881195, 886811, 874312, 882914, 645764, 34594, 164298221, 164332814)
 

@@ -301,7 +301,7 @@ def _payloads(conn: Any) -> list[Any]:
     for chunk in conn.ws.transport.writes:
         reader.feed_data(chunk)
     reader.feed_eof()
-    out = []
+    out: list[Any] = []
     parser = Frame.parse(reader.read_exact, mask=False)
     while True:
         try:
