@@ -21,7 +21,7 @@ from feeds.filters import OrderRequest
 from feeds.journal import Journal
 from feeds.sim import SimExchange
 from feeds.sim.accounts import Position as SimPosition
-from tests.venue_rig import VenueRig
+from tests.venue_rig import VenueRig, running
 from tests.waiting import eventually
 
 SYM = "BTCUSD_PERP"
@@ -90,12 +90,8 @@ def assert_same_figures(rig: Rig) -> None:
 @pytest.fixture
 async def rig(stepped_sim: SimExchange, tmp_path: Path) -> AsyncIterator[Rig]:
     stepped_sim.account().balances["BTC"] = Decimal("0.02")  # small enough for real liquidation prices
-    r = Rig(stepped_sim, Journal(tmp_path / "journal.sqlite3", venue="sim"))
-    await r.start()
-    try:
+    async with running(Rig(stepped_sim, Journal(tmp_path / "journal.sqlite3", venue="sim"))) as r:
         yield r
-    finally:
-        await r.stop()
 
 
 async def test_figures_follow_orders_fills_cancels_funding_and_mark(rig: Rig) -> None:

@@ -30,7 +30,7 @@ from feeds.rest import RestClient
 from feeds.signing import HmacSigner
 from feeds.sim import DEMO_API_KEY, SimExchange
 from feeds.symbols import SymbolInfo
-from tests.venue_rig import VenueRig
+from tests.venue_rig import VenueRig, running
 from tests.waiting import eventually
 
 D = Decimal
@@ -191,12 +191,8 @@ class Rig(VenueRig):
 
 @pytest.fixture
 async def rig(stepped_sim: SimExchange, tmp_path: Path) -> AsyncIterator[Rig]:
-    r = Rig(stepped_sim, Journal(tmp_path / "journal.sqlite3", venue="sim"))
-    await r.start()
-    try:
+    async with running(Rig(stepped_sim, Journal(tmp_path / "journal.sqlite3", venue="sim"))) as r:
         yield r
-    finally:
-        await r.stop()
 
 
 def sized(rig: Rig, qty: int) -> bool:

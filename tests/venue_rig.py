@@ -7,7 +7,9 @@ Shared by the live-account, liquidation and bracket tests, which add what each n
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from feeds.account import AccountState
 from feeds.journal import Journal
@@ -19,7 +21,7 @@ from feeds.userdata import UserDataStream
 from feeds.wsapi import WsApiClient
 from tests.waiting import eventually
 
-__all__ = ["VenueRig"]
+__all__ = ["VenueRig", "running"]
 
 
 class VenueRig:
@@ -50,3 +52,16 @@ class VenueRig:
             await asyncio.wait_for(self.task, 5)
         await self.api.close()
         self.journal.close()
+
+
+R = TypeVar("R", bound=VenueRig)
+
+
+@asynccontextmanager
+async def running(rig: R) -> AsyncIterator[R]:
+    """``rig`` started, and stopped however the test ends."""
+    await rig.start()
+    try:
+        yield rig
+    finally:
+        await rig.stop()
