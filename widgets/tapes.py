@@ -76,15 +76,16 @@ class _Tape(Widget):
 
     def poll(self) -> None:
         m = self._market
-        if m is None or self.size.height <= 0:
+        size = self.size  # (a DOM walk: read once)
+        if m is None or size.height <= 0:
             return
         stale = self._stale()
-        key = (*self._version(m), self.size, stale)
+        key = (*self._version(m), size, stale)
         if key == self._seen:
             return
         self._seen = key
         title = ("stale", f"{self._title(m)} · STALE ({stale})") if stale else ("title", self._title(m))
-        lines = [title] + self._rows(m, self.size.height - 1)
+        lines = [title] + self._rows(m, size.height - 1)
         if lines != self._lines:
             self._lines = lines
             strips = self._strips
