@@ -6,12 +6,15 @@ side (dense near the touch, sparser deeper), 1-40 level changes an event, about 
 tick 0.1, integer contract quantities. The touch wanders as best levels are removed and new
 ones are placed inside the spread.
 
-Each event is a combined-stream frame (``{"stream": "btcusd_perp@depth@100ms", "data": ...}``),
-decoded as the dashboard's stream client and market handler do: ``orjson.loads``,
-``unwrap_combined``, ``DepthUpdate.from_wire``. Each implementation decodes the same frames and
-reads the same thing (the best 20 levels of each side with cumulative size, as Decimals);
-anchors use other data structures and are measured in the same run so the figures compare on
-one machine. Anchor packages are optional and never project dependencies.
+Each event is a combined-stream frame (``{"stream": "btcusd_perp@depth@100ms", "data": ...}``).
+coinm decodes it as the dashboard's stream client does (``feeds.depthwire.decode_depth_frame``:
+msgspec straight into typed events); the anchors decode it with msgspec into bare positional
+Structs (the fastest decode of these frames we know; prices and sizes stay strings), and one row
+feeds the issue's book the way coinm decoded before (``orjson.loads``, ``unwrap_combined``,
+``DepthUpdate.from_wire``). Each implementation reads the same thing (the best 20 levels of each
+side with cumulative size, as Decimals); anchors use other data structures and are measured in
+the same run so the figures compare on one machine. The anchor packages (sortedcontainers,
+order-book) are optional and never project dependencies.
 """
 
 from __future__ import annotations
