@@ -37,3 +37,17 @@ def test_fast_flow_keeps_the_book_bounded(tmp_path: Path) -> None:
     # resting orders: bounded by levels x queue, however long it runs
     resting = sum(len(q) for b in books for s in ("BUY", "SELL") for q in b.levels[s].values())
     assert resting <= len(books) * 2 * 550 * _SIM_QUEUE
+
+
+def test_poisson_draws_keep_their_mean_at_any_speed() -> None:
+    """The flow's Poisson counts have the mean asked for, also past ~745 where exp(-mean)
+    underflows (they all came out ~745, so a market past ~780x stopped getting busier)."""
+    import random
+
+    from feeds.sim.engine import _poisson
+
+    rng = random.Random(4)
+    for lam in (0.01, 3.0, 96.0, 700.0, 960.0, 2400.0):
+        n = 400
+        mean = sum(_poisson(rng, lam) for _ in range(n)) / n
+        assert abs(mean - lam) < 5 * (lam / n) ** 0.5 + 0.01, (lam, mean)  # within 5 standard errors

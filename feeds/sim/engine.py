@@ -312,11 +312,21 @@ class SymState:
     """The last minute roll's time: the 24 h window keeps bars from a day before it."""
 
 
+_POISSON_PART = 500.0
+"""Largest mean drawn in one product of uniforms: past ~745, exp(-mean) underflows to 0.0 and
+the product stops only when it underflows too, so every draw came out ~745 whatever the mean
+(a fast market's activity stopped growing with the speed)."""
+
+
 def _poisson(rng: random.Random, lam: float) -> int:
     if lam <= 0:
         return 0
     if lam < 0.05:
         return 1 if rng.random() < lam else 0
+    if lam > _POISSON_PART:
+        # A sum of Poisson draws is a Poisson draw of the summed means.
+        parts = math.ceil(lam / _POISSON_PART)
+        return sum(_poisson(rng, lam / parts) for _ in range(parts))
     limit, k, p = math.exp(-lam), 0, 1.0
     while True:
         p *= rng.random()
