@@ -27,6 +27,7 @@ sim: $(STAMP)  ## the simulated exchange alone
 
 bench: $(STAMP)  ## benchmarks that print figures (installs the anchors they compare against)
 	$(PY) -m pip install -q -c constraints.txt -e '.[test,bench]'
+	$(PY) -m compileall -q feeds tui widgets bench  # bytecode, as an installed coinm has (the env may set PYTHONDONTWRITEBYTECODE)
 	$(PY) -m bench $(ARGS)
 
 screenshots: $(STAMP)  ## regenerate screenshots/*.svg (deterministic: stepped sim, frozen clock)
