@@ -45,23 +45,29 @@ _OURS = (compositor_crop._get_renders, compositor_crop._render_partial_update)
 
 def _partial(app: CoinmApp, regions: list[Region], patches: tuple[object, object]) -> tuple[str, Counter[str]]:
     """The terminal text of a partial update of ``regions``, and the lines each widget rendered."""
-    rendered: Counter[str] = Counter()
-    original = Widget.render_lines
+    from widgets.ladder import Ladder
 
-    def counting(self: Widget, crop: Region) -> object:
-        rendered[type(self).__name__] += crop.height
-        return original(self, crop)
+    rendered: Counter[str] = Counter()
+    originals = {cls: cls.render_lines for cls in (Widget, Ladder)}  # the ladder renders its own lines
+
+    def counting(cls: type[Widget]) -> object:
+        def render_lines(self: Widget, crop: Region) -> object:
+            rendered[type(self).__name__] += crop.height
+            return originals[cls](self, crop)
+        return render_lines
 
     compositor = app.screen._compositor
     saved = Compositor._get_renders, Compositor.render_partial_update
     Compositor._get_renders, Compositor.render_partial_update = patches  # type: ignore[method-assign, assignment]
-    Widget.render_lines = counting  # type: ignore[method-assign, assignment]
+    for cls in originals:
+        cls.render_lines = counting(cls)  # type: ignore[method-assign, assignment]
     try:
         compositor._dirty_regions.update(regions)
         update = compositor.render_update(screen_stack=app._background_screens)
     finally:
         Compositor._get_renders, Compositor.render_partial_update = saved  # type: ignore[method-assign]
-        Widget.render_lines = original  # type: ignore[method-assign]
+        for cls, method in originals.items():
+            cls.render_lines = method  # type: ignore[method-assign]
     assert update is not None
     return update.render_segments(Console(width=160, height=48, color_system="truecolor")), rendered
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.strip import Strip
 
 from feeds.book import OrderBook
 from widgets.ladder import Ladder
@@ -156,8 +157,9 @@ async def test_an_empty_book_shows_no_rows_and_keys_do_nothing() -> None:
 
 async def test_the_ladders_own_line_rendering_gives_textuals_lines() -> None:
     """Ladder.render_lines skips Textual's styles pass for a plain ladder: the strips (every
-    cell and style, after the app's line filters) are the ones the pass gives, whole or cropped,
-    with the cursor, under both themes; a ladder with a border goes through Textual."""
+    cell and style, after the app's line filters, the ANSI-to-truecolor one skipped as it would
+    change nothing) are the ones the pass gives, whole or cropped, with the cursor, under both
+    themes (a cell in an ANSI colour is filtered); a ladder with a border goes through Textual."""
     from textual.geometry import Region
     from textual.widget import Widget
 
@@ -169,6 +171,7 @@ async def test_the_ladders_own_line_rendering_gives_textuals_lines() -> None:
         crops = [Region(0, 0, 40, 30), Region(0, 7, 40, 3), Region(5, 12, 20, 4)]
         for theme in ("textual-dark", "textual-light"):
             app.theme = theme
+            ladder._filter_kept.clear()
             await pilot.pause()
             assert ladder._is_plain()
             for crop in crops:
@@ -177,6 +180,20 @@ async def test_the_ladders_own_line_rendering_gives_textuals_lines() -> None:
                 theirs = Widget.render_lines(ladder, crop)
                 assert len(ours) == len(theirs) == crop.height
                 assert ours == theirs and [s.cell_length for s in ours] == [s.cell_length for s in theirs]
+            assert ladder._filter_kept and all(ladder._filter_kept.values())  # truecolor cells: skipped
+        # a cell in an ANSI colour is filtered; one in truecolor is what the filter gives back
+        from rich.segment import Segment
+        from rich.style import Style
+        from textual.filter import ANSIToTruecolor
+
+        truecolor = next(f for f in app.get_line_filters() if isinstance(f, ANSIToTruecolor))
+        background = ladder.background_colors[1]
+        ansi = Strip([Segment("ab", Style(color="red")), Segment("cd", Style(color="#102030"))], 4)
+        true = Strip([Segment("ab", Style(color="#ff0000", bgcolor="#000010")), Segment("cd")], 4)
+        assert not ladder._filter_keeps(truecolor, ansi, background)
+        assert ansi.apply_filter(truecolor, background) != ansi
+        assert ladder._filter_keeps(truecolor, true, background)
+        assert true.apply_filter(truecolor, background) == true
         ladder.styles.border = ("round", "red")
         await pilot.pause()
         assert not ladder._is_plain()

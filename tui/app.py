@@ -17,15 +17,17 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from textual import events, on, work
+from textual import on, work
+from textual.actions import ActionParseResult
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
 from feeds.alerts import Alert, AlertError, desktop_notification, notification_protocol
@@ -595,11 +597,14 @@ class CoinmApp(App[int]):
         except Exception:  # noqa: BLE001 - a frame's bug must not stop the frames that follow
             log.exception("frame")
 
-    async def run_action(self, action: Any, default_namespace: Any = None) -> bool:
-        """Every action (a key's binding, a palette command): a frame right after it, so what it
-        changed in a polled widget shows at once."""
+    async def run_action(
+        self, action: str | ActionParseResult, default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Every action (a key's binding, a click on the footer): a frame right after it, so what
+        it changed in a polled widget shows at once."""
         try:
-            return await super().run_action(action, default_namespace)
+            return await super().run_action(action, default_namespace, namespaces)
         finally:
             self.request_frame()
 

@@ -96,7 +96,8 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
     for y, x1, x2 in spans:
         line_cuts = cuts[y]
         starts = wanted.setdefault(y, [])
-        starts.extend(c for c, end in zip(line_cuts, line_cuts[1:]) if c < x2 and end > x1 and c not in starts)
+        starts.extend(c for c, end in zip(line_cuts, line_cuts[1:], strict=False)
+                      if c < x2 and end > x1 and c not in starts)
     chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
     intersection = Region.intersection
     crop_overlaps = crop.overlaps
@@ -131,7 +132,7 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
                 final_cuts = [cut for cut in cuts[y] if right >= cut >= left]
                 get_chop = chops_line.get
                 pieces = strips[y - first].divide([cut - left for cut in final_cuts[1:]])
-                for cut, piece in zip(final_cuts, pieces):
+                for cut, piece in zip(final_cuts, pieces, strict=False):  # the last cut is the end
                     if get_chop(cut) is None:  # front to back: the first widget on a cut wins
                         chops_line[cut] = piece
                 left_over = [c for c in wanted[y] if not (left <= c < right)]

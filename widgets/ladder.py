@@ -14,6 +14,8 @@ from typing import NamedTuple
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
+from textual.color import Color
+from textual.filter import ANSIToTruecolor, LineFilter
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
@@ -161,6 +163,8 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         """``fmt_compact`` by size (sizes and cumulative sizes repeat from frame to frame)."""
         self.paints = 0
         """Rows rebuilt, for the benchmarks."""
+        self._filter_kept: dict[tuple[LineFilter, object, Style], bool] = {}
+        """Whether a line filter leaves a style as it is (see :meth:`_filter_keeps`)."""
 
     # ------------------------------------------------------------------ binding
 
@@ -518,12 +522,37 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             and not (styles.has_rule("hatch") and styles.hatch != "none")
         )
 
+    def _filter_keeps(self, line_filter: LineFilter, strip: Strip, background: Color) -> bool:
+        """Whether ``line_filter`` would give ``strip`` back unchanged: Textual's ANSI-to-truecolor
+        filter on cells whose colours are all truecolor already (the theme's are), as that
+        filter's own ``truecolor_style`` answers (the style itself), once per style."""
+        if type(line_filter) is not ANSIToTruecolor:
+            return False
+        known = self._filter_kept
+        if len(known) > 512:  # styles of themes no longer shown
+            known.clear()
+        rich_background = background.rich_color
+        for segment in strip:
+            style = segment.style
+            if segment.control is not None:
+                return False
+            if style is None:
+                continue
+            key = (line_filter, rich_background, style)
+            kept = known.get(key)
+            if kept is None:
+                kept = known[key] = line_filter.truecolor_style(style, rich_background) is style
+            if not kept:
+                return False
+        return True
+
     def render_lines(self, crop: Region) -> list[Strip]:
         """The rows as Textual's styles pass would give them, without the pass (a third of a
         repaint's cost per row): for a plain ladder (:meth:`_is_plain`) that pass returns each
         row's cells unchanged, through the app's line filters. Each row's strip keeps its
         filtered form (Textual's own per-strip cache), so a row that moves or comes back is not
-        filtered again. Anything else goes through Textual (``tests/test_ladder_cursor.py``
+        filtered again, and a filter that would change nothing (truecolor cells) is skipped. Anything
+        else goes through Textual (``tests/test_ladder_cursor.py``
         compares the two)."""
         width = self.size.width
         if (not self._is_plain() or self.region.width != width  # (a scrollbar: not plain either)
@@ -537,7 +566,8 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             if strip.cell_length != width:
                 return super().render_lines(crop)
             for line_filter in filters:
-                strip = strip.apply_filter(line_filter, background)
+                if not self._filter_keeps(line_filter, strip, background):
+                    strip = strip.apply_filter(line_filter, background)
             strips.append(strip)
         x1, x2 = crop.column_span
         if (x1, x2) != (0, width):
