@@ -127,18 +127,56 @@ class DashboardSession:
     async def start(self) -> None:
         """Load the venue's rules, open the market stream and the book; then the account.
 
+        The clock offset is measured while the rules load and the book starts: only signed
+        requests (the account) and the latency figure need it, and the book's first wait (for
+        a depth event to buffer before the snapshot) overlaps it. ``start`` still returns only
+        once both the rules and the clock are known; on any failure the caller closes the
+        session, which stops the streams already started.
+
         Raises:
-            SessionError: exchangeInfo cannot be loaded, or the configured symbol is unknown.
+            SessionError: exchangeInfo or the server time cannot be loaded, or the configured
+                symbol is unknown.
         """
+        clock = asyncio.ensure_future(self.rest.sync_time())
         try:
-            await self.rest.sync_time()
-            self._set_rules(await self.rest.exchange_info())
-        except (RestError, VenueError) as exc:
-            raise SessionError(f"cannot load the venue's rules from {self.venue.rest_url}: {exc}",
-                               retryable=isinstance(exc, RestError)) from None
+            await self._start_book(clock)
+            try:
+                await clock
+            except (RestError, VenueError, MalformedFrame) as exc:
+                raise self._rules_error(exc) from None
+        finally:
+            if not clock.done():
+                clock.cancel()  # start-up failed (or was cancelled) before the clock answered
+            elif not clock.cancelled():
+                clock.exception()  # retrieved: the failure that counts was raised already
+        assert self.watch is not None
+        self._spawn(self._time_sync_loop(), "clock")
+        self._spawn(self.watch.poll_open_interest(self.rest), "open interest")
+        self._load_klines()
+        self._spawn(self._rules_loop(), "rules")
+        if self.credentials is not None:
+            self._spawn(self._start_account(), "account")
+
+    def _rules_error(self, exc: Exception) -> SessionError:
+        if isinstance(exc, (RestError, VenueError)):
+            return SessionError(f"cannot load the venue's rules from {self.venue.rest_url}: {exc}",
+                                retryable=isinstance(exc, RestError))
+        # the venue answered nonsense: say so, and try again (it may be fixed)
+        return SessionError(f"the venue's rules cannot be read: {exc}", retryable=True)
+
+    async def _start_book(self, clock: asyncio.Future[int]) -> None:
+        """The rules, then the market stream and the book (the clock is measured meanwhile)."""
+        try:
+            rules = await self.rest.exchange_info()
+        except (RestError, VenueError, MalformedFrame) as exc:
+            first = clock.exception() if clock.done() and not clock.cancelled() else None
+            # the clock was asked first: its failure is the one to show, as before
+            shown = first if isinstance(first, (RestError, VenueError, MalformedFrame)) else exc
+            raise self._rules_error(shown) from None
+        try:
+            self._set_rules(rules)
         except (MalformedFrame, SymbolRulesError) as exc:
-            # the venue answered nonsense: say so, and try again (it may be fixed)
-            raise SessionError(f"the venue's rules cannot be read: {exc}", retryable=True) from None
+            raise self._rules_error(exc) from None
         bad = self.symbols.error(self.config.symbol)
         if bad is not None:
             raise SessionError(bad, retryable=True)
@@ -161,14 +199,10 @@ class DashboardSession:
             on_bad_frame=lambda stream, why: self.depth is not None and self.depth.on_bad_frame(stream, why),
         )
         self.stream.fast_decode = decode_depth_frame  # depth frames straight to typed events (msgspec)
+        if clock.done() and not clock.cancelled() and clock.exception() is not None:
+            return  # start-up fails on the clock (see start): nothing to start and stop again
         self._spawn(self.stream.run(), "market stream")
         self._depth_task = self._spawn(self.depth.run(), "depth")
-        self._spawn(self._time_sync_loop(), "clock")
-        self._spawn(self.watch.poll_open_interest(self.rest), "open interest")
-        self._load_klines()
-        self._spawn(self._rules_loop(), "rules")
-        if self.credentials is not None:
-            self._spawn(self._start_account(), "account")
 
     async def close(self) -> None:
         """Stop every worker and close every connection."""
@@ -314,7 +348,8 @@ class DashboardSession:
             ev = data if type(data) is DepthEvent else DepthUpdate.from_wire(data)
             if depth is not None and ev.symbol == depth.symbol:
                 depth.on_depth(ev)
-                self._latency = self.rest.server_now_ms() - ev.event_time
+                if self.rest.clock_rtt_ms is not None:  # on venue time only once the clock is measured
+                    self._latency = self.rest.server_now_ms() - ev.event_time
                 for listener in self.market_listeners:
                     listener()
             return

@@ -1,0 +1,88 @@
+"""Session start-up order: the book starts while the clock is measured, trading only after both.
+
+The clock offset (three ``/time`` round trips) is needed by signed requests only, so the market
+stream and the book's first wait (a depth event buffered before the snapshot) overlap it. Fail
+closed stays: ``start`` returns, and the account (signed) starts, only once the rules and the
+clock are known, and a clock that cannot be read fails start-up with the same message as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from feeds.errors import MalformedFrame
+from feeds.rest import RestUnavailable
+from feeds.session import DashboardSession, SessionError
+from feeds.sim.exchange import SimExchange
+from feeds.sim.session import sim_session
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def _until(cond: object, what: str, timeout: float = 10.0) -> None:
+    end = asyncio.get_running_loop().time() + timeout
+    while not cond():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+async def test_the_book_starts_while_the_clock_is_measured_and_trading_waits_for_it(sim: SimExchange) -> None:
+    session = sim_session(sim, trading=True)
+    clock_may_answer = asyncio.Event()
+    real_sync = session.rest.sync_time
+    account_started: list[bool] = []
+
+    async def slow_clock(samples: int = 3) -> int:
+        await clock_may_answer.wait()
+        return await real_sync(samples)
+
+    real_account = session._start_account
+
+    async def start_account() -> None:
+        account_started.append(session.rest.clock_rtt_ms is not None)
+        await real_account()
+
+    session.rest.sync_time = slow_clock  # type: ignore[method-assign]
+    session._start_account = start_account  # type: ignore[method-assign]
+    start = asyncio.ensure_future(session.start())
+    try:
+        # the rules are loaded and the book syncs although the clock has not answered
+        await _until(lambda: session.depth is not None and session.depth.synced, "the book, before the clock")
+        assert not start.done()
+        assert account_started == []  # no signed request before the clock offset is known
+        assert session.latency_ms() is None  # not on venue time yet: no latency figure
+        clock_may_answer.set()
+        await asyncio.wait_for(start, 10)
+        assert session.rest.clock_rtt_ms is not None
+        await _until(lambda: account_started, "the account start")
+        assert account_started == [True]
+        await _until(lambda: session.latency_ms() is not None, "a latency figure on venue time")
+    finally:
+        start.cancel()
+        await session.close()
+
+
+@pytest.mark.parametrize(("error", "shown"), [
+    (RestUnavailable("/time: venue unreachable (refused)"), "cannot load the venue's rules from {url}: {error}"),
+    (MalformedFrame("/time: serverTime is not an integer: 'x'"), "the venue's rules cannot be read: {error}"),
+])
+async def test_a_clock_that_cannot_be_read_fails_start_up_as_before(
+    sim: SimExchange, error: Exception, shown: str,
+) -> None:
+    session: DashboardSession = sim_session(sim, trading=False)
+
+    async def broken_clock(samples: int = 3) -> int:
+        raise error
+
+    session.rest.sync_time = broken_clock  # type: ignore[method-assign]
+    try:
+        with pytest.raises(SessionError) as raised:
+            await session.start()
+        assert str(raised.value) == shown.format(url=session.venue.rest_url, error=error)
+        assert raised.value.retryable
+    finally:
+        await session.close()
+    assert all(t.done() for t in session._tasks)  # the streams started meanwhile are stopped
