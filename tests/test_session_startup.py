@@ -30,7 +30,7 @@ async def _until(cond: object, what: str, timeout: float = 10.0) -> None:
 
 
 async def test_the_book_starts_while_the_clock_is_measured_and_trading_waits_for_it(sim: SimExchange) -> None:
-    session = sim_session(sim, trading=True)
+    session: DashboardSession = sim_session(sim, trading=True)
     clock_may_answer = asyncio.Event()
     real_sync = session.rest.sync_time
     account_started: list[bool] = []
