@@ -33,7 +33,7 @@ async def test_the_simulator_pushes_each_liquidation_once_per_stream(stepped_sim
     streams = ("!forceOrder@arr", "btcusd_perp@forceOrder")
     frames: list[Any] = []
     async with connect(sim.urls.stream + "/stream?streams=" + "/".join(streams)) as ws:
-        for _ in range(60):
+        for _ in range(20):
             sim.step(20)
             await drain(ws, frames)
     by_stream: dict[str, list[tuple[str, int, str]]] = {s: [] for s in streams}
