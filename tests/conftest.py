@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from feeds.sim import SimExchange, SimHandle
+from tests.heap_support import forget_request_handlers
 from tests.sim_support import serving, sim_in_thread
 
 SIM_SEED = 7
@@ -27,21 +28,10 @@ def _sim_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _free_the_tests_simulators() -> Iterator[None]:
-    """Let every simulator a test started be freed once it is over.
-
-    aiohttp memoises the middleware chain of each request handler (an LRU cache of 1,024 entries
-    in ``aiohttp.web_app``, keyed by the handler), and a simulator's handlers are its bound
-    methods: each test's simulator, books and candles (~50,000 objects) stayed reachable from it
-    for the rest of the run. The heap grew by millions of objects over the suite, and every full
-    collection, the ones tests ask for included, walked them all. One long-lived simulator (the
-    product's ``coinm sim``) is unaffected.
-    """
+    """Every simulator a test started can be freed once it is over (see forget_request_handlers):
+    the heap grew by millions of objects over the suite, and every full collection walked them."""
     yield
-    from aiohttp import web_app
-
-    cached = getattr(web_app, "_cached_build_middleware", None)
-    if cached is not None:
-        cached.cache_clear()
+    forget_request_handlers()
 
 
 @pytest.fixture
