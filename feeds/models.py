@@ -8,8 +8,9 @@ key order and JSON types exactly (decimal strings keep the scale they were recei
 
 Each field is declared once, on the dataclass: ``wire("p", DEC)`` names its wire key and its
 kind (how the JSON value is read and written). :func:`_wire_model` turns those declarations
-into a ``from_wire``/``to_wire`` pair specialised for the class, generated once at import (as
-:mod:`dataclasses` generates ``__init__``): the frame parse is the hottest path of the client.
+into a ``from_wire``/``to_wire`` pair specialised for the class, generated once, on the class's
+first use (as :mod:`dataclasses` generates ``__init__``, but lazily): the frame parse is the
+hottest path of the client.
 A field whose wire key is nested (``forceOrder.o.s``) gives the path: ``wire(("o", "s"), STR)``.
 
 Anything malformed (a missing key, a number that is not one, an unknown event type) raises
@@ -391,9 +392,39 @@ def _gen_to_wire(cls: type[Any], wfs: tuple[_WireField, ...], ns: dict[str, Any]
 
 
 def _wire_model(cls: type[Any]) -> type[Any]:
-    """Class decorator (outside ``@dataclass``): generate ``_parse``, ``from_wire`` and
-    ``to_wire`` from the fields' :func:`wire` declarations."""
-    wfs = _wire_fields(cls)
+    """Class decorator (outside ``@dataclass``): ``_parse``, ``from_wire`` and ``to_wire``
+    generated from the fields' :func:`wire` declarations, on the class's first use of any of
+    them (:class:`_Generated`): a process uses few of the models (the simulator's and the
+    dashboard's start-up, most tests), and generating all of them cost a third of this
+    module's import."""
+    cls._WIRE_FIELDS = _wire_fields(cls)
+    names = ("_parse", "to_wire") if "from_wire" in cls.__dict__ else ("_parse", "from_wire", "to_wire")
+    for name in names:
+        setattr(cls, name, _Generated(cls, name))
+    return cls
+
+
+class _Generated:
+    """A generated method of a wire model, made on first access: the first lookup of any of
+    the three generates all of them (:func:`_generate`), which replace these placeholders in
+    the class, so later calls cost nothing extra. Generating twice (two threads at once) makes
+    the same functions."""
+
+    __slots__ = ("cls", "name")
+
+    def __init__(self, cls: type[Any], name: str) -> None:
+        self.cls = cls
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type[Any] | None = None) -> Any:
+        if self.cls.__dict__.get(self.name) is self:  # else another thread has just generated them
+            _generate(self.cls)
+        return getattr(self.cls if obj is None else obj, self.name)
+
+
+def _generate(cls: type[Any]) -> None:
+    """Generate ``cls``'s ``_parse``, ``from_wire`` (unless the class has its own) and ``to_wire``."""
+    wfs = cls._WIRE_FIELDS
     event = getattr(cls, "EVENT", None)
     where_default = event or cls.__name__
 
@@ -428,11 +459,9 @@ def _wire_model(cls: type[Any]) -> type[Any]:
     to_wire = _gen_to_wire(cls, wfs, ns)
     to_wire.__doc__ = "The wire object, with Binance's field names, key order and JSON types."
     cls._parse = staticmethod(parse)
-    if "from_wire" not in cls.__dict__:  # a class may wrap _parse with rules of its own
+    if isinstance(cls.__dict__.get("from_wire"), _Generated):  # a class may wrap _parse with rules of its own
         cls.from_wire = staticmethod(from_wire)
     cls.to_wire = to_wire
-    cls._WIRE_FIELDS = wfs
-    return cls
 
 
 class _Wire:
@@ -977,41 +1006,41 @@ MarketEvent = (
 )
 UserEvent = OrderTradeUpdate | AccountUpdate | AccountConfigUpdate | MarginCall | ListenKeyExpired
 
-_MARKET: dict[str, Callable[[Any], Any]] = {
-    "depthUpdate": DepthUpdate.from_wire,
-    "aggTrade": AggTrade.from_wire,
-    "indexPriceUpdate": IndexPriceUpdate.from_wire,
-    "markPriceUpdate": MarkPriceUpdate.from_wire,
-    "24hrMiniTicker": MiniTicker.from_wire,
-    "24hrTicker": Ticker.from_wire,
-    "bookTicker": BookTicker.from_wire,
-    "forceOrder": ForceOrder.from_wire,
-    "contractInfo": ContractInfo.from_wire,
-    **{kind: KlineEvent.from_wire for kind in _KLINE_KINDS},
+_MARKET: dict[str, Any] = {  # the classes: each one's from_wire is generated on its first event
+    "depthUpdate": DepthUpdate,
+    "aggTrade": AggTrade,
+    "indexPriceUpdate": IndexPriceUpdate,
+    "markPriceUpdate": MarkPriceUpdate,
+    "24hrMiniTicker": MiniTicker,
+    "24hrTicker": Ticker,
+    "bookTicker": BookTicker,
+    "forceOrder": ForceOrder,
+    "contractInfo": ContractInfo,
+    **dict.fromkeys(_KLINE_KINDS, KlineEvent),
 }
-_USER: dict[str, Callable[[Any], Any]] = {
-    "ORDER_TRADE_UPDATE": OrderTradeUpdate.from_wire,
-    "ACCOUNT_UPDATE": AccountUpdate.from_wire,
-    "MARGIN_CALL": MarginCall.from_wire,
-    "ACCOUNT_CONFIG_UPDATE": AccountConfigUpdate.from_wire,
-    "listenKeyExpired": ListenKeyExpired.from_wire,
+_USER: dict[str, Any] = {
+    "ORDER_TRADE_UPDATE": OrderTradeUpdate,
+    "ACCOUNT_UPDATE": AccountUpdate,
+    "MARGIN_CALL": MarginCall,
+    "ACCOUNT_CONFIG_UPDATE": AccountConfigUpdate,
+    "listenKeyExpired": ListenKeyExpired,
 }
 
 
-def _dispatch(payload: Any, table: dict[str, Callable[[Any], Any]], what: str) -> Any:
+def _dispatch(payload: Any, table: dict[str, Any], what: str) -> Any:
     if isinstance(payload, list):
         return [_dispatch_one(item, table, f"{what}[{i}]") for i, item in enumerate(payload)]
     return _dispatch_one(payload, table, what)
 
 
-def _dispatch_one(payload: Any, table: dict[str, Callable[[Any], Any]], what: str) -> Any:
+def _dispatch_one(payload: Any, table: dict[str, Any], what: str) -> Any:
     if not isinstance(payload, dict):
         raise _fail(what, f"expected an object, got {type(payload).__name__}")
     kind = payload.get("e")
-    parser = table.get(kind) if isinstance(kind, str) else None
-    if parser is None:
+    model = table.get(kind) if isinstance(kind, str) else None
+    if model is None:
         raise _fail(what, f"unknown event type {kind!r}")
-    return parser(payload)
+    return model.from_wire(payload)
 
 
 def parse_market_event(payload: Any) -> MarketEvent | list[MarketEvent]:
