@@ -9,7 +9,7 @@ import pytest
 
 from feeds.filters import OrderRequest
 from feeds.sim import SimExchange
-from tests.app_support import make_app, ready, until
+from tests.app_support import make_app, ready, still_market, until
 from widgets.chart import KlineChart
 
 pytestmark = pytest.mark.timeout(90)
@@ -61,6 +61,7 @@ async def test_own_order_entry_and_liquidation_are_lines_on_the_chart(sim: SimEx
         assert bought.status == "accepted", bought.message
         await until(pilot, lambda: (p := s.account.position(info.symbol)) is not None and p.amount == 3,
                     "the position")
+        await still_market(pilot, app, sim)  # a moving market could fill the bid before the chart draws it
         bid = s.book.best_bid()
         assert bid is not None
         price = bid.price - 5 * info.tick_size
