@@ -1,11 +1,13 @@
-"""The one Textual version coinm's two fixes to Textual were written and tested for.
+"""The one Textual version coinm's fixes to Textual were written and tested for.
 
-``widgets/strip_divide.py`` replaces ``Strip.divide`` and ``widgets/footer.py`` relies on
-``Footer``'s private ``_bindings_ready`` and on how ``data_bind`` keeps its watchers. Both are
+``widgets/strip_divide.py`` replaces ``Strip.divide``, ``widgets/compositor_crop.py`` replaces
+``Compositor._get_renders`` and ``Compositor.render_partial_update``, and ``widgets/footer.py`` relies on
+``Footer``'s private ``_bindings_ready`` and on how ``data_bind`` keeps its watchers. All are
 tied to Textual's internals, so each asks :func:`patch_allowed` before it changes anything: on
 any other Textual version it leaves Textual alone (the dashboard works, only without the fix)
 and says so once in the log. ``constraints.txt`` pins the same version; bump the two together
-after rerunning ``tests/test_strip_divide.py``, ``tests/test_app_gc.py`` and ``bench ui``.
+after rerunning ``tests/test_strip_divide.py``, ``tests/test_compositor_crop.py``,
+``tests/test_app_gc.py`` and ``bench ui``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from importlib import metadata
 __all__ = ["TESTED_TEXTUAL", "installed_textual", "patch_allowed"]
 
 TESTED_TEXTUAL = "8.2.8"
-"""The Textual release both fixes were written and tested against."""
+"""The Textual release the fixes were written and tested against."""
 
 log = logging.getLogger("coinm.textual")
 _said: set[str] = set()
