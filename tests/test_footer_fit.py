@@ -100,6 +100,15 @@ async def test_the_footer_measures_its_keys_only_when_something_changed(sim: Sim
         footer.fit_keys()
         footer.fit_keys()
         assert measured == []
+        # nor is the DOM searched again (the keys and panels are kept until a widget is added
+        # or removed): the queries were most of the check's cost at idle
+        queries: list[object] = []
+        for node in (footer, footer.screen):
+            real_query = node.query
+            monkeypatch.setattr(node, "query", lambda *a, _q=real_query, **k: (queries.append(a), _q(*a, **k))[1])
+        footer.fit_keys()
+        footer.fit_keys()
+        assert queries == []
         before = shown(app)
         await pilot.press("t")  # the compact layout swaps the chart for the tapes
         await until(pilot, lambda: shown(app) != before, "refitted for the tapes")

@@ -87,7 +87,7 @@ class KeyFooter(Footer):
         """Show the keys that fit the width, by priority, each whole; hide the rest and the keys
         whose panel is not on screen. Does nothing when none of that changed since the last fit
         (it runs four times a second to notice layout toggles; measuring keys is not free)."""
-        keys = list(self.query(FooterKey))
+        keys = self._keys()
         width = self.size.width
         if not keys or width <= 0:
             return
@@ -116,14 +116,42 @@ class KeyFooter(Footer):
             if key.display != (i in show):
                 key.display = i in show
 
+    _keys_for: tuple[int, list[FooterKey]] = (-1, [])
+    """The footer's keys, and the footer's node-list update count they were found at."""
+    _panels_for: tuple[object, int, dict[str, Widget | None]] = (None, -1, {})
+    """The panels of ``shown_with`` by selector (None: not on this screen), and the screen and
+    its node-list update count they were found at."""
+
+    def _keys(self) -> list[FooterKey]:
+        """The key widgets, found again only when the footer's children changed (Textual counts
+        every change below a node in its ``_nodes._updates``): the fit runs four times a second
+        and a DOM query each time was most of its cost."""
+        updates = self._nodes._updates
+        if self._keys_for[0] != updates:
+            self._keys_for = (updates, list(self.query(FooterKey)))
+        return self._keys_for[1]
+
+    def _panel(self, selector: str) -> Widget | None:
+        """The widget ``selector`` names on this screen, looked up again only when a widget was
+        added to or removed from the screen (its ``_nodes._updates`` count)."""
+        screen = self.screen
+        updates = screen._nodes._updates
+        owner, seen, panels = self._panels_for
+        if owner is not screen or seen != updates:
+            panels = {}
+            self._panels_for = (screen, updates, panels)
+        if selector not in panels:
+            found = screen.query(selector)
+            panels[selector] = found.first() if found else None
+        return panels[selector]
+
     def _acts_here(self, action: str) -> bool:
         selector = self.shown_with.get(action)
         if selector is None:
             return True
-        found = self.screen.query(selector)
-        if not found:
+        node: Any = self._panel(selector)
+        if node is None:
             return True
-        node: Any = found.first()
         while isinstance(node, Widget):
             if not node.display:
                 return False
