@@ -201,3 +201,41 @@ async def test_the_ladders_own_line_rendering_gives_textuals_lines() -> None:
         ladder._styles_cache.clear()
         assert ladder.render_lines(crop) == Widget.render_lines(ladder, crop)
         assert ladder.render_lines(crop)[0].text.startswith("╭")
+
+
+async def test_a_rebuild_combines_no_row_styles_and_reads_the_size_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19 (idle CPU): each depth event changes ~25 rows (the cumulative column, the bars);
+    their text and bar styles are combined once per style change, not for every new row, and
+    a poll works out the ladder's size (a DOM walk) once. The rows' cells stay the same."""
+    from rich.style import Style
+    from textual.widget import Widget
+
+    book = sparse_book()
+    app = LadderHost(book)
+    async with app.run_test(size=(40, 30)) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("z", "down")
+        fresh = Ladder()
+        sizes = [0]
+        adds = [0]
+        real_add = Style.__add__
+        monkeypatch.setattr(Ladder, "size", property(lambda self: (sizes.__setitem__(0, sizes[0] + 1),
+                                                                   Widget.size.fget(self))[1]))  # type: ignore[attr-defined]
+        monkeypatch.setattr(Style, "__add__", lambda self, other: (adds.__setitem__(0, adds[0] + 1),
+                                                                   real_add(self, other))[1])
+        for i in range(3):
+            book.apply([(str(D("99.5") - D("0.3") * k), str(4 + i + k)) for k in range(20)], [])
+            sizes[0] = adds[0] = 0
+            ladder.poll()
+            assert sizes[0] == 1
+            assert adds[0] <= 1  # the spread's row (its imbalance moved): base + mid
+        # the same strips as rows rendered from scratch
+        monkeypatch.undo()
+        rows, width = ladder._rows, ladder.size.width
+        styles = (ladder.kept_style(), *(ladder.kept_style(c) for c in (
+            "ladder--ask", "ladder--bid", "ladder--ask-bar", "ladder--bid-bar", "ladder--mid",
+            "ladder--cursor", "ladder--own", "ladder--last")))
+        fresh._row_styles = {}
+        assert any(r.cursor for r in rows)
+        for row, strip in zip(rows, ladder._strips[1:], strict=True):
+            assert list(strip) == list(Ladder._render_row(fresh, row, width, styles))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import App, ComposeResult
 
 from widgets.status import FeedLine, StatusBar, StatusSnapshot, weight_level
@@ -93,3 +95,32 @@ async def test_a_feed_whose_reason_does_not_fit_keeps_its_state() -> None:
         bar.bind_source(lambda: StatusSnapshot("sim", (FeedLine("venue", "closed", "short"),), None, None,
                                                "", "", ""))
         assert "venue:closed (short)" in bar.render().plain  # with room, the reason stays
+
+
+async def test_the_bar_reads_its_styles_once_per_style_change() -> None:
+    """Issue 19 (idle CPU): the latency figure changes the bar twice a second; each render read
+    seven component styles (a DOM walk each). They are kept until a style change (a theme)."""
+    app = _BarApp()
+    async with app.run_test(size=(160, 3)) as pilot:
+        bar = app.query_one(StatusBar)
+        latency = [5]
+        bar.bind_source(lambda: StatusSnapshot("sim", (FeedLine("book", "live"),), latency[0], 3, "12/2400", "",
+                                               "40/2400"))
+        first = bar.render()
+        reads: list[str] = []
+        real = bar.get_component_rich_style
+        def counted(*names: str, **kw: Any) -> Any:
+            reads.append(names[0])
+            return real(*names, **kw)
+
+        bar.get_component_rich_style = counted  # type: ignore[method-assign]
+        for latency[0] in (6, 7, 8):
+            bar.poll()
+            text = bar.render()
+            assert f"lat {latency[0]}ms" in text.plain
+        assert reads == []
+        assert text.spans == first.spans  # the same styles, the same places
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        bar.render()
+        assert reads  # a new theme: read again

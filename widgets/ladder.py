@@ -155,6 +155,8 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         self._strip_cache: dict[_Row, Strip] = {}
         """The strips of the last rebuild by row: an unchanged row is not rendered again."""
         self._strip_cache_key: tuple[object, ...] = ()
+        self._row_styles: dict[tuple[str, bool, bool], tuple[Style, Style]] = {}
+        """A level row's (text, bar) styles by (kind, last, cursor), for the cached strips' styles."""
         """Width and styles the cached strips were rendered with."""
         self._price_texts: dict[Decimal, str] = {}
         """``fmt_grouped(price, step)`` by price, for ``_price_texts_step``."""
@@ -203,8 +205,8 @@ class Ladder(KeptStyles, Widget, can_focus=True):
     def poll(self) -> None:
         """Rebuild rows if anything they show changed; refresh only rows whose text changed."""
         book = self._book
-        height = self.size.height
-        width = self.size.width
+        size = self.size  # (a property that works out the content region each read)
+        height, width = size.height, size.width
         if book is None or height <= 0 or width <= 0:
             return
         synced = self._synced()
@@ -216,7 +218,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             return
         self._seen = key
         rows = self._build_rows(book, height - 1, width, synced, own, last)
-        header = self._header(book, synced)
+        header = self._header(book, synced, width)
         old_rows = self._rows
         old_header = self._strips[0] if self._strips else None
         self._rows = rows
@@ -435,8 +437,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             text = f" spr {fmt_grouped(spread, tick)} imb {imb:+.0f}%"
         return text
 
-    def _header(self, book: OrderBook, synced: bool) -> Strip:
-        width = self.size.width
+    def _header(self, book: OrderBook, synced: bool, width: int) -> Strip:
         if not synced:
             reason = self._stale_reason() or "resyncing"
             style = self.kept_style("ladder--stale")
@@ -461,7 +462,10 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         kept = self.kept_style
         styles = (kept(), *map(kept, _ROW_CLASSES))
         key = (width, styles)
-        cache = self._strip_cache if key == self._strip_cache_key else {}
+        if key != self._strip_cache_key:
+            self._strip_cache = {}
+            self._row_styles = {}
+        cache = self._strip_cache
         fresh: dict[_Row, Strip] = {}
         out = []
         for row in rows:
@@ -476,19 +480,31 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         self._strip_cache_key = key
         return out
 
+    def _row_style(self, kind: str, last_row: bool, cursor_row: bool,
+                   styles: tuple[Style, ...]) -> tuple[Style, Style]:
+        """A level row's text and bar styles, combined once per style change (``styles`` are
+        those ``_render_rows`` keeps its strips for; it empties this cache with them)."""
+        key = (kind, last_row, cursor_row)
+        found = self._row_styles.get(key)
+        if found is None:
+            base, ask, bid, ask_bar, bid_bar, _mid, cursor, _own, last = styles
+            style = base + (ask if kind == "ask" else bid)
+            if last_row:
+                style += last
+            bar_style = style + (ask_bar if kind == "ask" else bid_bar)
+            if cursor_row:
+                style += cursor
+                bar_style = style
+            found = self._row_styles[key] = (style, bar_style)
+        return found
+
     def _render_row(self, row: _Row, width: int, styles: tuple[Style, ...]) -> Strip:
-        base, ask, bid, ask_bar, bid_bar, mid, cursor, own, last = styles
+        base, mid, own = styles[0], styles[5], styles[7]
         if row.kind == "empty":
             return Strip.blank(width, base)
         if row.kind == "mid":
             return Strip([Segment(row.text[:width].ljust(width), base + mid)], width)
-        style = base + (ask if row.kind == "ask" else bid)
-        if row.last:
-            style += last
-        bar_style = style + (ask_bar if row.kind == "ask" else bid_bar)
-        if row.cursor:
-            style += cursor
-            bar_style = style
+        style, bar_style = self._row_style(row.kind, row.last, row.cursor, styles)
         # the cursor's row is marked in text too (▸), readable without colour
         mark = (_EXIT_MARKS.get(row.own, "◆") if row.own else " ") + ("▸" if row.cursor else " ")
         text = (mark + row.text)[:width].ljust(width)
