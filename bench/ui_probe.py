@@ -442,9 +442,19 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
             result["held"] = await _held_key(app, args.held, args.held_rate)
         if args.profile:
             result["profile"] = await _profile(args.profile)
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["peak_rss_mb"] = _peak_rss_mb()
     lag_task.cancel()
     return result
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: Linux keeps that
+    across execve, so a probe started by a parent that had grown (``python -m bench`` after the
+    book bench: ~120 MB) reported the parent's peak as its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def _profile(seconds: float) -> str:
