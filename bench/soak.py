@@ -68,19 +68,21 @@ def run(argv: list[str]) -> None:
 
 
 def soak_here(argv: list[str]) -> None:
+    # every bench gets the same options (``python -m bench book ui soak --soak-minutes 30``): the
+    # soak's are prefixed, or its --minutes would also set bench resilience's length (it did)
     parser = argparse.ArgumentParser(prog="python -m bench soak")
-    parser.add_argument("--minutes", type=float, default=5, help="the issue's soak is --minutes 30")
-    parser.add_argument("--speed", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=60, help="seconds before the first sample")
-    parser.add_argument("--every", type=float, default=30, help="seconds between samples")
+    parser.add_argument("--soak-minutes", type=float, default=5, help="the issue's soak is --soak-minutes 30")
+    parser.add_argument("--soak-speed", type=float, default=10)
+    parser.add_argument("--soak-warmup", type=float, default=60, help="seconds before the first sample")
+    parser.add_argument("--soak-every", type=float, default=30, help="seconds between samples")
     args, _ = parser.parse_known_args(argv)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = _clean_env(tmp)
         os.environ.update({k: v for k, v in env.items() if k.startswith("COINM_")})
-        sim = Sim(args.speed, tmp, env)
+        sim = Sim(args.soak_speed, tmp, env)
         try:
-            samples = asyncio.run(_soak(sim, args.minutes, args.warmup, args.every))
+            samples = asyncio.run(_soak(sim, args.soak_minutes, args.soak_warmup, args.soak_every))
         finally:
             sim.stop()
     if not samples:
@@ -95,7 +97,8 @@ def soak_here(argv: list[str]) -> None:
     print_table(("minute", "RSS MB", "market messages", "book synced"), rows)
     first, last = samples[0][1], samples[-1][1]
     low, high = min(s[1] for s in samples), max(s[1] for s in samples)
-    print(f"speed {args.speed:g}x, {args.minutes:g} min after {args.warmup:g} s warm-up: RSS first {first:.1f} MB, "
+    print(f"speed {args.soak_speed:g}x, {args.soak_minutes:g} min after {args.soak_warmup:g} s warm-up: "
+          f"RSS first {first:.1f} MB, "
           f"last {last:.1f} MB ({last - first:+.1f} MB, {(last - first) / first * 100:+.1f}%), "
           f"range {low:.1f}–{high:.1f} MB "
           f"({(high - low) / first * 100:.1f}% of the first); target: flat within ±5%")
