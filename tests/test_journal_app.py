@@ -65,6 +65,8 @@ async def test_the_dashboard_reconciles_an_order_an_earlier_run_never_heard_back
         outcome = [e for e in journal.recent(20, kind="outcome") if e.payload.get("status") == FOUND][0]
         assert outcome.client_order_id == "coinm-earlier-run" and outcome.order_id == placed["orderId"]
         assert outcome.payload["order_status"] == "NEW"
-        assert "coinm-earlier-run" in (s.last_error or "")  # said in the status bar
+        # said in the status bar: the report follows the journal's commit (another loop turn, which
+        # the check above can fall between)
+        await until(pilot, lambda: "coinm-earlier-run" in (s.last_error or ""), "the reconciliation said")
         known = s.account.find_client_id("coinm-earlier-run") if s.account else None
         assert known is not None and known.orig_qty == Decimal(3)
