@@ -14,6 +14,7 @@ from feeds import book as book_module
 from feeds.book import BookSync, BookTop, Level, OrderBook, SyncAction, book_checksum
 from feeds.errors import MalformedFrame
 from feeds.models import DepthUpdate
+from tests.book_support import use_loops
 
 D = Decimal
 TICK = D("0.1")
@@ -33,11 +34,7 @@ def ev(first: int, final: int, prev: int, bids=(), asks=()) -> DepthUpdate:
 @pytest.fixture(autouse=True, params=["c", "python"])
 def loops(request, monkeypatch):
     """Every test here runs twice: with the C hot loops (feeds._bookc) and with the Python ones."""
-    if request.param == "python":
-        monkeypatch.setattr(book_module, "_bookc", None)
-    elif book_module._bookc is None:
-        pytest.skip("feeds._bookc was not built (no C compiler at install time)")
-    return request.param
+    return use_loops(request.param, monkeypatch)
 
 
 def test_the_c_loops_are_built_where_a_compiler_is():

@@ -32,6 +32,7 @@ from feeds.depthwire import DepthEvent, decode_depth_frame
 from feeds.errors import MalformedFrame
 from feeds.models import DepthUpdate, unwrap_combined
 from feeds.streams import StreamClient
+from tests.book_support import use_loops
 
 EXAMPLES = Path(__file__).parent / "data" / "spec_examples"
 STREAM = "btcusd_200626@depth@100ms"
@@ -41,11 +42,7 @@ FIELDS = ("event_time", "transaction_time", "symbol", "pair", "first_update_id",
 
 @pytest.fixture(params=["c", "python"])
 def loops(request, monkeypatch):
-    if request.param == "python":
-        monkeypatch.setattr(book_module, "_bookc", None)
-    elif book_module._bookc is None:
-        pytest.skip("feeds._bookc was not built (no C compiler at install time)")
-    return request.param
+    return use_loops(request.param, monkeypatch)
 
 
 def combined(data: Any, stream: str = STREAM) -> bytes:
