@@ -439,7 +439,9 @@ async def test_a_symbol_switch_under_the_open_form_closes_it_unsent(sim: SimExch
         s = app.session
         assert s is not None and s.account is not None
         assert not s.account.open_orders("ETHUSD_PERP") and not s.account.open_orders("BTCUSD_PERP")
-        assert any("nothing was sent for BTCUSD_PERP" in str(n.message) for n in app._notifications)
+        # notify() posts a message: the toast is listed a turn after the form closed
+        await until(pilot, lambda: any("nothing was sent for BTCUSD_PERP" in str(n.message)
+                                       for n in app._notifications), "the toast saying so")
 
 
 async def test_a_late_prebuild_after_the_app_closed_does_nothing(sim: SimExchange) -> None:
