@@ -94,6 +94,24 @@ class Bar:
             self.L = trade_id
         self.version += 1
 
+    def absorb(self, other: Bar) -> None:
+        """Add ``other``'s trades (a bar of the trades made since) to this bar."""
+        if other.h > self.h:
+            self.h = other.h
+        if other.l < self.l:
+            self.l = other.l
+        self.c = other.c
+        self.n += other.n
+        self.v += other.v
+        self.base += other.base
+        self.tbv += other.tbv
+        self.tbb += other.tbb
+        if other.L >= 0:
+            if self.f < 0:
+                self.f = other.f
+            self.L = other.L
+        self.version += other.n
+
     def rolled(self, start: int, end: int) -> Bar:
         """The empty bar that follows this one."""
         return Bar(start, end - 1, self.c, self.c, self.c, self.c)

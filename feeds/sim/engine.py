@@ -129,9 +129,8 @@ class Series:
         """Completes the candles with their generated past before anything reads them (the
         contract's history is made on first need; until then only the live part is kept)."""
         self._cur: dict[str, Bar] = {}
-        self._acc: list[int] | None = None
-        """Updates not yet applied: [high, low, close, count, volume, base, taker volume,
-        taker base, first trade id, last trade id] (ids -1: none)."""
+        self._acc: Bar | None = None
+        """The trades not yet applied to the live candles, summed as one bar (by Bar.update)."""
         self._closed: dict[str, deque[Bar]] = {i: deque(maxlen=HISTORY_BARS) for i in INTERVALS}
         self._history = history
         self._hist: dict[str, list[Bar]] = {}
@@ -168,47 +167,15 @@ class Series:
         if acc is None:
             if not self._cur:
                 return
-            self._acc = [price, price, price, 1, qty, base if qty else 0, qty if taker_buy else 0,
-                         base if qty and taker_buy else 0, trade_id, trade_id]
-            return
-        if price > acc[0]:
-            acc[0] = price
-        if price < acc[1]:
-            acc[1] = price
-        acc[2] = price
-        acc[3] += 1
-        if qty:
-            acc[4] += qty
-            acc[5] += base
-            if taker_buy:
-                acc[6] += qty
-                acc[7] += base
-        if trade_id >= 0:
-            if acc[8] < 0:
-                acc[8] = trade_id
-            acc[9] = trade_id
+            acc = self._acc = Bar(0, 0, price, price, price, price)
+        acc.update(price, qty, base, taker_buy, trade_id)
 
     def _settle(self) -> None:
         acc = self._acc
         assert acc is not None
         self._acc = None
-        hi, lo, close, n, v, base, tbv, tbb, first, last = acc
         for bar in self._cur.values():
-            if hi > bar.h:
-                bar.h = hi
-            if lo < bar.l:
-                bar.l = lo
-            bar.c = close
-            bar.n += n
-            bar.v += v
-            bar.base += base
-            bar.tbv += tbv
-            bar.tbb += tbb
-            if last >= 0:
-                if bar.f < 0:
-                    bar.f = first
-                bar.L = last
-            bar.version += n
+            bar.absorb(acc)
 
     def roll(self, now: int) -> list[tuple[str, Bar]]:
         """Close every candle whose time is over; returns (interval, closed bar)."""
