@@ -465,7 +465,7 @@ def main(argv: list[str]) -> None:
     # The same final top from every implementation, or the comparison means nothing.
     reference = run_coinm(stream, 1)
     expected_bids = sorted(((Decimal(_price(t)), Decimal(q)) for t, q in stream.final["b"].items()), reverse=True)
-    assert [(lv.price, lv.qty) for lv in reference.bids] == expected_bids[:TOP]
+    assert [(price, qty) for price, qty, _cum in reference.bids] == expected_bids[:TOP]
 
     impls: list[tuple[str, Callable[[Stream, int], object] | None]] = [
         ("coinm OrderBook + BookSync", run_coinm),

@@ -173,6 +173,26 @@ plain_qty(PyObject *q, PyObject *qty_of, PyObject *fixed)
     return qd;
 }
 
+/* The value of a quantity text made of digits only ("125", "0040"), when it is below ``limit``;
+   -1 for any other text (a point, a sign, a space, too many digits, not an ASCII str). */
+static long
+small_int_qty(PyObject *q, Py_ssize_t limit)
+{
+    if (!PyUnicode_CheckExact(q) || !PyUnicode_IS_ASCII(q))
+        return -1;
+    const char *c = (const char *)PyUnicode_DATA(q);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(q);
+    if (n == 0 || n > 9)
+        return -1;
+    long v = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (c[i] < '0' || c[i] > '9')
+            return -1;
+        v = v * 10 + (c[i] - '0');
+    }
+    return v < limit ? v : -1;
+}
+
 PyDoc_STRVAR(apply_side_doc,
 "apply_side(side, levels) -> None\n\n"
 "OrderBook._apply_side's loop: set or remove each [price, qty] of ``levels`` in ``side.qty`` (and\n"
@@ -180,12 +200,15 @@ PyDoc_STRVAR(apply_side_doc,
 "changed, then call rebalance(side) if ``side.keys`` grew past ``side.near_max`` or fell below\n"
 "``side.near_min`` with deeper levels left. ``side.fixed`` is the side's tuple of what never\n"
 "changes (qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign, rebalance,\n"
-"Decimal, the qty_of cache's limit, the book).\n"
+"Decimal, the qty_of cache's limit, the book, qty_ints).\n"
 "A plain price is parsed here (no cache: parsing costs what a lookup of a fresh text does, and\n"
 "a cache of every price seen only holds memory); any other is looked up in ``key_of``, else\n"
 "key_miss(side, p) parses or rejects it. A quantity missing from qty_of in the usual spelling and\n"
 "within the widest seen (book._qty_whole, book._qty_places) is made here, any other goes to\n"
-"qty_miss(q). On an error\n"
+"qty_miss(q). A quantity text of digits only whose value v is below len(qty_ints) is first looked\n"
+"up as qty_ints[v] (no hashing: the usual whole-contract sizes), and a qty_ints[v] that is None\n"
+"is set to the Decimal the other ways made (Decimal(q): the same for every spelling of v).\n"
+"On an error\n"
 "the levels before the bad one stay applied and ``side.hi`` is left as it was (the caller\n"
 "drops the side's cached top).");
 
@@ -196,16 +219,18 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     if (fixed == NULL)
         return -1;
     Py_DECREF(fixed); /* the side keeps it alive */
-    if (!PyTuple_CheckExact(fixed) || PyTuple_GET_SIZE(fixed) != 14) {
-        PyErr_SetString(PyExc_TypeError, "apply_side(): side.fixed is not the 14-tuple");
+    if (!PyTuple_CheckExact(fixed) || PyTuple_GET_SIZE(fixed) != 15) {
+        PyErr_SetString(PyExc_TypeError, "apply_side(): side.fixed is not the 15-tuple");
         return -1;
     }
     PyObject *book = PyTuple_GET_ITEM(fixed, 0), *keys = PyTuple_GET_ITEM(fixed, 1);
     PyObject *key_of = PyTuple_GET_ITEM(fixed, 2), *qty_of = PyTuple_GET_ITEM(fixed, 3);
     PyObject *key_miss = PyTuple_GET_ITEM(fixed, 4), *side = PyTuple_GET_ITEM(fixed, 5);
     PyObject *qty_miss = PyTuple_GET_ITEM(fixed, 6), *rebalance = PyTuple_GET_ITEM(fixed, 10);
-    if (!PyDict_CheckExact(book) || !PyList_CheckExact(keys) || !PyDict_Check(key_of) || !PyDict_Check(qty_of)) {
-        PyErr_SetString(PyExc_TypeError, "apply_side(): qty, key_of and qty_of must be dicts and keys a list");
+    PyObject *qty_ints = PyTuple_GET_ITEM(fixed, 14);
+    if (!PyDict_CheckExact(book) || !PyList_CheckExact(keys) || !PyDict_Check(key_of) || !PyDict_Check(qty_of)
+        || !PyList_CheckExact(qty_ints)) {
+        PyErr_SetString(PyExc_TypeError, "apply_side(): qty, key_of and qty_of must be dicts, keys and qty_ints lists");
         return -1;
     }
     long places = PyLong_AsLong(PyTuple_GET_ITEM(fixed, 7));
@@ -261,9 +286,12 @@ apply_levels(PyObject *side_obj, PyObject *levels)
         }
         Py_INCREF(k);
         Py_XDECREF(k_new);
-        /* quantity */
-        qd = PyDict_GetItemWithError(qty_of, q);
-        if (qd == NULL) {
+        /* quantity: a whole number below len(qty_ints) by index, else by text */
+        long small = small_int_qty(q, PyList_GET_SIZE(qty_ints));
+        qd = small >= 0 ? PyList_GET_ITEM(qty_ints, small) : NULL;
+        if (qd != NULL && qd != Py_None) {
+            Py_INCREF(qd);
+        } else if ((qd = PyDict_GetItemWithError(qty_of, q)) == NULL) {
             if (PyErr_Occurred())
                 goto fail_key;
             qd = plain_qty(q, qty_of, fixed);
@@ -276,6 +304,12 @@ apply_levels(PyObject *side_obj, PyObject *levels)
             }
         } else {
             Py_INCREF(qd);
+        }
+        if (small >= 0 && PyList_GET_ITEM(qty_ints, small) == Py_None) {
+            /* the Decimal of a digits-only text: Decimal(q), exponent 0, whatever the spelling */
+            Py_INCREF(qd);
+            if (PyList_SetItem(qty_ints, small, qd) < 0) /* steals qd, releases the None */
+                goto fail_qty;
         }
         long long kv = PyLong_AsLongLong(k);
         if (kv == -1 && PyErr_Occurred())
@@ -425,12 +459,12 @@ apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 /* OrderBook._side_top's rebuild: keep the cached levels of ``top`` better than ``hi`` (the best
-   key changed since the last build), rebuild the rest down to ``want`` levels as
-   level(price_of[k], qty[k], cum). ``add`` is NULL for Decimal's own + (the current context) or a
+   key changed since the last build), rebuild the rest down to ``want`` levels as plain tuples
+   (price_of[k], qty[k], cum). ``add`` is NULL for Decimal's own + (the current context) or a
    callable (a wider context's add). 0, or -1 with an exception set. */
 static int
 build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, long long hi, Py_ssize_t want,
-           PyTypeObject *level_type, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
+           PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
 {
     if (!PyList_CheckExact(top) || !PyList_CheckExact(keys) || !PyDict_Check(qty)) {
         PyErr_SetString(PyExc_TypeError, "read_top(): a side's top or keys is not a list, or qty not a dict");
@@ -509,7 +543,7 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
         }
         PyObject *old = j < PyList_GET_SIZE(top) ? PyList_GET_ITEM(top, j) : NULL;
         Py_INCREF(cum);
-        if (old != NULL && Py_REFCNT(old) == 1 && Py_IS_TYPE(old, level_type)) {
+        if (old != NULL && Py_REFCNT(old) == 1 && PyTuple_CheckExact(old) && PyTuple_GET_SIZE(old) == 3) {
             /* Nothing but this cache holds the old row, so nothing can see it change: refill it
                instead of freeing it and allocating another (as zip() reuses its result tuple). */
             PyObject *o0 = PyTuple_GET_ITEM(old, 0), *o1 = PyTuple_GET_ITEM(old, 1), *o2 = PyTuple_GET_ITEM(old, 2);
@@ -521,7 +555,7 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
             Py_DECREF(o2);
             continue;
         }
-        PyObject *lv = level_type->tp_alloc(level_type, 3);
+        PyObject *lv = PyTuple_New(3);
         if (lv == NULL) {
             Py_DECREF(cum);
             Py_DECREF(price);
@@ -558,8 +592,8 @@ fail:
 /* One side of read_top: rebuild the side's cached ``top`` if a change reached it (or it is
    shorter than ``want``), mark it clean, and return a new list of its best ``n`` levels. */
 static PyObject *
-read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyTypeObject *level_type,
-          PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
+read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyObject *add, PyObject *multiply,
+          PyObject *tick, Py_ssize_t price_limit)
 {
     long long hi;
     if (get_ll(side, s_hi, &hi) < 0)
@@ -575,8 +609,7 @@ read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyT
     if (hi != NO_CHANGE || PyList_GET_SIZE(top) < want) {
         PyObject *keys = PyObject_GetAttr(side, s_keys);
         PyObject *qty = keys == NULL ? NULL : PyObject_GetAttr(side, s_qty);
-        int rc = qty == NULL ? -1 : build_side(top, keys, qty, price_of, hi, want, level_type, add, multiply, tick,
-                                                      price_limit);
+        int rc = qty == NULL ? -1 : build_side(top, keys, qty, price_of, hi, want, add, multiply, tick, price_limit);
         Py_XDECREF(keys);
         Py_XDECREF(qty);
         if (rc < 0 || (hi != NO_CHANGE && set_ll(side, s_hi, NO_CHANGE) < 0)) {
@@ -592,43 +625,39 @@ read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyT
 
 PyDoc_STRVAR(read_top_doc,
 "read_top(fixed, n, add) -> BookTop\n\n"
-"OrderBook.top's read: ``fixed`` is (bids side, asks side, price_of, Level, BookTop, want,\n"
-"multiply, tick, price_of's limit); a price missing from price_of is multiply(abs(key), tick). Each\n"
-"side's cached top (``want`` levels) is rebuilt below ``side.hi``, the best key changed since it\n"
-"was built (kept as it is when nothing reached it), as Level(price, qty, cum); the result holds\n"
+"OrderBook.top's read: ``fixed`` is (bids side, asks side, price_of, BookTop, want, multiply,\n"
+"tick, price_of's limit); a price missing from price_of is multiply(abs(key), tick). Each side's\n"
+"cached top (``want`` levels) is rebuilt below ``side.hi``, the best key changed since it was\n"
+"built (kept as it is when nothing reached it), as plain tuples (price, qty, cum); the result holds\n"
 "new lists of the best ``n`` of each. ``add`` is None for Decimal's own + or a wider context's add.");
 
 static PyObject *
 read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 9) {
-        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 9-tuple, n, add)");
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 8) {
+        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 8-tuple, n, add)");
         return NULL;
     }
     PyObject *fixed = args[0];
-    PyObject *price_of = PyTuple_GET_ITEM(fixed, 2), *level = PyTuple_GET_ITEM(fixed, 3);
-    PyObject *book_top = PyTuple_GET_ITEM(fixed, 4);
-    if (!PyDict_Check(price_of) || !PyType_Check(level) || !PyType_IsSubtype((PyTypeObject *)level, &PyTuple_Type)
-        || !PyType_Check(book_top) || !PyType_IsSubtype((PyTypeObject *)book_top, &PyTuple_Type)) {
+    PyObject *price_of = PyTuple_GET_ITEM(fixed, 2), *book_top = PyTuple_GET_ITEM(fixed, 3);
+    if (!PyDict_Check(price_of) || !PyType_Check(book_top) || !PyType_IsSubtype((PyTypeObject *)book_top, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "read_top(): bad argument types");
         return NULL;
     }
-    Py_ssize_t want = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 5));
-    PyObject *multiply = PyTuple_GET_ITEM(fixed, 6), *tick = PyTuple_GET_ITEM(fixed, 7);
-    Py_ssize_t price_limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 8));
+    Py_ssize_t want = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 4));
+    PyObject *multiply = PyTuple_GET_ITEM(fixed, 5), *tick = PyTuple_GET_ITEM(fixed, 6);
+    Py_ssize_t price_limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 7));
     Py_ssize_t n = PyLong_AsSsize_t(args[1]);
     if (PyErr_Occurred())
         return NULL;
     if (n < 0)
         n = 0;
     PyObject *add = args[2] == Py_None ? NULL : args[2];
-    PyTypeObject *level_type = (PyTypeObject *)level, *top_type = (PyTypeObject *)book_top;
-    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), price_of, want, n, level_type, add, multiply, tick,
-                               price_limit);
+    PyTypeObject *top_type = (PyTypeObject *)book_top;
+    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), price_of, want, n, add, multiply, tick, price_limit);
     if (bids == NULL)
         return NULL;
-    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), price_of, want, n, level_type, add, multiply, tick,
-                               price_limit);
+    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), price_of, want, n, add, multiply, tick, price_limit);
     if (asks == NULL) {
         Py_DECREF(bids);
         return NULL;
@@ -666,7 +695,7 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 6
+#define BOOKC_ABI 7
 
 PyMODINIT_FUNC
 PyInit__bookc(void)

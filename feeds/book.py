@@ -33,13 +33,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation, getcontext
 from enum import StrEnum
-from itertools import accumulate, repeat
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 6
+_BOOKC_ABI = 7
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -55,6 +55,7 @@ __all__ = [
     "BookTop",
     "Level",
     "OrderBook",
+    "Row",
     "SyncAction",
     "SyncResult",
     "book_checksum",
@@ -80,6 +81,10 @@ within minutes even in a fast market, so resident memory stays flat."""
 _PRICE_OF_LIMIT = 1024
 """Entries in the key -> price cache. Only the levels a reader shows are asked for, a few dozen
 at a time, so this is plenty; its Decimals are the largest entries of any cache here."""
+_QTY_INTS = 8192
+"""Whole quantities below this (COIN-M sizes are whole contracts) are found by the C loop in a
+list indexed by value instead of by their text in the quantity cache (no hashing of a fresh
+string). Filled as values are seen: at most 64 KB of list and about 0.85 MB of Decimals."""
 _new_tuple = tuple.__new__
 
 
@@ -97,11 +102,18 @@ class Level(NamedTuple):
     """Cumulative quantity from the touch down to and including this level."""
 
 
+Row = tuple[Decimal, Decimal, Decimal]
+"""A row of :meth:`OrderBook.top` or :meth:`OrderBook.grouped`: ``(price, qty, cum)``, ``cum``
+the cumulative quantity from the touch down to and including the row. A plain tuple (read by
+index or unpacked): the book builds up to forty of them per read, and a named tuple costs three
+times as much to build in Python. A :class:`Level` is a ``Row`` too."""
+
+
 class BookTop(NamedTuple):
     """The best levels of both sides: bids descending, asks ascending."""
 
-    bids: list[Level]
-    asks: list[Level]
+    bids: list[Row]
+    asks: list[Row]
 
 
 def book_checksum(
@@ -178,7 +190,7 @@ class _Side:
         """``keys`` holds every key at or above this one (all of them while it is ``_ALL``)."""
         self.key_of: dict[str, int] = {}
         """Price text -> key, for this side's sign."""
-        self.top: list[Level] = []
+        self.top: list[Row] = []
         """Cached best levels, best first."""
         self.hi = _NO_CHANGE
         """The best (largest) key changed since ``top`` was built."""
@@ -233,6 +245,8 @@ class OrderBook:
         self._bids = _Side(1)
         self._asks = _Side(-1)
         self._qty_of: dict[str, Decimal] = {}
+        self._qty_ints: list[Decimal | None] = [None] * _QTY_INTS
+        """Value -> Decimal of the whole quantities seen (the C loop's index; see ``_QTY_INTS``)."""
         self._price_of = _PriceOf(tick_size, (self._bids, self._asks))
         self._top_n = 0
         self._near_keep = _NEAR_KEEP
@@ -247,8 +261,9 @@ class OrderBook:
         for side in (self._bids, self._asks):
             # the C loop's arguments that never change: built once, not per update
             side.fixed = (side.qty, side.keys, side.key_of, self._qty_of, self._key_miss, side, self._qty_miss,
-                          self._places, self._units, side.sign, self._rebalance, Decimal, _CACHE_LIMIT, self)
-        self._read_fixed = (self._bids, self._asks, self._price_of, Level, BookTop, 0, _CTX.multiply, tick_size,
+                          self._places, self._units, side.sign, self._rebalance, Decimal, _CACHE_LIMIT, self,
+                          self._qty_ints)
+        self._read_fixed = (self._bids, self._asks, self._price_of, BookTop, 0, _CTX.multiply, tick_size,
                             _PRICE_OF_LIMIT)
         """What ``_bookc.read_top`` needs that changes only when a wider top is asked for."""
         self._failed: list[_Side] = []
@@ -452,13 +467,13 @@ class OrderBook:
         self._near_min = n
         self._near_keep = max(_NEAR_KEEP, 2 * n)
         self._near_max = 2 * self._near_keep
-        self._read_fixed = (*self._read_fixed[:5], n, *self._read_fixed[6:])
+        self._read_fixed = (*self._read_fixed[:4], n, *self._read_fixed[5:])
         for side in (self._bids, self._asks):
             side.near_min, side.near_max = self._near_min, self._near_max
             if len(side.keys) < n and len(side.keys) < len(side.qty):
                 self._rebalance(side)
 
-    def _side_top(self, side: _Side, n: int, add: Any) -> list[Level]:
+    def _side_top(self, side: _Side, n: int, add: Any) -> list[Row]:
         top = side.top
         hi = side.hi
         want = self._top_n
@@ -487,7 +502,7 @@ class OrderBook:
                     next(cums)  # the initial value, already part of the kept prefix
                 del top[valid:]
                 prices = map(self._price_of.__getitem__, fresh)
-                top.extend(map(_new_tuple, repeat(Level), zip(prices, qtys, cums, strict=False)))
+                top.extend(zip(prices, qtys, cums, strict=False))
             side.hi = _NO_CHANGE
         return top[:n]
 
@@ -526,8 +541,8 @@ class OrderBook:
             A ratio in [-1, 1] (rounded to 60 significant digits), or None for an empty book.
         """
         top = self.top(n)
-        bid = top.bids[-1].cum if top.bids else _ZERO
-        ask = top.asks[-1].cum if top.asks else _ZERO
+        bid = top.bids[-1][2] if top.bids else _ZERO  # rows are (price, qty, cum)
+        ask = top.asks[-1][2] if top.asks else _ZERO
         total = _CTX.add(bid, ask)
         if not total:
             return None
@@ -567,8 +582,8 @@ class OrderBook:
             raise ValueError(f"group_ticks must be a positive integer, got {group_ticks!r}")
         return BookTop(self._grouped(self._bids, n, group_ticks), self._grouped(self._asks, n, group_ticks))
 
-    def _grouped(self, side: _Side, n: int, group: int) -> list[Level]:
-        out: list[Level] = []
+    def _grouped(self, side: _Side, n: int, group: int) -> list[Row]:
+        out: list[Row] = []
         if n <= 0:
             return out
         current: int | None = None
@@ -580,14 +595,14 @@ class OrderBook:
             if g != current:
                 if current is not None:
                     cum = _CTX.add(cum, size)
-                    out.append(Level(_CTX.multiply(abs(current), self.tick_size), size, cum))
+                    out.append((_CTX.multiply(abs(current), self.tick_size), size, cum))
                     if len(out) == n:
                         return out
                 current, size = g, _ZERO
             size = _CTX.add(size, side.qty[k])
         if current is not None:
             cum = _CTX.add(cum, size)
-            out.append(Level(_CTX.multiply(abs(current), self.tick_size), size, cum))
+            out.append((_CTX.multiply(abs(current), self.tick_size), size, cum))
         return out
 
     def __repr__(self) -> str:

@@ -399,5 +399,5 @@ def book_depth(book: Any, *, span: Decimal = DEPTH_SPAN, points: int = DEPTH_POI
     group = depth_group_ticks(mid, book.tick_size, span=span, points=points)
     # two groups more than the span needs: a side that has them reaches past the span
     top = book.grouped(points + 2, group)
-    return depth_curve(((lv.price, lv.qty) for lv in top.bids), ((lv.price, lv.qty) for lv in top.asks),
+    return depth_curve(((p, q) for p, q, _cum in top.bids), ((p, q) for p, q, _cum in top.asks),
                        span=span, contract_size=contract_size, mid=mid)

@@ -61,7 +61,7 @@ async def test_ladder_cursor_moves_and_enter_prefills_the_form(sim: SimExchange)
         bid = ladder.cursor_price
         assert bid is not None
         await pilot.press("down", "down")
-        assert ladder.cursor_price == app.session.book.top(3).bids[2].price  # two shown rows down
+        assert ladder.cursor_price == app.session.book.top(3).bids[2][0]  # two shown rows down (price)
         assert [r.price for r in ladder._rows if r.cursor] == [ladder.cursor_price]
         await pilot.press("a")
         ask = ladder.cursor_price

@@ -141,7 +141,7 @@ def test_exact_with_small_ticks_and_odd_ticks():
     assert book.spread() == D("0.00002")
     assert book.mid() == D("0.15002")
     assert book.top(5).bids[1] == Level(D("0.15000"), D("3"), D("13"))
-    assert book.top(5).asks[0].qty == D("1.00000001")
+    assert book.top(5).asks[0][1] == D("1.00000001")  # rows are (price, qty, cum)
     half = make_book(bids=[("100.5", "1")], asks=[("101", "1"), ("101.0", "2")], tick=D("0.5"))
     assert half.levels() == ([(D("100.5"), D(1))], [(D("101.0"), D(2))])
     with pytest.raises(MalformedFrame, match="off the tick grid"):
@@ -439,7 +439,7 @@ def test_snapshot_with_empty_buffer_waits_for_a_straddling_event():
     assert sync.on_snapshot(100, SNAP_BIDS, SNAP_ASKS).action is SyncAction.APPLIED
     assert sync.on_event(ev(80, 99, 79)).action is SyncAction.DROPPED
     assert sync.on_event(ev(100, 100, 99, bids=[("99.9", "4")])).action is SyncAction.APPLIED
-    assert sync.book.top(1).bids[0].cum == 1 and sync.book.levels()[0][1] == (D("99.9"), D(4))
+    assert sync.book.top(1).bids[0][2] == 1 and sync.book.levels()[0][1] == (D("99.9"), D(4))
 
 
 def test_first_kept_event_after_snapshot_means_snapshot_too_old():
@@ -569,9 +569,9 @@ def test_cumulative_sizes_stay_exact_for_wide_quantities():
     book = make_book(bids=[("100.0", big), ("99.9", big), ("99.8", "0.0000001")], asks=[("100.1", "1")])
     exact = Context(prec=60)
     expected = exact.add(exact.add(D(big), D(big)), D("0.0000001"))
-    assert book.top(3).bids[-1].cum == expected
-    assert str(book.top(3).bids[-1].cum) == "2469135780246913578024.2469135"
+    assert book.top(3).bids[-1][2] == expected
+    assert str(book.top(3).bids[-1][2]) == "2469135780246913578024.2469135"
     # Short quantities far apart in scale: 18 whole digits plus 16 decimal places.
     spread = make_book(bids=[("100.0", "123456789012345678"), ("99.9", "0.0000000000000001")])
-    assert str(spread.top(2).bids[-1].cum) == "123456789012345678.0000000000000001"
+    assert str(spread.top(2).bids[-1][2]) == "123456789012345678.0000000000000001"
     assert spread.imbalance(2) == 1

@@ -118,7 +118,7 @@ async def test_book_equals_true_book_over_many_events(stepped_sim: SimExchange) 
         version = r.feed.version
         await r.until(r.caught_up)
         assert r.feed.version == version  # nothing changed, nothing bumped
-        assert r.feed.book.top(5).bids[0].price < r.feed.book.top(5).asks[0].price
+        assert r.feed.book.top(5).bids[0][0] < r.feed.book.top(5).asks[0][0]  # rows: (price, qty, cum)
 
 
 async def test_depth_gap_resyncs(stepped_sim: SimExchange) -> None:

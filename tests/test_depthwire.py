@@ -280,6 +280,6 @@ async def test_the_dashboard_session_feeds_its_book_depth_events_decoded_this_wa
             await asyncio.sleep(0.01)
         assert set(kinds) == {DepthEvent}
         top = session.depth.book.top(5)
-        assert top.bids and top.asks and top.bids[0].price < top.asks[0].price
+        assert top.bids and top.asks and top.bids[0][0] < top.asks[0][0]
     finally:
         await session.close()

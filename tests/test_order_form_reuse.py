@@ -354,7 +354,7 @@ async def test_the_dashboard_reuses_one_form_fresh_each_time(sim: SimExchange) -
         await pilot.press("down", "s")
         await until(pilot, lambda: app.screen is form, "the same form again")
         assert form.side == "SELL"
-        assert form.query_one("#in-price", Input).value == str(app.session.book.top(2).bids[1].price)
+        assert form.query_one("#in-price", Input).value == str(app.session.book.top(2).bids[1][0])
         assert form.query_one("#in-quantity", Input).value == ""
         assert form.focused is form.query_one("#in-quantity")
         await pilot.press("b")  # typed into the quantity: no second form is stacked

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from feeds.book import BookTop, Level, OrderBook
+from feeds.book import BookTop, OrderBook, Row
 from feeds.decimals import fmt_compact, fmt_grouped
 from widgets.render import KeptStyles
 
@@ -246,7 +246,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         g = self.group_ticks
         return book.top(n) if g == 1 else book.grouped(n, g)
 
-    def _sides(self, book: OrderBook, depth: int) -> tuple[list[Level], list[Level], int]:
+    def _sides(self, book: OrderBook, depth: int) -> tuple[list[Row], list[Row], int]:
         """Asks (ascending) and bids (descending), deep enough to reach the cursor's price.
 
         Returns the depth read: ``depth``, or more when the cursor sits deeper in the book than
@@ -258,40 +258,40 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             asks, bids = top.asks, top.bids
             if cursor is None or depth >= _MAX_DEPTH:
                 return asks, bids, depth
-            deeper_ask = len(asks) == depth and asks and cursor > asks[-1].price
-            deeper_bid = len(bids) == depth and bids and cursor < bids[-1].price
+            deeper_ask = len(asks) == depth and asks and cursor > asks[-1][0]
+            deeper_bid = len(bids) == depth and bids and cursor < bids[-1][0]
             if not (deeper_ask or deeper_bid):
                 return asks, bids, depth
             depth = min(depth * 2, _MAX_DEPTH)
 
-    def _cursor_kind(self, asks: list[Level], bids: list[Level]) -> str:
+    def _cursor_kind(self, asks: list[Row], bids: list[Row]) -> str:
         """The side the cursor's row belongs to: ``ask`` at or above the best ask, ``bid`` at or
         below the best bid, and inside the spread the side of the mid it is on."""
         price = self.cursor_price
         assert price is not None
-        if asks and price >= asks[0].price:
+        if asks and price >= asks[0][0]:  # rows are (price, qty, cum)
             return "ask"
-        if bids and price <= bids[0].price:
+        if bids and price <= bids[0][0]:
             return "bid"
         if asks and bids:
-            return "ask" if price * 2 >= asks[0].price + bids[0].price else "bid"
+            return "ask" if price * 2 >= asks[0][0] + bids[0][0] else "bid"
         return "bid" if asks else "ask"
 
-    def _with_cursor(self, asks: list[Level], bids: list[Level]) -> tuple[list[Level], list[Level]]:
+    def _with_cursor(self, asks: list[Row], bids: list[Row]) -> tuple[list[Row], list[Row]]:
         """The sides with a row for the cursor's price even when no size rests there now (the
         market moved): the cursor keeps its price, and its row stays on screen."""
         price = self.cursor_price
         if price is None:
             return asks, bids
         if self._cursor_kind(asks, bids) == "ask":
-            if any(lv.price == price for lv in asks):
+            if any(lv[0] == price for lv in asks):
                 return asks, bids
-            i = next((i for i, lv in enumerate(asks) if lv.price > price), len(asks))
-            return [*asks[:i], Level(price, _EMPTY, _EMPTY), *asks[i:]], bids
-        if any(lv.price == price for lv in bids):
+            i = next((i for i, lv in enumerate(asks) if lv[0] > price), len(asks))
+            return [*asks[:i], (price, _EMPTY, _EMPTY), *asks[i:]], bids
+        if any(lv[0] == price for lv in bids):
             return asks, bids
-        i = next((i for i, lv in enumerate(bids) if lv.price < price), len(bids))
-        return asks, [*bids[:i], Level(price, _EMPTY, _EMPTY), *bids[i:]]
+        i = next((i for i, lv in enumerate(bids) if lv[0] < price), len(bids))
+        return asks, [*bids[:i], (price, _EMPTY, _EMPTY), *bids[i:]]
 
     def _ordered_prices(self, book: OrderBook, extra: int) -> list[Decimal]:
         """Every row price from the highest ask down to the lowest bid, at least ``extra`` rows
@@ -300,7 +300,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         while True:
             asks, bids, depth = self._sides(book, depth)
             asks, bids = self._with_cursor(asks, bids)
-            prices = [lv.price for lv in reversed(asks)] + [lv.price for lv in bids]
+            prices = [lv[0] for lv in reversed(asks)] + [lv[0] for lv in bids]
             i = prices.index(self.cursor_price) if self.cursor_price in prices else 0
             more_asks = len(asks) >= depth and i < extra
             more_bids = len(bids) >= depth and len(prices) - 1 - i < extra
@@ -323,7 +323,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         # one column of rows: padding, asks high to low, the spread, bids high to low, padding;
         # the window is centred on the spread unless that would leave the cursor off screen
         pad_top = max(0, n_ask - len(asks))
-        column: list[tuple[str, Level | None]] = [("empty", None)] * pad_top
+        column: list[tuple[str, Row | None]] = [("empty", None)] * pad_top
         column.extend(("ask", lv) for lv in reversed(asks))
         mid_at = len(column)
         column.append(("mid", None))
@@ -332,7 +332,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         centred = start = mid_at - n_ask
         cursor = self.cursor_price
         if cursor is not None:
-            at = next((i for i, (_k, lv) in enumerate(column) if lv is not None and lv.price == cursor), None)
+            at = next((i for i, (_k, lv) in enumerate(column) if lv is not None and lv[0] == cursor), None)
             if at is not None:
                 if at < start:
                     start = at
@@ -346,7 +346,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         window.extend([("empty", None)] * (height - len(window)))
         shown = [lv for _k, lv in window if lv is not None]
         step = book.tick_size * self.group_ticks
-        biggest = max((lv.qty for lv in shown), default=Decimal(0))
+        biggest = max((lv[1] for lv in shown), default=Decimal(0))
         bar_room = width
         own_by_row = self._own_by_row(own, step) if own else {}
         last_row = self._row_price(last, step, "ask") if last is not None else None
@@ -373,13 +373,14 @@ class Ladder(KeptStyles, Widget, can_focus=True):
                 continue
             p, q, c = next(texts)
             text = f"{p:>{pw}}{q:>{sw}}{c:>{cw}}"
-            bar = int(lv.qty * bar_room / biggest) if biggest else 0
-            rows.append(_Row(kind, lv.price, text, bar, lv.price == cursor,
-                             own_by_row.get((kind, lv.price), ""), last_row is not None and lv.price == last_row))
+            price, qty, _cum = lv
+            bar = int(qty * bar_room / biggest) if biggest else 0
+            rows.append(_Row(kind, price, text, bar, price == cursor,
+                             own_by_row.get((kind, price), ""), last_row is not None and price == last_row))
         self.paints += 1
         return rows
 
-    def _level_texts(self, levels: list[Level], step: Decimal) -> list[tuple[str, str, str]]:
+    def _level_texts(self, levels: list[Row], step: Decimal) -> list[tuple[str, str, str]]:
         """Price, size and cumulative size texts; formatting is cached by value (it is pure)."""
         prices = self._price_texts
         if step != self._price_texts_step or len(prices) >= _TEXT_CACHE_LIMIT:
@@ -389,19 +390,19 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         if len(sizes) >= _TEXT_CACHE_LIMIT:
             sizes.clear()
         out = []
-        for lv in levels:
-            if lv.qty is _EMPTY:
-                out.append((fmt_grouped(lv.price, step), "", ""))
+        for price, qty, cum in levels:
+            if qty is _EMPTY:
+                out.append((fmt_grouped(price, step), "", ""))
                 continue
-            p = prices.get(lv.price)
+            p = prices.get(price)
             if p is None:
-                p = prices[lv.price] = fmt_grouped(lv.price, step)
-            q = sizes.get(lv.qty)
+                p = prices[price] = fmt_grouped(price, step)
+            q = sizes.get(qty)
             if q is None:
-                q = sizes[lv.qty] = fmt_compact(lv.qty)
-            c = sizes.get(lv.cum)
+                q = sizes[qty] = fmt_compact(qty)
+            c = sizes.get(cum)
             if c is None:
-                c = sizes[lv.cum] = fmt_compact(lv.cum)
+                c = sizes[cum] = fmt_compact(cum)
             out.append((p, q, c))
         return out
 
@@ -422,14 +423,14 @@ class Ladder(KeptStyles, Widget, can_focus=True):
             out[(kind, self._row_price(price, step, kind))] = side
         return out
 
-    def _mid_text(self, book: OrderBook, bids: list[Level], asks: list[Level], step: Decimal, width: int) -> str:
+    def _mid_text(self, book: OrderBook, bids: list[Row], asks: list[Row], step: Decimal, width: int) -> str:
         if not bids or not asks:
             return "  (one side empty)" if bids or asks else "  (no book yet)"
-        spread = asks[0].price - bids[0].price
-        mid = (asks[0].price + bids[0].price) / 2
+        spread = asks[0][0] - bids[0][0]  # rows are (price, qty, cum)
+        mid = (asks[0][0] + bids[0][0]) / 2
         n = min(len(bids), len(asks))
-        bid_sz = bids[n - 1].cum
-        ask_sz = asks[n - 1].cum
+        bid_sz = bids[n - 1][2]
+        ask_sz = asks[n - 1][2]
         imb = (bid_sz - ask_sz) / (bid_sz + ask_sz) * 100 if bid_sz + ask_sz else Decimal(0)
         tick = book.tick_size
         text = f"  spread {fmt_grouped(spread, tick)}  mid {fmt_grouped(mid, tick / 2)}  imb {imb:+.0f}%"
@@ -623,7 +624,7 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         top = self._levels(book, 1)
         levels = top.asks if side == "ask" else top.bids
         if levels:
-            self.cursor_price = levels[0].price
+            self.cursor_price = levels[0][0]  # (price, qty, cum)
             self.poll()
 
     def action_recentre(self) -> None:
