@@ -94,6 +94,26 @@ class Bar:
             self.L = trade_id
         self.version += 1
 
+    def update_run(self, price: int, count: int, qty: int, base: int, taker_buy: bool, first_id: int,
+                   last_id: int) -> None:
+        """``count`` trades at one price, ids ``first_id``..``last_id``, ``qty`` contracts and
+        ``base`` coin units in all: what ``count`` calls of :meth:`update` make."""
+        if price > self.h:
+            self.h = price
+        if price < self.l:
+            self.l = price
+        self.c = price
+        self.n += count
+        self.v += qty
+        self.base += base
+        if taker_buy:
+            self.tbv += qty
+            self.tbb += base
+        if self.f < 0:
+            self.f = first_id
+        self.L = last_id
+        self.version += count
+
     def absorb(self, other: Bar) -> None:
         """Add ``other``'s trades (a bar of the trades made since) to this bar."""
         if other.h > self.h:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import math
+from math import log as _log
 import random
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from feeds.decimals import decimals_of
 from feeds.models import (
@@ -60,8 +61,7 @@ FUNDING_KEPT = 1000
 """Funding settlements kept per perpetual for REST ``fundingRate`` (its maximum limit)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TapeTrade:
+class TapeTrade(NamedTuple):
     """One trade of the matching engine, as REST ``trades`` shows it (price in ticks)."""
 
     id: int
@@ -73,8 +73,7 @@ class TapeTrade:
     buyer_maker: bool
 
 
-@dataclass(frozen=True, slots=True)
-class TapeAgg:
+class TapeAgg(NamedTuple):
     """One aggregate trade (one taker order's fills at one price), as REST ``aggTrades`` shows it."""
 
     id: int
@@ -170,6 +169,17 @@ class Series:
             acc = self._acc = Bar(0, 0, price, price, price, price)
         acc.update(price, qty, base, taker_buy, trade_id)
 
+    def update_run(self, price: int, count: int, qty: int, base: int, taker_buy: bool, first_id: int,
+                   last_id: int) -> None:
+        """``count`` trades at one price (ids ``first_id``..``last_id``, ``qty`` and ``base`` in
+        all): what ``count`` calls of :meth:`update` make."""
+        acc = self._acc
+        if acc is None:
+            if not self._cur:
+                return
+            acc = self._acc = Bar(0, 0, price, price, price, price)
+        acc.update_run(price, count, qty, base, taker_buy, first_id, last_id)
+
     def _settle(self) -> None:
         acc = self._acc
         assert acc is not None
@@ -252,8 +262,14 @@ class SymState:
     marks: Series | None = None
     premiums: Series | None = None
     """Premium index ((mark - index) / index) candles in 1e-8 units."""
-    tape: deque[TapeTrade] = field(default_factory=lambda: deque(maxlen=TAPE_TRADES))
-    agg_tape: deque[TapeAgg] = field(default_factory=lambda: deque(maxlen=TAPE_TRADES))
+    trade_rows: deque[tuple[int, int, int, int, int, bool]] = field(
+        default_factory=lambda: deque(maxlen=TAPE_TRADES))
+    """The kept trades as plain tuples in :class:`TapeTrade`'s order: the garbage collector
+    stops tracking a tuple of numbers, and tens of thousands of tracked records made its
+    passes a quarter of a fast market's time."""
+    agg_rows: deque[tuple[int, int, int, int, int, int, bool]] = field(
+        default_factory=lambda: deque(maxlen=TAPE_TRADES))
+    """The kept aggregate trades, plain tuples in :class:`TapeAgg`'s order."""
     hist1m: list[Bar] = field(default_factory=list)
     window: deque[Bar] = field(default_factory=lambda: deque(maxlen=HISTORY_BARS))
     """Closed 1m bars of the rolling 24 h window (the ticker)."""
@@ -277,7 +293,28 @@ class SymState:
     made yet: :meth:`MarketEngine.build_history` makes it on first need."""
     window_cut: int | None = None
     """The last minute roll's time: the 24 h window keeps bars from a day before it."""
+    agg_stream: str = ""
+    """The symbol's ``<symbol>@aggTrade`` stream name."""
 
+    @property
+    def tape(self) -> list[TapeTrade]:
+        """The kept trades, oldest first."""
+        return list(map(TapeTrade._make, self.trade_rows))
+
+    @property
+    def agg_tape(self) -> list[TapeAgg]:
+        """The kept aggregate trades, oldest first."""
+        return list(map(TapeAgg._make, self.agg_rows))
+
+
+_RATE40 = 1 / 40
+"""The rate of the exponential draws of a maker's distance from fair value (mean 40 levels)."""
+_SPAN_01_15 = 1.5 - 0.1
+_SPAN_03_10 = 1.0 - 0.3
+"""``b - a`` of the uniform draws inlined from ``random.uniform(a, b)`` (the same float)."""
+_PARETO_EXP = -1.0 / 1.6
+"""``random.paretovariate(1.6)``'s exponent: a taker's size is ``taker_qty * u ** _PARETO_EXP``."""
+_new_tuple = tuple.__new__
 
 _POISSON_PART = 500.0
 """Largest mean drawn in one product of uniforms: past ~745, exp(-mean) underflows to 0.0 and
@@ -363,6 +400,7 @@ class MarketEngine:
         tick_units = int(tick * 100_000_000)
         first_id = 1_000_000_000 + self._sub_rng(spec.symbol, "uid").randrange(1_000_000_000)
         st = SymState(spec, info, decimals, tick_units, MatchingBook(spec.symbol, first_id))
+        st.agg_stream = f"{spec.symbol.lower()}@aggTrade"
         st.coin_per_qty_tick = spec.contract_size * 100_000_000 * 10 ** decimals
         start_ticks = int(Decimal(spec.start_price) / tick)
         st.fair = start_ticks * tick_units
@@ -572,16 +610,17 @@ class MarketEngine:
     def _sim_add(self, st: SymState, side: str, ticks: int, qty: int) -> None:
         if ticks <= 0:
             return
-        queue = st.book.levels[side].get(ticks)
+        book = st.book
+        queue = book.levels[side].get(ticks)
         if queue is not None and len(queue) >= _SIM_QUEUE and queue[-1].owner is None:
             # A crowded level: the flow's newest order there grows instead (the level's size
             # and every queue position are as if a new order had joined at the back). Without
             # this the flow's partial cancels leave orders behind faster than takers eat them:
             # ~600 more a second at 10x, without bound.
-            st.book.grow(queue[-1], qty)
+            book.grow(queue[-1], qty)
             return
         st.sim_oid += 1
-        st.book.add(RestingOrder(st.sim_oid, side, ticks, qty))
+        book.add(RestingOrder(st.sim_oid, side, ticks, qty))
 
     # ------------------------------------------------------------------ time
     def step(self, n: int = 1) -> None:
@@ -676,45 +715,65 @@ class MarketEngine:
         return premium_at(basis, st.info.delivery_date, self.now_ms) if basis else 0.0
 
     def _activity(self, st: SymState) -> None:
+        # The random draws (their order and formulas) are exactly those of ``random.Random``'s
+        # uniform/expovariate/paretovariate/choice inlined: the same seed makes the same market.
         rng = st.rng or self.rng
+        random_ = rng.random
         speed = self.speed
-        pair = self.pairs[st.info.pair]
-        if st.info.is_perpetual:
+        info = st.info
+        pair = self.pairs[info.pair]
+        if info.contract_type == "PERPETUAL":
             st.premium = st.premium * 0.999 + rng.gauss(0, 0.000004)
             st.fair = int(pair.index * (1 + st.premium))
         else:
             st.fair = int(pair.index * (1 + self._basis(st)))
         if st.burst_ticks:
             st.burst_ticks -= 1
-        elif rng.random() < 0.0015 * speed:
+        elif random_() < 0.0015 * speed:
             st.burst_ticks = rng.randint(20, 80)
             st.burst_dir = rng.choice((-1, 1))
         book = st.book
         grid = st.spec.grid
         fair_t = st.fair // st.tick_units
+        now = self.now_ms
+        begin = book.begin
+        sim_add = self._sim_add
+        bids, asks = book.sorted["BUY"], book.sorted["SELL"]
+        base_qty = st.base_qty
         # Makers: add and cancel.
         for _ in range(_poisson(rng, 0.7 * speed)):
-            side = "BUY" if rng.random() < 0.5 else "SELL"
-            k = int(rng.expovariate(1 / 40))
-            ticks = fair_t - grid * (k + 1) if side == "BUY" else fair_t + grid * (k + 1)
-            opp = book.best_ask() if side == "BUY" else book.best_bid()
-            if opp is not None and ((side == "BUY" and ticks >= opp) or (side == "SELL" and ticks <= opp)):
-                continue
-            book.begin(self.now_ms)
-            self._sim_add(st, side, ticks, max(1, int(st.base_qty * rng.uniform(0.1, 1.5))))
+            if random_() < 0.5:
+                ticks = fair_t - grid * (int(-_log(1.0 - random_()) / _RATE40) + 1)
+                if asks and ticks >= asks[0]:
+                    continue
+                side = "BUY"
+            else:
+                ticks = fair_t + grid * (int(-_log(1.0 - random_()) / _RATE40) + 1)
+                if bids and ticks <= bids[-1]:
+                    continue
+                side = "SELL"
+            begin(now)
+            sim_add(st, side, ticks, max(1, int(base_qty * (0.1 + _SPAN_01_15 * random_()))))
+        randbelow = rng._randbelow  # type: ignore[attr-defined]  # (what choice draws with)
+        levels_of = book.levels
+        reduce = book.reduce
         for _ in range(_poisson(rng, 0.6 * speed)):
-            side = "BUY" if rng.random() < 0.5 else "SELL"
-            n = book.depth_count(side)
+            if random_() < 0.5:
+                side, levels = "BUY", bids
+            else:
+                side, levels = "SELL", asks
+            n = len(levels)
             if n < 50:
                 continue
-            idx = min(n - 1, int(rng.expovariate(1 / 40)))
-            levels = book.sorted[side]
+            idx = int(-_log(1.0 - random_()) / _RATE40)
+            if idx > n - 1:
+                idx = n - 1
             t = levels[-1 - idx] if side == "BUY" else levels[idx]
-            sims = [o for o in book.levels[side][t] if o.owner is None]
+            sims = [o for o in levels_of[side][t] if o.owner is None]
             if sims:
-                o = rng.choice(sims)
-                book.begin(self.now_ms)
-                book.reduce(o, max(1, int(o.qty * rng.uniform(0.3, 1.0))))
+                o = sims[randbelow(len(sims))]
+                begin(now)
+                reduce(o, max(1, int(o.qty * (0.3 + _SPAN_03_10 * random_()))))
         # Keep the touch near fair value and the depth in the hundreds of levels.
         for side, sign in (("BUY", -1), ("SELL", 1)):
             best = book.best_bid() if side == "BUY" else book.best_ask()
@@ -722,57 +781,61 @@ class MarketEngine:
             if best is None or sign * (best - fair_t) > 3 * grid:
                 opp = book.best_ask() if side == "BUY" else book.best_bid()
                 if opp is None or sign * (target - opp) > 0:
-                    book.begin(self.now_ms)
-                    self._sim_add(st, side, target, max(1, int(st.base_qty * rng.uniform(0.2, 1.0))))
+                    begin(now)
+                    sim_add(st, side, target, max(1, int(base_qty * rng.uniform(0.2, 1.0))))
             else:
                 # Quotes left on the wrong side of fair value: their makers pull them.
                 for _ in range(20):
                     best = book.best_bid() if side == "BUY" else book.best_ask()
                     if best is None or sign * (fair_t - best) <= 2 * grid:
                         break
-                    stale = [o for o in book.levels[side][best] if o.owner is None]
+                    stale = [o for o in levels_of[side][best] if o.owner is None]
                     if not stale:
                         break
-                    book.begin(self.now_ms)
+                    begin(now)
                     for o in stale:
                         book.cancel(o)
             n = book.depth_count(side)
             if 0 < n < 300:  # (an empty side is refilled at the touch above, next tick if crossed)
                 far = book.sorted[side][0] if side == "BUY" else book.sorted[side][-1]
-                book.begin(self.now_ms)
-                self._sim_add(st, side, far + sign * grid * rng.randint(1, 3),
-                              max(1, int(st.base_qty * rng.uniform(2, 8))))
+                begin(now)
+                sim_add(st, side, far + sign * grid * rng.randint(1, 3), max(1, int(base_qty * rng.uniform(2, 8))))
             elif n > 450:
                 # Pull the farthest quotes until the depth is back in range (a fast flow adds
                 # many levels a tick; pulling one a tick let the book grow without bound).
-                book.begin(self.now_ms)
+                begin(now)
+                levels = book.sorted[side]
+                side_levels = levels_of[side]
                 kept = 0  # far levels that only the users' own orders hold
                 for _ in range(n - 450):
-                    levels = book.sorted[side]
                     if kept >= len(levels):
                         break
                     far = levels[kept] if side == "BUY" else levels[-1 - kept]
-                    for o in [o for o in book.levels[side][far] if o.owner is None]:
-                        book.cancel(o)
-                    if far in book.levels[side]:
+                    for o in [o for o in side_levels[far] if o.owner is None]:
+                        reduce(o, o.qty)
+                    if far in side_levels:
                         kept += 1
         # Takers push the price towards fair value.
-        bb, ba = book.best_bid(), book.best_ask()
-        if bb is not None and ba is not None:
+        if bids and asks:
+            bb, ba = bids[-1], asks[0]
             gap = (fair_t * 2 - bb - ba) / (2 * grid)
             p_buy = 0.5 + max(-0.45, min(0.45, gap * 0.15))
             if st.burst_ticks:
                 p_buy = 0.5 + 0.4 * st.burst_dir
             rate = (0.12 if st.spec.contract_size == 100 else 0.08) * speed * (8 if st.burst_ticks else 1)
-            for _ in range(_poisson(rng, rate)):
-                side = "BUY" if rng.random() < p_buy else "SELL"
-                qty = max(1, int(st.taker_qty * rng.paretovariate(1.6)))
-                self.execute_taker(st.spec.symbol, side, min(qty, st.base_qty * 20), None)
+            n = _poisson(rng, rate)
+            if n:
+                taker_qty, cap = st.taker_qty, base_qty * 20
+                take = self._taker(st)
+                for _ in range(n):
+                    side = "BUY" if random_() < p_buy else "SELL"
+                    qty = max(1, int(taker_qty * (1.0 - random_()) ** _PARETO_EXP))
+                    take(side, qty if qty < cap else cap)
         # Liquidations of simulated accounts.
         move = (st.last_price - st.price_minute_ago) / max(1, st.price_minute_ago)
         lam = 0.0006 * speed * (1 + min(20.0, abs(move) * 4000))
-        if rng.random() < lam:
-            self._liquidate(st, "SELL" if move < 0 or (move == 0 and rng.random() < 0.5) else "BUY", rng)
+        if random_() < lam:
+            self._liquidate(st, "SELL" if move < 0 or (move == 0 and random_() < 0.5) else "BUY", rng)
 
     def _liquidate(self, st: SymState, side: str, rng: random.Random) -> None:
         qty = max(1, int(st.taker_qty * rng.uniform(2, 30)))
@@ -818,51 +881,72 @@ class MarketEngine:
     def execute_taker(self, symbol: str, side: str, qty: int, limit: int | None, owner: Any = None,
                       expired: list[RestingOrder] | None = None) -> list[Fill]:
         """Match a taker order against the book, recording trades and telling makers' owners."""
-        st = self.syms[symbol]
+        return self._execute(self.syms[symbol], side, qty, limit, owner, expired)
+
+    def _taker(self, st: SymState) -> Callable[[str, int], list[Fill]]:
+        """The simulated flow's market taker on ``st``: ``(side, qty)``."""
+        return functools.partial(self._execute, st, limit=None)
+
+    def _execute(self, st: SymState, side: str, qty: int, limit: int | None, owner: Any = None,
+                 expired: list[RestingOrder] | None = None) -> list[Fill]:
         now = self.now_ms
-        st.book.begin(now)
-        fills = st.book.match(side, qty, limit, owner, expired)
+        book = st.book
+        book.begin(now)
+        fills = book.match(side, qty, limit, owner, expired)
         if not fills:
             return fills
-        d = st.decimals
         taker_buy = side == "BUY"
         buyer_maker = not taker_buy
-        name = f"{symbol.lower()}@aggTrade"
-        wanted = self.hub.wants(name)  # (nothing below subscribes or unsubscribes)
+        symbol = st.spec.symbol
+        name = st.agg_stream
+        hub = self.hub
+        wanted = hub.wants(name)  # (nothing below subscribes or unsubscribes)
         accounts = self.accounts
         trades = st.trades
         assert trades is not None
-        update = trades.update
-        tape = st.tape.append
+        run = trades.update_run
+        tape = st.trade_rows.append
+        agg_tape = st.agg_rows.append
         cpq = st.coin_per_qty_tick
+        tid = st.trade_id
+        st.changed_since_arr = True
         n_fills = len(fills)
         i = 0
         while i < n_fills:
-            ticks = fills[i].ticks
-            j = i + 1
-            while j < n_fills and fills[j].ticks == ticks:
-                j += 1
-            first = st.trade_id + 1
-            total = 0
-            for f in fills[i:j]:
-                fq = f.qty
-                tid = st.trade_id = st.trade_id + 1
+            ticks = fills[i][0]
+            first = start = tid + 1
+            total = run_qty = run_base = 0
+            fq = 0
+            j = i
+            while j < n_fills:
+                f = fills[j]
+                if f[0] != ticks:
+                    break
+                fq = f[1]
+                tid += 1
                 base = fq * cpq // ticks
-                update(ticks, fq, base, taker_buy, tid)
-                st.last_price = ticks
-                st.last_qty = fq
-                st.changed_since_arr = True
-                tape(TapeTrade(tid, ticks, fq, base, now, buyer_maker))
+                tape((tid, ticks, fq, base, now, buyer_maker))
                 total += fq
-                if f.maker.owner is not None and accounts is not None:
-                    accounts.on_maker_fill(f.maker.owner, fq, ticks, tid)
+                run_qty += fq
+                run_base += base
+                j += 1
+                maker_owner = f[2].owner
+                if maker_owner is not None and accounts is not None:
+                    # The account sees the engine as it was after this very trade.
+                    st.trade_id, st.last_price, st.last_qty = tid, ticks, fq
+                    run(ticks, tid - start + 1, run_qty, run_base, taker_buy, start, tid)
+                    start, run_qty, run_base = tid + 1, 0, 0
+                    accounts.on_maker_fill(maker_owner, fq, ticks, tid)
+            if tid >= start:
+                run(ticks, tid - start + 1, run_qty, run_base, taker_buy, start, tid)
+            st.trade_id, st.last_price, st.last_qty = tid, ticks, fq
             st.agg_id += 1
-            st.agg_tape.append(TapeAgg(st.agg_id, ticks, total, first, st.trade_id, now, buyer_maker))
+            agg_tape((st.agg_id, ticks, total, first, tid, now, buyer_maker))
             if wanted:
-                self.hub.send(name, AggTrade(
+                hub.send(name, AggTrade(
                     event_time=now, agg_id=st.agg_id, symbol=symbol,
-                    price=fmt_units(ticks, d), qty=Decimal(total), first_trade_id=first,
-                    last_trade_id=st.trade_id, trade_time=now, is_buyer_maker=buyer_maker,
+                    price=fmt_units(ticks, st.decimals), qty=Decimal(total), first_trade_id=first,
+                    last_trade_id=tid, trade_time=now, is_buyer_maker=buyer_maker,
                 ).to_wire())
             i = j
         for listener in self.trade_listeners:

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from feeds.decimals import decimals_of
 from feeds.symbols import SymbolInfo
@@ -251,13 +251,16 @@ class RestingOrder:
     owner: Any = None
 
 
-@dataclass(slots=True)
-class Fill:
-    """One match between a taker and a resting maker order."""
+class Fill(NamedTuple):
+    """One match between a taker and a resting maker order (a tuple: a fast market makes
+    thousands a second, and ``tuple.__new__`` makes one without a Python call)."""
 
     ticks: int
     qty: int
     maker: RestingOrder
+
+
+_new_fill = tuple.__new__
 
 
 @dataclass(slots=True)
@@ -329,13 +332,15 @@ class MatchingBook:
     def add(self, order: RestingOrder) -> None:
         """Rest an order at the back of its level's queue (caller has called ``begin``)."""
         side, t = order.side, order.ticks
-        lvl = self.levels[side].get(t)
+        levels = self.levels[side]
+        lvl = levels.get(t)
         if lvl is None:
-            lvl = self.levels[side][t] = deque()
+            levels[t] = deque((order,))
             bisect.insort(self.sorted[side], t)
-            self.qty[side][t] = 0
-        lvl.append(order)
-        self.qty[side][t] += order.qty
+            self.qty[side][t] = order.qty
+        else:
+            lvl.append(order)
+            self.qty[side][t] += order.qty
         (self._recent_bids if side == "BUY" else self._recent_asks).add(t)
 
     def grow(self, order: RestingOrder, by: int) -> None:
@@ -378,32 +383,47 @@ class MatchingBook:
 
         A resting order of the taker's own account is never traded with: it is taken off the
         book and appended to ``expired`` (Binance's EXPIRE_MAKER self-trade prevention).
+        Makers are taken from the front of each level's queue, best level first.
         """
         fills: list[Fill] = []
-        opp = "SELL" if side == "BUY" else "BUY"
+        buy = side == "BUY"
+        opp = "SELL" if buy else "BUY"
         book = self.sorted[opp]
+        levels = self.levels[opp]
+        sizes = self.qty[opp]
+        touched = self._recent_asks if buy else self._recent_bids
+        add_fill = fills.append
         while qty > 0 and book:
-            t = book[0] if side == "BUY" else book[-1]
-            if limit is not None and ((side == "BUY" and t > limit) or (side == "SELL" and t < limit)):
+            t = book[0] if buy else book[-1]
+            if limit is not None and (t > limit if buy else t < limit):
                 break
-            lvl = self.levels[opp][t]
-            progressed = False
-            for maker in list(lvl):
-                if qty <= 0:
-                    break
+            lvl = levels[t]
+            touched.add(t)
+            while qty > 0 and lvl:
+                maker = lvl[0]
                 if owner is not None and maker.owner is not None and getattr(maker.owner, "account", None) is owner:
-                    self.reduce(maker, maker.qty)
+                    sizes[t] -= maker.qty
+                    maker.qty = 0
+                    lvl.popleft()
                     if expired is not None:
                         expired.append(maker)
-                    progressed = True
                     continue
-                take = min(qty, maker.qty)
-                fills.append(Fill(t, take, maker))
+                left = maker.qty
+                take = qty if qty < left else left
+                add_fill(_new_fill(Fill, (t, take, maker)))
                 qty -= take
-                self.reduce(maker, take)
-                progressed = True
-            if not progressed:
+                sizes[t] -= take
+                maker.qty = left - take
+                if left <= take:
+                    lvl.popleft()
+            if lvl:
                 break
+            del levels[t]
+            del sizes[t]
+            if buy:
+                del book[0]
+            else:
+                book.pop()
         return fills
 
     def available(self, side: str, limit: int | None, owner: Any = None) -> int:

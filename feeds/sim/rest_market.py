@@ -29,7 +29,7 @@ from aiohttp import web
 
 from feeds.sim.accounts import ApiError
 from feeds.sim.candles import INTERVALS
-from feeds.sim.engine import fmt_units
+from feeds.sim.engine import TapeTrade, fmt_units
 from feeds.sim.params import int_param, kline_params, kline_weight, limit_param, mandatory, window_params
 
 if TYPE_CHECKING:
@@ -230,8 +230,8 @@ class MarketRest:
         sym = self.sim._symbol(q)
         limit = limit_param(q, 500, 1000)
         self.sim._charge(5)
-        tape = self.sim.engine.syms[sym].tape
-        return self.sim._json([self._trade_row(sym, t) for t in list(tape)[-limit:]])
+        rows = list(self.sim.engine.syms[sym].trade_rows)[-limit:]
+        return self.sim._json([self._trade_row(sym, TapeTrade._make(t)) for t in rows])
 
     async def historical_trades(self, request: web.Request) -> web.Response:
         """Older trades from ``fromId`` (inclusive), or the latest; limit default 100, max 500.
@@ -243,12 +243,12 @@ class MarketRest:
         limit = limit_param(q, 100, 500)
         from_id = int_param(q, "fromId")
         sim._charge(200)
-        tape = list(sim.engine.syms[sym].tape)
+        tape = list(sim.engine.syms[sym].trade_rows)
         if from_id is None:
             rows = tape[-limit:]
         else:
-            rows = [t for t in tape if t.id >= from_id][:limit]
-        return sim._json([self._trade_row(sym, t) for t in rows])
+            rows = [t for t in tape if t[0] >= from_id][:limit]
+        return sim._json([self._trade_row(sym, TapeTrade._make(t)) for t in rows])
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         """Aggregate trades by ``fromId`` (inclusive) and/or a time window under an hour;
@@ -263,7 +263,7 @@ class MarketRest:
             raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
         sim._charge(20)
         st = sim.engine.syms[sym]
-        rows = list(st.agg_tape)
+        rows = st.agg_tape
         if from_id is not None:
             rows = [a for a in rows if a.id >= from_id]
         if start is not None or end is not None:
@@ -305,7 +305,7 @@ class MarketRest:
         for sym in syms:
             st = eng.syms[sym]
             out.append({"symbol": sym, "ps": st.info.pair, "price": format(eng.last_price(sym), "f"),
-                        "time": st.tape[-1].time if st.tape else eng.now_ms})
+                        "time": st.trade_rows[-1][4] if st.trade_rows else eng.now_ms})
         return self.sim._json(out)
 
     # ------------------------------------------------------------------ funding, open interest
