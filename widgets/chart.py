@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from plotext._utility import get_lim, get_matrix_data
 from rich.ansi import AnsiDecoder
 from rich.style import Style
 from textual.strip import Strip
@@ -48,8 +49,80 @@ _STUDY_COLOURS = ("orange", "cyan", "magenta", "blue", "yellow")
 _LEVEL_COLOURS = {"buy": "green", "sell": "red", "entry": "blue", "liquidation": "magenta"}
 
 
+def _prices(bars: Sequence[Kline]) -> dict[str, list[float]]:
+    """The candles as plot coordinates (what :meth:`KlineChart._draw` and :func:`_exact_look` use)."""
+    return {
+        "Open": [float(k.open) for k in bars],
+        "Close": [float(k.close) for k in bars],
+        "High": [float(k.high) for k in bars],
+        "Low": [float(k.low) for k in bars],
+    }
+
+
+def _lower_pane(lower: str, kind: str, height: int) -> str:
+    """What the band under the candles shows for a picture (``none`` when there is no room or,
+    for volume, no volume: mark and index candles have none)."""
+    if lower == "volume" and kind != "trade":
+        return "none"
+    return lower if max(height, 6) >= 12 else "none"
+
+
+def _band(lo: float, hi: float) -> tuple[float, float, float]:
+    """The lower pane's base and height under candles from ``lo`` to ``hi``, and the top of
+    the y axis: a band a quarter of the candles' span high, under them."""
+    span = (hi - lo) or 1.0
+    return lo - span * 0.3, span * 0.25, hi + span * 0.02
+
+
+def _volume_tops(bars: Sequence[Kline], base: float, band: float) -> list[float]:
+    """Each candle's volume bar top, in plot coordinates."""
+    top_volume = max(float(k.volume) for k in bars) or 1.0
+    return [base + band * float(k.volume) / top_volume for k in bars]
+
+
+def _candles(plt: Any, xs: list[int], data: dict[str, list[float]]) -> None:
+    """plotext's ``candlestick`` in two lines a candle instead of three.
+
+    plotext draws a candle as the wick above the body, the wick below it, then the body, each
+    a line of its own (a line costs the same to build whatever its length). One wick from low
+    to high, then the body over it, covers the same cells with the same markers and colour
+    (the body is drawn last either way): the same picture, a third fewer lines to build
+    (``tests/test_chart.py`` compares the two).
+    """
+    opens, closes, highs, lows = data["Open"], data["Close"], data["High"], data["Low"]
+    for x, o, c, h, lo in zip(xs, opens, closes, highs, lows, strict=True):
+        color = "green" if c > o else "red"
+        plt.plot([x, x], [lo, h], color=color, marker="│")
+        plt.plot([x, x], [min(o, c), max(o, c)], color=color, marker="sd")
+
+
+def _exact_look(bars: Sequence[Kline], canvas_rows: int, lower: str) -> tuple[Any, ...]:
+    """What a build of ``bars`` (no studies, ``lower`` volume or none) draws, exactly: the
+    canvas rows plotext puts the live candle's open, high, low and close in and each volume
+    bar's top (its own mapping, ``get_matrix_data``, on the same floats and y range as
+    :meth:`KlineChart._draw`), the live candle's colour, the y range (the axis labels), and the
+    candles drawn. Two equal looks are the same picture; a trade that moves no cell is not built.
+    """
+    if not bars:
+        return ()
+    data = _prices(bars)
+    lo, hi = min(data["Low"]), max(data["High"])
+    tops: list[float] = []
+    if lower == "volume":
+        base, band, top = _band(lo, hi)
+        ylim = [base, top]
+        tops = _volume_tops(bars, base, band)
+    else:  # the y range plotext takes from the data (the levels drawn are inside it)
+        ylim = get_lim([lo, hi])
+    last = bars[-1]
+    o, c = data["Open"][-1], data["Close"][-1]
+    rows = get_matrix_data([o, c, data["High"][-1], data["Low"][-1], *tops], ylim, canvas_rows)
+    return ("exact", len(bars), bars[0].open_time, last.open_time, lo, hi, lower, canvas_rows, c > o, tuple(rows))
+
+
 def _look(bars: list[Kline], height: int) -> tuple[Any, ...]:
-    """What a build of ``bars`` would draw, to half a row of the plot.
+    """What a build of ``bars`` would draw, to half a row of the plot (with studies or RSI,
+    whose lines :func:`_exact_look` does not follow).
 
     The candles' range is exact (a new high or low rescales every candle), the live candle's
     prices and its volume bar are in half rows, so a trade that cannot move a cell does not
@@ -66,7 +139,8 @@ def _look(bars: list[Kline], height: int) -> tuple[Any, ...]:
     prices = tuple(int((v - lo) * rows / span) if span else 0 for v in (last.open, last.high, last.low, last.close))
     # the volume bars fill a band a quarter of the candles' span high (see _draw)
     volume = int(last.volume * (rows // 4 or 1) / top_volume) if top_volume else 0
-    return len(bars), bars[0].open_time, last.open_time, lo, hi, top_volume, prices, volume
+    return (len(bars), bars[0].open_time, last.open_time, lo, hi, top_volume, prices, volume,
+            last.close > last.open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +190,9 @@ class KlineChart(KeptStyles, PlotextPlot):
         self._strips: list[Strip] = []
         """The last finished build, a strip per line; what ``render_line`` shows."""
         self._building = False
+        self._canvas: tuple[int, int, int] = (0, 0, 0)
+        """(width, height, canvas rows) of the last finished build: the rows plotext plots in at
+        that size (what :func:`_exact_look` maps to)."""
         self._waiting: _Picture | None = None
         """A picture asked for while a build was running (only the newest is kept)."""
         self.presets: tuple[tuple[StudySpec, ...], ...] = STUDY_PRESETS
@@ -189,7 +266,12 @@ class KlineChart(KeptStyles, PlotextPlot):
         history = tuple(m.klines[-room - warm: -room]) if warm and len(m.klines) > room else ()
         # most trades (and the kline stream's repeats of an unchanged candle) move nothing on
         # screen: a build would put the same cells there at plotext's full cost
-        look = _look(bars, height)
+        lower = _lower_pane(self.lower, m.kline_kind, height)
+        canvas = self._canvas
+        if not studies and lower != "rsi" and canvas[:2] == (width, height):
+            look = _exact_look(bars, canvas[2], lower)
+        else:  # studies' lines, the RSI, or a size not built yet: half a row
+            look = _look(bars, height)
         if not structural and m.klines is self._drawn_list and look == self._drawn_look:
             return
         self._drawn_look, self._drawn_list = look, m.klines
@@ -245,7 +327,12 @@ class KlineChart(KeptStyles, PlotextPlot):
         plot.plotsize(picture.width, picture.height)
         plot._set_size(picture.width, picture.height)  # as PlotextPlot.render does (textual-plotext issue 5)
         plot.theme(picture.theme)
-        return self._decode_ansi(plot.build())
+        strips = self._decode_ansi(plot.build())
+        # the rows plotext plotted in (its figure's canvas; not part of its typed API)
+        active: Any = getattr(plot, "_active", None)
+        rows = getattr(getattr(getattr(active, "monitor", None), "matrix", None), "Rows_canvas", None)
+        self._canvas = (picture.width, picture.height, len(rows)) if rows is not None else (0, 0, 0)
+        return strips
 
     def _decode_ansi(self, output: str) -> list[Strip]:
         """plotext's ANSI output as strips, reusing the lines decoded last time.
@@ -275,7 +362,6 @@ class KlineChart(KeptStyles, PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         width = max(picture.width, 20)
-        height = max(picture.height, 6)
         bars = picture.bars
         title = picture.title
         if not bars:
@@ -284,28 +370,16 @@ class KlineChart(KeptStyles, PlotextPlot):
         xs = list(range(len(bars)))
         labels = [time.strftime("%H:%M" if picture.interval[-1] in "mh" else "%m-%d", time.gmtime(k.open_time / 1000))
                   for k in bars]
-        data = {
-            "Open": [float(k.open) for k in bars],
-            "Close": [float(k.close) for k in bars],
-            "High": [float(k.high) for k in bars],
-            "Low": [float(k.low) for k in bars],
-        }
-        # plotext takes numbers as x positions; textual-plotext's stub allows only date strings
-        plt.candlestick(xs, data)  # type: ignore[arg-type]
+        data = _prices(bars)
+        _candles(plt, xs, data)
         lo, hi = min(data["Low"]), max(data["High"])
-        span = (hi - lo) or 1.0
         legend = self._draw_studies(picture, xs)
-        lower = picture.lower
-        if lower == "volume" and picture.kind != "trade":
-            lower = "none"  # mark and index candles have no volume
-        if lower != "none" and height >= 12:
+        lower = _lower_pane(picture.lower, picture.kind, picture.height)
+        if lower != "none":
             # the lower pane: a band a quarter of the candles' span high under them
-            base = lo - span * 0.3
-            band = span * 0.25
+            base, band, top = _band(lo, hi)
             if lower == "volume":
-                top_volume = max(float(k.volume) for k in bars) or 1.0
-                plt.bar(xs, [base + band * float(k.volume) / top_volume for k in bars],
-                        minimum=base, color="gray", width=0.5, marker="sd")
+                plt.bar(xs, _volume_tops(bars, base, band), minimum=base, color="gray", width=0.5, marker="sd")
             else:
                 closes = [k.close for k in (*picture.history, *bars)]
                 values = rsi(closes, RSI_LENGTH)[-len(bars):]
@@ -317,7 +391,7 @@ class KlineChart(KeptStyles, PlotextPlot):
                     plt.plot([p[0] for p in points], [p[1] for p in points], color="yellow", marker="braille")
                     last = values[-1]
                     legend.append(f"RSI {RSI_LENGTH} {last:.0f}" if last is not None else f"RSI {RSI_LENGTH}")
-            plt.ylim(base, hi + span * 0.02)
+            plt.ylim(base, top)
         for level in picture.levels:
             y = float(level.price)
             colour = _LEVEL_COLOURS.get(level.kind, "gray")
