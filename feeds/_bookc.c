@@ -104,7 +104,7 @@ plain_ticks(PyObject *p, int places, long long units)
 }
 
 /* Attribute names of feeds.book._Side, interned once at import. */
-static PyObject *s_fixed, *s_floor, *s_hi, *s_top, *s_keys, *s_qty, *s_near_min, *s_near_max, *s_last_update_id,
+static PyObject *s_fixed, *s_floor, *s_hi, *s_top, *s_last_update_id,
     *s_prev_final_update_id, *s_final_update_id, *s_version, *s_bids, *s_asks, *s_qty_whole, *s_qty_places;
 
 static int
@@ -197,10 +197,10 @@ PyDoc_STRVAR(apply_side_doc,
 "apply_side(side, levels) -> None\n\n"
 "OrderBook._apply_side's loop: set or remove each [price, qty] of ``levels`` in ``side.qty`` (and\n"
 "in the sorted ``side.keys`` for keys >= ``side.floor``), raise ``side.hi`` to the best key\n"
-"changed, then call rebalance(side) if ``side.keys`` grew past ``side.near_max`` or fell below\n"
-"``side.near_min`` with deeper levels left. ``side.fixed`` is the side's tuple of what never\n"
-"changes (qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign, rebalance,\n"
-"Decimal, the qty_of cache's limit, the book, qty_ints).\n"
+"changed, then call rebalance(side) if ``side.keys`` grew past near_max or fell below near_min\n"
+"with deeper levels left. ``side.fixed`` is the side's tuple of what changes only when a wider\n"
+"top is asked for (qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign,\n"
+"rebalance, Decimal, the qty_of cache's limit, the book, qty_ints, near_min, near_max).\n"
 "A plain price is parsed here (no cache: parsing costs what a lookup of a fresh text does, and\n"
 "a cache of every price seen only holds memory); any other is looked up in ``key_of``, else\n"
 "key_miss(side, p) parses or rejects it. A quantity missing from qty_of in the usual spelling and\n"
@@ -219,8 +219,8 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     if (fixed == NULL)
         return -1;
     Py_DECREF(fixed); /* the side keeps it alive */
-    if (!PyTuple_CheckExact(fixed) || PyTuple_GET_SIZE(fixed) != 15) {
-        PyErr_SetString(PyExc_TypeError, "apply_side(): side.fixed is not the 15-tuple");
+    if (!PyTuple_CheckExact(fixed) || PyTuple_GET_SIZE(fixed) != 17) {
+        PyErr_SetString(PyExc_TypeError, "apply_side(): side.fixed is not the 17-tuple");
         return -1;
     }
     PyObject *book = PyTuple_GET_ITEM(fixed, 0), *keys = PyTuple_GET_ITEM(fixed, 1);
@@ -236,11 +236,12 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     long places = PyLong_AsLong(PyTuple_GET_ITEM(fixed, 7));
     long long units = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 8));
     long long sign = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 9));
+    long long near_min = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 15));
+    long long near_max = PyLong_AsLongLong(PyTuple_GET_ITEM(fixed, 16));
     if (PyErr_Occurred())
         return -1;
-    long long floor, hi, near_min, near_max;
-    if (get_ll(side_obj, s_floor, &floor) < 0 || get_ll(side_obj, s_hi, &hi) < 0
-        || get_ll(side_obj, s_near_min, &near_min) < 0 || get_ll(side_obj, s_near_max, &near_max) < 0)
+    long long floor, hi;
+    if (get_ll(side_obj, s_floor, &floor) < 0 || get_ll(side_obj, s_hi, &hi) < 0)
         return -1;
     if (units <= 0 || places < 0 || places > 18) {
         PyErr_SetString(PyExc_ValueError, "apply_side(): bad plain-price parameters");
@@ -390,7 +391,8 @@ apply_side(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 PyDoc_STRVAR(apply_event_doc,
 "apply_event(fixed, ev) -> 0, 1 or 2\n\n"
-"BookSync.on_event's usual case in one call: ``fixed`` is (book, bids side, asks side, failed).\n"
+"BookSync.on_event's usual case in one call: ``fixed`` is (book, bids side, asks side, failed,\n"
+"bids.keys, asks.keys).\n"
 "When ``ev.prev_final_update_id`` is the book's ``last_update_id`` and ``ev.final_update_id`` is\n"
 "newer, bump ``book.version`` and apply ``ev.bids`` then ``ev.asks`` as apply_side does; then\n"
 "return 2 if the book is crossed, else set ``book.last_update_id`` and return 1. Otherwise return\n"
@@ -400,9 +402,10 @@ PyDoc_STRVAR(apply_event_doc,
 static PyObject *
 apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 4
-        || !PyList_CheckExact(PyTuple_GET_ITEM(args[0], 3))) {
-        PyErr_SetString(PyExc_TypeError, "apply_event() takes (fixed 4-tuple, ev)");
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 6
+        || !PyList_CheckExact(PyTuple_GET_ITEM(args[0], 3)) || !PyList_CheckExact(PyTuple_GET_ITEM(args[0], 4))
+        || !PyList_CheckExact(PyTuple_GET_ITEM(args[0], 5))) {
+        PyErr_SetString(PyExc_TypeError, "apply_event() takes (fixed 6-tuple, ev)");
         return NULL;
     }
     PyObject *book = PyTuple_GET_ITEM(args[0], 0), *bids = PyTuple_GET_ITEM(args[0], 1);
@@ -432,23 +435,13 @@ apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     /* crossed: the best bid at or above the best ask (keys are ticks, negated for asks) */
-    PyObject *bid_keys = PyObject_GetAttr(bids, s_keys);
-    if (bid_keys == NULL)
-        return NULL;
-    PyObject *ask_keys = PyObject_GetAttr(asks, s_keys);
-    if (ask_keys == NULL) {
-        Py_DECREF(bid_keys);
-        return NULL;
-    }
+    PyObject *bid_keys = PyTuple_GET_ITEM(args[0], 4), *ask_keys = PyTuple_GET_ITEM(args[0], 5);
     int crossed = 0;
-    if (PyList_CheckExact(bid_keys) && PyList_CheckExact(ask_keys) && PyList_GET_SIZE(bid_keys)
-        && PyList_GET_SIZE(ask_keys)) {
+    if (PyList_GET_SIZE(bid_keys) && PyList_GET_SIZE(ask_keys)) {
         long long best_bid = PyLong_AsLongLong(PyList_GET_ITEM(bid_keys, PyList_GET_SIZE(bid_keys) - 1));
         long long best_ask = PyLong_AsLongLong(PyList_GET_ITEM(ask_keys, PyList_GET_SIZE(ask_keys) - 1));
         crossed = best_bid >= -best_ask;
     }
-    Py_DECREF(bid_keys);
-    Py_DECREF(ask_keys);
     if (PyErr_Occurred())
         return NULL;
     if (crossed)
@@ -592,8 +585,8 @@ fail:
 /* One side of read_top: rebuild the side's cached ``top`` if a change reached it (or it is
    shorter than ``want``), mark it clean, and return a new list of its best ``n`` levels. */
 static PyObject *
-read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyObject *add, PyObject *multiply,
-          PyObject *tick, Py_ssize_t price_limit)
+read_side(PyObject *side, PyObject *keys, PyObject *qty, PyObject *price_of, Py_ssize_t want, Py_ssize_t n,
+          PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
 {
     long long hi;
     if (get_ll(side, s_hi, &hi) < 0)
@@ -607,11 +600,7 @@ read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyO
         return NULL;
     }
     if (hi != NO_CHANGE || PyList_GET_SIZE(top) < want) {
-        PyObject *keys = PyObject_GetAttr(side, s_keys);
-        PyObject *qty = keys == NULL ? NULL : PyObject_GetAttr(side, s_qty);
-        int rc = qty == NULL ? -1 : build_side(top, keys, qty, price_of, hi, want, add, multiply, tick, price_limit);
-        Py_XDECREF(keys);
-        Py_XDECREF(qty);
+        int rc = build_side(top, keys, qty, price_of, hi, want, add, multiply, tick, price_limit);
         if (rc < 0 || (hi != NO_CHANGE && set_ll(side, s_hi, NO_CHANGE) < 0)) {
             Py_DECREF(top);
             return NULL;
@@ -626,7 +615,7 @@ read_side(PyObject *side, PyObject *price_of, Py_ssize_t want, Py_ssize_t n, PyO
 PyDoc_STRVAR(read_top_doc,
 "read_top(fixed, n, add) -> BookTop\n\n"
 "OrderBook.top's read: ``fixed`` is (bids side, asks side, price_of, BookTop, want, multiply,\n"
-"tick, price_of's limit); a price missing from price_of is multiply(abs(key), tick). Each side's\n"
+"tick, price_of's limit, bids.keys, bids.qty, asks.keys, asks.qty); a price missing from price_of is multiply(abs(key), tick). Each side's\n"
 "cached top (``want`` levels) is rebuilt below ``side.hi``, the best key changed since it was\n"
 "built (kept as it is when nothing reached it), as plain tuples (price, qty, cum); the result holds\n"
 "new lists of the best ``n`` of each. ``add`` is None for Decimal's own + or a wider context's add.");
@@ -634,8 +623,8 @@ PyDoc_STRVAR(read_top_doc,
 static PyObject *
 read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 8) {
-        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 8-tuple, n, add)");
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 12) {
+        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 12-tuple, n, add)");
         return NULL;
     }
     PyObject *fixed = args[0];
@@ -654,10 +643,12 @@ read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         n = 0;
     PyObject *add = args[2] == Py_None ? NULL : args[2];
     PyTypeObject *top_type = (PyTypeObject *)book_top;
-    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), price_of, want, n, add, multiply, tick, price_limit);
+    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), PyTuple_GET_ITEM(fixed, 8), PyTuple_GET_ITEM(fixed, 9),
+                               price_of, want, n, add, multiply, tick, price_limit);
     if (bids == NULL)
         return NULL;
-    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), price_of, want, n, add, multiply, tick, price_limit);
+    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), PyTuple_GET_ITEM(fixed, 10), PyTuple_GET_ITEM(fixed, 11),
+                               price_of, want, n, add, multiply, tick, price_limit);
     if (asks == NULL) {
         Py_DECREF(bids);
         return NULL;
@@ -695,15 +686,15 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 7
+#define BOOKC_ABI 8
 
 PyMODINIT_FUNC
 PyInit__bookc(void)
 {
-    static PyObject **names[] = {&s_fixed, &s_floor, &s_hi, &s_top, &s_keys, &s_qty, &s_near_min, &s_near_max,
+    static PyObject **names[] = {&s_fixed, &s_floor, &s_hi, &s_top,
                                  &s_last_update_id, &s_prev_final_update_id, &s_final_update_id, &s_version,
                                  &s_bids, &s_asks, &s_qty_whole, &s_qty_places};
-    static const char *texts[] = {"fixed", "floor", "hi", "top", "keys", "qty", "near_min", "near_max",
+    static const char *texts[] = {"fixed", "floor", "hi", "top",
                                   "last_update_id", "prev_final_update_id", "final_update_id", "version",
                                   "bids", "asks", "_qty_whole", "_qty_places"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

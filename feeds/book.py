@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 7
+_BOOKC_ABI = 8
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -179,7 +179,7 @@ class _Side:
     insert or removal deep in the book is one dict operation instead of a list shift.
     """
 
-    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "hi", "fixed", "near_min", "near_max")
+    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "hi", "fixed")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
@@ -195,10 +195,8 @@ class _Side:
         self.hi = _NO_CHANGE
         """The best (largest) key changed since ``top`` was built."""
         self.fixed: tuple[Any, ...] = ()
-        """What ``_bookc.apply_side`` needs that never changes (set by the book)."""
-        self.near_min = 1
-        self.near_max = 2 * _NEAR_KEEP
-        """The book's ``_near_min``/``_near_max`` (when ``keys`` is rebalanced), for the C loop."""
+        """What ``_bookc.apply_side`` needs that changes only when a wider top is asked for (set by
+        the book: :meth:`OrderBook._set_fixed`)."""
 
     def clear(self) -> None:
         self.qty.clear()
@@ -258,18 +256,25 @@ class OrderBook:
         """Most decimal places of any quantity seen."""
         self._wide_qty = False
         """Set once the quantities seen span more than 18 digits together (then sums use 60)."""
-        for side in (self._bids, self._asks):
-            # the C loop's arguments that never change: built once, not per update
-            side.fixed = (side.qty, side.keys, side.key_of, self._qty_of, self._key_miss, side, self._qty_miss,
-                          self._places, self._units, side.sign, self._rebalance, Decimal, _CACHE_LIMIT, self,
-                          self._qty_ints)
-        self._read_fixed = (self._bids, self._asks, self._price_of, BookTop, 0, _CTX.multiply, tick_size,
-                            _PRICE_OF_LIMIT)
+        self._read_fixed: tuple[Any, ...] = ()
         """What ``_bookc.read_top`` needs that changes only when a wider top is asked for."""
         self._failed: list[_Side] = []
         """Where ``_bookc.apply_event`` names the side whose levels it could not apply."""
-        self._event_fixed = (self, self._bids, self._asks, self._failed)
+        self._event_fixed = (self, self._bids, self._asks, self._failed, self._bids.keys, self._asks.keys)
         """What ``_bookc.apply_event`` needs (BookSync's usual case in one call)."""
+        self._set_fixed()
+
+    def _set_fixed(self) -> None:
+        """The C loops' arguments that change only when a wider top is asked for, built then and
+        not per call (objects kept by identity: a side's ``qty``, ``keys`` and ``top`` are only
+        ever changed in place)."""
+        bids, asks = self._bids, self._asks
+        for side in (bids, asks):
+            side.fixed = (side.qty, side.keys, side.key_of, self._qty_of, self._key_miss, side, self._qty_miss,
+                          self._places, self._units, side.sign, self._rebalance, Decimal, _CACHE_LIMIT, self,
+                          self._qty_ints, self._near_min, self._near_max)
+        self._read_fixed = (bids, asks, self._price_of, BookTop, self._top_n, _CTX.multiply, self.tick_size,
+                            _PRICE_OF_LIMIT, bids.keys, bids.qty, asks.keys, asks.qty)
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -467,9 +472,8 @@ class OrderBook:
         self._near_min = n
         self._near_keep = max(_NEAR_KEEP, 2 * n)
         self._near_max = 2 * self._near_keep
-        self._read_fixed = (*self._read_fixed[:4], n, *self._read_fixed[5:])
+        self._set_fixed()
         for side in (self._bids, self._asks):
-            side.near_min, side.near_max = self._near_min, self._near_max
             if len(side.keys) < n and len(side.keys) < len(side.qty):
                 self._rebalance(side)
 
@@ -717,9 +721,12 @@ class BookSync:
         last = book.last_update_id
         if ev.prev_final_update_id == last and not self._first_pending and ev.final_update_id > last \
                 and self.state == self.SYNCED:
-            # the usual case, inlined: the next event in sequence on a synced book (as _process)
+            # the usual case, inlined: the next event in sequence on a synced book (as _process,
+            # with book.apply inlined too: this is the Python loops' path)
             try:
-                book.apply(ev.bids, ev.asks)
+                book.version += 1
+                book._apply_side(book._bids, ev.bids, "bids")
+                book._apply_side(book._asks, ev.asks, "asks")
             except MalformedFrame as exc:
                 return self._resync(f"malformed level in update u {ev.final_update_id}: {exc}")
             bid_keys, ask_keys = book._bids.keys, book._asks.keys  # book.is_crossed(), inlined
