@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import math
-from math import log as _log
 import random
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from math import log as _log
 from typing import Any, NamedTuple, Protocol
 
 from feeds.decimals import decimals_of
@@ -740,7 +740,11 @@ class MarketEngine:
         sim_add = self._sim_add
         bids, asks = book.sorted["BUY"], book.sorted["SELL"]
         base_qty = st.base_qty
-        # Makers: add and cancel.
+        # Makers: add and cancel. (Each change is one matching-engine operation: ``begin`` once
+        # and the update id moved on by the rest, nothing reading it meanwhile.)
+        ops = 0
+        side_levels = book.levels
+        add, grow = book.add, book.grow
         for _ in range(_poisson(rng, 0.7 * speed)):
             if random_() < 0.5:
                 ticks = fair_t - grid * (int(-_log(1.0 - random_()) / _RATE40) + 1)
@@ -752,10 +756,17 @@ class MarketEngine:
                 if bids and ticks <= bids[-1]:
                     continue
                 side = "SELL"
-            begin(now)
-            sim_add(st, side, ticks, max(1, int(base_qty * (0.1 + _SPAN_01_15 * random_()))))
+            ops += 1
+            qty = int(base_qty * (0.1 + _SPAN_01_15 * random_()))
+            if ticks <= 0:
+                continue
+            queue = side_levels[side].get(ticks)
+            if queue is not None and len(queue) >= _SIM_QUEUE and queue[-1].owner is None:
+                grow(queue[-1], qty if qty > 1 else 1)  # (as _sim_add)
+            else:
+                st.sim_oid += 1
+                add(RestingOrder(st.sim_oid, side, ticks, qty if qty > 1 else 1))
         randbelow = rng._randbelow  # type: ignore[attr-defined]  # (what choice draws with)
-        levels_of = book.levels
         reduce = book.reduce
         for _ in range(_poisson(rng, 0.6 * speed)):
             if random_() < 0.5:
@@ -768,12 +779,19 @@ class MarketEngine:
             idx = int(-_log(1.0 - random_()) / _RATE40)
             if idx > n - 1:
                 idx = n - 1
-            t = levels[-1 - idx] if side == "BUY" else levels[idx]
-            sims = [o for o in levels_of[side][t] if o.owner is None]
-            if sims:
+            queue = side_levels[side][levels[-1 - idx] if side == "BUY" else levels[idx]]
+            if book.owned:
+                sims = [o for o in queue if o.owner is None]
+                if not sims:
+                    continue
                 o = sims[randbelow(len(sims))]
-                begin(now)
-                reduce(o, max(1, int(o.qty * (0.3 + _SPAN_03_10 * random_()))))
+            else:
+                o = queue[randbelow(len(queue))]
+            ops += 1
+            reduce(o, max(1, int(o.qty * (0.3 + _SPAN_03_10 * random_()))))
+        if ops:
+            begin(now)
+            book.update_id += ops - 1
         # Keep the touch near fair value and the depth in the hundreds of levels.
         for side, sign in (("BUY", -1), ("SELL", 1)):
             best = book.best_bid() if side == "BUY" else book.best_ask()
@@ -789,7 +807,7 @@ class MarketEngine:
                     best = book.best_bid() if side == "BUY" else book.best_ask()
                     if best is None or sign * (fair_t - best) <= 2 * grid:
                         break
-                    stale = [o for o in levels_of[side][best] if o.owner is None]
+                    stale = [o for o in side_levels[side][best] if o.owner is None]
                     if not stale:
                         break
                     begin(now)
@@ -805,15 +823,15 @@ class MarketEngine:
                 # many levels a tick; pulling one a tick let the book grow without bound).
                 begin(now)
                 levels = book.sorted[side]
-                side_levels = levels_of[side]
+                queues = side_levels[side]
                 kept = 0  # far levels that only the users' own orders hold
                 for _ in range(n - 450):
                     if kept >= len(levels):
                         break
                     far = levels[kept] if side == "BUY" else levels[-1 - kept]
-                    for o in [o for o in side_levels[far] if o.owner is None]:
+                    for o in [o for o in queues[far] if o.owner is None]:
                         reduce(o, o.qty)
-                    if far in side_levels:
+                    if far in queues:
                         kept += 1
         # Takers push the price towards fair value.
         if bids and asks:
@@ -826,7 +844,7 @@ class MarketEngine:
             n = _poisson(rng, rate)
             if n:
                 taker_qty, cap = st.taker_qty, base_qty * 20
-                take = self._taker(st)
+                take = self._executor(st)
                 for _ in range(n):
                     side = "BUY" if random_() < p_buy else "SELL"
                     qty = max(1, int(taker_qty * (1.0 - random_()) ** _PARETO_EXP))
@@ -881,77 +899,83 @@ class MarketEngine:
     def execute_taker(self, symbol: str, side: str, qty: int, limit: int | None, owner: Any = None,
                       expired: list[RestingOrder] | None = None) -> list[Fill]:
         """Match a taker order against the book, recording trades and telling makers' owners."""
-        return self._execute(self.syms[symbol], side, qty, limit, owner, expired)
+        return self._executor(self.syms[symbol])(side, qty, limit, owner, expired)
 
-    def _taker(self, st: SymState) -> Callable[[str, int], list[Fill]]:
-        """The simulated flow's market taker on ``st``: ``(side, qty)``."""
-        return functools.partial(self._execute, st, limit=None)
-
-    def _execute(self, st: SymState, side: str, qty: int, limit: int | None, owner: Any = None,
-                 expired: list[RestingOrder] | None = None) -> list[Fill]:
+    def _executor(self, st: SymState) -> Callable[..., list[Fill]]:
+        """``execute_taker`` on ``st`` with what it reads bound once: the simulated flow makes
+        one per tick for its hundreds of takers (nothing it calls subscribes, unsubscribes or
+        moves the clock)."""
         now = self.now_ms
         book = st.book
-        book.begin(now)
-        fills = book.match(side, qty, limit, owner, expired)
-        if not fills:
-            return fills
-        taker_buy = side == "BUY"
-        buyer_maker = not taker_buy
+        begin, match = book.begin, book.match
         symbol = st.spec.symbol
         name = st.agg_stream
         hub = self.hub
-        wanted = hub.wants(name)  # (nothing below subscribes or unsubscribes)
+        wanted = hub.wants(name)
         accounts = self.accounts
+        listeners = self.trade_listeners
         trades = st.trades
         assert trades is not None
         run = trades.update_run
         tape = st.trade_rows.append
         agg_tape = st.agg_rows.append
         cpq = st.coin_per_qty_tick
-        tid = st.trade_id
-        st.changed_since_arr = True
-        n_fills = len(fills)
-        i = 0
-        while i < n_fills:
-            ticks = fills[i][0]
-            first = start = tid + 1
-            total = run_qty = run_base = 0
-            fq = 0
-            j = i
-            while j < n_fills:
-                f = fills[j]
-                if f[0] != ticks:
-                    break
-                fq = f[1]
-                tid += 1
-                base = fq * cpq // ticks
-                tape((tid, ticks, fq, base, now, buyer_maker))
-                total += fq
-                run_qty += fq
-                run_base += base
-                j += 1
-                maker_owner = f[2].owner
-                if maker_owner is not None and accounts is not None:
-                    # The account sees the engine as it was after this very trade.
-                    st.trade_id, st.last_price, st.last_qty = tid, ticks, fq
+        decimals = st.decimals
+
+        def execute(side: str, qty: int, limit: int | None = None, owner: Any = None,
+                    expired: list[RestingOrder] | None = None) -> list[Fill]:
+            begin(now)
+            fills = match(side, qty, limit, owner, expired)
+            if not fills:
+                return fills
+            taker_buy = side == "BUY"
+            buyer_maker = not taker_buy
+            tid = st.trade_id
+            st.changed_since_arr = True
+            n_fills = len(fills)
+            i = 0
+            while i < n_fills:
+                ticks = fills[i][0]
+                first = start = tid + 1
+                total = run_qty = run_base = 0
+                fq = 0
+                j = i
+                while j < n_fills:
+                    f = fills[j]
+                    if f[0] != ticks:
+                        break
+                    fq = f[1]
+                    tid += 1
+                    base = fq * cpq // ticks
+                    tape((tid, ticks, fq, base, now, buyer_maker))
+                    total += fq
+                    run_qty += fq
+                    run_base += base
+                    j += 1
+                    maker_owner = f[2].owner
+                    if maker_owner is not None and accounts is not None:
+                        # The account sees the engine as it was after this very trade.
+                        st.trade_id, st.last_price, st.last_qty = tid, ticks, fq
+                        run(ticks, tid - start + 1, run_qty, run_base, taker_buy, start, tid)
+                        start, run_qty, run_base = tid + 1, 0, 0
+                        accounts.on_maker_fill(maker_owner, fq, ticks, tid)
+                if tid >= start:
                     run(ticks, tid - start + 1, run_qty, run_base, taker_buy, start, tid)
-                    start, run_qty, run_base = tid + 1, 0, 0
-                    accounts.on_maker_fill(maker_owner, fq, ticks, tid)
-            if tid >= start:
-                run(ticks, tid - start + 1, run_qty, run_base, taker_buy, start, tid)
-            st.trade_id, st.last_price, st.last_qty = tid, ticks, fq
-            st.agg_id += 1
-            agg_tape((st.agg_id, ticks, total, first, tid, now, buyer_maker))
-            if wanted:
-                hub.send(name, AggTrade(
-                    event_time=now, agg_id=st.agg_id, symbol=symbol,
-                    price=fmt_units(ticks, st.decimals), qty=Decimal(total), first_trade_id=first,
-                    last_trade_id=tid, trade_time=now, is_buyer_maker=buyer_maker,
-                ).to_wire())
-            i = j
-        for listener in self.trade_listeners:
-            listener(symbol, fills[-1].ticks, sum(f.qty for f in fills), side)
-        return fills
+                st.trade_id, st.last_price, st.last_qty = tid, ticks, fq
+                agg_id = st.agg_id = st.agg_id + 1
+                agg_tape((agg_id, ticks, total, first, tid, now, buyer_maker))
+                if wanted:
+                    hub.send(name, AggTrade(
+                        event_time=now, agg_id=agg_id, symbol=symbol,
+                        price=fmt_units(ticks, decimals), qty=Decimal(total), first_trade_id=first,
+                        last_trade_id=tid, trade_time=now, is_buyer_maker=buyer_maker,
+                    ).to_wire())
+                i = j
+            for listener in listeners:
+                listener(symbol, fills[-1].ticks, sum(f.qty for f in fills), side)
+            return fills
+
+        return execute
 
     # ------------------------------------------------------------------ reads
     def book_levels(self, symbol: str) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:

@@ -240,9 +240,10 @@ def build_symbols(now_ms: int | None = None) -> dict[str, SymbolInfo]:
     return {spec.symbol: symbol_info(spec) for spec in specs}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class RestingOrder:
-    """One order resting on a level. ``owner`` is None for the simulated flow."""
+    """One order resting on a level. ``owner`` is None for the simulated flow. Two orders are
+    the same order only if they are one object (a level's queue finds its own by identity)."""
 
     oid: int
     side: str
@@ -296,6 +297,8 @@ class MatchingBook:
         self._recent_bids = self._recent.bids
         self._recent_asks = self._recent.asks
         self._last_u = {c: first_update_id for c in self.CADENCES}
+        self.owned = 0
+        """Resting orders with an owner (the users'): while none rest, every order is the flow's."""
 
     # -- reads --------------------------------------------------------------------------
     def best_bid(self) -> int | None:
@@ -341,6 +344,8 @@ class MatchingBook:
         else:
             lvl.append(order)
             self.qty[side][t] += order.qty
+        if order.owner is not None:
+            self.owned += 1
         (self._recent_bids if side == "BUY" else self._recent_asks).add(t)
 
     def grow(self, order: RestingOrder, by: int) -> None:
@@ -361,6 +366,9 @@ class MatchingBook:
                 lvl.remove(order)
             except ValueError:
                 pass
+            else:
+                if order.owner is not None:
+                    self.owned -= 1
             if not lvl:
                 self._drop_level(side, t)
         (self._recent_bids if side == "BUY" else self._recent_asks).add(t)
@@ -405,6 +413,7 @@ class MatchingBook:
                     sizes[t] -= maker.qty
                     maker.qty = 0
                     lvl.popleft()
+                    self.owned -= 1
                     if expired is not None:
                         expired.append(maker)
                     continue
@@ -416,6 +425,8 @@ class MatchingBook:
                 maker.qty = left - take
                 if left <= take:
                     lvl.popleft()
+                    if maker.owner is not None:
+                        self.owned -= 1
             if lvl:
                 break
             del levels[t]
