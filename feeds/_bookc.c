@@ -197,7 +197,7 @@ PyDoc_STRVAR(apply_side_doc,
 "apply_side(side, levels) -> None\n\n"
 "OrderBook._apply_side's loop: set or remove each [price, qty] of ``levels`` in ``side.qty`` (and\n"
 "in the sorted ``side.keys`` for keys >= ``side.floor``), raise ``side.hi`` to the best key\n"
-"changed, then call rebalance(side) if ``side.keys`` grew past near_max or fell below near_min\n"
+"changed at or above the floor (a deeper one cannot be in a cached top), then call rebalance(side) if ``side.keys`` grew past near_max or fell below near_min\n"
 "with deeper levels left. ``side.fixed`` is the side's tuple of what changes only when a wider\n"
 "top is asked for (qty, keys, key_of, qty_of, key_miss, side, qty_miss, places, units, sign,\n"
 "rebalance, Decimal, the qty_of cache's limit, the book, qty_ints, near_min, near_max).\n"
@@ -344,7 +344,7 @@ apply_levels(PyObject *side_obj, PyObject *levels)
                 }
             }
         }
-        if (changed && kv > hi)
+        if (changed && kv >= floor && kv > hi) /* only the ordered part reaches a cached top */
             hi = kv;
         Py_DECREF(qd);
         Py_DECREF(k);
@@ -686,7 +686,7 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 8
+#define BOOKC_ABI 9
 
 PyMODINIT_FUNC
 PyInit__bookc(void)

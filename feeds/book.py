@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 8
+_BOOKC_ABI = 9
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -193,7 +193,8 @@ class _Side:
         self.top: list[Row] = []
         """Cached best levels, best first."""
         self.hi = _NO_CHANGE
-        """The best (largest) key changed since ``top`` was built."""
+        """The best (largest) key changed at or above ``floor`` since ``top`` was built (a deeper
+        change cannot reach ``top``: its rows are all in ``keys``)."""
         self.fixed: tuple[Any, ...] = ()
         """What ``_bookc.apply_side`` needs that changes only when a wider top is asked for (set by
         the book: :meth:`OrderBook._set_fixed`)."""
@@ -352,17 +353,19 @@ class OrderBook:
                 qd = qty_of.get(q)
                 if qd is None:
                     qd = self._qty_miss(q)
+                # only the ordered part (keys >= floor) can reach a cached top, so ``hi`` (the best
+                # change since the top was built) follows changes there; one dict operation deeper
                 if qd:
-                    if k not in book and k >= floor:
-                        insort(keys, k)
-                    book[k] = qd
-                elif book.pop(k, None) is not None:
                     if k >= floor:
-                        del keys[bisect_left(keys, k)]
-                else:
-                    continue
-                if k > hi:
-                    hi = k
+                        if k not in book:
+                            insort(keys, k)
+                        if k > hi:
+                            hi = k
+                    book[k] = qd
+                elif book.pop(k, None) is not None and k >= floor:
+                    del keys[bisect_left(keys, k)]
+                    if k > hi:
+                        hi = k
         except (TypeError, ValueError) as exc:
             side.top, hi = [], _NO_CHANGE
             if isinstance(exc, MalformedFrame):
