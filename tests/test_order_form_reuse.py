@@ -527,3 +527,38 @@ async def test_reopening_restyles_the_form_only_when_the_apps_styles_changed(
         app.reopen(context, price=Decimal("87000"))
         await opened(pilot, app)
         assert len(restyles) == 3  # that reopening, and the explicit one above
+
+
+async def test_a_reopened_form_is_painted_once_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a kept form has a layout (what reopening changed) and Screen's full repaint in
+    the same update: one full paint shows it (Textual painted the layout's regions first,
+    rendering nearly all of the form twice), the picture a fresh opening shows."""
+    from textual._compositor import Compositor
+
+    context = make_context()
+    app = ReuseHost(RecordingWorkflow(context), context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        first = app.export_screenshot()
+        await pilot.press("escape")
+        await closed(pilot, app)
+        paints: list[str] = []
+        full, partial = Compositor.render_full_update, Compositor.render_partial_update
+
+        def counted_full(compositor: Compositor, *args: Any, **kwargs: Any) -> Any:
+            if compositor is form._compositor:
+                paints.append("full")
+            return full(compositor, *args, **kwargs)
+
+        def counted_partial(compositor: Compositor) -> Any:
+            if compositor is form._compositor and compositor._dirty_regions:
+                paints.append("partial")
+            return partial(compositor)
+
+        monkeypatch.setattr(Compositor, "render_full_update", counted_full)
+        monkeypatch.setattr(Compositor, "render_partial_update", counted_partial)
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert paints[:1] == ["full"] and "partial" not in paints[:2], paints
+        monkeypatch.undo()
+        assert app.export_screenshot() == first

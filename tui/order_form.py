@@ -573,6 +573,17 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         if self._poll_timer is not None:
             self._poll_timer.resume()
 
+    def _on_timer_update(self) -> None:
+        # A reopened form's first update has both a layout (what _fill changed) and the full
+        # repaint Screen's resume asks for: Textual would paint the regions the layout changed
+        # (nearly all of the form), then the whole screen again, rendering the form twice.
+        # The screen's own whole-screen repaint region taken in before the layout makes the
+        # layout's paint the full one, and the second is not needed.
+        if self._layout_required and self._repaint_required and self.is_current and not self.app._batch_count:
+            self._dirty_widgets.add(self)
+            self._repaint_required = False
+        super()._on_timer_update()
+
     def _fill(self) -> None:
         """Show the opening: every field, reason and message as a newly built form has them."""
         side, order_type, price = self._opening
