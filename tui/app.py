@@ -60,6 +60,7 @@ from widgets.tapes import LiquidationTape, TradesTape
 from widgets.ticker import TickerBar
 
 if TYPE_CHECKING:  # the screens the first frame does not show are imported when first opened
+    from feeds.sim.child import SimChild
     from tui.order_form import OrderContext, OrderForm
 
 install_strip_divide()  # every painted line freed by reference counting, not left to the collector
@@ -1060,21 +1061,31 @@ def _freeze_startup_objects() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
-def run_dashboard(config: Config) -> int:
-    """Run the dashboard until the user quits (the ``coinm`` command)."""
+def run_dashboard(config: Config, sim: SimChild | None = None) -> int:
+    """Run the dashboard until the user quits (the ``coinm`` command).
+
+    With the simulator venue and no URLs, the simulator runs in a child process
+    (:mod:`feeds.sim.child`): ``sim`` when the caller started it already (``coinm`` does, before
+    importing this module), else one started here. Either way it is stopped on return, and a
+    simulator that cannot start is one line on stderr and exit status 2.
+    """
     from feeds.config import ConfigError
+    from feeds.sim.child import SimChildError, spawn
     from tui.venue import resolve_credentials
 
     if config.log_file:
         logging.basicConfig(filename=config.log_file, level=logging.INFO,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    sim = None
-    if config.venue.is_sim and not config.venue.ready:
-        from feeds.sim import start_in_thread
-
-        sim = start_in_thread(seed=config.sim_seed, speed=float(Decimal(config.sim_speed)))
-        config = _with_venue(config, config.venue.with_sim_urls(sim.urls))
+    embedded = config.venue.is_sim and not config.venue.ready
     try:
+        if embedded:
+            try:
+                if sim is None:
+                    sim = spawn(seed=config.sim_seed, speed=config.sim_speed, log_file=config.log_file)
+                config = _with_venue(config, config.venue.with_sim_urls(sim.wait()))
+            except SimChildError as exc:
+                print(f"coinm: {exc}", file=sys.stderr)
+                return 2
         try:
             credentials = resolve_credentials(config.venue)
         except ConfigError as exc:

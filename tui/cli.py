@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from feeds.config import Config
+    from feeds.sim.child import SimChild
 
 __all__ = ["UsageError", "build_parser", "dashboard_config", "main", "parse"]
 
@@ -254,12 +255,24 @@ def dashboard_config(args: argparse.Namespace, env: Mapping[str, str] | None = N
     Raises:
         ConfigError: a setting cannot be used (the message names where it came from).
     """
-    from feeds.config import ConfigError, load_config
+    config = _load_dashboard_config(args, env)
+    _check_theme(config)
+    return config
+
+
+def _load_dashboard_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
+    """:func:`dashboard_config` without the theme check (which imports Textual)."""
+    from feeds.config import load_config
 
     keys = ("venue", "symbol", "theme", "rest_url", "stream_url", "wsapi_url", "seed", "config")
     cli = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    config = load_config(cli=cli, env=os.environ if env is None else env)
+    return load_config(cli=cli, env=os.environ if env is None else env)
+
+
+def _check_theme(config: Config) -> None:
     from textual.theme import BUILTIN_THEMES  # imported only here: `coinm --help` stays light
+
+    from feeds.config import ConfigError
 
     if config.theme not in BUILTIN_THEMES:
         source = config.sources.get("theme", "")
@@ -267,7 +280,6 @@ def dashboard_config(args: argparse.Namespace, env: Mapping[str, str] | None = N
         raise ConfigError(
             f"{where}: theme {config.theme!r} is not one of Textual's themes: {', '.join(sorted(BUILTIN_THEMES))}"
         )
-    return config
 
 
 STARTUP_GC_PAUSE_S = 5.0
@@ -276,8 +288,31 @@ STARTUP_GC_PAUSE_S = 5.0
 freezes its start-up objects and sets its own thresholds on its own schedule (``tui.app``)."""
 
 
+class _GcPause:
+    """The collector switched off by :func:`_gc_paused`, and the timer that switches it back on."""
+
+    def __init__(self, seconds: float, paused: bool) -> None:
+        self.seconds = seconds
+        self.paused = paused
+        """False when the collector was already off: nothing is switched on again."""
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        """Start the timer (once): the collector is on again ``seconds`` from now at the latest."""
+        if self.paused and self._timer is None:
+            self._timer = threading.Timer(self.seconds, gc.enable)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def end(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.paused:
+            gc.enable()
+
+
 @contextlib.contextmanager
-def _gc_paused(seconds: float) -> Iterator[None]:
+def _gc_paused(seconds: float, *, armed: bool = True) -> Iterator[_GcPause]:
     """Run the body with the cyclic garbage collector off for at most ``seconds`` (a timer
     turns it back on; leaving the body does too, at once).
 
@@ -286,35 +321,71 @@ def _gc_paused(seconds: float) -> Iterator[None]:
     nothing, about 0.14 s of CPU before the first full frame (one sixth of it). Reference
     counting still frees everything acyclic meanwhile; cycles made in those seconds are
     collected once the collector is back on. Nothing changes if the collector was already off.
+
+    With ``armed=False`` the timer (a thread) starts only when the body calls ``arm()`` on what
+    this yields: the dashboard forks its simulator first, and a process forks safely only while
+    it has one thread.
     """
-    if not gc.isenabled():
-        yield
-        return
+    pause = _GcPause(seconds, paused=gc.isenabled())
     gc.disable()
-    timer = threading.Timer(seconds, gc.enable)
-    timer.daemon = True
-    timer.start()
+    if armed:
+        pause.arm()
     try:
-        yield
+        yield pause
     finally:
-        timer.cancel()
-        gc.enable()
+        pause.end()
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
     from feeds.config import ConfigError
 
-    with _gc_paused(STARTUP_GC_PAUSE_S):  # before the imports: they are a third of it
+    # the collector is off from before the imports (they are a third of it); its timer thread
+    # starts once the simulator's child is forked
+    with _gc_paused(STARTUP_GC_PAUSE_S, armed=False) as pause:
         try:
-            config = dashboard_config(args)
+            config = _load_dashboard_config(args)
         except ConfigError as exc:
             print(f"coinm: {exc}", file=sys.stderr)
             return 2
-        for warning in config.warnings:
-            print(f"coinm: warning: {warning}", file=sys.stderr)
-        from tui.app import run_dashboard
+        try:
+            sim = _early_sim(config)
+        finally:
+            pause.arm()
+        try:
+            try:
+                _check_theme(config)
+            except ConfigError as exc:
+                print(f"coinm: {exc}", file=sys.stderr)
+                return 2
+            for warning in config.warnings:
+                print(f"coinm: warning: {warning}", file=sys.stderr)
+            from tui.app import run_dashboard
 
-        return run_dashboard(config)
+            return run_dashboard(config, sim=sim) if sim is not None else run_dashboard(config)
+        finally:
+            if sim is not None:
+                sim.stop()  # run_dashboard stopped it already, unless it failed before it could
+
+
+def _early_sim(config: Config) -> SimChild | None:
+    """The embedded simulator's child process (``feeds.sim.child``), started before Textual is
+    imported so the two start-ups overlap on two cores; None when the venue is not the
+    embedded simulator, or when the dashboard's module is loaded already (a test, a program
+    running ``coinm`` in-process): with no import left to overlap, ``run_dashboard`` starts
+    it itself.
+
+    The feed layer (aiohttp, websockets, the models: what the dashboard and the simulator both
+    use) is imported first, so a forked child has it already and imports only the simulator.
+    """
+    if not (config.venue.is_sim and not config.venue.ready) or "tui.app" in sys.modules:
+        return None
+    import feeds.session  # noqa: F401  (see above)
+    from feeds.sim.child import SimChildError, spawn
+
+    try:
+        return spawn(seed=config.sim_seed, speed=config.sim_speed, log_file=config.log_file)
+    except SimChildError:
+        return None  # run_dashboard tries again and says why it cannot
 
 
 def _run_keygen(args: argparse.Namespace) -> int:

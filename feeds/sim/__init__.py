@@ -7,13 +7,13 @@ API key, Ed25519 key file and HMAC secret.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncio too: importing feeds.sim.child (the dashboard's simulator process) stays light
+    import asyncio
+
     from feeds.sim.credentials import DEMO_API_KEY, DemoCredentials, demo_credentials
     from feeds.sim.exchange import SimExchange, SimUrls
     from feeds.sim.faults import FaultRecord
@@ -71,6 +71,8 @@ class SimHandle:
 
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``fn(*args)`` on the simulator's loop and return its result."""
+        import concurrent.futures
+
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
 
         def run() -> None:
@@ -101,6 +103,8 @@ class SimHandle:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving and end the thread."""
+        import asyncio
+
         if not self._loop.is_running():
             return
         asyncio.run_coroutine_threadsafe(self.sim.stop(), self._loop).result(timeout)
@@ -110,6 +114,9 @@ class SimHandle:
 
 def start_in_thread(host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> SimHandle:
     """Start a :class:`SimExchange` (``kwargs`` go to its constructor) in a daemon thread."""
+    import asyncio
+    import concurrent.futures
+
     from feeds.sim.exchange import SimExchange
 
     loop = asyncio.new_event_loop()
