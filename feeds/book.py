@@ -389,7 +389,18 @@ class OrderBook:
             del keys[:-keep]
 
     def _key_miss(self, side: _Side, p: Any) -> int:
-        ticks = self.price_to_ticks(p)
+        ticks = 0
+        if type(p) is str:
+            # the usual spelling (ASCII digits, exactly the tick's decimal places, "9517.6" at
+            # 0.1): parsed here; anything else (or off the grid) goes to price_to_ticks
+            whole, _, frac = p.partition(".")
+            digits = whole + frac
+            if whole and len(frac) == self._places and digits.isascii() and digits.isdigit():
+                ticks, rem = divmod(int(digits), self._units)
+                if rem:
+                    ticks = 0
+        if ticks <= 0:
+            ticks = self.price_to_ticks(p)
         if len(side.key_of) >= _CACHE_LIMIT:
             _prune(side.key_of, side.qty.__contains__, _CACHE_LIMIT)  # keep the levels in the book
         key = side.key_of[p] = ticks * side.sign

@@ -134,6 +134,25 @@ def test_apply_updates_removes_and_ignores_absent_removals():
     assert book.mid() is None and book.imbalance(5) is None and book.top(5) == BookTop([], [])
 
 
+def test_top_rows_are_plain_tuples_and_whole_sizes_keep_their_spelling(loops):
+    # top() rows are plain (price, qty, cum) tuples (a named tuple costs ~3x as much to build in
+    # the Python loop); the C loop finds whole sizes by value (book._qty_ints), which must give
+    # exactly the Decimal of the text: "0125" is 125, "125.0" keeps its place (and so its sum).
+    book = OrderBook("BTCUSD_PERP", TICK)
+    book.apply([("100.0", "125"), ("99.9", "125.0"), ("99.8", "0125")], [("100.1", "7"), ("100.2", "0.5")])
+    big = str(book_module._QTY_INTS + 3)
+    book.apply([("99.7", big), ("99.6", "000")], [("100.3", "00007")])
+    top = book.top(5)
+    assert all(type(row) is tuple for row in (*top.bids, *top.asks))
+    assert [(str(p), str(q), str(c)) for p, q, c in top.bids] == [
+        ("100.0", "125", "125"), ("99.9", "125.0", "250.0"), ("99.8", "125", "375.0"),
+        ("99.7", big, str(375 + int(big)) + ".0")]
+    assert [(str(q), str(c)) for _, q, c in top.asks] == [("7", "7"), ("0.5", "7.5"), ("7", "14.5")]
+    if loops == "c":
+        assert book._qty_ints[125] == 125 and str(book._qty_ints[125]) == "125" and book._qty_ints[7] == 7
+        assert book._qty_ints[0] == 0
+
+
 def test_exact_with_small_ticks_and_odd_ticks():
     book = make_book(bids=[("0.15001", "10"), ("0.15", "3")], asks=[("0.15003", "1.00000001")],
                      tick=D("0.00001"))
