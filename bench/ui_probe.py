@@ -503,6 +503,7 @@ def _startup(out_path: str, marks: dict[str, float]) -> None:
     def timed_spawn(*args: Any, **kwargs: Any) -> Any:
         marks["sim starting"] = time.time()
         child = spawn(*args, **kwargs)
+        _STARTUP_CHILDREN.append(child)
         _startup_app(out_path, marks)  # tui.app: what coinm imports next
         wait = child.wait
 
@@ -519,6 +520,24 @@ def _startup(out_path: str, marks: dict[str, float]) -> None:
     from tui.cli import main as coinm_main
 
     sys.exit(coinm_main([]))
+
+
+_STARTUP_CHILDREN: list[Any] = []
+"""The simulator's child process, once coinm started it."""
+
+
+def _cpu_marks() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process (the dashboard) and by the
+    simulator's child: what the start-up cost, whatever share of the cores the machine gave it."""
+    out = {"cpu dashboard": time.process_time()}
+    tick = os.sysconf("SC_CLK_TCK")
+    for child in _STARTUP_CHILDREN:
+        try:
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()
+            out["cpu simulator"] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
 
 
 def _startup_app(out_path: str, marks: dict[str, float]) -> None:
@@ -558,7 +577,7 @@ def _startup_app(out_path: str, marks: dict[str, float]) -> None:
                 marks["first paint"] = time.time()
             if self._full and renderable is not None and "full book painted" not in marks:
                 marks["full book painted"] = time.time()
-                Path(out_path).write_text(json.dumps(marks))
+                Path(out_path).write_text(json.dumps({**marks, **_cpu_marks()}))
                 self.exit(0)
 
     tui.app.CoinmApp = StartupApp  # type: ignore[misc]  # run_dashboard builds the app by this name
