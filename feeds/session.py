@@ -52,6 +52,11 @@ RULES_REFRESH_S = 60.0
 """exchangeInfo is loaded again this often while every listed symbol's rules read well (weight 1
 a minute): rules can change, or stop being readable, without a ``!contractInfo`` event."""
 
+OPEN_INTEREST_AFTER_BOOK_S = 5.0
+"""The watchlist's open-interest sweep (a request per contract, nothing the main screen shows)
+starts once the shown book first synced, or this many seconds after start-up at the latest:
+the first second's requests and CPU are the book's, the candles' and the account's."""
+
 CANDLES_TRIES = 5
 CANDLES_RETRY_S = (1.0, 15.0)
 """Candles are asked for up to CANDLES_TRIES times, waiting the first delay after a failure,
@@ -137,6 +142,7 @@ class DashboardSession:
             SessionError: exchangeInfo or the server time cannot be loaded, or the configured
                 symbol is unknown.
         """
+        self._book_first_synced = asyncio.Event()
         clock = asyncio.ensure_future(self.rest.sync_time())
         try:
             await self._start_book(clock)
@@ -151,11 +157,21 @@ class DashboardSession:
                 clock.exception()  # retrieved: the failure that counts was raised already
         assert self.watch is not None
         self._spawn(self._time_sync_loop(), "clock")
-        self._spawn(self.watch.poll_open_interest(self.rest), "open interest")
+        self._spawn(self._open_interest_after_book(self.watch), "open interest")
         self._load_klines()
         self._spawn(self._rules_loop(), "rules")
         if self.credentials is not None:
             self._spawn(self._start_account(), "account")
+
+    async def _open_interest_after_book(self, watch: WatchState) -> None:
+        synced = self._book_first_synced
+        if synced is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(synced.wait(), OPEN_INTEREST_AFTER_BOOK_S)
+        await watch.poll_open_interest(self.rest)
+
+    _book_first_synced: asyncio.Event | None = None
+    """Set (then dropped) at the first depth event applied to a synced book."""
 
     def _rules_error(self, exc: Exception) -> SessionError:
         if isinstance(exc, (RestError, VenueError)):
@@ -348,6 +364,9 @@ class DashboardSession:
             ev = data if type(data) is DepthEvent else DepthUpdate.from_wire(data)
             if depth is not None and ev.symbol == depth.symbol:
                 depth.on_depth(ev)
+                if self._book_first_synced is not None and depth.synced:
+                    self._book_first_synced.set()  # the open-interest sweep may start
+                    self._book_first_synced = None
                 if self.rest.clock_rtt_ms is not None:  # on venue time only once the clock is measured
                     self._latency = self.rest.server_now_ms() - ev.event_time
                 for listener in self.market_listeners:

@@ -86,3 +86,39 @@ async def test_a_clock_that_cannot_be_read_fails_start_up_as_before(
     finally:
         await session.close()
     assert all(t.done() for t in session._tasks)  # the streams started meanwhile are stopped
+
+
+async def test_the_open_interest_sweep_waits_for_the_book(sim: SimExchange) -> None:
+    """The watchlist's open interest (a request per contract, not on the main screen) is asked
+    for once the shown book has synced, not while its snapshot is on the way (issue 19)."""
+    session: DashboardSession = sim_session(sim, trading=False)
+    snapshot_may_answer = asyncio.Event()
+    snapshot_asked = asyncio.Event()
+    real_depth = session.rest.depth
+    asked: list[str] = []
+    real_open_interest = session.rest.open_interest
+
+    async def held_depth(symbol: str, limit: int = 1000, **kwargs: object) -> object:
+        if limit > 5:  # the snapshot; not the quiet-stream check
+            snapshot_asked.set()
+            await snapshot_may_answer.wait()
+        return await real_depth(symbol, limit, **kwargs)  # type: ignore[arg-type]
+
+    async def open_interest(symbol: str) -> object:
+        asked.append(symbol)
+        return await real_open_interest(symbol)
+
+    session.rest.depth = held_depth  # type: ignore[method-assign]
+    session.rest.open_interest = open_interest  # type: ignore[method-assign]
+    try:
+        await asyncio.wait_for(session.start(), 10)
+        await asyncio.wait_for(snapshot_asked.wait(), 10)
+        for _ in range(20):  # loop turns (and 0.2 s) in which the sweep would have begun
+            await asyncio.sleep(0.01)
+        assert asked == [] and session.depth is not None and not session.depth.synced
+        snapshot_may_answer.set()
+        await _until(lambda: session.depth is not None and session.depth.synced, "the book")
+        await _until(lambda: asked, "the open-interest sweep")
+    finally:
+        snapshot_may_answer.set()
+        await session.close()
