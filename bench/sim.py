@@ -85,10 +85,14 @@ def main(argv: list[str]) -> None:
                 r = asyncio.run(_clients(url, args.clients, args.warmup, args.seconds, sim))
             finally:
                 sim.stop()
+            per_market = r["sim_cpu"] / r["pace"] if r["pace"] else float("inf")
             rows.append((f"{speed:g}x", f"{r['sim_cpu']:.2f}", f"{r['frames_per_s']:,.0f}", f"{r['kb_per_s']:,.0f}",
-                         f"{r['slowest_client_frames_per_s']:,.0f}", f"{r['pace']:.2f}", f"{r['clients_cpu']:.2f}"))
+                         f"{r['slowest_client_frames_per_s']:,.0f}", f"{r['pace']:.2f}", f"{per_market:.2f}",
+                         f"{r['clients_cpu']:.2f}", ", ".join(f"{x:.2f}" for x in os.getloadavg())))
     print_table(("speed", "sim CPU (cores)", "frames/s per client", "KiB/s per client", "slowest client frames/s",
-                 "market pace", "clients' CPU"), rows)
+                 "market pace", "CPU per market second", "clients' CPU", "load after"), rows)
     print("market pace: market time stepped per wall second, from the 100 ms diff-depth frames (speed multiplies "
           "activity, not time: 1.00 is the engine keeping up; below, it lags and skips ahead)")
+    print("CPU per market second: the simulator's CPU over the market pace, the cores it needs to keep up at this "
+          "speed (1.00 or less: one core keeps pace); less load-sensitive than the pace, which a busy box lowers")
     print("clients' CPU: this process's, reading (not decoding) every frame of every client")

@@ -844,11 +844,12 @@ class MarketEngine:
             n = _poisson(rng, rate)
             if n:
                 taker_qty, cap = st.taker_qty, base_qty * 20
-                take = self._executor(st)
+                take, flow_take = self._executor(st), self._flow_taker(st)
                 for _ in range(n):
                     side = "BUY" if random_() < p_buy else "SELL"
                     qty = max(1, int(taker_qty * (1.0 - random_()) ** _PARETO_EXP))
-                    take(side, qty if qty < cap else cap)
+                    # (a listener may place orders: which path is asked each time)
+                    (take if book.owned else flow_take)(side, qty if qty < cap else cap)
         # Liquidations of simulated accounts.
         move = (st.last_price - st.price_minute_ago) / max(1, st.price_minute_ago)
         lam = 0.0006 * speed * (1 + min(20.0, abs(move) * 4000))
@@ -900,6 +901,85 @@ class MarketEngine:
                       expired: list[RestingOrder] | None = None) -> list[Fill]:
         """Match a taker order against the book, recording trades and telling makers' owners."""
         return self._executor(self.syms[symbol])(side, qty, limit, owner, expired)
+
+    def _flow_taker(self, st: SymState) -> Callable[[str, int], None]:
+        """The simulated flow's market taker on ``st``, ``(side, qty)``, while only the flow's
+        own orders rest (``book.owned`` is 0): matching and recording in one pass, no fill
+        records, no owners to tell. What :meth:`_executor` makes of the same order, the same
+        trades, ids, candles, tapes and frames (tests/test_sim_fastpath.py)."""
+        now = self.now_ms
+        book = st.book
+        begin = book.begin
+        symbol = st.spec.symbol
+        name = st.agg_stream
+        hub = self.hub
+        wanted = hub.wants(name)
+        listeners = self.trade_listeners
+        trades = st.trades
+        assert trades is not None
+        run = trades.update_run
+        tape = st.trade_rows.append
+        agg_tape = st.agg_rows.append
+        cpq = st.coin_per_qty_tick
+        decimals = st.decimals
+        bids, asks = book.sorted["BUY"], book.sorted["SELL"]
+
+        def take(side: str, qty: int) -> None:
+            begin(now)
+            buy = side == "BUY"
+            if buy:
+                opp, levels, sizes, touched = asks, book.levels["SELL"], book.qty["SELL"], book._recent_asks
+            else:
+                opp, levels, sizes, touched = bids, book.levels["BUY"], book.qty["BUY"], book._recent_bids
+            buyer_maker = not buy
+            tid = start_tid = st.trade_id
+            t = fq = done = 0
+            while qty > 0 and opp:
+                t = opp[0] if buy else opp[-1]
+                lvl = levels[t]
+                touched.add(t)
+                first = tid + 1
+                total = base_sum = 0
+                while qty > 0 and lvl:
+                    maker = lvl[0]
+                    left = maker.qty
+                    fq = qty if qty < left else left
+                    qty -= fq
+                    maker.qty = left - fq
+                    if left <= fq:
+                        lvl.popleft()
+                    tid += 1
+                    base = fq * cpq // t
+                    tape((tid, t, fq, base, now, buyer_maker))
+                    total += fq
+                    base_sum += base
+                sizes[t] -= total
+                done += total
+                run(t, tid - first + 1, total, base_sum, buy, first, tid)
+                agg_id = st.agg_id = st.agg_id + 1
+                agg_tape((agg_id, t, total, first, tid, now, buyer_maker))
+                if wanted:
+                    hub.send(name, AggTrade(
+                        event_time=now, agg_id=agg_id, symbol=symbol,
+                        price=fmt_units(t, decimals), qty=Decimal(total), first_trade_id=first,
+                        last_trade_id=tid, trade_time=now, is_buyer_maker=buyer_maker,
+                    ).to_wire())
+                if lvl:
+                    break
+                del levels[t]
+                del sizes[t]
+                if buy:
+                    del opp[0]
+                else:
+                    opp.pop()
+            if tid == start_tid:
+                return
+            st.trade_id, st.last_price, st.last_qty = tid, t, fq
+            st.changed_since_arr = True
+            for listener in listeners:
+                listener(symbol, t, done, side)
+
+        return take
 
     def _executor(self, st: SymState) -> Callable[..., list[Fill]]:
         """``execute_taker`` on ``st`` with what it reads bound once: the simulated flow makes
