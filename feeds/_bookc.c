@@ -451,16 +451,21 @@ apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromLong(1);
 }
 
+#define OLD_ROWS 64 /* rebuilt rows whose keys and prices fit on the stack */
+
 /* OrderBook._side_top's rebuild: keep the cached levels of ``top`` better than ``hi`` (the best
    key changed since the last build), rebuild the rest down to ``want`` levels as plain tuples
    (price_of[k], qty[k], cum). ``add`` is NULL for Decimal's own + (the current context) or a
-   callable (a wider context's add). 0, or -1 with an exception set. */
+   callable (a wider context's add). ``top_keys`` holds the key of each row of ``top`` when it is
+   as long as ``top`` (this function keeps it so; the Python loop empties it when it rebuilds):
+   a rebuilt row whose key was already a row (the rows below a change mostly shift, or stay)
+   takes that row's price instead of looking it up in price_of. 0, or -1 with an exception set. */
 static int
-build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, long long hi, Py_ssize_t want,
-           PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
+build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyObject *price_of, long long hi,
+           Py_ssize_t want, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
 {
-    if (!PyList_CheckExact(top) || !PyList_CheckExact(keys) || !PyDict_Check(qty)) {
-        PyErr_SetString(PyExc_TypeError, "read_top(): a side's top or keys is not a list, or qty not a dict");
+    if (!PyList_CheckExact(top) || !PyList_CheckExact(top_keys) || !PyList_CheckExact(keys) || !PyDict_Check(qty)) {
+        PyErr_SetString(PyExc_TypeError, "read_top(): a side's top, top_keys or keys is not a list, or qty not a dict");
         return -1;
     }
     Py_ssize_t total = PyList_GET_SIZE(keys);
@@ -476,6 +481,34 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
     }
     if (!(valid < count || have != count))
         return 0;
+
+    /* the keys and prices of the rows about to be rebuilt (borrowed prices made owned) */
+    int trusted = PyList_GET_SIZE(top_keys) == have;
+    long long okeys_buf[OLD_ROWS], *okeys = okeys_buf;
+    PyObject *oprices_buf[OLD_ROWS], **oprices = oprices_buf;
+    Py_ssize_t nold = trusted && have > valid ? have - valid : 0, o = 0;
+    if (nold > OLD_ROWS) {
+        okeys = PyMem_Malloc(nold * sizeof(long long));
+        oprices = PyMem_Malloc(nold * sizeof(PyObject *));
+        if (okeys == NULL || oprices == NULL) {
+            if (okeys != okeys_buf)
+                PyMem_Free(okeys);
+            if (oprices != oprices_buf)
+                PyMem_Free(oprices);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (Py_ssize_t t = 0; t < nold; t++) {
+        PyObject *row = PyList_GET_ITEM(top, valid + t);
+        okeys[t] = PyLong_AsLongLong(PyList_GET_ITEM(top_keys, valid + t));
+        oprices[t] = PyTuple_Check(row) && PyTuple_GET_SIZE(row) == 3 ? PyTuple_GET_ITEM(row, 0) : NULL;
+        if (oprices[t] == NULL)
+            okeys[t] = NO_CHANGE; /* never a key: no row matches it */
+        Py_XINCREF(oprices[t]);
+    }
+    if (PyErr_Occurred())
+        goto fail_old;
 
     PyObject *cum = NULL;
     if (valid) {
@@ -512,7 +545,15 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
             Py_DECREF(q);
             goto fail;
         }
-        PyObject *price = PyDict_GetItemWithError(price_of, k);
+        /* rows descend in key, as the old rows do: walk them alongside */
+        long long kv = PyLong_AsLongLong(k);
+        if (kv == -1 && PyErr_Occurred()) {
+            Py_DECREF(q);
+            goto fail;
+        }
+        while (o < nold && okeys[o] > kv)
+            o++;
+        PyObject *price = o < nold && okeys[o] == kv ? oprices[o] : PyDict_GetItemWithError(price_of, k);
         if (price != NULL) {
             Py_INCREF(price);
         } else if (PyErr_Occurred()) {
@@ -575,18 +616,55 @@ build_side(PyObject *top, PyObject *keys, PyObject *qty, PyObject *price_of, lon
     }
     if (PyList_GET_SIZE(top) > j && PyList_SetSlice(top, j, PyList_GET_SIZE(top), NULL) < 0)
         goto fail;
+    /* top_keys: the key of each row (row r is keys[total - 1 - r]); the kept rows' keys stand */
+    for (Py_ssize_t r = trusted ? valid : 0; r < j; r++) {
+        PyObject *k = PyList_GET_ITEM(keys, total - 1 - r);
+        Py_INCREF(k);
+        if (r < PyList_GET_SIZE(top_keys)) {
+            if (PyList_SetItem(top_keys, r, k) < 0) /* steals k */
+                goto fail;
+        } else {
+            int rc = PyList_Append(top_keys, k);
+            Py_DECREF(k);
+            if (rc < 0)
+                goto fail;
+        }
+    }
+    if (PyList_GET_SIZE(top_keys) > j && PyList_SetSlice(top_keys, j, PyList_GET_SIZE(top_keys), NULL) < 0)
+        goto fail;
     Py_XDECREF(cum);
+    for (Py_ssize_t t = 0; t < nold; t++)
+        Py_XDECREF(oprices[t]);
+    if (okeys != okeys_buf)
+        PyMem_Free(okeys);
+    if (oprices != oprices_buf)
+        PyMem_Free(oprices);
     return 0;
 fail:
     Py_XDECREF(cum);
+    /* the rows and their keys may disagree now: forget the keys (the next build looks prices up) */
+    if (PyList_GET_SIZE(top_keys)) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (PyList_SetSlice(top_keys, 0, PyList_GET_SIZE(top_keys), NULL) < 0)
+            PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+fail_old:
+    for (Py_ssize_t t = 0; t < nold; t++)
+        Py_XDECREF(oprices[t]);
+    if (okeys != okeys_buf)
+        PyMem_Free(okeys);
+    if (oprices != oprices_buf)
+        PyMem_Free(oprices);
     return -1;
 }
 
 /* One side of read_top: rebuild the side's cached ``top`` if a change reached it (or it is
    shorter than ``want``), mark it clean, and return a new list of its best ``n`` levels. */
 static PyObject *
-read_side(PyObject *side, PyObject *keys, PyObject *qty, PyObject *price_of, Py_ssize_t want, Py_ssize_t n,
-          PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
+read_side(PyObject *side, PyObject *top_keys, PyObject *keys, PyObject *qty, PyObject *price_of, Py_ssize_t want,
+          Py_ssize_t n, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
 {
     long long hi;
     if (get_ll(side, s_hi, &hi) < 0)
@@ -600,7 +678,7 @@ read_side(PyObject *side, PyObject *keys, PyObject *qty, PyObject *price_of, Py_
         return NULL;
     }
     if (hi != NO_CHANGE || PyList_GET_SIZE(top) < want) {
-        int rc = build_side(top, keys, qty, price_of, hi, want, add, multiply, tick, price_limit);
+        int rc = build_side(top, top_keys, keys, qty, price_of, hi, want, add, multiply, tick, price_limit);
         if (rc < 0 || (hi != NO_CHANGE && set_ll(side, s_hi, NO_CHANGE) < 0)) {
             Py_DECREF(top);
             return NULL;
@@ -615,7 +693,8 @@ read_side(PyObject *side, PyObject *keys, PyObject *qty, PyObject *price_of, Py_
 PyDoc_STRVAR(read_top_doc,
 "read_top(fixed, n, add) -> BookTop\n\n"
 "OrderBook.top's read: ``fixed`` is (bids side, asks side, price_of, BookTop, want, multiply,\n"
-"tick, price_of's limit, bids.keys, bids.qty, asks.keys, asks.qty); a price missing from price_of is multiply(abs(key), tick). Each side's\n"
+"tick, price_of's limit, bids.keys, bids.qty, asks.keys, asks.qty, bids.top_keys, asks.top_keys)\n"
+"(top_keys: the key of each row of the side's top, kept by this function); a price missing from price_of is multiply(abs(key), tick). Each side's\n"
 "cached top (``want`` levels) is rebuilt below ``side.hi``, the best key changed since it was\n"
 "built (kept as it is when nothing reached it), as plain tuples (price, qty, cum); the result holds\n"
 "new lists of the best ``n`` of each. ``add`` is None for Decimal's own + or a wider context's add.");
@@ -623,8 +702,8 @@ PyDoc_STRVAR(read_top_doc,
 static PyObject *
 read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 12) {
-        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 12-tuple, n, add)");
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 14) {
+        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 14-tuple, n, add)");
         return NULL;
     }
     PyObject *fixed = args[0];
@@ -643,12 +722,12 @@ read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         n = 0;
     PyObject *add = args[2] == Py_None ? NULL : args[2];
     PyTypeObject *top_type = (PyTypeObject *)book_top;
-    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), PyTuple_GET_ITEM(fixed, 8), PyTuple_GET_ITEM(fixed, 9),
-                               price_of, want, n, add, multiply, tick, price_limit);
+    PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), PyTuple_GET_ITEM(fixed, 12), PyTuple_GET_ITEM(fixed, 8),
+                               PyTuple_GET_ITEM(fixed, 9), price_of, want, n, add, multiply, tick, price_limit);
     if (bids == NULL)
         return NULL;
-    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), PyTuple_GET_ITEM(fixed, 10), PyTuple_GET_ITEM(fixed, 11),
-                               price_of, want, n, add, multiply, tick, price_limit);
+    PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), PyTuple_GET_ITEM(fixed, 13), PyTuple_GET_ITEM(fixed, 10),
+                               PyTuple_GET_ITEM(fixed, 11), price_of, want, n, add, multiply, tick, price_limit);
     if (asks == NULL) {
         Py_DECREF(bids);
         return NULL;
@@ -686,7 +765,7 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 9
+#define BOOKC_ABI 10
 
 PyMODINIT_FUNC
 PyInit__bookc(void)

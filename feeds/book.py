@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 9
+_BOOKC_ABI = 10
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -179,7 +179,7 @@ class _Side:
     insert or removal deep in the book is one dict operation instead of a list shift.
     """
 
-    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "hi", "fixed")
+    __slots__ = ("qty", "keys", "floor", "key_of", "sign", "top", "top_keys", "hi", "fixed")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
@@ -192,6 +192,10 @@ class _Side:
         """Price text -> key, for this side's sign."""
         self.top: list[Row] = []
         """Cached best levels, best first."""
+        self.top_keys: list[int] = []
+        """The key of each row of ``top`` while it is as long as ``top`` (the C loop keeps it, and
+        reuses the price of a rebuilt row whose key was already a row; the Python loop empties
+        it when it rebuilds ``top``)."""
         self.hi = _NO_CHANGE
         """The best (largest) key changed at or above ``floor`` since ``top`` was built (a deeper
         change cannot reach ``top``: its rows are all in ``keys``)."""
@@ -202,6 +206,7 @@ class _Side:
     def clear(self) -> None:
         self.qty.clear()
         self.keys.clear()
+        self.top_keys.clear()
         self.floor = _ALL
         self.top = []
         self.hi = _NO_CHANGE
@@ -275,7 +280,7 @@ class OrderBook:
                           self._places, self._units, side.sign, self._rebalance, Decimal, _CACHE_LIMIT, self,
                           self._qty_ints, self._near_min, self._near_max)
         self._read_fixed = (bids, asks, self._price_of, BookTop, self._top_n, _CTX.multiply, self.tick_size,
-                            _PRICE_OF_LIMIT, bids.keys, bids.qty, asks.keys, asks.qty)
+                            _PRICE_OF_LIMIT, bids.keys, bids.qty, asks.keys, asks.qty, bids.top_keys, asks.top_keys)
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -519,6 +524,8 @@ class OrderBook:
                 if valid:
                     next(cums)  # the initial value, already part of the kept prefix
                 del top[valid:]
+                if side.top_keys:
+                    side.top_keys.clear()  # the C loop's record of the rows' keys is stale now
                 prices = map(self._price_of.__getitem__, fresh)
                 top.extend(zip(prices, qtys, cums, strict=False))
             side.hi = _NO_CHANGE

@@ -153,6 +153,28 @@ def test_top_rows_are_plain_tuples_and_whole_sizes_keep_their_spelling(loops):
         assert book._qty_ints[0] == 0
 
 
+def test_c_and_python_reads_alternating_on_one_book_stay_exact(loops, monkeypatch):
+    # The C read records each cached row's key (side.top_keys) to reuse the row's price when
+    # rows shift; a rebuild by the Python loop in between must not leave that record stale.
+    if loops == "python":
+        pytest.skip("the test switches between the loops itself")
+    native = book_module._bookc
+    rng = random.Random(11)
+    book = OrderBook("BTCUSD_PERP", TICK)
+    ref_bids: dict[Decimal, Decimal] = {}
+    ref_asks: dict[Decimal, Decimal] = {}
+    for i, (bids, asks) in enumerate(_random_updates(rng, 600)):
+        monkeypatch.setattr(book_module, "_bookc", native if rng.random() < 0.5 else None)
+        book.apply(bids, asks)
+        for levels, ref in ((bids, ref_bids), (asks, ref_asks)):
+            for p, q in levels:
+                if D(q):
+                    ref[D(p)] = D(q)
+                else:
+                    ref.pop(D(p), None)
+        assert book.top(20) == _reference_top(ref_bids, ref_asks, 20), i
+
+
 def test_exact_with_small_ticks_and_odd_ticks():
     book = make_book(bids=[("0.15001", "10"), ("0.15", "3")], asks=[("0.15003", "1.00000001")],
                      tick=D("0.00001"))
