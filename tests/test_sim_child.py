@@ -209,3 +209,21 @@ def test_run_dashboard_stops_its_child_when_the_app_fails(sim_data: Path, monkey
     [child] = children
     assert child.seed == 9 and child.urls is not None  # it served, with the seed asked for
     assert not child.running and child.returncode is not None
+
+
+async def test_a_child_forked_inside_a_running_loop_serves_and_holds_none_of_the_callers_files(
+        sim_data: Path) -> None:
+    import asyncio
+    import select
+
+    read_end, write_end = os.pipe()  # stands for a socket or file the caller has open
+    child = spawn(method="fork")
+    try:
+        os.close(write_end)
+        # end of file once no process holds the write end: the child closed its copy
+        assert select.select([read_end], [], [], GONE_WITHIN_S)[0] and os.read(read_end, 1) == b""
+        await asyncio.to_thread(child.wait)  # the caller's running loop was not the child's
+        assert child.urls is not None
+    finally:
+        os.close(read_end)
+        child.stop()

@@ -288,6 +288,7 @@ def _fork(options: dict[str, Any], spawned_at: float) -> SimChild:
             for fd in (lifeline_r, report_w, devnull):
                 if fd > 2:
                     os.close(fd)
+            os.closerange(3, _max_fd())  # none of the caller's files or sockets stay open in here
             code = _child(options)
         except BaseException as exc:  # noqa: BLE001 - told to the parent in one line, never a traceback
             _report({"error": _describe(exc)})
@@ -296,6 +297,13 @@ def _fork(options: dict[str, Any], spawned_at: float) -> SimChild:
     os.close(lifeline_r)
     os.close(report_w)
     return SimChild(pid, lifeline_w, report_r, spawned_at, "fork")
+
+
+def _max_fd() -> int:
+    try:
+        return min(os.sysconf("SC_OPEN_MAX"), 1 << 20)
+    except (OSError, ValueError):
+        return 4096
 
 
 def _shorten(raw: bytes, limit: int = 120) -> str:
