@@ -123,7 +123,6 @@ def _start_stand_in(procs: list[subprocess.Popen[str]], *, method: str = "fork",
     ("fork", True, False),   # as coinm runs it
     ("fork", False, False),  # the lifeline pipe alone
     ("fork", True, True),    # the kernel's parent-death signal alone (the lifeline held open elsewhere)
-    ("exec", False, False),  # the lifeline pipe alone, in a child that is a fresh interpreter
 ])
 def test_the_child_dies_when_the_dashboard_is_killed(stand_in: list[subprocess.Popen[str]], method: str,
                                                       pdeathsig: bool, hold: bool) -> None:
