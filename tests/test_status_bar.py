@@ -124,3 +124,33 @@ async def test_the_bar_reads_its_styles_once_per_style_change() -> None:
         await pilot.pause()
         bar.render()
         assert reads  # a new theme: read again
+
+
+async def test_the_painted_line_is_textuals_rendering_of_the_bar() -> None:
+    """The bar paints its text as a strip it keeps (a line API widget): the same cells and
+    styles as Textual's own rendering of :meth:`StatusBar.render`, padding included, and made
+    again when the snapshot or a style changes."""
+    from textual.widget import Widget
+
+    app = _BarApp()
+    async with app.run_test(size=(120, 3)) as pilot:
+        bar = app.query_one(StatusBar)
+        snaps = [_busy(), _snap("1300/2400", "5/2400")]
+        bar.bind_source(lambda: snaps[0])
+
+        def cells() -> list[tuple[str, str]]:
+            return [(c.text, str(c.style)) for c in bar.render_line(0)]
+
+        def textuals() -> list[tuple[str, str]]:
+            return [(c.text, str(c.style)) for c in Widget.render_line(bar, 0)]
+
+        for _ in range(2):
+            await pilot.pause()
+            mine = cells()
+            assert "".join(t for t, _s in mine).rstrip() == "".join(t for t, _s in textuals()).rstrip()
+            assert [c for c in mine if c[0].strip()] == [c for c in textuals() if c[0].strip()]
+            snaps.reverse()
+            bar.poll()
+        app.theme = "textual-light"
+        await pilot.pause()
+        assert [c for c in cells() if c[0].strip()] == [c for c in textuals() if c[0].strip()]

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 
-from widgets.render import KeptStyles
+from widgets.render import KeptStyles, text_strip
 
 __all__ = ["FeedLine", "StatusBar", "StatusSnapshot", "weight_level"]
 
@@ -80,6 +82,8 @@ class StatusBar(KeptStyles, Widget):
         super().__init__(id=id)
         self._source: Callable[[], StatusSnapshot] | None = None
         self._snapshot: StatusSnapshot | None = None
+        self._strip: tuple[tuple[object, ...], Strip] | None = None
+        """The painted line and what it was made of (snapshot, width, styles)."""
 
     def bind_source(self, source: Callable[[], StatusSnapshot]) -> None:
         self._source = source
@@ -92,6 +96,30 @@ class StatusBar(KeptStyles, Widget):
         if snap != self._snapshot:
             self._snapshot = snap
             self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        """The bar as one strip, kept until the snapshot, the width or a style changes.
+
+        A line API widget: Textual would turn :meth:`render`'s text into cells through its own
+        content pipeline at each of the bar's repaints (twice a second for the latency alone);
+        here the text is made into a strip once, on the widget's style, as that pipeline paints it.
+        """
+        width = self.size.width
+        base = self.kept_style()
+        if y != 0:
+            return Strip.blank(width, base)
+        key = (self._snapshot, width, base, id(self.__dict__.get("_kept_styles")))
+        kept = self._strip
+        if kept is None or kept[0] != key:
+            # padded on the background alone, as Textual pads a line
+            strip = text_strip(self.render()).apply_style(base).adjust_cell_length(
+                width, Style(bgcolor=base.bgcolor))
+            kept = self._strip = (key, strip)
+        return kept[1]
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None
 
     ERROR_MIN = 24
     """Columns an error keeps when the bar is short of room (its text then ends in an ellipsis)."""
