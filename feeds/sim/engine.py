@@ -12,6 +12,7 @@ import functools
 import math
 import random
 import zlib
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -744,7 +745,9 @@ class MarketEngine:
         # and the update id moved on by the rest, nothing reading it meanwhile.)
         ops = 0
         side_levels = book.levels
-        add, grow = book.add, book.grow
+        # (the book's add, grow and reduce inlined for the flow's own orders: the same changes)
+        queues_of = {"BUY": (side_levels["BUY"], book.qty["BUY"], bids, book._recent_bids),
+                     "SELL": (side_levels["SELL"], book.qty["SELL"], asks, book._recent_asks)}
         for _ in range(_poisson(rng, 0.7 * speed)):
             if random_() < 0.5:
                 ticks = fair_t - grid * (int(-_log(1.0 - random_()) / _RATE40) + 1)
@@ -760,26 +763,34 @@ class MarketEngine:
             qty = int(base_qty * (0.1 + _SPAN_01_15 * random_()))
             if ticks <= 0:
                 continue
-            queue = side_levels[side].get(ticks)
-            if queue is not None and len(queue) >= _SIM_QUEUE and queue[-1].owner is None:
-                grow(queue[-1], qty if qty > 1 else 1)  # (as _sim_add)
+            if qty < 1:
+                qty = 1
+            queues, sizes, levels, touched = queues_of[side]
+            queue = queues.get(ticks)
+            if queue is None:
+                st.sim_oid += 1
+                queues[ticks] = deque((RestingOrder(st.sim_oid, side, ticks, qty),))
+                insort(levels, ticks)
+                sizes[ticks] = qty
+            elif len(queue) >= _SIM_QUEUE and queue[-1].owner is None:
+                queue[-1].qty += qty  # (a crowded level's newest order grows, as in _sim_add)
+                sizes[ticks] += qty
             else:
                 st.sim_oid += 1
-                add(RestingOrder(st.sim_oid, side, ticks, qty if qty > 1 else 1))
+                queue.append(RestingOrder(st.sim_oid, side, ticks, qty))
+                sizes[ticks] += qty
+            touched.add(ticks)
         randbelow = rng._randbelow  # type: ignore[attr-defined]  # (what choice draws with)
-        reduce = book.reduce
         for _ in range(_poisson(rng, 0.6 * speed)):
-            if random_() < 0.5:
-                side, levels = "BUY", bids
-            else:
-                side, levels = "SELL", asks
+            queues, sizes, levels, touched = queues_of["BUY" if random_() < 0.5 else "SELL"]
             n = len(levels)
             if n < 50:
                 continue
             idx = int(-_log(1.0 - random_()) / _RATE40)
             if idx > n - 1:
                 idx = n - 1
-            queue = side_levels[side][levels[-1 - idx] if side == "BUY" else levels[idx]]
+            t = levels[-1 - idx] if levels is bids else levels[idx]
+            queue = queues[t]
             if book.owned:
                 sims = [o for o in queue if o.owner is None]
                 if not sims:
@@ -788,7 +799,18 @@ class MarketEngine:
             else:
                 o = queue[randbelow(len(queue))]
             ops += 1
-            reduce(o, max(1, int(o.qty * (0.3 + _SPAN_03_10 * random_()))))
+            by = int(o.qty * (0.3 + _SPAN_03_10 * random_()))
+            if by < 1:
+                by = 1
+            o.qty -= by
+            sizes[t] -= by
+            if o.qty <= 0:
+                queue.remove(o)
+                if not queue:
+                    del queues[t]
+                    del sizes[t]
+                    del levels[bisect_left(levels, t)]
+            touched.add(t)
         if ops:
             begin(now)
             book.update_id += ops - 1
@@ -830,7 +852,7 @@ class MarketEngine:
                         break
                     far = levels[kept] if side == "BUY" else levels[-1 - kept]
                     for o in [o for o in queues[far] if o.owner is None]:
-                        reduce(o, o.qty)
+                        book.reduce(o, o.qty)
                     if far in queues:
                         kept += 1
         # Takers push the price towards fair value.
