@@ -9,6 +9,7 @@ from decimal import Decimal
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -84,7 +85,9 @@ class TickerBar(KeptStyles, Widget):
         self._seen: tuple[object, ...] = ()
         self._lines: tuple[Text, ...] = ()
         """The lines as of the last refresh: a poll that would show the same lines repaints nothing."""
-        self._strips: list[Strip] = []
+        self._strips: list[Strip | None] = []
+        """The painted lines (None: made again at the next paint)."""
+        self._strips_width = 0
         self._position_text: Callable[[str], str] = lambda _symbol: ""
         """Leverage and margin type of a symbol (``20x cross``), once the account is known."""
 
@@ -121,19 +124,37 @@ class TickerBar(KeptStyles, Widget):
             # many events leave every figure as it was (the 24 h ticker repeats itself): build
             # the lines (cheap) and repaint (not cheap) only if they differ from the last ones
             lines = self.lines()
-            if lines != self._lines:
+            old = self._lines
+            if lines != old:
                 self._lines = lines
-                self._strips = []
-                self.refresh()
+                strips = self._strips
+                if len(lines) != len(old) or len(strips) != len(lines):
+                    self._strips = []
+                    self.refresh()
+                    return
+                # a trade changes the first line, the funding countdown the second: the other
+                # line keeps its strip and is not repainted
+                width = self.outer_size.width
+                regions = []
+                for y, (was, now) in enumerate(zip(old, lines, strict=True)):
+                    if was != now:
+                        strips[y] = None
+                        regions.append(Region(0, y, width, 1))
+                self.refresh(*regions)
 
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
-        if not self._strips:
-            base = self.kept_style()
+        strips = self._strips
+        if not strips or width != self._strips_width:
             lines = self._lines or (Text("waiting for the market…"),)
-            self._strips = [_strip(line, width, base) for line in lines]
-        if y < len(self._strips):
-            return self._strips[y]
+            strips = self._strips = [None] * len(lines)
+            self._strips_width = width
+        if y < len(strips):
+            strip = strips[y]
+            if strip is None:
+                lines = self._lines or (Text("waiting for the market…"),)
+                strip = strips[y] = _strip(lines[y], width, self.kept_style())
+            return strip
         return Strip.blank(width, self.kept_style())
 
     def _styled(self, text: str, direction: int) -> Text:
