@@ -780,7 +780,7 @@ class MarketEngine:
                 queue.append(RestingOrder(st.sim_oid, side, ticks, qty))
                 sizes[ticks] += qty
             touched.add(ticks)
-        randbelow = rng._randbelow  # type: ignore[attr-defined]  # (what choice draws with)
+        getrandbits = rng.getrandbits
         for _ in range(_poisson(rng, 0.6 * speed)):
             queues, sizes, levels, touched = queues_of["BUY" if random_() < 0.5 else "SELL"]
             n = len(levels)
@@ -791,13 +791,18 @@ class MarketEngine:
                 idx = n - 1
             t = levels[-1 - idx] if levels is bids else levels[idx]
             queue = queues[t]
+            pool: Any = queue
             if book.owned:
-                sims = [o for o in queue if o.owner is None]
-                if not sims:
+                pool = [o for o in queue if o.owner is None]
+                if not pool:
                     continue
-                o = sims[randbelow(len(sims))]
-            else:
-                o = queue[randbelow(len(queue))]
+            # rng.choice(pool), its _randbelow inlined: the same draws
+            n = len(pool)
+            k = n.bit_length()
+            r = getrandbits(k)
+            while r >= n:
+                r = getrandbits(k)
+            o = pool[r]
             ops += 1
             by = int(o.qty * (0.3 + _SPAN_03_10 * random_()))
             if by < 1:
@@ -869,9 +874,9 @@ class MarketEngine:
                 take, flow_take = self._executor(st), self._flow_taker(st)
                 for _ in range(n):
                     side = "BUY" if random_() < p_buy else "SELL"
-                    qty = max(1, int(taker_qty * (1.0 - random_()) ** _PARETO_EXP))
+                    qty = int(taker_qty * (1.0 - random_()) ** _PARETO_EXP)
                     # (a listener may place orders: which path is asked each time)
-                    (take if book.owned else flow_take)(side, qty if qty < cap else cap)
+                    (take if book.owned else flow_take)(side, 1 if qty < 1 else qty if qty < cap else cap)
         # Liquidations of simulated accounts.
         move = (st.last_price - st.price_minute_ago) / max(1, st.price_minute_ago)
         lam = 0.0006 * speed * (1 + min(20.0, abs(move) * 4000))
