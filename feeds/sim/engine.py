@@ -328,16 +328,23 @@ def _poisson(rng: random.Random, lam: float) -> int:
         return 0
     if lam < 0.05:
         return 1 if rng.random() < lam else 0
+    parts = 1
     if lam > _POISSON_PART:
         # A sum of Poisson draws is a Poisson draw of the summed means.
         parts = math.ceil(lam / _POISSON_PART)
-        return sum(_poisson(rng, lam / parts) for _ in range(parts))
-    limit, k, p = math.exp(-lam), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1
+        lam = lam / parts
+    limit = math.exp(-lam)
+    random_ = rng.random
+    total = 0
+    for _ in range(parts):
+        k, p = 0, 1.0
+        while True:
+            p *= random_()
+            if p <= limit:
+                break
+            k += 1
+        total += k
+    return total
 
 
 class MarketEngine:
@@ -944,7 +951,6 @@ class MarketEngine:
         listeners = self.trade_listeners
         trades = st.trades
         assert trades is not None
-        run = trades.update_run
         tape = st.trade_rows.append
         agg_tape = st.agg_rows.append
         cpq = st.coin_per_qty_tick
@@ -982,7 +988,26 @@ class MarketEngine:
                     base_sum += base
                 sizes[t] -= total
                 done += total
-                run(t, tid - first + 1, total, base_sum, buy, first, tid)
+                # (trades.update_run inlined: the run added to the live candles' accumulator)
+                acc = trades._acc
+                if acc is None and trades._cur:
+                    acc = trades._acc = Bar(0, 0, t, t, t, t)
+                if acc is not None:
+                    if t > acc.h:
+                        acc.h = t
+                    if t < acc.l:
+                        acc.l = t
+                    acc.c = t
+                    acc.n += tid - first + 1
+                    acc.v += total
+                    acc.base += base_sum
+                    if buy:
+                        acc.tbv += total
+                        acc.tbb += base_sum
+                    if acc.f < 0:
+                        acc.f = first
+                    acc.L = tid
+                    acc.version += tid - first + 1
                 agg_id = st.agg_id = st.agg_id + 1
                 agg_tape((agg_id, t, total, first, tid, now, buyer_maker))
                 if wanted:
