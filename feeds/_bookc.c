@@ -10,6 +10,7 @@
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #define NO_CHANGE (-(1LL << 62))
 
@@ -129,6 +130,87 @@ set_ll(PyObject *obj, PyObject *name, long long value)
     return rc;
 }
 
+/* feeds.book._Side has __slots__: its attributes the loops use on every event are read and
+   written at their slots' offsets (what the slots' member descriptors do, without the generic
+   attribute lookup around them). The offsets are taken from the type's member descriptors the
+   first time a side is seen, and only when each is a writable slot of object type; anything
+   else (another type, a property in a subclass) goes through getattr/setattr. */
+enum { SLOT_FIXED, SLOT_FLOOR, SLOT_HI, SLOT_TOP, N_SLOTS };
+static PyObject **slot_names[N_SLOTS] = {&s_fixed, &s_floor, &s_hi, &s_top};
+static PyObject *slots_type; /* a strong reference to the type the offsets are for */
+static Py_ssize_t slot_off[N_SLOTS];
+
+static int
+has_slots(PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if ((PyObject *)tp == slots_type)
+        return 1;
+    Py_ssize_t off[N_SLOTS];
+    for (int i = 0; i < N_SLOTS; i++) {
+        PyObject *d = PyObject_GetAttr((PyObject *)tp, *slot_names[i]);
+        if (d == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        PyMemberDef *m = Py_IS_TYPE(d, &PyMemberDescr_Type) ? ((PyMemberDescrObject *)d)->d_member : NULL;
+        int ok = m != NULL && m->type == T_OBJECT_EX && !(m->flags & READONLY) && m->offset > 0;
+        if (ok)
+            off[i] = m->offset;
+        Py_DECREF(d);
+        if (!ok)
+            return 0;
+    }
+    Py_INCREF(tp);
+    Py_XSETREF(slots_type, (PyObject *)tp);
+    memcpy(slot_off, off, sizeof(off));
+    return 1;
+}
+
+/* side.<slot> (a new reference), or NULL with AttributeError when unset */
+static PyObject *
+side_get(PyObject *side, int slot)
+{
+    if (!has_slots(side))
+        return PyObject_GetAttr(side, *slot_names[slot]);
+    PyObject *v = *(PyObject **)((char *)side + slot_off[slot]);
+    if (v == NULL) {
+        PyErr_SetObject(PyExc_AttributeError, *slot_names[slot]);
+        return NULL;
+    }
+    Py_INCREF(v);
+    return v;
+}
+
+static int
+side_get_ll(PyObject *side, int slot, long long *out)
+{
+    PyObject *v = side_get(side, slot);
+    if (v == NULL)
+        return -1;
+    *out = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static int
+side_set_ll(PyObject *side, int slot, long long value)
+{
+    PyObject *v = PyLong_FromLongLong(value);
+    if (v == NULL)
+        return -1;
+    if (!has_slots(side)) {
+        int rc = PyObject_SetAttr(side, *slot_names[slot], v);
+        Py_DECREF(v);
+        return rc;
+    }
+    PyObject **at = (PyObject **)((char *)side + slot_off[slot]);
+    PyObject *old = *at;
+    *at = v; /* the new reference moves into the slot */
+    Py_XDECREF(old);
+    return 0;
+}
+
 /* A quantity text in the usual spelling ("125", "0.5": digits, then optionally '.' and digits)
    whose whole digits (leading zeros aside) and decimal places are within the book's widest so
    far: the Decimal for it, added to ``qty_of`` (a new reference). NULL without an exception for
@@ -215,7 +297,7 @@ PyDoc_STRVAR(apply_side_doc,
 static int
 apply_levels(PyObject *side_obj, PyObject *levels)
 {
-    PyObject *fixed = PyObject_GetAttr(side_obj, s_fixed);
+    PyObject *fixed = side_get(side_obj, SLOT_FIXED);
     if (fixed == NULL)
         return -1;
     Py_DECREF(fixed); /* the side keeps it alive */
@@ -241,7 +323,7 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     if (PyErr_Occurred())
         return -1;
     long long floor, hi;
-    if (get_ll(side_obj, s_floor, &floor) < 0 || get_ll(side_obj, s_hi, &hi) < 0)
+    if (side_get_ll(side_obj, SLOT_FLOOR, &floor) < 0 || side_get_ll(side_obj, SLOT_HI, &hi) < 0)
         return -1;
     if (units <= 0 || places < 0 || places > 18) {
         PyErr_SetString(PyExc_ValueError, "apply_side(): bad plain-price parameters");
@@ -365,7 +447,7 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     Py_XDECREF(it);
     if (PyErr_Occurred())
         return -1;
-    if (hi != hi_before && set_ll(side_obj, s_hi, hi) < 0)
+    if (hi != hi_before && side_set_ll(side_obj, SLOT_HI, hi) < 0)
         return -1;
     Py_ssize_t n = PyList_GET_SIZE(keys);
     if (n > near_max || (n < near_min && PyDict_GET_SIZE(book) > n)) {
@@ -667,9 +749,9 @@ read_side(PyObject *side, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
           Py_ssize_t n, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
 {
     long long hi;
-    if (get_ll(side, s_hi, &hi) < 0)
+    if (side_get_ll(side, SLOT_HI, &hi) < 0)
         return NULL;
-    PyObject *top = PyObject_GetAttr(side, s_top);
+    PyObject *top = side_get(side, SLOT_TOP);
     if (top == NULL)
         return NULL;
     if (!PyList_CheckExact(top)) {
@@ -679,7 +761,7 @@ read_side(PyObject *side, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
     }
     if (hi != NO_CHANGE || PyList_GET_SIZE(top) < want) {
         int rc = build_side(top, top_keys, keys, qty, price_of, hi, want, add, multiply, tick, price_limit);
-        if (rc < 0 || (hi != NO_CHANGE && set_ll(side, s_hi, NO_CHANGE) < 0)) {
+        if (rc < 0 || (hi != NO_CHANGE && side_set_ll(side, SLOT_HI, NO_CHANGE) < 0)) {
             Py_DECREF(top);
             return NULL;
         }
