@@ -516,18 +516,13 @@ class OrderBook:
                 stop = total - 1 - count
                 fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
                 qtys = list(map(side.qty.__getitem__, fresh))
-                start_cum = top[valid - 1][2] if valid else None
-                if add is not None:
-                    cums = accumulate(qtys, add, initial=start_cum)
-                else:
-                    cums = accumulate(qtys, initial=start_cum)
+                # add None: Decimal's own + (accumulate's default)
+                cums = accumulate(qtys, add, initial=top[valid - 1][2] if valid else None)
                 if valid:
                     next(cums)  # the initial value, already part of the kept prefix
-                del top[valid:]
                 if side.top_keys:
                     side.top_keys.clear()  # the C loop's record of the rows' keys is stale now
-                prices = map(self._price_of.__getitem__, fresh)
-                top.extend(zip(prices, qtys, cums, strict=False))
+                top[valid:] = zip(map(self._price_of.__getitem__, fresh), qtys, cums, strict=False)
             side.hi = _NO_CHANGE
         return top[:n]
 
