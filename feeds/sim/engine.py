@@ -1265,7 +1265,9 @@ class MarketEngine:
                 self._send_depth(sym, st, cadence, suffix, self.now_ms)
 
     def _send_depth(self, sym: str, st: SymState, cadence: int, suffix: str, now: int) -> None:
-        diff = st.book.take_diff(cadence)
+        name = sym.lower() + suffix
+        wanted = self.hub.wants(name)
+        diff = st.book.take_diff(cadence, levels=wanted)
         if diff is None:
             return
         dropped = self._dropped_depth
@@ -1277,8 +1279,7 @@ class MarketEngine:
             if not pending_drop:
                 del dropped[sym]
             return
-        name = sym.lower() + suffix
-        if self.hub.wants(name):
+        if wanted:
             U, u, pu, bids, asks = diff
             d = st.decimals
             self.hub.send(name, DepthUpdate(

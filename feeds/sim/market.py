@@ -451,8 +451,11 @@ class MatchingBook:
         return total
 
     # -- diff streams -------------------------------------------------------------------
-    def take_diff(self, cadence: int) -> tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]] | None:
-        """Changed levels since this cadence last flushed: (U, u, pu, bids, asks), or None."""
+    def take_diff(self, cadence: int, levels: bool = True
+                  ) -> tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]] | None:
+        """Changed levels since this cadence last flushed: (U, u, pu, bids, asks), or None.
+        Without ``levels`` the bids and asks are left empty (a diff nobody will be sent: its
+        ids move on all the same)."""
         recent = self._recent
         if recent.first_id or recent.bids or recent.asks:
             for q in self._pending.values():
@@ -465,9 +468,12 @@ class MatchingBook:
         p = self._pending[cadence]
         if not p.first_id:
             return None
-        bq, aq = self.qty["BUY"], self.qty["SELL"]
-        bids = [(t, bq.get(t, 0)) for t in sorted(p.bids, reverse=True)]
-        asks = [(t, aq.get(t, 0)) for t in sorted(p.asks)]
+        bids: list[tuple[int, int]] = []
+        asks: list[tuple[int, int]] = []
+        if levels:
+            bq, aq = self.qty["BUY"], self.qty["SELL"]
+            bids = [(t, bq.get(t, 0)) for t in sorted(p.bids, reverse=True)]
+            asks = [(t, aq.get(t, 0)) for t in sorted(p.asks)]
         pu = self._last_u[cadence]
         out = (p.first_id, self.update_id, pu, bids, asks)
         self._last_u[cadence] = self.update_id
