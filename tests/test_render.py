@@ -43,16 +43,16 @@ def test_the_ladders_text_caches_stay_small_and_exact() -> None:
     # rather than grow, and a text served from them is always the one formatting gives.
     from decimal import Decimal as D
 
-    from feeds.book import Level
     from feeds.decimals import fmt_compact, fmt_grouped
     from widgets.ladder import _TEXT_CACHE_LIMIT, Ladder
 
     ladder = Ladder()
     step = D("0.1")
     for start in range(0, 6 * _TEXT_CACHE_LIMIT, 40):
-        levels = [Level(D(880_000 + start + i) / 10, D(i + start % 7 + 1), D(start + i)) for i in range(40)]
+        # rows as the book's top() gives them: plain (price, qty, cum) tuples
+        levels = [(D(880_000 + start + i) / 10, D(i + start % 7 + 1), D(start + i)) for i in range(40)]
         texts = ladder._level_texts(levels, step)
-        assert texts == [(fmt_grouped(lv.price, step), fmt_compact(lv.qty), fmt_compact(lv.cum)) for lv in levels]
+        assert texts == [(fmt_grouped(p, step), fmt_compact(q), fmt_compact(c)) for p, q, c in levels]
         bound = _TEXT_CACHE_LIMIT + 2 * len(levels)  # checked before each rebuild, which adds its rows
         assert len(ladder._price_texts) <= bound and len(ladder._size_texts) <= bound
 
