@@ -84,7 +84,7 @@ async def test_the_keys_follow_a_resize(sim: SimExchange) -> None:
 
 async def test_the_footer_measures_its_keys_only_when_something_changed(sim: SimExchange,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """It checks the layout four times a second; measuring a dozen keys each time cost ~4 ms a
+    """It fits after every layout (it checked four times a second); measuring a dozen keys cost ~4 ms a
     check at idle. Unchanged keys, width and panels: nothing measured; a layout toggle: refit."""
     import widgets.footer as footer_module
 
@@ -113,3 +113,19 @@ async def test_the_footer_measures_its_keys_only_when_something_changed(sim: Sim
         await pilot.press("t")  # the compact layout swaps the chart for the tapes
         await until(pilot, lambda: shown(app) != before, "refitted for the tapes")
         assert measured
+
+
+async def test_the_keys_are_fitted_after_a_layout_not_polled(sim: SimExchange) -> None:
+    """The footer fitted its keys on a timer four times a second to notice panels shown or
+    hidden; the screen announces each layout instead: no timer, and a layout toggle still refits
+    at once (the compact layout's t swaps the chart for the tapes: the chart's keys go, l comes)."""
+    app = make_app(sim)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: ready(app), "ready")
+        footer = app.screen.query_one(KeyFooter)
+        assert not [t for t in footer._timers if t.name == "footer-fit"]
+        await until(pilot, lambda: "i" in shown(app) and "l" not in shown(app), "the chart's keys")
+        await pilot.press("t")
+        await until(pilot, lambda: "i" not in shown(app) and "l" in shown(app), "the tapes' key")
+        await pilot.press("t")
+        await until(pilot, lambda: "i" in shown(app) and "l" not in shown(app), "the chart's keys again")

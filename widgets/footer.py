@@ -49,8 +49,6 @@ DASHBOARD_SHOWN_WITH = {
 }
 """Keys that act on one panel, by action: shown only while that panel is on screen (the compact
 layouts hide the tapes, or show them instead of the chart)."""
-FIT_INTERVAL = 0.25
-"""Seconds between checks of which panels are on screen (a layout toggle sends no message)."""
 
 
 class KeyFooter(Footer):
@@ -75,7 +73,12 @@ class KeyFooter(Footer):
         """``action -> selector``: the key shows only while that widget is on screen."""
 
     def on_mount(self) -> None:  # Footer's own on_mount runs too (Textual calls both)
-        self.set_interval(FIT_INTERVAL, self.fit_keys, name="footer-fit")
+        # A panel shown or hidden (a layout toggle) changes the screen's layout, and the screen
+        # says so after every layout: the keys are fitted then, not polled four times a second.
+        self.screen.screen_layout_refresh_signal.subscribe(self, self._layout_refreshed)
+
+    def _layout_refreshed(self, _screen: object) -> None:
+        self.fit_keys()
 
     def on_resize(self) -> None:
         self.fit_keys()
@@ -86,7 +89,7 @@ class KeyFooter(Footer):
     def fit_keys(self) -> None:
         """Show the keys that fit the width, by priority, each whole; hide the rest and the keys
         whose panel is not on screen. Does nothing when none of that changed since the last fit
-        (it runs four times a second to notice layout toggles; measuring keys is not free)."""
+        (it runs after every layout of the screen; measuring keys is not free)."""
         keys = self._keys()
         width = self.size.width
         if not keys or width <= 0:
@@ -124,7 +127,7 @@ class KeyFooter(Footer):
 
     def _keys(self) -> list[FooterKey]:
         """The key widgets, found again only when the footer's children changed (Textual counts
-        every change below a node in its ``_nodes._updates``): the fit runs four times a second
+        every change below a node in its ``_nodes._updates``): the fit runs after every layout
         and a DOM query each time was most of its cost."""
         updates = self._nodes._updates
         if self._keys_for[0] != updates:
