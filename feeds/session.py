@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from feeds.errors import MalformedFrame, OutcomeUnknown, VenueError
 from feeds.market import MarketState
 from feeds.models import ContractInfo, DepthUpdate, parse_market_event
 from feeds.rest import RestClient, RestError
-from feeds.streams import FeedState, FeedStatus, StreamClient
+from feeds.streams import FeedState, FeedStatus, StreamClient, StreamControlError
 from feeds.symbols import ExchangeRules, SymbolInfo, SymbolRulesError
 from feeds.watchlist import WatchState, pair_mark_streams
 
@@ -56,6 +57,10 @@ OPEN_INTEREST_AFTER_BOOK_S = 5.0
 """The watchlist's open-interest sweep (a request per contract, nothing the main screen shows)
 starts once the shown book first synced, or this many seconds after start-up at the latest:
 the first second's requests and CPU are the book's, the candles' and the account's."""
+
+EARLY_DEPTH_EVENTS = 1000
+"""Depth events kept while the rules load (the book needs their tick size before it exists);
+past this the oldest go (the snapshot is newer than them anyway)."""
 
 CANDLES_TRIES = 5
 CANDLES_RETRY_S = (1.0, 15.0)
@@ -181,7 +186,24 @@ class DashboardSession:
         return SessionError(f"the venue's rules cannot be read: {exc}", retryable=True)
 
     async def _start_book(self, clock: asyncio.Future[int]) -> None:
-        """The rules, then the market stream and the book (the clock is measured meanwhile)."""
+        """The rules, then the book and the rest of the market streams (the clock is measured
+        meanwhile).
+
+        The market stream opens before the rules are asked for, with the shown symbol's diff
+        depth alone (its name needs nothing else): the spec's first step (open the stream,
+        buffer its events, then snapshot) then overlaps the exchangeInfo round trip. Its events
+        are kept until the book exists and fed to it first; the other streams (their names need
+        the rules: the pair, every pair for the watchlist) are subscribed once the rules are in.
+        """
+        early: deque[Any] = deque(maxlen=EARLY_DEPTH_EVENTS)
+        self._early_depth = early
+        self.stream = StreamClient(
+            self.venue.stream_url or "", name="market", streams=[f"{self.config.symbol.lower()}@depth@100ms"],
+            on_message=self._on_market, on_connect=self._on_market_connect,
+            on_bad_frame=lambda stream, why: self.depth is not None and self.depth.on_bad_frame(stream, why),
+        )
+        self.stream.fast_decode = decode_depth_frame  # depth frames straight to typed events (msgspec)
+        self._spawn(self.stream.run(), "market stream")
         try:
             rules = await self.rest.exchange_info()
         except (RestError, VenueError, MalformedFrame) as exc:
@@ -207,18 +229,18 @@ class DashboardSession:
             self.note_error(f"alerts: {self.alerts.error}")
         self.watch = WatchState(self.symbols)
         self.market.extra_streams = self.all_market_streams()
-        self.depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit,
-                               grace=self.config.book_grace_s)
-        self.stream = StreamClient(
-            self.venue.stream_url or "", name="market", streams=self.market.streams(),
-            on_message=self._on_market, on_connect=self._on_market_connect,
-            on_bad_frame=lambda stream, why: self.depth is not None and self.depth.on_bad_frame(stream, why),
-        )
-        self.stream.fast_decode = decode_depth_frame  # depth frames straight to typed events (msgspec)
+        depth = DepthFeed(self.rest, info.symbol, info.tick_size, limit=self.config.depth_limit,
+                          grace=self.config.book_grace_s)
+        for ev in early:  # what the stream sent while the rules loaded, in order
+            depth.on_depth(ev)
+        self.depth, self._early_depth = depth, None
         if clock.done() and not clock.cancelled() and clock.exception() is not None:
-            return  # start-up fails on the clock (see start): nothing to start and stop again
-        self._spawn(self.stream.run(), "market stream")
-        self._depth_task = self._spawn(self.depth.run(), "depth")
+            return  # start-up fails on the clock (see start): nothing more to start
+        self._depth_task = self._spawn(depth.run(), "depth")
+        try:
+            await self.stream.set_streams(self.market.streams())
+        except (StreamControlError, TimeoutError) as exc:  # the depth stream still flows
+            self.note_error(f"market streams: {exc}")
 
     async def close(self) -> None:
         """Stop every worker and close every connection."""
@@ -371,6 +393,8 @@ class DashboardSession:
                     self._latency = self.rest.server_now_ms() - ev.event_time
                 for listener in self.market_listeners:
                     listener()
+            elif depth is None and self._early_depth is not None:
+                self._early_depth.append(ev)  # the rules are loading: the book comes with them
             return
         if self.market is not None:
             # a MalformedFrame goes up to the stream client, which counts it and keeps reading
@@ -389,6 +413,11 @@ class DashboardSession:
     def _on_market_connect(self) -> None:
         if self.depth is not None:
             self.depth.on_reconnect()
+        elif self._early_depth is not None:
+            self._early_depth.clear()  # a new connection: what came before it may have gaps
+
+    _early_depth: deque[Any] | None = None
+    """Depth events of the shown symbol received before the book exists (see _start_book)."""
 
     async def _time_sync_loop(self) -> None:
         while True:

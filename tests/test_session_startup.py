@@ -122,3 +122,34 @@ async def test_the_open_interest_sweep_waits_for_the_book(sim: SimExchange) -> N
     finally:
         snapshot_may_answer.set()
         await session.close()
+
+
+async def test_the_depth_stream_opens_while_the_rules_load(sim: SimExchange) -> None:
+    """The book's first step (open the diff-depth stream, buffer an event) overlaps the
+    exchangeInfo round trip; what arrived meanwhile goes to the book, and the other market
+    streams are subscribed once the rules name them (issue 19)."""
+    session: DashboardSession = sim_session(sim, trading=False)
+    rules_may_answer = asyncio.Event()
+    real_rules = session.rest.exchange_info
+
+    async def held_rules() -> object:
+        await rules_may_answer.wait()
+        return await real_rules()
+
+    session.rest.exchange_info = held_rules  # type: ignore[method-assign]
+    start = asyncio.ensure_future(session.start())
+    try:
+        await _until(lambda: session._early_depth, "a depth event before the rules")
+        assert session.stream is not None and session.stream.streams == ["btcusd_perp@depth@100ms"]
+        assert session.depth is None and session.market is None
+        rules_may_answer.set()
+        await asyncio.wait_for(start, 10)
+        assert session.market is not None and session.depth is not None
+        assert session.stream.streams == session.market.streams()  # the rest subscribed, depth kept
+        assert session.depth.sync.buffered or session.depth.synced  # the early events went to the book
+        await _until(lambda: session.depth is not None and session.depth.synced, "the book")
+        await _until(lambda: session.market is not None and session.market.ticker is not None, "the ticker")
+    finally:
+        rules_may_answer.set()
+        start.cancel()
+        await session.close()
