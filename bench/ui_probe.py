@@ -19,7 +19,9 @@ How things are counted (the same in both modes):
   the rebuilt rows are identical to the painted ones, so there is nothing to paint).
 * a keystroke is sent the way the terminal driver sends one (``driver.send_message``) and is
   on screen at the end of the first paint after its action ran (the ladder's cursor moved;
-  the order form is the screen being painted).
+  the order form is the screen being painted, in full: the first paint of a reopened form
+  used to be a partial one, which left the dashboard showing outside the regions the form's
+  layout changed, and the full paint followed in the same update).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class Probe:
             if self.recording:
                 self.event_to_screen.append(at - t)
 
-    def painted(self, screen: Any, at: float) -> None:
+    def painted(self, screen: Any, at: float, full: bool = True) -> None:
         self.paints += 1
         if self.awaiting_paint >= 0:
             self.shown(self.awaiting_paint, at)
@@ -83,7 +85,10 @@ class Probe:
             key = wait[0]
             from tui.order_form import OrderForm
 
-            if (key == "b" and isinstance(screen, OrderForm)) or (key != "b" and self.cursor_moved):
+            # the form is on screen once a full paint of it is written: a pushed screen replaces
+            # every cell, and a partial paint of it (a reopened form's layout) leaves the cells
+            # outside the regions its layout changed showing the dashboard
+            if (key == "b" and isinstance(screen, OrderForm) and full) or (key != "b" and self.cursor_moved):
                 wait[2].set_result(at - wait[1])
 
 
@@ -92,6 +97,8 @@ PROBE = Probe()
 
 def _instrument_app_class() -> type:
     """``CoinmApp`` with ``_display`` counted (and made to build terminal bytes when headless)."""
+    from textual._compositor import LayoutUpdate
+
     import tui.app
     from tui.app import CoinmApp
 
@@ -108,7 +115,7 @@ def _instrument_app_class() -> type:
                 renderable.render_segments(self.console)  # what a real terminal would be sent
             end = perf()
             PROBE.paint_s += end - start
-            PROBE.painted(screen, end)
+            PROBE.painted(screen, end, full=isinstance(renderable, LayoutUpdate))
 
         def on_mount(self) -> None:
             # Textual calls every class's on_mount itself (most derived first): no super() here
