@@ -301,6 +301,26 @@ def test_cached_top_matches_a_naive_book_after_every_update(seed, cache_limit, m
     assert book.levels() == (sorted(ref_bids.items(), reverse=True), sorted(ref_asks.items()))
 
 
+def test_a_wide_cached_top_matches_a_naive_book_after_every_update(loops):
+    # A read of more than 64 rows a side (the ladder reads deeper when its cursor is): the C read
+    # then keeps the keys and prices of the rows it rebuilds on the heap instead of the stack.
+    rng = random.Random(3)
+    book = OrderBook("BTCUSD_PERP", TICK)
+    ref_bids: dict[Decimal, Decimal] = {}
+    ref_asks: dict[Decimal, Decimal] = {}
+    for i, (bids, asks) in enumerate(_random_updates(rng, 300)):
+        book.apply(bids, asks)
+        for levels, ref in ((bids, ref_bids), (asks, ref_asks)):
+            for p, q in levels:
+                if D(q):
+                    ref[D(p)] = D(q)
+                else:
+                    ref.pop(D(p), None)
+        if i > 100:  # both sides deeper than the read by then
+            assert len(book.top(150).bids) == 150
+        assert book.top(150) == _reference_top(ref_bids, ref_asks, 150), i
+
+
 def _naive_grouped(levels: dict, n: int, group: Decimal, bids: bool) -> list[Level]:
     groups: dict[Decimal, Decimal] = {}
     for price, qty in levels.items():
