@@ -876,14 +876,15 @@ class MarketEngine:
                 p_buy = 0.5 + 0.4 * st.burst_dir
             rate = (0.12 if st.spec.contract_size == 100 else 0.08) * speed * (8 if st.burst_ticks else 1)
             n = _poisson(rng, rate)
-            if n:
-                taker_qty, cap = st.taker_qty, base_qty * 20
-                take, flow_take = self._executor(st), self._flow_taker(st)
+            cap = base_qty * 20
+            if n and not book.owned and not self.trade_listeners:
+                self._flow_takers(st, rng, n, p_buy, cap)
+            elif n:
+                take = self._executor(st)
                 for _ in range(n):
                     side = "BUY" if random_() < p_buy else "SELL"
-                    qty = int(taker_qty * (1.0 - random_()) ** _PARETO_EXP)
-                    # (a listener may place orders: which path is asked each time)
-                    (take if book.owned else flow_take)(side, 1 if qty < 1 else qty if qty < cap else cap)
+                    qty = int(st.taker_qty * (1.0 - random_()) ** _PARETO_EXP)
+                    take(side, 1 if qty < 1 else qty if qty < cap else cap)
         # Liquidations of simulated accounts.
         move = (st.last_price - st.price_minute_ago) / max(1, st.price_minute_ago)
         lam = 0.0006 * speed * (1 + min(20.0, abs(move) * 4000))
@@ -936,40 +937,46 @@ class MarketEngine:
         """Match a taker order against the book, recording trades and telling makers' owners."""
         return self._executor(self.syms[symbol])(side, qty, limit, owner, expired)
 
-    def _flow_taker(self, st: SymState) -> Callable[[str, int], None]:
-        """The simulated flow's market taker on ``st``, ``(side, qty)``, while only the flow's
-        own orders rest (``book.owned`` is 0): matching and recording in one pass, no fill
-        records, no owners to tell. What :meth:`_executor` makes of the same order, the same
-        trades, ids, candles, tapes and frames (tests/test_sim_fastpath.py)."""
+    def _flow_takers(self, st: SymState, rng: random.Random, n: int, p_buy: float, cap: int) -> None:
+        """The simulated flow's ``n`` market takers of this tick on ``st``, while only the flow's
+        orders rest and nobody listens to trades (nothing outside runs between them): each
+        side and size drawn, matched and recorded in one pass, with no fill records, and the
+        tick's trades added to the live candles, and the ids and last trade set, once at the
+        end. The same draws, trades, ids, candles, tapes and frames as :meth:`_executor`'s
+        taker by taker (tests/test_sim_fastpath.py)."""
+        random_ = rng.random
+        taker_qty = st.taker_qty
         now = self.now_ms
         book = st.book
-        begin = book.begin
+        bids, asks = book.sorted["BUY"], book.sorted["SELL"]
+        bid_queues, ask_queues = book.levels["BUY"], book.levels["SELL"]
+        bid_sizes, ask_sizes = book.qty["BUY"], book.qty["SELL"]
+        bid_touched, ask_touched = book._recent_bids, book._recent_asks
         symbol = st.spec.symbol
         name = st.agg_stream
         hub = self.hub
         wanted = hub.wants(name)
-        listeners = self.trade_listeners
-        trades = st.trades
-        assert trades is not None
         tape = st.trade_rows.append
         agg_tape = st.agg_rows.append
         cpq = st.coin_per_qty_tick
         decimals = st.decimals
-        bids, asks = book.sorted["BUY"], book.sorted["SELL"]
-
-        def take(side: str, qty: int) -> None:
-            begin(now)
-            buy = side == "BUY"
+        tid = start_tid = st.trade_id
+        agg_id = st.agg_id
+        # the tick's trades as one candle update: high, low, close, count, volumes, first id
+        opened = hi = lo = close = last_qty = count = volume = base_volume = buy_volume = buy_base = 0
+        first_id = -1
+        for _ in range(n):
+            buy = random_() < p_buy
+            qty = int(taker_qty * (1.0 - random_()) ** _PARETO_EXP)
+            qty = 1 if qty < 1 else qty if qty < cap else cap
             if buy:
-                opp, levels, sizes, touched = asks, book.levels["SELL"], book.qty["SELL"], book._recent_asks
+                opp, queues, sizes, touched = asks, ask_queues, ask_sizes, ask_touched
             else:
-                opp, levels, sizes, touched = bids, book.levels["BUY"], book.qty["BUY"], book._recent_bids
+                opp, queues, sizes, touched = bids, bid_queues, bid_sizes, bid_touched
             buyer_maker = not buy
-            tid = start_tid = st.trade_id
-            t = fq = done = 0
             while qty > 0 and opp:
                 t = opp[0] if buy else opp[-1]
-                lvl = levels[t]
+                lvl = queues[t]
                 touched.add(t)
                 first = tid + 1
                 total = base_sum = 0
@@ -986,29 +993,22 @@ class MarketEngine:
                     tape((tid, t, fq, base, now, buyer_maker))
                     total += fq
                     base_sum += base
+                    last_qty = fq
                 sizes[t] -= total
-                done += total
-                # (trades.update_run inlined: the run added to the live candles' accumulator)
-                acc = trades._acc
-                if acc is None and trades._cur:
-                    acc = trades._acc = Bar(0, 0, t, t, t, t)
-                if acc is not None:
-                    if t > acc.h:
-                        acc.h = t
-                    if t < acc.l:
-                        acc.l = t
-                    acc.c = t
-                    acc.n += tid - first + 1
-                    acc.v += total
-                    acc.base += base_sum
-                    if buy:
-                        acc.tbv += total
-                        acc.tbb += base_sum
-                    if acc.f < 0:
-                        acc.f = first
-                    acc.L = tid
-                    acc.version += tid - first + 1
-                agg_id = st.agg_id = st.agg_id + 1
+                if first_id < 0:
+                    first_id, opened, hi, lo = first, t, t, t
+                elif t > hi:
+                    hi = t
+                elif t < lo:
+                    lo = t
+                close = t
+                count += tid - first + 1
+                volume += total
+                base_volume += base_sum
+                if buy:
+                    buy_volume += total
+                    buy_base += base_sum
+                agg_id += 1
                 agg_tape((agg_id, t, total, first, tid, now, buyer_maker))
                 if wanted:
                     hub.send(name, AggTrade(
@@ -1018,20 +1018,39 @@ class MarketEngine:
                     ).to_wire())
                 if lvl:
                     break
-                del levels[t]
+                del queues[t]
                 del sizes[t]
                 if buy:
                     del opp[0]
                 else:
                     opp.pop()
-            if tid == start_tid:
-                return
-            st.trade_id, st.last_price, st.last_qty = tid, t, fq
-            st.changed_since_arr = True
-            for listener in listeners:
-                listener(symbol, t, done, side)
-
-        return take
+        # every taker was one matching-engine operation
+        book.begin(now)
+        book.update_id += n - 1
+        if tid == start_tid:
+            return
+        st.trade_id, st.agg_id, st.last_price, st.last_qty = tid, agg_id, close, last_qty
+        st.changed_since_arr = True
+        trades = st.trades
+        assert trades is not None
+        acc = trades._acc
+        if acc is None and trades._cur:
+            acc = trades._acc = Bar(0, 0, opened, hi, lo, close)
+        if acc is not None:  # (what Series.update makes of each trade)
+            if hi > acc.h:
+                acc.h = hi
+            if lo < acc.l:
+                acc.l = lo
+            acc.c = close
+            acc.n += count
+            acc.v += volume
+            acc.base += base_volume
+            acc.tbv += buy_volume
+            acc.tbb += buy_base
+            if acc.f < 0:
+                acc.f = first_id
+            acc.L = tid
+            acc.version += count
 
     def _executor(self, st: SymState) -> Callable[..., list[Fill]]:
         """``execute_taker`` on ``st`` with what it reads bound once: the simulated flow makes
