@@ -24,6 +24,7 @@ from feeds.sim.child import SimChild, SimChildError, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
 GONE_WITHIN_S = 15.0
+pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
