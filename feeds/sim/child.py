@@ -114,7 +114,7 @@ class SimChild:
             if error is not None:
                 raise SimChildError(f"the embedded simulator did not start: {error}")
             try:
-                self.urls = ChildUrls(str(report["rest"]), str(report["stream"]), str(report["wsapi"]))
+                urls = ChildUrls(str(report["rest"]), str(report["stream"]), str(report["wsapi"]))
                 self.serving_at = float(report["serving_at"])
                 self.seed, self.speed = int(report["seed"]), float(report["speed"])
             except (KeyError, TypeError, ValueError):
@@ -124,7 +124,8 @@ class SimChild:
             self.stop()
             raise
         self._close_report()
-        return self.urls
+        self.urls = urls
+        return urls
 
     def _read_report(self, timeout: float) -> dict[str, Any]:
         fd = self._report
