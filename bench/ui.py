@@ -469,5 +469,7 @@ def _print_startup(starts: list[dict[str, float]], helps: list[tuple[float, floa
                      f"≤{TARGETS['help_s']:g}"))
     print_table((f"start-up: coinm on a 160x48 pty, embedded sim ({len(starts)} runs), s after spawn",
                  "median", "min", "max", "target"), rows)
-    print("the probe runs what `coinm` runs (tui.cli.main, GC paused from before the heavy imports as "
-          "tui.cli does); the full book: first paint with every ladder row filled from a synced book")
+    print("the probe runs what `coinm` runs (tui.cli.main: GC paused from before the heavy imports, the "
+          "simulator forked into its own process before Textual is imported); sim serving is the child's "
+          "clock; the full book: first paint with every ladder row filled from a synced book; CPU: user + "
+          "system seconds of each process up to that paint")
