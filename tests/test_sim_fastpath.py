@@ -12,8 +12,9 @@ from feeds.sim.engine import MarketEngine
 from feeds.sim.market import MatchingBook, RestingOrder
 from tests.conftest import SIM_SEED, SIM_START_MS
 
-_STREAMS = ("btcusd_perp@aggTrade", "ethusd_perp@aggTrade", "btcusd_perp@depth@100ms", "!miniTicker@arr",
-            "btcusd_perp@kline_1m", "!forceOrder@arr", "!bookTicker")
+_STREAMS = ("btcusd_perp@aggTrade", "ethusd_perp@aggTrade", "xrpusd_perp@aggTrade", "dogeusd_perp@aggTrade",
+            "btcusd_perp@depth@100ms", "!miniTicker@arr", "btcusd_perp@kline_1m", "!forceOrder@arr", "!bookTicker")
+"""(aggTrade of contracts with 1, 2, 4 and 6 decimals: the fast path writes its frames out itself)"""
 
 
 class _Recorder:

@@ -1010,12 +1010,11 @@ class MarketEngine:
                     buy_base += base_sum
                 agg_id += 1
                 agg_tape((agg_id, t, total, first, tid, now, buyer_maker))
-                if wanted:
-                    hub.send(name, AggTrade(
-                        event_time=now, agg_id=agg_id, symbol=symbol,
-                        price=fmt_units(t, decimals), qty=Decimal(total), first_trade_id=first,
-                        last_trade_id=tid, trade_time=now, is_buyer_maker=buyer_maker,
-                    ).to_wire())
+                if wanted:  # AggTrade(...).to_wire(), written out (the test compares the two paths' bytes)
+                    digits = str(t).rjust(decimals + 1, "0")
+                    hub.send(name, {"e": "aggTrade", "E": now, "a": agg_id, "s": symbol,
+                                    "p": f"{digits[:-decimals]}.{digits[-decimals:]}" if decimals else digits,
+                                    "q": str(total), "f": first, "l": tid, "T": now, "m": buyer_maker})
                 if lvl:
                     break
                 del queues[t]
