@@ -3,7 +3,12 @@
 Everything advances in fixed ticks of market time (``TICK_MS``); the same seed gives the same
 book, trades and events. Stream payloads are built only for streams someone subscribed to
 (the hub says which), through :mod:`feeds.models`, so the simulator emits exactly the shapes
-the client parses.
+the client parses (one exception: the flow's fast taker writes its aggTrade payload out field
+for field, and tests/test_sim_fastpath.py compares its bytes with the model's).
+
+The flow's hot loops (makers, cancels, takers) work on the book's queues directly and inline
+``random.Random``'s draws as Python 3.11 makes them: the same seed gives the same bytes as
+the general paths, which they fall back to while a user's order rests (``book.owned``).
 """
 
 from __future__ import annotations
