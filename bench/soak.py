@@ -29,7 +29,8 @@ def _rss_mb() -> float:
     return 0.0
 
 
-async def _soak(sim: Sim, minutes: float, warmup: float, every: float) -> list[tuple[float, float, int, bool]]:
+async def _soak(sim: Sim, minutes: float, warmup: float, every: float,
+                tracer: Any = None, trace_every: float = 0) -> list[tuple[float, float, int, bool]]:
     from feeds.config import Credentials, load_config
     from feeds.session import DashboardSession
     from feeds.signing import load_ed25519_private_key
@@ -49,12 +50,22 @@ async def _soak(sim: Sim, minutes: float, warmup: float, every: float) -> list[t
         start = time.monotonic()
         await pilot.pause(warmup)
         end = start + warmup + minutes * 60
+        next_trace = start + warmup
         while time.monotonic() < end:
             s = app.session
             messages = s.stream.state.messages if s is not None and s.stream is not None else 0
             synced = bool(s is not None and s.depth is not None and s.depth.synced)
-            samples.append((time.monotonic() - start, _rss_mb(), messages, synced))
+            now = time.monotonic()
+            samples.append((now - start, _rss_mb(), messages, synced))
+            if tracer is not None:
+                print(f"  {(now - start) / 60:5.1f} min  RSS {samples[-1][1]:6.1f} MB  "
+                      + "  ".join(f"{k} {v:.1f}" for k, v in tracer.cheap().items()), flush=True)
+                if now >= next_trace:
+                    tracer.checkpoint((now - start) / 60, app)
+                    next_trace = now + trace_every
             await pilot.pause(every)
+        if tracer is not None:
+            tracer.checkpoint((time.monotonic() - start) / 60, app)
     return samples
 
 
@@ -75,14 +86,25 @@ def soak_here(argv: list[str]) -> None:
     parser.add_argument("--soak-speed", type=float, default=10)
     parser.add_argument("--soak-warmup", type=float, default=60, help="seconds before the first sample")
     parser.add_argument("--soak-every", type=float, default=30, help="seconds between samples")
+    parser.add_argument("--soak-trace", type=float, default=0, metavar="SECONDS",
+                        help="diagnose growth (bench/soak_trace.py): object counts by type, containers that "
+                             "grew, pymalloc arenas, glibc heap, Textual caches, every SECONDS")
+    parser.add_argument("--soak-tracemalloc", action="store_true",
+                        help="with --soak-trace: tracemalloc snapshots compared (slows the app, inflates RSS)")
     args, _ = parser.parse_known_args(argv)
+    tracer = None
+    if args.soak_trace:
+        from bench.soak_trace import Tracer
+
+        tracer = Tracer(args.soak_tracemalloc)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = _clean_env(tmp)
         os.environ.update({k: v for k, v in env.items() if k.startswith("COINM_")})
         sim = Sim(args.soak_speed, tmp, env)
         try:
-            samples = asyncio.run(_soak(sim, args.soak_minutes, args.soak_warmup, args.soak_every))
+            samples = asyncio.run(_soak(sim, args.soak_minutes, args.soak_warmup, args.soak_every,
+                                        tracer, args.soak_trace))
         finally:
             sim.stop()
     if not samples:
@@ -102,3 +124,12 @@ def soak_here(argv: list[str]) -> None:
           f"last {last:.1f} MB ({last - first:+.1f} MB, {(last - first) / first * 100:+.1f}%), "
           f"range {low:.1f}–{high:.1f} MB "
           f"({(high - low) / first * 100:.1f}% of the first); target: flat within ±5%")
+    # bounded caches (rich's cell-width cache, Textual's region caches, the tapes) fill in the
+    # first minutes whatever the speed; the second half tells a fill from a creep
+    half = [s for s in samples if s[0] >= (samples[0][0] + samples[-1][0]) / 2]
+    if len(half) >= 2 and half[-1][0] > half[0][0]:
+        drift = half[-1][1] - half[0][1]
+        print(f"second half (minute {half[0][0] / 60:.1f} to {half[-1][0] / 60:.1f}): {drift:+.1f} MB "
+              f"({drift / first * 100:+.1f}%), {drift / ((half[-1][0] - half[0][0]) / 60):+.3f} MB/min")
+    if tracer is not None:
+        tracer.report()
