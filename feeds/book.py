@@ -11,12 +11,16 @@ The hot path (``apply``) never builds a Decimal for a price: price strings map t
 a bounded cache, and a miss is parsed by splitting on ``"."`` and scaling by the tick's decimal
 places (exact, and checked against the tick grid). Quantity strings map to Decimals through a
 second bounded cache. ``top(n)`` is cached per side: an update only invalidates the cached
-levels at or below the best level it touched, and only those are rebuilt.
+levels at or below the best level it touched, and only those are rebuilt. Its rows are plain
+``(price, qty, cum)`` tuples (:data:`Row`): up to forty are built per read, and a named tuple
+costs about three times as much to build in the Python loop.
 
 The two hot loops (applying a side's levels, rebuilding a side's top) also exist in C, in the
 optional extension ``feeds._bookc``: same loops over the same objects, so the rest of the class
 cannot tell which one ran (except that the C loop parses a plain price outright, as fast as it
-could look one up, and keeps the price cache for unusual spellings only). Without a compiler the
+could look one up, and keeps the price cache for unusual spellings only; it finds whole
+quantities by value in ``_qty_ints``, and reuses a shifted row's price through ``top_keys``).
+Without a compiler the
 package installs without it and the Python loops below run (``native_loops()`` says which; the
 tests run the book both ways).
 
