@@ -55,3 +55,38 @@ async def test_frames_follow_the_data_and_idle_frames_still_show_what_time_chang
             app.request_frame()
         await until(pilot, lambda: app.frames > seen, "the frame")
         assert app.frames - seen <= 2  # the requested one (and at most an idle one beside it)
+
+
+async def test_a_frames_repaints_go_to_the_screen_without_messages(stepped_sim: SimExchange) -> None:
+    """The widgets a frame's polls asked to repaint are handed to the dashboard screen at once
+    (Textual's path: a Prompt to each widget, an Update and a Prompt to the screen, each a task
+    wake-up): the screen gets no Update message for them, and the change is painted."""
+    from textual import messages
+    from textual.screen import Screen
+
+    async def factory() -> DashboardSession:
+        return sim_session(stepped_sim, trading=False)
+
+    app = CoinmApp(factory, venue="sim")
+    async with app.run_test(size=(160, 48)) as pilot:
+        stepped_sim.step(3)
+        await until(pilot, lambda: ready(app), "dashboard up")
+        screen = app.screen
+        updates: list[object] = []
+        real = Screen._on_update
+
+        async def counted(self: Screen, message: messages.Update) -> None:
+            updates.append(message.widget)
+            await real(self, message)
+
+        Screen._on_update = counted  # type: ignore[method-assign]
+        try:
+            ladder = app.ladder
+            before = list(ladder._strips)
+            painted = app.frames
+            stepped_sim.step(20)  # the book moves: the ladder repaints its rows
+            await until(pilot, lambda: ladder._strips != before and app.frames > painted, "the ladder rebuilt")
+            await until(pilot, lambda: not screen._dirty_widgets and not ladder._repaint_required, "painted")
+            assert ladder not in updates
+        finally:
+            Screen._on_update = real  # type: ignore[method-assign]

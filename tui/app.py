@@ -295,6 +295,7 @@ class CoinmApp(App[int]):
         self._polled = (self.ladder, self.ticker_bar, self.trades_tape, self.liquidation_tape, self.chart,
                         self.status_bar, self.open_orders, self.positions, self.liquidation_banner,
                         self.depth_chart)
+        self._dashboard_screen = self.screen
         self.ladder.focus()
         self.status_bar.bind_source(self._status_snapshot)
         self._apply_layout(self.size.width)
@@ -361,6 +362,8 @@ class CoinmApp(App[int]):
             self.set_timer(GC_FREEZE_AFTER_S, _freeze_startup_objects)
 
     _boot_error = ""
+    _dashboard_screen: Any = None
+    """The screen the polled widgets are on (set at mount)."""
     risk_hedge: bool | None = None
     """The account's position mode once read (True: hedge), see tui.risk_screens."""
     _starting: DashboardSession | None = None
@@ -622,6 +625,30 @@ class CoinmApp(App[int]):
                 log.exception("poll %s", widget.id)
                 if self.session is not None:
                     self.session.note_error(f"{widget.id}: {exc}")
+        self._hand_to_screen()
+
+    def _hand_to_screen(self) -> None:
+        """Give the dashboard screen the widgets this frame's polls asked to repaint, and wake its
+        update timer, as Textual's own path would a message hop or two later.
+
+        Textual's path: a widget's refresh posts it a Prompt; idle, it posts the screen an Update;
+        the screen adds the widget to the ones to repaint and, idle, resumes its update timer.
+        Each message costs a wake-up of a task; here, what the screen's Update handler does is
+        done at once (the widget's own Prompt then finds nothing left to do). Not under another
+        screen or inside a batch: Textual's path handles those.
+        """
+        screen = self._dashboard_screen
+        if screen is None or self._batch_count or not screen.is_current or screen not in screen._compositor:
+            return
+        dirty = screen._dirty_widgets
+        handed = False
+        for widget in self._polled:
+            if widget._repaint_required and widget.display:
+                widget._repaint_required = False
+                dirty.add(widget)
+                handed = True
+        if handed:
+            screen._update_timer.resume()
 
     def _status_snapshot(self) -> StatusSnapshot:
         session = self.session
