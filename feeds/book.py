@@ -85,10 +85,11 @@ within minutes even in a fast market, so resident memory stays flat."""
 _PRICE_OF_LIMIT = 1024
 """Entries in the key -> price cache. Only the levels a reader shows are asked for, a few dozen
 at a time, so this is plenty; its Decimals are the largest entries of any cache here."""
-_QTY_INTS = 8192
+_QTY_INTS = 4096
 """Whole quantities below this (COIN-M sizes are whole contracts) are found by the C loop in a
 list indexed by value instead of by their text in the quantity cache (no hashing of a fresh
-string). Filled as values are seen: at most 64 KB of list and about 0.85 MB of Decimals."""
+string). Filled as values are seen: 32 KB of list and at most about 0.4 MB of Decimals (the
+same objects the quantity cache holds while it holds them)."""
 _new_tuple = tuple.__new__
 
 
