@@ -121,3 +121,37 @@ def test_the_exact_look_follows_the_live_candles_colour() -> None:
     up = replace(live, close=live.open + D("0.1"), high=max(live.high, live.open + D("0.1")))
     down = replace(up, close=live.open)
     assert _exact_look([*bars[:-1], up], 28, "volume") != _exact_look([*bars[:-1], down], 28, "volume")
+
+
+async def test_a_repaint_reads_the_widths_once_not_once_a_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``size`` walks the DOM each read: the chart and the tapes read it once per repaint."""
+    from textual.app import App, ComposeResult
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    from widgets.tapes import TradesTape
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield KlineChart(id="chart")
+            yield TradesTape(id="trades")
+
+    app = Host()
+    async with app.run_test(size=(60, 30)) as pilot:
+        await pilot.pause()
+        reads: list[str] = []
+        real = Widget.size
+
+        def counted(self: Widget) -> Any:
+            reads.append(type(self).__name__)
+            return real.fget(self)  # type: ignore[attr-defined]
+
+        monkeypatch.setattr(Widget, "size", property(counted))
+        for widget in (app.query_one(KlineChart), app.query_one(TradesTape)):
+            reads.clear()
+            height = widget.region.height
+            assert height > 4
+            widget._styles_cache.clear()  # every line rendered again, as in a full repaint
+            lines = widget.render_lines(Region(0, 0, widget.region.width, height))
+            assert len(lines) == height
+            assert reads.count(type(widget).__name__) <= 2, reads

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from plotext._utility import get_lim, get_matrix_data
 from rich.ansi import AnsiDecoder
 from rich.style import Style
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
@@ -238,17 +239,18 @@ class KlineChart(KeptStyles, PlotextPlot):
         return (m is not None and not self._building and self._waiting is None
                 and self._key(m, self._levels()) == self._seen and bool(self._strips))
 
-    def _key(self, m: MarketState, levels: tuple[ChartLevel, ...]) -> tuple[object, ...]:
+    def _key(self, m: MarketState, levels: tuple[ChartLevel, ...], size: Size | None = None) -> tuple[object, ...]:
         theme = self.app.theme if self.is_attached else ""
-        return (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded, self.size, theme,
-                self.preset, self.lower, levels)
+        return (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded,
+                self.size if size is None else size, theme, self.preset, self.lower, levels)
 
     def poll(self) -> None:
         m = self._market
-        if m is None or self.size.width <= 0:
+        size = self.size  # (a DOM walk: read once)
+        if m is None or size.width <= 0:
             return
         levels = self._levels()
-        key = self._key(m, levels)
+        key = self._key(m, levels, size)
         if key == self._seen:
             return
         now = self._clock()
@@ -256,7 +258,7 @@ class KlineChart(KeptStyles, PlotextPlot):
         if not structural and now - self._drawn_at < _MIN_REDRAW_S:
             return
         self._seen = key
-        width, height = self.size.width, self.size.height
+        width, height = size.width, size.height
         # one candle needs ~2 cells to read; the y axis labels take ~10
         room = max((max(width, 20) - 12) // 2, 5)
         bars = m.klines[-room:]
@@ -307,6 +309,17 @@ class KlineChart(KeptStyles, PlotextPlot):
         if waiting is not None and self.is_attached:
             self._start(waiting)
 
+    _line_width = -1
+    """The width for :meth:`render_line` while :meth:`render_lines` runs (-1: read it)."""
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the width read once for the lines of a repaint, not once a line (a DOM walk each)
+        self._line_width = self.size.width
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_width = -1
+
     def render_line(self, y: int) -> Strip:
         """A line of the last finished picture (cropped or padded until a resize's build lands).
 
@@ -314,7 +327,7 @@ class KlineChart(KeptStyles, PlotextPlot):
         would be converted cell by cell on every repaint (as costly as the build itself).
         """
         base = self.kept_style()
-        width = self.size.width
+        width = self._line_width if self._line_width >= 0 else self.size.width
         if y >= len(self._strips):
             return Strip.blank(width, base)
         strip = self._strips[y].apply_style(base)  # cached by the strip

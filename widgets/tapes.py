@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -99,8 +100,19 @@ class _Tape(Widget):
         self._kind_styles.clear()
         self._strips.clear()
 
+    _line_width = -1
+    """The width for :meth:`render_line` while :meth:`render_lines` runs (-1: read it)."""
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the width read once for the lines of a repaint, not once a line (a DOM walk each)
+        self._line_width = self.size.width
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_width = -1
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._line_width if self._line_width >= 0 else self.size.width
         if not self._styles_checked or self._render_key[2] != width:
             # rich_style walks the DOM: read it once per refresh, not once per line
             key = (self.app.theme, self.rich_style, width)
