@@ -40,7 +40,7 @@ def _run(general: bool) -> tuple[str, int, list[Any]]:
         for st in eng.syms.values():
             st.book.owned = 1  # as if a user's order rested: every draw and take goes the general way
     eng.step(8)
-    state = [(s, st.trade_id, st.agg_id, st.book.update_id, list(st.trade_rows)[-30:], list(st.agg_rows)[-30:],
+    state = [(s, st.trade_id, st.agg_id, st.book.update_id, st.recent_trades(30), list(st.agg_rows)[-30:],
               st.book.top("BUY", 500), st.book.top("SELL", 500), st.trades.cur["1m"] if st.trades else None)
              for s, st in eng.syms.items()]
     return hub.digest.hexdigest(), hub.frames, state

@@ -268,14 +268,13 @@ class SymState:
     marks: Series | None = None
     premiums: Series | None = None
     """Premium index ((mark - index) / index) candles in 1e-8 units."""
-    trade_rows: deque[tuple[int, int, int, int, int, bool]] = field(
+    agg_rows: deque[tuple[int, int, int, int, int, int, bool, tuple[int, ...] | None]] = field(
         default_factory=lambda: deque(maxlen=TAPE_TRADES))
-    """The kept trades as plain tuples in :class:`TapeTrade`'s order: the garbage collector
-    stops tracking a tuple of numbers, and tens of thousands of tracked records made its
-    passes a quarter of a fast market's time."""
-    agg_rows: deque[tuple[int, int, int, int, int, int, bool]] = field(
-        default_factory=lambda: deque(maxlen=TAPE_TRADES))
-    """The kept aggregate trades, plain tuples in :class:`TapeAgg`'s order."""
+    """The kept aggregate trades as plain tuples: :class:`TapeAgg`'s fields, then each trade's
+    quantity (None for one trade: its quantity is the total). The trades themselves are made
+    from them when read (:meth:`recent_trades`): a fast market makes thousands a second, and a
+    record kept (and dropped) for each cost an eighth of the simulator's CPU. Each aggregate
+    holds at least one trade, so these hold at least the last ``TAPE_TRADES`` trades."""
     hist1m: list[Bar] = field(default_factory=list)
     window: deque[Bar] = field(default_factory=lambda: deque(maxlen=HISTORY_BARS))
     """Closed 1m bars of the rolling 24 h window (the ticker)."""
@@ -302,15 +301,34 @@ class SymState:
     agg_stream: str = ""
     """The symbol's ``<symbol>@aggTrade`` stream name."""
 
+    def recent_trades(self, n: int = TAPE_TRADES) -> list[tuple[int, int, int, int, int, bool]]:
+        """The last ``n`` trades (at most ``TAPE_TRADES``), oldest first, as plain tuples in
+        :class:`TapeTrade`'s order."""
+        n = min(n, TAPE_TRADES)
+        cpq = self.coin_per_qty_tick
+        out: list[tuple[int, int, int, int, int, bool]] = []
+        for _, ticks, total, first, _, when, buyer_maker, qtys in reversed(self.agg_rows):
+            if len(out) >= n:
+                break
+            if qtys is None:
+                out.append((first, ticks, total, total * cpq // ticks, when, buyer_maker))
+            else:
+                for i in range(len(qtys) - 1, -1, -1):
+                    q = qtys[i]
+                    out.append((first + i, ticks, q, q * cpq // ticks, when, buyer_maker))
+        del out[n:]
+        out.reverse()
+        return out
+
     @property
     def tape(self) -> list[TapeTrade]:
-        """The kept trades, oldest first."""
-        return list(map(TapeTrade._make, self.trade_rows))
+        """The kept trades (the last ``TAPE_TRADES``), oldest first."""
+        return list(map(TapeTrade._make, self.recent_trades()))
 
     @property
     def agg_tape(self) -> list[TapeAgg]:
         """The kept aggregate trades, oldest first."""
-        return list(map(TapeAgg._make, self.agg_rows))
+        return [TapeAgg._make(row[:7]) for row in self.agg_rows]
 
 
 _RATE40 = 1 / 40
@@ -961,7 +979,6 @@ class MarketEngine:
         name = st.agg_stream
         hub = self.hub
         wanted = hub.wants(name)
-        tape = st.trade_rows.append
         agg_tape = st.agg_rows.append
         cpq = st.coin_per_qty_tick
         decimals = st.decimals
@@ -985,6 +1002,7 @@ class MarketEngine:
                 touched.add(t)
                 first = tid + 1
                 total = base_sum = 0
+                more = None  # each trade's quantity, from a second trade at this price on
                 while qty > 0 and lvl:
                     maker = lvl[0]
                     left = maker.qty
@@ -994,10 +1012,12 @@ class MarketEngine:
                     if left <= fq:
                         lvl.popleft()
                     tid += 1
-                    base = fq * cpq // t
-                    tape((tid, t, fq, base, now, buyer_maker))
+                    if tid != first:
+                        if more is None:
+                            more = [total]
+                        more.append(fq)
                     total += fq
-                    base_sum += base
+                    base_sum += fq * cpq // t
                     last_qty = fq
                 sizes[t] -= total
                 if first_id < 0:
@@ -1014,7 +1034,7 @@ class MarketEngine:
                     buy_volume += total
                     buy_base += base_sum
                 agg_id += 1
-                agg_tape((agg_id, t, total, first, tid, now, buyer_maker))
+                agg_tape((agg_id, t, total, first, tid, now, buyer_maker, None if more is None else tuple(more)))
                 if wanted:  # AggTrade(...).to_wire(), written out (the test compares the two paths' bytes)
                     digits = str(t).rjust(decimals + 1, "0")
                     hub.send(name, {"e": "aggTrade", "E": now, "a": agg_id, "s": symbol,
@@ -1072,7 +1092,6 @@ class MarketEngine:
         trades = st.trades
         assert trades is not None
         run = trades.update_run
-        tape = st.trade_rows.append
         agg_tape = st.agg_rows.append
         cpq = st.coin_per_qty_tick
         decimals = st.decimals
@@ -1094,6 +1113,7 @@ class MarketEngine:
                 first = start = tid + 1
                 total = run_qty = run_base = 0
                 fq = 0
+                more = None  # each trade's quantity, from a second trade at this price on
                 j = i
                 while j < n_fills:
                     f = fills[j]
@@ -1102,7 +1122,10 @@ class MarketEngine:
                     fq = f[1]
                     tid += 1
                     base = fq * cpq // ticks
-                    tape((tid, ticks, fq, base, now, buyer_maker))
+                    if tid != first:
+                        if more is None:
+                            more = [total]
+                        more.append(fq)
                     total += fq
                     run_qty += fq
                     run_base += base
@@ -1118,7 +1141,7 @@ class MarketEngine:
                     run(ticks, tid - start + 1, run_qty, run_base, taker_buy, start, tid)
                 st.trade_id, st.last_price, st.last_qty = tid, ticks, fq
                 agg_id = st.agg_id = st.agg_id + 1
-                agg_tape((agg_id, ticks, total, first, tid, now, buyer_maker))
+                agg_tape((agg_id, ticks, total, first, tid, now, buyer_maker, None if more is None else tuple(more)))
                 if wanted:
                     hub.send(name, AggTrade(
                         event_time=now, agg_id=agg_id, symbol=symbol,

@@ -230,7 +230,7 @@ class MarketRest:
         sym = self.sim._symbol(q)
         limit = limit_param(q, 500, 1000)
         self.sim._charge(5)
-        rows = list(self.sim.engine.syms[sym].trade_rows)[-limit:]
+        rows = self.sim.engine.syms[sym].recent_trades(limit)
         return self.sim._json([self._trade_row(sym, TapeTrade._make(t)) for t in rows])
 
     async def historical_trades(self, request: web.Request) -> web.Response:
@@ -243,7 +243,7 @@ class MarketRest:
         limit = limit_param(q, 100, 500)
         from_id = int_param(q, "fromId")
         sim._charge(200)
-        tape = list(sim.engine.syms[sym].trade_rows)
+        tape = sim.engine.syms[sym].recent_trades()
         if from_id is None:
             rows = tape[-limit:]
         else:
@@ -305,7 +305,7 @@ class MarketRest:
         for sym in syms:
             st = eng.syms[sym]
             out.append({"symbol": sym, "ps": st.info.pair, "price": format(eng.last_price(sym), "f"),
-                        "time": st.trade_rows[-1][4] if st.trade_rows else eng.now_ms})
+                        "time": st.agg_rows[-1][5] if st.agg_rows else eng.now_ms})
         return self.sim._json(out)
 
     # ------------------------------------------------------------------ funding, open interest
