@@ -85,3 +85,36 @@ def test_owned_counts_the_users_resting_orders() -> None:
     book.begin(0)
     book.cancel(other)
     assert book.owned == 0 and not book.levels["BUY"]
+
+
+def test_released_runs_reach_each_connection_as_frame_by_frame() -> None:
+    """The clock's held aggTrade frames go out a run of one stream at a time: each connection
+    gets the same frames, in the same order, as sending them one by one (a connection held by a
+    fault queues them all)."""
+    import asyncio
+
+    from feeds.sim.exchange import Hub, StreamConn
+
+    def conns() -> list[StreamConn]:
+        out = [StreamConn(object(), combined, "market") for combined in (False, True, True)]  # type: ignore[arg-type]
+        out[2].stalled_until = float("inf")  # a fault holds this one: its frames queue
+        return out
+
+    frames = [("a@aggTrade", b'{"n":1}'), ("a@aggTrade", b'{"n":2}'), ("b@aggTrade", b'{"n":3}'),
+              ("a@aggTrade", b'{"n":4}'), ("a@aggTrade", b'{"n":5}'), ("a@aggTrade", b'{"n":6}')]
+
+    async def run(batched: bool) -> list[tuple[list[bytes], list[Any]]]:
+        hub, cs = Hub(), conns()
+        for c in cs:
+            for stream in ("a@aggTrade", "b@aggTrade"):
+                hub.add(c, stream)
+        if batched:
+            hub.release(frames)
+        else:
+            for stream, data in frames:
+                hub._fan(stream, data, hub.subs[stream])
+        return [(list(c.pending), [c.queue.get_nowait() for _ in range(c.queue.qsize())]) for c in cs]
+
+    one_by_one, batched = asyncio.run(run(False)), asyncio.run(run(True))
+    assert batched == one_by_one
+    assert len(one_by_one[0][0]) == 6 and len(one_by_one[2][1]) == 6

@@ -200,12 +200,52 @@ class Hub:
         self._fan(stream, data, conns)
 
     def release(self, frames: list[tuple[str, bytes]]) -> None:
-        """Send held frames to the stream's subscribers as of now, in order."""
+        """Send held frames to the stream's subscribers as of now, in order (a run of one
+        stream's frames goes to each connection in one go)."""
         subs = self.subs
-        for stream, data in frames:
+        i, n = 0, len(frames)
+        while i < n:
+            stream = frames[i][0]
+            j = i + 1
+            while j < n and frames[j][0] == stream:
+                j += 1
             conns = subs.get(stream)
             if conns:
-                self._fan(stream, data, conns)
+                if j - i == 1:
+                    self._fan(stream, frames[i][1], conns)
+                else:
+                    self._fan_run(stream, [data for _, data in frames[i:j]], conns)
+            i = j
+
+    def _fan_run(self, stream: str, datas: list[bytes], conns: set[StreamConn]) -> None:
+        """What ``_fan`` of each of ``datas`` in turn makes: each frame built once per
+        connection shape, and appended to each connection's pending at once. (A connection
+        that must queue queues them all: once it has queued one it queues the rest.)"""
+        raw: list[bytes] | None = None
+        wrapped: list[bytes] | None = None
+        dirty = self._dirty
+        was_idle = not dirty
+        for conn in conns:
+            if (conn.stalled_until or conn.slow_until or not conn.framed or conn.queue.qsize()) and conn.queued():
+                for data in datas:
+                    conn.push(stream, data)
+                continue
+            if conn.combined:
+                if wrapped is None:
+                    head = self._prefix.get(stream)
+                    if head is None:
+                        head = self._prefix[stream] = b'{"stream":"' + stream.encode() + b'","data":'
+                    wrapped = [text_frame(head + data + b"}") for data in datas]
+                frames = wrapped
+            else:
+                if raw is None:
+                    raw = [text_frame(data) for data in datas]
+                frames = raw
+            if not conn.pending:
+                dirty.append(conn)
+            conn.pending.extend(frames)
+        if was_idle and dirty:
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def _fan(self, stream: str, data: bytes, conns: set[StreamConn]) -> None:
         raw = wrapped = None
