@@ -1,5 +1,6 @@
-"""The simulated flow's fast paths make what the general paths make, and the book's count of
-users' orders (which chooses between them) stays true."""
+"""The simulated flow's fast paths make what the general paths make, the book's count of
+users' orders (which chooses between them) stays true, and the clock's held frames released a
+run at a time reach each connection as they would one by one."""
 
 from __future__ import annotations
 
