@@ -388,6 +388,9 @@ async def _serve(options: dict[str, Any]) -> int:
         urls = await sim.start()
         _report({"rest": urls.rest, "stream": urls.stream, "wsapi": urls.wsapi, "serving_at": time.time(),
                  "seed": sim.engine.seed, "speed": sim.engine.speed})
+        from feeds.sim.cli import tune_collector
+
+        tune_collector()  # as `coinm sim` does (the simulator has this process to itself), after the report
         await gone.wait()
     finally:
         await sim.stop()

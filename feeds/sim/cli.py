@@ -77,7 +77,7 @@ simulator's CPU at 1000x). Collections are rarer but the same (nothing here depe
 they happen: the market's objects are freed by reference counting)."""
 
 
-def _tune_collector() -> None:
+def tune_collector() -> None:
     """The start-up's objects (contracts, books, candles) leave the collector's generations,
     and collections are rarer (``GC_THRESHOLD``): for the simulator's own process only."""
     import gc
@@ -96,7 +96,7 @@ async def _serve(args: argparse.Namespace) -> None:
     register(sim, getattr(args, "sim_accounts", []))
     urls = await sim.start(args.host, args.port)
     apply_faults(sim, args.faults)
-    _tune_collector()
+    tune_collector()
     creds = sim.credentials
     print(f"REST            {urls.rest}/dapi/v1")
     print(f"market streams  {urls.stream}/ws/<stream>  {urls.stream}/stream?streams=a/b")
