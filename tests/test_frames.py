@@ -60,7 +60,7 @@ async def test_frames_follow_the_data_and_idle_frames_still_show_what_time_chang
 async def test_a_frames_repaints_go_to_the_screen_without_messages(stepped_sim: SimExchange) -> None:
     """The widgets a frame's polls asked to repaint are handed to the dashboard screen at once
     (Textual's path: a Prompt to each widget, an Update and a Prompt to the screen, each a task
-    wake-up): the screen gets no Update message for them, and the change is painted."""
+    wake-up): neither the widget nor the screen gets a message for them, and the change is painted."""
     from textual import messages
     from textual.screen import Screen
 
@@ -80,13 +80,23 @@ async def test_a_frames_repaints_go_to_the_screen_without_messages(stepped_sim: 
             await real(self, message)
 
         Screen._on_update = counted  # type: ignore[method-assign]
+        ladder = app.ladder
+        prompts: list[object] = []
+        real_post = ladder.post_message
+
+        def posted(message: object) -> bool:
+            if isinstance(message, messages.Prompt):
+                prompts.append(message)
+            return real_post(message)  # type: ignore[arg-type]
+
+        ladder.post_message = posted  # type: ignore[method-assign,assignment]
         try:
-            ladder = app.ladder
             before = list(ladder._strips)
             painted = app.frames
             stepped_sim.step(20)  # the book moves: the ladder repaints its rows
             await until(pilot, lambda: ladder._strips != before and app.frames > painted, "the ladder rebuilt")
             await until(pilot, lambda: not screen._dirty_widgets and not ladder._repaint_required, "painted")
             assert ladder not in updates
+            assert prompts == []  # nor a Prompt to the ladder itself
         finally:
             Screen._on_update = real  # type: ignore[method-assign]

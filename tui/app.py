@@ -618,28 +618,35 @@ class CoinmApp(App[int]):
         self._check_alerts()
         if not self._account_bound and self.session is not None and self.session.account is not None:
             self._bind_account()
+        screen = self._dashboard_screen
+        direct = (screen is not None and not self._batch_count and screen.is_current
+                  and screen in screen._compositor)
         for widget in self._polled:
+            if direct:  # the repaint is handed to the screen below: no Prompt to the widget
+                widget.check_idle = _no_prompt  # type: ignore[method-assign]
             try:
                 widget.poll()
             except Exception as exc:  # a rendering bug must not take the feeds down
                 log.exception("poll %s", widget.id)
                 if self.session is not None:
                     self.session.note_error(f"{widget.id}: {exc}")
-        self._hand_to_screen()
+            finally:
+                if direct:
+                    del widget.check_idle
+        if direct:
+            self._hand_to_screen(screen)
 
-    def _hand_to_screen(self) -> None:
+    def _hand_to_screen(self, screen: Any) -> None:
         """Give the dashboard screen the widgets this frame's polls asked to repaint, and wake its
-        update timer, as Textual's own path would a message hop or two later.
+        update timer, as Textual's own path would two or three message hops later.
 
         Textual's path: a widget's refresh posts it a Prompt; idle, it posts the screen an Update;
         the screen adds the widget to the ones to repaint and, idle, resumes its update timer.
         Each message costs a wake-up of a task; here, what the screen's Update handler does is
-        done at once (the widget's own Prompt then finds nothing left to do). Not under another
-        screen or inside a batch: Textual's path handles those.
+        done at once, and the polls' refreshes post no Prompt (``_frame``). A widget with anything
+        else to do (a layout, a hidden widget's repaint) gets its Prompt now, as Textual would.
+        Not under another screen or inside a batch: Textual's path handles those.
         """
-        screen = self._dashboard_screen
-        if screen is None or self._batch_count or not screen.is_current or screen not in screen._compositor:
-            return
         dirty = screen._dirty_widgets
         handed = False
         for widget in self._polled:
@@ -647,6 +654,9 @@ class CoinmApp(App[int]):
                 widget._repaint_required = False
                 dirty.add(widget)
                 handed = True
+            if (widget._repaint_required or widget._layout_required or widget._scroll_required
+                    or widget._refresh_styles_required or widget._recompose_required):
+                widget.check_idle()
         if handed:
             screen._update_timer.resume()
 
@@ -1065,6 +1075,10 @@ class CoinmApp(App[int]):
 
 
 # ---------------------------------------------------------------------------- entry point
+
+
+def _no_prompt() -> None:
+    """A polled widget's ``check_idle`` during a frame (see ``CoinmApp._frame``)."""
 
 
 def _freeze_startup_objects() -> None:
