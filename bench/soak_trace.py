@@ -178,6 +178,12 @@ class Tracer:
         return out
 
     def checkpoint(self, minute: float, app: Any) -> None:
+        snapshot = None
+        if self.use_tracemalloc and self.checkpoints:
+            # before this probe builds its own lists, and without this file's and tracemalloc's
+            # allocations: what the app holds, not what the probe does
+            snapshot = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, __file__), tracemalloc.Filter(False, tracemalloc.__file__)])
         arenas = pymalloc_arenas()
         objects = gc.get_objects()
         types = Counter(type(o).__name__ for o in objects)
@@ -229,10 +235,10 @@ class Tracer:
             byid = {id(o): o for o in objects}
             self.growers = [(key, name, n0, n1, _describe(byid[key]), _sample(byid[key]))
                             for _, key, name, n0, n1 in grew[:15]]
-            if self.use_tracemalloc:
-                self.last_snapshot = tracemalloc.take_snapshot()
-        if self.use_tracemalloc and self.first_snapshot is None and len(self.checkpoints) == 1:
-            self.first_snapshot = tracemalloc.take_snapshot()
+            if snapshot is not None:
+                self.last_snapshot = snapshot
+        if snapshot is not None and self.first_snapshot is None and len(self.checkpoints) == 1:
+            self.first_snapshot = snapshot
         del objects
         self.checkpoints.append(cp)
 
