@@ -197,3 +197,31 @@ async def test_an_unchanged_positions_table_costs_nothing_per_poll(monkeypatch: 
         assert acct.version != version
         table.poll()
         assert computed == [SYM]
+
+
+async def test_a_new_position_row_is_shown_whole(stepped: SimHandle) -> None:
+    """The row a fill adds is painted with its columns widened to its cells: the table's widths
+    are worked out when it goes idle (Textual's DataTable), so a frame that hands its repaint to
+    the screen directly must still let it (the entry price was painted cut to the header's 5
+    cells, "88,00", in a real terminal)."""
+    from feeds.sim.wsapi import place_order
+
+    h = stepped
+    sim = h.sim
+    app = dashboard(h)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(h)(pilot)
+        h.call(lambda: place_order(sim.accounts, sim.account(), {"symbol": SYM, "side": "BUY", "type": "MARKET",
+                                                                "quantity": "5", "newOrderRespType": "RESULT"}))
+        s = app.session
+        assert s is not None and s.account is not None
+        await until(pilot, lambda: app.positions.row_count == 1, "the position's row")
+        table = app.positions
+        row = cells(app)
+        entry = str(row["Entry"])
+        assert len(entry) > len("Entry")  # a price wider than its header
+        await next_frame(pilot, app)
+        await next_frame(pilot, app)
+        painted = "".join(segment.text for segment in table.render_line(1))  # the header is line 0
+        assert entry in painted, painted
+        assert str(row["Symbol"]) in painted

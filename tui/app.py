@@ -28,6 +28,7 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.dom import DOMNode
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from feeds.alerts import Alert, AlertError, desktop_notification, notification_protocol
@@ -296,6 +297,10 @@ class CoinmApp(App[int]):
                         self.status_bar, self.open_orders, self.positions, self.liquidation_banner,
                         self.depth_chart)
         self._dashboard_screen = self.screen
+        self._direct = frozenset(w for w in self._polled if type(w)._on_idle is Widget._on_idle)
+        """The polled widgets whose repaint a frame hands to the screen itself (``_frame``): not
+        those with their own idle work (a DataTable sizes its columns when it goes idle: without
+        the Prompt it never would, and a new row was painted cut to the old widths)."""
         self.ladder.focus()
         self.status_bar.bind_source(self._status_snapshot)
         self._apply_layout(self.size.width)
@@ -363,6 +368,7 @@ class CoinmApp(App[int]):
 
     _boot_error = ""
     _dashboard_screen: Any = None
+    _direct: frozenset[Any] = frozenset()
     """The screen the polled widgets are on (set at mount)."""
     risk_hedge: bool | None = None
     """The account's position mode once read (True: hedge), see tui.risk_screens."""
@@ -621,8 +627,10 @@ class CoinmApp(App[int]):
         screen = self._dashboard_screen
         direct = (screen is not None and not self._batch_count and screen.is_current
                   and screen in screen._compositor)
+        handed = self._direct if direct else frozenset()
         for widget in self._polled:
-            if direct:  # the repaint is handed to the screen below: no Prompt to the widget
+            hand = widget in handed
+            if hand:  # the repaint is handed to the screen below: no Prompt to the widget
                 widget.check_idle = _no_prompt  # type: ignore[method-assign]
             try:
                 widget.poll()
@@ -631,7 +639,7 @@ class CoinmApp(App[int]):
                 if self.session is not None:
                     self.session.note_error(f"{widget.id}: {exc}")
             finally:
-                if direct:
+                if hand:
                     del widget.check_idle
         if direct:
             self._hand_to_screen(screen)
@@ -649,7 +657,7 @@ class CoinmApp(App[int]):
         """
         dirty = screen._dirty_widgets
         handed = False
-        for widget in self._polled:
+        for widget in self._direct:
             if widget._repaint_required and widget.display:
                 widget._repaint_required = False
                 dirty.add(widget)
