@@ -30,7 +30,8 @@ def _rss_mb() -> float:
 
 
 async def _soak(sim: Sim, minutes: float, warmup: float, every: float,
-                tracer: Any = None, trace_every: float = 0) -> list[tuple[float, float, int, bool]]:
+                tracer: Any = None, trace_every: float = 0,
+                trim: bool = False) -> list[tuple[float, float, int, bool]]:
     from feeds.config import Credentials, load_config
     from feeds.session import DashboardSession
     from feeds.signing import load_ed25519_private_key
@@ -55,6 +56,10 @@ async def _soak(sim: Sim, minutes: float, warmup: float, every: float,
             s = app.session
             messages = s.stream.state.messages if s is not None and s.stream is not None else 0
             synced = bool(s is not None and s.depth is not None and s.depth.synced)
+            if trim:  # an experiment: how much of the drift is free memory glibc keeps
+                import ctypes
+
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
             now = time.monotonic()
             samples.append((now - start, _rss_mb(), messages, synced))
             if tracer is not None:
@@ -91,6 +96,8 @@ def soak_here(argv: list[str]) -> None:
                              "grew, pymalloc arenas, glibc heap, Textual caches, every SECONDS")
     parser.add_argument("--soak-tracemalloc", action="store_true",
                         help="with --soak-trace: tracemalloc snapshots compared (slows the app, inflates RSS)")
+    parser.add_argument("--soak-malloc-trim", action="store_true",
+                        help="an experiment: glibc malloc_trim(0) before every sample")
     args, _ = parser.parse_known_args(argv)
     tracer = None
     if args.soak_trace:
@@ -104,7 +111,7 @@ def soak_here(argv: list[str]) -> None:
         sim = Sim(args.soak_speed, tmp, env)
         try:
             samples = asyncio.run(_soak(sim, args.soak_minutes, args.soak_warmup, args.soak_every,
-                                        tracer, args.soak_trace))
+                                        tracer, args.soak_trace, args.soak_malloc_trim))
         finally:
             sim.stop()
     if not samples:
