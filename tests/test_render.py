@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from itertools import pairwise
 
-from rich.cells import cached_cell_len, cell_len
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from widgets.cell_width import RICH_CACHED_CELL_LEN as cached_cell_len
 from widgets.render import cell_width, text_strip
 
 _PIECES = ["BTCUSD_PERP", " ", "88,188.2", "▲", "▼", "…", "│", "█", "中文", "ｱ", "e\u0301", "\x07", "\t",

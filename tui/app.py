@@ -49,6 +49,7 @@ from tui.screens import (
     symbol_rows,
 )
 from widgets.account import OpenOrders, Positions
+from widgets.cell_width import install as install_cell_width
 from widgets.chart import KlineChart
 from widgets.compositor_crop import install as install_compositor_crop
 from widgets.depth_chart import DepthChart
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # the screens the first frame does not show are imported when
     from tui.order_form import OrderContext, OrderForm
 
 install_strip_divide()  # every painted line freed by reference counting, not left to the collector
+install_cell_width()  # one-off texts measured without filling rich's width cache
 install_compositor_crop()  # a partial repaint renders the widgets it touches, not all of them
 
 __all__ = ["CoinmApp", "app_for_sim", "run_dashboard"]

@@ -10,7 +10,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
-__all__ = ["KeptStyles", "cell_width", "text_strip"]
+__all__ = ["ONE_CELL", "KeptStyles", "cell_width", "text_strip"]
 
 _CONSOLE = Console(color_system=None, force_terminal=False)
 """What ``Text.render`` needs to look styles up (the texts here carry Style objects)."""
@@ -39,7 +39,7 @@ class KeptStyles:
         self.__dict__.get("_kept_styles", {}).clear()
 
 
-_ONE_CELL = frozenset(
+ONE_CELL = frozenset(
     c for c in map(chr, (*range(0x20, 0x7F), *range(0xA0, 0x300), *range(0x2010, 0x2070), *range(0x2190, 0x2200),
                          *range(0x2500, 0x2600), *range(0x2800, 0x2900)))
     if get_character_cell_size(c) == 1
@@ -58,7 +58,7 @@ def cell_width(text: str) -> int:
     characters in use); text with a zero-width joiner or variation selector, which Rich measures
     as sequences, is left to Rich.
     """
-    if _ONE_CELL.issuperset(text):
+    if ONE_CELL.issuperset(text):
         return len(text)
     if "\u200d" in text or "\ufe0f" in text:
         return cell_len(text)
