@@ -7,6 +7,7 @@ import importlib.util
 import random
 import shutil
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -166,12 +167,7 @@ def test_c_and_python_reads_alternating_on_one_book_stay_exact(loops, monkeypatc
     for i, (bids, asks) in enumerate(_random_updates(rng, 600)):
         monkeypatch.setattr(book_module, "_bookc", native if rng.random() < 0.5 else None)
         book.apply(bids, asks)
-        for levels, ref in ((bids, ref_bids), (asks, ref_asks)):
-            for p, q in levels:
-                if D(q):
-                    ref[D(p)] = D(q)
-                else:
-                    ref.pop(D(p), None)
+        _apply_to_reference(bids, asks, ref_bids, ref_asks)
         assert book.top(20) == _reference_top(ref_bids, ref_asks, 20), i
 
 
@@ -245,6 +241,17 @@ def test_crossed_detection():
     assert book.is_crossed()
 
 
+def _apply_to_reference(bids: Any, asks: Any, ref_bids: dict[Decimal, Decimal],
+                        ref_asks: dict[Decimal, Decimal]) -> None:
+    """What an update does to a plain price -> size map of each side (size 0 removes)."""
+    for levels, ref in ((bids, ref_bids), (asks, ref_asks)):
+        for p, q in levels:
+            if D(q):
+                ref[D(p)] = D(q)
+            else:
+                ref.pop(D(p), None)
+
+
 def _random_updates(rng: random.Random, events: int, drift: bool = True):
     mid = 200_000
     for _ in range(events):
@@ -288,12 +295,7 @@ def test_cached_top_matches_a_naive_book_after_every_update(seed, cache_limit, m
     ref_asks: dict[Decimal, Decimal] = {}
     for bids, asks in _random_updates(rng, 1500):
         book.apply(bids, asks)
-        for levels, ref in ((bids, ref_bids), (asks, ref_asks)):
-            for p, q in levels:
-                if D(q):
-                    ref[D(p)] = D(q)
-                else:
-                    ref.pop(D(p), None)
+        _apply_to_reference(bids, asks, ref_bids, ref_asks)
         n = rng.choice((1, 5, 20, 20, 20, 50))
         if rng.random() < 0.7:
             assert book.top(n) == _reference_top(ref_bids, ref_asks, n)
@@ -310,12 +312,7 @@ def test_a_wide_cached_top_matches_a_naive_book_after_every_update(loops):
     ref_asks: dict[Decimal, Decimal] = {}
     for i, (bids, asks) in enumerate(_random_updates(rng, 300)):
         book.apply(bids, asks)
-        for levels, ref in ((bids, ref_bids), (asks, ref_asks)):
-            for p, q in levels:
-                if D(q):
-                    ref[D(p)] = D(q)
-                else:
-                    ref.pop(D(p), None)
+        _apply_to_reference(bids, asks, ref_bids, ref_asks)
         if i > 100:  # both sides deeper than the read by then
             assert len(book.top(150).bids) == 150
         assert book.top(150) == _reference_top(ref_bids, ref_asks, 150), i

@@ -18,11 +18,17 @@ from tui.app import CoinmApp
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_frames_follow_the_data_and_idle_frames_still_show_what_time_changes(stepped_sim: SimExchange) -> None:
-    async def factory() -> DashboardSession:
-        return sim_session(stepped_sim, trading=False)
+def _dashboard(sim: SimExchange) -> CoinmApp:
+    """The dashboard, read-only, on the stepped simulator."""
 
-    app = CoinmApp(factory, venue="sim")
+    async def factory() -> DashboardSession:
+        return sim_session(sim, trading=False)
+
+    return CoinmApp(factory, venue="sim")
+
+
+async def test_frames_follow_the_data_and_idle_frames_still_show_what_time_changes(stepped_sim: SimExchange) -> None:
+    app = _dashboard(stepped_sim)
     async with app.run_test(size=(160, 48)) as pilot:
         stepped_sim.step(3)
         await until(pilot, lambda: ready(app), "dashboard up")
@@ -64,10 +70,7 @@ async def test_a_frames_repaints_go_to_the_screen_without_messages(stepped_sim: 
     from textual import messages
     from textual.screen import Screen
 
-    async def factory() -> DashboardSession:
-        return sim_session(stepped_sim, trading=False)
-
-    app = CoinmApp(factory, venue="sim")
+    app = _dashboard(stepped_sim)
     async with app.run_test(size=(160, 48)) as pilot:
         stepped_sim.step(3)
         await until(pilot, lambda: ready(app), "dashboard up")

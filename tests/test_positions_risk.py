@@ -51,6 +51,18 @@ def cells(app: Any, key: str = SYM) -> dict[str, Any]:
     return {name: table.get_cell(key, name) for name in table._columns}
 
 
+def _buy_at_market(h: SimHandle, app: Any, quantity: str) -> Any:
+    """A market buy on the venue for the demo account; the app's session (with its account)."""
+    from feeds.sim.wsapi import place_order
+
+    sim = h.sim
+    h.call(lambda: place_order(sim.accounts, sim.account(), {"symbol": SYM, "side": "BUY", "type": "MARKET",
+                                                            "quantity": quantity, "newOrderRespType": "RESULT"}))
+    s = app.session
+    assert s is not None and s.account is not None
+    return s
+
+
 async def test_positions_row_has_leverage_maintenance_ratio_and_adl_as_the_venue(stepped: SimHandle) -> None:
     from feeds.sim.wsapi import place_order
 
@@ -114,17 +126,11 @@ async def test_positions_row_has_leverage_maintenance_ratio_and_adl_as_the_venue
 
 
 async def test_narrow_positions_mark_the_liquidation_price(stepped: SimHandle) -> None:
-    from feeds.sim.wsapi import place_order
-
     h = stepped
-    sim = h.sim
     app = dashboard(h)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(h)(pilot)
-        h.call(lambda: place_order(sim.accounts, sim.account(), {"symbol": SYM, "side": "BUY", "type": "MARKET",
-                                                                "quantity": "5", "newOrderRespType": "RESULT"}))
-        s = app.session
-        assert s is not None and s.account is not None
+        s = _buy_at_market(h, app, "5")
         await until(pilot, lambda: s.account.position(SYM) is not None, "position")
         await pilot.press("p")
         await until(pilot, lambda: app.positions.row_count == 1, "row")
@@ -204,17 +210,11 @@ async def test_a_new_position_row_is_shown_whole(stepped: SimHandle) -> None:
     are worked out when it goes idle (Textual's DataTable), so a frame that hands its repaint to
     the screen directly must still let it (the entry price was painted cut to the header's 5
     cells, "88,00", in a real terminal)."""
-    from feeds.sim.wsapi import place_order
-
     h = stepped
-    sim = h.sim
     app = dashboard(h)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(h)(pilot)
-        h.call(lambda: place_order(sim.accounts, sim.account(), {"symbol": SYM, "side": "BUY", "type": "MARKET",
-                                                                "quantity": "5", "newOrderRespType": "RESULT"}))
-        s = app.session
-        assert s is not None and s.account is not None
+        _buy_at_market(h, app, "5")
         await until(pilot, lambda: app.positions.row_count == 1, "the position's row")
         table = app.positions
         row = cells(app)

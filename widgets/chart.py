@@ -22,14 +22,14 @@ from typing import Any, Literal
 from plotext._utility import get_lim, get_matrix_data
 from rich.ansi import AnsiDecoder
 from rich.style import Style
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from feeds.market import MarketState
 from feeds.models import Kline
 from feeds.studies import STUDY_PRESETS, ChartLevel, StudySpec, rsi
-from widgets.render import KeptStyles, text_strip
+from widgets.render import KeptStyles, LineWidth, text_strip
 
 __all__ = ["KlineChart"]
 
@@ -164,7 +164,7 @@ class _Picture:
     """The trader's own prices (orders, entry, liquidation) as horizontal lines."""
 
 
-class KlineChart(KeptStyles, PlotextPlot):
+class KlineChart(LineWidth, KeptStyles, PlotextPlot):
     """Candles of the market state's current series; the newest candle moves live."""
 
     DEFAULT_CSS = """
@@ -309,17 +309,6 @@ class KlineChart(KeptStyles, PlotextPlot):
         if waiting is not None and self.is_attached:
             self._start(waiting)
 
-    _line_width = -1
-    """The width for :meth:`render_line` while :meth:`render_lines` runs (-1: read it)."""
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # the width read once for the lines of a repaint, not once a line (a DOM walk each)
-        self._line_width = self.size.width
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._line_width = -1
-
     def render_line(self, y: int) -> Strip:
         """A line of the last finished picture (cropped or padded until a resize's build lands).
 
@@ -327,7 +316,7 @@ class KlineChart(KeptStyles, PlotextPlot):
         would be converted cell by cell on every repaint (as costly as the build itself).
         """
         base = self.kept_style()
-        width = self._line_width if self._line_width >= 0 else self.size.width
+        width = self.line_width()
         if y >= len(self._strips):
             return Strip.blank(width, base)
         strip = self._strips[y].apply_style(base)  # cached by the strip

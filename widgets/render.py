@@ -8,9 +8,10 @@ from rich.cells import cell_len, get_character_cell_size
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
 
-__all__ = ["ONE_CELL", "KeptStyles", "cell_width", "text_strip"]
+__all__ = ["ONE_CELL", "KeptStyles", "LineWidth", "cell_width", "text_strip"]
 
 _CONSOLE = Console(color_system=None, force_terminal=False)
 """What ``Text.render`` needs to look styles up (the texts here carry Style objects)."""
@@ -38,6 +39,29 @@ class KeptStyles:
         super().notify_style_update()  # type: ignore[misc]  # a mixin: the Widget after it in the MRO has it
         self.__dict__.get("_kept_styles", {}).clear()
 
+
+
+class LineWidth:
+    """Mixin for a line API widget: :meth:`line_width` is the width read once for the lines of a
+    repaint (``size`` walks the DOM), not once a line."""
+
+    _line_width = -1
+    """The width while :meth:`render_lines` runs (-1: read it)."""
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        widget: Any = self  # a Widget (the class this is mixed into)
+        self._line_width = widget.size.width
+        try:
+            return super().render_lines(crop)  # type: ignore[misc]  # the Widget after it in the MRO
+        finally:
+            self._line_width = -1
+
+    def line_width(self) -> int:
+        """The widget's width (as of this repaint while one runs)."""
+        if self._line_width >= 0:
+            return self._line_width
+        widget: Any = self
+        return int(widget.size.width)
 
 ONE_CELL = frozenset(
     c for c in map(chr, (*range(0x20, 0x7F), *range(0xA0, 0x300), *range(0x2010, 0x2070), *range(0x2190, 0x2200),

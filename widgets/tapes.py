@@ -9,13 +9,13 @@ from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
 from feeds.decimals import fmt_compact, fmt_grouped
 from feeds.market import Liquidation, MarketState
 from feeds.models import AggTrade
+from widgets.render import LineWidth
 
 __all__ = ["LIQUIDATION_MIN_SIZES", "LiquidationTape", "TradesTape", "clock"]
 
@@ -29,7 +29,7 @@ def clock(ms: int) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ms / 1000))
 
 
-class _Tape(Widget):
+class _Tape(LineWidth, Widget):
     """A title line, then one line per item; rows are rebuilt only when the version moves."""
 
     COMPONENT_CLASSES = {"tape--buy", "tape--sell", "tape--title", "tape--muted", "tape--stale"}
@@ -100,19 +100,8 @@ class _Tape(Widget):
         self._kind_styles.clear()
         self._strips.clear()
 
-    _line_width = -1
-    """The width for :meth:`render_line` while :meth:`render_lines` runs (-1: read it)."""
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # the width read once for the lines of a repaint, not once a line (a DOM walk each)
-        self._line_width = self.size.width
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._line_width = -1
-
     def render_line(self, y: int) -> Strip:
-        width = self._line_width if self._line_width >= 0 else self.size.width
+        width = self.line_width()
         if not self._styles_checked or self._render_key[2] != width:
             # rich_style walks the DOM: read it once per refresh, not once per line
             key = (self.app.theme, self.rich_style, width)
