@@ -34,13 +34,15 @@ async def depth_events(ws: Any) -> list[DepthUpdate]:
             return events
 
 
-async def streams_seen(ws: Any, since: int, seconds: float) -> set[str]:
-    """The streams of the combined-stream frames timed after ``since`` that arrive in ``seconds``."""
+async def streams_seen(ws: Any, since: int, seconds: float, until: int | None = None) -> set[str]:
+    """The streams of the combined-stream frames timed after ``since`` (and before ``until``, by
+    the venue's clock) that arrive in ``seconds``. Bounding the frames by their own time keeps
+    a reader the machine held back from reading past the end of a fault into frames sent after it."""
     seen = set()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         frame = orjson.loads(await recv(ws))
-        if frame["data"]["E"] > since:
+        if since < frame["data"]["E"] and (until is None or frame["data"]["E"] < until):
             seen.add(frame["stream"])
     return seen
 
@@ -241,9 +243,10 @@ async def test_scheduled_stall_repeats_while_connected(sim: SimExchange) -> None
         gaps = [b.time_ms - a.time_ms for a, b in zip(stalls, stalls[1:], strict=False)]
         assert all(300 <= g <= 1000 for g in gaps), gaps
         # only the stalled symbol's streams went silent: ETH kept flowing through the stall
-        sim.faults.stall(1.0, symbol="BTCUSD_PERP")
+        # (a stall well past the reading: a reader the machine holds back still reads inside it)
+        sim.faults.stall(3.0, symbol="BTCUSD_PERP")
         since = sim.engine.now_ms + 100  # frames already on their way may still arrive
-        assert await streams_seen(ws, since, 0.8) == {"ethusd_perp@depth@100ms"}
+        assert await streams_seen(ws, since, 0.8, until=since + 800) == {"ethusd_perp@depth@100ms"}
 
 
 async def test_depth_stall_keeps_trades_flowing(sim: SimExchange) -> None:
@@ -251,9 +254,9 @@ async def test_depth_stall_keeps_trades_flowing(sim: SimExchange) -> None:
     async with connect(sim.urls.stream + "/stream?streams=btcusd_perp@depth@100ms/btcusd_perp@markPrice@1s"
                        "/btcusd_perp@bookTicker") as ws:
         await recv(ws)
-        assert sim.faults.depth_stall(1.5, "BTCUSD_PERP") == 1
+        assert sim.faults.depth_stall(2.5, "BTCUSD_PERP") == 1  # well past the reading, as above
         since = sim.engine.now_ms + 100  # frames already on their way may still arrive
-        seen = await streams_seen(ws, since, 1.2)
+        seen = await streams_seen(ws, since, 1.2, until=since + 1300)  # a markPrice@1s frame or more
         assert "btcusd_perp@depth@100ms" not in seen and "btcusd_perp@markPrice@1s" in seen
         while "btcusd_perp@depth@100ms" not in seen:
             seen.add(orjson.loads(await recv(ws, 3))["stream"])  # and depth comes back
