@@ -98,39 +98,33 @@ class Bar:
                    last_id: int) -> None:
         """``count`` trades at one price, ids ``first_id``..``last_id``, ``qty`` contracts and
         ``base`` coin units in all: what ``count`` calls of :meth:`update` make."""
-        if price > self.h:
-            self.h = price
-        if price < self.l:
-            self.l = price
-        self.c = price
+        self.add_trades(price, price, price, count, qty, base, qty if taker_buy else 0, base if taker_buy else 0,
+                        first_id, last_id)
+
+    def add_trades(self, hi: int, lo: int, close: int, count: int, qty: int, base: int, buy_qty: int,
+                   buy_base: int, first_id: int, last_id: int) -> None:
+        """``count`` trades between ``lo`` and ``hi``, the last at ``close``, ids ``first_id``..
+        ``last_id`` (-1: none), with their volumes in all: what their :meth:`update` calls make."""
+        if hi > self.h:
+            self.h = hi
+        if lo < self.l:
+            self.l = lo
+        self.c = close
         self.n += count
         self.v += qty
         self.base += base
-        if taker_buy:
-            self.tbv += qty
-            self.tbb += base
-        if self.f < 0:
-            self.f = first_id
-        self.L = last_id
+        self.tbv += buy_qty
+        self.tbb += buy_base
+        if last_id >= 0:
+            if self.f < 0:
+                self.f = first_id
+            self.L = last_id
         self.version += count
 
     def absorb(self, other: Bar) -> None:
         """Add ``other``'s trades (a bar of the trades made since) to this bar."""
-        if other.h > self.h:
-            self.h = other.h
-        if other.l < self.l:
-            self.l = other.l
-        self.c = other.c
-        self.n += other.n
-        self.v += other.v
-        self.base += other.base
-        self.tbv += other.tbv
-        self.tbb += other.tbb
-        if other.L >= 0:
-            if self.f < 0:
-                self.f = other.f
-            self.L = other.L
-        self.version += other.n
+        self.add_trades(other.h, other.l, other.c, other.n, other.v, other.base, other.tbv, other.tbb, other.f,
+                        other.L)
 
     def rolled(self, start: int, end: int) -> Bar:
         """The empty bar that follows this one."""

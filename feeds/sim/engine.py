@@ -1061,20 +1061,7 @@ class MarketEngine:
         if acc is None and trades._cur:
             acc = trades._acc = Bar(0, 0, opened, hi, lo, close)
         if acc is not None:  # (what Series.update makes of each trade)
-            if hi > acc.h:
-                acc.h = hi
-            if lo < acc.l:
-                acc.l = lo
-            acc.c = close
-            acc.n += count
-            acc.v += volume
-            acc.base += base_volume
-            acc.tbv += buy_volume
-            acc.tbb += buy_base
-            if acc.f < 0:
-                acc.f = first_id
-            acc.L = tid
-            acc.version += count
+            acc.add_trades(hi, lo, close, count, volume, base_volume, buy_volume, buy_base, first_id, tid)
 
     def _executor(self, st: SymState) -> Callable[..., list[Fill]]:
         """``execute_taker`` on ``st`` with what it reads bound once: the simulated flow makes
