@@ -218,9 +218,10 @@ class Hub:
             i = j
 
     def _fan_run(self, stream: str, datas: list[bytes], conns: set[StreamConn]) -> None:
-        """What ``_fan`` of each of ``datas`` in turn makes: each frame built once per
-        connection shape, and appended to each connection's pending at once. (A connection
-        that must queue queues them all: once it has queued one it queues the rest.)"""
+        """``datas`` in turn to each connection on ``stream``: each frame built once per
+        connection shape, and appended to each connection's pending at once (one write each at
+        the next flush). A connection that must queue queues them all: once it has queued one
+        it queues the rest."""
         raw: list[bytes] | None = None
         wrapped: list[bytes] | None = None
         dirty = self._dirty
@@ -248,29 +249,8 @@ class Hub:
             asyncio.get_running_loop().call_soon(self.flush)
 
     def _fan(self, stream: str, data: bytes, conns: set[StreamConn]) -> None:
-        raw = wrapped = None
-        dirty = self._dirty
-        was_idle = not dirty
-        for conn in conns:
-            if (conn.stalled_until or conn.slow_until or not conn.framed or conn.queue.qsize()) and conn.queued():
-                conn.push(stream, data)
-                continue
-            if conn.combined:
-                if wrapped is None:
-                    head = self._prefix.get(stream)
-                    if head is None:
-                        head = self._prefix[stream] = b'{"stream":"' + stream.encode() + b'","data":'
-                    wrapped = text_frame(head + data + b"}")
-                frame = wrapped
-            else:
-                if raw is None:
-                    raw = text_frame(data)
-                frame = raw
-            if not conn.pending:
-                dirty.append(conn)
-            conn.pending.append(frame)
-        if was_idle and dirty:
-            asyncio.get_running_loop().call_soon(self.flush)
+        """One frame to each connection on ``stream`` (see :meth:`_fan_run`)."""
+        self._fan_run(stream, [data], conns)
 
     def flush(self) -> None:
         """Write every connection's pending frames (one write each); cut a connection whose
