@@ -543,6 +543,19 @@ apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
    as long as ``top`` (this function keeps it so; the Python loop empties it when it rebuilds):
    a rebuilt row whose key was already a row (the rows below a change mostly shift, or stay)
    takes that row's price instead of looking it up in price_of. 0, or -1 with an exception set. */
+
+/* list[i] = item when the list has an i-th item, else append it (i == len); steals item.
+   0, or -1 with an exception set. */
+static int
+put_at(PyObject *list, Py_ssize_t i, PyObject *item)
+{
+    if (i < PyList_GET_SIZE(list))
+        return PyList_SetItem(list, i, item);
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
 static int
 build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyObject *price_of, long long hi,
            Py_ssize_t want, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
@@ -687,15 +700,8 @@ build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
         if (PyObject_GC_IsTracked(lv) && !PyObject_GC_IsTracked(price) && !PyObject_GC_IsTracked(q)
             && !PyObject_GC_IsTracked(cum))
             PyObject_GC_UnTrack(lv);
-        if (old != NULL) {
-            if (PyList_SetItem(top, j, lv) < 0) /* steals lv, releases the old row */
-                goto fail;
-        } else {
-            int rc = PyList_Append(top, lv);
-            Py_DECREF(lv);
-            if (rc < 0)
-                goto fail;
-        }
+        if (put_at(top, j, lv) < 0) /* releases the old row */
+            goto fail;
     }
     if (PyList_GET_SIZE(top) > j && PyList_SetSlice(top, j, PyList_GET_SIZE(top), NULL) < 0)
         goto fail;
@@ -703,15 +709,8 @@ build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
     for (Py_ssize_t r = trusted ? valid : 0; r < j; r++) {
         PyObject *k = PyList_GET_ITEM(keys, total - 1 - r);
         Py_INCREF(k);
-        if (r < PyList_GET_SIZE(top_keys)) {
-            if (PyList_SetItem(top_keys, r, k) < 0) /* steals k */
-                goto fail;
-        } else {
-            int rc = PyList_Append(top_keys, k);
-            Py_DECREF(k);
-            if (rc < 0)
-                goto fail;
-        }
+        if (put_at(top_keys, r, k) < 0)
+            goto fail;
     }
     if (PyList_GET_SIZE(top_keys) > j && PyList_SetSlice(top_keys, j, PyList_GET_SIZE(top_keys), NULL) < 0)
         goto fail;
