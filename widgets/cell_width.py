@@ -29,8 +29,6 @@ __all__ = ["RICH_CACHED_CELL_LEN", "cell_len", "install"]
 
 RICH_CACHED_CELL_LEN: Callable[..., int] = rich.cells.cached_cell_len
 """rich's own cached function (its ``cache_info()`` shows what it keeps)."""
-_cached = RICH_CACHED_CELL_LEN
-_single_cells: Callable[[str], bool] = ONE_CELL.issuperset
 
 _BOUND = (
     ("rich.cells", "cached_cell_len"),
@@ -49,9 +47,9 @@ def cell_len(text: str, unicode_version: str = "auto") -> int:
     if text.isascii():
         if text.isprintable():
             return len(text)
-    elif _single_cells(text):
+    elif ONE_CELL.issuperset(text):
         return len(text)
-    return _cached(text, unicode_version)
+    return RICH_CACHED_CELL_LEN(text, unicode_version)
 
 
 def install(*, textual_version: str | None = None) -> bool:
@@ -61,6 +59,6 @@ def install(*, textual_version: str | None = None) -> bool:
         return False
     for module_name, attribute in _BOUND:
         module = sys.modules.get(module_name) or importlib.import_module(module_name)
-        if getattr(module, attribute, None) is _cached:
+        if getattr(module, attribute, None) is RICH_CACHED_CELL_LEN:
             setattr(module, attribute, cell_len)
     return True
