@@ -258,8 +258,15 @@ class DashboardSession:
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(self._guard(coro, what))
         self._tasks.append(task)
-        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+        task.add_done_callback(lambda t: self._spawned_done(t, coro))
         return task
+
+    def _spawned_done(self, task: asyncio.Task[Any], coro: Coroutine[Any, Any, Any]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+        # a task cancelled before it ran never started ``coro``: close it (it did nothing), or
+        # Python warns that it was never awaited (a symbol switched twice in one loop turn)
+        coro.close()
 
     async def _guard(self, coro: Coroutine[Any, Any, Any], what: str) -> Any:
         try:

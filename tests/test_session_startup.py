@@ -153,3 +153,22 @@ async def test_the_depth_stream_opens_while_the_rules_load(sim: SimExchange) -> 
         rules_may_answer.set()
         start.cancel()
         await session.close()
+
+
+async def test_a_worker_cancelled_before_it_ran_is_closed_not_left_unawaited(sim: SimExchange) -> None:
+    """A candle fetch cancelled before its task starts (a symbol switched twice in one loop turn)
+    is closed: Python warned "coroutine '_fetch_klines' was never awaited" when it was dropped."""
+    session = sim_session(sim, trading=False)
+    ran = []
+
+    async def work() -> None:
+        ran.append(1)
+
+    coro = work()
+    task = session._spawn(coro, "candles")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)  # the done callbacks
+    assert not ran and task not in session._tasks
+    assert coro.cr_frame is None  # closed (a coroutine never started and never closed keeps its frame)
