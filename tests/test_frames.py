@@ -4,6 +4,7 @@ so texts that move with time alone still move."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -61,6 +62,16 @@ async def test_frames_follow_the_data_and_idle_frames_still_show_what_time_chang
             app.request_frame()
         await until(pilot, lambda: app.frames > seen, "the frame")
         assert app.frames - seen <= 2  # the requested one (and at most an idle one beside it)
+        # the idle tick asks for no frame when one ran less than 1/IDLE_FRAME_HZ s ago (a market
+        # that asks for frames, 13 a second at 1x, got 4 more a second from a fixed timer), and
+        # asks for one when none ran for that long
+        await until(pilot, lambda: not app._frame_pending, "no frame pending")
+        app._frame_at = asyncio.get_running_loop().time()
+        app._idle_frame()
+        assert not app._frame_pending
+        app._frame_at -= 1 / tui.app.IDLE_FRAME_HZ
+        app._idle_frame()
+        assert app._frame_pending
 
 
 async def test_a_frames_repaints_go_to_the_screen_without_messages(stepped_sim: SimExchange) -> None:

@@ -14,8 +14,7 @@ from typing import NamedTuple
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.color import Color
-from textual.filter import ANSIToTruecolor, LineFilter
+from textual.filter import LineFilter
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
@@ -23,7 +22,7 @@ from textual.widget import Widget
 
 from feeds.book import BookTop, OrderBook, Row
 from feeds.decimals import fmt_compact, fmt_grouped
-from widgets.render import KeptStyles
+from widgets.render import KeptStyles, PlainLines
 
 __all__ = ["GROUPS", "Ladder", "OwnOrders"]
 
@@ -70,8 +69,12 @@ _EXIT_MARKS = {"TP": "T", "SL": "S"}
 a resting order."""
 
 
-class Ladder(KeptStyles, Widget, can_focus=True):
-    """Price rows centred on the spread, with depth bars, cumulative size and a cursor."""
+class Ladder(KeptStyles, PlainLines, Widget, can_focus=True):
+    """Price rows centred on the spread, with depth bars, cumulative size and a cursor.
+
+    A repaint hands the rows' strips to the compositor without Textual's styles pass when the
+    ladder is plain (:class:`PlainLines`); each row's strip keeps its filtered form (Textual's
+    own per-strip cache), so a row that moves or comes back is not filtered again."""
 
     BINDINGS = [
         Binding("up", "cursor(1)", "Up", show=False),
@@ -523,73 +526,6 @@ class Ladder(KeptStyles, Widget, can_focus=True):
         if y < len(self._strips):
             return self._strips[y]
         return Strip.blank(self.size.width, self.kept_style())
-
-    def _is_plain(self) -> bool:
-        """No border, outline, padding, tint, hatch, opacity or text opacity: Textual's styles
-        pass then only wraps each row (its cells already carry the ladder's styles) and runs
-        the app's line filters over it. Read at every render (inline styles change without
-        telling the widget); a few microseconds."""
-        styles = self.styles
-        return (
-            tuple(styles.gutter) == (0, 0, 0, 0)
-            and not any(edge for edge, _color in styles.outline)
-            and not styles.tint.a
-            and styles.text_opacity == 1.0
-            and self.opacity == 1.0
-            and not (styles.has_rule("hatch") and styles.hatch != "none")
-        )
-
-    def _filter_keeps(self, line_filter: LineFilter, strip: Strip, background: Color) -> bool:
-        """Whether ``line_filter`` would give ``strip`` back unchanged: Textual's ANSI-to-truecolor
-        filter on cells whose colours are all truecolor already (the theme's are), as that
-        filter's own ``truecolor_style`` answers (the style itself), once per style."""
-        if type(line_filter) is not ANSIToTruecolor:
-            return False
-        known = self._filter_kept
-        if len(known) > 512:  # styles of themes no longer shown
-            known.clear()
-        rich_background = background.rich_color
-        for segment in strip:
-            style = segment.style
-            if segment.control is not None:
-                return False
-            if style is None:
-                continue
-            key = (line_filter, rich_background, style)
-            kept = known.get(key)
-            if kept is None:
-                kept = known[key] = line_filter.truecolor_style(style, rich_background) is style
-            if not kept:
-                return False
-        return True
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        """The rows as Textual's styles pass would give them, without the pass (a third of a
-        repaint's cost per row): for a plain ladder (:meth:`_is_plain`) that pass returns each
-        row's cells unchanged, through the app's line filters. Each row's strip keeps its
-        filtered form (Textual's own per-strip cache), so a row that moves or comes back is not
-        filtered again, and a filter that would change nothing (truecolor cells) is skipped. Anything
-        else goes through Textual (``tests/test_ladder_cursor.py``
-        compares the two)."""
-        width = self.size.width
-        if (not self._is_plain() or self.region.width != width  # (a scrollbar: not plain either)
-                or (self.auto_links and self.hover_style._link_id)):  # no links here; were there, Textual styles them
-            return super().render_lines(crop)
-        background = self.background_colors[1]
-        filters = self.app.get_line_filters()
-        strips = []
-        for y in crop.line_range:
-            strip = self.render_line(y)
-            if strip.cell_length != width:
-                return super().render_lines(crop)
-            for line_filter in filters:
-                if not self._filter_keeps(line_filter, strip, background):
-                    strip = strip.apply_filter(line_filter, background)
-            strips.append(strip)
-        x1, x2 = crop.column_span
-        if (x1, x2) != (0, width):
-            strips = [strip.crop(x1, x2) for strip in strips]
-        return strips
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return container.height

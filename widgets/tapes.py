@@ -15,7 +15,7 @@ from textual.widget import Widget
 from feeds.decimals import fmt_compact, fmt_grouped
 from feeds.market import Liquidation, MarketState
 from feeds.models import AggTrade
-from widgets.render import LineWidth
+from widgets.render import PlainLines
 
 __all__ = ["LIQUIDATION_MIN_SIZES", "LiquidationTape", "TradesTape", "clock"]
 
@@ -29,8 +29,11 @@ def clock(ms: int) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ms / 1000))
 
 
-class _Tape(LineWidth, Widget):
-    """A title line, then one line per item; rows are rebuilt only when the version moves."""
+class _Tape(PlainLines, Widget):
+    """A title line, then one line per item; rows are rebuilt only when the version moves.
+
+    A repaint hands the lines' strips to the compositor without Textual's styles pass when the
+    tape is plain (:class:`PlainLines`: the trades tape; the liquidations tape has a border)."""
 
     COMPONENT_CLASSES = {"tape--buy", "tape--sell", "tape--title", "tape--muted", "tape--stale"}
 
