@@ -482,13 +482,20 @@ class OrderBook:
         """
         if n > self._top_n:
             self._widen(n)
-        # The context's own add is exact while the quantities span <= 18 digits (from the most
-        # whole digits to the most decimal places: sums of up to 10**10 of them fit in 28); wider
-        # quantities switch to the 60-digit context.
-        add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
         if _bookc is not None:
+            # The context's own add is exact while the quantities span <= 18 digits (from the most
+            # whole digits to the most decimal places: sums of up to 10**10 of them fit in 28);
+            # wider quantities switch to the 60-digit context.
+            add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
             return _bookc.read_top(self._read_fixed, n, add)
-        return _new_tuple(BookTop, (self._side_top(self._bids, n, add), self._side_top(self._asks, n, add)))
+        # the Python loops: a side nothing reached since its last read is copied as it is (the
+        # usual case of one side at least: checked here, without a call)
+        bids, asks, want = self._bids, self._asks, self._top_n
+        if bids.hi != _NO_CHANGE or len(bids.top) < want:
+            self._side_top(bids)
+        if asks.hi != _NO_CHANGE or len(asks.top) < want:
+            self._side_top(asks)
+        return _new_tuple(BookTop, (bids.top[:n], asks.top[:n]))
 
     def _widen(self, n: int) -> None:
         """Keep at least ``n`` levels a side in order from now on (a wider read was asked for)."""
@@ -501,35 +508,38 @@ class OrderBook:
             if len(side.keys) < n and len(side.keys) < len(side.qty):
                 self._rebalance(side)
 
-    def _side_top(self, side: _Side, n: int, add: Any) -> list[Row]:
+    def _side_top(self, side: _Side) -> None:
+        """Rebuild the Python loops' cached top of ``side`` below ``side.hi`` (see ``top``)."""
         top = side.top
         hi = side.hi
         want = self._top_n
-        if hi != _NO_CHANGE or len(top) < want:
-            keys = side.keys
-            total = len(keys)
-            count = want if want < total else total
-            # Cached levels better than every change since the last build are still exact: nothing
-            # above ``hi`` was inserted or removed, so they are the keys above ``hi`` now.
-            valid = len(top)
-            if hi != _NO_CHANGE:
-                above = total - bisect_right(keys, hi)
-                if above < valid:
-                    valid = above
-            if valid < count or len(top) != count:
-                start = total - 1 - valid
-                stop = total - 1 - count
-                fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
-                qtys = list(map(side.qty.__getitem__, fresh))
-                # add None: Decimal's own + (accumulate's default)
-                cums = accumulate(qtys, add, initial=top[valid - 1][2] if valid else None)
-                if valid:
-                    next(cums)  # the initial value, already part of the kept prefix
-                if side.top_keys:
-                    side.top_keys.clear()  # the C loop's record of the rows' keys is stale now
-                top[valid:] = zip(map(self._price_of.__getitem__, fresh), qtys, cums, strict=False)
+        keys = side.keys
+        total = len(keys)
+        count = want if want < total else total
+        # Cached levels better than every change since the last build are still exact: nothing
+        # above ``hi`` was inserted or removed, so they are the keys above ``hi`` now.
+        valid = len(top)
+        if hi != _NO_CHANGE:
+            above = total - bisect_right(keys, hi)
+            if above < valid:
+                valid = above
             side.hi = _NO_CHANGE
-        return top[:n]
+        if valid < count or len(top) != count:
+            start = total - 1 - valid
+            stop = total - 1 - count
+            fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
+            qtys = list(map(side.qty.__getitem__, fresh))
+            # see top(): Decimal's own + (accumulate's default) while it is exact
+            if self._wide_qty or getcontext().prec < 28:
+                cums = accumulate(qtys, _CTX.add, initial=top[valid - 1][2]) if valid else accumulate(qtys, _CTX.add)
+            else:
+                cums = accumulate(qtys, initial=top[valid - 1][2]) if valid else accumulate(qtys)
+            if valid:
+                next(cums)  # the initial value, already part of the kept prefix
+            if side.top_keys:
+                side.top_keys.clear()  # the C loop's record of the rows' keys is stale now
+            del top[valid:]
+            top.extend(zip(map(self._price_of.__getitem__, fresh), qtys, cums))
 
     def best_bid(self) -> Level | None:
         """The highest bid, or None."""
