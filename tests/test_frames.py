@@ -112,5 +112,28 @@ async def test_a_frames_repaints_go_to_the_screen_without_messages(stepped_sim: 
             await until(pilot, lambda: not screen._dirty_widgets and not ladder._repaint_required, "painted")
             assert ladder not in updates
             assert prompts == []  # nor a Prompt to the ladder itself
+            # and painted by the frame itself, not by the screen's update timer a period later
+            in_frame = [False]
+            painted_in_frame: list[bool] = []
+            real_frame, real_display = app._frame, app._display
+
+            def frame() -> None:
+                in_frame[0] = True
+                try:
+                    real_frame()
+                finally:
+                    in_frame[0] = False
+
+            def display(screen: object, renderable: object) -> None:
+                painted_in_frame.append(in_frame[0])
+                real_display(screen, renderable)  # type: ignore[arg-type]
+
+            app._frame = frame  # type: ignore[method-assign]
+            app._display = display  # type: ignore[method-assign]
+            before = list(ladder._strips)
+            stepped_sim.step(20)
+            await until(pilot, lambda: ladder._strips != before and not screen._dirty_widgets
+                        and not ladder._repaint_required and bool(painted_in_frame), "painted again")
+            assert any(painted_in_frame)
         finally:
             Screen._on_update = real  # type: ignore[method-assign]

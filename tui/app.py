@@ -668,8 +668,8 @@ class CoinmApp(App[int]):
             self._hand_to_screen(screen)
 
     def _hand_to_screen(self, screen: Any) -> None:
-        """Give the dashboard screen the widgets this frame's polls asked to repaint, and wake its
-        update timer, as Textual's own path would two or three message hops later.
+        """Give the dashboard screen the widgets this frame's polls asked to repaint, and paint
+        them, as Textual's own path would two or three message hops later.
 
         Textual's path: a widget's refresh posts it a Prompt; idle, it posts the screen an Update;
         the screen adds the widget to the ones to repaint and, idle, resumes its update timer.
@@ -677,6 +677,12 @@ class CoinmApp(App[int]):
         done at once, and the polls' refreshes post no Prompt (``_frame``). A widget with anything
         else to do (a layout, a hidden widget's repaint) gets its Prompt now, as Textual would.
         Not under another screen or inside a batch: Textual's path handles those.
+
+        The paint is the screen's update timer's (``Screen._on_timer_update``), run here rather
+        than by resuming the timer: the timer's task would wake to start its period, sleep up to
+        1/60 s, paint, then wake once more a period later to find itself paused (three task
+        wake-ups a paint, ~14 paints a second at 1x), and the change would reach the screen that
+        much later. Frames are at most ``FRAME_HZ`` a second, below the timer's 60.
         """
         dirty = screen._dirty_widgets
         handed = False
@@ -689,7 +695,7 @@ class CoinmApp(App[int]):
                     or widget._refresh_styles_required or widget._recompose_required):
                 widget.check_idle()
         if handed:
-            screen._update_timer.resume()
+            screen._on_timer_update()
 
     def _status_snapshot(self) -> StatusSnapshot:
         session = self.session

@@ -217,10 +217,16 @@ class Ladder(KeptStyles, PlainLines, Widget, can_focus=True):
         last = self._last_price()
         key = (book.version, synced, last, tuple(own.items()), self.cursor_price, self.group_index,
                height, width, self.app.theme if self.is_attached else "")
-        if key == self._seen:
+        seen = self._seen
+        if key == seen:
             return
         self._seen = key
-        rows = self._build_rows(book, height - 1, width, synced, own, last)
+        if seen and key[:2] == seen[:2] and key[3:] == seen[3:] and len(self._rows) == height - 1:
+            # only the last trade's price moved (a sixth of the rebuilds at 1x): the same rows,
+            # with the last-price mark moved
+            rows = self._with_last(self._rows, book, last)
+        else:
+            rows = self._build_rows(book, height - 1, width, synced, own, last)
         header = self._header(book, synced, width)
         old_rows = self._rows
         old_header = self._strips[0] if self._strips else None
@@ -244,6 +250,13 @@ class Ladder(KeptStyles, PlainLines, Widget, can_focus=True):
                 prev = y
             regions.append(Region(0, start, width, prev - start + 1))
             self.refresh(*regions)
+
+    def _with_last(self, rows: list[_Row], book: OrderBook, last: Decimal | None) -> list[_Row]:
+        """``rows`` (of the same book, cursor, orders and size) with the last-price mark on the
+        row ``last`` falls in, as :meth:`_build_rows` marks it."""
+        last_row = self._row_price(last, book.tick_size * self.group_ticks, "ask") if last is not None else None
+        return [row if row.price is None or row.last == (row.price == last_row)
+                else row._replace(last=not row.last) for row in rows]
 
     def _levels(self, book: OrderBook, n: int) -> BookTop:
         g = self.group_ticks
