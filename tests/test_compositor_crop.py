@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 from rich.console import Console
-from textual._compositor import Compositor
+from rich.control import Control
+from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
 from textual.widget import Widget
 
@@ -69,7 +70,24 @@ def _partial(app: CoinmApp, regions: list[Region], patches: tuple[object, object
         for cls, method in originals.items():
             cls.render_lines = method  # type: ignore[method-assign]
     assert update is not None
-    return update.render_segments(Console(width=160, height=48, color_system="truecolor")), rendered
+    console = Console(width=160, height=48, color_system="truecolor")
+    moves = [0]
+    real_move_to = Control.move_to
+
+    def move_to(x: int, y: int) -> Control:
+        moves[0] += 1
+        return real_move_to(x, y)
+
+    Control.move_to = move_to  # type: ignore[method-assign, assignment]
+    try:
+        sent = update.render_segments(console)
+    finally:
+        Control.move_to = real_move_to  # type: ignore[method-assign]
+    if patches is _OURS:
+        # the bytes Textual's own ChopsUpdate writes for the same chops, each move made as text
+        assert isinstance(update, ChopsUpdate) and sent == ChopsUpdate.render_segments(update, console)
+        assert moves == [0]
+    return sent, rendered
 
 
 async def test_partial_repaints_send_the_same_bytes_and_render_only_what_they_touch(sim: SimExchange) -> None:

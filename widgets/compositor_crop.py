@@ -25,6 +25,10 @@ it is rendered on that line here too, in the same front-to-back order; a widget 
 a line are all taken by widgets in front of it (a container behind its children, the screen)
 is not asked for that line at all. Lines not rendered stay dirty in the widget's styles cache.
 
+The update it returns writes its bytes as Textual's ``ChopsUpdate`` does, with each cursor move
+written directly (``ESC[y;xH``, the text rich's ``Control.move_to`` makes, through two objects
+and ~2 microseconds per changed line).
+
 One difference in the bytes, none on the screen: ``ChopsUpdate`` also sends the chop that starts
 exactly at a span's end, cropped to nothing: a cursor move followed by nothing (the next write
 is another move or the line's end). Textual renders the widget there for it: for every changed
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.console import Console
 from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
 from textual.strip import Strip
@@ -140,7 +145,36 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
                     wanted[y] = left_over
                 else:
                     del wanted[y]
-    return ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in cuts])
+    return _ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in cuts])
+
+
+class _ChopsUpdate(ChopsUpdate):
+    """Textual's ``ChopsUpdate`` whose :meth:`render_segments` writes each cursor move as text."""
+
+    def render_segments(self, console: Console) -> str:
+        """Textual's ``ChopsUpdate.render_segments``, each move made as rich's ``Control.move_to``
+        makes it (``tests/test_compositor_crop.py`` compares the two)."""
+        sequences: list[str] = []
+        append = sequences.append
+        chops = self.chops
+        chop_ends = self.chop_ends
+        last_y = self.spans[-1][0]
+        for y, x1, x2 in self.spans:
+            line = chops[y]
+            ends = chop_ends[y]
+            row = y + 1
+            for end, (x, strip) in zip(ends, line.items(), strict=False):
+                if strip is None:
+                    continue
+                if x > x2 or end <= x1:
+                    continue
+                if not (x2 > x >= x1 and end <= x2):
+                    strip = strip.crop(0, min(end, x2) - x)
+                append(f"\x1b[{row};{x + 1}H")
+                append(strip.render(console))
+            if y != last_y:
+                append("\n")
+        return "".join(sequences)
 
 
 def install(*, textual_version: str | None = None) -> bool:
