@@ -113,7 +113,6 @@ def test_a_new_candle_a_new_range_or_a_study_is_built() -> None:
     chart._adopt()
     live = bars[-1]
     assert chart._patch(_picture([*bars[:-1], replace(live, high=live.high + 500)], 92, 31)) is None  # new high
-    assert chart._patch(_picture([*bars[:-1], replace(live, volume=D(10**6))], 92, 31)) is None  # tallest bar
     assert chart._patch(_picture([*bars, _bar(50, 1, 1, 1, 1, 1)], 92, 31)) is None  # a new candle
     assert chart._patch(_picture(bars, 92, 32)) is None  # another size
     assert chart._patch(replace(_picture(bars, 92, 31), lower="rsi")) is None
@@ -123,3 +122,24 @@ def test_a_new_candle_a_new_range_or_a_study_is_built() -> None:
     assert chart._patch(_picture(bars, 92, 31)) == []  # nothing moved
     chart._building = True
     assert chart._patch(_picture(bars, 92, 31)) is None  # a build holds the figure
+
+
+@pytest.mark.parametrize(("width", "height"), [(92, 31), (60, 20)])
+def test_a_live_candle_outgrowing_the_tallest_bar_rescales_the_bars_in_place(width: int, height: int) -> None:
+    """Past the tallest volume bar, the live bar is the scale: every other bar shrinks, and
+    those whose top crosses a row are redrawn (the y range stays, so no build)."""
+    rng = random.Random(7)
+    bars = _walk(rng, 60)
+    shown = bars[-max((width - 12) // 2, 5):]
+    mid = (float(min(k.low for k in shown)) + float(max(k.high for k in shown))) / 2
+    tallest = max(k.volume for k in shown)
+    bars[-1] = _bar(59, mid, mid, mid, mid, int(tallest) - 300)
+    chart, fresh = KlineChart(), KlineChart()
+    chart._strips = chart._build_strips(_picture(bars, width, height))
+    chart._adopt()
+    for step in range(12):
+        bars[-1] = replace(bars[-1], volume=bars[-1].volume * D("1.12"))
+        picture = _picture(bars, width, height)
+        assert chart._patch(picture) is not None, f"step {step}: built"
+        assert _cells(chart._strips) == _cells(fresh._build_strips(picture)), f"step {step}"
+    assert bars[-1].volume > 3 * tallest

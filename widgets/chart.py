@@ -121,6 +121,8 @@ class _Live:
     """The extent of every candle but the live one."""
     extent: _Extent
     """The extent of the picture's candles."""
+    tops: list[float]
+    """The volume bars' tops drawn (none without the volume pane)."""
 
 
 def _candles(plt: Any, xs: list[int], data: dict[str, list[float]]) -> None:
@@ -360,29 +362,41 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
             return None
         last = bars[-1]
         extent = _extent((last,), live.before_live)
-        if extent != live.extent:
-            return None  # a new y range or volume scale: every candle moves
+        if extent[:4] != live.extent[:4]:
+            return None  # a new y range: every candle moves
         n = len(bars)
         x = n - 1
         lower = _lower_pane(picture.lower, picture.kind, picture.height)
+        canvas = live.canvas
+        if canvas.signals != (3 if lower == "volume" else 2) * n:
+            return None
         scratch = self._scratch
         if scratch is None:
             scratch = self._scratch = type(self._plot)()
         scratch.clear_data()
         _candles(scratch, [x], _prices((last,)))
         signals = {2 * x: 0, 2 * x + 1: 1}
+        tops = live.tops
         if lower == "volume":
-            base, band, _ = _band(extent[0], extent[1])
+            base, band, axis_top = _band(extent[0], extent[1])
             top_volume = extent[4] or 1.0
-            scratch.bar([x], _volume_tops((last,), base, band, top_volume), minimum=base, color="gray",
-                        width=0.5, marker="sd")
-            signals[2 * n + x] = 2
-        canvas = live.canvas
-        if canvas.signals != (3 if lower == "volume" else 2) * n:
-            return None
+            if extent[4] == live.extent[4]:  # the live bar alone moves
+                tops = [*tops[:-1], *_volume_tops((last,), base, band, top_volume)]
+                moved = [x]
+            else:  # a new tallest bar: every bar is rescaled; redraw those whose top moved a row
+                tops = _volume_tops(bars, base, band, top_volume)
+                ylim, rows = [base, axis_top], canvas.rows
+                moved = [i for i, (a, b) in enumerate(zip(get_matrix_data(live.tops, ylim, rows),
+                                                          get_matrix_data(tops, ylim, rows), strict=True))
+                         if a != b or i == x]
+            if 0.0 in tops:
+                return None  # plotext draws a bar of height 0 with another marker
+            for i in moved:  # one bar a call: plotext sizes a call's bars by their spacing
+                scratch.bar([i], [tops[i]], minimum=base, color="gray", width=0.5, marker="sd")
+                signals[2 * n + i] = len(signals)
         monitor = scratch.monitor
         changed = canvas.replace({s: {f: getattr(monitor, f)[i] for f in SIGNAL_FIELDS} for s, i in signals.items()})
-        live.picture = picture
+        live.picture, live.extent, live.tops = picture, extent, tops
         self._strips = self._decode_lines(canvas.lines)
         self.patches += 1
         return changed
@@ -445,7 +459,12 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
             canvas = LiveCanvas.of(monitor, lines)
             if canvas is not None:
                 before = _extent(picture.bars[:-1])
-                self._built_live = _Live(canvas, picture, before, _extent(picture.bars[-1:], before))
+                extent = _extent(picture.bars[-1:], before)
+                tops: list[float] = []
+                if _lower_pane(picture.lower, picture.kind, picture.height) == "volume":
+                    base, band, _ = _band(extent[0], extent[1])
+                    tops = _volume_tops(picture.bars, base, band)
+                self._built_live = _Live(canvas, picture, before, extent, tops)
         return strips
 
     def _decode_lines(self, lines: list[str]) -> list[Strip]:

@@ -74,6 +74,11 @@ class LiveCanvas:
     def signals(self) -> int:
         return len(self._mon.x)
 
+    @property
+    def rows(self) -> int:
+        """The canvas rows (the bins plotext maps y to, for single-cell markers)."""
+        return self._height
+
     def _lims(self, s: int) -> tuple[Any, Any]:
         mon = self._mon
         default = mon.default
