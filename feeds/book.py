@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation, getcontext
 from enum import StrEnum
 from itertools import accumulate
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from feeds.decimals import decimals_of, fmt_plain
@@ -528,7 +529,8 @@ class OrderBook:
             start = total - 1 - valid
             stop = total - 1 - count
             fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
-            qtys = list(map(side.qty.__getitem__, fresh))
+            # the rows' sizes in one call (itemgetter of one key returns the item, not a 1-tuple)
+            qtys = itemgetter(*fresh)(side.qty) if len(fresh) > 1 else [side.qty[k] for k in fresh]
             # see top(): Decimal's own + (accumulate's default) while it is exact
             if self._wide_qty or getcontext().prec < 28:
                 cums = accumulate(qtys, _CTX.add, initial=top[valid - 1][2]) if valid else accumulate(qtys, _CTX.add)
