@@ -43,6 +43,7 @@ was tested with (:mod:`widgets.textual_pin`).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 
 from rich.console import Console
@@ -81,6 +82,10 @@ def _get_renders(self: Compositor, crop: Region | None = None) -> Iterable[tuple
                 )
 
 
+_NO_CHOPS: dict[int, Strip | None] = {}
+_NO_ENDS: list[int] = []
+"""A line outside the update's spans (never read, never written)."""
+
 _JOIN_GAP = 3
 """Lines of a widget this close are rendered in one call (the lines between come from its cache)."""
 
@@ -103,9 +108,17 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
         starts = wanted.setdefault(y, [])
         starts.extend(c for c, end in zip(line_cuts, line_cuts[1:], strict=False)
                       if c < x2 and end > x1 and c not in starts)
-    chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+    # the update reads the chops and chop ends of its spans' lines only: the others stay empty
+    # (Textual makes every line's, 48 dicts and lists a paint at 160x48)
+    chops: list[dict[int, Strip | None]] = [_NO_CHOPS] * len(cuts)
+    chop_ends: list[list[int]] = [_NO_ENDS] * len(cuts)
+    for y in wanted:
+        line_cuts = cuts[y]
+        chops[y] = dict.fromkeys(line_cuts[:-1])
+        chop_ends[y] = line_cuts[1:]
     intersection = Region.intersection
     crop_overlaps = crop.overlaps
+    wanted_ys = sorted(wanted)  # (a line filled leaves ``wanted``, not this)
     for widget, (region, clip) in self.visible_widgets.items():
         if not wanted:
             break
@@ -115,9 +128,13 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
         left, top, width, height = visible
         right = left + width
         bottom = top + height
-        # the lines where this widget is the frontmost on a chop still to fill
-        lines = sorted(y for y, starts in wanted.items()
-                       if top <= y < bottom and any(left <= c < right for c in starts))
+        # the lines where this widget is the frontmost on a chop still to fill (most widgets
+        # span a few of the update's lines: found by bisection, not by a pass over all of them)
+        lines: list[int] = []
+        for y in wanted_ys[bisect_left(wanted_ys, top):bisect_left(wanted_ys, bottom)]:
+            to_fill = wanted.get(y)
+            if to_fill is not None and any(left <= c < right for c in to_fill):
+                lines.append(y)
         if not lines:
             continue
         # a call per run of lines, runs a few lines apart joined (a call costs more than a line)
@@ -145,7 +162,7 @@ def _render_partial_update(self: Compositor) -> ChopsUpdate | None:
                     wanted[y] = left_over
                 else:
                     del wanted[y]
-    return _ChopsUpdate(chops, spans, [cut_set[1:] for cut_set in cuts])
+    return _ChopsUpdate(chops, spans, chop_ends)
 
 
 class _ChopsUpdate(ChopsUpdate):
