@@ -15,6 +15,27 @@
 
 #define NO_CHANGE (-(1LL << 62))
 
+/* The value of an int key, as PyLong_AsLongLong gives it (-1 with an exception set for what is
+   not an int or is out of range). On CPython 3.11 an int of at most one 30-bit digit (every key
+   of a price below ~10**8 ticks) is read from its digit directly: bisect reads eight or so keys
+   per insert or removal, and the function call costs more than the read. */
+static inline long long
+key_value(PyObject *v)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30
+    if (PyLong_CheckExact(v)) {
+        Py_ssize_t size = Py_SIZE(v);
+        if (size == 1)
+            return (long long)((PyLongObject *)v)->ob_digit[0];
+        if (size == -1)
+            return -(long long)((PyLongObject *)v)->ob_digit[0];
+        if (size == 0)
+            return 0;
+    }
+#endif
+    return PyLong_AsLongLong(v);
+}
+
 /* bisect_right (``right``: the first key > k) or bisect_left (the first key >= k) over a list
    of int keys; -1 with an exception set. */
 static Py_ssize_t
@@ -23,7 +44,7 @@ bisect_ll(PyObject *keys, long long k, int right)
     Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
     while (lo < hi) {
         Py_ssize_t mid = (lo + hi) / 2;
-        long long v = PyLong_AsLongLong(PyList_GET_ITEM(keys, mid));
+        long long v = key_value(PyList_GET_ITEM(keys, mid));
         if (v == -1 && PyErr_Occurred())
             return -1;
         if (right ? k < v : k <= v)
@@ -353,9 +374,9 @@ apply_levels(PyObject *side_obj, PyObject *levels)
             goto fail_item;
         /* key: new from a plain price, else borrowed from the cache or new from key_miss */
         PyObject *k_new = NULL;
-        long long ticks = plain_ticks(p, (int)places, units);
+        long long ticks = plain_ticks(p, (int)places, units), kv = ticks * sign;
         if (ticks >= 0) {
-            k = k_new = PyLong_FromLongLong(ticks * sign);
+            k = k_new = PyLong_FromLongLong(kv);
             if (k == NULL)
                 goto fail_pair;
         } else {
@@ -395,10 +416,9 @@ apply_levels(PyObject *side_obj, PyObject *levels)
             if (PyList_SetItem(qty_ints, small, qd) < 0) /* steals qd, releases the None */
                 goto fail_qty;
         }
-        long long kv = PyLong_AsLongLong(k);
-        if (kv == -1 && PyErr_Occurred())
+        if (ticks < 0 && (kv = key_value(k)) == -1 && PyErr_Occurred())
             goto fail_qty;
-        int nonzero = PyObject_IsTrue(qd);
+        int nonzero = small >= 0 ? small != 0 : PyObject_IsTrue(qd); /* whole: Decimal(small) */
         if (nonzero < 0)
             goto fail_qty;
         int changed = 1;
@@ -597,7 +617,7 @@ build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
     }
     for (Py_ssize_t t = 0; t < nold; t++) {
         PyObject *row = PyList_GET_ITEM(top, valid + t);
-        okeys[t] = PyLong_AsLongLong(PyList_GET_ITEM(top_keys, valid + t));
+        okeys[t] = key_value(PyList_GET_ITEM(top_keys, valid + t));
         oprices[t] = PyTuple_Check(row) && PyTuple_GET_SIZE(row) == 3 ? PyTuple_GET_ITEM(row, 0) : NULL;
         if (oprices[t] == NULL)
             okeys[t] = NO_CHANGE; /* never a key: no row matches it */
@@ -642,7 +662,7 @@ build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
             goto fail;
         }
         /* rows descend in key, as the old rows do: walk them alongside */
-        long long kv = PyLong_AsLongLong(k);
+        long long kv = key_value(k);
         if (kv == -1 && PyErr_Occurred()) {
             Py_DECREF(q);
             goto fail;
