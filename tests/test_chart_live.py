@@ -8,9 +8,12 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from rich.ansi import AnsiDecoder
 
 from feeds.models import Kline
+from feeds.studies import STUDY_PRESETS, ChartLevel
 from widgets.chart import KlineChart, _Picture
+from widgets.render import text_strip
 
 
 def _bar(i: int, o: float, h: float, lo: float, c: float, v: int) -> Kline:
@@ -143,3 +146,37 @@ def test_a_live_candle_outgrowing_the_tallest_bar_rescales_the_bars_in_place(wid
         assert chart._patch(picture) is not None, f"step {step}: built"
         assert _cells(chart._strips) == _cells(fresh._build_strips(picture)), f"step {step}"
     assert bars[-1].volume > 3 * tallest
+
+
+def _decoded(chart: KlineChart) -> list[Any]:
+    """The chart's last build the way plotext shows it: its matrix written as ANSI text
+    (``set_canvas``), read back line by line by Rich's decoder."""
+    text = chart._plot.monitor.matrix.set_canvas()
+    decoder = AnsiDecoder()
+    return [text_strip(decoder.decode_line(line)) for line in text.split("\n")]
+
+
+@pytest.mark.parametrize(("width", "height", "theme", "extra"), [
+    (92, 31, "dark", "plain"), (60, 20, "textual-dark", "plain"), (137, 40, "pro", "plain"),
+    (92, 31, "textual-light", "studies"), (92, 31, "dark", "rsi"), (80, 24, "clear", "levels"),
+    (25, 10, "dark", "plain"), (92, 31, "default", "empty"),
+])
+def test_strips_from_the_matrix_are_what_plotexts_text_decodes_to(width: int, height: int, theme: str,
+                                                                   extra: str) -> None:
+    rng = random.Random(width + height)
+    bars = _walk(rng, 120)
+    picture = _picture(bars, width, height, theme=theme)
+    if extra == "studies":
+        picture = replace(picture, studies=STUDY_PRESETS[1], history=tuple(bars[:-40]))
+    elif extra == "rsi":
+        picture = replace(picture, lower="rsi", history=tuple(bars[:-40]))
+    elif extra == "levels":
+        mid = (bars[-1].high + bars[-1].low) / 2
+        picture = replace(picture, levels=(ChartLevel("buy", mid, "BUY 1"), ChartLevel("entry", mid + 5, "entry"),
+                                           ChartLevel("liquidation", mid * 2, "liq")))
+    elif extra == "empty":
+        picture = replace(picture, bars=(), loaded=False)
+    chart = KlineChart()
+    strips = chart._build_strips(picture)
+    assert _cells(strips) == _cells(_decoded(chart))
+    assert [s.cell_length for s in strips] == [s.cell_length for s in _decoded(chart)]

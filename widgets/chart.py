@@ -25,8 +25,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from plotext._utility import get_lim, get_matrix_data
-from rich.ansi import AnsiDecoder
-from rich.style import Style
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
@@ -34,8 +32,8 @@ from textual_plotext import PlotextPlot
 from feeds.market import MarketState
 from feeds.models import Kline
 from feeds.studies import STUDY_PRESETS, ChartLevel, StudySpec, rsi
-from widgets.chart_live import SIGNAL_FIELDS, LiveCanvas
-from widgets.render import KeptStyles, LineWidth, text_strip
+from widgets.chart_live import SIGNAL_FIELDS, LiveCanvas, matrix_strips
+from widgets.render import KeptStyles, LineWidth
 
 __all__ = ["KlineChart"]
 
@@ -237,9 +235,6 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
         """:func:`_look` of the last build."""
         self._drawn_list: list[Kline] | None = None
         """The market's candle list as of the last build (new history is a new list)."""
-        self._ansi_lines: dict[tuple[str, Style], tuple[Strip, Style]] = {}
-        """Plot lines by (ANSI line, style at its start) -> (strip, style at its end).
-        Touched only by the build thread."""
         self._strips: list[Strip] = []
         """The last finished build, a strip per line; what ``render_line`` shows."""
         self._building = False
@@ -397,7 +392,7 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
         monitor = scratch.monitor
         changed = canvas.replace({s: {f: getattr(monitor, f)[i] for f in SIGNAL_FIELDS} for s, i in signals.items()})
         live.picture, live.extent, live.tops = picture, extent, tops
-        self._strips = self._decode_lines(canvas.lines)
+        self._strips = list(canvas.strips)
         self.patches += 1
         return changed
 
@@ -448,15 +443,18 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
         plot._set_size(picture.width, picture.height)  # as PlotextPlot.render does (textual-plotext issue 5)
         plot.theme(picture.theme)
         self._built_live = None
-        lines = plot.build().split("\n")
-        strips = self._decode_lines(lines)
+        # plot.build() without its last step (the matrix written as ANSI text, which the
+        # strips would be decoded from): the strips straight from plotext's matrix
+        figure: Any = plot
+        figure._set_sizes()
+        figure._build_matrix()
+        monitor = figure.monitor
+        strips = matrix_strips(monitor.matrix)
         # the rows plotext plotted in (its figure's canvas; not part of its typed API)
-        active: Any = getattr(plot, "_active", None)
-        monitor = getattr(active, "monitor", None)
-        rows = getattr(getattr(monitor, "matrix", None), "Rows_canvas", None)
-        self._canvas = (picture.width, picture.height, len(rows)) if rows is not None else (0, 0, 0)
-        if picture.bars and not picture.studies and not picture.levels and picture.lower != "rsi" and rows is not None:
-            canvas = LiveCanvas.of(monitor, lines)
+        rows = monitor.matrix.Rows_canvas
+        self._canvas = (picture.width, picture.height, len(rows))
+        if picture.bars and not picture.studies and not picture.levels and picture.lower != "rsi":
+            canvas = LiveCanvas.of(monitor, list(strips))
             if canvas is not None:
                 before = _extent(picture.bars[:-1])
                 extent = _extent(picture.bars[-1:], before)
@@ -465,28 +463,6 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
                     base, band, _ = _band(extent[0], extent[1])
                     tops = _volume_tops(picture.bars, base, band)
                 self._built_live = _Live(canvas, picture, before, extent, tops)
-        return strips
-
-    def _decode_lines(self, lines: list[str]) -> list[Strip]:
-        """plotext's ANSI output lines as strips, reusing the lines decoded last time.
-
-        Decoding is about half of a build; between builds most lines of the plot are
-        unchanged, and a line decodes the same given the same starting style.
-        """
-        decoder = AnsiDecoder()
-        cache = self._ansi_lines
-        fresh: dict[tuple[str, Style], tuple[Strip, Style]] = {}
-        strips = []
-        for line in lines:
-            key = (line, decoder.style)
-            hit = cache.get(key) or fresh.get(key)
-            if hit is None:
-                hit = (text_strip(decoder.decode_line(line)), decoder.style)
-            else:
-                decoder.style = hit[1]
-            fresh[key] = hit
-            strips.append(hit[0])
-        self._ansi_lines = fresh
         return strips
 
     def _draw(self, picture: _Picture) -> None:
