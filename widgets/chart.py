@@ -286,8 +286,10 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
         return (m is not None and not self._building and self._waiting is None
                 and self._key(m, self._levels()) == self._seen and bool(self._strips))
 
-    def _key(self, m: MarketState, levels: tuple[ChartLevel, ...], size: Size | None = None) -> tuple[object, ...]:
-        theme = self.app.theme if self.is_attached else ""
+    def _key(self, m: MarketState, levels: tuple[ChartLevel, ...], size: Size | None = None,
+             theme: str | None = None) -> tuple[object, ...]:
+        if theme is None:
+            theme = self.app.theme if self.is_attached else ""
         return (m.klines_version, m.info.symbol, m.kline_kind, m.interval, m.klines_loaded,
                 self.size if size is None else size, theme, self.preset, self.lower, levels)
 
@@ -297,7 +299,8 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
         if m is None or size.width <= 0:
             return
         levels = self._levels()
-        key = self._key(m, levels, size)
+        # laid out (a width), so attached: the app's theme without is_attached's DOM walk
+        key = self._key(m, levels, size, self.app.theme)
         if key == self._seen:
             return
         now = self._clock()
@@ -337,8 +340,9 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
         changed = self._patch(picture)
         if changed is None:
             self._start(picture)
-        elif changed:
-            self.refresh(*(Region(0, y, width, 1) for y in changed))
+        elif changed:  # the changed lines alone (regions are the widget's, gutter included)
+            gutter = self.styles.gutter
+            self.refresh(*(Region(0, gutter.top + y, width + gutter.width, 1) for y in changed))
 
     def _patch(self, picture: _Picture) -> list[int] | None:
         """When only the live candle changed since the last build (same candles before it,
