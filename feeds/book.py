@@ -489,13 +489,40 @@ class OrderBook:
             # wider quantities switch to the 60-digit context.
             add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
             return _bookc.read_top(self._read_fixed, n, add)
-        # the Python loops: a side nothing reached since its last read is copied as it is (the
-        # usual case of one side at least: checked here, without a call)
+        # the Python loops (inline: a call per side costs as much as a short rebuild)
         bids, asks, want = self._bids, self._asks, self._top_n
-        if bids.hi != _NO_CHANGE or len(bids.top) < want:
-            self._side_top(bids)
-        if asks.hi != _NO_CHANGE or len(asks.top) < want:
-            self._side_top(asks)
+        wide = None  # whether sums need the 60-digit add (see above), found when first needed
+        for side in (bids, asks):
+            top = side.top
+            hi = side.hi
+            if hi == _NO_CHANGE and len(top) >= want:
+                continue  # nothing reached this side's cached top since it was built
+            keys = side.keys
+            valid = len(top)
+            if hi != _NO_CHANGE:
+                # Cached levels better than every change since the last build are still exact:
+                # nothing above ``hi`` was inserted or removed, so they are the keys above it now.
+                side.hi = _NO_CHANGE
+                above = len(keys) - bisect_right(keys, hi)
+                if above < valid:
+                    valid = above
+            count = want if want < len(keys) else len(keys)
+            if valid < count or len(top) != count:
+                fresh = keys[-1 - valid : -1 - count : -1]  # best first; a stop before 0 clamps to it
+                # the rows' sizes in one call (itemgetter of one key returns the item, not a 1-tuple)
+                qtys = itemgetter(*fresh)(side.qty) if len(fresh) > 1 else [side.qty[k] for k in fresh]
+                if wide is None:
+                    wide = self._wide_qty or getcontext().prec < 28
+                if valid:
+                    base = top[valid - 1][2]
+                    cums = accumulate(qtys, _CTX.add, initial=base) if wide else accumulate(qtys, initial=base)
+                    next(cums)  # the initial value, already part of the kept prefix
+                else:
+                    cums = accumulate(qtys, _CTX.add) if wide else accumulate(qtys)
+                if side.top_keys:
+                    side.top_keys.clear()  # the C loop's record of the rows' keys is stale now
+                del top[valid:]
+                top.extend(zip(map(self._price_of.__getitem__, fresh), qtys, cums))
         return _new_tuple(BookTop, (bids.top[:n], asks.top[:n]))
 
     def _widen(self, n: int) -> None:
@@ -508,40 +535,6 @@ class OrderBook:
         for side in (self._bids, self._asks):
             if len(side.keys) < n and len(side.keys) < len(side.qty):
                 self._rebalance(side)
-
-    def _side_top(self, side: _Side) -> None:
-        """Rebuild the Python loops' cached top of ``side`` below ``side.hi`` (see ``top``)."""
-        top = side.top
-        hi = side.hi
-        want = self._top_n
-        keys = side.keys
-        total = len(keys)
-        count = want if want < total else total
-        # Cached levels better than every change since the last build are still exact: nothing
-        # above ``hi`` was inserted or removed, so they are the keys above ``hi`` now.
-        valid = len(top)
-        if hi != _NO_CHANGE:
-            above = total - bisect_right(keys, hi)
-            if above < valid:
-                valid = above
-            side.hi = _NO_CHANGE
-        if valid < count or len(top) != count:
-            start = total - 1 - valid
-            stop = total - 1 - count
-            fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
-            # the rows' sizes in one call (itemgetter of one key returns the item, not a 1-tuple)
-            qtys = itemgetter(*fresh)(side.qty) if len(fresh) > 1 else [side.qty[k] for k in fresh]
-            # see top(): Decimal's own + (accumulate's default) while it is exact
-            if self._wide_qty or getcontext().prec < 28:
-                cums = accumulate(qtys, _CTX.add, initial=top[valid - 1][2]) if valid else accumulate(qtys, _CTX.add)
-            else:
-                cums = accumulate(qtys, initial=top[valid - 1][2]) if valid else accumulate(qtys)
-            if valid:
-                next(cums)  # the initial value, already part of the kept prefix
-            if side.top_keys:
-                side.top_keys.clear()  # the C loop's record of the rows' keys is stale now
-            del top[valid:]
-            top.extend(zip(map(self._price_of.__getitem__, fresh), qtys, cums))
 
     def best_bid(self) -> Level | None:
         """The highest bid, or None."""
