@@ -1,6 +1,7 @@
 """Keys of every size: the C loops read a key of one 30-bit digit (below 2**30 ticks) from the
-digit itself and any other through PyLong_AsLongLong; books whose keys straddle that boundary
-must read and order exactly as with small keys, in both loops."""
+digit itself and any other through PyLong_AsLongLong; books whose keys straddle 2**30 ticks (one
+digit to two) or 2**60 (two to three) must read and order exactly as with small keys, in both
+loops."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from tests.book_support import use_loops
 TICK = D("0.00001")
 EDGE = 1 << 30
 """Ticks where a key stops fitting one 30-bit digit (10737.41824 at this tick)."""
+EDGE2 = 1 << 60
+"""Ticks where a key stops fitting two."""
 
 
 @pytest.fixture(autouse=True, params=["c", "python"])
@@ -34,7 +37,7 @@ def _reference(levels: dict[int, int], sign: int, n: int) -> list[Level]:
     return rows
 
 
-@pytest.mark.parametrize("mid", [EDGE, EDGE + 40, EDGE - 40])
+@pytest.mark.parametrize("mid", [EDGE, EDGE + 40, EDGE - 40, EDGE2, EDGE2 - 40])
 def test_keys_across_one_digit_order_and_read_exactly(mid):
     # Bids just below and asks just above the boundary, the touch moving across it: inserts,
     # removals and size changes on both sides of 2**30 ticks, a top-20 read after each.
