@@ -556,7 +556,7 @@ apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 #define OLD_ROWS 64 /* rebuilt rows whose keys and prices fit on the stack */
 
-/* OrderBook._side_top's rebuild: keep the cached levels of ``top`` better than ``hi`` (the best
+/* The rebuild of OrderBook.top's Python loop: keep the cached levels of ``top`` better than ``hi`` (the best
    key changed since the last build), rebuild the rest down to ``want`` levels as plain tuples
    (price_of[k], qty[k], cum). ``add`` is NULL for Decimal's own + (the current context) or a
    callable (a wider context's add). ``top_keys`` holds the key of each row of ``top`` when it is
