@@ -651,7 +651,15 @@ build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
             next = q;
             Py_INCREF(next);
         } else if (add == NULL) {
-            next = PyNumber_Add(cum, q);
+            /* Decimal + Decimal: the type's own add, without PyNumber_Add's dispatch (which calls
+               the same slot when both operands are of one type) */
+            binaryfunc nb_add = Py_TYPE(cum) == Py_TYPE(q) && Py_TYPE(q)->tp_as_number != NULL
+                ? Py_TYPE(q)->tp_as_number->nb_add : NULL;
+            next = nb_add != NULL ? nb_add(cum, q) : PyNumber_Add(cum, q);
+            if (next == Py_NotImplemented) {
+                Py_DECREF(next);
+                next = PyNumber_Add(cum, q);
+            }
         } else {
             next = PyObject_CallFunctionObjArgs(add, cum, q, NULL);
         }
