@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -49,7 +50,8 @@ def _partial(app: CoinmApp, regions: list[Region], patches: tuple[object, object
     from widgets.ladder import Ladder
 
     rendered: Counter[str] = Counter()
-    originals = {cls: cls.render_lines for cls in (Widget, Ladder)}  # the ladder renders its own lines
+    # the ladder renders its own lines
+    originals: dict[type[Widget], Any] = {cls: cls.render_lines for cls in (Widget, Ladder)}
 
     def counting(cls: type[Widget]) -> object:
         def render_lines(self: Widget, crop: Region) -> object:
@@ -78,7 +80,7 @@ def _partial(app: CoinmApp, regions: list[Region], patches: tuple[object, object
         moves[0] += 1
         return real_move_to(x, y)
 
-    Control.move_to = move_to  # type: ignore[method-assign, assignment]
+    Control.move_to = move_to  # type: ignore[method-assign]
     try:
         sent = update.render_segments(console)
     finally:

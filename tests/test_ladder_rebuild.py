@@ -85,5 +85,6 @@ async def test_a_last_price_move_alone_remarks_the_rows_without_a_rebuild(monkey
             fresh = Ladder()
             width = ladder.size.width
             styles = ladder._strip_cache_key[1]
+            assert isinstance(styles, tuple)
             for row, strip in zip(ladder._rows, ladder._strips[1:], strict=True):
                 assert list(strip) == list(Ladder._render_row(fresh, row, width, styles))
