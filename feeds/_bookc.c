@@ -404,12 +404,14 @@ apply_levels(PyObject *side_obj, PyObject *levels)
         PyObject *hold, *p, *q, *k, *qd;
         if (unpack_pair(item, &hold, &p, &q) < 0)
             goto fail_item;
-        /* key: for a plain price its value now and its int object below; else the int borrowed
-           from the cache or new from key_miss */
+        /* key: new from a plain price, else borrowed from the cache or new from key_miss */
+        PyObject *k_new = NULL;
         long long ticks = plain_ticks(p, (int)places, units), kv = ticks * sign;
-        k = NULL;
-        if (ticks < 0) {
-            PyObject *k_new = NULL;
+        if (ticks >= 0) {
+            k = k_new = PyLong_FromLongLong(kv);
+            if (k == NULL)
+                goto fail_pair;
+        } else {
             k = PyDict_GetItemWithError(key_of, p);
             if (k == NULL) {
                 if (PyErr_Occurred())
@@ -418,9 +420,9 @@ apply_levels(PyObject *side_obj, PyObject *levels)
                 if (k == NULL)
                     goto fail_pair;
             }
-            Py_INCREF(k);
-            Py_XDECREF(k_new);
         }
+        Py_INCREF(k);
+        Py_XDECREF(k_new);
         /* quantity: a whole number below len(qty_ints) by index, else by text */
         long small = small_int_qty(q, PyList_GET_SIZE(qty_ints));
         qd = small >= 0 ? PyList_GET_ITEM(qty_ints, small) : NULL;
@@ -448,28 +450,6 @@ apply_levels(PyObject *side_obj, PyObject *levels)
         }
         if (ticks < 0 && (kv = key_value(k)) == -1 && PyErr_Occurred())
             goto fail_qty;
-        /* A key of the ordered part is looked up there first (the bisect an insert or a removal
-           needs anyway): the list's int object serves the dict operations (found by identity,
-           no comparison) instead of a new one made for a plain price. */
-        Py_ssize_t at = -1;
-        int listed = 0;
-        if (kv >= floor) {
-            if ((at = bisect_ll(keys, kv, 0)) < 0)
-                goto fail_qty;
-            if (at < PyList_GET_SIZE(keys)) {
-                PyObject *there = PyList_GET_ITEM(keys, at);
-                long long tv = key_value(there);
-                if (tv == -1 && PyErr_Occurred())
-                    goto fail_qty;
-                listed = tv == kv;
-                if (listed && k == NULL) {
-                    k = there;
-                    Py_INCREF(k);
-                }
-            }
-        }
-        if (k == NULL && (k = PyLong_FromLongLong(kv)) == NULL)
-            goto fail_qty;
         int nonzero = small >= 0 ? small != 0 : PyObject_IsTrue(qd); /* whole: Decimal(small) */
         if (nonzero < 0)
             goto fail_qty;
@@ -479,7 +459,8 @@ apply_levels(PyObject *side_obj, PyObject *levels)
             if (PyDict_SetItem(book, k, qd) < 0)
                 goto fail_qty;
             if (kv >= floor && PyDict_GET_SIZE(book) != size) { /* a new level (one hash lookup) */
-                if (PyList_Insert(keys, listed ? at + 1 : at, k) < 0) /* after an equal key, as bisect_right */
+                Py_ssize_t at = bisect_ll(keys, kv, 1);
+                if (at < 0 || PyList_Insert(keys, at, k) < 0)
                     goto fail_qty;
             }
         } else {
@@ -491,8 +472,11 @@ apply_levels(PyObject *side_obj, PyObject *levels)
             } else {
                 if (PyDict_DelItem(book, k) < 0)
                     goto fail_qty;
-                if (kv >= floor && PyList_SetSlice(keys, at, at + 1, NULL) < 0) /* at: bisect_left */
-                    goto fail_qty;
+                if (kv >= floor) {
+                    Py_ssize_t at = bisect_ll(keys, kv, 0);
+                    if (at < 0 || PyList_SetSlice(keys, at, at + 1, NULL) < 0)
+                        goto fail_qty;
+                }
             }
         }
         if (changed && kv >= floor && kv > hi) /* only the ordered part reaches a cached top */
@@ -505,7 +489,7 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     fail_qty:
         Py_DECREF(qd);
     fail_key:
-        Py_XDECREF(k);
+        Py_DECREF(k);
     fail_pair:
         Py_XDECREF(hold);
     fail_item:
