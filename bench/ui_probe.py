@@ -414,7 +414,7 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
         paints0, paint_s0, rebuilds0 = PROBE.paints, PROBE.paint_s, PROBE.ladder_rebuilds
         frames0 = app.frames
         chart = app.query_one("#chart")
-        builds0 = chart.builds
+        builds0, patches0 = chart.builds, chart.patches
         messages0 = session.stream.state.messages
         versions0 = (market.trades_version, market.liquidations_version, market.tickers_version)
         PROBE.recording = True
@@ -432,6 +432,7 @@ async def firehose(args: argparse.Namespace) -> dict[str, Any]:
             paint_ms_mean=(PROBE.paint_s - paint_s0) / paints * 1000 if paints else None,
             frames_per_s=(app.frames - frames0) / wall,
             chart_builds_per_s=(chart.builds - builds0) / wall,
+            chart_patches_per_s=(chart.patches - patches0) / wall,  # live candle redrawn over the last build
             ladder_rebuilds_per_s=(PROBE.ladder_rebuilds - rebuilds0) / wall,
             cpu_per_wall=(cpu1 - cpu0) / wall,
             lag=_summary(PROBE.lags),
