@@ -339,6 +339,7 @@ _SPAN_03_10 = 1.0 - 0.3
 _PARETO_EXP = -1.0 / 1.6
 """``random.paretovariate(1.6)``'s exponent: a taker's size is ``taker_qty * u ** _PARETO_EXP``."""
 _new_tuple = tuple.__new__
+_new_object = object.__new__
 
 _POISSON_PART = 500.0
 """Largest mean drawn in one product of uniforms: past ~745, exp(-mean) underflows to 0.0 and
@@ -775,44 +776,51 @@ class MarketEngine:
         # and the update id moved on by the rest, nothing reading it meanwhile.)
         ops = 0
         side_levels = book.levels
-        # (the book's add, grow and reduce inlined for the flow's own orders: the same changes)
-        queues_of = {"BUY": (side_levels["BUY"], book.qty["BUY"], bids, book._recent_bids),
-                     "SELL": (side_levels["SELL"], book.qty["SELL"], asks, book._recent_asks)}
+        # (the book's add, grow and reduce inlined for the flow's own orders: the same changes;
+        # each side's side name, queues, sizes, sorted levels and touched set, chosen as a tuple)
+        bid_side = ("BUY", side_levels["BUY"], book.qty["BUY"], bids, book._recent_bids)
+        ask_side = ("SELL", side_levels["SELL"], book.qty["SELL"], asks, book._recent_asks)
+        # Only the flow's orders rest (the usual case): a level's newest order is the flow's.
+        flow_only = not book.owned
+        oid = st.sim_oid  # (the flow's order ids, written back after the loop)
         for _ in range(_poisson(rng, 0.7 * speed)):
             if random_() < 0.5:
                 ticks = fair_t - grid * (int(-_log(1.0 - random_()) / _RATE40) + 1)
                 if asks and ticks >= asks[0]:
                     continue
-                side = "BUY"
+                side, queues, sizes, levels, touched = bid_side
             else:
                 ticks = fair_t + grid * (int(-_log(1.0 - random_()) / _RATE40) + 1)
                 if bids and ticks <= bids[-1]:
                     continue
-                side = "SELL"
+                side, queues, sizes, levels, touched = ask_side
             ops += 1
             qty = int(base_qty * (0.1 + _SPAN_01_15 * random_()))
             if ticks <= 0:
                 continue
             if qty < 1:
                 qty = 1
-            queues, sizes, levels, touched = queues_of[side]
             queue = queues.get(ticks)
-            if queue is None:
-                st.sim_oid += 1
-                queues[ticks] = deque((RestingOrder(st.sim_oid, side, ticks, qty),))
-                insort(levels, ticks)
-                sizes[ticks] = qty
-            elif len(queue) >= _SIM_QUEUE and queue[-1].owner is None:
+            if queue is not None and len(queue) >= _SIM_QUEUE and (flow_only or queue[-1].owner is None):
                 queue[-1].qty += qty  # (a crowded level's newest order grows, as in _sim_add)
                 sizes[ticks] += qty
             else:
-                st.sim_oid += 1
-                queue.append(RestingOrder(st.sim_oid, side, ticks, qty))
-                sizes[ticks] += qty
+                oid += 1
+                # RestingOrder(oid, side, ticks, qty) without its Python __init__ (half the cost)
+                o = _new_object(RestingOrder)
+                o.oid, o.side, o.ticks, o.qty, o.owner = oid, side, ticks, qty, None
+                if queue is None:
+                    queues[ticks] = deque((o,))
+                    insort(levels, ticks)
+                    sizes[ticks] = qty
+                else:
+                    queue.append(o)
+                    sizes[ticks] += qty
             touched.add(ticks)
+        st.sim_oid = oid
         getrandbits = rng.getrandbits
         for _ in range(_poisson(rng, 0.6 * speed)):
-            queues, sizes, levels, touched = queues_of["BUY" if random_() < 0.5 else "SELL"]
+            _, queues, sizes, levels, touched = bid_side if random_() < 0.5 else ask_side
             n = len(levels)
             if n < 50:
                 continue
@@ -822,7 +830,7 @@ class MarketEngine:
             t = levels[-1 - idx] if levels is bids else levels[idx]
             queue = queues[t]
             pool: Any = queue
-            if book.owned:
+            if not flow_only:
                 pool = [o for o in queue if o.owner is None]
                 if not pool:
                     continue
@@ -834,12 +842,14 @@ class MarketEngine:
                 r = getrandbits(k)
             o = pool[r]
             ops += 1
-            by = int(o.qty * (0.3 + _SPAN_03_10 * random_()))
+            left = o.qty
+            by = int(left * (0.3 + _SPAN_03_10 * random_()))
             if by < 1:
                 by = 1
-            o.qty -= by
+            left -= by
+            o.qty = left
             sizes[t] -= by
-            if o.qty <= 0:
+            if left <= 0:
                 queue.remove(o)
                 if not queue:
                     del queues[t]
