@@ -891,15 +891,29 @@ class MarketEngine:
                 begin(now)
                 levels = book.sorted[side]
                 queues = side_levels[side]
-                kept = 0  # far levels that only the users' own orders hold
-                for _ in range(n - 450):
-                    if kept >= len(levels):
-                        break
-                    far = levels[kept] if side == "BUY" else levels[-1 - kept]
-                    for o in [o for o in queues[far] if o.owner is None]:
-                        book.reduce(o, o.qty)
-                    if far in queues:
-                        kept += 1
+                if not book.owned:
+                    # Only the flow's orders rest: each far level goes whole, farthest first (what
+                    # reducing each of its orders to nothing does, one level at a time below).
+                    sizes = book.qty[side]
+                    far_levels = levels[:n - 450] if side == "BUY" else levels[:449 - n:-1]
+                    for far in far_levels:
+                        del queues[far]
+                        del sizes[far]
+                    (book._recent_bids if side == "BUY" else book._recent_asks).update(far_levels)
+                    if side == "BUY":
+                        del levels[:n - 450]
+                    else:
+                        del levels[450 - n:]
+                else:
+                    kept = 0  # far levels that only the users' own orders hold
+                    for _ in range(n - 450):
+                        if kept >= len(levels):
+                            break
+                        far = levels[kept] if side == "BUY" else levels[-1 - kept]
+                        for o in [o for o in queues[far] if o.owner is None]:
+                            book.reduce(o, o.qty)
+                        if far in queues:
+                            kept += 1
         # Takers push the price towards fair value.
         if bids and asks:
             bb, ba = bids[-1], asks[0]
