@@ -440,6 +440,9 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         """The placeholder of the price fields (the mark price when the form opened)."""
         self._opening = _opening(side, order_type, price)
         """What the form opens with: side, order type and the price it was opened at."""
+        self._shown: dict[str, tuple[object, ...]] = {}
+        """What each text line of the form (``#keys``, ``#status``...) and the dialog's titles
+        show, as :func:`_same` keys: an unchanged one is not updated again (_show)."""
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -584,6 +587,17 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             self._repaint_required = False
         super()._on_timer_update()
 
+    def _show(self, selector: str, content: Content | str) -> None:
+        """Update the Static ``selector`` unless it shows exactly ``content`` already.
+
+        An update repaints the line and lays the whole form out again even when the text is the
+        same; an opening sets every line (most to what they showed when the form closed).
+        """
+        key = _same(content)
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            self.query_one(selector, Static).update(content)
+
     def _fill(self) -> None:
         """Show the opening: every field, reason and message as a newly built form has them."""
         side, order_type, price = self._opening
@@ -610,7 +624,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         self.query_one("#dialog").set_class(self.context.real_money, "-live")
         self.query_one("#confirm").add_class("-hidden")
         self.query_one("#form").remove_class("-hidden")
-        self.query_one("#keys", Static).update(self.KEYS_HINT)
+        self._show("#keys", self.KEYS_HINT)
         self._status("", "")
         self._update_title()
         self._show_rows()
@@ -791,10 +805,9 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             row.reason = reason = reasons.get(name, "")
             if name in NUMERIC_FIELDS or name in BRACKET_NUMBERS:
                 self._input(name).set_class(bool(reason), "-invalid")
-        general_line = self.query_one("#general", Static)
-        general_line.update("\n".join(general))
-        general_line.display = bool(general) and self._stage == "form"
-        self.query_one("#preview", Static).update(self._preview(order))
+        self._show("#general", "\n".join(general))
+        self.query_one("#general").display = bool(general) and self._stage == "form"
+        self._show("#preview", self._preview(order))
 
     def reason(self, name: str) -> str:
         """Why the venue would refuse the field ``name`` as it stands ("" when it would not)."""
@@ -817,14 +830,19 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
     def _update_title(self) -> None:
         ctx = self.context
         dialog = self.query_one("#dialog")
-        dialog.border_title = Content.assemble(
+        title = Content.assemble(
             (self.side, "bold $success" if self.side == "BUY" else "bold $error"),
             f" {ctx.info.symbol} · {ctx.venue.upper()}",
         )
         price = self._opening[2]
         source = (f"opened at {fmt_step(price, ctx.info.tick_size)} from the {self.price_source} · "
                   if price is not None and self.price_source else "")
-        dialog.border_subtitle = f"{source}{ctx.leverage}x · one-way"
+        subtitle = f"{source}{ctx.leverage}x · one-way"
+        # setting a title repaints the dialog (every line of it) even when it is the same
+        if self._shown.get("title") != (key := (_same(title), subtitle)):
+            self._shown["title"] = key
+            dialog.border_title = title
+            dialog.border_subtitle = subtitle
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
@@ -883,7 +901,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             if self._stage == "form":
                 self._refresh()
             else:
-                self.query_one("#preview", Static).update(self._preview(self._pending or self._order))
+                self._show("#preview", self._preview(self._pending or self._order))
 
     # ------------------------------------------------------------------ preview
 
@@ -1031,9 +1049,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
     # ------------------------------------------------------------------ submit, confirm, outcome
 
     def _status(self, text: str, cls: str) -> None:
-        status = self.query_one("#status", Static)
-        status.update(text)
-        status.set_classes(cls)
+        self._show("#status", text)
+        self.query_one("#status").set_classes(cls)
 
     @property
     def submit_calls(self) -> int:
@@ -1077,11 +1094,11 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         title = Content.styled(
             f"Send this {order.side} {order.type} on {self.context.venue.upper()}? "
             "These exact parameters will be signed:", "bold $warning")
-        self.query_one("#confirm", Static).update(Content("\n").join([title, *lines]))
+        self._show("#confirm", Content("\n").join([title, *lines]))
         self.query_one("#form").add_class("-hidden")
         self.query_one("#general").display = False
         self.query_one("#confirm").remove_class("-hidden")
-        self.query_one("#keys", Static).update(self.CONFIRM_HINT)
+        self._show("#keys", self.CONFIRM_HINT)
         self._status("", "")
         self.set_focus(None)
 
@@ -1090,7 +1107,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         self._pending = None
         self.query_one("#confirm").add_class("-hidden")
         self.query_one("#form").remove_class("-hidden")
-        self.query_one("#keys", Static).update(self.KEYS_HINT)
+        self._show("#keys", self.KEYS_HINT)
         self._refresh()
         self._focus_first()
 
@@ -1100,7 +1117,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         self._pending = None
         self._submit_calls += 1
         self._status("sending…", "-warning")
-        self.query_one("#keys", Static).update("waiting for the venue's answer")
+        self._show("#keys", "waiting for the venue's answer")
         self.run_worker(self._run_submit(order, bracket), group="order-submit", exit_on_error=False)
 
     async def _run_submit(self, order: OrderRequest, bracket: BracketSpec | None = None) -> None:
@@ -1125,7 +1142,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
     def _lock(self, outcome: OrderOutcome | None, message: str) -> None:
         self._stage = "locked"
         self._unknown_outcome = outcome
-        self.query_one("#keys", Static).update("esc close")
+        self._show("#keys", "esc close")
         self._status(message, "-warning")
 
     def action_escape(self) -> None:
@@ -1153,6 +1170,13 @@ def _opening(side: str, order_type: str, price: Decimal | None) -> tuple[str, st
     if order_type not in ORDER_TYPES:
         raise ValueError(f"{order_type!r} is not an order type")
     return side, order_type, price
+
+
+def _same(content: Content | str) -> tuple[object, ...]:
+    """What ``content`` shows: its text and styles (``Content ==`` compares the text alone)."""
+    if isinstance(content, str):
+        return (content,)
+    return (content.plain, *content.spans)
 
 
 def refusal(text: str, label: str) -> str:
