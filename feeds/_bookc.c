@@ -84,12 +84,8 @@ unpack_pair(PyObject *item, PyObject **hold, PyObject **p, PyObject **q)
    for anything else, which the caller hands to the Python method (it raises the right error,
    or handles what is merely unusual). */
 static long long
-plain_ticks(PyObject *p, int places, long long units)
+plain_ticks_of(const char *c, Py_ssize_t n, int places, long long units)
 {
-    if (!PyUnicode_CheckExact(p) || !PyUnicode_IS_ASCII(p))
-        return -1;
-    const char *c = (const char *)PyUnicode_DATA(p);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(p);
     long long scaled = 0;
     int digits = 0, frac = -1; /* frac: digits seen after the point, -1 before it */
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -124,6 +120,72 @@ plain_ticks(PyObject *p, int places, long long units)
     if (scaled <= 0 || scaled % units)
         return -1;
     return scaled / units;
+}
+
+static long long
+plain_ticks(PyObject *p, int places, long long units)
+{
+    if (!PyUnicode_CheckExact(p) || !PyUnicode_IS_ASCII(p))
+        return -1;
+    return plain_ticks_of((const char *)PyUnicode_DATA(p), PyUnicode_GET_LENGTH(p), places, units);
+}
+
+/* A depth event's side as the JSON text received (a msgspec.Raw: the decoder kept the span of
+   bytes instead of building a list of [str, str] lists): the next [price, qty] pair of the
+   compact form the venue and the simulator write, ``[["9517.6","10"],["9517.4","7"]]``, each
+   text a non-empty run of digits and points. ``*cur`` starts after the opening '['; ``first``
+   is whether no pair was read yet. 1 with the texts' spans set and ``*cur`` past the pair, 0 at
+   the closing ']' (the buffer's last byte), -1 for anything else (whitespace, escapes, other
+   values, a number where a text belongs): feeds.depthwire takes a side this way only when
+   compact_levels() said yes, and decodes any other side into lists. */
+static int
+raw_next(const char **cur, const char *end, int first, const char **pc, Py_ssize_t *pn, const char **qc,
+         Py_ssize_t *qn)
+{
+    const char *c = *cur;
+    if (c >= end)
+        return -1;
+    if (*c == ']') {
+        *cur = c + 1;
+        return c + 1 == end ? 0 : -1;
+    }
+    if (!first) {
+        if (*c != ',')
+            return -1;
+        c++;
+    }
+    if (end - c < 2 || c[0] != '[' || c[1] != '"')
+        return -1;
+    c += 2;
+    *pc = c;
+    while (c < end && ((*c >= '0' && *c <= '9') || *c == '.'))
+        c++;
+    *pn = c - *pc;
+    if (*pn == 0 || end - c < 3 || c[0] != '"' || c[1] != ',' || c[2] != '"')
+        return -1;
+    c += 3;
+    *qc = c;
+    while (c < end && ((*c >= '0' && *c <= '9') || *c == '.'))
+        c++;
+    *qn = c - *qc;
+    if (*qn == 0 || end - c < 2 || c[0] != '"' || c[1] != ']')
+        return -1;
+    *cur = c + 2;
+    return 1;
+}
+
+/* Whether a buffer is a whole compact side (raw_next reads every pair to the closing ']'). */
+static int
+raw_compact(const char *c, Py_ssize_t n)
+{
+    if (n < 2 || c[0] != '[')
+        return 0;
+    const char *cur = c + 1, *end = c + n, *pc, *qc;
+    Py_ssize_t pn, qn;
+    int r, first = 1;
+    while ((r = raw_next(&cur, end, first, &pc, &pn, &qc, &qn)) == 1)
+        first = 0;
+    return r == 0;
 }
 
 /* Attribute names of feeds.book._Side, interned once at import. */
@@ -312,12 +374,8 @@ plain_qty(PyObject *q, PyObject *qty_of, PyObject *fixed)
 /* The value of a quantity text made of digits only ("125", "0040"), when it is below ``limit``;
    -1 for any other text (a point, a sign, a space, too many digits, not an ASCII str). */
 static long
-small_int_qty(PyObject *q, Py_ssize_t limit)
+small_int_of(const char *c, Py_ssize_t n, Py_ssize_t limit)
 {
-    if (!PyUnicode_CheckExact(q) || !PyUnicode_IS_ASCII(q))
-        return -1;
-    const char *c = (const char *)PyUnicode_DATA(q);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(q);
     if (n == 0 || n > 9)
         return -1;
     long v = 0;
@@ -327,6 +385,14 @@ small_int_qty(PyObject *q, Py_ssize_t limit)
         v = v * 10 + (c[i] - '0');
     }
     return v < limit ? v : -1;
+}
+
+static long
+small_int_qty(PyObject *q, Py_ssize_t limit)
+{
+    if (!PyUnicode_CheckExact(q) || !PyUnicode_IS_ASCII(q))
+        return -1;
+    return small_int_of((const char *)PyUnicode_DATA(q), PyUnicode_GET_LENGTH(q), limit);
 }
 
 PyDoc_STRVAR(apply_side_doc,
@@ -344,6 +410,9 @@ PyDoc_STRVAR(apply_side_doc,
 "qty_miss(q). A quantity text of digits only whose value v is below len(qty_ints) is first looked\n"
 "up as qty_ints[v] (no hashing: the usual whole-contract sizes), and a qty_ints[v] that is None\n"
 "is set to the Decimal the other ways made (Decimal(q): the same for every spelling of v).\n"
+"``levels`` may also be a side's JSON text (bytes-like: a msgspec.Raw) in the compact form\n"
+"compact_levels() accepts; its pairs are read in place, the same way (a text becomes a str only\n"
+"where a cache or key_miss/qty_miss needs one), and anything else in it is a ValueError.\n"
 "On an error\n"
 "the levels before the bad one stay applied and ``side.hi`` is left as it was (the caller\n"
 "drops the side's cached top).");
@@ -385,33 +454,68 @@ apply_levels(PyObject *side_obj, PyObject *levels)
     }
     long long hi_before = hi;
 
-    /* a list (what decoders make) is walked by index, anything else through an iterator */
+    /* a list (what decoders make) is walked by index, the JSON text of a compact side (a
+       msgspec.Raw, or any bytes-like object) pair by pair (raw_next), anything else through an
+       iterator. A raw pair's texts become str objects only where a cache or the Python methods
+       need them (a price that is not plain, a quantity that is not a small whole number). */
     int by_index = PyList_CheckExact(levels);
-    PyObject *it = by_index ? NULL : PyObject_GetIter(levels);
-    if (!by_index && it == NULL)
-        return -1;
-    Py_ssize_t next = 0;
-    PyObject *item;
-    while (1) {
-        if (by_index) {
-            if (next >= PyList_GET_SIZE(levels))
-                break;
-            item = PyList_GET_ITEM(levels, next++);
-            Py_INCREF(item);
-        } else if ((item = PyIter_Next(it)) == NULL) {
-            break;
+    int raw = !by_index && !PyTuple_CheckExact(levels) && PyObject_CheckBuffer(levels);
+    Py_buffer view;
+    const char *cur = NULL, *end = NULL;
+    PyObject *it = NULL;
+    if (raw) {
+        if (PyObject_GetBuffer(levels, &view, PyBUF_SIMPLE) < 0)
+            return -1;
+        cur = (const char *)view.buf;
+        end = cur + view.len;
+        if (view.len < 2 || *cur != '[') {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_ValueError, "a side's levels are not a JSON array");
+            return -1;
         }
-        PyObject *hold, *p, *q, *k, *qd;
-        if (unpack_pair(item, &hold, &p, &q) < 0)
-            goto fail_item;
+        cur++;
+    } else if (!by_index && (it = PyObject_GetIter(levels)) == NULL) {
+        return -1;
+    }
+    Py_ssize_t next = 0;
+    PyObject *item = NULL;
+    int first = 1;
+    while (1) {
+        PyObject *hold = NULL, *p = NULL, *q = NULL, *k, *qd, *p_made = NULL, *q_made = NULL;
+        const char *pc = NULL, *qc = NULL;
+        Py_ssize_t pn = 0, qn = 0;
+        if (raw) {
+            int r = raw_next(&cur, end, first, &pc, &pn, &qc, &qn);
+            if (r == 0)
+                break;
+            if (r < 0) {
+                PyErr_SetString(PyExc_ValueError, "a level is not a [price, qty] pair of plain decimal texts");
+                goto fail_item;
+            }
+            first = 0;
+        } else {
+            if (by_index) {
+                if (next >= PyList_GET_SIZE(levels))
+                    break;
+                item = PyList_GET_ITEM(levels, next++);
+                Py_INCREF(item);
+            } else if ((item = PyIter_Next(it)) == NULL) {
+                break;
+            }
+            if (unpack_pair(item, &hold, &p, &q) < 0)
+                goto fail_item;
+        }
         /* key: new from a plain price, else borrowed from the cache or new from key_miss */
         PyObject *k_new = NULL;
-        long long ticks = plain_ticks(p, (int)places, units), kv = ticks * sign;
+        long long ticks = raw ? plain_ticks_of(pc, pn, (int)places, units) : plain_ticks(p, (int)places, units);
+        long long kv = ticks * sign;
         if (ticks >= 0) {
             k = k_new = PyLong_FromLongLong(kv);
             if (k == NULL)
                 goto fail_pair;
         } else {
+            if (raw && (p = p_made = PyUnicode_FromStringAndSize(pc, pn)) == NULL)
+                goto fail_pair;
             k = PyDict_GetItemWithError(key_of, p);
             if (k == NULL) {
                 if (PyErr_Occurred())
@@ -424,10 +528,13 @@ apply_levels(PyObject *side_obj, PyObject *levels)
         Py_INCREF(k);
         Py_XDECREF(k_new);
         /* quantity: a whole number below len(qty_ints) by index, else by text */
-        long small = small_int_qty(q, PyList_GET_SIZE(qty_ints));
+        long small = raw ? small_int_of(qc, qn, PyList_GET_SIZE(qty_ints))
+                         : small_int_qty(q, PyList_GET_SIZE(qty_ints));
         qd = small >= 0 ? PyList_GET_ITEM(qty_ints, small) : NULL;
         if (qd != NULL && qd != Py_None) {
             Py_INCREF(qd);
+        } else if (raw && (q = q_made = PyUnicode_FromStringAndSize(qc, qn)) == NULL) {
+            goto fail_key;
         } else if ((qd = PyDict_GetItemWithError(qty_of, q)) == NULL) {
             if (PyErr_Occurred())
                 goto fail_key;
@@ -483,21 +590,30 @@ apply_levels(PyObject *side_obj, PyObject *levels)
             hi = kv;
         Py_DECREF(qd);
         Py_DECREF(k);
+        Py_XDECREF(p_made);
+        Py_XDECREF(q_made);
         Py_XDECREF(hold);
-        Py_DECREF(item);
+        Py_XDECREF(item);
+        item = NULL;
         continue;
     fail_qty:
         Py_DECREF(qd);
     fail_key:
         Py_DECREF(k);
     fail_pair:
+        Py_XDECREF(p_made);
+        Py_XDECREF(q_made);
         Py_XDECREF(hold);
     fail_item:
-        Py_DECREF(item);
+        Py_XDECREF(item);
         Py_XDECREF(it);
+        if (raw)
+            PyBuffer_Release(&view);
         return -1;
     }
     Py_XDECREF(it);
+    if (raw)
+        PyBuffer_Release(&view);
     if (PyErr_Occurred())
         return -1;
     if (hi != hi_before && side_set_ll(side_obj, SLOT_HI, hi) < 0)
@@ -885,7 +1001,34 @@ read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+PyDoc_STRVAR(compact_levels_doc,
+"compact_levels(bids, asks) -> bool\n\n"
+"Whether both sides (bytes-like: a msgspec.Raw of a depth event's \"b\" and \"a\") are in the\n"
+"compact form apply_side reads without building lists: ``[]`` or ``[[\"P\",\"Q\"],...]`` with no\n"
+"whitespace, each text a non-empty run of digits and points. feeds.depthwire decodes any other\n"
+"side into lists (msgspec's typed decoder), which accepts or declines it as before.");
+
+static PyObject *
+compact_levels(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "compact_levels() takes (bids, asks)");
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(args[i], &view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        int ok = raw_compact((const char *)view.buf, view.len);
+        PyBuffer_Release(&view);
+        if (!ok)
+            Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
+    {"compact_levels", (PyCFunction)(void (*)(void))compact_levels, METH_FASTCALL, compact_levels_doc},
     {"apply_side", (PyCFunction)(void (*)(void))apply_side, METH_FASTCALL, apply_side_doc},
     {"apply_event", (PyCFunction)(void (*)(void))apply_event, METH_FASTCALL, apply_event_doc},
     {"read_top", (PyCFunction)(void (*)(void))read_top, METH_FASTCALL, read_top_doc},
@@ -907,7 +1050,7 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 10
+#define BOOKC_ABI 11
 
 PyMODINIT_FUNC
 PyInit__bookc(void)

@@ -4,14 +4,18 @@ Kept in step with the C file's ``BOOKC_ABI``: feeds/book.py uses the extension o
 ``ABI`` is the one both were written for.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 ABI: int
 
-def apply_side(side: Any, levels: Iterable[Any], /) -> None:
-    """Set or remove each [price, qty] of ``levels`` on one side (a ``feeds.book._Side``)."""
+def apply_side(side: Any, levels: Any, /) -> None:
+    """Set or remove each [price, qty] of ``levels`` on one side (a ``feeds.book._Side``): pairs,
+    or a side's compact JSON text (a ``msgspec.Raw``), read in place."""
+
+def compact_levels(bids: Any, asks: Any, /) -> bool:
+    """Whether both sides' JSON texts are in the compact form ``apply_side`` reads in place."""
 
 def read_top(fixed: tuple[Any, ...], n: int, add: Callable[[Decimal, Decimal], Decimal] | None, /) -> Any:
     """Both sides' best ``n`` levels (a ``BookTop``), rebuilding each side's cached top below its ``hi``."""

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 10
+_BOOKC_ABI = 11
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -522,7 +522,7 @@ class OrderBook:
                 if side.top_keys:
                     side.top_keys.clear()  # the C loop's record of the rows' keys is stale now
                 del top[valid:]
-                top.extend(zip(map(self._price_of.__getitem__, fresh), qtys, cums))
+                top.extend(zip(map(self._price_of.__getitem__, fresh), qtys, cums))  # noqa: B905 (equal lengths; a keyword costs on every read)
         return _new_tuple(BookTop, (bids.top[:n], asks.top[:n]))
 
     def _widen(self, n: int) -> None:

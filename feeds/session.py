@@ -390,7 +390,7 @@ class DashboardSession:
     def _on_market(self, stream: str | None, data: Any) -> None:
         depth = self.depth
         if stream is not None and "@depth" in stream:
-            ev = data if type(data) is DepthEvent else DepthUpdate.from_wire(data)
+            ev = data if isinstance(data, DepthEvent) else DepthUpdate.from_wire(data)  # (RawDepthEvent too)
             if depth is not None and ev.symbol == depth.symbol:
                 depth.on_depth(ev)
                 if self._book_first_synced is not None and depth.synced:

@@ -76,7 +76,7 @@ async def rig(sim: SimExchange, feed_kw: dict[str, Any] | None = None, **stream_
 
         def on_message(stream: str | None, data: Any) -> None:
             # as the session's market handler: depth frames arrive decoded by the stream client
-            feed.on_depth(data if type(data) is DepthEvent else DepthUpdate.from_wire(data))
+            feed.on_depth(data if isinstance(data, DepthEvent) else DepthUpdate.from_wire(data))
             wake.set()
 
         def on_connect() -> None:

@@ -22,13 +22,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from feeds import book as book_module
 from feeds.book import BookSync, OrderBook, SyncAction
-from feeds.depthwire import DepthEvent, decode_depth_frame
+from feeds.depthwire import DepthEvent, RawDepthEvent, decode_depth_frame, levels_of
 from feeds.errors import MalformedFrame
 from feeds.models import DepthUpdate, unwrap_combined
 from feeds.streams import StreamClient
@@ -55,21 +56,23 @@ def payload(U: int, u: int, pu: int, bids: list, asks: list, symbol: str = "BTCU
 
 
 def assert_same_event(fast: Any, ref: DepthUpdate) -> None:
-    assert type(fast) is DepthEvent
+    # with the book's C loops the sides stay JSON text (RawDepthEvent), else lists of pairs
+    assert type(fast) is (RawDepthEvent if book_module._bookc is not None else DepthEvent)
     assert [getattr(fast, f) for f in FIELDS] == [getattr(ref, f) for f in FIELDS]
-    assert [list(lv) for lv in fast.bids] == ref.bids and [list(lv) for lv in fast.asks] == ref.asks
-    assert all(type(x) is str for lv in (*fast.bids, *fast.asks) for x in lv)  # money stays text
+    bids, asks = levels_of(fast.bids), levels_of(fast.asks)
+    assert [list(lv) for lv in bids] == ref.bids and [list(lv) for lv in asks] == ref.asks
+    assert all(type(x) is str for lv in (*bids, *asks) for x in lv)  # money stays text
 
 
 @pytest.mark.parametrize("name", ["diff-book-depth-streams-payload.json", "partial-book-depth-streams-payload.json"])
-def test_the_spec_examples_decode_as_from_wire_decodes_them(name: str) -> None:
+def test_the_spec_examples_decode_as_from_wire_decodes_them(name: str, loops: str) -> None:
     data = json.loads((EXAMPLES / name).read_text())
     got = decode_depth_frame(combined(data))
     assert got is not None and got[0] == STREAM
     assert_same_event(got[1], DepthUpdate.from_wire(data))
 
 
-def test_generated_frames_decode_as_from_wire_decodes_them() -> None:
+def test_generated_frames_decode_as_from_wire_decodes_them(loops: str) -> None:
     rng = random.Random(3)
     for i in range(200):
         levels = [[f"{rng.randint(1, 99999)}.{rng.randint(0, 9)}", str(rng.choice((0, 1, 25, 1000)))]
@@ -109,7 +112,7 @@ DECLINED = {
 
 
 @pytest.mark.parametrize("why", DECLINED)
-def test_it_declines_what_it_does_not_take_as_it_is(why: str) -> None:
+def test_it_declines_what_it_does_not_take_as_it_is(why: str, loops: str) -> None:
     assert decode_depth_frame(DECLINED[why]) is None
 
 
@@ -158,9 +161,9 @@ def test_the_spec_book_procedure_gives_the_hand_derived_book(loops: str) -> None
     assert sync.book.depth_counts() == (0, 0) and sync.buffered == 1
 
 
-def _events(rng: random.Random, n: int) -> list[Any]:
-    """A random stream of depth events: mostly in sequence, with gaps, duplicates, malformed
-    levels and crossings now and then."""
+def _events(rng: random.Random, n: int) -> list[bytes]:
+    """A random stream of combined depth frames: mostly in sequence, with gaps, duplicates,
+    malformed levels and crossings now and then."""
     out = []
     u = 100
     for _ in range(n):
@@ -184,10 +187,7 @@ def _events(rng: random.Random, n: int) -> list[Any]:
             bids.append(["1003.0", "1"])  # crosses the asks
         if rng.random() < 0.02:
             asks.insert(0, rng.choice((["1002.05", "1"], ["x", "1"], ["1002.5", "-1"])))  # malformed
-        frame = combined(payload(first, final, pu, bids, asks, "BTCUSD_PERP"), "btcusd_perp@depth@100ms")
-        got = decode_depth_frame(frame)
-        assert got is not None
-        out.append(got[1])
+        out.append(combined(payload(first, final, pu, bids, asks, "BTCUSD_PERP"), "btcusd_perp@depth@100ms"))
         if pu == u:
             u = final
     return out
@@ -209,8 +209,16 @@ def test_c_and_python_loops_sync_alike(seed: int, monkeypatch) -> None:
 
     for native, sync in syncs.items():
         run(native, sync.on_snapshot, 100, *snapshot)
-    for i, ev in enumerate(_events(rng, 1500)):
-        results = {native: run(native, sync.on_event, ev) for native, sync in syncs.items()}
+    def feed(sync: BookSync, frame: bytes) -> Any:
+        # decoded as the stream client decodes it with these loops: the C loops get the sides as
+        # JSON text (RawDepthEvent) when they are compact, lists otherwise
+        got = decode_depth_frame(frame)
+        assert got is not None
+        return sync.on_event(got[1])
+
+    for i, frame in enumerate(_events(rng, 1500)):
+        results = {native: run(native, feed, sync, frame) for native, sync in syncs.items()}
+        ev = DepthUpdate.from_wire(unwrap_combined(orjson.loads(frame))[1])
         assert results[True] == results[False], (i, results)
         if not syncs[True].synced:
             # a new snapshot at the venue's state (the buffered events are replayed on it, alike)
@@ -225,6 +233,8 @@ def test_c_and_python_loops_sync_alike(seed: int, monkeypatch) -> None:
             (py.state, py.applied, py.resyncs, py.book.last_update_id, py.book.version), i
     assert syncs[True].book.checksum() == syncs[False].book.checksum()
     assert syncs[True].applied > 1000 and syncs[True].resyncs > 10  # the stream did exercise both paths
+    monkeypatch.setattr(book_module, "_bookc", native_module)
+    assert sum(type(decode_depth_frame(f)[1]) is RawDepthEvent for f in _events(random.Random(seed), 200)) > 150
 
 
 class _FakeSocket:
@@ -249,7 +259,7 @@ def test_the_stream_client_hands_over_typed_depth_events_and_declined_frames_go_
               combined(GOOD).decode(), b"{not json"]
     asyncio.run(client._read(_FakeSocket(frames)))  # type: ignore[arg-type]
     assert [s for s, _ in seen] == [STREAM, "btcusd_perp@aggTrade", STREAM, STREAM]
-    assert type(seen[0][1]) is DepthEvent
+    assert isinstance(seen[0][1], DepthEvent)
     assert seen[1][1] == {"e": "aggTrade"}  # other streams: the general decode, a dict as before
     assert seen[2][1]["b"] == [[9517.6, "10"]]  # declined: the general decode, which the consumer rejects
     assert type(seen[3][1]) is dict  # a text frame: the general decode
@@ -278,8 +288,63 @@ async def test_the_dashboard_session_feeds_its_book_depth_events_decoded_this_wa
             assert loop.time() < deadline, "the book never synced"
             stepped_sim.step(2)
             await asyncio.sleep(0.01)
-        assert set(kinds) == {DepthEvent}
+        assert set(kinds) == {RawDepthEvent if book_module._bookc is not None else DepthEvent}
         top = session.depth.book.top(5)
         assert top.bids and top.asks and top.bids[0][0] < top.asks[0][0]
     finally:
         await session.close()
+
+
+SIDES = {
+    "plain": [["1000.0", "5"], ["999.9", "12"], ["999.5", "0"]],
+    "off the grid, then fine": [["999.8", "1"], ["1000.05", "3"], ["999.7", "2"]],
+    "fractional and large sizes": [["999.9", "0.5"], ["999.8", "5000"], ["999.7", "123456789012"], ["999.6", "007"]],
+    "unusual spellings": [["0999.90", "1"], ["999.80", "1.0"], ["1000", "2"]],
+    "removing a level that is not there": [["950.0", "0"], ["999.9", "0"]],
+    "a dot alone": [["999.9", "1"], [".", "1"]],
+    "a size of dots": [["999.9", "1"], ["999.8", ".."]],
+}
+
+
+@pytest.mark.parametrize("name", SIDES)
+def test_a_side_kept_as_json_text_applies_exactly_as_its_list(name: str) -> None:
+    # the C loop reading a side in place (RawDepthEvent) against the same loop over the decoded
+    # list: the same book, the same error, the same levels left applied before it
+    if book_module._bookc is None:
+        pytest.skip("feeds._bookc was not built (no C compiler at install time)")
+    levels = SIDES[name]
+    text = orjson.dumps(levels)
+    assert book_module._bookc.compact_levels(text, b"[]")
+    outcomes = []
+    for side in (levels, msgspec.json.decode(b'{"b":' + text + b"}", type=dict[str, msgspec.Raw])["b"]):
+        book = OrderBook("BTCUSD_PERP", Decimal("0.1"))
+        book.apply([["1000.0", "9"], ["998.0", "4"]], [["1001.0", "1"]])
+        try:
+            book.apply(side, [])
+            error = None
+        except MalformedFrame as exc:
+            error = str(exc)
+        outcomes.append((error, book.top(10), book.checksum()))
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("text", [b'[["1000.0", "5"]]', b'[ ["1000.0","5"]]', b'[["1000.0","5"] ]', b'[[1000.0,"5"]]',
+                                  b'[["1000.0",5]]', b'[["1000.0","5","x"]]', b'[["1000.0"]]', b'[["","5"]]',
+                                  b'[["1e3","5"]]', b'[["-1000.0","5"]]', b'[["1000\\u002e0","5"]]', b'{}', b'[',
+                                  b'[["1000.0","5"],]', b'[["1000.0","5"]]x', b'[["1000.0","5"]["999.0","1"]]'])
+def test_only_the_compact_form_is_read_in_place(text: bytes) -> None:
+    # anything else is decoded into lists (which accept or decline it as before); read in place
+    # anyway, it is a malformed level, never a guess
+    if book_module._bookc is None:
+        pytest.skip("feeds._bookc was not built (no C compiler at install time)")
+    assert not book_module._bookc.compact_levels(text, b"[]")
+    assert not book_module._bookc.compact_levels(b"[]", text)
+    book = OrderBook("BTCUSD_PERP", Decimal("0.1"))
+    with pytest.raises(MalformedFrame):
+        book.apply(text, [])
+
+
+def test_a_frame_with_a_side_not_compact_is_decoded_into_lists(loops: str) -> None:
+    frame = combined(payload(1, 2, 0, [["9517.6", "10"]], [["9518.5", "45"]])).replace(b'"b":[[', b'"b":[ [')
+    got = decode_depth_frame(frame)
+    assert got is not None and type(got[1]) is DepthEvent and got[1].bids == [("9517.6", "10")]
