@@ -850,7 +850,10 @@ class MarketEngine:
             o.qty = left
             sizes[t] -= by
             if left <= 0:
-                queue.remove(o)
+                if pool is queue:
+                    del queue[r]  # (the same order: the one drawn)
+                else:
+                    queue.remove(o)
                 if not queue:
                     del queues[t]
                     del sizes[t]
@@ -1009,7 +1012,8 @@ class MarketEngine:
         tid = start_tid = st.trade_id
         agg_id = st.agg_id
         # the tick's trades as one candle update: high, low, close, count, volumes, first id
-        opened = hi = lo = close = last_qty = count = volume = base_volume = buy_volume = buy_base = 0
+        # (the count is the ids used: tid - start_tid)
+        opened = hi = lo = close = last_qty = volume = base_volume = buy_volume = buy_base = 0
         first_id = -1
         for _ in range(n):
             buy = random_() < p_buy
@@ -1051,7 +1055,6 @@ class MarketEngine:
                 elif t < lo:
                     lo = t
                 close = t
-                count += tid - first + 1
                 volume += total
                 base_volume += base_sum
                 if buy:
@@ -1085,7 +1088,7 @@ class MarketEngine:
         if acc is None and trades._cur:
             acc = trades._acc = Bar(0, 0, opened, hi, lo, close)
         if acc is not None:  # (what Series.update makes of each trade)
-            acc.add_trades(hi, lo, close, count, volume, base_volume, buy_volume, buy_base, first_id, tid)
+            acc.add_trades(hi, lo, close, tid - start_tid, volume, base_volume, buy_volume, buy_base, first_id, tid)
 
     def _executor(self, st: SymState) -> Callable[..., list[Fill]]:
         """``execute_taker`` on ``st`` with what it reads bound once: the simulated flow makes
