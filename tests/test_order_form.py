@@ -141,6 +141,22 @@ async def test_prefilled_price_invalid_tick_shows_reason_and_snaps() -> None:
         assert workflow.calls == []
 
 
+async def test_a_field_left_invalid_stays_marked_invalid() -> None:
+    """Moving the focus away from a field the venue would refuse keeps its ``-invalid`` mark (the
+    form's verdict): Textual's Input validated itself on blur and, with no validators of its
+    own, marked every field it left valid."""
+    app, _ = host(price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await started(pilot)
+        quantity = form.query_one("#in-quantity", Input)
+        assert form.focused is quantity and form.reason("quantity")
+        assert quantity.has_class("-invalid")
+        form.query_one("#in-price", Input).focus()  # the quantity loses the focus, still empty
+        await pilot.pause()
+        assert form.reason("quantity") and quantity.has_class("-invalid")
+        assert not quantity.has_class("-valid")
+
+
 async def test_snap_fixes_quantity_and_percent_price() -> None:
     app, _ = host(side="SELL")
     async with app.run_test(size=(100, 40)) as pilot:

@@ -562,3 +562,51 @@ async def test_a_reopened_form_is_painted_once_in_full(monkeypatch: pytest.Monke
         assert paints[:1] == ["full"] and "partial" not in paints[:2], paints
         monkeypatch.undo()
         assert app.export_screenshot() == first
+
+
+async def new_form_picture(context: OrderContext, **kwargs: Any) -> str:
+    app = ReuseHost(RecordingWorkflow(context), context, **kwargs)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await opened(pilot, app)
+        return app.export_screenshot()
+
+
+async def test_a_reopened_form_is_laid_out_only_when_a_line_changed_height(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An opening sets every text line of the form; one that shows what it showed already (the
+    keys, an empty status) or keeps its height (the preview as the market moves) needs no layout
+    of the form (Textual's ``Static.update`` asks for one whatever it is given). The picture is a
+    new form's either way, and a line that grows or shrinks still moves what is below it."""
+    from textual._compositor import Compositor
+
+    context = make_context()
+    moved = make_context(mark_price=Decimal("88012.3"), best_bid=Decimal("88012.2"),
+                         best_ask=Decimal("88012.4"))
+    app = ReuseHost(RecordingWorkflow(context), context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = await opened(pilot, app)
+        await pilot.press("escape")
+        await closed(pilot, app)
+        reflows: list[Compositor] = []
+        reflow = Compositor.reflow
+
+        def counted(compositor: Compositor, *args: Any, **kwargs: Any) -> Any:
+            if compositor is form._compositor:
+                reflows.append(compositor)
+            return reflow(compositor, *args, **kwargs)
+
+        monkeypatch.setattr(Compositor, "reflow", counted)
+        app.reopen(moved, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert "88012.3" in text_of(form, "#preview")
+        assert reflows == []
+        picture = app.export_screenshot()
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.reopen(moved)  # no price: no "From mark" line in the preview, one line less
+        await opened(pilot, app)
+        assert reflows  # the preview is a line shorter: what is below it moves up
+        shorter = app.export_screenshot()
+    assert picture == await new_form_picture(moved, price=Decimal("87000"))
+    assert shorter == await new_form_picture(moved)
+    assert shorter != picture

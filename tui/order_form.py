@@ -206,6 +206,9 @@ class StepInput(Input):
         super().__init__(
             value, placeholder=placeholder, id=f"in-{field}", restrict=r"[0-9.]*", compact=True,
             select_on_focus=False,
+            # the form marks a field -invalid by the venue's rules; Input's own validation (on
+            # blur, with no validators) would mark it valid whatever they say
+            validate_on=(),
         )
         self.field = field
         """The :class:`OrderRequest` field this input edits."""
@@ -594,9 +597,16 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         same; an opening sets every line (most to what they showed when the form closed).
         """
         key = _same(content)
-        if self._shown.get(selector) != key:
-            self._shown[selector] = key
-            self.query_one(selector, Static).update(content)
+        if self._shown.get(selector) == key:
+            return
+        self._shown[selector] = key
+        static = self.query_one(selector, Static)
+        width, height = static.content_size
+        static.update(content, layout=False)
+        # A line is as wide as the dialog whatever it says: only its height follows its text,
+        # and a text of the same height (the preview as the market moves) needs no layout.
+        if not width or static.get_content_height(static.content_size, static.content_size, width) != height:
+            static.refresh(layout=True)
 
     def _fill(self) -> None:
         """Show the opening: every field, reason and message as a newly built form has them."""
