@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import count as _count
 from math import log as _log
 from typing import Any, NamedTuple, Protocol
 
@@ -361,13 +362,12 @@ def _poisson(rng: random.Random, lam: float) -> int:
     random_ = rng.random
     total = 0
     for _ in range(parts):
-        k, p = 0, 1.0
-        while True:
+        p = 1.0
+        for k in _count():  # k: the uniforms multiplied in before this one
             p *= random_()
             if p <= limit:
+                total += k
                 break
-            k += 1
-        total += k
     return total
 
 
