@@ -51,3 +51,31 @@ def test_poisson_draws_keep_their_mean_at_any_speed() -> None:
         n = 400
         mean = sum(_poisson(rng, lam) for _ in range(n)) / n
         assert abs(mean - lam) < 5 * (lam / n) ** 0.5 + 0.01, (lam, mean)  # within 5 standard errors
+
+
+def test_poisson_draws_are_the_plain_product_of_uniforms() -> None:
+    """``_poisson``'s counted loop is Knuth's product of uniforms, part by part: the same count
+    and the same uniforms drawn (the generator ends in the same state), so a seed's market is
+    the same whichever way the loop is written."""
+    import math
+    import random
+
+    from feeds.sim.engine import _POISSON_PART, _poisson
+
+    def plain(rng: random.Random, lam: float) -> int:
+        parts = math.ceil(lam / _POISSON_PART) if lam > _POISSON_PART else 1
+        limit, total = math.exp(-lam / parts), 0
+        for _ in range(parts):
+            k, p = 0, 1.0
+            while True:
+                p *= rng.random()
+                if p <= limit:
+                    break
+                k += 1
+            total += k
+        return total
+
+    for lam in (0.06, 1.0, 40.0, 499.0, 700.0, 1200.0):
+        ours, ref = random.Random(9), random.Random(9)
+        assert [_poisson(ours, lam) for _ in range(30)] == [plain(ref, lam) for _ in range(30)], lam
+        assert ours.getstate() == ref.getstate(), lam
