@@ -610,3 +610,47 @@ async def test_a_reopened_form_is_laid_out_only_when_a_line_changed_height(
     assert picture == await new_form_picture(moved, price=Decimal("87000"))
     assert shorter == await new_form_picture(moved)
     assert shorter != picture
+
+
+async def test_a_reopened_form_keeps_the_screens_own_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Screen's resume repaints every cell of a reopened form, and made the screen's own lines
+    (its background around the dialog, every line of the terminal) dirty too: with the app's
+    styles and the size as they were, they are kept, and the picture is the first opening's. A
+    theme changed while the form was closed renders them again. Pushing the form refreshes the
+    screen below it, which made the form repaint every cell a second time (Textual repaints a
+    top screen where the screens below changed, for them to show through)."""
+    context = make_context()
+    app = ReuseHost(RecordingWorkflow(context), context, price=Decimal("87000"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await opened(pilot, app)
+        first = app.export_screenshot()
+        rendered: list[int] = []
+        render_line = OrderForm.render_line
+
+        def counted(screen: OrderForm, y: int) -> Any:
+            rendered.append(y)
+            return render_line(screen, y)
+
+        monkeypatch.setattr(OrderForm, "render_line", counted)
+        await pilot.press("escape")
+        await closed(pilot, app)
+        await pilot.pause()
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert rendered == []
+        assert app.export_screenshot() == first
+        # the screen below repainting (the dashboard's ladder, 40 times a second) shows nowhere
+        # through the opaque form: it no longer repaints the form's cells over it
+        app.screen_stack[0].query_one(Label).update("host, changed")
+        app.screen_stack[0].refresh()
+        await pilot.pause()
+        await pilot.pause()
+        assert rendered == []
+        await pilot.press("escape")
+        await closed(pilot, app)
+        app.theme = "textual-light"
+        await pilot.pause()
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        assert len(rendered) >= 40  # every line of the screen, in the new theme
+        assert app.export_screenshot() != first

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
@@ -565,6 +565,7 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         if self._poll_timer is not None:
             self._poll_timer.pause()
         self._styled_as = self._app_styles()
+        self._keep_lines = None
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Named with the underscore so that it runs before Screen's own handler (Textual calls
@@ -575,9 +576,47 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
         # applied as they were made, on and off the screen alike.
         if self._styled_as is not None and self._styled_as == self._app_styles():
             event.refresh_styles = False
+            # and Screen's whole-screen repaint need not render the screen's own lines again
+            # (its background around the dialog: 48 lines of 160 cells): see _set_dirty
+            self._keep_lines = (self._styled_as, self._size) if self._size == self.app.size else None
         self._styled_as = None
         if self._poll_timer is not None:
             self._poll_timer.resume()
+
+    _keep_lines: tuple[object, ...] | None = None
+    """The app's styles and the form's size when a reopened form resumes with those it left
+    with: until the first whole-screen repaint, while they still are, the screen's own lines
+    (not its widgets') are those it rendered last (see :meth:`_set_dirty`)."""
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        # Textual asks the top screen to repaint the regions that changed on the screens below
+        # it (the dashboard under the form: every ladder repaint at 40 a second, and pushing the
+        # form refreshes the whole dashboard), so that they show through. Nothing shows through
+        # an opaque form: those repaints would render the form's cells there again, unchanged.
+        # A screen is refreshed by regions for nothing else (its widgets repaint themselves).
+        if regions and not layout and not recompose and self.styles.background.a == 1:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _set_dirty(self, *regions: Region) -> None:
+        # Screen's resume repaints the whole screen (what covered the form is gone), which makes
+        # every line of the screen itself dirty as well as every cell: when its styles (the app's
+        # CSS, classes, pseudo-classes) and size are what they were when it last painted, its
+        # lines are kept; every cell is still painted again, from every widget's lines.
+        keep = self._keep_lines
+        if regions or keep is None:
+            super()._set_dirty(*regions)
+            return
+        self._keep_lines = None
+        if keep != (self._app_styles(), self._size):
+            super()._set_dirty()
+            return
+        cache = self._styles_cache
+        lines = {y: line for y, line in cache._cache.items() if y not in cache._dirty_lines}
+        super()._set_dirty()
+        cache._cache.update(lines)
+        cache._dirty_lines.difference_update(lines)
 
     def _on_timer_update(self) -> None:
         # A reopened form's first update has both a layout (what _fill changed) and the full
