@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Checkbox, Input, Label
 
@@ -654,3 +655,33 @@ async def test_a_reopened_form_keeps_the_screens_own_lines(monkeypatch: pytest.M
         await opened(pilot, app)
         assert len(rendered) >= 40  # every line of the screen, in the new theme
         assert app.export_screenshot() != first
+
+
+async def test_a_prebuilt_form_is_laid_out_and_rendered_before_its_first_opening() -> None:
+    """The app builds the form by pushing and popping it in one batch (no layout, no paint):
+    the closed form then lays itself out and renders its lines unseen, so that the first b/s
+    does not pay for that (it was the slowest opening of all), and the first opening looks as
+    a new form does."""
+    context = make_context()
+
+    class PrebuildHost(ReuseHost):
+        TITLE = "ReuseHost"  # the screenshot's title: the picture is compared with ReuseHost's
+
+        def on_mount(self, event: events.Mount) -> None:  # as CoinmApp._prebuild_order_form does
+            event.prevent_default()  # not ReuseHost's opening
+            self.install_screen(self.form, name="order-form")
+            with self.batch_update():
+                self.push_screen(self.form)
+                self.pop_screen()
+
+    app = PrebuildHost(RecordingWorkflow(context), context)
+    async with app.run_test(size=(100, 40)) as pilot:
+        form = app.form
+        await until(pilot, lambda: len(form._styles_cache._cache) == 40, "the closed form rendered", timeout=5)
+        assert app.screen is not form
+        dialog = form.query_one("#dialog")
+        assert dialog.size.width > 0 and len(dialog._styles_cache._cache) == dialog.outer_size.height
+        app.reopen(context, price=Decimal("87000"))
+        await opened(pilot, app)
+        picture = app.export_screenshot()
+    assert picture == await new_form_picture(context, price=Decimal("87000"))

@@ -416,6 +416,8 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
     CONFIRM_HINT = "enter send · esc back to the form"
     POLL_INTERVAL = 0.25
     """Seconds between ``context_provider`` polls."""
+    WARM_DELAY = 0.5
+    """Seconds after a prebuilt form first closes before it lays itself out unseen (:meth:`_warm`)."""
 
     def __init__(
         self,
@@ -566,6 +568,34 @@ class OrderForm(ModalScreen[OrderOutcome | None]):
             self._poll_timer.pause()
         self._styled_as = self._app_styles()
         self._keep_lines = None
+        if not self._warmed:
+            self._warmed = True
+            # once the build has settled (its mounts refresh the whole screen when they finish)
+            self.set_timer(self.WARM_DELAY, self._warm)
+
+    _warmed = False
+    """Whether the form was laid out and rendered once while closed (:meth:`_warm`)."""
+
+    def _warm(self) -> None:
+        """Lay the closed form out and render every widget's lines into its cache, unseen.
+
+        The app builds the form ahead of the first b/s by pushing and popping it in one batch,
+        which builds the widgets but neither lays them out nor renders them: the first opening
+        did both (~4 times a later opening's CPU, one press in every app's life, and the slowest).
+        Nothing is painted here (the form is not the current screen); the opening still lays
+        out and repaints what it changes, and every cell on the screen.
+        """
+        if not self.is_attached or self.is_current or not self.app.is_running:
+            return
+        self._refresh_layout(self.app.size)
+        self._layout_required = False  # done: what changes from now on asks for its own
+        # rendered once the layout's Resize and Show events (queued) have been handled: their
+        # handlers repaint what they change
+        self.call_later(self._render_unseen)
+
+    def _render_unseen(self) -> None:
+        if self.is_attached and not self.is_current and self.app.is_running:
+            self._compositor.render_full_update()
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Named with the underscore so that it runs before Screen's own handler (Textual calls
