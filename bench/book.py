@@ -442,7 +442,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench book")
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--depth", type=int, default=1000, help="levels a side")
-    parser.add_argument("--repeats", type=int, default=3, help="best of N runs")
+    parser.add_argument("--repeats", type=int, default=5, help="best of N interleaved runs (every row alike)")
     parser.add_argument("--seed", type=int, default=20_240_601)
     parser.add_argument("--only", default="", help="comma-separated parts of the names of the rows to run")
     args, _ = parser.parse_known_args(argv)  # options of other benches may be in argv too
