@@ -195,6 +195,7 @@ def _instrument_ladder(ladder: Any) -> None:
 
 
 def _session_class() -> type:
+    from feeds.depthwire import levels_of
     from feeds.session import DashboardSession
 
     class ProbedSession(DashboardSession):
@@ -217,7 +218,8 @@ def _session_class() -> type:
                     if PROBE.recording:  # a typed DepthEvent (feeds.depthwire) or the wire dict
                         bids, asks = ((data.get("b", ()), data.get("a", ())) if isinstance(data, dict)
                                       else (data.bids, data.asks))
-                        PROBE.level_changes += len(bids) + len(asks)
+                        # a RawDepthEvent's sides are JSON text: its pairs, not its bytes
+                        PROBE.level_changes += len(levels_of(bids)) + len(levels_of(asks))
                 return
             super()._on_market(stream, data)
 
