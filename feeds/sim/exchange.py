@@ -439,6 +439,7 @@ class SimExchange:
             held = []
             if self._paused:
                 eng.flush_depth()
+                work = 0.0  # a tick's wait between flushes (the last step's cost made it 0: a spin)
                 continue
             wall = self.server_ms()
             if wall - eng.now_ms > 2000:
