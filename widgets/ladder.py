@@ -14,7 +14,6 @@ from typing import NamedTuple
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.filter import LineFilter
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
@@ -168,8 +167,6 @@ class Ladder(KeptStyles, PlainLines, Widget, can_focus=True):
         """``fmt_compact`` by size (sizes and cumulative sizes repeat from frame to frame)."""
         self.paints = 0
         """Rows rebuilt, for the benchmarks."""
-        self._filter_kept: dict[tuple[LineFilter, object, Style], bool] = {}
-        """Whether a line filter leaves a style as it is (see :meth:`_filter_keeps`)."""
 
     # ------------------------------------------------------------------ binding
 

@@ -42,7 +42,6 @@ class KeptStyles:
         self.__dict__.get("_kept_styles", {}).clear()
 
 
-
 class LineWidth:
     """Mixin for a line API widget: :meth:`line_width` is the width read once for the lines of a
     repaint (``size`` walks the DOM), not once a line."""
@@ -54,9 +53,13 @@ class LineWidth:
         widget: Any = self  # a Widget (the class this is mixed into)
         self._line_width = widget.size.width
         try:
-            return super().render_lines(crop)  # type: ignore[misc]  # the Widget after it in the MRO
+            return self._sized_lines(crop)
         finally:
             self._line_width = -1
+
+    def _sized_lines(self, crop: Region) -> list[Strip]:
+        """The lines of a repaint, :meth:`line_width` set: the Widget's own."""
+        return super().render_lines(crop)  # type: ignore[misc]  # the Widget after it in the MRO
 
     def line_width(self) -> int:
         """The widget's width (as of this repaint while one runs)."""
@@ -117,35 +120,32 @@ class PlainLines(LineWidth):
                 return False
         return True
 
-    def render_lines(self, crop: Region) -> list[Strip]:
+    def _sized_lines(self, crop: Region) -> list[Strip]:
         """The rows as Textual's styles pass would give them, without the pass when it would
         change nothing but the filters' work (see the class)."""
         widget: Any = self  # a Widget (the class this is mixed into)
-        width = widget.size.width
-        self._line_width = width
-        try:
-            if (not self._is_plain() or widget.region.width != width  # (a scrollbar: not plain either)
-                    or (widget.auto_links and widget.hover_style._link_id)):  # were there links, Textual styles them
-                return super(LineWidth, self).render_lines(crop)  # type: ignore[misc]  # the Widget's
-            background = widget.background_colors[1]
-            filters = widget.app.get_line_filters()
-            keeps = self._filter_keeps
-            render_line = widget.render_line
-            strips = []
-            for y in crop.line_range:
-                strip = render_line(y)
-                if strip.cell_length != width:
-                    return super(LineWidth, self).render_lines(crop)  # type: ignore[misc]
-                for line_filter in filters:
-                    if not keeps(line_filter, strip, background):
-                        strip = strip.apply_filter(line_filter, background)
-                strips.append(strip)
-            x1, x2 = crop.column_span
-            if (x1, x2) != (0, width):
-                strips = [strip.crop(x1, x2) for strip in strips]
-            return strips
-        finally:
-            self._line_width = -1
+        width = self._line_width
+        if (not self._is_plain() or widget.region.width != width  # (a scrollbar: not plain either)
+                or (widget.auto_links and widget.hover_style._link_id)):  # were there links, Textual styles them
+            return super()._sized_lines(crop)
+        background = widget.background_colors[1]
+        filters = widget.app.get_line_filters()
+        keeps = self._filter_keeps
+        render_line = widget.render_line
+        strips = []
+        for y in crop.line_range:
+            strip = render_line(y)
+            if strip.cell_length != width:
+                return super()._sized_lines(crop)
+            for line_filter in filters:
+                if not keeps(line_filter, strip, background):
+                    strip = strip.apply_filter(line_filter, background)
+            strips.append(strip)
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, width):
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
+
 
 ONE_CELL = frozenset(
     c for c in map(chr, (*range(0x20, 0x7F), *range(0xA0, 0x300), *range(0x2010, 0x2070), *range(0x2190, 0x2200),
