@@ -205,6 +205,12 @@ class _Picture:
     levels: tuple[ChartLevel, ...] = ()
     """The trader's own prices (orders, entry, liquidation) as horizontal lines."""
 
+    @property
+    def live_redrawable(self) -> bool:
+        """Whether its live candle can be redrawn over its build (``widgets.chart_live`` draws
+        candles and volume bars only: no studies' lines, RSI pane or levels)."""
+        return bool(self.bars) and not self.studies and not self.levels and self.lower != "rsi"
+
 
 class KlineChart(LineWidth, KeptStyles, PlotextPlot):
     """Candles of the market state's current series; the newest candle moves live."""
@@ -354,7 +360,7 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
             return None
         drawn = live.picture
         bars = picture.bars
-        if (not bars or picture.studies or picture.levels or picture.lower == "rsi"
+        if (not picture.live_redrawable
                 or len(bars) != len(drawn.bars) or bars[-1].open_time != drawn.bars[-1].open_time
                 or replace(picture, bars=drawn.bars, history=drawn.history) != drawn
                 or bars[:-1] != drawn.bars[:-1]):
@@ -457,7 +463,7 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
         # the rows plotext plotted in (its figure's canvas; not part of its typed API)
         rows = monitor.matrix.Rows_canvas
         self._canvas = (picture.width, picture.height, len(rows))
-        if picture.bars and not picture.studies and not picture.levels and picture.lower != "rsi":
+        if picture.live_redrawable:
             canvas = LiveCanvas.of(monitor, list(strips))
             if canvas is not None:
                 before = _extent(picture.bars[:-1])
