@@ -15,22 +15,36 @@
 
 #define NO_CHANGE (-(1LL << 62))
 
-/* The value of an int key, as PyLong_AsLongLong gives it (-1 with an exception set for what is
-   not an int or is out of range). On CPython 3.11 an int of at most one 30-bit digit (every key
-   of a price below ~10**8 ticks) is read from its digit directly: bisect reads eight or so keys
-   per insert or removal, and the function call costs more than the read. */
+/* The value of an int, as PyLong_AsLongLong gives it (-1 with an exception set for what is not
+   an int or is out of range). On CPython 3.11 an int of up to three 30-bit digits below 2**63 in
+   magnitude is read from its digits directly: bisect reads eight or so keys per insert or
+   removal (one digit each, for a price below ~10**8 ticks), and the sides' ``hi`` and ``floor``
+   and the book's ids, read every event, are often the marker NO_CHANGE (-2**62: three digits,
+   where PyLong_AsLongLong takes a slow path); the call costs more than the read. */
 static inline long long
 key_value(PyObject *v)
 {
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30
     if (PyLong_CheckExact(v)) {
         Py_ssize_t size = Py_SIZE(v);
-        if (size == 1)
-            return (long long)((PyLongObject *)v)->ob_digit[0];
-        if (size == -1)
-            return -(long long)((PyLongObject *)v)->ob_digit[0];
-        if (size == 0)
+        const digit *d = ((PyLongObject *)v)->ob_digit;
+        long long m;
+        switch (size < 0 ? -size : size) {
+        case 0:
             return 0;
+        case 1:
+            m = (long long)d[0];
+            return size < 0 ? -m : m;
+        case 2:
+            m = (long long)d[0] | (long long)d[1] << 30;
+            return size < 0 ? -m : m;
+        case 3:
+            if (d[2] < 8) { /* below 2**63 */
+                m = (long long)d[0] | (long long)d[1] << 30 | (long long)d[2] << 60;
+                return size < 0 ? -m : m;
+            }
+            break;
+        }
     }
 #endif
     return PyLong_AsLongLong(v);
@@ -192,45 +206,13 @@ raw_compact(const char *c, Py_ssize_t n)
 static PyObject *s_fixed, *s_floor, *s_hi, *s_top, *s_last_update_id,
     *s_prev_final_update_id, *s_final_update_id, *s_version, *s_bids, *s_asks, *s_qty_whole, *s_qty_places;
 
-/* key_value for an int of up to three 30-bit digits below 2**63 in magnitude, read inline on
-   CPython 3.11: the sides' ``hi`` and ``floor`` and the book's ids, read every event, are often
-   the markers NO_CHANGE (-2**62: three digits, where PyLong_AsLongLong takes a slow path). */
-static inline long long
-wide_value(PyObject *v)
-{
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30
-    if (PyLong_CheckExact(v)) {
-        Py_ssize_t size = Py_SIZE(v);
-        const digit *d = ((PyLongObject *)v)->ob_digit;
-        long long m;
-        switch (size < 0 ? -size : size) {
-        case 0:
-            return 0;
-        case 1:
-            m = (long long)d[0];
-            return size < 0 ? -m : m;
-        case 2:
-            m = (long long)d[0] | (long long)d[1] << 30;
-            return size < 0 ? -m : m;
-        case 3:
-            if (d[2] < 8) { /* below 2**63 */
-                m = (long long)d[0] | (long long)d[1] << 30 | (long long)d[2] << 60;
-                return size < 0 ? -m : m;
-            }
-            break;
-        }
-    }
-#endif
-    return PyLong_AsLongLong(v);
-}
-
 static int
 get_ll(PyObject *obj, PyObject *name, long long *out)
 {
     PyObject *v = PyObject_GetAttr(obj, name);
     if (v == NULL)
         return -1;
-    *out = wide_value(v);
+    *out = key_value(v);
     Py_DECREF(v);
     return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
 }
@@ -304,7 +286,7 @@ side_get_ll(PyObject *side, int slot, long long *out)
     PyObject *v = side_get(side, slot);
     if (v == NULL)
         return -1;
-    *out = wide_value(v);
+    *out = key_value(v);
     Py_DECREF(v);
     return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
 }
@@ -704,14 +686,6 @@ apply_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 #define OLD_ROWS 64 /* rebuilt rows whose keys and prices fit on the stack */
 
-/* The rebuild of OrderBook.top's Python loop: keep the cached levels of ``top`` better than ``hi`` (the best
-   key changed since the last build), rebuild the rest down to ``want`` levels as plain tuples
-   (price_of[k], qty[k], cum). ``add`` is NULL for Decimal's own + (the current context) or a
-   callable (a wider context's add). ``top_keys`` holds the key of each row of ``top`` when it is
-   as long as ``top`` (this function keeps it so; the Python loop empties it when it rebuilds):
-   a rebuilt row whose key was already a row (the rows below a change mostly shift, or stay)
-   takes that row's price instead of looking it up in price_of. 0, or -1 with an exception set. */
-
 /* list[i] = item when the list has an i-th item, else append it (i == len); steals item.
    0, or -1 with an exception set. */
 static int
@@ -724,6 +698,13 @@ put_at(PyObject *list, Py_ssize_t i, PyObject *item)
     return rc;
 }
 
+/* The rebuild of OrderBook.top's Python loop: keep the cached levels of ``top`` better than ``hi`` (the best
+   key changed since the last build), rebuild the rest down to ``want`` levels as plain tuples
+   (price_of[k], qty[k], cum). ``add`` is NULL for Decimal's own + (the current context) or a
+   callable (a wider context's add). ``top_keys`` holds the key of each row of ``top`` when it is
+   as long as ``top`` (this function keeps it so; the Python loop empties it when it rebuilds):
+   a rebuilt row whose key was already a row (the rows below a change mostly shift, or stay)
+   takes that row's price instead of looking it up in price_of. 0, or -1 with an exception set. */
 static int
 build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyObject *price_of, long long hi,
            Py_ssize_t want, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
