@@ -205,12 +205,6 @@ class _Picture:
     levels: tuple[ChartLevel, ...] = ()
     """The trader's own prices (orders, entry, liquidation) as horizontal lines."""
 
-    @property
-    def live_redrawable(self) -> bool:
-        """Whether its live candle can be redrawn over its build (``widgets.chart_live`` draws
-        candles and volume bars only: no studies' lines, RSI pane or levels)."""
-        return bool(self.bars) and not self.studies and not self.levels and self.lower != "rsi"
-
 
 class KlineChart(LineWidth, KeptStyles, PlotextPlot):
     """Candles of the market state's current series; the newest candle moves live."""
@@ -360,7 +354,7 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
             return None
         drawn = live.picture
         bars = picture.bars
-        if (not picture.live_redrawable
+        if (not bars or picture.studies or picture.levels or picture.lower == "rsi"
                 or len(bars) != len(drawn.bars) or bars[-1].open_time != drawn.bars[-1].open_time
                 or replace(picture, bars=drawn.bars, history=drawn.history) != drawn
                 or bars[:-1] != drawn.bars[:-1]):
@@ -463,7 +457,7 @@ class KlineChart(LineWidth, KeptStyles, PlotextPlot):
         # the rows plotext plotted in (its figure's canvas; not part of its typed API)
         rows = monitor.matrix.Rows_canvas
         self._canvas = (picture.width, picture.height, len(rows))
-        if picture.live_redrawable:
+        if picture.bars and not picture.studies and not picture.levels and picture.lower != "rsi":
             canvas = LiveCanvas.of(monitor, list(strips))
             if canvas is not None:
                 before = _extent(picture.bars[:-1])
