@@ -782,7 +782,6 @@ class MarketEngine:
         base_qty = st.base_qty
         # Makers: add and cancel. (Each change is one matching-engine operation: ``begin`` once
         # and the update id moved on by the rest, nothing reading it meanwhile.)
-        ops = 0
         side_levels = book.levels
         # (the book's add, grow and reduce inlined for the flow's own orders: the same changes;
         # each side's side name, queues, sizes, sorted levels and touched set, chosen as a tuple)
@@ -791,18 +790,24 @@ class MarketEngine:
         # Only the flow's orders rest (the usual case): a level's newest order is the flow's.
         flow_only = not book.owned
         oid = st.sim_oid  # (the flow's order ids, written back after the loop)
-        for _ in range(_poisson(rng, 0.7 * speed)):
+        # Every maker drawn is an operation but those that would cross the touch, and every
+        # cancel drawn but those with nothing to cancel: the few not made are counted, not the
+        # many made.
+        makers = _poisson(rng, 0.7 * speed)
+        not_made = 0
+        for _ in range(makers):
             if random_() < 0.5:
                 ticks = fair_t - grid * (_floor(_log(1.0 - random_()) / _NEG_RATE40) + 1)
                 if asks and ticks >= asks[0]:
+                    not_made += 1
                     continue
                 side, queues, sizes, levels, touched = bid_side
             else:
                 ticks = fair_t + grid * (_floor(_log(1.0 - random_()) / _NEG_RATE40) + 1)
                 if bids and ticks <= bids[-1]:
+                    not_made += 1
                     continue
                 side, queues, sizes, levels, touched = ask_side
-            ops += 1
             qty = _floor(base_qty * (0.1 + _SPAN_01_15 * random_()))
             if ticks <= 0:
                 continue
@@ -827,10 +832,12 @@ class MarketEngine:
             touched.add(ticks)
         st.sim_oid = oid
         getrandbits = rng.getrandbits
-        for _ in range(_poisson(rng, 0.6 * speed)):
+        cancels = _poisson(rng, 0.6 * speed)
+        for _ in range(cancels):
             _, queues, sizes, levels, touched = bid_side if random_() < 0.5 else ask_side
             n = len(levels)
             if n < 50:
+                not_made += 1
                 continue
             idx = _floor(_log(1.0 - random_()) / _NEG_RATE40)
             if idx > n - 1:
@@ -841,6 +848,7 @@ class MarketEngine:
             if not flow_only:
                 pool = [o for o in queue if o.owner is None]
                 if not pool:
+                    not_made += 1
                     continue
             # rng.choice(pool), its _randbelow inlined: the same draws
             n = len(pool)
@@ -849,7 +857,6 @@ class MarketEngine:
             while r >= n:
                 r = getrandbits(k)
             o = pool[r]
-            ops += 1
             left = o.qty
             by = _floor(left * (0.3 + _SPAN_03_10 * random_()))
             if by < 1:
@@ -867,6 +874,7 @@ class MarketEngine:
                     del sizes[t]
                     del levels[bisect_left(levels, t)]
             touched.add(t)
+        ops = makers + cancels - not_made
         if ops:
             begin(now)
             book.update_id += ops - 1
@@ -1042,20 +1050,23 @@ class MarketEngine:
                 while qty > 0 and lvl:
                     maker = lvl[0]
                     left = maker.qty
-                    fq = qty if qty < left else left
-                    qty -= fq
-                    maker.qty = left - fq
-                    if left <= fq:
+                    if qty < left:  # the taker's last fill, part of this maker
+                        maker.qty = left - qty
+                        fq = qty
+                        qty = 0
+                    else:  # this maker filled whole
+                        maker.qty = 0
                         del lvl[0]
+                        fq = left
+                        qty -= left
                     tid += 1
-                    if tid != first:
+                    if total:  # (not the first trade at this price: every fill is >= 1)
                         if more is None:
                             more = [total]
                         more.append(fq)
                     total += fq
                     base_sum += fq * cpq // t
                     last_qty = fq
-                sizes[t] -= total
                 if first_id < 0:
                     first_id, opened, hi, lo = first, t, t, t
                 elif t > hi:
@@ -1076,6 +1087,7 @@ class MarketEngine:
                                     "p": f"{digits[:-decimals]}.{digits[-decimals:]}" if decimals else digits,
                                     "q": str(total), "f": first, "l": tid, "T": now, "m": buyer_maker})
                 if lvl:
+                    sizes[t] -= total  # (an emptied level's size is deleted, not updated)
                     break
                 del queues[t]
                 del sizes[t]
