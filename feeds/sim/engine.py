@@ -1015,9 +1015,10 @@ class MarketEngine:
         now = self.now_ms
         book = st.book
         bids, asks = book.sorted["BUY"], book.sorted["SELL"]
-        bid_queues, ask_queues = book.levels["BUY"], book.levels["SELL"]
-        bid_sizes, ask_sizes = book.qty["BUY"], book.qty["SELL"]
-        bid_touched, ask_touched = book._recent_bids, book._recent_asks
+        # what a buyer takes from (the asks) and a seller (the bids): the side's sorted levels,
+        # queues, sizes and touched set, and whether the buyer was the maker
+        buyer_takes = (asks, book.levels["SELL"], book.qty["SELL"], book._recent_asks, False)
+        seller_takes = (bids, book.levels["BUY"], book.qty["BUY"], book._recent_bids, True)
         symbol = st.spec.symbol
         name = st.agg_stream
         hub = self.hub
@@ -1029,17 +1030,14 @@ class MarketEngine:
         agg_id = st.agg_id
         # the tick's trades as one candle update: high, low, close, count, volumes, first id
         # (the count is the ids used: tid - start_tid)
-        opened = hi = lo = close = last_qty = volume = base_volume = buy_volume = buy_base = 0
+        # (the close and the last trade's quantity are the last level's price and fill: t, fq)
+        opened = hi = lo = volume = base_volume = buy_volume = buy_base = t = fq = 0
         first_id = -1
         for _ in range(n):
             buy = random_() < p_buy
             qty = _floor(taker_qty * (1.0 - random_()) ** _PARETO_EXP)
             qty = 1 if qty < 1 else qty if qty < cap else cap
-            if buy:
-                opp, queues, sizes, touched = asks, ask_queues, ask_sizes, ask_touched
-            else:
-                opp, queues, sizes, touched = bids, bid_queues, bid_sizes, bid_touched
-            buyer_maker = not buy
+            opp, queues, sizes, touched, buyer_maker = buyer_takes if buy else seller_takes
             while qty > 0 and opp:
                 t = opp[0] if buy else opp[-1]
                 lvl = queues[t]
@@ -1066,14 +1064,12 @@ class MarketEngine:
                         more.append(fq)
                     total += fq
                     base_sum += fq * cpq // t
-                    last_qty = fq
                 if first_id < 0:
                     first_id, opened, hi, lo = first, t, t, t
                 elif t > hi:
                     hi = t
                 elif t < lo:
                     lo = t
-                close = t
                 volume += total
                 base_volume += base_sum
                 if buy:
@@ -1100,7 +1096,8 @@ class MarketEngine:
         book.update_id += n - 1
         if tid == start_tid:
             return
-        st.trade_id, st.agg_id, st.last_price, st.last_qty = tid, agg_id, close, last_qty
+        close = t
+        st.trade_id, st.agg_id, st.last_price, st.last_qty = tid, agg_id, close, fq
         st.changed_since_arr = True
         trades = st.trades
         assert trades is not None
