@@ -344,9 +344,9 @@ _SPAN_03_10 = 1.0 - 0.3
 _PARETO_EXP = -1.0 / 1.6
 """``random.paretovariate(1.6)``'s exponent: a taker's size is ``taker_qty * u ** _PARETO_EXP``."""
 # The hot loops truncate draws with ``_floor`` rather than ``int``: every value truncated there is
-# >= 0 (a size or a distance from a draw in [0, 1)), where floor and int agree, and on 3.11 ``int``
-# is a type call (argument parsing, ``__trunc__``) while ``math.floor`` of a float is one C
-# function; it was a sixth of the flow's calls.
+# >= 0 (a size, or a distance from a draw in [0, 1)), where floor and int give the same int. On
+# 3.11 ``int(x)`` is a type call (argument parsing, then ``__trunc__``), ~85 ns against ~27 ns for
+# ``math.floor`` of a float, and a 1000x step makes ~45,000 of them.
 _new_tuple = tuple.__new__
 _new_object = object.__new__
 
