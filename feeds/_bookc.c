@@ -707,7 +707,8 @@ put_at(PyObject *list, Py_ssize_t i, PyObject *item)
    takes that row's price instead of looking it up in price_of. 0, or -1 with an exception set. */
 static int
 build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyObject *price_of, long long hi,
-           Py_ssize_t want, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
+           Py_ssize_t want, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit,
+           PyObject *price_miss)
 {
     if (!PyList_CheckExact(top) || !PyList_CheckExact(top_keys) || !PyList_CheckExact(keys) || !PyDict_Check(qty)) {
         PyErr_SetString(PyExc_TypeError, "read_top(): a side's top, top_keys or keys is not a list, or qty not a dict");
@@ -814,14 +815,14 @@ build_side(PyObject *top, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
             goto fail;
         } else {
             if (PyDict_GET_SIZE(price_of) < price_limit) {
-                /* what the cache's __missing__ does, without its Python frame */
+                /* what price_miss does below the limit, without its Python frame */
                 PyObject *ticks = PyNumber_Absolute(k);
                 price = ticks == NULL ? NULL : PyObject_CallFunctionObjArgs(multiply, ticks, tick, NULL);
                 Py_XDECREF(ticks);
                 if (price != NULL && PyDict_SetItem(price_of, k, price) < 0)
                     Py_CLEAR(price);
             } else {
-                price = PyObject_GetItem(price_of, k); /* the cache's __missing__ empties it first */
+                price = PyObject_CallOneArg(price_miss, k); /* empties the full cache first */
             }
             if (price == NULL) {
                 Py_DECREF(q);
@@ -903,7 +904,7 @@ fail_old:
    shorter than ``want``), mark it clean, and return a new list of its best ``n`` levels. */
 static PyObject *
 read_side(PyObject *side, PyObject *top_keys, PyObject *keys, PyObject *qty, PyObject *price_of, Py_ssize_t want,
-          Py_ssize_t n, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit)
+          Py_ssize_t n, PyObject *add, PyObject *multiply, PyObject *tick, Py_ssize_t price_limit, PyObject *price_miss)
 {
     long long hi;
     if (side_get_ll(side, SLOT_HI, &hi) < 0)
@@ -917,7 +918,7 @@ read_side(PyObject *side, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
         return NULL;
     }
     if (hi != NO_CHANGE || PyList_GET_SIZE(top) < want) {
-        int rc = build_side(top, top_keys, keys, qty, price_of, hi, want, add, multiply, tick, price_limit);
+        int rc = build_side(top, top_keys, keys, qty, price_of, hi, want, add, multiply, tick, price_limit, price_miss);
         if (rc < 0 || (hi != NO_CHANGE && side_set_ll(side, SLOT_HI, NO_CHANGE) < 0)) {
             Py_DECREF(top);
             return NULL;
@@ -932,8 +933,10 @@ read_side(PyObject *side, PyObject *top_keys, PyObject *keys, PyObject *qty, PyO
 PyDoc_STRVAR(read_top_doc,
 "read_top(fixed, n, add) -> BookTop\n\n"
 "OrderBook.top's read: ``fixed`` is (bids side, asks side, price_of, BookTop, want, multiply,\n"
-"tick, price_of's limit, bids.keys, bids.qty, asks.keys, asks.qty, bids.top_keys, asks.top_keys)\n"
-"(top_keys: the key of each row of the side's top, kept by this function); a price missing from price_of is multiply(abs(key), tick). Each side's\n"
+"tick, price_of's limit, bids.keys, bids.qty, asks.keys, asks.qty, bids.top_keys, asks.top_keys,\n"
+"price_miss) (top_keys: the key of each row of the side's top, kept by this function); a price\n"
+"missing from price_of is multiply(abs(key), tick), stored, or price_miss(key) once price_of holds\n"
+"its limit (it empties the cache first). Each side's\n"
 "cached top (``want`` levels) is rebuilt below ``side.hi``, the best key changed since it was\n"
 "built (kept as it is when nothing reached it), as plain tuples (price, qty, cum); the result holds\n"
 "new lists of the best ``n`` of each. ``add`` is None for Decimal's own + or a wider context's add.");
@@ -941,8 +944,8 @@ PyDoc_STRVAR(read_top_doc,
 static PyObject *
 read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 14) {
-        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 14-tuple, n, add)");
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 15) {
+        PyErr_SetString(PyExc_TypeError, "read_top() takes (fixed 15-tuple, n, add)");
         return NULL;
     }
     PyObject *fixed = args[0];
@@ -954,6 +957,7 @@ read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t want = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 4));
     PyObject *multiply = PyTuple_GET_ITEM(fixed, 5), *tick = PyTuple_GET_ITEM(fixed, 6);
     Py_ssize_t price_limit = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, 7));
+    PyObject *price_miss = PyTuple_GET_ITEM(fixed, 14);
     Py_ssize_t n = PyLong_AsSsize_t(args[1]);
     if (PyErr_Occurred())
         return NULL;
@@ -962,11 +966,11 @@ read_top(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *add = args[2] == Py_None ? NULL : args[2];
     PyTypeObject *top_type = (PyTypeObject *)book_top;
     PyObject *bids = read_side(PyTuple_GET_ITEM(fixed, 0), PyTuple_GET_ITEM(fixed, 12), PyTuple_GET_ITEM(fixed, 8),
-                               PyTuple_GET_ITEM(fixed, 9), price_of, want, n, add, multiply, tick, price_limit);
+                               PyTuple_GET_ITEM(fixed, 9), price_of, want, n, add, multiply, tick, price_limit, price_miss);
     if (bids == NULL)
         return NULL;
     PyObject *asks = read_side(PyTuple_GET_ITEM(fixed, 1), PyTuple_GET_ITEM(fixed, 13), PyTuple_GET_ITEM(fixed, 10),
-                               PyTuple_GET_ITEM(fixed, 11), price_of, want, n, add, multiply, tick, price_limit);
+                               PyTuple_GET_ITEM(fixed, 11), price_of, want, n, add, multiply, tick, price_limit, price_miss);
     if (asks == NULL) {
         Py_DECREF(bids);
         return NULL;
@@ -1031,7 +1035,7 @@ static struct PyModuleDef module_def = {
 /* Bumped whenever a function's arguments change: feeds/book.py uses the extension only when
    the built module's ABI matches the one it was written for (a stale build falls back to the
    Python loops instead of failing on every update). */
-#define BOOKC_ABI 11
+#define BOOKC_ABI 12
 
 PyMODINIT_FUNC
 PyInit__bookc(void)

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 from feeds.decimals import decimals_of, fmt_plain
 from feeds.errors import MalformedFrame
 
-_BOOKC_ABI = 11
+_BOOKC_ABI = 12
 """The ``feeds._bookc`` interface this module calls (the C file's ``BOOKC_ABI``)."""
 try:
     from feeds import _bookc
@@ -149,25 +149,6 @@ def book_checksum(
     return f"{zlib.crc32(text.encode()):08x}"
 
 
-class _PriceOf(dict[int, Decimal]):
-    """Key (ticks, negated for asks) -> exact price, computed on first use."""
-
-    __slots__ = ("_tick", "_sides")
-
-    def __init__(self, tick: Decimal, sides: tuple[_Side, ...] = ()) -> None:
-        super().__init__()
-        self._tick = tick
-        self._sides = sides
-        """Whose ordered keys (the levels readers ask for) survive a full cache."""
-
-    def __missing__(self, key: int) -> Decimal:
-        if len(self) >= _PRICE_OF_LIMIT:
-            live = {k for side in self._sides for k in side.keys}
-            _prune(self, live.__contains__, _PRICE_OF_LIMIT)
-        price = self[key] = _CTX.multiply(abs(key), self._tick)
-        return price
-
-
 def _prune(cache: dict[Any, Any], in_use: Any, limit: int) -> None:
     """Empty a full cache but for the entries ``in_use`` says are (a test on the key or the value
     of a text -> number cache), when they are at most half its ``limit``."""
@@ -257,7 +238,9 @@ class OrderBook:
         self._qty_of: dict[str, Decimal] = {}
         self._qty_ints: list[Decimal | None] = [None] * _QTY_INTS
         """Value -> Decimal of the whole quantities seen (the C loop's index; see ``_QTY_INTS``)."""
-        self._price_of = _PriceOf(tick_size, (self._bids, self._asks))
+        self._price_of: dict[int, Decimal] = {}
+        """Key -> exact price, filled by :meth:`_price_miss` (a plain dict: the Python loops read
+        it through ``itemgetter``, twice as fast on a dict as on a subclass)."""
         self._top_n = 0
         self._near_keep = _NEAR_KEEP
         self._near_min = 1
@@ -286,7 +269,8 @@ class OrderBook:
                           self._places, self._units, side.sign, self._rebalance, Decimal, _CACHE_LIMIT, self,
                           self._qty_ints, self._near_min, self._near_max)
         self._read_fixed = (bids, asks, self._price_of, BookTop, self._top_n, _CTX.multiply, self.tick_size,
-                            _PRICE_OF_LIMIT, bids.keys, bids.qty, asks.keys, asks.qty, bids.top_keys, asks.top_keys)
+                            _PRICE_OF_LIMIT, bids.keys, bids.qty, asks.keys, asks.qty, bids.top_keys, asks.top_keys,
+                            self._price_miss)
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -333,12 +317,11 @@ class OrderBook:
             except (TypeError, ValueError) as exc:
                 raise self._apply_failed(side, exc) from None
             return
-        self._apply_side(self._bids, bids, "bids")
-        self._apply_side(self._asks, asks, "asks")
+        self._apply_sides(bids, asks)
 
     def _apply_failed(self, side: _Side, exc: Exception) -> MalformedFrame:
-        """After the C loop failed on a level of ``side``: drop its cached top, rebalance it if
-        due (as the Python loop's ``finally`` does) and say what was wrong."""
+        """After a loop failed on a level of ``side``: drop its cached top, rebalance it if due
+        (as after a side applied whole) and say what was wrong."""
         side.top, side.hi = [], _NO_CHANGE
         n = len(side.keys)
         if n > self._near_max or (n < self._near_min and len(side.qty) > n):
@@ -348,41 +331,35 @@ class OrderBook:
             return MalformedFrame(f"{self.symbol} {name}: {exc}")
         return MalformedFrame(f"{self.symbol} {name}: a level is not a [price, qty] pair")
 
-    def _apply_side(self, side: _Side, levels: Iterable[Any], name: str) -> None:
-        """The Python loop (no C extension)."""
-        book = side.qty
-        keys = side.keys
-        floor = side.floor
-        hi = side.hi
-        try:
-            key_of = side.key_of
-            qty_of = self._qty_of
-            for p, q in levels:
-                k = key_of.get(p)
-                if k is None:
-                    k = self._key_miss(side, p)
-                qd = qty_of.get(q)
-                if qd is None:
-                    qd = self._qty_miss(q)
-                # only the ordered part (keys >= floor) can reach a cached top, so ``hi`` (the best
-                # change since the top was built) follows changes there; one dict operation deeper
-                if qd:
-                    if k >= floor:
-                        if k not in book:
-                            insort(keys, k)
+    def _apply_sides(self, bids: Iterable[Any], asks: Iterable[Any]) -> None:
+        """The Python loops (no C extension): each side's levels in turn, in one call."""
+        qty_of = self._qty_of
+        for side, levels in ((self._bids, bids), (self._asks, asks)):
+            book, keys, floor, hi, key_of = side.qty, side.keys, side.floor, side.hi, side.key_of
+            try:
+                for p, q in levels:
+                    k = key_of.get(p)
+                    if k is None:
+                        k = self._key_miss(side, p)
+                    qd = qty_of.get(q)
+                    if qd is None:
+                        qd = self._qty_miss(q)
+                    # only the ordered part (keys >= floor) can reach a cached top, so ``hi`` (the
+                    # best change since the top was built) follows changes there; one dict
+                    # operation deeper
+                    if qd:
+                        if k >= floor:
+                            if k not in book:
+                                insort(keys, k)
+                            if k > hi:
+                                hi = k
+                        book[k] = qd
+                    elif book.pop(k, None) is not None and k >= floor:
+                        del keys[bisect_left(keys, k)]
                         if k > hi:
                             hi = k
-                    book[k] = qd
-                elif book.pop(k, None) is not None and k >= floor:
-                    del keys[bisect_left(keys, k)]
-                    if k > hi:
-                        hi = k
-        except (TypeError, ValueError) as exc:
-            side.top, hi = [], _NO_CHANGE
-            if isinstance(exc, MalformedFrame):
-                raise MalformedFrame(f"{self.symbol} {name}: {exc}") from None
-            raise MalformedFrame(f"{self.symbol} {name}: a level is not a [price, qty] pair") from None
-        finally:
+            except (TypeError, ValueError) as exc:
+                raise self._apply_failed(side, exc) from None
             side.hi = hi
             n = len(keys)
             if n > self._near_max or (n < self._near_min and len(book) > n):
@@ -446,6 +423,16 @@ class OrderBook:
         self._qty_of[q] = qd
         return qd
 
+    def _price_miss(self, key: int) -> Decimal:
+        """The price of a key the key -> price cache lacks, cached (a full cache is first emptied
+        but for the ordered keys of both sides: the levels readers ask for)."""
+        price_of = self._price_of
+        if len(price_of) >= _PRICE_OF_LIMIT:
+            live = {k for side in (self._bids, self._asks) for k in side.keys}
+            _prune(price_of, live.__contains__, _PRICE_OF_LIMIT)
+        price = price_of[key] = _CTX.multiply(abs(key), self.tick_size)
+        return price
+
     def price_to_ticks(self, price: Any) -> int:
         """Exact ticks of a price string, without Decimal (``"9517.6"`` -> 95176 at tick 0.1).
 
@@ -490,27 +477,38 @@ class OrderBook:
             add = _CTX.add if self._wide_qty or getcontext().prec < 28 else None
             return _bookc.read_top(self._read_fixed, n, add)
         # the Python loops (inline: a call per side costs as much as a short rebuild)
-        bids, asks, want = self._bids, self._asks, self._top_n
+        bids, asks, want, price_of = self._bids, self._asks, self._top_n, self._price_of
         wide = None  # whether sums need the 60-digit add (see above), found when first needed
         for side in (bids, asks):
             top = side.top
             hi = side.hi
-            if hi == _NO_CHANGE and len(top) >= want:
-                continue  # nothing reached this side's cached top since it was built
             keys = side.keys
-            valid = len(top)
-            if hi != _NO_CHANGE:
+            if hi == _NO_CHANGE:
+                if len(top) >= want:
+                    continue  # nothing reached this side's cached top since it was built
+                valid = len(top)
+            else:
                 # Cached levels better than every change since the last build are still exact:
                 # nothing above ``hi`` was inserted or removed, so they are the keys above it now.
                 side.hi = _NO_CHANGE
-                above = len(keys) - bisect_right(keys, hi)
-                if above < valid:
-                    valid = above
+                valid = len(keys) - bisect_right(keys, hi)
+                if valid > len(top):
+                    valid = len(top)
             count = want if want < len(keys) else len(keys)
             if valid < count or len(top) != count:
                 fresh = keys[-1 - valid : -1 - count : -1]  # best first; a stop before 0 clamps to it
-                # the rows' sizes in one call (itemgetter of one key returns the item, not a 1-tuple)
-                qtys = itemgetter(*fresh)(side.qty) if len(fresh) > 1 else [side.qty[k] for k in fresh]
+                if len(fresh) > 1:
+                    # the rows' sizes and prices in one call each (itemgetter of one key returns the
+                    # item, not a 1-tuple)
+                    get = itemgetter(*fresh)
+                    qtys = get(side.qty)
+                    try:
+                        prices = get(price_of)
+                    except KeyError:  # a price not asked for before (or since the cache was pruned)
+                        prices = [price_of.get(k) or self._price_miss(k) for k in fresh]
+                else:
+                    qtys = [side.qty[k] for k in fresh]
+                    prices = [price_of.get(k) or self._price_miss(k) for k in fresh]
                 if wide is None:
                     wide = self._wide_qty or getcontext().prec < 28
                 if valid:
@@ -522,7 +520,7 @@ class OrderBook:
                 if side.top_keys:
                     side.top_keys.clear()  # the C loop's record of the rows' keys is stale now
                 del top[valid:]
-                top.extend(zip(map(self._price_of.__getitem__, fresh), qtys, cums))  # noqa: B905 (equal lengths; a keyword costs on every read)
+                top.extend(zip(prices, qtys, cums))  # noqa: B905 (equal lengths; a keyword costs on every read)
         return _new_tuple(BookTop, (bids.top[:n], asks.top[:n]))
 
     def _widen(self, n: int) -> None:
@@ -549,7 +547,7 @@ class OrderBook:
             return None
         k = side.keys[-1]
         q = side.qty[k]
-        return Level(self._price_of[k], q, q)
+        return Level(self._price_of.get(k) or self._price_miss(k), q, q)  # (a price is never 0)
 
     def spread(self) -> Decimal | None:
         """Best ask minus best bid, or None when a side is empty."""
@@ -588,10 +586,10 @@ class OrderBook:
 
     def levels(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """Every level as ``(price, qty)``: bids descending, asks ascending."""
-        price_of = self._price_of
+        get, miss = self._price_of.get, self._price_miss
         return (
-            [(price_of[k], self._bids.qty[k]) for k in sorted(self._bids.qty, reverse=True)],
-            [(price_of[k], self._asks.qty[k]) for k in sorted(self._asks.qty, reverse=True)],
+            [(get(k) or miss(k), self._bids.qty[k]) for k in sorted(self._bids.qty, reverse=True)],
+            [(get(k) or miss(k), self._asks.qty[k]) for k in sorted(self._asks.qty, reverse=True)],
         )
 
     def checksum(self, depth: int | None = None) -> str:
@@ -751,8 +749,7 @@ class BookSync:
             # with book.apply inlined too: this is the Python loops' path)
             try:
                 book.version += 1
-                book._apply_side(book._bids, ev.bids, "bids")
-                book._apply_side(book._asks, ev.asks, "asks")
+                book._apply_sides(ev.bids, ev.asks)
             except MalformedFrame as exc:
                 return self._resync(f"malformed level in update u {ev.final_update_id}: {exc}")
             bid_keys, ask_keys = book._bids.keys, book._asks.keys  # book.is_crossed(), inlined
