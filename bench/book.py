@@ -26,6 +26,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from decimal import Decimal
 from itertools import accumulate, islice, repeat
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -334,10 +335,20 @@ class _TickSide:
         self.hi = _NONE  # the best key changed since ``top`` was built
 
 
-class _PriceOf(dict[int, Decimal]):
-    def __missing__(self, key: int) -> Decimal:
-        price = self[key] = abs(key) * TICK
-        return price
+def _rows_of(side: _TickSide, price_of: dict[int, Decimal], keys: list[int]) -> tuple[Any, Any]:
+    """The sizes and prices of ``keys`` (best first): one ``itemgetter`` on each exact dict (on a
+    dict subclass with ``__missing__`` each lookup costs about twice as much); a price not cached
+    yet is computed and cached."""
+    if len(keys) > 1:
+        get = itemgetter(*keys)
+        try:
+            return get(side.qty), get(price_of)
+        except KeyError:
+            pass
+    for k in keys:
+        if k not in price_of:
+            price_of[k] = abs(k) * TICK
+    return [side.qty[k] for k in keys], [price_of[k] for k in keys]
 
 
 class TickBook:
@@ -356,7 +367,7 @@ class TickBook:
         tuples (feeds.book.Level: what coinm's rows were before, ~3x as dear to build in Python)."""
         self.bids, self.asks = _TickSide(1), _TickSide(-1)
         self.qty_of: dict[str, Decimal] = {}
-        self.price_of = _PriceOf()
+        self.price_of: dict[int, Decimal] = {}  # key -> price (see _rows_of)
         self.side_top = self.incremental_top if incremental else self.rebuilt_top
 
     def apply(self, side: _TickSide, levels: list) -> None:
@@ -398,21 +409,21 @@ class TickBook:
             return top
         start, stop = total - 1 - valid, total - 1 - count
         fresh = keys[start:stop:-1] if stop >= 0 else keys[start::-1]
-        qtys = list(map(side.qty.__getitem__, fresh))
+        qtys, prices = _rows_of(side, self.price_of, fresh)
         if valid:
             cums = accumulate(qtys, initial=top[valid - 1][2])
             next(cums)
         else:
             cums = accumulate(qtys)
         del top[valid:]
-        rows = zip(map(self.price_of.__getitem__, fresh), qtys, cums, strict=False)
+        rows = zip(prices, qtys, cums, strict=False)
         top.extend(map(_new_tuple, repeat(Level), rows) if self.named_rows else rows)
         return top
 
     def rebuilt_top(self, side: _TickSide, n: int) -> list[tuple[Decimal, Decimal, Decimal]]:
         best = side.keys[: -n - 1 : -1]
-        qtys = list(map(side.qty.__getitem__, best))
-        rows = zip(map(self.price_of.__getitem__, best), qtys, accumulate(qtys), strict=False)
+        qtys, prices = _rows_of(side, self.price_of, best)
+        rows = zip(prices, qtys, accumulate(qtys), strict=False)
         return list(map(_new_tuple, repeat(Level), rows) if self.named_rows else rows)
 
 
