@@ -239,8 +239,8 @@ class OrderBook:
         self._qty_ints: list[Decimal | None] = [None] * _QTY_INTS
         """Value -> Decimal of the whole quantities seen (the C loop's index; see ``_QTY_INTS``)."""
         self._price_of: dict[int, Decimal] = {}
-        """Key -> exact price, filled by :meth:`_price_miss` (a plain dict: the Python loops read
-        it through ``itemgetter``, twice as fast on a dict as on a subclass)."""
+        """Key -> exact price, filled by :meth:`_price` (a plain dict: the Python loops read it
+        through ``itemgetter``, twice as fast on a dict as on a subclass)."""
         self._top_n = 0
         self._near_keep = _NEAR_KEEP
         self._near_min = 1
@@ -270,7 +270,7 @@ class OrderBook:
                           self._qty_ints, self._near_min, self._near_max)
         self._read_fixed = (bids, asks, self._price_of, BookTop, self._top_n, _CTX.multiply, self.tick_size,
                             _PRICE_OF_LIMIT, bids.keys, bids.qty, asks.keys, asks.qty, bids.top_keys, asks.top_keys,
-                            self._price_miss)
+                            self._price)
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -423,10 +423,14 @@ class OrderBook:
         self._qty_of[q] = qd
         return qd
 
-    def _price_miss(self, key: int) -> Decimal:
-        """The price of a key the key -> price cache lacks, cached (a full cache is first emptied
-        but for the ordered keys of both sides: the levels readers ask for)."""
+    def _price(self, key: int) -> Decimal:
+        """The exact price of a key, from the key -> price cache or computed and cached there (a
+        full cache is first emptied but for the ordered keys of both sides: the levels readers
+        ask for)."""
         price_of = self._price_of
+        price = price_of.get(key)
+        if price is not None:
+            return price
         if len(price_of) >= _PRICE_OF_LIMIT:
             live = {k for side in (self._bids, self._asks) for k in side.keys}
             _prune(price_of, live.__contains__, _PRICE_OF_LIMIT)
@@ -505,10 +509,10 @@ class OrderBook:
                     try:
                         prices = get(price_of)
                     except KeyError:  # a price not asked for before (or since the cache was pruned)
-                        prices = [price_of.get(k) or self._price_miss(k) for k in fresh]
+                        prices = list(map(self._price, fresh))
                 else:
                     qtys = [side.qty[k] for k in fresh]
-                    prices = [price_of.get(k) or self._price_miss(k) for k in fresh]
+                    prices = list(map(self._price, fresh))
                 if wide is None:
                     wide = self._wide_qty or getcontext().prec < 28
                 if valid:
@@ -547,7 +551,7 @@ class OrderBook:
             return None
         k = side.keys[-1]
         q = side.qty[k]
-        return Level(self._price_of.get(k) or self._price_miss(k), q, q)  # (a price is never 0)
+        return Level(self._price(k), q, q)
 
     def spread(self) -> Decimal | None:
         """Best ask minus best bid, or None when a side is empty."""
@@ -586,10 +590,10 @@ class OrderBook:
 
     def levels(self) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """Every level as ``(price, qty)``: bids descending, asks ascending."""
-        get, miss = self._price_of.get, self._price_miss
+        price = self._price
         return (
-            [(get(k) or miss(k), self._bids.qty[k]) for k in sorted(self._bids.qty, reverse=True)],
-            [(get(k) or miss(k), self._asks.qty[k]) for k in sorted(self._asks.qty, reverse=True)],
+            [(price(k), self._bids.qty[k]) for k in sorted(self._bids.qty, reverse=True)],
+            [(price(k), self._asks.qty[k]) for k in sorted(self._asks.qty, reverse=True)],
         )
 
     def checksum(self, depth: int | None = None) -> str:
