@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import hashlib
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import orjson
+
 from feeds.sim import SimExchange, SimHandle, start_in_thread
 
-__all__ = ["serving", "sim_in_thread"]
+__all__ = ["HashingHub", "serving", "sim_in_thread"]
+
+
+class HashingHub:
+    """A hub for a bare ``MarketEngine``: subscribed to ``streams`` (given back by ``active`` in
+    the order given), it hashes every frame sent (its stream name and payload bytes) into
+    ``digest`` and counts them."""
+
+    def __init__(self, streams: Sequence[str]) -> None:
+        self.streams = streams
+        self.digest = hashlib.sha256()
+        self.frames = 0
+
+    def wants(self, stream: str) -> bool:
+        return stream in self.streams
+
+    def active(self) -> Sequence[str]:
+        return self.streams
+
+    def send(self, stream: str, payload: Any) -> None:
+        self.digest.update(stream.encode() + orjson.dumps(payload))
+        self.frames += 1
 
 
 @asynccontextmanager

@@ -4,38 +4,20 @@ run at a time reach each connection as they would one by one."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
-
-import orjson
 
 from feeds.sim.engine import MarketEngine
 from feeds.sim.market import MatchingBook, RestingOrder
 from tests.conftest import SIM_SEED, SIM_START_MS
+from tests.sim_support import HashingHub
 
 _STREAMS = ("btcusd_perp@aggTrade", "ethusd_perp@aggTrade", "xrpusd_perp@aggTrade", "dogeusd_perp@aggTrade",
             "btcusd_perp@depth@100ms", "!miniTicker@arr", "btcusd_perp@kline_1m", "!forceOrder@arr", "!bookTicker")
 """(aggTrade of contracts with 1, 2, 4 and 6 decimals: the fast path writes its frames out itself)"""
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.digest = hashlib.sha256()
-        self.frames = 0
-
-    def wants(self, stream: str) -> bool:
-        return stream in _STREAMS
-
-    def active(self) -> tuple[str, ...]:
-        return _STREAMS
-
-    def send(self, stream: str, payload: Any) -> None:
-        self.digest.update(stream.encode() + orjson.dumps(payload))
-        self.frames += 1
-
-
 def _run(general: bool) -> tuple[str, int, list[Any]]:
-    hub = _Recorder()
+    hub = HashingHub(_STREAMS)
     eng = MarketEngine(seed=SIM_SEED, speed=300.0, start_ms=SIM_START_MS, hub=hub)
     if general:
         for st in eng.syms.values():

@@ -7,12 +7,8 @@ bytes; this says whether they do. A change that moves the market on purpose upda
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
-import orjson
-
 from feeds.sim.engine import MarketEngine
+from tests.sim_support import HashingHub
 
 _STREAMS = ("btcusd_perp@depth@100ms", "btcusd_perp@aggTrade", "btcusd_perp@markPrice@1s", "btcusd@indexPrice@1s",
             "btcusd_perp@ticker", "btcusd_perp@kline_1m", "btcusd_perp@forceOrder", "!miniTicker@arr",
@@ -26,30 +22,14 @@ PINNED = {
 """(speed, steps of 50 ms) -> (frames sent, the first 16 hex digits of the run's digest)."""
 
 
-class _HashingHub:
-    def __init__(self) -> None:
-        self.hash = hashlib.sha256()
-        self.frames = 0
-
-    def wants(self, stream: str) -> bool:
-        return stream in _STREAMS
-
-    def active(self) -> list[str]:
-        return sorted(_STREAMS)
-
-    def send(self, stream: str, payload: Any) -> None:
-        self.hash.update(stream.encode() + orjson.dumps(payload))
-        self.frames += 1
-
-
 def _run(speed: float, steps: int) -> tuple[int, str]:
-    hub = _HashingHub()
+    hub = HashingHub(sorted(_STREAMS))
     engine = MarketEngine(seed=7, speed=speed, start_ms=1_790_000_000_000 - 61_000, hub=hub)
     engine.step(steps)
     for symbol, st in sorted(engine.syms.items()):
         book = st.book
         assert st.trades is not None
-        hub.hash.update(repr((
+        hub.digest.update(repr((
             symbol, st.recent_trades(50), list(st.agg_rows)[-50:], st.trade_id, st.agg_id, st.last_price,
             st.last_qty, book.update_id, book.top("BUY", 1000), book.top("SELL", 1000),
             [(t, [(o.oid, o.qty) for o in q]) for t, q in sorted(book.levels["BUY"].items())[-50:]],
@@ -58,8 +38,8 @@ def _run(speed: float, steps: int) -> tuple[int, str]:
                                   for i, b in st.trades.cur.items()],
             st.rng.getstate() if st.rng is not None else None,
         )).encode())
-    hub.hash.update(repr(engine.rng.getstate()).encode())
-    return hub.frames, hub.hash.hexdigest()[:16]
+    hub.digest.update(repr(engine.rng.getstate()).encode())
+    return hub.frames, hub.digest.hexdigest()[:16]
 
 
 def test_a_seed_makes_the_same_market_as_pinned() -> None:
